@@ -1,0 +1,553 @@
+"""Specs and results of the training steps: the contract between the Django runner and this package.
+
+Every step takes one frozen ``*Spec`` dataclass and returns one frozen ``*Result`` dataclass.
+Both load from / dump to JSON (``from_json`` accepts a dict, a JSON string or a path to a
+``.json`` file; ``to_json`` returns a JSON string, ``to_dict`` a plain dict). Loading a spec
+validates it: unknown fields, wrong types, missing input paths, unknown method / loss type and
+impossible settings raise :class:`SpecError` whose message names the field.
+
+CLI
+---
+``python -m rlhf.training <step> --spec spec.json [--result result.json]`` where ``<step>`` is
+one of ``bootstrap, reward, dpo, online, generate, evaluate`` (spec classes: BootstrapSpec,
+RewardSpec, DPOSpec, OnlineSpec, GenerateSpec, EvaluateSpec). stdout carries ONLY JSON lines,
+one object per line; everything else (warnings, tqdm, library logs) goes to stderr:
+
+- ``{"event": "progress", "step": int, "total": int, "loss": float|null, "metrics": {...}, "eta_s": float|null}``
+- ``{"event": "log", "message": str}``
+- finally ``{"event": "result", "result": {...}}`` and exit code 0 (``--result`` also writes
+  the result object to that file);
+- a spec error: ``{"event": "error", "message": str}`` and exit code 2;
+- any other failure: ``{"event": "error", "message": str}`` and exit code 1;
+- SIGTERM: training stops at the next step, partial outputs are removed,
+  ``{"event": "cancelled"}`` is printed and the exit code is 143.
+
+Data interchange files (JSONL, one object per line, written by the runner)
+--------------------------------------------------------------------------
+- preference rows (reward, dpo): ``{"prompt_id": str, "prompt": [{"role": str, "content": str}, ...],
+  "chosen": str, "rejected": str, "margin": float (optional), "weight": float (optional)}``
+- prompts (generate, evaluate, online): ``{"prompt_id": str, "prompt": [{"role": str, "content": str}, ...]}``
+- generate output: ``{"prompt_id": str, "sample_index": int, "text": str, "seed": int, "params": {...}}``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+STEPS = ("bootstrap", "reward", "dpo", "online", "generate", "evaluate")
+DEVICES = ("auto", "cpu", "cuda")
+DPO_LOSS_TYPES = ("sigmoid", "ipo", "robust")
+ONLINE_METHODS = ("grpo", "rloo")
+REWARD_BACKBONES = ("minilm", "policy")
+REFERENCES = ("base", "parent")
+
+
+class SpecError(ValueError):
+    """A spec that cannot run: the message names the offending field."""
+
+
+class _Json:
+    """JSON (de)serialisation with field/type checks shared by all specs and results."""
+
+    _input_files: ClassVar[tuple[str, ...]] = ()
+    _input_dirs: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_json(cls, source: Mapping[str, Any] | str | Path) -> Self:
+        """Build from a dict, a JSON string, or a path to a JSON file; raise SpecError if invalid."""
+        data = _read_source(cls.__name__, source)
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise SpecError(f"{cls.__name__}: unknown field(s) {unknown}; known fields: {sorted(fields)}")
+        kwargs: dict[str, Any] = {}
+        for name in sorted(fields):
+            field = fields[name]
+            if name not in data:
+                required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+                if required:
+                    raise SpecError(f"{cls.__name__}: field '{name}' is required")
+                continue
+            kwargs[name] = _coerce(cls.__name__, name, hints[name], data[name])
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain JSON-compatible dict."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def to_json(self) -> str:
+        """The JSON text of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def _check_paths(self) -> None:
+        name = type(self).__name__
+        for field in self._input_files:
+            value = getattr(self, field)
+            if value is not None and not Path(value).is_file():
+                raise SpecError(f"{name}: field '{field}': file not found: {value}")
+        for field in self._input_dirs:
+            value = getattr(self, field)
+            if value is not None and not Path(value).is_dir():
+                raise SpecError(f"{name}: field '{field}': directory not found: {value}")
+
+
+def _read_source(cls_name: str, source: Mapping[str, Any] | str | Path) -> dict[str, Any]:
+    if isinstance(source, Mapping):
+        return dict(source)
+    text: str
+    if isinstance(source, Path) or not source.lstrip().startswith("{"):
+        path = Path(source)
+        if not path.is_file():
+            raise SpecError(f"{cls_name}: spec file not found: {path}")
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = source
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{cls_name}: invalid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{cls_name}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _coerce(cls_name: str, name: str, hint: Any, value: Any) -> Any:
+    """Check ``value`` against the type hint; ints are accepted where floats are expected."""
+    where = f"{cls_name}: field '{name}'"
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return _coerce(cls_name, name, inner[0], value)
+        for arg in inner:
+            try:
+                return _coerce(cls_name, name, arg, value)
+            except SpecError:
+                continue
+        raise SpecError(f"{where}: expected {hint}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise SpecError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)[:1]
+        return tuple(_coerce(cls_name, name, item, v) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SpecError(f"{where}: expected an object, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SpecError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SpecError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise SpecError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _require(ok: bool, cls_name: str, field: str, message: str) -> None:
+    if not ok:
+        raise SpecError(f"{cls_name}: field '{field}': {message}")
+
+
+def _choice(cls_name: str, field: str, value: str, choices: tuple[str, ...]) -> None:
+    _require(value in choices, cls_name, field, f"unknown value {value!r}; expected one of {list(choices)}")
+
+
+def _base_model_exists(cls_name: str, field: str, value: str) -> None:
+    """A local path must exist; a bare ``org/name`` that is not on disk is taken as a hub id."""
+    path = Path(value)
+    looks_local = path.is_absolute() or value.startswith((".", "~")) or value.count("/") != 1
+    if looks_local and not path.is_dir():
+        raise SpecError(f"{cls_name}: field '{field}': model directory not found: {value}")
+
+
+# --------------------------------------------------------------------------- common parts
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Common(_Json):
+    """Fields every step has."""
+
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+
+    def __post_init__(self) -> None:
+        _choice(type(self).__name__, "device", self.device, DEVICES)
+        self._check_paths()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Lora:
+    """LoRA adapter settings (PEFT)."""
+
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_target_modules: tuple[str, ...] = ("all-linear",)
+
+    def _check_lora(self) -> None:
+        name = type(self).__name__
+        _require(self.lora_r >= 1, name, "lora_r", f"must be >= 1, got {self.lora_r}")
+        _require(self.lora_alpha >= 1, name, "lora_alpha", f"must be >= 1, got {self.lora_alpha}")
+        _require(0.0 <= self.lora_dropout < 1.0, name, "lora_dropout", "must be in [0, 1)")
+        _require(len(self.lora_target_modules) > 0, name, "lora_target_modules", "must not be empty")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Optim:
+    """Optimisation settings shared by the trainers."""
+
+    learning_rate: float = 1e-3
+    num_epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides num_epochs
+    batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    max_length: int = 256
+    eval_fraction: float = 0.2
+
+    def _check_optim(self) -> None:
+        name = type(self).__name__
+        _require(self.learning_rate > 0, name, "learning_rate", f"must be > 0, got {self.learning_rate}")
+        _require(self.num_epochs > 0, name, "num_epochs", f"must be > 0, got {self.num_epochs}")
+        _require(self.max_steps == -1 or self.max_steps > 0, name, "max_steps", "must be -1 or > 0")
+        _require(self.batch_size >= 1, name, "batch_size", f"must be >= 1, got {self.batch_size}")
+        _require(self.gradient_accumulation_steps >= 1, name, "gradient_accumulation_steps", "must be >= 1")
+        _require(self.max_length >= 8, name, "max_length", f"must be >= 8, got {self.max_length}")
+        _require(0.0 <= self.eval_fraction < 1.0, name, "eval_fraction", "must be in [0, 1)")
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BootstrapSpec(_Common):
+    """Build the built-in tiny policy (``<data_dir>/models/policy``) and reward backbone
+    (``<data_dir>/models/reward-backbone``); a no-op when the recipe version and budget match."""
+
+    data_dir: str
+    policy_steps: int = 175
+    batch_size: int = 16
+    seq_len: int = 128
+    learning_rate: float = 3e-3
+    reward_backbone: str = "minilm"  # minilm (all-MiniLM-L6-v2 copy) | policy (policy arch + scalar head)
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = type(self).__name__
+        _require(self.policy_steps >= 1, name, "policy_steps", f"must be >= 1, got {self.policy_steps}")
+        _require(self.batch_size >= 1, name, "batch_size", f"must be >= 1, got {self.batch_size}")
+        _require(32 <= self.seq_len <= 1024, name, "seq_len", f"must be in [32, 1024], got {self.seq_len}")
+        _require(self.learning_rate > 0, name, "learning_rate", "must be > 0")
+        _choice(name, "reward_backbone", self.reward_backbone, REWARD_BACKBONES)
+        _require(self.data_dir != "", name, "data_dir", "must not be empty")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BootstrapResult(_Json):
+    policy_dir: str
+    reward_backbone_dir: str
+    recipe: str
+    rebuilt: bool
+    final_loss: float | None
+    num_parameters: int
+    wall_s: float
+
+
+# --------------------------------------------------------------------------- reward
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RewardSpec(_Common, _Lora, _Optim):
+    """Train a reward model (sequence classifier + LoRA) on preference rows."""
+
+    _input_files: ClassVar[tuple[str, ...]] = ("data",)
+    _input_dirs: ClassVar[tuple[str, ...]] = ("parent_adapter",)
+
+    base_model: str  # reward backbone directory (or hub id)
+    data: str  # preference rows JSONL
+    output_dir: str  # checkpoint dir, must not exist yet
+    parent_adapter: str | None = None  # warm start from this adapter's weights
+    use_margin: bool = True
+    center_rewards_coefficient: float | None = None
+    merge: bool = True  # also write <output_dir>/merged for scoring
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._check_lora()
+        self._check_optim()
+        _base_model_exists(type(self).__name__, "base_model", self.base_model)
+        _output_free(type(self).__name__, "output_dir", self.output_dir)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RewardResult(_Json):
+    checkpoint_dir: str
+    merged_dir: str | None
+    eval_accuracy: float | None
+    eval_mean_margin: float | None
+    train_loss: float | None
+    num_train: int
+    num_eval: int
+    steps: int
+    data_hash: str
+    wall_s: float
+
+
+# --------------------------------------------------------------------------- dpo
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DPOSpec(_Common, _Lora, _Optim):
+    """Direct preference optimisation of the policy with LoRA."""
+
+    _input_files: ClassVar[tuple[str, ...]] = ("data",)
+    _input_dirs: ClassVar[tuple[str, ...]] = ("parent_adapter",)
+
+    base_model: str
+    data: str
+    output_dir: str
+    parent_adapter: str | None = None  # warm start: trainable adapter initialised from these weights
+    reference: str = "base"  # base (default) | parent (base + parent adapter, frozen)
+    loss_type: str = "sigmoid"  # sigmoid | ipo | robust
+    beta: float = 0.1
+    label_smoothing: float = 0.0  # robust loss: assumed label-noise rate, in (0, 0.5)
+    learning_rate: float = 5e-4
+    num_epochs: float = 2.0
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = type(self).__name__
+        self._check_lora()
+        self._check_optim()
+        _base_model_exists(name, "base_model", self.base_model)
+        _output_free(name, "output_dir", self.output_dir)
+        _choice(name, "loss_type", self.loss_type, DPO_LOSS_TYPES)
+        _choice(name, "reference", self.reference, REFERENCES)
+        _require(self.beta > 0, name, "beta", f"must be > 0, got {self.beta}")
+        _require(0.0 <= self.label_smoothing < 0.5, name, "label_smoothing", "must be in [0, 0.5)")
+        if self.loss_type == "robust":
+            _require(self.label_smoothing > 0, name, "label_smoothing", "loss_type 'robust' needs a value > 0")
+        elif self.label_smoothing > 0 and self.loss_type != "sigmoid":
+            _require(False, name, "label_smoothing", f"not supported with loss_type {self.loss_type!r}")
+        if self.reference == "parent":
+            _require(self.parent_adapter is not None, name, "reference", "'parent' needs parent_adapter")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DPOResult(_Json):
+    checkpoint_dir: str
+    eval_accuracy_before: float | None
+    eval_accuracy_after: float | None
+    eval_margin_before: float | None
+    eval_margin_after: float | None
+    train_loss: float | None
+    num_train: int
+    num_eval: int
+    steps: int
+    data_hash: str
+    wall_s: float
+
+
+# --------------------------------------------------------------------------- online RL
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OnlineSpec(_Common, _Lora):
+    """Online RL (GRPO or RLOO) of the policy against a trained (merged) reward model."""
+
+    _input_files: ClassVar[tuple[str, ...]] = ("prompts",)
+    _input_dirs: ClassVar[tuple[str, ...]] = ("reward_model", "parent_adapter")
+
+    method: str = "grpo"  # grpo | rloo
+    base_model: str
+    reward_model: str  # merged reward model directory (with its tokenizer)
+    prompts: str  # prompts JSONL
+    output_dir: str
+    parent_adapter: str | None = None
+    beta: float = 0.05
+    learning_rate: float = 5e-4
+    max_steps: int = 40
+    batch_size: int = 8  # prompts x generations per device step; divisible by num_generations
+    num_generations: int = 4
+    max_prompt_length: int = 128
+    max_completion_length: int = 32
+    temperature: float = 1.0
+    eval_prompts: int = 32  # prompts sampled greedily before/after to measure mean reward
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = type(self).__name__
+        self._check_lora()
+        _choice(name, "method", self.method, ONLINE_METHODS)
+        _base_model_exists(name, "base_model", self.base_model)
+        _output_free(name, "output_dir", self.output_dir)
+        _require(self.beta >= 0, name, "beta", f"must be >= 0, got {self.beta}")
+        _require(self.learning_rate > 0, name, "learning_rate", "must be > 0")
+        _require(self.max_steps >= 1, name, "max_steps", f"must be >= 1, got {self.max_steps}")
+        _require(self.num_generations >= 2, name, "num_generations", "must be >= 2 (group baseline)")
+        _require(
+            self.batch_size >= self.num_generations and self.batch_size % self.num_generations == 0,
+            name,
+            "batch_size",
+            f"must be a multiple of num_generations ({self.num_generations}), got {self.batch_size}",
+        )
+        _require(self.max_completion_length >= 1, name, "max_completion_length", "must be >= 1")
+        _require(self.max_prompt_length >= 8, name, "max_prompt_length", "must be >= 8")
+        _require(self.temperature > 0, name, "temperature", "must be > 0 (sampling is required)")
+        _require(self.eval_prompts >= 0, name, "eval_prompts", "must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OnlineResult(_Json):
+    checkpoint_dir: str
+    method: str
+    mean_reward_before: float | None
+    mean_reward_after: float | None
+    kl: float | None
+    steps: int
+    wall_s: float
+
+
+# --------------------------------------------------------------------------- generate
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GenerateSpec(_Common):
+    """Sample ``num_samples`` responses per prompt from base or base+adapter into a JSONL file."""
+
+    _input_files: ClassVar[tuple[str, ...]] = ("prompts",)
+    _input_dirs: ClassVar[tuple[str, ...]] = ("adapter",)
+
+    base_model: str
+    prompts: str
+    output: str  # JSONL written atomically
+    adapter: str | None = None
+    num_samples: int = 2
+    max_new_tokens: int = 48
+    temperature: float = 1.0  # 0 = greedy (then num_samples must be 1)
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    batch_size: int = 64  # prompts per generate() call
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = type(self).__name__
+        _base_model_exists(name, "base_model", self.base_model)
+        _require(self.num_samples >= 1, name, "num_samples", f"must be >= 1, got {self.num_samples}")
+        _require(self.max_new_tokens >= 1, name, "max_new_tokens", "must be >= 1")
+        _require(self.temperature >= 0, name, "temperature", "must be >= 0")
+        if self.temperature == 0:
+            _require(self.num_samples == 1, name, "num_samples", "greedy decoding (temperature 0) gives one sample")
+        _require(0 < self.top_p <= 1, name, "top_p", "must be in (0, 1]")
+        _require(self.top_k >= 0, name, "top_k", "must be >= 0")
+        _require(self.repetition_penalty > 0, name, "repetition_penalty", "must be > 0")
+        _require(self.batch_size >= 1, name, "batch_size", "must be >= 1")
+        _require(Path(self.output).parent.is_dir(), name, "output", f"parent directory not found: {self.output}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GenerateResult(_Json):
+    output: str
+    num_prompts: int
+    num_samples: int
+    wall_s: float
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvaluateSpec(_Common):
+    """Compare a candidate adapter with its parent (or the base) on held-out prompts."""
+
+    _input_files: ClassVar[tuple[str, ...]] = ("prompts",)
+    _input_dirs: ClassVar[tuple[str, ...]] = ("candidate_adapter", "parent_adapter", "reward_model")
+
+    base_model: str
+    candidate_adapter: str
+    reward_model: str  # merged reward model directory
+    prompts: str
+    parent_adapter: str | None = None  # None: compare with the base model
+    max_prompts: int = 200
+    max_new_tokens: int = 48
+    temperature: float = 0.0  # 0 = greedy
+    batch_size: int = 64
+    tie_tolerance: float = 1e-4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = type(self).__name__
+        _base_model_exists(name, "base_model", self.base_model)
+        _require(self.max_prompts >= 1, name, "max_prompts", "must be >= 1")
+        _require(self.max_new_tokens >= 1, name, "max_new_tokens", "must be >= 1")
+        _require(self.temperature >= 0, name, "temperature", "must be >= 0")
+        _require(self.batch_size >= 1, name, "batch_size", "must be >= 1")
+        _require(self.tie_tolerance >= 0, name, "tie_tolerance", "must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvaluateResult(_Json):
+    num_prompts: int
+    win_rate: float  # candidate beats parent under the reward model; ties count half
+    tie_rate: float
+    mean_reward_candidate: float
+    mean_reward_parent: float
+    kl: float  # mean per-sequence KL(candidate || parent) estimate on the candidate's samples
+    mean_length_candidate: float  # tokens
+    mean_length_parent: float
+    wall_s: float
+
+
+def _output_free(cls_name: str, field: str, value: str) -> None:
+    path = Path(value)
+    _require(value != "", cls_name, field, "must not be empty")
+    _require(not path.exists(), cls_name, field, f"already exists: {value}")
+    _require(path.parent.is_dir(), cls_name, field, f"parent directory not found: {path.parent}")
+
+
+SPEC_TYPES: dict[str, type[_Json]] = {
+    "bootstrap": BootstrapSpec,
+    "reward": RewardSpec,
+    "dpo": DPOSpec,
+    "online": OnlineSpec,
+    "generate": GenerateSpec,
+    "evaluate": EvaluateSpec,
+}
+RESULT_TYPES: dict[str, type[_Json]] = {
+    "bootstrap": BootstrapResult,
+    "reward": RewardResult,
+    "dpo": DPOResult,
+    "online": OnlineResult,
+    "generate": GenerateResult,
+    "evaluate": EvaluateResult,
+}
