@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -24,11 +25,16 @@ EXIT_CANCELLED = 143
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    early_stop: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: early_stop.append(signum))  # until Events exists
+
     from rlhf.training.progress import Cancelled, Events, redirect_stdout_to_stderr
 
     protocol = redirect_stdout_to_stderr()
     events = Events(protocol)
     events.install_sigterm_handler()
+    if early_stop:
+        events.request_stop()
 
     parser = argparse.ArgumentParser(prog="python -m rlhf.training", description=__doc__)
     parser.add_argument("step", choices=STEPS)

@@ -177,7 +177,11 @@ def export_merged(
     base_model: str, adapter_dir: str | Path, destination: str | Path, *, task: str = "causal-lm"
 ) -> Path:
     """Write base+adapter merged into a standalone model directory (atomically)."""
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
 
     loader = AutoModelForSequenceClassification if task == "seq-cls" else AutoModelForCausalLM
     model = loader.from_pretrained(base_model)

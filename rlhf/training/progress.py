@@ -17,10 +17,15 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import IO, Any
 
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import (
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 
 
-class Cancelled(Exception):  # noqa: N818 - a signal, not an error
+class Cancelled(Exception):
     """Raised when a stop was requested (SIGTERM); outputs are removed before it propagates."""
 
 

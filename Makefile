@@ -1,0 +1,54 @@
+# Pairwise: `make demo` runs the app, `make test` runs the tests. Both start from a clean clone.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export PAIRWISE_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: demo test test-postgres lint venv chromium migrate models serve clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+models: migrate
+	$(PY) manage.py bootstrap_models
+
+demo: models
+	$(PY) manage.py demo_data
+	@echo "Pairwise on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"
+	@trap 'kill 0' EXIT INT TERM; \
+	  $(PY) manage.py db_worker --queue-name '*' & \
+	  DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	SECRET_KEY=$$(head -c 48 /dev/urandom | base64) DEBUG=0 ALLOWED_HOSTS=pairwise.example.org \
+	  $(PY) manage.py check --deploy --fail-level WARNING
+
+test: venv chromium lint
+	$(PY) -m pytest
+
+# The PostgreSQL pass: every test that touches the database, against DATABASE_URL.
+test-postgres: venv
+	@test -n "$$DATABASE_URL" || { echo "set DATABASE_URL=postgres://…"; exit 2; }
+	$(PY) -m pytest -m "not e2e" --ignore=tests/rlhf/training tests
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+"""Pairwise deployment configuration: settings from the environment, URLs, WSGI/ASGI."""

@@ -1,0 +1,13 @@
+"""Settings for the test suite: the production settings with HTTPS off and fast hashing."""
+
+import os
+import tempfile
+
+os.environ.setdefault("PAIRWISE_HTTPS", "0")
+os.environ.setdefault("PAIRWISE_DATA_DIR", os.path.join(tempfile.gettempdir(), "pairwise-test"))
+
+from config.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": []}}
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405

@@ -1,0 +1,13 @@
+"""URL map: pages, the REST API under /api/v1/, and the Django admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include("labeling.api.urls")),
+    path("api/v1/", include("rlhf.api.urls")),
+    path("", include("rlhf.urls")),
+    path("", include("labeling.urls")),
+]

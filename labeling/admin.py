@@ -1,0 +1,46 @@
+"""Django admin registrations for the labeling data."""
+
+from django.contrib import admin
+
+from labeling.models import Assignment, Comparison, Judgment, Project, Prompt, Response
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "judgments_per_comparison", "lease_minutes", "created_at"]
+    filter_horizontal = ["annotators"]
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "external_id", "split", "source", "created_at"]
+    list_filter = ["project", "split", "source"]
+    search_fields = ["external_id"]
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["id", "prompt", "model_name", "checkpoint_ref", "created_at"]
+    list_filter = ["model_name"]
+    raw_id_fields = ["prompt"]
+
+
+@admin.register(Comparison)
+class ComparisonAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "prompt", "priority", "judgment_count", "status", "batch"]
+    list_filter = ["project", "status", "batch"]
+    raw_id_fields = ["prompt", "response_a", "response_b"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "annotator", "comparison", "status", "leased_at", "expires_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["comparison"]
+
+
+@admin.register(Judgment)
+class JudgmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "annotator", "comparison", "choice", "strength", "source", "created_at"]
+    list_filter = ["choice", "source"]
+    raw_id_fields = ["comparison"]

@@ -1,0 +1,1 @@
+"""The labeling REST API (DRF) under /api/v1/."""

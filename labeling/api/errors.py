@@ -1,0 +1,36 @@
+"""One JSON error shape for the whole API: ``{"error": reason, "field": name|null, "detail": …}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from labeling.services import LabelingError
+
+
+def _first_message(detail: Any) -> tuple[str | None, str]:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            field, message = _first_message(value)
+            return (key if key != "non_field_errors" else field), message
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return None, str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, LabelingError):
+        return Response({"error": exc.message, "field": exc.field}, status=exc.status)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    field, message = _first_message(response.data)
+    if field is not None and not message.lower().startswith(field.lower()):
+        message = f"{field}: {message}"
+    response.data = {"error": message, "field": field, "detail": response.data}
+    if response.status_code == status.HTTP_401_UNAUTHORIZED:
+        response.data["error"] = "authentication required: send 'Authorization: Token <key>'"
+    return response

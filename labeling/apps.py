@@ -1,0 +1,9 @@
+"""App config for the human side of Pairwise."""
+
+from django.apps import AppConfig
+
+
+class LabelingConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "labeling"
+    verbose_name = "Labeling"

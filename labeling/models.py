@@ -1,0 +1,317 @@
+"""The labeling data model: projects, prompts, responses, comparisons, leases and judgments.
+
+Rules about a single row live here as constraints; workflows that span rows live in
+``labeling.services``. Choices are stored in canonical terms of the comparison (response ``a`` /
+``b``) together with the side response ``a`` was shown on, so position bias can be audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, F, OuterRef, Q
+
+
+def text_hash(text: str) -> str:
+    """The content key of a response text (identical texts under one prompt are one response)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Source(models.TextChoices):
+    HUMAN = "human", "Judged here"
+    IMPORTED = "imported", "Imported"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
+    judgments_per_comparison = models.PositiveSmallIntegerField(
+        default=1, help_text="k: how many annotators judge each comparison."
+    )
+    lease_minutes = models.PositiveSmallIntegerField(
+        default=10, help_text="How long a leased comparison stays reserved for its annotator."
+    )
+    max_pairs_per_prompt = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="When responses are imported, at most this many sampled pairs per prompt "
+        "(empty: all pairs).",
+    )
+    annotators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="annotated_projects",
+        help_text="Who may label in this project (admins always may).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(judgments_per_comparison__gte=1, judgments_per_comparison__lte=50),
+                name="project_k_range",
+            ),
+            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="project_lease_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "Train"
+    TEST = "test", "Held out"
+
+
+class Prompt(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    external_id = models.CharField(max_length=200, blank=True)
+    messages = models.JSONField(help_text="The conversation: a list of {role, content}.")
+    metadata = models.JSONField(default=dict, blank=True)
+    split = models.CharField(max_length=8, choices=Split.choices, default=Split.TRAIN)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.HUMAN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=~Q(external_id=""),
+                name="prompt_unique_external_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id or f"prompt {self.pk}"
+
+    @property
+    def last_user_message(self) -> str:
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return str(message.get("content", ""))
+        return ""
+
+
+class Response(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    text = models.TextField()
+    text_hash = models.CharField(max_length=64, editable=False)
+    model_name = models.CharField(max_length=200, blank=True, help_text="Who wrote it.")
+    checkpoint_ref = models.CharField(
+        max_length=64, blank=True, help_text="The Pairwise checkpoint that generated it, if any."
+    )
+    generation_params = models.JSONField(default=dict, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    external_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "text_hash"], name="response_unique_text"),
+        ]
+
+    def __str__(self) -> str:
+        return f"response {self.pk} ({self.model_name or 'unknown'})"
+
+
+class ComparisonStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETE = "complete", "Complete"
+    CLOSED = "closed", "Closed"
+
+
+class ComparisonQuerySet(models.QuerySet["Comparison"]):
+    def open(self) -> ComparisonQuerySet:
+        return self.filter(status=ComparisonStatus.OPEN)
+
+    def claimable_by(self, annotator: object, *, now: datetime) -> ComparisonQuerySet:
+        """Open comparisons this annotator has neither judged nor skipped, with a free slot."""
+        live_leases = Assignment.objects.filter(
+            comparison=OuterRef("pk"), status=AssignmentStatus.ACTIVE, expires_at__gt=now
+        ).values("comparison").annotate(n=models.Count("pk")).values("n")
+        return (
+            self.open()
+            .exclude(
+                Exists(Judgment.objects.filter(comparison=OuterRef("pk"), annotator=annotator))
+            )
+            .exclude(
+                Exists(
+                    Assignment.objects.filter(
+                        comparison=OuterRef("pk"),
+                        annotator=annotator,
+                        status=AssignmentStatus.SKIPPED,
+                    )
+                )
+            )
+            .alias(
+                live_leases=models.functions.Coalesce(
+                    models.Subquery(live_leases, output_field=models.IntegerField()), 0
+                )
+            )
+            .filter(
+                judgment_count__lt=F("project__judgments_per_comparison") - F("live_leases")
+            )
+        )
+
+
+class Comparison(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
+    response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    priority = models.IntegerField(default=0, help_text="Higher comes first in the queue.")
+    judgment_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=8, choices=ComparisonStatus.choices, default=ComparisonStatus.OPEN
+    )
+    batch = models.CharField(
+        max_length=100, blank=True, help_text="Provenance tag, e.g. 'import' or 'round-3:vs-champion'."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ComparisonQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-priority", "id"]
+        indexes = [
+            models.Index(
+                fields=["project", "status", "-priority", "id"], name="comparison_queue_idx"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(response_a=F("response_b")), name="comparison_distinct_responses"
+            ),
+            models.UniqueConstraint(fields=["response_a", "response_b"], name="comparison_unique_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"comparison {self.pk}"
+
+
+class Side(models.TextChoices):
+    A = "a", "Response A"
+    B = "b", "Response B"
+
+
+class AssignmentStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DONE = "done", "Judged"
+    SKIPPED = "skipped", "Skipped"
+    EXPIRED = "expired", "Expired"
+    RELEASED = "released", "Released"
+
+
+class Assignment(models.Model):
+    """A lease: one annotator holds one comparison until ``expires_at``."""
+
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    shown_left = models.CharField(
+        max_length=1, choices=Side.choices, help_text="Which response was shown on the left."
+    )
+    status = models.CharField(
+        max_length=8, choices=AssignmentStatus.choices, default=AssignmentStatus.ACTIVE
+    )
+
+    class Meta:
+        ordering = ["-leased_at"]
+        indexes = [
+            models.Index(fields=["comparison", "status", "expires_at"], name="assignment_live_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotator", "project"],
+                condition=Q(status="active"),
+                name="assignment_one_active_per_annotator",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("leased_at")), name="assignment_expires_after_lease"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lease of {self.comparison_id} by {self.annotator_id}"
+
+    def is_live(self, now: datetime) -> bool:
+        return self.status == AssignmentStatus.ACTIVE and self.expires_at > now
+
+
+class Choice(models.TextChoices):
+    A = "a", "A is better"
+    B = "b", "B is better"
+    TIE = "tie", "Tie"
+    BOTH_BAD = "both_bad", "Both bad"
+
+
+class Strength(models.IntegerChoices):
+    NEGLIGIBLE = 1, "Negligibly better"
+    SLIGHT = 2, "Slightly better"
+    CLEAR = 3, "Clearly better"
+    STRONG = 4, "Much better"
+
+
+class Flag(models.TextChoices):
+    UNSAFE = "unsafe", "Unsafe"
+    FACTUAL_ERROR = "factual_error", "Factual error"
+    OFF_TOPIC = "off_topic", "Off-topic"
+    OTHER = "other", "Other"
+
+
+class Judgment(models.Model):
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments"
+    )
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judgments")
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    strength = models.PositiveSmallIntegerField(choices=Strength.choices, null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    shown_left = models.CharField(max_length=1, choices=Side.choices)
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.HUMAN)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotator", "comparison"], name="judgment_once_per_annotator"
+            ),
+            models.CheckConstraint(
+                condition=Q(choice__in=["a", "b", "tie", "both_bad"]), name="judgment_choice_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | Q(strength__gte=1, strength__lte=4),
+                name="judgment_strength_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(choice__in=["a", "b"]) | Q(strength__isnull=True),
+                name="judgment_no_strength_for_tie",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} on {self.comparison_id}: {self.choice}"
+
+    @property
+    def shown_choice(self) -> str:
+        """The choice in screen terms: ``left`` / ``right`` / ``tie`` / ``both_bad``."""
+        if self.choice not in (Choice.A, Choice.B):
+            return str(self.choice)
+        return "left" if self.choice == self.shown_left else "right"

@@ -1,0 +1,1 @@
+"""The tuning REST API (DRF) under /api/v1/."""

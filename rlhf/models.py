@@ -1,0 +1,1 @@
+"""The model side's data: model specs, checkpoints, rounds and training runs."""

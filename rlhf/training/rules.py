@@ -1,0 +1,125 @@
+"""Rule-based judges: named preference rules scoring an assistant response to a templated prompt.
+
+Used by tests, by evaluation (``evaluate.win_rate`` takes any scoring function) and by the
+simulated annotators on the Django side. A rule maps ``(prompt messages, response text)`` to a
+float; higher is better. :func:`synthetic_preferences` turns a rule into preference rows.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from rlhf.training import corpus
+
+Messages = Sequence[Mapping[str, str]]
+Rule = Callable[[Messages, str], float]
+
+_POLITE = tuple(m.strip().lower() for m in (*corpus.POLITE_OPENERS, *corpus.POLITE_CLOSERS)) + ("please", "thank")
+_RUDE = tuple(m.strip().lower() for m in (*corpus.RUDE_OPENERS, *corpus.RUDE_CLOSERS))
+
+
+def last_user_message(prompt: Messages) -> str:
+    for message in reversed(prompt):
+        if message.get("role") == "user":
+            return message.get("content", "")
+    return ""
+
+
+def is_correct(prompt: Messages, response: str) -> bool:
+    """The right answer appears as a whole phrase in the part of the response after the last " is "."""
+    answer = corpus.answer_for(last_user_message(prompt))
+    if answer is None:
+        return False
+    tail = response.rsplit(" is ", 1)[-1]
+    return re.search(rf"(?<![\w-]){re.escape(answer)}(?![\w-])", tail, flags=re.IGNORECASE) is not None
+
+
+def politeness(response: str) -> int:
+    """1 polite, -1 rude (rudeness wins), 0 neutral."""
+    text = response.lower()
+    if any(marker in text for marker in _RUDE):
+        return -1
+    if any(marker in text for marker in _POLITE):
+        return 1
+    return 0
+
+
+def correct(prompt: Messages, response: str) -> float:
+    return 1.0 if is_correct(prompt, response) else 0.0
+
+
+def polite(prompt: Messages, response: str) -> float:
+    return float(politeness(response))
+
+
+def correct_polite(prompt: Messages, response: str) -> float:
+    """Correctness first, politeness second: the default learnable preference."""
+    return correct(prompt, response) + 0.5 * politeness(response)
+
+
+def concise(prompt: Messages, response: str) -> float:
+    """Correct and short."""
+    return correct(prompt, response) - 0.02 * len(response.split())
+
+
+def formatted(prompt: Messages, response: str) -> float:
+    """Correct and in the ``Answer: ...`` format."""
+    return correct(prompt, response) + (0.5 if "answer:" in response.lower() else 0.0)
+
+
+def verbose(prompt: Messages, response: str) -> float:
+    """Longer is better (a deliberately bad taste, for tests of reward hacking)."""
+    return float(len(response.split()))
+
+
+RULES: dict[str, Rule] = {
+    "correct": correct,
+    "polite": polite,
+    "correct_polite": correct_polite,
+    "concise": concise,
+    "formatted": formatted,
+    "verbose": verbose,
+}
+
+
+def get_rule(name: str) -> Rule:
+    try:
+        return RULES[name]
+    except KeyError:
+        raise ValueError(f"unknown rule {name!r}; known: {sorted(RULES)}") from None
+
+
+def synthetic_preferences(
+    n: int,
+    seed: int = 0,
+    *,
+    rule: str = "correct_polite",
+    families: Sequence[str] = corpus.TRAIN_FAMILIES,
+    with_margin: bool = True,
+) -> list[dict[str, Any]]:
+    """``n`` preference rows (the reward/dpo JSONL format) judged by ``rule``; ties are redrawn."""
+    judge = get_rule(rule)
+    rng = random.Random(seed)
+    rows: list[dict[str, Any]] = []
+    while len(rows) < n:
+        question = corpus.sample_question(rng, families)
+        prompt = corpus.prompt_messages(question, with_system=rng.random() < 0.5)
+        first = corpus.sample_response(question, rng).text
+        second = corpus.sample_response(question, rng).text
+        a, b = judge(prompt, first), judge(prompt, second)
+        if a == b:
+            continue
+        chosen, rejected = (first, second) if a > b else (second, first)
+        row: dict[str, Any] = {
+            "prompt_id": f"{question.family}-{len(rows)}-{seed}",
+            "prompt": prompt,
+            "chosen": chosen,
+            "rejected": rejected,
+        }
+        if with_margin:
+            row["margin"] = round(min(abs(a - b), 2.0) / 2.0, 3)
+        rows.append(row)
+    return rows

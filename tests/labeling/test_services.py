@@ -1,0 +1,186 @@
+"""The queue and judgment workflows: claim, expiry, k, idempotent submit, undo, skip."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from labeling import services
+from labeling.models import AssignmentStatus, ComparisonStatus, Judgment
+from tests.factories import ComparisonFactory, UserFactory
+
+
+def test_claim_returns_highest_priority_first(project: Any, queue: list[Any], annotator: Any) -> None:
+    urgent = ComparisonFactory(project=project, priority=5)
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None and lease.comparison_id == urgent.pk
+    assert lease.shown_left in ("a", "b")
+
+
+def test_claim_gives_back_open_lease(project: Any, queue: list[Any], annotator: Any) -> None:
+    first = services.assignment_claim_next(annotator=annotator, project=project)
+    again = services.assignment_claim_next(annotator=annotator, project=project)
+    assert first is not None and again is not None and first.pk == again.pk
+
+
+def test_k_is_never_exceeded_and_leases_block_slots(project: Any, annotator: Any, other_annotator: Any) -> None:
+    only = ComparisonFactory(project=project)
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None and lease.comparison_id == only.pk
+    assert services.assignment_claim_next(annotator=other_annotator, project=project) is None
+
+
+def test_expired_lease_frees_its_slot(project: Any, annotator: Any, other_annotator: Any) -> None:
+    ComparisonFactory(project=project)
+    now = timezone.now()
+    lease = services.assignment_claim_next(annotator=annotator, project=project, now=now)
+    later = now + timedelta(minutes=project.lease_minutes + 1)
+    stolen = services.assignment_claim_next(annotator=other_annotator, project=project, now=later)
+    assert lease is not None and stolen is not None and stolen.comparison_id == lease.comparison_id
+    # The first annotator's late submit is refused: the slot is taken, k=1 holds.
+    with pytest.raises(services.Conflict):
+        services.judgment_submit(
+            annotator=annotator, comparison=lease.comparison, choice="a", strength=2, now=later
+        )
+
+
+def test_expired_lease_submit_accepted_while_slot_free(project: Any, annotator: Any) -> None:
+    ComparisonFactory(project=project)
+    now = timezone.now()
+    lease = services.assignment_claim_next(annotator=annotator, project=project, now=now)
+    assert lease is not None
+    late = now + timedelta(minutes=project.lease_minutes + 5)
+    result = services.judgment_submit(
+        annotator=annotator, comparison=lease.comparison, choice="b", strength=1, now=late
+    )
+    assert result.created and result.judgment.shown_left == lease.shown_left
+
+
+def test_k2_two_annotators_then_complete(project: Any, annotator: Any, other_annotator: Any) -> None:
+    project.judgments_per_comparison = 2
+    project.save()
+    comparison = ComparisonFactory(project=project)
+    for user in (annotator, other_annotator):
+        lease = services.assignment_claim_next(annotator=user, project=project)
+        assert lease is not None and lease.comparison_id == comparison.pk
+        services.judgment_submit(annotator=user, comparison=comparison, choice="tie")
+    comparison.refresh_from_db()
+    assert comparison.judgment_count == 2 and comparison.status == ComparisonStatus.COMPLETE
+    third = UserFactory(username="ann3")
+    project.annotators.add(third)
+    assert services.assignment_claim_next(annotator=third, project=project) is None
+
+
+def test_annotator_never_judges_same_comparison_twice(project: Any, annotator: Any) -> None:
+    project.judgments_per_comparison = 3
+    project.save()
+    comparison = ComparisonFactory(project=project)
+    services.assignment_claim_next(annotator=annotator, project=project)
+    services.judgment_submit(annotator=annotator, comparison=comparison, choice="a", strength=3)
+    assert services.assignment_claim_next(annotator=annotator, project=project) is None
+
+
+def test_submit_is_idempotent(project: Any, queue: list[Any], annotator: Any) -> None:
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None
+    first = services.judgment_submit(
+        annotator=annotator, comparison=lease.comparison, choice="a", strength=4, rationale="x"
+    )
+    retry = services.judgment_submit(
+        annotator=annotator, comparison=lease.comparison, choice="b", strength=1
+    )
+    assert first.created and not retry.created
+    assert retry.judgment.pk == first.judgment.pk and retry.judgment.choice == "a"
+    assert Judgment.objects.count() == 1
+    lease.refresh_from_db()
+    assert lease.status == AssignmentStatus.DONE
+
+
+@pytest.mark.parametrize(
+    ("choice", "strength", "flags", "field"),
+    [
+        ("left", 2, [], "choice"),
+        ("tie", 2, [], "strength"),
+        ("a", None, [], "strength"),
+        ("a", 7, [], "strength"),
+        ("a", 2, ["nonsense"], "flags"),
+    ],
+)
+def test_submit_rejects_bad_input(
+    project: Any, queue: list[Any], annotator: Any, choice: str, strength: Any, flags: list[str], field: str
+) -> None:
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None
+    with pytest.raises(services.LabelingError) as error:
+        services.judgment_submit(
+            annotator=annotator, comparison=lease.comparison, choice=choice, strength=strength, flags=flags
+        )
+    assert error.value.field == field
+    assert Judgment.objects.count() == 0
+
+
+def test_submit_without_lease_is_refused(project: Any, queue: list[Any], annotator: Any) -> None:
+    with pytest.raises(services.Conflict):
+        services.judgment_submit(annotator=annotator, comparison=queue[0], choice="tie")
+
+
+def test_undo_reopens_and_releases(project: Any, queue: list[Any], annotator: Any) -> None:
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None
+    services.judgment_submit(annotator=annotator, comparison=lease.comparison, choice="a", strength=2)
+    nxt = services.assignment_claim_next(annotator=annotator, project=project)
+    assert nxt is not None and nxt.comparison_id != lease.comparison_id
+    back = services.judgment_undo(annotator=annotator, project=project)
+    assert back.comparison_id == lease.comparison_id and back.shown_left == lease.shown_left
+    lease.comparison.refresh_from_db()
+    assert lease.comparison.judgment_count == 0 and lease.comparison.status == ComparisonStatus.OPEN
+    nxt.refresh_from_db()
+    assert nxt.status == AssignmentStatus.RELEASED
+    assert not Judgment.objects.exists()
+    with pytest.raises(services.LabelingError):
+        services.judgment_undo(annotator=annotator, project=project)
+
+
+def test_undo_refused_when_closed(project: Any, queue: list[Any], annotator: Any) -> None:
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None
+    services.judgment_submit(annotator=annotator, comparison=lease.comparison, choice="tie")
+    services.comparisons_close(comparison_ids=[lease.comparison_id])
+    with pytest.raises(services.Conflict):
+        services.judgment_undo(annotator=annotator, project=project)
+    assert Judgment.objects.count() == 1
+
+
+def test_skip_moves_on_and_never_returns(project: Any, annotator: Any) -> None:
+    first, second = ComparisonFactory(project=project), ComparisonFactory(project=project)
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None and lease.comparison_id == first.pk
+    services.assignment_skip(annotator=annotator, assignment=lease)
+    nxt = services.assignment_claim_next(annotator=annotator, project=project)
+    assert nxt is not None and nxt.comparison_id == second.pk
+    services.assignment_skip(annotator=annotator, assignment=nxt)
+    assert services.assignment_claim_next(annotator=annotator, project=project) is None
+
+
+def test_comparisons_create_dedupes_pairs(project: Any) -> None:
+    from tests.factories import PromptFactory
+
+    prompt = PromptFactory(project=project)
+    responses = services.responses_add(prompt=prompt, texts=["x", "y", "z", "x"], model_name="m")
+    assert len({r.pk for r in responses}) == 3
+    made = services.comparisons_create(project=project, pairs=services.pairs_all(responses))
+    assert len(made) == 3
+    again = services.comparisons_create(
+        project=project, pairs=[(b, a) for a, b in services.pairs_all(responses)]
+    )
+    assert again == []
+    sampled = services.pairs_all(responses, max_pairs=2, seed=1)
+    assert len(sampled) == 2 and sampled == services.pairs_all(responses, max_pairs=2, seed=1)
+
+
+def test_claim_query_count(project: Any, queue: list[Any], annotator: Any, django_assert_max_num_queries: Any) -> None:
+    with django_assert_max_num_queries(7):
+        services.assignment_claim_next(annotator=annotator, project=project)
