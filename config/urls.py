@@ -8,6 +8,8 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("labeling.api.urls")),
     path("api/v1/", include("rlhf.api.urls")),
+    # labeling.interchange.urls holds both its pages and its /api/v1/ endpoints, full paths.
+    path("", include("labeling.interchange.urls")),
     path("", include("rlhf.urls")),
     path("", include("labeling.urls")),
 ]

@@ -1,0 +1,1 @@
+"""Dataset interchange: prompt/response imports, preference exports and dataset imports."""
