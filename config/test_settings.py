@@ -6,7 +6,7 @@ import tempfile
 os.environ.setdefault("PAIRWISE_HTTPS", "0")
 os.environ.setdefault("PAIRWISE_DATA_DIR", os.path.join(tempfile.gettempdir(), "pairwise-test"))
 
-from config.settings import *  # noqa: E402,F403
+from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": []}}

@@ -59,7 +59,9 @@ class Project(models.Model):
                 condition=Q(judgments_per_comparison__gte=1, judgments_per_comparison__lte=50),
                 name="project_k_range",
             ),
-            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="project_lease_positive"),
+            models.CheckConstraint(
+                condition=Q(lease_minutes__gte=1), name="project_lease_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -136,9 +138,14 @@ class ComparisonQuerySet(models.QuerySet["Comparison"]):
 
     def claimable_by(self, annotator: object, *, now: datetime) -> ComparisonQuerySet:
         """Open comparisons this annotator has neither judged nor skipped, with a free slot."""
-        live_leases = Assignment.objects.filter(
-            comparison=OuterRef("pk"), status=AssignmentStatus.ACTIVE, expires_at__gt=now
-        ).values("comparison").annotate(n=models.Count("pk")).values("n")
+        live_leases = (
+            Assignment.objects.filter(
+                comparison=OuterRef("pk"), status=AssignmentStatus.ACTIVE, expires_at__gt=now
+            )
+            .values("comparison")
+            .annotate(n=models.Count("pk"))
+            .values("n")
+        )
         return (
             self.open()
             .exclude(
@@ -158,9 +165,7 @@ class ComparisonQuerySet(models.QuerySet["Comparison"]):
                     models.Subquery(live_leases, output_field=models.IntegerField()), 0
                 )
             )
-            .filter(
-                judgment_count__lt=F("project__judgments_per_comparison") - F("live_leases")
-            )
+            .filter(judgment_count__lt=F("project__judgments_per_comparison") - F("live_leases"))
         )
 
 
@@ -175,7 +180,9 @@ class Comparison(models.Model):
         max_length=8, choices=ComparisonStatus.choices, default=ComparisonStatus.OPEN
     )
     batch = models.CharField(
-        max_length=100, blank=True, help_text="Provenance tag, e.g. 'import' or 'round-3:vs-champion'."
+        max_length=100,
+        blank=True,
+        help_text="Provenance tag, e.g. 'import' or 'round-3:vs-champion'.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -192,7 +199,9 @@ class Comparison(models.Model):
             models.CheckConstraint(
                 condition=~Q(response_a=F("response_b")), name="comparison_distinct_responses"
             ),
-            models.UniqueConstraint(fields=["response_a", "response_b"], name="comparison_unique_pair"),
+            models.UniqueConstraint(
+                fields=["response_a", "response_b"], name="comparison_unique_pair"
+            ),
         ]
 
     def __str__(self) -> str:

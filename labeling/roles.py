@@ -27,6 +27,5 @@ def can_label(user: Any, project: Project) -> bool:
     if is_admin(user):
         return True
     return bool(
-        getattr(user, "is_authenticated", False)
-        and project.annotators.filter(pk=user.pk).exists()
+        getattr(user, "is_authenticated", False) and project.annotators.filter(pk=user.pk).exists()
     )

@@ -118,7 +118,9 @@ def pairs_all(
     unique = sorted({r.pk: r for r in responses}.values(), key=lambda r: r.pk)
     pairs = list(itertools.combinations(unique, 2))
     if max_pairs is not None and len(pairs) > max_pairs:
-        pairs = sorted(random.Random(seed).sample(pairs, max_pairs), key=lambda p: (p[0].pk, p[1].pk))
+        pairs = sorted(
+            random.Random(seed).sample(pairs, max_pairs), key=lambda p: (p[0].pk, p[1].pk)
+        )
     return pairs
 
 

@@ -13,7 +13,9 @@ from labeling.models import AssignmentStatus, ComparisonStatus, Judgment
 from tests.factories import ComparisonFactory, UserFactory
 
 
-def test_claim_returns_highest_priority_first(project: Any, queue: list[Any], annotator: Any) -> None:
+def test_claim_returns_highest_priority_first(
+    project: Any, queue: list[Any], annotator: Any
+) -> None:
     urgent = ComparisonFactory(project=project, priority=5)
     lease = services.assignment_claim_next(annotator=annotator, project=project)
     assert lease is not None and lease.comparison_id == urgent.pk
@@ -26,7 +28,9 @@ def test_claim_gives_back_open_lease(project: Any, queue: list[Any], annotator: 
     assert first is not None and again is not None and first.pk == again.pk
 
 
-def test_k_is_never_exceeded_and_leases_block_slots(project: Any, annotator: Any, other_annotator: Any) -> None:
+def test_k_is_never_exceeded_and_leases_block_slots(
+    project: Any, annotator: Any, other_annotator: Any
+) -> None:
     only = ComparisonFactory(project=project)
     lease = services.assignment_claim_next(annotator=annotator, project=project)
     assert lease is not None and lease.comparison_id == only.pk
@@ -59,7 +63,9 @@ def test_expired_lease_submit_accepted_while_slot_free(project: Any, annotator: 
     assert result.created and result.judgment.shown_left == lease.shown_left
 
 
-def test_k2_two_annotators_then_complete(project: Any, annotator: Any, other_annotator: Any) -> None:
+def test_k2_two_annotators_then_complete(
+    project: Any, annotator: Any, other_annotator: Any
+) -> None:
     project.judgments_per_comparison = 2
     project.save()
     comparison = ComparisonFactory(project=project)
@@ -110,13 +116,23 @@ def test_submit_is_idempotent(project: Any, queue: list[Any], annotator: Any) ->
     ],
 )
 def test_submit_rejects_bad_input(
-    project: Any, queue: list[Any], annotator: Any, choice: str, strength: Any, flags: list[str], field: str
+    project: Any,
+    queue: list[Any],
+    annotator: Any,
+    choice: str,
+    strength: Any,
+    flags: list[str],
+    field: str,
 ) -> None:
     lease = services.assignment_claim_next(annotator=annotator, project=project)
     assert lease is not None
     with pytest.raises(services.LabelingError) as error:
         services.judgment_submit(
-            annotator=annotator, comparison=lease.comparison, choice=choice, strength=strength, flags=flags
+            annotator=annotator,
+            comparison=lease.comparison,
+            choice=choice,
+            strength=strength,
+            flags=flags,
         )
     assert error.value.field == field
     assert Judgment.objects.count() == 0
@@ -130,7 +146,9 @@ def test_submit_without_lease_is_refused(project: Any, queue: list[Any], annotat
 def test_undo_reopens_and_releases(project: Any, queue: list[Any], annotator: Any) -> None:
     lease = services.assignment_claim_next(annotator=annotator, project=project)
     assert lease is not None
-    services.judgment_submit(annotator=annotator, comparison=lease.comparison, choice="a", strength=2)
+    services.judgment_submit(
+        annotator=annotator, comparison=lease.comparison, choice="a", strength=2
+    )
     nxt = services.assignment_claim_next(annotator=annotator, project=project)
     assert nxt is not None and nxt.comparison_id != lease.comparison_id
     back = services.judgment_undo(annotator=annotator, project=project)
@@ -181,6 +199,8 @@ def test_comparisons_create_dedupes_pairs(project: Any) -> None:
     assert len(sampled) == 2 and sampled == services.pairs_all(responses, max_pairs=2, seed=1)
 
 
-def test_claim_query_count(project: Any, queue: list[Any], annotator: Any, django_assert_max_num_queries: Any) -> None:
+def test_claim_query_count(
+    project: Any, queue: list[Any], annotator: Any, django_assert_max_num_queries: Any
+) -> None:
     with django_assert_max_num_queries(7):
         services.assignment_claim_next(annotator=annotator, project=project)
