@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Coalesce
 
 
 def text_hash(text: str) -> str:
@@ -136,7 +138,7 @@ class ComparisonQuerySet(models.QuerySet["Comparison"]):
     def open(self) -> ComparisonQuerySet:
         return self.filter(status=ComparisonStatus.OPEN)
 
-    def claimable_by(self, annotator: object, *, now: datetime) -> ComparisonQuerySet:
+    def claimable_by(self, annotator: Any, *, now: datetime) -> ComparisonQuerySet:
         """Open comparisons this annotator has neither judged nor skipped, with a free slot."""
         live_leases = (
             Assignment.objects.filter(
@@ -161,7 +163,7 @@ class ComparisonQuerySet(models.QuerySet["Comparison"]):
                 )
             )
             .alias(
-                live_leases=models.functions.Coalesce(
+                live_leases=Coalesce(
                     models.Subquery(live_leases, output_field=models.IntegerField()), 0
                 )
             )
