@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     except Cancelled:
         events.emit({"event": "cancelled"})
         return EXIT_CANCELLED
-    except Exception as exc:  # noqa: BLE001 - the protocol reports every failure
+    except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         events.emit({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
         return EXIT_FAILED
