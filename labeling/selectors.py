@@ -1,0 +1,245 @@
+"""Read queries of the labeling side that span models: access scoping, leases, project figures.
+
+Writes go through ``labeling.services``; everything here only reads. Scoping helpers answer
+"does not exist" for rows the user may not see, so callers turn that into a 404 (no id guessing).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from labeling.models import (
+    Assignment,
+    AssignmentStatus,
+    Choice,
+    Comparison,
+    ComparisonStatus,
+    Judgment,
+    Project,
+)
+from labeling.roles import ADMIN_GROUP
+
+# --- access ------------------------------------------------------------------------------------
+
+
+def _visible_project_q(user: Any, project_ref: str) -> Q:
+    """Rows whose project (``project_ref``: ``pk`` or ``project_id``) the user may see.
+
+    One SQL condition, so scoping costs no extra query: superusers see everything, members of the
+    admin group see everything, annotators see the projects they are members of.
+    """
+    if user.is_superuser:
+        return Q()
+    membership = Project.annotators.through.objects.filter(
+        project_id=OuterRef(project_ref), user_id=user.pk
+    )
+    in_admin_group = get_user_model().groups.through.objects.filter(
+        user_id=user.pk, group__name=ADMIN_GROUP
+    )
+    return Q(Exists(membership)) | Q(Exists(in_admin_group))
+
+
+def projects_visible_to(*, user: Any) -> QuerySet[Project]:
+    """The projects a user may read and label in (admins: all; annotators: their own)."""
+    return Project.objects.filter(_visible_project_q(user, "pk"))
+
+
+def project_get_visible(*, user: Any, project_id: int) -> Project:
+    """One project the user may see; ``Project.DoesNotExist`` otherwise."""
+    return projects_visible_to(user=user).get(pk=project_id)
+
+
+def comparison_get_visible(*, user: Any, comparison_id: int) -> Comparison:
+    """One comparison (with its project) in a project the user may see; DoesNotExist otherwise."""
+    return (
+        Comparison.objects.select_related("project")
+        .filter(_visible_project_q(user, "project_id"))
+        .get(pk=comparison_id)
+    )
+
+
+# --- leases ------------------------------------------------------------------------------------
+
+
+def assignment_with_content(*, assignment_id: int) -> Assignment:
+    """A lease with everything needed to show it: comparison, prompt and both responses."""
+    return Assignment.objects.select_related(
+        "comparison__prompt", "comparison__response_a", "comparison__response_b"
+    ).get(pk=assignment_id)
+
+
+def assignment_active(*, annotator: Any, project: Project) -> Assignment | None:
+    """The annotator's active lease in a project (live or not yet noticed as expired)."""
+    return Assignment.objects.filter(
+        annotator=annotator, project=project, status=AssignmentStatus.ACTIVE
+    ).first()
+
+
+# --- project figures ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    comparisons_total: int
+    comparisons_open: int
+    comparisons_complete: int
+    comparisons_closed: int
+    live_leases: int
+    judgments_total: int
+    judgments_today: int
+
+
+@dataclass(frozen=True)
+class Agreement:
+    comparisons_multiply_judged: int
+    judgment_pairs: int
+    agreeing_pairs: int
+    pairwise_agreement: float | None
+    side_choices: int
+    left_choices: int
+    position_bias_left: float | None
+
+
+@dataclass(frozen=True)
+class AnnotatorFigures:
+    annotator_id: int
+    username: str
+    judgments: int
+    median_time_spent_ms: float | None
+    agreement_with_majority: float | None
+    majority_comparisons: int
+    tie_rate: float | None
+
+
+@dataclass(frozen=True)
+class ProjectStats:
+    project_id: int
+    progress: Progress
+    agreement: Agreement
+    annotators: list[AnnotatorFigures] = field(default_factory=list)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _strict_plurality(counts: Counter[str]) -> str | None:
+    """The choice with more votes than any other, or None when the top is shared or empty."""
+    top = counts.most_common(2)
+    if not top or top[0][1] == 0 or (len(top) == 2 and top[1][1] == top[0][1]):
+        return None
+    return top[0][0]
+
+
+def project_stats(*, project: Project, now: datetime | None = None) -> ProjectStats:
+    """Progress, agreement and per-annotator figures of one project, in five queries.
+
+    - pairwise agreement: over comparisons with two or more judgments, the share of pairs of
+      judgments on the same comparison that made the same choice (a, b, tie or both_bad);
+    - position bias: among judgments that picked a side, the share that picked the side shown
+      on the left (0.5 is unbiased);
+    - agreement with majority: for each judgment on a comparison others judged too, whether it
+      matches the strict plurality of the *other* judgments (skipped when those tie);
+    - tie rate: the share of an annotator's judgments that are ``tie``.
+    """
+    now = now or timezone.now()
+    start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    judgments = Judgment.objects.filter(comparison__project=project)
+
+    comparison_counts = Comparison.objects.filter(project=project).aggregate(
+        total=Count("pk"),
+        open=Count("pk", filter=Q(status=ComparisonStatus.OPEN)),
+        complete=Count("pk", filter=Q(status=ComparisonStatus.COMPLETE)),
+        closed=Count("pk", filter=Q(status=ComparisonStatus.CLOSED)),
+    )
+    live_leases = Assignment.objects.filter(
+        project=project, status=AssignmentStatus.ACTIVE, expires_at__gt=now
+    ).count()
+    judgment_counts = judgments.aggregate(
+        total=Count("pk"),
+        today=Count("pk", filter=Q(created_at__gte=start_of_day)),
+        sided=Count("pk", filter=Q(choice__in=[Choice.A, Choice.B])),
+        left=Count("pk", filter=Q(choice__in=[Choice.A, Choice.B], choice=F("shown_left"))),
+    )
+
+    # Per-annotator counts in SQL; the median and the majority need the rows themselves, but only
+    # three small columns of them.
+    per_annotator = list(
+        judgments.values("annotator_id", "annotator__username")
+        .annotate(n=Count("pk"), ties=Count("pk", filter=Q(choice=Choice.TIE)))
+        .order_by("annotator__username")
+    )
+    times: dict[int, list[int]] = defaultdict(list)
+    by_comparison: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for annotator_id, comparison_id, choice, time_spent_ms in judgments.values_list(
+        "annotator_id", "comparison_id", "choice", "time_spent_ms"
+    ).order_by():
+        by_comparison[comparison_id].append((annotator_id, choice))
+        if time_spent_ms is not None:
+            times[annotator_id].append(time_spent_ms)
+
+    pairs = agreeing = multiply_judged = 0
+    majority_hits: Counter[int] = Counter()
+    majority_seen: Counter[int] = Counter()
+    for votes in by_comparison.values():
+        if len(votes) < 2:
+            continue
+        multiply_judged += 1
+        counts = Counter(choice for _, choice in votes)
+        pairs += len(votes) * (len(votes) - 1) // 2
+        agreeing += sum(c * (c - 1) // 2 for c in counts.values())
+        for annotator_id, choice in votes:
+            others = counts.copy()
+            others[choice] -= 1
+            majority = _strict_plurality(others)
+            if majority is None:
+                continue
+            majority_seen[annotator_id] += 1
+            majority_hits[annotator_id] += majority == choice
+
+    figures = [
+        AnnotatorFigures(
+            annotator_id=row["annotator_id"],
+            username=row["annotator__username"],
+            judgments=row["n"],
+            median_time_spent_ms=(
+                statistics.median(times[row["annotator_id"]]) if times[row["annotator_id"]] else None
+            ),
+            agreement_with_majority=_ratio(
+                majority_hits[row["annotator_id"]], majority_seen[row["annotator_id"]]
+            ),
+            majority_comparisons=majority_seen[row["annotator_id"]],
+            tie_rate=_ratio(row["ties"], row["n"]),
+        )
+        for row in per_annotator
+    ]
+    return ProjectStats(
+        project_id=project.pk,
+        progress=Progress(
+            comparisons_total=comparison_counts["total"],
+            comparisons_open=comparison_counts["open"],
+            comparisons_complete=comparison_counts["complete"],
+            comparisons_closed=comparison_counts["closed"],
+            live_leases=live_leases,
+            judgments_total=judgment_counts["total"],
+            judgments_today=judgment_counts["today"],
+        ),
+        agreement=Agreement(
+            comparisons_multiply_judged=multiply_judged,
+            judgment_pairs=pairs,
+            agreeing_pairs=agreeing,
+            pairwise_agreement=_ratio(agreeing, pairs),
+            side_choices=judgment_counts["sided"],
+            left_choices=judgment_counts["left"],
+            position_bias_left=_ratio(judgment_counts["left"], judgment_counts["sided"]),
+        ),
+        annotators=figures,
+    )
