@@ -243,3 +243,56 @@ def project_stats(*, project: Project, now: datetime | None = None) -> ProjectSt
         ),
         annotators=figures,
     )
+
+
+# --- pages (labeling.views) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelingProgress:
+    done_today: int
+    remaining: int
+
+
+def labeling_progress(
+    *,
+    annotator: Any,
+    project: Project,
+    current_comparison_id: int | None = None,
+    now: datetime | None = None,
+) -> LabelingProgress:
+    """One annotator's figures on the labeling page: judged today, and still claimable by them.
+
+    ``remaining`` counts the comparison they hold now (``current_comparison_id``) plus those
+    they could claim next, in two queries.
+    """
+    now = now or timezone.now()
+    start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    done_today = Judgment.objects.filter(
+        annotator=annotator, comparison__project=project, created_at__gte=start_of_day
+    ).count()
+    claimable = Comparison.objects.filter(project=project).claimable_by(annotator, now=now)
+    if current_comparison_id is not None:
+        claimable = claimable.exclude(pk=current_comparison_id)
+    remaining = claimable.count() + (1 if current_comparison_id is not None else 0)
+    return LabelingProgress(done_today=done_today, remaining=remaining)
+
+
+def judgments_by_annotator(*, annotator: Any, project: Project) -> QuerySet[Judgment]:
+    """An annotator's own judgments in a project, newest first, with their prompts."""
+    return (
+        Judgment.objects.filter(annotator=annotator, comparison__project=project)
+        .select_related("comparison__prompt")
+        .order_by("-created_at", "-id")
+    )
+
+
+def projects_with_counts() -> QuerySet[Project]:
+    """Every project with its comparison and annotator counts (one query)."""
+    return Project.objects.annotate(
+        comparisons_total=Count("comparisons", distinct=True),
+        comparisons_open=Count(
+            "comparisons", filter=Q(comparisons__status=ComparisonStatus.OPEN), distinct=True
+        ),
+        annotators_total=Count("annotators", distinct=True),
+    ).order_by("name")
