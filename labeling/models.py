@@ -296,6 +296,11 @@ class Judgment(models.Model):
     shown_left = models.CharField(max_length=1, choices=Side.choices)
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.HUMAN)
+    origin = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="Imported judgments: the source the dataset recorded (kept for lossless export).",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
