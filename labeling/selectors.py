@@ -211,7 +211,9 @@ def project_stats(*, project: Project, now: datetime | None = None) -> ProjectSt
             username=row["annotator__username"],
             judgments=row["n"],
             median_time_spent_ms=(
-                statistics.median(times[row["annotator_id"]]) if times[row["annotator_id"]] else None
+                statistics.median(times[row["annotator_id"]])
+                if times[row["annotator_id"]]
+                else None
             ),
             agreement_with_majority=_ratio(
                 majority_hits[row["annotator_id"]], majority_seen[row["annotator_id"]]

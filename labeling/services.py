@@ -78,6 +78,50 @@ def user_create(*, username: str, role: str, password: str | None = None) -> tup
     return user, password
 
 
+# --- projects ----------------------------------------------------------------------------------
+
+
+def project_create(
+    *,
+    name: str,
+    created_by: Any = None,
+    description: str = "",
+    guidelines: str = "",
+    judgments_per_comparison: int = 1,
+    lease_minutes: int = 10,
+    max_pairs_per_prompt: int | None = None,
+    annotator_usernames: Sequence[str] = (),
+) -> Project:
+    """Create a project and make the named users its annotators (all must exist)."""
+    from django.contrib.auth import get_user_model
+
+    if not 1 <= judgments_per_comparison <= 50:
+        raise LabelingError(
+            "judgments_per_comparison must be between 1 and 50", field="judgments_per_comparison"
+        )
+    if lease_minutes < 1:
+        raise LabelingError("lease_minutes must be at least 1", field="lease_minutes")
+    wanted = set(annotator_usernames)
+    users = list(get_user_model().objects.filter(username__in=wanted))
+    missing = sorted(wanted - {u.username for u in users})
+    if missing:
+        raise LabelingError(f"unknown users {missing}", field="annotators")
+    with transaction.atomic():
+        if Project.objects.filter(name=name).exists():
+            raise Conflict(f"a project named {name!r} already exists", field="name")
+        project = Project.objects.create(
+            name=name,
+            created_by=created_by,
+            description=description,
+            guidelines=guidelines,
+            judgments_per_comparison=judgments_per_comparison,
+            lease_minutes=lease_minutes,
+            max_pairs_per_prompt=max_pairs_per_prompt,
+        )
+        project.annotators.add(*users)
+    return project
+
+
 # --- prompts, responses, comparisons ----------------------------------------------------------
 
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from labeling.services import LabelingError
+
+# Keys DRF uses for messages that are not about one input field.
+_NOT_FIELDS = ("non_field_errors", "detail")
 
 
 def _first_message(detail: Any) -> tuple[str | None, str]:
     if isinstance(detail, dict):
         for key, value in detail.items():
             field, message = _first_message(value)
-            return (key if key != "non_field_errors" else field), message
+            return (key if key not in _NOT_FIELDS else field), message
     if isinstance(detail, list) and detail:
         return _first_message(detail[0])
     return None, str(detail)
@@ -23,7 +26,9 @@ def _first_message(detail: Any) -> tuple[str | None, str]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, LabelingError):
-        return Response({"error": exc.message, "field": exc.field}, status=exc.status)
+        return Response(
+            {"error": exc.message, "field": exc.field, "detail": None}, status=exc.status
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -31,6 +36,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if field is not None and not message.lower().startswith(field.lower()):
         message = f"{field}: {message}"
     response.data = {"error": message, "field": field, "detail": response.data}
-    if response.status_code == status.HTTP_401_UNAUTHORIZED:
+    if isinstance(exc, exceptions.NotAuthenticated):
         response.data["error"] = "authentication required: send 'Authorization: Token <key>'"
     return response

@@ -1,5 +1,38 @@
-"""URL patterns."""
+"""URL patterns of the labeling API under /api/v1/, plus the OpenAPI schema and its docs page."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+from drf_spectacular.views import SpectacularAPIView
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from labeling.api import docs, views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", docs.api_docs, name="api-docs"),
+    path("projects/", views.ProjectListCreateView.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", views.ProjectDetailView.as_view(), name="api-project"),
+    path(
+        "projects/<int:project_id>/stats/",
+        views.ProjectStatsView.as_view(),
+        name="api-project-stats",
+    ),
+    path(
+        "projects/<int:project_id>/queue/next/",
+        views.QueueNextView.as_view(),
+        name="api-queue-next",
+    ),
+    path(
+        "projects/<int:project_id>/queue/skip/",
+        views.QueueSkipView.as_view(),
+        name="api-queue-skip",
+    ),
+    path(
+        "projects/<int:project_id>/queue/undo/",
+        views.QueueUndoView.as_view(),
+        name="api-queue-undo",
+    ),
+    path(
+        "comparisons/<int:comparison_id>/judgments/",
+        views.JudgmentSubmitView.as_view(),
+        name="api-judgments",
+    ),
+]

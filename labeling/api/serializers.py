@@ -1,0 +1,246 @@
+"""Shapes of the labeling API: input serializers check shape only, output ones render.
+
+The rules (k, leases, which choice allows a strength) live in ``labeling.services``; a serializer
+never writes to the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from labeling.models import Assignment, Choice, Flag, Judgment, Project, Side
+
+# --- projects ----------------------------------------------------------------------------------
+
+
+class ProjectSerializer(serializers.ModelSerializer[Project]):
+    annotators = serializers.SlugRelatedField(
+        slug_field="username",
+        many=True,
+        read_only=True,
+        help_text="Usernames of the project's annotators (shown to admins only).",
+    )
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "description",
+            "guidelines",
+            "judgments_per_comparison",
+            "lease_minutes",
+            "max_pairs_per_prompt",
+            "annotators",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, instance: Project) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("show_annotators", False):
+            data.pop("annotators", None)
+        return data
+
+
+class ProjectCreateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+    judgments_per_comparison = serializers.IntegerField(required=False, default=1)
+    lease_minutes = serializers.IntegerField(required=False, default=10)
+    max_pairs_per_prompt = serializers.IntegerField(required=False, allow_null=True, default=None)
+    annotators = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list, help_text="Usernames."
+    )
+
+
+# --- leases ------------------------------------------------------------------------------------
+
+
+class ShownResponseSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField(help_text="The response's id.")
+    canonical = serializers.CharField(
+        help_text="Which response of the comparison this is: a or b (the stored choice's terms)."
+    )
+    text = serializers.CharField()
+
+
+class PromptShownSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    messages = serializers.ListField(child=serializers.DictField(), help_text="{role, content}")
+
+
+class LeaseSerializer(serializers.Serializer[Any]):
+    """A leased comparison, with its responses in the order the annotator is shown them."""
+
+    assignment = serializers.IntegerField(help_text="The lease's id.")
+    comparison = serializers.IntegerField()
+    project = serializers.IntegerField()
+    prompt = PromptShownSerializer()
+    left = ShownResponseSerializer()
+    right = ShownResponseSerializer()
+    shown_left = serializers.ChoiceField(choices=Side.choices)
+    leased_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+
+
+def lease_payload(assignment: Assignment) -> dict[str, Any]:
+    """A lease (loaded by ``selectors.assignment_with_content``) as LeaseSerializer input."""
+    comparison = assignment.comparison
+    shown = {
+        Side.A.value: {
+            "id": comparison.response_a_id,
+            "canonical": Side.A.value,
+            "text": comparison.response_a.text,
+        },
+        Side.B.value: {
+            "id": comparison.response_b_id,
+            "canonical": Side.B.value,
+            "text": comparison.response_b.text,
+        },
+    }
+    left = str(assignment.shown_left)
+    right = Side.B.value if left == Side.A.value else Side.A.value
+    return {
+        "assignment": assignment.pk,
+        "comparison": comparison.pk,
+        "project": comparison.project_id,
+        "prompt": {"id": comparison.prompt_id, "messages": comparison.prompt.messages},
+        "left": shown[left],
+        "right": shown[right],
+        "shown_left": assignment.shown_left,
+        "leased_at": assignment.leased_at,
+        "expires_at": assignment.expires_at,
+    }
+
+
+# --- judgments ---------------------------------------------------------------------------------
+
+
+class JudgmentInputSerializer(serializers.Serializer[Any]):
+    choice = serializers.ChoiceField(
+        choices=Choice.choices, help_text="In canonical terms: a / b / tie / both_bad."
+    )
+    strength = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="1-4 when a or b is chosen; empty for tie and both_bad.",
+    )
+    rationale = serializers.CharField(required=False, allow_blank=True, default="")
+    flags = serializers.ListField(
+        child=serializers.ChoiceField(choices=Flag.choices), required=False, default=list
+    )
+    time_spent_ms = serializers.IntegerField(required=False, allow_null=True, default=None)
+    next = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also lease the next comparison and return it as `next` (same as ?next=1).",
+    )
+
+
+class JudgmentSerializer(serializers.ModelSerializer[Judgment]):
+    shown_choice = serializers.CharField(
+        read_only=True, help_text="The choice in screen terms: left / right / tie / both_bad."
+    )
+
+    class Meta:
+        model = Judgment
+        fields = [
+            "id",
+            "comparison",
+            "choice",
+            "strength",
+            "rationale",
+            "flags",
+            "shown_left",
+            "shown_choice",
+            "time_spent_ms",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class JudgmentResultSerializer(JudgmentSerializer):
+    """A stored judgment; ``next`` is there only when the next lease was asked for."""
+
+    created = serializers.BooleanField(help_text="False when this was a retry of a stored one.")
+    next = LeaseSerializer(
+        allow_null=True, required=False, help_text="The next lease (null: queue empty)."
+    )
+
+    class Meta(JudgmentSerializer.Meta):
+        fields = [*JudgmentSerializer.Meta.fields, "created", "next"]
+        read_only_fields = fields
+
+
+class NextOptionSerializer(serializers.Serializer[Any]):
+    next = serializers.BooleanField(
+        required=False, default=False, help_text="Also lease and return the next comparison."
+    )
+
+
+class SkipInputSerializer(NextOptionSerializer):
+    assignment = serializers.IntegerField(
+        required=False, help_text="The lease to skip (default: your active lease)."
+    )
+
+
+class SkipResultSerializer(serializers.Serializer[Any]):
+    skipped = serializers.IntegerField(help_text="The skipped lease's id.")
+    comparison = serializers.IntegerField()
+    next = LeaseSerializer(allow_null=True, required=False)
+
+
+# --- stats -------------------------------------------------------------------------------------
+
+
+class ProgressSerializer(serializers.Serializer[Any]):
+    comparisons_total = serializers.IntegerField()
+    comparisons_open = serializers.IntegerField()
+    comparisons_complete = serializers.IntegerField()
+    comparisons_closed = serializers.IntegerField()
+    live_leases = serializers.IntegerField()
+    judgments_total = serializers.IntegerField()
+    judgments_today = serializers.IntegerField()
+
+
+class AgreementSerializer(serializers.Serializer[Any]):
+    comparisons_multiply_judged = serializers.IntegerField(
+        help_text="Comparisons with two or more judgments."
+    )
+    judgment_pairs = serializers.IntegerField()
+    agreeing_pairs = serializers.IntegerField()
+    pairwise_agreement = serializers.FloatField(
+        allow_null=True, help_text="agreeing_pairs / judgment_pairs."
+    )
+    side_choices = serializers.IntegerField(help_text="Judgments that picked a or b.")
+    left_choices = serializers.IntegerField(help_text="... of which picked the left-shown one.")
+    position_bias_left = serializers.FloatField(
+        allow_null=True, help_text="left_choices / side_choices (0.5: no bias)."
+    )
+
+
+class AnnotatorFiguresSerializer(serializers.Serializer[Any]):
+    annotator_id = serializers.IntegerField()
+    username = serializers.CharField()
+    judgments = serializers.IntegerField()
+    median_time_spent_ms = serializers.FloatField(allow_null=True)
+    agreement_with_majority = serializers.FloatField(
+        allow_null=True,
+        help_text="Share of judgments matching the strict plurality of the other judgments.",
+    )
+    majority_comparisons = serializers.IntegerField(
+        help_text="Judgments where the others had a strict plurality."
+    )
+    tie_rate = serializers.FloatField(allow_null=True)
+
+
+class ProjectStatsSerializer(serializers.Serializer[Any]):
+    project_id = serializers.IntegerField()
+    progress = ProgressSerializer()
+    agreement = AgreementSerializer()
+    annotators = AnnotatorFiguresSerializer(many=True)

@@ -1,0 +1,244 @@
+"""Views of the labeling API: parse, call one service or selector, render.
+
+Scoping: a project the caller is not a member of (admins are members of all) answers 404, and so
+does a comparison in such a project, so ids cannot be probed. Annotators lease, judge, skip,
+undo and read their projects; admins also create projects and read their figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
+
+from labeling import selectors, services
+from labeling.api.serializers import (
+    JudgmentInputSerializer,
+    JudgmentResultSerializer,
+    JudgmentSerializer,
+    LeaseSerializer,
+    ProjectCreateSerializer,
+    ProjectSerializer,
+    ProjectStatsSerializer,
+    SkipInputSerializer,
+    SkipResultSerializer,
+    lease_payload,
+)
+from labeling.models import Assignment, Comparison, Project
+from labeling.roles import is_admin
+
+NEXT_PARAMETER = OpenApiParameter(
+    "next", bool, description="Also lease and return the next comparison (same as body `next`)."
+)
+
+
+class IsAdminOrReadOnly(BasePermission):
+    message = "only admins may do this"
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return request.method in SAFE_METHODS or is_admin(request.user)
+
+
+class IsAdmin(BasePermission):
+    message = "only admins may do this"
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return is_admin(request.user)
+
+
+def _visible_project(request: Request, project_id: int) -> Project:
+    try:
+        return selectors.project_get_visible(user=request.user, project_id=project_id)
+    except Project.DoesNotExist:
+        raise NotFound(f"no project {project_id}") from None
+
+
+def _visible_comparison(request: Request, comparison_id: int) -> Comparison:
+    try:
+        return selectors.comparison_get_visible(user=request.user, comparison_id=comparison_id)
+    except Comparison.DoesNotExist:
+        raise NotFound(f"no comparison {comparison_id}") from None
+
+
+def _wants_next(request: Request, body: dict[str, Any]) -> bool:
+    flag = str(request.query_params.get("next", "")).strip().lower()
+    return bool(body.get("next")) or flag in {"1", "true", "yes", "on"}
+
+
+def _lease_data(lease: Assignment | None) -> dict[str, Any] | None:
+    if lease is None:
+        return None
+    loaded = selectors.assignment_with_content(assignment_id=lease.pk)
+    return dict(LeaseSerializer(lease_payload(loaded)).data)
+
+
+def _parsed(serializer_class: type[BaseSerializer[Any]], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+# --- projects ----------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["projects"])
+class ProjectListCreateView(generics.ListCreateAPIView[Project]):
+    """Projects: admins list all and create; annotators list the projects they are members of."""
+
+    permission_classes = [IsAuthenticated, IsAdminOrReadOnly]
+    serializer_class = ProjectSerializer
+
+    def get_queryset(self) -> QuerySet[Project]:
+        projects = selectors.projects_visible_to(user=self.request.user)
+        if is_admin(self.request.user):
+            projects = projects.prefetch_related("annotators")
+        return projects
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "show_annotators": is_admin(self.request.user)}
+
+    @extend_schema(summary="List the projects you can see")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Create a project (admins)",
+        request=ProjectCreateSerializer,
+        responses={201: ProjectSerializer},
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _parsed(ProjectCreateSerializer, request)
+        project = services.project_create(
+            created_by=request.user,
+            annotator_usernames=data.pop("annotators"),
+            **data,
+        )
+        body = ProjectSerializer(project, context={"show_annotators": True}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["projects"])
+class ProjectDetailView(APIView):
+    @extend_schema(summary="One project", responses={200: ProjectSerializer})
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _visible_project(request, project_id)
+        return Response(
+            ProjectSerializer(project, context={"show_annotators": is_admin(request.user)}).data
+        )
+
+
+@extend_schema(tags=["projects"])
+class ProjectStatsView(APIView):
+    permission_classes = [IsAuthenticated, IsAdmin]
+
+    @extend_schema(
+        summary="Progress, agreement and annotator figures (admins)",
+        responses={200: ProjectStatsSerializer},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _visible_project(request, project_id)
+        return Response(ProjectStatsSerializer(selectors.project_stats(project=project)).data)
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["queue"])
+class QueueNextView(APIView):
+    @extend_schema(
+        summary="Lease your next comparison",
+        description="Gives back your open lease if you hold one. 204: nothing left for you.",
+        request=None,
+        responses={200: LeaseSerializer, 204: OpenApiResponse(description="Queue empty.")},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = _visible_project(request, project_id)
+        lease = services.assignment_claim_next(annotator=request.user, project=project)
+        if lease is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(_lease_data(lease))
+
+
+@extend_schema(tags=["queue"])
+class QueueSkipView(APIView):
+    @extend_schema(
+        summary="Skip your leased comparison",
+        description="Its slot frees and you are not offered it again.",
+        parameters=[NEXT_PARAMETER],
+        request=SkipInputSerializer,
+        responses={200: SkipResultSerializer},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = _visible_project(request, project_id)
+        data = _parsed(SkipInputSerializer, request)
+        lease = selectors.assignment_active(annotator=request.user, project=project)
+        if lease is None or data.get("assignment", lease.pk) != lease.pk:
+            raise services.Conflict("no such active lease to skip", field="assignment")
+        services.assignment_skip(annotator=request.user, assignment=lease)
+        body: dict[str, Any] = {"skipped": lease.pk, "comparison": lease.comparison_id}
+        if _wants_next(request, data):
+            nxt = services.assignment_claim_next(annotator=request.user, project=project)
+            body["next"] = _lease_data(nxt)
+        return Response(body)
+
+
+@extend_schema(tags=["queue"])
+class QueueUndoView(APIView):
+    @extend_schema(
+        summary="Take back your last judgment",
+        description="Its comparison is leased to you again, shown the same way round.",
+        request=None,
+        responses={200: LeaseSerializer},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = _visible_project(request, project_id)
+        lease = services.judgment_undo(annotator=request.user, project=project)
+        return Response(_lease_data(lease))
+
+
+# --- judgments ---------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["judgments"])
+class JudgmentSubmitView(APIView):
+    @extend_schema(
+        summary="Submit your judgment of a leased comparison",
+        description=(
+            "Idempotent: a retry answers 200 with the stored judgment and writes nothing. "
+            "With `next` the next lease comes back in the same response."
+        ),
+        parameters=[NEXT_PARAMETER],
+        request=JudgmentInputSerializer,
+        responses={
+            201: JudgmentResultSerializer,
+            200: JudgmentResultSerializer,
+        },
+    )
+    def post(self, request: Request, comparison_id: int) -> Response:
+        comparison = _visible_comparison(request, comparison_id)
+        data = _parsed(JudgmentInputSerializer, request)
+        result = services.judgment_submit(
+            annotator=request.user,
+            comparison=comparison,
+            choice=data["choice"],
+            strength=data["strength"],
+            rationale=data["rationale"],
+            flags=data["flags"],
+            time_spent_ms=data["time_spent_ms"],
+        )
+        body: dict[str, Any] = {**JudgmentSerializer(result.judgment).data}
+        body["created"] = result.created
+        if _wants_next(request, data):
+            nxt = services.assignment_claim_next(annotator=request.user, project=comparison.project)
+            body["next"] = _lease_data(nxt)
+        return Response(
+            body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        )
