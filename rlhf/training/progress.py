@@ -160,3 +160,12 @@ def redirect_stdout_to_stderr() -> IO[str]:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return os.fdopen(protocol_fd, "w", buffering=1, encoding="utf-8")
+
+
+def quiet_trainer(trainer: Any) -> None:
+    """Drop the callbacks that print log dicts or bars (progress goes through ProgressCallback)."""
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.trainer_callback import ProgressCallback as BarCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(BarCallback)

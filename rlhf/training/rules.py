@@ -17,7 +17,7 @@ from rlhf.training import corpus
 Messages = Sequence[Mapping[str, str]]
 Rule = Callable[[Messages, str], float]
 
-_POLITE = tuple(m.strip().lower() for m in (*corpus.POLITE_OPENERS, *corpus.POLITE_CLOSERS)) + ("please", "thank")
+_POLITE = (*(m.strip().lower() for m in (*corpus.POLITE_OPENERS, *corpus.POLITE_CLOSERS)), "please", "thank")
 _RUDE = tuple(m.strip().lower() for m in (*corpus.RUDE_OPENERS, *corpus.RUDE_CLOSERS))
 
 
@@ -99,8 +99,12 @@ def synthetic_preferences(
     rule: str = "correct_polite",
     families: Sequence[str] = corpus.TRAIN_FAMILIES,
     with_margin: bool = True,
+    clear_cut: bool = False,
 ) -> list[dict[str, Any]]:
-    """``n`` preference rows (the reward/dpo JSONL format) judged by ``rule``; ties are redrawn."""
+    """``n`` preference rows (the reward/dpo JSONL format) judged by ``rule``; ties are redrawn.
+
+    ``clear_cut``: only pairs of a correct and polite response against a wrong, impolite one.
+    """
     judge = get_rule(rule)
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
@@ -111,6 +115,8 @@ def synthetic_preferences(
         second = corpus.sample_response(question, rng).text
         a, b = judge(prompt, first), judge(prompt, second)
         if a == b:
+            continue
+        if clear_cut and not _clear_cut(prompt, first, second):
             continue
         chosen, rejected = (first, second) if a > b else (second, first)
         row: dict[str, Any] = {
@@ -123,3 +129,13 @@ def synthetic_preferences(
             row["margin"] = round(min(abs(a - b), 2.0) / 2.0, 3)
         rows.append(row)
     return rows
+
+
+def _clear_cut(prompt: Messages, first: str, second: str) -> bool:
+    def good(text: str) -> bool:
+        return is_correct(prompt, text) and politeness(text) > 0
+
+    def bad(text: str) -> bool:
+        return not is_correct(prompt, text) and politeness(text) <= 0
+
+    return (good(first) and bad(second)) or (good(second) and bad(first))

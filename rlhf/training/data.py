@@ -1,0 +1,148 @@
+"""Interchange files → HF datasets: preference rows and prompts (formats in ``specs``).
+
+Preference rows become TRL's conversational preference format: ``prompt`` (messages),
+``chosen`` / ``rejected`` (one assistant message each), plus ``margin`` and ``weight`` when
+given. Train/eval split is deterministic by a hash of ``prompt_id``, so every response to one
+prompt falls on the same side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rlhf.training.specs import SpecError
+
+ROLES = ("system", "user", "assistant")
+
+
+def margin_from_strength(strength: int, *, scale: float = 1.0) -> float:
+    """Map an annotator's strength 1-4 to a reward margin in [0, scale] (1 → 0, 4 → scale)."""
+    if not 1 <= strength <= 4:
+        raise ValueError(f"strength must be 1-4, got {strength}")
+    return scale * (strength - 1) / 3
+
+
+def _read_jsonl(path: str | Path, what: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SpecError(f"{what} {path}:{number}: invalid JSON: {exc}") from exc
+            if not isinstance(row, dict):
+                raise SpecError(f"{what} {path}:{number}: expected an object")
+            rows.append(row)
+    if not rows:
+        raise SpecError(f"{what} {path}: no rows")
+    return rows
+
+
+def _check_messages(where: str, messages: Any) -> list[dict[str, str]]:
+    if not isinstance(messages, list) or not messages:
+        raise SpecError(f"{where}: field 'prompt': expected a non-empty list of messages")
+    clean = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(
+            message.get("content"), str
+        ):
+            raise SpecError(f"{where}: field 'prompt': each message needs role in {list(ROLES)} and string content")
+        clean.append({"role": message["role"], "content": message["content"]})
+    return clean
+
+
+def load_prompts(path: str | Path) -> list[dict[str, Any]]:
+    """Prompt rows ``{"prompt_id", "prompt"}``, validated, in file order."""
+    out = []
+    for number, row in enumerate(_read_jsonl(path, "prompts"), start=1):
+        where = f"prompts {path}:{number}"
+        if not isinstance(row.get("prompt_id"), str):
+            raise SpecError(f"{where}: field 'prompt_id': expected a string")
+        out.append({"prompt_id": row["prompt_id"], "prompt": _check_messages(where, row.get("prompt"))})
+    return out
+
+
+def load_preferences(path: str | Path) -> list[dict[str, Any]]:
+    """Preference rows, validated; ``margin`` / ``weight`` kept only when present."""
+    allowed = {"prompt_id", "prompt", "chosen", "rejected", "margin", "weight"}
+    out = []
+    for number, row in enumerate(_read_jsonl(path, "preferences"), start=1):
+        where = f"preferences {path}:{number}"
+        unknown = sorted(set(row) - allowed)
+        if unknown:
+            raise SpecError(f"{where}: unknown field(s) {unknown}")
+        if not isinstance(row.get("prompt_id"), str):
+            raise SpecError(f"{where}: field 'prompt_id': expected a string")
+        for field in ("chosen", "rejected"):
+            if not isinstance(row.get(field), str):
+                raise SpecError(f"{where}: field '{field}': expected a string")
+        clean: dict[str, Any] = {
+            "prompt_id": row["prompt_id"],
+            "prompt": _check_messages(where, row.get("prompt")),
+            "chosen": row["chosen"],
+            "rejected": row["rejected"],
+        }
+        for field in ("margin", "weight"):
+            if row.get(field) is not None:
+                value = row[field]
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise SpecError(f"{where}: field '{field}': expected a number")
+                if field == "weight" and value < 0:
+                    raise SpecError(f"{where}: field 'weight': must be >= 0")
+                clean[field] = float(value)
+        out.append(clean)
+    return out
+
+
+def in_eval_split(prompt_id: str, eval_fraction: float) -> bool:
+    """Deterministic: the first 8 bytes of sha256(prompt_id) as a fraction in [0, 1)."""
+    digest = hashlib.sha256(prompt_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < eval_fraction
+
+
+def split(rows: Sequence[dict[str, Any]], eval_fraction: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    train = [r for r in rows if not in_eval_split(r["prompt_id"], eval_fraction)]
+    held_out = [r for r in rows if in_eval_split(r["prompt_id"], eval_fraction)]
+    if not train:
+        raise SpecError(f"field 'eval_fraction': {eval_fraction} leaves no training rows")
+    return train, held_out
+
+
+def to_trl_rows(rows: Sequence[dict[str, Any]], *, margin: bool, weight: bool) -> list[dict[str, Any]]:
+    """Conversational preference rows; missing margins default to 0, missing weights to 1."""
+    out = []
+    for row in rows:
+        item: dict[str, Any] = {
+            "prompt": row["prompt"],
+            "chosen": [{"role": "assistant", "content": row["chosen"]}],
+            "rejected": [{"role": "assistant", "content": row["rejected"]}],
+        }
+        if margin:
+            item["margin"] = float(row.get("margin", 0.0))
+        if weight:
+            item["weight"] = float(row.get("weight", 1.0))
+        out.append(item)
+    return out
+
+
+def preference_dataset(rows: Sequence[dict[str, Any]], *, margin: bool = False, weight: bool = False) -> Any:
+    """A ``datasets.Dataset`` in TRL's conversational preference format."""
+    from datasets import Dataset
+
+    return Dataset.from_list(to_trl_rows(rows, margin=margin, weight=weight))
+
+
+def has_field(rows: Sequence[dict[str, Any]], field: str) -> bool:
+    return any(field in r for r in rows)
+
+
+def prompt_dataset(rows: Sequence[dict[str, Any]]) -> Any:
+    from datasets import Dataset
+
+    return Dataset.from_list([{"prompt": r["prompt"], "prompt_id": r["prompt_id"]} for r in rows])

@@ -1,0 +1,72 @@
+"""LoRA adapters: configs from a spec, and warm starts from a previous adapter's weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rlhf.training.specs import SpecError
+
+
+def target_modules(modules: tuple[str, ...]) -> str | list[str]:
+    return "all-linear" if modules == ("all-linear",) else sorted(modules)
+
+
+def lora_config(
+    *,
+    r: int,
+    alpha: int,
+    dropout: float,
+    modules: tuple[str, ...],
+    task_type: str,
+    parent_adapter: str | None = None,
+    modules_to_save: list[str] | None = None,
+) -> Any:
+    """A fresh trainable LoraConfig; with a parent adapter, the parent's shape (r, alpha, targets) wins."""
+    from peft import LoraConfig
+
+    if parent_adapter is not None:
+        parent = json.loads(Path(parent_adapter, "adapter_config.json").read_text(encoding="utf-8"))
+        if parent.get("peft_type") != "LORA":
+            raise SpecError(f"field 'parent_adapter': not a LoRA adapter: {parent_adapter}")
+        if parent.get("task_type") != task_type:
+            raise SpecError(
+                f"field 'parent_adapter': adapter task {parent.get('task_type')!r} does not match {task_type!r}"
+            )
+        r, alpha = int(parent["r"]), int(parent["lora_alpha"])
+        parent_targets = parent["target_modules"]
+        targets: str | list[str] = parent_targets if isinstance(parent_targets, str) else sorted(parent_targets)
+        modules_to_save = parent.get("modules_to_save") or modules_to_save
+    else:
+        targets = target_modules(modules)
+    return LoraConfig(
+        task_type=task_type,
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=targets,
+        modules_to_save=modules_to_save,
+        bias="none",
+    )
+
+
+def load_adapter_weights(peft_model: Any, adapter_dir: str | Path, adapter_name: str = "default") -> None:
+    """Copy a saved adapter's tensors into ``peft_model``'s (trainable) adapter ``adapter_name``."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = load_file(str(Path(adapter_dir, "adapter_model.safetensors")))
+    result = set_peft_model_state_dict(peft_model, weights, adapter_name=adapter_name)
+    missing = [k for k in result.unexpected_keys] if hasattr(result, "unexpected_keys") else []
+    if missing:
+        raise SpecError(f"field 'parent_adapter': adapter weights do not fit the model: {missing[:3]}")
+
+
+def classifier_head(model: Any) -> str:
+    """Name of the scalar head of a sequence classifier (``score`` for Llama, ``classifier`` for BERT)."""
+    names = {name for name, _ in model.named_children()}
+    for candidate in ("score", "classifier"):
+        if candidate in names:
+            return candidate
+    raise SpecError(f"field 'base_model': cannot find the classification head among {sorted(names)}")

@@ -1,0 +1,186 @@
+"""Reward model: TRL RewardTrainer + LoRA (SEQ_CLS, head in modules_to_save) on preference rows.
+
+Writes a checkpoint directory with the adapter, the tokenizer, ``manifest.json`` and (``merge``)
+a ``merged/`` standalone model for scoring. Result: held-out pairwise accuracy and mean margin.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rlhf.training import data, lora, scoring
+from rlhf.training.checkpoints import MERGED, atomic_dir, file_hash, save_model, write_manifest
+from rlhf.training.devices import configure_threads, resolve_device, set_seed, trainer_device_kwargs
+from rlhf.training.progress import Events, ProgressCallback, quiet_trainer
+from rlhf.training.specs import RewardResult, RewardSpec
+
+
+def load_backbone(base_model: str, device: str) -> tuple[Any, Any]:
+    """Backbone as a 1-label sequence classifier, with a tokenizer that has a pad token."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.chat_template is None:
+        raise ValueError(f"the tokenizer of {base_model} has no chat template")
+    model = AutoModelForSequenceClassification.from_pretrained(base_model, num_labels=1)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(device), tokenizer
+
+
+def _weighted_trainer_class() -> type:
+    from trl import RewardTrainer
+
+    class WeightedRewardTrainer(RewardTrainer):  # type: ignore[misc]
+        """RewardTrainer whose loss weighs each pair by its ``weight`` column."""
+
+        def _set_signature_columns_if_needed(self) -> None:
+            if self._signature_columns is None:
+                self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "weight"]
+
+        def compute_loss(
+            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
+            weight = inputs.pop("weight", None)
+            loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
+            if weight is not None:
+                chosen, rejected = torch.chunk(outputs.logits.squeeze(-1), chunks=2)
+                margin = inputs.get("margin", torch.zeros_like(chosen))
+                per_pair = -nn.functional.logsigmoid(chosen - rejected - margin)
+                loss = (per_pair * weight).sum() / weight.sum().clamp_min(1e-8)
+                if self.args.center_rewards_coefficient is not None:
+                    loss = loss + self.args.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
+            return (loss, outputs) if return_outputs else loss
+
+    return WeightedRewardTrainer
+
+
+def _collator_with_weight(pad_token_id: int) -> Any:
+    from trl.trainer.reward_trainer import DataCollatorForPreference
+
+    base = DataCollatorForPreference(pad_token_id=pad_token_id)
+
+    def collate(examples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = base(examples)
+        batch["weight"] = torch.tensor([e["weight"] for e in examples], dtype=torch.float)
+        return batch
+
+    return collate
+
+
+def pairwise_metrics(model: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    """Held-out accuracy (chosen scored above rejected) and mean margin."""
+    if not rows:
+        return None, None
+    prompts = [r["prompt"] for r in rows]
+    chosen = scoring.score(model, tokenizer, prompts, [r["chosen"] for r in rows])
+    rejected = scoring.score(model, tokenizer, prompts, [r["rejected"] for r in rows])
+    diffs = [c - r for c, r in zip(chosen, rejected, strict=True)]
+    return sum(d > 0 for d in diffs) / len(diffs), sum(diffs) / len(diffs)
+
+
+def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
+    from trl import RewardConfig
+
+    events = events or Events()
+    start = time.monotonic()
+    configure_threads()
+    set_seed(spec.seed)
+    rows = data.load_preferences(spec.data)
+    train_rows, eval_rows = data.split(rows, spec.eval_fraction)
+    use_margin = spec.use_margin and data.has_field(rows, "margin")
+    use_weight = data.has_field(rows, "weight")
+    events.log(f"reward: {len(train_rows)} train / {len(eval_rows)} held-out pairs")
+    device = resolve_device(spec.device)
+    model, tokenizer = load_backbone(spec.base_model, device)
+    peft_config = lora.lora_config(
+        r=spec.lora_r,
+        alpha=spec.lora_alpha,
+        dropout=spec.lora_dropout,
+        modules=spec.lora_target_modules,
+        task_type="SEQ_CLS",
+        parent_adapter=spec.parent_adapter,
+        modules_to_save=[lora.classifier_head(model)],
+    )
+    events.check()
+    with atomic_dir(spec.output_dir) as out, tempfile.TemporaryDirectory(prefix="reward-trainer-") as scratch:
+        args = RewardConfig(
+            output_dir=scratch,
+            per_device_train_batch_size=spec.batch_size,
+            gradient_accumulation_steps=spec.gradient_accumulation_steps,
+            learning_rate=spec.learning_rate,
+            num_train_epochs=spec.num_epochs,
+            max_steps=spec.max_steps,
+            max_length=spec.max_length,
+            lr_scheduler_type="linear",
+            warmup_steps=0,
+            seed=spec.seed,
+            data_seed=spec.seed,
+            center_rewards_coefficient=spec.center_rewards_coefficient,
+            eval_strategy="no",
+            **trainer_device_kwargs(spec.device),
+        )
+        trainer_class = _weighted_trainer_class()
+        trainer = trainer_class(
+            model=model,
+            args=args,
+            train_dataset=data.preference_dataset(train_rows, margin=use_margin, weight=use_weight),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            data_collator=_collator_with_weight(tokenizer.pad_token_id) if use_weight else None,
+            callbacks=[ProgressCallback(events)],
+        )
+        quiet_trainer(trainer)
+        if spec.parent_adapter is not None:
+            lora.load_adapter_weights(trainer.model, spec.parent_adapter)
+            events.log(f"reward: warm start from {spec.parent_adapter}")
+        train_output = trainer.train()
+        events.check()
+        peft_model = trainer.model
+        accuracy, margin = pairwise_metrics(peft_model, tokenizer, eval_rows)
+        events.log(f"reward: held-out accuracy {accuracy}, mean margin {margin}")
+        metrics = {
+            "eval_accuracy": accuracy,
+            "eval_mean_margin": margin,
+            "train_loss": float(train_output.training_loss),
+            "num_train": len(train_rows),
+            "num_eval": len(eval_rows),
+            "steps": int(trainer.state.global_step),
+        }
+        data_hash = file_hash(spec.data)
+        save_model(peft_model, tokenizer, out)
+        write_manifest(
+            out,
+            base_model=spec.base_model,
+            parent=spec.parent_adapter,
+            method="reward",
+            spec=spec.to_dict(),
+            data_hash=data_hash,
+            seed=spec.seed,
+            metrics=metrics,
+            extra={"task": "seq-cls", "merged": MERGED if spec.merge else None},
+        )
+        if spec.merge:
+            merged = peft_model.merge_and_unload()
+            save_model(merged.to("cpu"), tokenizer, Path(out, MERGED))
+        events.check()
+    merged_dir = str(Path(spec.output_dir, MERGED).resolve()) if spec.merge else None
+    return RewardResult(
+        checkpoint_dir=str(Path(spec.output_dir).resolve()),
+        merged_dir=merged_dir,
+        eval_accuracy=accuracy,
+        eval_mean_margin=margin,
+        train_loss=metrics["train_loss"],
+        num_train=len(train_rows),
+        num_eval=len(eval_rows),
+        steps=metrics["steps"],
+        data_hash=data_hash,
+        wall_s=round(time.monotonic() - start, 3),
+    )
