@@ -1,0 +1,212 @@
+"""Tuning methods and their round-config defaults (plain data: safe to import in the web process).
+
+A round config has five sections, each a flat dict:
+
+- ``snapshot``: which judgments become preference rows (min agreement, tie / both-bad policy,
+  which rounds' comparisons, whether held-out prompts count);
+- ``reward``: the reward-model trainer (RewardSpec fields);
+- ``policy``: the policy trainer: DPOSpec fields for dpo / ipo / robust, OnlineSpec fields for
+  grpo / rloo;
+- ``evaluate`` and ``generate``: the evaluation against the parent and the responses that go back
+  into the queue.
+
+"PPO" is not offered on purpose: TRL removed ``PPOTrainer`` (huggingface/trl PR #7020). GRPO is
+PPO's clipped-ratio policy objective with a group-relative baseline in place of the learned critic;
+RLOO is its REINFORCE cousin (leave-one-out baseline). Both are the PPO family of online RL here.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+DPO_METHODS = ("dpo", "ipo", "robust")
+ONLINE_METHODS = ("grpo", "rloo")
+METHODS = DPO_METHODS + ONLINE_METHODS
+
+PPO_NOTE = (
+    "Looking for PPO? TRL removed PPOTrainer (PR #7020). GRPO is PPO's clipped-ratio objective "
+    "with a group baseline instead of a critic; RLOO is its REINFORCE (leave-one-out) cousin. "
+    "Both are PPO-family online RL against the round's reward model, with a KL penalty (beta > 0)."
+)
+
+METHOD_HELP = {
+    "dpo": "Offline, from the preference snapshot (sigmoid DPO loss). The default.",
+    "ipo": "DPO with the IPO loss: less prone to overfitting deterministic preferences.",
+    "robust": "DPO with the robust loss: label_smoothing is the assumed label-noise rate.",
+    "grpo": "PPO-family online RL: samples groups of responses, scores them with the new reward "
+    "model, clipped-ratio update with a group baseline (no critic).",
+    "rloo": "PPO-family online RL: REINFORCE with a leave-one-out baseline over each group.",
+}
+
+SNAPSHOT_DEFAULTS: dict[str, Any] = {
+    "min_agreement": 0.0,  # drop comparisons whose majority share is below this
+    "ties": "drop",  # drop | split (a tie becomes both orders, weight 0.5 each)
+    "both_bad": "drop",  # drop | split
+    "rounds": "all",  # all | latest | [round numbers; 0 = comparisons not made by a round]
+    "include_held_out": False,  # judgments on split=test prompts stay out of training
+}
+REWARD_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 1e-3,
+    "num_epochs": 3.0,
+    "batch_size": 16,
+    "max_length": 128,
+    "eval_fraction": 0.2,
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "use_margin": True,
+}
+_DPO_POLICY: dict[str, Any] = {
+    "beta": 0.1,
+    "learning_rate": 5e-4,
+    "num_epochs": 2.0,
+    "batch_size": 8,
+    "max_length": 128,
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "reference": "base",
+}
+_ONLINE_POLICY: dict[str, Any] = {
+    "beta": 0.05,
+    "learning_rate": 5e-4,
+    "max_steps": 40,
+    "batch_size": 8,
+    "num_generations": 4,
+    "max_completion_length": 32,
+    "temperature": 1.0,
+    "lora_r": 16,
+    "lora_alpha": 32,
+}
+POLICY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dpo": {**_DPO_POLICY, "loss_type": "sigmoid"},
+    "ipo": {**_DPO_POLICY, "loss_type": "ipo"},
+    "robust": {**_DPO_POLICY, "loss_type": "robust", "label_smoothing": 0.2},
+    "grpo": {**_ONLINE_POLICY, "method": "grpo"},
+    "rloo": {**_ONLINE_POLICY, "method": "rloo"},
+}
+EVALUATE_DEFAULTS: dict[str, Any] = {"max_prompts": 200, "max_new_tokens": 32, "temperature": 0.0}
+GENERATE_DEFAULTS: dict[str, Any] = {
+    "max_prompts": 200,  # prompts that get fresh responses (held-out ones first)
+    "num_samples": 2,  # samples of the new policy per prompt: the on-policy pair
+    "temperature": 1.0,
+    "max_new_tokens": 32,
+    "vs_champion_priority": 100,
+    "on_policy_priority": 90,
+}
+SECTIONS = ("snapshot", "reward", "policy", "evaluate", "generate")
+
+
+class ConfigError(ValueError):
+    """An unusable round config; ``field`` names the offending key (``section.key``)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def default_config(method: str) -> dict[str, Any]:
+    """The full default round config of a method."""
+    if method not in METHODS:
+        raise ConfigError(
+            f"unknown method {method!r}; use one of {', '.join(METHODS)}", field="method"
+        )
+    return {
+        "seed": 0,
+        "snapshot": copy.deepcopy(SNAPSHOT_DEFAULTS),
+        "reward": copy.deepcopy(REWARD_DEFAULTS),
+        "policy": copy.deepcopy(POLICY_DEFAULTS[method]),
+        "evaluate": copy.deepcopy(EVALUATE_DEFAULTS),
+        "generate": copy.deepcopy(GENERATE_DEFAULTS),
+    }
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str | list)
+    return True
+
+
+def resolve_config(method: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults of ``method`` with ``overrides`` (same shape, any subset) applied and checked.
+
+    Keys are checked against the defaults; the training engine checks the values again when it
+    loads the spec, so a value this misses fails the step with a message naming the field.
+    """
+    config = default_config(method)
+    for key, value in (overrides or {}).items():
+        if key == "seed":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError("seed must be an integer", field="seed")
+            config["seed"] = value
+            continue
+        if key not in SECTIONS:
+            raise ConfigError(
+                f"unknown config section {key!r}; sections: seed, {', '.join(SECTIONS)}", field=key
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"config section {key!r} must be an object", field=key)
+        section = config[key]
+        for name, item in value.items():
+            field = f"{key}.{name}"
+            if name not in section and not (key == "policy" and name in _OPTIONAL_POLICY_KEYS):
+                raise ConfigError(
+                    f"unknown setting {field}; known: {', '.join(sorted(section))}", field=field
+                )
+            if name in section and not _same_kind(section[name], item):
+                raise ConfigError(
+                    f"{field} must be like {section[name]!r}, got {item!r}", field=field
+                )
+            section[name] = item
+    _check(method, config)
+    return config
+
+
+_OPTIONAL_POLICY_KEYS = (
+    "label_smoothing",
+    "gradient_accumulation_steps",
+    "max_steps",
+    "lora_dropout",
+    "eval_fraction",
+    "max_prompt_length",
+    "eval_prompts",
+)
+
+
+def _check(method: str, config: dict[str, Any]) -> None:
+    snapshot = config["snapshot"]
+    if not 0.0 <= float(snapshot["min_agreement"]) <= 1.0:
+        raise ConfigError(
+            "snapshot.min_agreement must be in [0, 1]", field="snapshot.min_agreement"
+        )
+    for name in ("ties", "both_bad"):
+        if snapshot[name] not in ("drop", "split"):
+            raise ConfigError(
+                f"snapshot.{name} must be 'drop' or 'split'", field=f"snapshot.{name}"
+            )
+    rounds = snapshot["rounds"]
+    if not (
+        rounds in ("all", "latest")
+        or (isinstance(rounds, list) and all(isinstance(r, int) and r >= 0 for r in rounds))
+    ):
+        raise ConfigError(
+            "snapshot.rounds must be 'all', 'latest' or a list of round numbers",
+            field="snapshot.rounds",
+        )
+    policy = config["policy"]
+    if float(policy.get("beta", 0)) <= 0:
+        raise ConfigError("policy.beta must be > 0 (the KL penalty)", field="policy.beta")
+    generate = config["generate"]
+    if int(generate["num_samples"]) < 2:
+        raise ConfigError(
+            "generate.num_samples must be >= 2 (on-policy pairs)", field="generate.num_samples"
+        )
+    if int(generate["max_prompts"]) < 1:
+        raise ConfigError("generate.max_prompts must be >= 1", field="generate.max_prompts")
+    if method in ONLINE_METHODS and policy.get("method") != method:
+        raise ConfigError(f"policy.method must be {method!r}", field="policy.method")

@@ -1,0 +1,612 @@
+"""The job runner: the ONLY bridge between the database and the training engine.
+
+For one :class:`~rlhf.models.TrainingRun` it turns rows into a spec, writes the data files
+(preference rows / prompts JSONL) into ``$PAIRWISE_DATA_DIR/runs/<run id>/``, starts the engine as
+a child process in its own process group::
+
+    python -m rlhf.training <step> --spec spec.json --result result.json
+    accelerate launch [--config_file F] -m rlhf.training <step> ...   (PAIRWISE_LAUNCHER=accelerate)
+
+streams its JSON progress lines into the run (throttled writes), writes a heartbeat, honours
+cancel (SIGTERM to the group, SIGKILL after a grace period), records the result and registers
+the checkpoint through ``rlhf.services``. The engine is never imported here (it runs in the
+child), so this module is safe to import in a worker.
+
+Settings (all optional): ``PAIRWISE_LAUNCHER`` (python | accelerate), ``PAIRWISE_ACCELERATE_CONFIG``,
+``PAIRWISE_TRAINING_MODULE`` (default ``rlhf.training``), ``PAIRWISE_HEARTBEAT_S`` (5),
+``PAIRWISE_PROGRESS_FLUSH_S`` (1), ``PAIRWISE_CANCEL_GRACE_S`` (20), ``PAIRWISE_HEARTBEAT_STALE_S`` (60).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from rlhf import selectors, services
+from rlhf.methods import DPO_METHODS
+from rlhf.models import Checkpoint, Round, RunStatus, Step, TrainingRun
+
+TRAINING_STEPS = ("bootstrap", "reward", "dpo", "online")
+LOG_TAIL_LINES = 60
+HISTORY_MAX_POINTS = 600
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def data_dir() -> Path:
+    return Path(settings.PAIRWISE_DATA_DIR)
+
+
+def relative_to_data(path: str | Path) -> str:
+    """Store paths under the data dir relative to it, so the data dir can move."""
+    path = Path(path)
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(data_dir().resolve()))
+    return str(path)
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+def build_command(
+    engine_step: str,
+    spec_path: str | Path,
+    result_path: str | Path,
+    *,
+    launcher: str | None = None,
+    accelerate_config: str | None = None,
+    module: str | None = None,
+) -> list[str]:
+    """The child's argv. Training steps go through ``accelerate launch`` when so configured."""
+    launcher = launcher if launcher is not None else str(_setting("PAIRWISE_LAUNCHER", "python"))
+    accelerate_config = (
+        accelerate_config
+        if accelerate_config is not None
+        else str(_setting("PAIRWISE_ACCELERATE_CONFIG", "") or "")
+    )
+    module = module or str(_setting("PAIRWISE_TRAINING_MODULE", "rlhf.training"))
+    tail = [engine_step, "--spec", str(spec_path), "--result", str(result_path)]
+    if launcher == "accelerate" and engine_step in TRAINING_STEPS:
+        accelerate = Path(sys.executable).with_name("accelerate")
+        command = [str(accelerate) if accelerate.exists() else "accelerate", "launch"]
+        if accelerate_config:
+            command += ["--config_file", accelerate_config]
+        return [*command, "-m", module, *tail]
+    if launcher not in ("python", "accelerate"):
+        raise ValueError(f"PAIRWISE_LAUNCHER must be 'python' or 'accelerate', got {launcher!r}")
+    return [sys.executable, "-m", module, *tail]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(settings.BASE_DIR))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+# --- supervising one child process ---------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """How one engine invocation ended."""
+
+    returncode: int
+    result: dict[str, Any] | None = None
+    error: str = ""
+    cancelled: bool = False
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.result is not None
+
+
+class Progress:
+    """What the child reported so far, flushed into the run row at most once per interval."""
+
+    def __init__(self, run_id: int | None, *, phase: str, history: list[dict[str, Any]]) -> None:
+        self.run_id = run_id
+        self.phase = phase
+        self.history = history
+        self.state: dict[str, Any] = {"phase": phase}
+        self.log: list[str] = []
+        self.dirty = False
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "progress":
+            self.state = {
+                "phase": self.phase,
+                "step": event.get("step"),
+                "total": event.get("total"),
+                "eta_s": event.get("eta_s"),
+                "loss": event.get("loss"),
+            }
+            point = {"phase": self.phase, "step": event.get("step"), "loss": event.get("loss")}
+            point.update(event.get("metrics") or {})
+            self.history.append(point)
+            if len(self.history) > HISTORY_MAX_POINTS:
+                # Keep the curve's shape: thin the older half.
+                half = len(self.history) // 2
+                self.history[:half] = self.history[:half:2]
+            self.dirty = True
+        elif kind == "log":
+            self.log.append(str(event.get("message", "")))
+            self.dirty = True
+
+    def flush(self, *, heartbeat: bool = True, existing_log: str = "") -> None:
+        if self.run_id is None:
+            return
+        fields: dict[str, Any] = {}
+        if heartbeat:
+            fields["heartbeat_at"] = timezone.now()
+        if self.dirty:
+            lines = (existing_log.splitlines() if existing_log else []) + self.log
+            fields.update(
+                progress=self.state,
+                metrics_history=self.history,
+                log_tail="\n".join(lines[-LOG_TAIL_LINES:]),
+            )
+            self.dirty = False
+        if fields:
+            TrainingRun.objects.filter(pk=self.run_id).update(**fields)
+
+
+def _reader(stream: Iterable[str], lines: queue.Queue[str | None]) -> None:
+    try:
+        for line in stream:
+            lines.put(line)
+    finally:
+        lines.put(None)
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signum)
+
+
+def supervise(
+    command: list[str],
+    *,
+    workdir: Path,
+    progress: Progress,
+    should_cancel: Callable[[], bool],
+    on_start: Callable[[int], None] = lambda pid: None,
+) -> Outcome:
+    """Run one engine invocation to its end, streaming its events; cancel on request."""
+    heartbeat_s = float(_setting("PAIRWISE_HEARTBEAT_S", 5))
+    flush_s = float(_setting("PAIRWISE_PROGRESS_FLUSH_S", 1))
+    grace_s = float(_setting("PAIRWISE_CANCEL_GRACE_S", 20))
+    stderr_path = workdir / f"{progress.phase}.stderr.log"
+    existing_log = ""
+    if progress.run_id is not None:
+        existing_log = (
+            TrainingRun.objects.filter(pk=progress.run_id)
+            .values_list("log_tail", flat=True)
+            .first()
+            or ""
+        )
+    with open(stderr_path, "w", encoding="utf-8") as stderr:
+        child = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            cwd=str(settings.BASE_DIR),
+            env=child_env(),
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        on_start(child.pid)
+        lines: queue.Queue[str | None] = queue.Queue()
+        assert child.stdout is not None
+        threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True).start()
+        outcome = Outcome(returncode=-1)
+        last_flush = last_beat = time.monotonic()
+        term_sent_at: float | None = None
+        killed = False
+        try:
+            done = False
+            while not done:
+                try:
+                    line = lines.get(timeout=0.25)
+                except queue.Empty:
+                    line = ""
+                if line is None:
+                    done = True
+                elif line.strip():
+                    try:
+                        event = json.loads(line)
+                    except json.JSONDecodeError:
+                        progress.log.append(line.rstrip()[:500])
+                        event = {}
+                    progress.on_event(event)
+                    kind = event.get("event")
+                    if kind == "result":
+                        outcome.result = event.get("result")
+                    elif kind == "error":
+                        outcome.error = str(event.get("message", "failed"))
+                    elif kind == "cancelled":
+                        outcome.cancelled = True
+                now = time.monotonic()
+                if now - last_beat >= heartbeat_s or (
+                    progress.dirty and now - last_flush >= flush_s
+                ):
+                    progress.flush(existing_log=existing_log)
+                    last_flush = last_beat = now
+                    if term_sent_at is None and should_cancel():
+                        outcome.cancelled = True
+                        term_sent_at = now
+                        _signal_group(child.pid, signal.SIGTERM)
+                if term_sent_at is not None and not killed and now - term_sent_at >= grace_s:
+                    killed = True
+                    _signal_group(child.pid, signal.SIGKILL)
+            outcome.returncode = child.wait()
+        except BaseException:
+            # The worker itself is stopping: take the child down with it.
+            _signal_group(child.pid, signal.SIGTERM)
+            try:
+                child.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(child.pid, signal.SIGKILL)
+            raise
+        finally:
+            # Leftovers of the group (e.g. accelerate ranks) never outlive the step.
+            _signal_group(child.pid, signal.SIGKILL)
+    progress.flush(existing_log=existing_log)
+    if outcome.returncode == 143 or outcome.returncode == -signal.SIGTERM:
+        outcome.cancelled = True
+    if outcome.returncode != 0 and not outcome.error:
+        tail = stderr_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        outcome.error = "\n".join(tail[-8:]) or f"exit code {outcome.returncode}"
+    if outcome.returncode != 0:
+        outcome.result = None
+    outcome.log = progress.log
+    return outcome
+
+
+# --- specs from rows -------------------------------------------------------------------------------
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    count = 0
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def run_dir_for(run: TrainingRun) -> Path:
+    path = data_dir() / "runs" / str(run.pk)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class Invocation:
+    """One engine call of a step: ``engine_step`` with ``spec``; ``name`` labels its phase."""
+
+    name: str
+    engine_step: str
+    spec: dict[str, Any]
+
+
+def _common(round_: Round) -> dict[str, Any]:
+    spec = round_.parent_checkpoint.model_spec
+    return {"seed": int(round_.config.get("seed", 0)), "device": spec.device}
+
+
+def _reward_model_dir(round_: Round) -> str:
+    reward = round_.reward_checkpoint
+    if reward is None:
+        raise RuntimeError("the round has no reward model yet")
+    merged = reward.metrics.get("merged_dir")
+    if not merged:
+        raise RuntimeError(f"reward checkpoint {reward.pk} has no merged model")
+    return services_path(merged)
+
+
+def services_path(stored: str) -> str:
+    path = Path(stored)
+    return str(path if path.is_absolute() else data_dir() / path)
+
+
+def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
+    """Write the data files of a step and return the engine calls that make it."""
+    round_ = run.round
+    config = round_.config
+    model_spec = round_.parent_checkpoint.model_spec
+    base_model = model_spec.base_model_path
+    parent_adapter = round_.parent_checkpoint.adapter_path
+    common = _common(round_)
+    if run.step == Step.REWARD:
+        rows = selectors.preference_rows(round_.snapshot_judgment_ids, config["snapshot"])
+        write_jsonl(workdir / "preferences.jsonl", rows)
+        spec = {
+            **common,
+            **config["reward"],
+            "base_model": model_spec.reward_backbone_path,
+            "data": str(workdir / "preferences.jsonl"),
+            "output_dir": str(services.run_output_dir(run.pk)),
+            "merge": True,
+        }
+        return [Invocation("reward", "reward", spec)]
+    if run.step == Step.POLICY:
+        policy = dict(config["policy"])
+        output = str(services.run_output_dir(run.pk))
+        if round_.method in DPO_METHODS:
+            rows = selectors.preference_rows(round_.snapshot_judgment_ids, config["snapshot"])
+            write_jsonl(workdir / "preferences.jsonl", rows)
+            spec = {
+                **common,
+                **policy,
+                "base_model": base_model,
+                "data": str(workdir / "preferences.jsonl"),
+                "output_dir": output,
+                "parent_adapter": parent_adapter,
+            }
+            return [Invocation("policy", "dpo", spec)]
+        write_jsonl(
+            workdir / "prompts.jsonl",
+            selectors.prompt_rows(selectors.training_prompts(round_.project)),
+        )
+        spec = {
+            **common,
+            **policy,
+            "base_model": base_model,
+            "reward_model": _reward_model_dir(round_),
+            "prompts": str(workdir / "prompts.jsonl"),
+            "output_dir": output,
+            "parent_adapter": parent_adapter,
+        }
+        return [Invocation("policy", "online", spec)]
+    candidate = round_.checkpoint
+    if candidate is None or candidate.adapter_path is None:
+        raise RuntimeError("the round has no new policy checkpoint yet")
+    if run.step == Step.EVALUATE:
+        evaluate = dict(config["evaluate"])
+        prompts = selectors.evaluation_prompts(
+            round_.project, int(evaluate.get("max_prompts", 200))
+        )
+        write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(prompts))
+        spec = {
+            **common,
+            **evaluate,
+            "base_model": base_model,
+            "candidate_adapter": candidate.adapter_path,
+            "parent_adapter": parent_adapter,
+            "reward_model": _reward_model_dir(round_),
+            "prompts": str(workdir / "prompts.jsonl"),
+        }
+        return [Invocation("evaluate", "evaluate", spec)]
+    if run.step == Step.GENERATE:
+        generate = config["generate"]
+        prompts = selectors.generation_prompts(round_.project, int(generate["max_prompts"]))
+        write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(prompts))
+        sampling = {
+            "max_new_tokens": int(generate["max_new_tokens"]),
+            "temperature": float(generate["temperature"]),
+        }
+        invocations = [
+            Invocation(
+                "generate-candidate",
+                "generate",
+                {
+                    **common,
+                    **sampling,
+                    "base_model": base_model,
+                    "adapter": candidate.adapter_path,
+                    "prompts": str(workdir / "prompts.jsonl"),
+                    "output": str(workdir / "candidate.jsonl"),
+                    "num_samples": int(generate["num_samples"]),
+                },
+            )
+        ]
+        have = selectors.checkpoint_responses(round_.parent_checkpoint, prompts)
+        missing = [p for p in prompts if p.pk not in have]
+        if missing:
+            write_jsonl(workdir / "champion-prompts.jsonl", selectors.prompt_rows(missing))
+            invocations.append(
+                Invocation(
+                    "generate-champion",
+                    "generate",
+                    {
+                        **common,
+                        **sampling,
+                        "base_model": base_model,
+                        "adapter": parent_adapter,
+                        "prompts": str(workdir / "champion-prompts.jsonl"),
+                        "output": str(workdir / "champion.jsonl"),
+                        "num_samples": 1,
+                    },
+                )
+            )
+        return invocations
+    raise RuntimeError(f"unknown step {run.step!r}")
+
+
+def _samples(path: Path) -> list[services.GeneratedSample]:
+    if not path.is_file():
+        return []
+    return [
+        services.GeneratedSample(
+            prompt_id=int(row["prompt_id"]),
+            text=str(row["text"]),
+            seed=row.get("seed"),
+            params=dict(row.get("params") or {}),
+        )
+        for row in read_jsonl(path)
+        if str(row.get("text", "")).strip()
+    ]
+
+
+def record_success(run: TrainingRun, workdir: Path, results: dict[str, dict[str, Any]]) -> None:
+    """Turn the engine's results into checkpoint rows, metrics and queue items."""
+    with transaction.atomic():
+        _record_success(run, workdir, results)
+
+
+def _record_success(run: TrainingRun, workdir: Path, results: dict[str, dict[str, Any]]) -> None:
+    if run.step in (Step.REWARD, Step.POLICY):
+        result = results["reward" if run.step == Step.REWARD else "policy"]
+        metrics = dict(result)
+        metrics["checkpoint_dir"] = relative_to_data(result["checkpoint_dir"])
+        if result.get("merged_dir"):
+            metrics["merged_dir"] = relative_to_data(result["merged_dir"])
+        services.training_run_succeed(
+            run=run,
+            result=result,
+            checkpoint={"adapter_dir": metrics["checkpoint_dir"], "metrics": metrics},
+        )
+        return
+    if run.step == Step.EVALUATE:
+        services.training_run_succeed(
+            run=run, result=results["evaluate"], evaluation=results["evaluate"]
+        )
+        return
+    round_ = Round.objects.select_related(
+        "checkpoint__model_spec", "parent_checkpoint", "project"
+    ).get(pk=run.round_id)
+    counts = services.round_responses_add(
+        round=round_,
+        candidate=_samples(workdir / "candidate.jsonl"),
+        champion=_samples(workdir / "champion.jsonl"),
+    )
+    services.training_run_succeed(
+        run=run, result={**results.get("generate-candidate", {}), "comparisons": counts}
+    )
+
+
+def _cancel_requested(run_id: int) -> Callable[[], bool]:
+    def check() -> bool:
+        return bool(
+            TrainingRun.objects.filter(pk=run_id)
+            .exclude(status=RunStatus.RUNNING, cancel_requested=False)
+            .exists()
+        )
+
+    return check
+
+
+def training_run_execute(run_id: int) -> str:
+    """Run one step of a round end to end (the body of the task). Safe to call twice."""
+    services.runs_reap()
+    run = services.training_run_claim(run_id=run_id)
+    if run is None:
+        return "skipped"
+    run = TrainingRun.objects.select_related(
+        "round__project",
+        "round__parent_checkpoint__model_spec",
+        "round__checkpoint",
+        "round__reward_checkpoint",
+    ).get(pk=run.pk)
+    workdir = run_dir_for(run)
+    outputs: list[str] = []
+    try:
+        invocations = plan_step(run, workdir)
+        outputs = [str(i.spec.get("output_dir") or i.spec.get("output") or "") for i in invocations]
+        TrainingRun.objects.filter(pk=run.pk).update(
+            run_dir=relative_to_data(workdir), spec={i.name: i.spec for i in invocations}
+        )
+        history: list[dict[str, Any]] = []
+        results: dict[str, dict[str, Any]] = {}
+        for invocation in invocations:
+            spec_path = workdir / f"{invocation.name}.spec.json"
+            result_path = workdir / f"{invocation.name}.result.json"
+            spec_path.write_text(json.dumps(invocation.spec, indent=2, sort_keys=True))
+            command = build_command(invocation.engine_step, spec_path, result_path)
+            TrainingRun.objects.filter(pk=run.pk).update(command=command)
+            outcome = supervise(
+                command,
+                workdir=workdir,
+                progress=Progress(run.pk, phase=invocation.name, history=history),
+                should_cancel=_cancel_requested(run.pk),
+                on_start=lambda pid: TrainingRun.objects.filter(pk=run.pk).update(pid=pid),
+            )
+            if not outcome.ok:
+                for output in outputs:
+                    if output and run.step in (Step.REWARD, Step.POLICY):
+                        services.partial_outputs_remove(output)
+                services.training_run_fail(
+                    run=run,
+                    error="cancelled" if outcome.cancelled else outcome.error,
+                    cancelled=outcome.cancelled,
+                )
+                return "cancelled" if outcome.cancelled else "failed"
+            assert outcome.result is not None
+            results[invocation.name] = outcome.result
+        record_success(run, workdir, results)
+    except Exception as exc:
+        if run.step in (Step.REWARD, Step.POLICY):
+            for output in outputs:
+                if output and not Checkpoint.objects.filter(created_by=run).exists():
+                    services.partial_outputs_remove(output)
+        services.training_run_fail(run=run, error=f"{type(exc).__name__}: {exc}")
+        return "failed"
+    return "succeeded"
+
+
+# --- steps outside rounds (bootstrap, evaluation helpers of run_loop) ------------------------------
+
+
+def engine_call(
+    engine_step: str,
+    spec: dict[str, Any],
+    *,
+    workdir: Path,
+    name: str | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run one engine step outside a round (no run row); raise RuntimeError when it fails."""
+    name = name or engine_step
+    workdir.mkdir(parents=True, exist_ok=True)
+    spec_path = workdir / f"{name}.spec.json"
+    spec_path.write_text(json.dumps(spec, indent=2, sort_keys=True))
+    progress = _CallbackProgress(name, on_event)
+    outcome = supervise(
+        build_command(engine_step, spec_path, workdir / f"{name}.result.json"),
+        workdir=workdir,
+        progress=progress,
+        should_cancel=lambda: False,
+    )
+    if not outcome.ok or outcome.result is None:
+        raise RuntimeError(f"{engine_step} failed: {outcome.error}")
+    return outcome.result
+
+
+class _CallbackProgress(Progress):
+    def __init__(self, phase: str, on_event: Callable[[dict[str, Any]], None] | None) -> None:
+        super().__init__(None, phase=phase, history=[])
+        self._on_event = on_event
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        super().on_event(event)
+        if self._on_event is not None:
+            self._on_event(event)
