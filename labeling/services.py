@@ -36,6 +36,7 @@ from labeling.models import (
     Response,
     Side,
     Source,
+    Split,
     text_hash,
 )
 from labeling.roles import ADMIN_GROUP, ANNOTATOR_GROUP
@@ -123,6 +124,34 @@ def project_create(
 
 
 # --- prompts, responses, comparisons ----------------------------------------------------------
+
+
+def prompts_add(*, project: Project, rows: Sequence[dict[str, Any]]) -> list[Prompt]:
+    """Add prompts ``{messages, external_id?, split?, metadata?}`` (used by rlhf's demo data).
+
+    A row whose ``external_id`` the project already has returns the stored prompt, not a double.
+    """
+    wanted = [str(row.get("external_id", "")) for row in rows]
+    existing = {
+        p.external_id: p
+        for p in Prompt.objects.filter(project=project, external_id__in=[w for w in wanted if w])
+    }
+    result: list[Prompt] = []
+    with transaction.atomic():
+        for row, external_id in zip(rows, wanted, strict=True):
+            prompt = existing.get(external_id) if external_id else None
+            if prompt is None:
+                prompt = Prompt.objects.create(
+                    project=project,
+                    external_id=external_id,
+                    messages=row["messages"],
+                    metadata=row.get("metadata", {}),
+                    split=row.get("split", Split.TRAIN),
+                )
+                if external_id:
+                    existing[external_id] = prompt
+            result.append(prompt)
+    return result
 
 
 def responses_add(
