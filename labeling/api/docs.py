@@ -69,6 +69,10 @@ class _Resolver:
     def type_name(self, node: dict[str, Any]) -> str:
         ref = node.get("$ref") or (node.get("allOf") or [{}])[0].get("$ref")
         resolved = self.resolve(node)
+        if "oneOf" in resolved:
+            parts = [self.type_name(part) for part in resolved["oneOf"]]
+            named = " | ".join(part for part in parts if part)
+            return f"{named} or null" if "" in parts else named
         if "enum" in resolved:
             values = [v for v in resolved["enum"] if v not in ("", None)]
             return " | ".join(str(v) for v in values)
