@@ -1,0 +1,112 @@
+"""The demo project: prompts from the built-in question families, responses of varying quality,
+comparisons, an admin and two annotators. Idempotent: running it again adds nothing twice.
+
+Used by ``manage.py demo_data``, ``run_loop`` and the tests. Imports only the plain-Python corpus
+of the training engine (no torch), never from the web process.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from labeling.models import Project, Split
+from labeling.services import (
+    comparisons_create,
+    pairs_all,
+    project_create,
+    prompts_add,
+    responses_add,
+    user_create,
+)
+from rlhf import services
+from rlhf.training import corpus
+
+DEMO_PROJECT = "Demo: helpful answers"
+DEMO_GUIDELINES = (
+    "Prefer the **correct** answer. When both are equally correct, prefer the **polite** one. "
+    "Use *tie* when you cannot tell them apart and *both bad* when neither answers the question."
+)
+
+
+@dataclass
+class DemoResult:
+    project: Project
+    new_users: list[tuple[str, str, str]] = field(default_factory=list)  # username, role, password
+    prompts: int = 0
+    comparisons_added: int = 0
+
+
+def _ensure_user(username: str, role: str, created: list[tuple[str, str, str]]) -> Any:
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        user, password = user_create(username=username, role=role)
+        created.append((username, role, password))
+    return user
+
+
+def demo_project_create(
+    *,
+    name: str = DEMO_PROJECT,
+    train_prompts: int = 60,
+    held_out_prompts: int = 20,
+    responses_per_prompt: int = 3,
+    seed: int = 0,
+    admin: str = "admin",
+    annotators: tuple[str, ...] = ("annotator1", "annotator2"),
+    judgments_per_comparison: int = 1,
+) -> DemoResult:
+    """Create (or complete) the demo project; returns it with any accounts made on this call."""
+    created: list[tuple[str, str, str]] = []
+    admin_user = _ensure_user(admin, "admin", created) if admin else None
+    annotator_users = [_ensure_user(u, "annotator", created) for u in annotators]
+    project = Project.objects.filter(name=name).first()
+    if project is None:
+        project = project_create(
+            name=name,
+            created_by=admin_user,
+            description="Templated questions with one right answer; answers vary in correctness, "
+            "politeness, length and format.",
+            guidelines=DEMO_GUIDELINES,
+            judgments_per_comparison=judgments_per_comparison,
+        )
+    project.annotators.add(*annotator_users)
+    rng = random.Random(seed)
+    rows: list[dict[str, Any]] = []
+    questions: list[corpus.Question] = []
+    for split, count, families in (
+        (Split.TRAIN, train_prompts, corpus.TRAIN_FAMILIES),
+        (Split.TEST, held_out_prompts, corpus.HELD_OUT_FAMILIES),
+    ):
+        for index in range(count):
+            question = corpus.sample_question(rng, families)
+            questions.append(question)
+            rows.append(
+                {
+                    "external_id": f"demo-{split}-{seed}-{index}",
+                    "messages": corpus.prompt_messages(question, with_system=True),
+                    "split": split,
+                    "metadata": {"family": question.family},
+                }
+            )
+    added = 0
+    with transaction.atomic():
+        prompts = prompts_add(project=project, rows=rows)
+        for prompt, question in zip(prompts, questions, strict=True):
+            # Quality varies by design: annotators get real differences to judge.
+            texts = [
+                corpus.sample_response(question, rng, p_correct=p).text
+                for p in (0.85, 0.5, 0.2)[:responses_per_prompt]
+            ]
+            responses = responses_add(prompt=prompt, texts=texts, model_name="corpus")
+            added += len(
+                comparisons_create(project=project, pairs=pairs_all(responses), batch="demo")
+            )
+        services.checkpoint_base(project=project)
+    return DemoResult(
+        project=project, new_users=created, prompts=len(prompts), comparisons_added=added
+    )
