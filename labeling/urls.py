@@ -1,5 +1,15 @@
-"""URL patterns."""
+"""URL patterns of the labeling pages (no namespace: ``LOGIN_REDIRECT_URL`` names ``home``)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from labeling import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.home, name="home"),
+    path("projects/", views.project_list, name="project_list"),
+    path("projects/<int:project_id>/", views.project_detail, name="project_detail"),
+    path("projects/<int:project_id>/label/", views.label, name="label"),
+    path("projects/<int:project_id>/label/skip/", views.label_skip, name="label_skip"),
+    path("projects/<int:project_id>/label/undo/", views.label_undo, name="label_undo"),
+    path("projects/<int:project_id>/history/", views.history, name="history"),
+]

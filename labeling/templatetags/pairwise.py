@@ -8,6 +8,7 @@ from django import template
 from django.utils.safestring import SafeString
 
 from labeling import roles
+from labeling.rendering import message_text, render_markdown
 
 register = template.Library()
 
@@ -19,8 +20,9 @@ def is_admin(user: Any) -> bool:
 
 
 @register.filter
-def markdown(text: str | None) -> SafeString:
-    """``{{ text|markdown }}``: untrusted markdown rendered and sanitized (labeling.rendering)."""
-    from labeling.rendering import render_markdown
+def markdown(content: Any) -> SafeString:
+    """``{{ text|markdown }}``: untrusted markdown rendered and sanitized (labeling.rendering).
 
-    return render_markdown(text or "")
+    Takes a string or a chat message's content (a string or a list of text parts).
+    """
+    return render_markdown(message_text(content))

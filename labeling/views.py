@@ -1,0 +1,294 @@
+"""The htmx pages of the labeling side: home, projects, the labeling page and history.
+
+Each view parses input with a form, calls one service or selector, and renders. A view that
+htmx swaps into the page serves both the full page and the fragment (the named partial whose
+name is the id of the element it replaces), and varies on ``HX-Request``. Every form also works
+without JavaScript: a plain POST answers with a redirect (POST/redirect/GET) or, on an error,
+the page again with status 400/409.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_http_methods, require_POST
+
+from labeling import selectors, services
+from labeling.forms import AssignmentForm, JudgmentForm, ProjectCreateForm
+from labeling.models import Assignment, Project, Side
+from labeling.roles import is_admin
+from labeling.services import Conflict, LabelingError
+
+LABEL_TEMPLATE = "labeling/label.html"
+HISTORY_PAGE_SIZE = 25
+
+
+def _is_fragment_request(request: HttpRequest) -> bool:
+    """An htmx swap (not a history restore, which needs the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request
+
+
+def _admin_project(request: HttpRequest, project_id: int) -> Project:
+    if not is_admin(request.user):
+        raise PermissionDenied("Only admins manage projects.")
+    return get_object_or_404(Project, pk=project_id)
+
+
+def _labeling_project(request: HttpRequest, project_id: int) -> Project:
+    """A project the user may label in; 404 for others (no telling which ids exist)."""
+    try:
+        return selectors.project_get_visible(user=request.user, project_id=project_id)
+    except Project.DoesNotExist as exc:
+        raise Http404("No such project.") from exc
+
+
+def _label_url(project: Project) -> str:
+    return reverse("label", args=[project.pk])
+
+
+# --- home and projects ---------------------------------------------------------------------
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Where login lands: admins on the project list, annotators on their labeling page."""
+    if is_admin(request.user):
+        return redirect("project_list")
+    projects = list(selectors.projects_visible_to(user=request.user).order_by("name"))
+    if len(projects) == 1:
+        return redirect("label", project_id=projects[0].pk)
+    return render(request, "labeling/home.html", {"projects": projects})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_list(request: HttpRequest) -> HttpResponse:
+    if not is_admin(request.user):
+        raise PermissionDenied("Only admins manage projects.")
+    status = 200
+    if request.method == "POST":
+        form = ProjectCreateForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                project = services.project_create(
+                    name=data["name"],
+                    created_by=request.user,
+                    description=data["description"],
+                    guidelines=data["guidelines"],
+                    judgments_per_comparison=data["judgments_per_comparison"],
+                    lease_minutes=data["lease_minutes"],
+                    max_pairs_per_prompt=data["max_pairs_per_prompt"],
+                    annotator_usernames=[user.username for user in data["annotators"]],
+                )
+            except LabelingError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                status = exc.status
+            else:
+                messages.success(request, f"Project “{project.name}” created.")
+                return redirect("project_detail", project_id=project.pk)
+        else:
+            status = 400
+    else:
+        form = ProjectCreateForm()
+    context = {"projects": selectors.projects_with_counts(), "form": form}
+    return render(request, "labeling/project_list.html", context, status=status)
+
+
+@login_required
+def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Overview: queue status and links to upload, export, rounds and checkpoints."""
+    project = _admin_project(request, project_id)
+    context = {"project": project, "stats": selectors.project_stats(project=project)}
+    template = "labeling/project_detail.html"
+    if _is_fragment_request(request):
+        template += "#queue-status"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+# --- the labeling page -----------------------------------------------------------------------
+
+
+def _canonical_choice(shown_choice: str, shown_left: str) -> str:
+    """``left``/``right`` as the canonical response ``a``/``b`` the assignment showed there."""
+    if shown_choice == "left":
+        return shown_left
+    if shown_choice == "right":
+        return Side.B if shown_left == Side.A else Side.A
+    return shown_choice
+
+
+def _own_assignment(request: HttpRequest, project: Project, assignment_id: Any) -> Assignment:
+    """The posted lease, with its content, if it is this annotator's in this project."""
+    if not assignment_id:
+        raise Conflict("This form is out of date; here is your current comparison.")
+    try:
+        assignment = selectors.assignment_with_content(assignment_id=int(assignment_id))
+    except (Assignment.DoesNotExist, ValueError, TypeError):
+        assignment = None
+    if (
+        assignment is None
+        or assignment.annotator_id != request.user.pk
+        or assignment.project_id != project.pk
+    ):
+        raise Conflict("This comparison is not assigned to you; here is your current one.")
+    return assignment
+
+
+def _render_label(
+    request: HttpRequest,
+    project: Project,
+    *,
+    assignment: Assignment | None = None,
+    form: JudgmentForm | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    """The labeling page (or its #label-panel fragment) for the annotator's current lease.
+
+    ``assignment`` is shown when it is still live (an error re-render keeps the annotator's
+    input in ``form``); otherwise the annotator's next comparison is claimed.
+    """
+    now = timezone.now()
+    if assignment is None or not assignment.is_live(now):
+        claimed = services.assignment_claim_next(annotator=request.user, project=project, now=now)
+        assignment = (
+            selectors.assignment_with_content(assignment_id=claimed.pk) if claimed else None
+        )
+        form = None
+    left = right = None
+    if assignment is not None:
+        comparison = assignment.comparison
+        left, right = (
+            (comparison.response_a, comparison.response_b)
+            if assignment.shown_left == Side.A
+            else (comparison.response_b, comparison.response_a)
+        )
+        if form is None:
+            form = JudgmentForm(initial={"assignment": assignment.pk})
+    progress = selectors.labeling_progress(
+        annotator=request.user,
+        project=project,
+        current_comparison_id=assignment.comparison_id if assignment else None,
+        now=now,
+    )
+    context = {
+        "project": project,
+        "assignment": assignment,
+        "prompt": assignment.comparison.prompt if assignment else None,
+        "left": left,
+        "right": right,
+        "form": form,
+        "error": error,
+        "progress": progress,
+        "label_url": _label_url(project),
+    }
+    template = LABEL_TEMPLATE + "#label-panel" if _is_fragment_request(request) else LABEL_TEMPLATE
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _after_action(request: HttpRequest, project: Project) -> HttpResponse:
+    """Success: htmx gets the next comparison in this same response; a plain form a redirect."""
+    if _is_fragment_request(request):
+        return _render_label(request, project)
+    response = HttpResponseRedirect(_label_url(project), status=303)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _first_error(form: JudgmentForm | AssignmentForm) -> str:
+    for field, errors in form.errors.items():
+        if field == "choice" or field not in form.fields:
+            return str(errors[0])
+        label = form.fields[field].label or field.replace("_", " ").capitalize()
+        return f"{label}: {errors[0]}"
+    return "The form is incomplete."
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def label(request: HttpRequest, project_id: int) -> HttpResponse:
+    """GET: the annotator's current comparison. POST: judge it, then show the next one."""
+    project = _labeling_project(request, project_id)
+    if request.method == "GET":
+        return _render_label(request, project)
+
+    form = JudgmentForm(request.POST)
+    try:
+        assignment = _own_assignment(request, project, request.POST.get("assignment"))
+    except Conflict as exc:
+        return _render_label(request, project, error=exc.message, status=exc.status)
+    if not form.is_valid():
+        return _render_label(
+            request, project, assignment=assignment, form=form, error=_first_error(form), status=400
+        )
+    data = form.cleaned_data
+    try:
+        services.judgment_submit(
+            annotator=request.user,
+            comparison=assignment.comparison,
+            choice=_canonical_choice(data["choice"], assignment.shown_left),
+            strength=data["strength"],
+            rationale=data["rationale"],
+            flags=data["flags"],
+            time_spent_ms=data["time_spent_ms"],
+        )
+    except LabelingError as exc:
+        return _render_label(
+            request, project, assignment=assignment, form=form, error=exc.message, status=exc.status
+        )
+    return _after_action(request, project)
+
+
+@login_required
+@require_POST
+def label_skip(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Pass on the current comparison; it is not offered to this annotator again."""
+    project = _labeling_project(request, project_id)
+    form = AssignmentForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise Conflict("This form is out of date; here is your current comparison.")
+        assignment = _own_assignment(request, project, form.cleaned_data["assignment"])
+        services.assignment_skip(annotator=request.user, assignment=assignment)
+    except LabelingError as exc:
+        return _render_label(request, project, error=exc.message, status=exc.status)
+    messages.info(request, "Skipped. It will not be shown to you again.")
+    return _after_action(request, project)
+
+
+@login_required
+@require_POST
+def label_undo(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Take back the last judgment: its comparison comes back, on the same sides as before."""
+    project = _labeling_project(request, project_id)
+    try:
+        services.judgment_undo(annotator=request.user, project=project)
+    except LabelingError as exc:
+        return _render_label(request, project, error=exc.message, status=exc.status)
+    messages.info(request, "Your last judgment was taken back. Judge it again.")
+    return _after_action(request, project)
+
+
+@login_required
+def history(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The annotator's own judgments in a project, newest first."""
+    project = _labeling_project(request, project_id)
+    judgments = selectors.judgments_by_annotator(annotator=request.user, project=project)
+    page = Paginator(judgments, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"project": project, "page": page}
+    return render(request, "labeling/history.html", context)
