@@ -39,7 +39,7 @@ def trainer_device_kwargs(device: str) -> dict[str, Any]:
         "use_cpu": not on_cuda,
         "bf16": on_cuda and torch.cuda.is_bf16_supported(),
         "fp16": False,
-        "gradient_checkpointing": False,
+        "activation_checkpointing": False,
         "report_to": "none",
         "dataloader_num_workers": 0,
         "disable_tqdm": True,

@@ -55,3 +55,56 @@ def score(
     if was_training:
         model.train()
     return out
+
+
+def _completion_batch(tokenizer: Any, prompts: Sequence[Messages], completions: Sequence[str]) -> tuple[Any, Any]:
+    """Right-padded ids of prompt+completion and a mask over the completion tokens."""
+    rows, masks = [], []
+    for prompt, completion in zip(prompts, completions, strict=True):
+        prompt_ids = tokenizer.apply_chat_template(list(prompt), tokenize=True, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": completion}], tokenize=True)
+        prompt_ids = _ids(prompt_ids)
+        full = _ids(full)
+        shared = 0
+        while shared < min(len(prompt_ids), len(full)) and prompt_ids[shared] == full[shared]:
+            shared += 1
+        rows.append(full)
+        masks.append([0] * shared + [1] * (len(full) - shared))
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+    attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+    completion = torch.tensor([m + [0] * (width - len(m)) for m in masks])
+    return {"input_ids": ids, "attention_mask": attention}, completion
+
+
+def _ids(value: Any) -> list[int]:
+    if isinstance(value, dict) or hasattr(value, "keys"):
+        value = value["input_ids"]
+    return list(value)
+
+
+@torch.no_grad()
+def completion_logps(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Messages],
+    completions: Sequence[str],
+    *,
+    batch_size: int = 32,
+) -> list[float]:
+    """Sum of the causal LM's log-probabilities of each completion given its (chat-templated) prompt."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: list[float] = []
+    for start in range(0, len(prompts), batch_size):
+        batch, mask = _completion_batch(tokenizer, prompts[start : start + batch_size], completions[start : start + batch_size])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        logits = model(**batch).logits[:, :-1].float()
+        targets = batch["input_ids"][:, 1:]
+        logps = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        out.extend(float(v) for v in (logps * mask[:, 1:].to(device)).sum(-1).cpu())
+    if was_training:
+        model.train()
+    return out
