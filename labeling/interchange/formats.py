@@ -146,7 +146,11 @@ class SourceFile:
     def from_path(cls, path: str) -> SourceFile:
         import os
 
-        return cls(open(path, "rb"), os.path.getsize(path), os.path.basename(path))  # noqa: SIM115
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the caller (SourceFile.close)
+        return cls(handle, os.path.getsize(path), os.path.basename(path))
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 def rows_read(source: SourceFile, *, container: str | None = None) -> Iterator[tuple[int, Any]]:
@@ -171,12 +175,11 @@ def rows_read(source: SourceFile, *, container: str | None = None) -> Iterator[t
         explicit=container, filename=source.name, content_type=source.content_type, head=head
     )
     reader = {"jsonl": _jsonl_rows, "json": _json_rows, "csv": _csv_rows}[kind]
-    count = 0
-    for line, value in reader(source.stream):
-        count += 1
-        if count > max_rows():
+    limit_rows = max_rows()
+    for count, (line, value) in enumerate(reader(source.stream), start=1):
+        if count > limit_rows:
             raise ImportRejected(
-                [RowError(line, None, f"too many rows: at most {max_rows()} per import")], status=413
+                [RowError(line, None, f"too many rows: at most {limit_rows} per import")], status=413
             )
         yield line, value
 

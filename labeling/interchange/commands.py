@@ -1,0 +1,58 @@
+"""What the interchange management commands share: finding the project, reading the file,
+turning labeling errors into CommandError."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from labeling.interchange.formats import CONTAINERS, ImportRejected, SourceFile, rows_read
+from labeling.interchange.imports import ImportResult
+from labeling.models import Project
+from labeling.services import LabelingError
+
+
+def project_find(reference: str) -> Project:
+    """A project by id or by name."""
+    project = None
+    if reference.isdigit():
+        project = Project.objects.filter(pk=int(reference)).first()
+    if project is None:
+        project = Project.objects.filter(name=reference).first()
+    if project is None:
+        raise CommandError(f"no project with id or name {reference!r}")
+    return project
+
+
+class ImportCommand(BaseCommand):
+    """A command that reads FILE into PROJECT through one import service."""
+
+    container_option = "format"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("project", help="project id or name")
+        parser.add_argument("file", help="a .jsonl, .json or .csv file")
+        parser.add_argument(
+            f"--{self.container_option}",
+            dest="container",
+            choices=CONTAINERS,
+            help="file format (default: from the extension, else from the content)",
+        )
+
+    def run_import(self, options: dict[str, Any], service: Callable[..., ImportResult]) -> None:
+        project = project_find(options["project"])
+        try:
+            source = SourceFile.from_path(options["file"])
+        except OSError as exc:
+            raise CommandError(f"cannot read {options['file']}: {exc.strerror}") from exc
+        try:
+            result = service(project=project, rows=rows_read(source, container=options["container"]))
+        except ImportRejected as exc:
+            raise CommandError("\n".join(str(error) for error in exc.errors) + "\nnothing was imported") from exc
+        except LabelingError as exc:
+            raise CommandError(exc.message) from exc
+        finally:
+            source.close()
+        self.stdout.write(f"{project.name}: {result.summary()}")
