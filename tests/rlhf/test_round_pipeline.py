@@ -49,3 +49,162 @@ def test_round_runs_all_steps_and_fills_the_queue(
     assert Response.objects.filter(checkpoint_ref=str(candidate.pk)).count() == 22
     # The champion is unchanged until an admin promotes.
     assert Checkpoint.objects.champion_of(judged_project) == round_.parent_checkpoint
+
+
+def _queue_state(project: Any) -> list[tuple[int, str, int]]:
+    return list(
+        Comparison.objects.filter(project=project).values_list("pk", "status", "priority")
+    )
+
+
+@pytest.mark.django_db
+def test_failed_step_leaves_champion_and_queue_and_retry_succeeds(
+    judged_project: Any,
+    fake_engine: Path,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = _queue_state(judged_project)
+    champion = services.checkpoint_champion(project=judged_project)
+    monkeypatch.setenv("FAKE_FAIL", "dpo")
+    with django_capture_on_commit_callbacks(execute=True):
+        round_ = services.round_launch(project=judged_project, method="dpo")
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.FAILED
+    assert "policy: RuntimeError: dpo exploded" in round_.error
+    steps = {r.step: r.status for r in selectors.round_runs(round_)}
+    assert steps == {
+        "reward": RunStatus.SUCCEEDED,
+        "policy": RunStatus.FAILED,
+        "evaluate": RunStatus.CANCELLED,
+        "generate": RunStatus.CANCELLED,
+    }
+    assert round_.checkpoint is None
+    assert not Checkpoint.objects.policies().exclude(pk=champion.pk).exists()
+    assert not services.run_output_dir(selectors.round_runs(round_)[1].pk).exists()
+    assert _queue_state(judged_project) == before
+    assert services.checkpoint_champion(project=judged_project) == champion
+
+    monkeypatch.delenv("FAKE_FAIL")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.round_retry(round=round_)
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.SUCCEEDED, round_.error
+    runs = selectors.round_runs(round_)
+    assert [(r.step, r.attempt) for r in runs] == [
+        ("reward", 1),
+        ("policy", 2),
+        ("evaluate", 2),
+        ("generate", 2),
+    ]
+    assert round_.checkpoint is not None
+
+
+@pytest.mark.django_db
+def test_cancel_mid_training_stops_the_child_and_keeps_no_checkpoint(
+    judged_project: Any,
+    fake_engine: Path,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rlhf import runner
+
+    monkeypatch.setenv("FAKE_STEPS", "2000")
+    monkeypatch.setenv("FAKE_STEP_S", "0.01")
+    seen: list[int] = []
+    original = runner.Progress.on_event
+
+    def cancel_once_training(self: runner.Progress, event: dict[str, Any]) -> None:
+        original(self, event)
+        if self.phase == "reward" and event.get("event") == "progress" and not seen:
+            seen.append(event["step"])
+            services.round_cancel(round=self_round[0])
+
+    self_round: list[Any] = []
+    monkeypatch.setattr(runner.Progress, "on_event", cancel_once_training)
+    with django_capture_on_commit_callbacks(execute=True):
+        self_round.append(services.round_launch(project=judged_project, method="ipo"))
+    assert seen
+    round_ = self_round[0]
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.CANCELLED
+    reward, policy, *_ = selectors.round_runs(round_)
+    assert reward.status == RunStatus.CANCELLED
+    assert policy.status == RunStatus.CANCELLED
+    assert 0 < reward.progress["step"] < 100
+    assert round_.reward_checkpoint is None
+    assert not Checkpoint.objects.filter(kind=CheckpointKind.REWARD).exists()
+    output = services.run_output_dir(reward.pk)
+    assert not output.exists()
+    assert not list(output.parent.glob(f".{output.name}.*"))
+    assert not Comparison.objects.filter(batch__startswith="round-1:").exists()
+
+
+@pytest.mark.django_db
+def test_cancel_of_a_queued_round_is_immediate(judged_project: Any, fake_engine: Path) -> None:
+    round_ = services.round_launch(project=judged_project, method="dpo")  # never committed
+    services.round_cancel(round=round_)
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.CANCELLED
+    assert set(round_.runs.values_list("status", flat=True)) == {RunStatus.CANCELLED}
+
+
+@pytest.mark.django_db
+def test_one_active_round_per_project(judged_project: Any, fake_engine: Path) -> None:
+    from labeling.services import Conflict
+
+    services.round_launch(project=judged_project, method="dpo")
+    with pytest.raises(Conflict):
+        services.round_launch(project=judged_project, method="dpo")
+
+
+@pytest.mark.django_db
+def test_launch_needs_judgments_and_checks_config(demo_project: Any, fake_engine: Path) -> None:
+    from labeling.services import LabelingError
+
+    with pytest.raises(LabelingError) as empty:
+        services.round_launch(project=demo_project, method="dpo")
+    assert empty.value.field == "config"
+    with pytest.raises(LabelingError) as bad:
+        services.round_launch(project=demo_project, method="dpo", config={"policy": {"betta": 1}})
+    assert bad.value.field == "policy.betta"
+    with pytest.raises(LabelingError) as method:
+        services.round_launch(project=demo_project, method="ppo")
+    assert method.value.field == "method"
+
+
+@pytest.mark.django_db
+def test_task_is_safe_to_run_twice(
+    judged_project: Any, fake_engine: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    from rlhf import runner
+
+    with django_capture_on_commit_callbacks(execute=True):
+        round_ = services.round_launch(project=judged_project, method="dpo")
+    first = selectors.round_runs(round_)[0]
+    assert runner.training_run_execute(first.pk) == "skipped"
+    assert Checkpoint.objects.filter(kind=CheckpointKind.REWARD).count() == 1
+
+
+@pytest.mark.django_db
+def test_reaper_fails_runs_without_heartbeat(judged_project: Any, fake_engine: Path) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    round_ = services.round_launch(project=judged_project, method="dpo")
+    run = services.training_run_claim(run_id=selectors.round_runs(round_)[0].pk)
+    output = services.run_output_dir(run.pk)
+    partial = output.parent / f".{output.name}.tmp-999"
+    partial.mkdir(parents=True)
+    assert services.runs_reap() == []
+    later = timezone.now() + timedelta(minutes=5)
+    assert services.runs_reap(now=later) == [run.pk]
+    run.refresh_from_db()
+    round_.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "no heartbeat" in run.error
+    assert round_.status == RoundStatus.FAILED
+    assert not partial.exists()
+    assert set(round_.runs.exclude(pk=run.pk).values_list("status", flat=True)) == {
+        RunStatus.CANCELLED
+    }
