@@ -436,10 +436,9 @@ def _pair_builder(spec: ExportSpec) -> Callable[..., list[dict[str, Any]]]:
 
 def _raw_row(row: tuple[Any, ...], prompt: tuple[Any, ...]) -> dict[str, Any]:
     choice, shown_left = row[C_CHOICE], row[C_SHOWN_LEFT]
+    shown_choice = choice
     if choice in _DECISIVE:
         shown_choice = "left" if choice == shown_left else "right"
-    else:
-        shown_choice = choice
     values = (
         prompt[2],
         prompt[0],
@@ -653,10 +652,9 @@ def _parquet_batches(rows: Iterator[dict[str, Any]], spec: ExportSpec) -> Iterat
     while True:
         columns: dict[str, list[Any]] = {name: [] for name in names}
         count = 0
-        for row in rows:
+        for count, row in enumerate(rows, start=1):
             for name in names:
                 columns[name].append(row[name])
-            count += 1
             if count >= PARQUET_BATCH_ROWS:
                 break
         if not count:
@@ -696,13 +694,11 @@ def rows_encode(
     elif container == "csv":
         buffer = io.StringIO()
         writer = None
-        count = 0
-        for row in hashed(rows):
+        for count, row in enumerate(hashed(rows), start=1):
             if writer is None:
                 writer = csv.writer(buffer, lineterminator="\n")
                 writer.writerow(list(row))
             writer.writerow([_csv_cell(value) for value in row.values()])
-            count += 1
             if count % 2000 == 0:
                 yield buffer.getvalue().encode()
                 buffer.seek(0)

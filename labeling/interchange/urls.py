@@ -1,5 +1,30 @@
-"""URL patterns of the dataset interchange pages and API endpoints."""
+"""URL patterns of the dataset interchange pages and API endpoints (full paths: included at /)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from labeling.interchange import api, views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path(
+        "api/v1/projects/<int:project_id>/prompts/",
+        api.PromptsImportView.as_view(),
+        name="api-import-prompts",
+    ),
+    path(
+        "api/v1/projects/<int:project_id>/responses/",
+        api.ResponsesImportView.as_view(),
+        name="api-import-responses",
+    ),
+    path(
+        "api/v1/projects/<int:project_id>/preferences/",
+        api.PreferencesImportView.as_view(),
+        name="api-import-preferences",
+    ),
+    path(
+        "api/v1/projects/<int:project_id>/export/",
+        api.ExportView.as_view(),
+        name="api-export",
+    ),
+    path("projects/<int:project_id>/upload/", views.upload, name="interchange-upload"),
+    path("projects/<int:project_id>/export/", views.export, name="interchange-export"),
+]

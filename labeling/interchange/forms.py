@@ -1,0 +1,85 @@
+"""Forms of the interchange pages: the upload form (shape only; the import services check rows)
+and the export form, whose field names are the export API's query parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from labeling.interchange.exports import (
+    AGGREGATIONS,
+    BOTH_BAD_POLICIES,
+    PARAMETERS,
+    SOURCES,
+    SPLITS,
+    STREAM_CONTAINERS,
+)
+from labeling.interchange.formats import CONTAINERS, EXPORT_FORMATS, IMPORT_FORMATS
+from labeling.models import Flag
+
+KINDS = (
+    ("prompts", "Prompts"),
+    ("responses", "Responses (pairs become comparisons)"),
+    ("preferences", "Existing preference dataset"),
+)
+
+
+def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(value, value) for value in values]
+
+
+class UploadForm(forms.Form):
+    kind = forms.ChoiceField(choices=KINDS, initial="prompts")
+    file = forms.FileField(help_text="JSON Lines (.jsonl), a JSON list (.json) or CSV (.csv).")
+    container = forms.ChoiceField(
+        label="File format",
+        choices=[("", "detect"), *_choices(CONTAINERS)],
+        required=False,
+    )
+    dataset_format = forms.ChoiceField(
+        label="Dataset format",
+        choices=_choices(IMPORT_FORMATS),
+        required=False,
+        help_text="For preference datasets only.",
+    )
+    max_pairs = forms.IntegerField(
+        label="Max pairs per prompt",
+        min_value=1,
+        required=False,
+        help_text="For responses: sample at most this many pairs per prompt (empty: the "
+        "project's setting, else all pairs).",
+    )
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(choices=_choices(EXPORT_FORMATS), initial="trl")
+    container = forms.ChoiceField(choices=_choices(STREAM_CONTAINERS), initial="jsonl")
+    aggregation = forms.ChoiceField(choices=_choices(AGGREGATIONS), initial="majority")
+    both_bad = forms.ChoiceField(
+        label="Both bad",
+        choices=[(v, v) for v in BOTH_BAD_POLICIES if v != "separate"],
+        initial="drop",
+        help_text="drop, or only: download the both-bad pairs (JSON Lines) for rewrite/SFT work.",
+    )
+    margin = forms.BooleanField(required=False, help_text=PARAMETERS["margin"])
+    weight = forms.BooleanField(required=False, help_text=PARAMETERS["weight"])
+    round = forms.IntegerField(required=False, min_value=0, help_text=PARAMETERS["round"])
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    annotators = forms.CharField(required=False, help_text=PARAMETERS["annotators"])
+    min_agreement = forms.FloatField(
+        required=False, min_value=0, max_value=1, help_text=PARAMETERS["min_agreement"]
+    )
+    exclude_flags = forms.MultipleChoiceField(
+        required=False, choices=Flag.choices, widget=forms.CheckboxSelectMultiple
+    )
+    source = forms.ChoiceField(choices=_choices(SOURCES), initial="all")
+    split = forms.ChoiceField(choices=_choices(SPLITS), initial="all")
+    test_size = forms.FloatField(initial=0.1, min_value=0, max_value=1, required=False)
+    seed = forms.IntegerField(initial=0, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["margin"].widget.attrs["value"] = "1"
+        self.fields["weight"].widget.attrs["value"] = "1"
