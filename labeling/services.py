@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -254,6 +254,17 @@ def assignment_claim_next(
     *, annotator: Any, project: Project, now: datetime | None = None
 ) -> Assignment | None:
     """The annotator's open lease, or a new lease on their next comparison; None when done."""
+    try:
+        return _assignment_claim(annotator=annotator, project=project, now=now)
+    except IntegrityError:
+        # The same annotator's concurrent claim (a double click, a retried request) inserted its
+        # lease first (one active lease per annotator and project): answer with that one.
+        return _assignment_claim(annotator=annotator, project=project, now=now)
+
+
+def _assignment_claim(
+    *, annotator: Any, project: Project, now: datetime | None = None
+) -> Assignment | None:
     now = now or timezone.now()
     with transaction.atomic():
         current = (
@@ -270,14 +281,17 @@ def assignment_claim_next(
         k = project.judgments_per_comparison
         passed: list[int] = []
         for _ in range(20):
-            candidate = (
+            claimable = (
                 Comparison.objects.filter(project=project)
                 .exclude(pk__in=passed)
                 .claimable_by(annotator, now=now)
                 .order_by("-priority", "id")
-                .select_for_update(skip_locked=True, of=("self",))
-                .first()
             )
+            candidate = claimable.select_for_update(skip_locked=True, of=("self",)).first()
+            if candidate is None:
+                # The rows left may all be locked by concurrent claims/submits at this instant;
+                # wait for one rather than answer "queue empty" while slots remain.
+                candidate = claimable.select_for_update(of=("self",)).first()
             if candidate is None:
                 return None
             # Re-count under the row lock: the filter above may have read an older snapshot.
