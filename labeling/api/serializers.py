@@ -16,7 +16,7 @@ from labeling.models import Assignment, Choice, Flag, Judgment, Project, Side
 
 
 class ProjectSerializer(serializers.ModelSerializer[Project]):
-    annotators = serializers.SlugRelatedField(
+    annotators: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username",
         many=True,
         read_only=True,
