@@ -26,7 +26,7 @@ from django.utils import timezone
 from labeling.models import Project, Prompt
 from labeling.services import Conflict, LabelingError, comparisons_create, responses_add
 from rlhf import selectors
-from rlhf.methods import METHODS, ConfigError, resolve_config
+from rlhf.methods import METHODS, PPO_NOTE, ConfigError, resolve_config
 from rlhf.models import (
     STEP_ORDER,
     Checkpoint,
@@ -132,8 +132,9 @@ def round_launch(
 ) -> Round:
     """Freeze the judgment snapshot, create the round and its four steps, enqueue the first."""
     if method not in METHODS:
+        hint = f" {PPO_NOTE}" if method.lower() == "ppo" else ""
         raise LabelingError(
-            f"unknown method {method!r}; use one of {', '.join(METHODS)}", field="method"
+            f"unknown method {method!r}; use one of {', '.join(METHODS)}.{hint}", field="method"
         )
     try:
         resolved = resolve_config(method, config)

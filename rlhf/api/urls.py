@@ -1,5 +1,26 @@
-"""URL patterns."""
+"""URL patterns of the tuning API under /api/v1/ (rounds and checkpoints)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from rlhf.api import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path(
+        "projects/<int:project_id>/rounds/",
+        views.ProjectRoundsView.as_view(),
+        name="api-project-rounds",
+    ),
+    path("rounds/<int:round_id>/", views.RoundDetailView.as_view(), name="api-round"),
+    path("rounds/<int:round_id>/cancel/", views.RoundCancelView.as_view(), name="api-round-cancel"),
+    path("rounds/<int:round_id>/retry/", views.RoundRetryView.as_view(), name="api-round-retry"),
+    path(
+        "projects/<int:project_id>/checkpoints/",
+        views.ProjectCheckpointsView.as_view(),
+        name="api-project-checkpoints",
+    ),
+    path(
+        "checkpoints/<int:checkpoint_id>/promote/",
+        views.CheckpointPromoteView.as_view(),
+        name="api-checkpoint-promote",
+    ),
+]

@@ -1,0 +1,137 @@
+"""Views of the tuning API (admins only): parse, call one service or selector, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling.models import Project
+from labeling.roles import is_admin
+from rlhf import selectors, services
+from rlhf.api.serializers import (
+    CheckpointSerializer,
+    RoundLaunchSerializer,
+    RoundSerializer,
+)
+from rlhf.models import Checkpoint, Round
+
+
+class IsAdmin(BasePermission):
+    message = "only admins may manage tuning rounds and checkpoints"
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return is_admin(request.user)
+
+
+class AdminAPIView(APIView):
+    permission_classes = [IsAuthenticated, IsAdmin]
+
+
+def _round(round_id: int) -> Round:
+    return get_object_or_404(Round.objects.select_related("project"), pk=round_id)
+
+
+@extend_schema(tags=["rounds"])
+class ProjectRoundsView(AdminAPIView):
+    @extend_schema(
+        summary="The project's tuning rounds", responses={200: RoundSerializer(many=True)}
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = get_object_or_404(Project, pk=project_id)
+        rounds = selectors.project_rounds(project)
+        return Response(RoundSerializer(rounds, many=True).data)
+
+    @extend_schema(
+        summary="Launch a tuning round",
+        description="Freezes the judgment snapshot and queues reward → policy → evaluate → "
+        "generate. 409 while another round of the project is queued or running.",
+        request=RoundLaunchSerializer,
+        responses={201: RoundSerializer},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = get_object_or_404(Project, pk=project_id)
+        serializer = RoundLaunchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        round_ = services.round_launch(
+            project=project,
+            method=serializer.validated_data["method"],
+            config=serializer.validated_data["config"],
+            created_by=request.user,
+        )
+        return Response(RoundSerializer(round_).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["rounds"])
+class RoundDetailView(AdminAPIView):
+    @extend_schema(
+        summary="A round with the progress of each step", responses={200: RoundSerializer}
+    )
+    def get(self, request: Request, round_id: int) -> Response:
+        return Response(RoundSerializer(_round(round_id)).data)
+
+
+@extend_schema(tags=["rounds"])
+class RoundCancelView(AdminAPIView):
+    @extend_schema(
+        summary="Cancel a queued or running round",
+        description="Queued steps stop at once; a running step gets SIGTERM, then SIGKILL.",
+        request=None,
+        responses={200: RoundSerializer},
+    )
+    def post(self, request: Request, round_id: int) -> Response:
+        round_ = services.round_cancel(round=_round(round_id))
+        return Response(RoundSerializer(round_).data)
+
+
+@extend_schema(tags=["rounds"])
+class RoundRetryView(AdminAPIView):
+    @extend_schema(
+        summary="Retry a failed or cancelled round from its first unfinished step",
+        request=None,
+        responses={200: RoundSerializer},
+    )
+    def post(self, request: Request, round_id: int) -> Response:
+        round_ = services.round_retry(round=_round(round_id))
+        return Response(RoundSerializer(round_).data)
+
+
+def _win_rates(checkpoints: list[Checkpoint], champion: Checkpoint | None) -> dict[int, Any]:
+    return {c.pk: selectors.human_win_rate(c, champion) for c in checkpoints}
+
+
+@extend_schema(tags=["checkpoints"])
+class ProjectCheckpointsView(AdminAPIView):
+    @extend_schema(
+        summary="The project's checkpoints (policies and reward models)",
+        responses={200: CheckpointSerializer(many=True)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = get_object_or_404(Project, pk=project_id)
+        checkpoints = list(
+            Checkpoint.objects.filter(project=project).select_related("model_spec").order_by("id")
+        )
+        champion = next((c for c in checkpoints if c.is_champion), None)
+        context = {"win_rates": _win_rates(checkpoints, champion)}
+        return Response(CheckpointSerializer(checkpoints, many=True, context=context).data)
+
+
+@extend_schema(tags=["checkpoints"])
+class CheckpointPromoteView(AdminAPIView):
+    @extend_schema(
+        summary="Make a policy checkpoint the project's champion",
+        request=None,
+        responses={200: CheckpointSerializer},
+    )
+    def post(self, request: Request, checkpoint_id: int) -> Response:
+        checkpoint = get_object_or_404(
+            Checkpoint.objects.select_related("model_spec"), pk=checkpoint_id
+        )
+        services.checkpoint_promote(checkpoint=checkpoint)
+        return Response(CheckpointSerializer(checkpoint).data)

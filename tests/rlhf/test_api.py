@@ -1,0 +1,126 @@
+"""The tuning API: launch, watch, cancel, retry rounds; list and promote checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from rlhf import services
+from rlhf.models import Checkpoint, Round, RoundStatus
+from tests.factories import UserFactory
+
+
+def token_client(user: Any) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def admin_api(db: Any) -> APIClient:
+    return token_client(UserFactory(username="boss", role="admin"))
+
+
+@pytest.fixture
+def annotator_api(db: Any) -> APIClient:
+    return token_client(UserFactory(username="worker"))
+
+
+@pytest.mark.django_db
+def test_launch_watch_and_promote(
+    admin_api: APIClient,
+    judged_project: Any,
+    fake_engine: Path,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        launched = admin_api.post(
+            f"/api/v1/projects/{judged_project.pk}/rounds/",
+            {"method": "robust", "config": {"policy": {"label_smoothing": 0.1}}},
+            format="json",
+        )
+    assert launched.status_code == 201, launched.json()
+    body = launched.json()
+    assert body["method"] == "robust" and body["number"] == 1
+    assert body["config"]["policy"]["loss_type"] == "robust"
+    assert body["config"]["policy"]["label_smoothing"] == 0.1
+    assert body["snapshot_size"] > 0
+
+    detail = admin_api.get(f"/api/v1/rounds/{body['id']}/").json()
+    assert detail["status"] == "succeeded"
+    assert [r["step"] for r in detail["runs"]] == ["reward", "policy", "evaluate", "generate"]
+    assert all(r["percent"] == 100 for r in detail["runs"])
+
+    checkpoints = admin_api.get(f"/api/v1/projects/{judged_project.pk}/checkpoints/").json()
+    assert [c["kind"] for c in checkpoints] == ["policy", "reward", "policy"]
+    base, _, candidate = checkpoints
+    assert base["is_base"] and base["is_champion"]
+    assert candidate["parent"] == base["id"]
+    assert candidate["metrics"]["evaluate"]["win_rate"] == 0.6
+    assert candidate["human_win_rate"] == {"wins": 0, "losses": 0, "ties": 0, "rate": None}
+
+    promoted = admin_api.post(f"/api/v1/checkpoints/{candidate['id']}/promote/")
+    assert promoted.status_code == 200
+    assert promoted.json()["is_champion"] is True
+    assert Checkpoint.objects.champion_of(judged_project).pk == candidate["id"]
+    reward_id = checkpoints[1]["id"]
+    refused = admin_api.post(f"/api/v1/checkpoints/{reward_id}/promote/")
+    assert refused.status_code == 400
+    assert refused.json()["field"] == "checkpoint"
+
+
+@pytest.mark.django_db
+def test_launch_errors_are_json_with_the_field(
+    admin_api: APIClient, judged_project: Any, fake_engine: Path
+) -> None:
+    url = f"/api/v1/projects/{judged_project.pk}/rounds/"
+    ppo = admin_api.post(url, {"method": "ppo"}, format="json")
+    assert ppo.status_code == 400
+    assert ppo.json()["field"] == "method"
+    assert "grpo" in ppo.json()["error"]
+    bad = admin_api.post(url, {"method": "grpo", "config": {"policy": {"beta": 0}}}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "policy.beta must be > 0 (the KL penalty)"
+    assert bad.json()["field"] == "policy.beta"
+    first = admin_api.post(url, {"method": "dpo"}, format="json")  # not committed: stays queued
+    assert first.status_code == 201
+    second = admin_api.post(url, {"method": "dpo"}, format="json")
+    assert second.status_code == 409
+    assert admin_api.post("/api/v1/projects/99999/rounds/", {}, format="json").status_code == 404
+
+
+@pytest.mark.django_db
+def test_cancel_and_retry(admin_api: APIClient, judged_project: Any, fake_engine: Path) -> None:
+    round_ = services.round_launch(project=judged_project, method="dpo")
+    cancelled = admin_api.post(f"/api/v1/rounds/{round_.pk}/cancel/")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    again = admin_api.post(f"/api/v1/rounds/{round_.pk}/cancel/")
+    assert again.status_code == 409
+    retried = admin_api.post(f"/api/v1/rounds/{round_.pk}/retry/")
+    assert retried.status_code == 200
+    assert retried.json()["status"] == "queued"
+    assert Round.objects.get(pk=round_.pk).status == RoundStatus.QUEUED
+
+
+@pytest.mark.django_db
+def test_only_admins(annotator_api: APIClient, judged_project: Any) -> None:
+    anonymous = APIClient()
+    url = f"/api/v1/projects/{judged_project.pk}/rounds/"
+    assert anonymous.get(url).status_code == 401
+    for method, path in (
+        ("get", url),
+        ("post", url),
+        ("get", f"/api/v1/projects/{judged_project.pk}/checkpoints/"),
+        ("post", "/api/v1/checkpoints/1/promote/"),
+        ("get", "/api/v1/rounds/1/"),
+        ("post", "/api/v1/rounds/1/cancel/"),
+    ):
+        response = getattr(annotator_api, method)(path)
+        assert response.status_code == 403, path
+        assert "admins" in response.json()["error"]
