@@ -35,7 +35,7 @@ HISTORY_PAGE_SIZE = 25
 def _is_fragment_request(request: HttpRequest) -> bool:
     """An htmx swap (not a history restore, which needs the whole page)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
+    return htmx is not None and bool(htmx) and not htmx.history_restore_request
 
 
 def _admin_project(request: HttpRequest, project_id: int) -> Project:

@@ -74,10 +74,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def labeling_project(db: Any) -> tuple[Any, Project]:
-    annotator = UserFactory(username="ann1")
-    project = ProjectFactory(name="Python help", guidelines=GUIDELINES)
+    annotator: Any = UserFactory(username="ann1")
+    project: Any = ProjectFactory(name="Python help", guidelines=GUIDELINES)
     project.annotators.add(annotator)
-    prompt = PromptFactory(
+    prompt: Any = PromptFactory(
         project=project,
         messages=[
             {"role": "system", "content": "You are a concise Python tutor."},

@@ -13,7 +13,7 @@ from labeling import services
 from labeling.models import Assignment, AssignmentStatus, Judgment, Project
 from tests.factories import ComparisonFactory, ProjectFactory, PromptFactory, ResponseFactory
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+HTMX = {"HX-Request": "true"}
 
 
 def _client(user: Any) -> Client:
@@ -59,7 +59,7 @@ def test_annotator_lands_on_labeling_page_after_login(
 
 
 def test_annotator_in_several_projects_gets_a_picker(annotator: Any, project: Project) -> None:
-    second = ProjectFactory(name="second project")
+    second: Any = ProjectFactory(name="second project")
     second.annotators.add(annotator)
     response = _client(annotator).get(reverse("home"))
     assert response.status_code == 200
@@ -80,7 +80,7 @@ def test_annotator_gets_403_on_project_pages(annotator: Any, project: Project) -
 
 
 def test_annotator_gets_404_on_a_project_they_are_not_in(annotator: Any, db: Any) -> None:
-    foreign = ProjectFactory(name="foreign")
+    foreign: Any = ProjectFactory(name="foreign")
     ComparisonFactory(project=foreign)
     client = _client(annotator)
     assert client.get(_label_url(foreign)).status_code == 404
@@ -146,7 +146,7 @@ def test_project_overview_shows_queue_status(
     assert "ann1" in body
     for page in ("upload", "export", "rounds", "checkpoints"):
         assert f"/projects/{project.pk}/{page}/" in body
-    fragment = client.get(reverse("project_detail", args=[project.pk]), **HTMX)
+    fragment = client.get(reverse("project_detail", args=[project.pk]), headers=HTMX)
     assert b"<html" not in fragment.content
     assert b'id="queue-status"' in fragment.content
 
@@ -169,7 +169,7 @@ def test_label_page_full_and_fragment(annotator: Any, project: Project, queue: l
     assert b"js/label.js" in full.content
     assert "HX-Request" in full["Vary"]
 
-    fragment = client.get(_label_url(project), **HTMX)
+    fragment = client.get(_label_url(project), headers=HTMX)
     assert fragment.status_code == 200
     assert b"<html" not in fragment.content
     assert fragment.content.lstrip().startswith(b'<div id="label-panel"')
@@ -180,9 +180,9 @@ def test_label_page_full_and_fragment(annotator: Any, project: Project, queue: l
 def test_page_shows_responses_in_the_shown_order(
     annotator: Any, project: Project, shown_left: str
 ) -> None:
-    prompt = PromptFactory(project=project)
-    alpha = ResponseFactory(prompt=prompt, text="ALPHA response")
-    beta = ResponseFactory(prompt=prompt, text="BETA response")
+    prompt: Any = PromptFactory(project=project)
+    alpha: Any = ResponseFactory(prompt=prompt, text="ALPHA response")
+    beta: Any = ResponseFactory(prompt=prompt, text="BETA response")
     ComparisonFactory(project=project, prompt=prompt, response_a=alpha, response_b=beta)
     _lease(annotator, project, shown_left=shown_left)
     body = _client(annotator).get(_label_url(project)).content.decode()
@@ -191,7 +191,7 @@ def test_page_shows_responses_in_the_shown_order(
 
 
 def test_multi_turn_prompt_is_a_conversation_with_roles(annotator: Any, project: Project) -> None:
-    prompt = PromptFactory(
+    prompt: Any = PromptFactory(
         project=project,
         messages=[
             {"role": "system", "content": "You are terse."},
@@ -209,8 +209,10 @@ def test_multi_turn_prompt_is_a_conversation_with_roles(annotator: Any, project:
 
 
 def test_response_markdown_is_rendered_and_sanitized(annotator: Any, project: Project) -> None:
-    prompt = PromptFactory(project=project)
-    evil = ResponseFactory(prompt=prompt, text="```python\nx = 1\n```\n<script>alert(1)</script>")
+    prompt: Any = PromptFactory(project=project)
+    evil: Any = ResponseFactory(
+        prompt=prompt, text="```python\nx = 1\n```\n<script>alert(1)</script>"
+    )
     ComparisonFactory(project=project, prompt=prompt, response_a=evil)
     body = _client(annotator).get(_label_url(project)).content.decode()
     assert '<pre><code class="language-python">x = 1' in body
@@ -238,7 +240,7 @@ def test_submit_stores_the_canonical_choice(
         "flags": ["factual_error"],
         "time_spent_ms": "4200",
     }
-    response = _client(annotator).post(_label_url(project), data, **(HTMX if htmx else {}))
+    response = _client(annotator).post(_label_url(project), data, headers=HTMX if htmx else None)
 
     judgment = Judgment.objects.get(annotator=annotator, comparison=lease.comparison)
     expected = (
@@ -319,7 +321,7 @@ def test_bad_judgments_are_400_and_store_nothing(
     response = _client(annotator).post(
         _label_url(project),
         {"assignment": lease.pk, "rationale": "kept", **data},
-        **(HTMX if htmx else {}),
+        headers=HTMX if htmx else None,
     )
     assert response.status_code == 400
     assert message in response.content
@@ -339,7 +341,7 @@ def test_submit_on_someone_elses_lease_is_409(
     response = _client(annotator).post(
         _label_url(project),
         {"assignment": theirs.pk, "choice": "tie"},
-        **(HTMX if htmx else {}),
+        headers=HTMX if htmx else None,
     )
     assert response.status_code == 409
     assert b"not assigned to you" in response.content
@@ -356,7 +358,7 @@ def test_submit_on_a_taken_comparison_is_409(
     )
     _lease(other_annotator, project)
     response = _client(annotator).post(
-        _label_url(project), {"assignment": lease.pk, "choice": "tie"}, **HTMX
+        _label_url(project), {"assignment": lease.pk, "choice": "tie"}, headers=HTMX
     )
     assert response.status_code == 409
     assert b"taken by others" in response.content
@@ -369,8 +371,8 @@ def test_double_submit_stores_one_judgment(
     client = _client(annotator)
     lease = _lease(annotator, project)
     data = {"assignment": lease.pk, "choice": "right", "strength": "1"}
-    assert client.post(_label_url(project), data, **HTMX).status_code == 200
-    assert client.post(_label_url(project), data, **HTMX).status_code == 200
+    assert client.post(_label_url(project), data, headers=HTMX).status_code == 200
+    assert client.post(_label_url(project), data, headers=HTMX).status_code == 200
     assert Judgment.objects.filter(annotator=annotator).count() == 1
 
 
@@ -379,7 +381,9 @@ def test_skip(annotator: Any, project: Project, queue: list[Any], htmx: bool) ->
     client = _client(annotator)
     lease = _lease(annotator, project)
     response = client.post(
-        reverse("label_skip", args=[project.pk]), {"assignment": lease.pk}, **(HTMX if htmx else {})
+        reverse("label_skip", args=[project.pk]),
+        {"assignment": lease.pk},
+        headers=HTMX if htmx else None,
     )
     lease.refresh_from_db()
     assert lease.status == AssignmentStatus.SKIPPED
@@ -402,7 +406,7 @@ def test_undo_brings_the_comparison_back_on_the_same_sides(
     client.post(_label_url(project), {"assignment": lease.pk, "choice": "left", "strength": "2"})
     assert Judgment.objects.get().choice == "b"
 
-    response = client.post(reverse("label_undo", args=[project.pk]), **(HTMX if htmx else {}))
+    response = client.post(reverse("label_undo", args=[project.pk]), headers=HTMX if htmx else None)
     assert response.status_code == (200 if htmx else 303)
     assert not Judgment.objects.exists()
     again = Assignment.objects.get(annotator=annotator, status=AssignmentStatus.ACTIVE)
@@ -413,7 +417,7 @@ def test_undo_brings_the_comparison_back_on_the_same_sides(
 
 
 def test_undo_with_nothing_to_undo_is_400(annotator: Any, project: Project) -> None:
-    response = _client(annotator).post(reverse("label_undo", args=[project.pk]), **HTMX)
+    response = _client(annotator).post(reverse("label_undo", args=[project.pk]), headers=HTMX)
     assert response.status_code == 400
     assert b"no judgment to undo" in response.content
 
@@ -430,7 +434,7 @@ def test_last_judgment_leads_to_the_empty_state(annotator: Any, project: Project
     ComparisonFactory(project=project)
     lease = _lease(annotator, project)
     response = _client(annotator).post(
-        _label_url(project), {"assignment": lease.pk, "choice": "tie"}, **HTMX
+        _label_url(project), {"assignment": lease.pk, "choice": "tie"}, headers=HTMX
     )
     assert b"All done" in response.content
 
@@ -466,7 +470,7 @@ def test_history_shows_only_own_judgments(
     annotator: Any, other_annotator: Any, project: Project
 ) -> None:
     for text in ("MINE prompt", "THEIRS prompt"):  # k = 1: the queue hands out one each
-        prompt = PromptFactory(project=project, messages=[{"role": "user", "content": text}])
+        prompt: Any = PromptFactory(project=project, messages=[{"role": "user", "content": text}])
         ComparisonFactory(project=project, prompt=prompt)
     for user, rationale in ((annotator, "my reason"), (other_annotator, "SECRET of ann2")):
         lease = _lease(user, project)
@@ -519,6 +523,6 @@ def test_submit_query_count(
         response = client.post(
             _label_url(project),
             {"assignment": lease.pk, "choice": "left", "strength": "2"},
-            **HTMX,
+            headers=HTMX,
         )
     assert response.status_code == 200
