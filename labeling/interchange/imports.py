@@ -57,6 +57,7 @@ from labeling.models import (
 from labeling.services import LabelingError, comparisons_create, judgment_validate, pairs_all
 
 BATCH_SIZE = 1000
+SPLIT_VALUES = frozenset(Split.values)
 PAIRING_CHUNK = 200
 MAX_REPORTED_DUPLICATES = 100
 
@@ -122,7 +123,7 @@ def _prompt_row(line: int, row: Any, unit: str) -> Prompt:
     external_id = id_check(row.get("id", row.get("external_id")), line, "id", unit=unit)
     metadata = dict_check(row.get("metadata"), line, "metadata", unit=unit)
     split = row.get("split") or Split.TRAIN
-    if split not in Split.values:
+    if split not in SPLIT_VALUES:
         raise RowError(line, "split", f"must be one of {', '.join(Split.values)}", unit=unit)
     return Prompt(external_id=external_id, messages=messages, metadata=metadata, split=split)
 

@@ -1,0 +1,291 @@
+"""Exports: aggregation, policies, filters, split by prompt, dataset cards, containers, the
+command, and the raw round trip (export → import → export is byte-identical)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from labeling.interchange.exports import (
+    ExportStats,
+    export_spec_parse,
+    export_stream,
+    preferences_export,
+)
+from labeling.interchange.formats import SourceFile, rows_read
+from labeling.interchange.imports import preferences_import
+from labeling.models import Comparison, Judgment, Project, Source
+from labeling.services import LabelingError
+from tests.factories import ComparisonFactory, PromptFactory, ResponseFactory
+from tests.labeling.interchange.conftest import Judge
+
+
+def export(project: Project, **params: Any) -> tuple[list[dict[str, Any]], ExportStats]:
+    spec = export_spec_parse({key: str(value) for key, value in params.items()})
+    stats = ExportStats()
+    data = b"".join(export_stream(project=project, spec=spec, stats=stats))
+    return [json.loads(line) for line in data.decode().splitlines()], stats
+
+
+def voted(project: Project, judge: Judge, *votes: tuple[str, int | None], name: str = "x") -> Comparison:
+    prompt = PromptFactory(project=project, external_id=name, messages=[{"role": "user", "content": name}])
+    comparison = ComparisonFactory(
+        project=project,
+        prompt=prompt,
+        response_a=ResponseFactory(prompt=prompt, text=f"A for {name}"),
+        response_b=ResponseFactory(prompt=prompt, text=f"B for {name}"),
+    )
+    for index, (choice, strength) in enumerate(votes):
+        judge(comparison, f"voter{index}", choice, strength)
+    return comparison
+
+
+@pytest.fixture
+def empty_project(db: Any) -> Project:
+    return Project.objects.create(name="agg")
+
+
+def winner(rows: list[dict[str, Any]]) -> str | None:
+    assert len(rows) <= 1
+    return None if not rows else rows[0]["chosen"][0]
+
+
+@pytest.mark.parametrize(
+    ("votes", "expected"),
+    [
+        ([("a", 2), ("a", 1), ("b", 4)], "A"),  # plain majority
+        ([("a", 1), ("b", 3)], "B"),  # count tie: larger summed strength wins
+        ([("a", 2), ("a", 2), ("b", 4), ("b", 1)], "B"),  # 4 vs 5
+        ([("a", 2), ("b", 2)], None),  # exact standoff: dropped
+        ([("tie", None), ("tie", None), ("a", 4)], None),  # majority says tie: dropped
+        ([("a", 1), ("tie", None)], "A"),  # a side beats tie at equal count
+        ([("both_bad", None)], None),
+    ],
+)
+def test_majority(empty_project: Project, judge: Judge, votes: Any, expected: str | None) -> None:
+    voted(empty_project, judge, *votes)
+    rows, stats = export(empty_project)
+    assert winner(rows) == expected
+    assert stats.comparisons == 1
+
+
+def test_unanimous_only(empty_project: Project, judge: Judge) -> None:
+    voted(empty_project, judge, ("a", 2), ("a", 3), name="agree")
+    voted(empty_project, judge, ("a", 2), ("b", 3), ("a", 4), name="split")
+    rows, stats = export(empty_project, aggregation="unanimous", margin=1, weight=1)
+    assert [row["prompt"] for row in rows] == ["agree"]
+    assert rows[0]["margin"] == 2.5 and rows[0]["weight"] == 1.0
+    assert stats.dropped["not_unanimous"] == 1
+
+
+def test_all_judgments_as_rows(empty_project: Project, judge: Judge) -> None:
+    voted(empty_project, judge, ("a", 2), ("b", 3), ("tie", None), ("both_bad", None))
+    rows, stats = export(empty_project, aggregation="all", weight=1)
+    assert [(row["chosen"], row["weight"]) for row in rows] == [("A for x", 0.25), ("B for x", 0.25)]
+    assert stats.dropped == {"tie": 1, "both_bad": 1}
+
+
+def test_both_bad_only_and_separate_file(empty_project: Project, judge: Judge, tmp_path: Path) -> None:
+    voted(empty_project, judge, ("both_bad", None), name="bad")
+    voted(empty_project, judge, ("a", 2), name="good")
+    rows, _ = export(empty_project, both_bad="only")
+    assert rows == [{"prompt_id": "bad", "prompt": [{"role": "user", "content": "bad"}],
+                     "response_a": "A for bad", "response_b": "B for bad"}]
+    spec = export_spec_parse({"both_bad": "separate"}, containers=("jsonl", "hf"))
+    stats = preferences_export(project=empty_project, spec=spec, output=tmp_path / "out.jsonl")
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 1
+    side = (tmp_path / "out.jsonl.both_bad.jsonl").read_text().splitlines()
+    assert [json.loads(line)["prompt_id"] for line in side] == ["bad"]
+    assert stats.both_bad_rows == 1
+
+
+def test_min_agreement_and_agreement_figures(empty_project: Project, judge: Judge) -> None:
+    voted(empty_project, judge, ("a", 2), ("a", 2), ("b", 2), name="two-thirds")
+    voted(empty_project, judge, ("a", 2), ("a", 2), name="all")
+    rows, stats = export(empty_project, min_agreement="0.9")
+    assert [row["prompt"] for row in rows] == ["all"]
+    assert stats.dropped["below_min_agreement"] == 1
+    assert stats.multi_judged == 2 and stats.unanimous_multi == 1
+    assert stats.pairwise_agreement == pytest.approx((1 + 1) / (3 + 1))
+
+
+def test_filters_round_annotators_dates_flags(judged_project: Project) -> None:
+    rows, _ = export(judged_project, round=1, format="raw")
+    assert {row["prompt_id"] for row in rows} == {f"q{index}" for index in range(6)}
+    rows, _ = export(judged_project, round="round-2", format="raw")
+    assert {row["batch"] for row in rows} == {"round-2:vs-champion"}
+    rows, stats = export(judged_project, annotators="bob", format="raw")
+    assert {row["annotator"] for row in rows} == {"bob"} and len(rows) == 6
+    rows, _ = export(judged_project, exclude_flags="other", format="raw")
+    assert "Question 4?" not in {row["prompt"][-1]["content"] for row in rows}
+    rows, _ = export(judged_project, since="2000-01-01", until="2001-01-01")
+    assert rows == []
+    rows, _ = export(judged_project, source="imported")
+    assert rows == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"format": "alpaca"}, "format"),
+        ({"aggregation": "mean"}, "aggregation"),
+        ({"color": "red"}, "color"),
+        ({"exclude_flags": "boring"}, "exclude_flags"),
+        ({"since": "yesterday"}, "since"),
+        ({"min_agreement": "2"}, "min_agreement"),
+        ({"container": "hf"}, "container"),
+    ],
+)
+def test_bad_parameters_name_allowed_values(params: dict[str, str], field: str) -> None:
+    with pytest.raises(LabelingError) as caught:
+        export_spec_parse(params)
+    assert caught.value.field == field and caught.value.status == 400
+    if field in ("format", "aggregation", "color", "exclude_flags", "container"):
+        assert "allowed:" in caught.value.message
+
+
+def test_split_by_prompt_never_leaks(db: Any, judge: Judge) -> None:
+    project = Project.objects.create(name="leak")
+    for index in range(60):
+        prompt = PromptFactory(project=project, external_id=f"p{index}")
+        responses = [ResponseFactory(prompt=prompt, text=f"r{index}-{n}") for n in range(3)]
+        for first, second in ((0, 1), (0, 2), (1, 2)):
+            comparison = ComparisonFactory(
+                project=project, prompt=prompt, response_a=responses[first], response_b=responses[second]
+            )
+            judge(comparison, "alice", "a", 2)
+    train, _ = export(project, split="train", test_size="0.3", seed=7)
+    test, stats = export(project, split="test", test_size="0.3", seed=7)
+    train_prompts, test_prompts = {r["prompt"] for r in train}, {r["prompt"] for r in test}
+    assert train_prompts and test_prompts and not train_prompts & test_prompts
+    assert len(train) + len(test) == 180
+    again, _ = export(project, split="test", test_size="0.3", seed=7)
+    assert again == test
+    other, _ = export(project, split="test", test_size="0.3", seed=8)
+    assert {r["prompt"] for r in other} != test_prompts
+
+
+def test_dataset_card_sidecar(judged_project: Project, tmp_path: Path) -> None:
+    output = tmp_path / "prefs.jsonl"
+    call_command(
+        "export_preferences", judged_project.name, "--format", "trl", "--output", str(output),
+        "--round", "1", "--margin",
+    )
+    card = (tmp_path / "prefs.jsonl.card.md").read_text()
+    import hashlib
+
+    digest = hashlib.sha256(output.read_bytes()).hexdigest()
+    assert f"`{digest}`" in card
+    for expected in (
+        "Helpful chat / v1", "Format: `trl`", "Method: `majority`", "- round: 1",
+        "Annotators: 2", "| policy | ckpt-7 |", "Pairwise agreement", "Rows: 6",
+    ):
+        assert expected in card, expected
+
+
+def test_containers_carry_the_same_rows(judged_project: Project) -> None:
+    import csv
+
+    import pyarrow.parquet as pq
+
+    hashes = set()
+    decoded = {}
+    for container in ("jsonl", "csv", "parquet"):
+        spec = export_spec_parse({"format": "kto", "container": container})
+        stats = ExportStats()
+        data = b"".join(export_stream(project=judged_project, spec=spec, stats=stats))
+        hashes.add(stats.content_hash)
+        if container == "jsonl":
+            decoded[container] = [json.loads(line) for line in data.splitlines()]
+        elif container == "csv":
+            decoded[container] = [
+                {**row, "label": row["label"] == "True"} for row in csv.DictReader(io.StringIO(data.decode()))
+            ]
+        else:
+            decoded[container] = pq.read_table(io.BytesIO(data)).to_pylist()
+    assert len(hashes) == 1
+    assert decoded["jsonl"] == decoded["csv"] == decoded["parquet"]
+
+
+def test_raw_round_trip_is_byte_identical(judged_project: Project, tmp_path: Path) -> None:
+    first = tmp_path / "first.jsonl"
+    call_command("export_preferences", str(judged_project.pk), "--format", "raw", "--output", str(first))
+    copy = Project.objects.create(name="copy")
+    call_command("import_preferences", "copy", str(first), "--format", "raw")
+    second = tmp_path / "second.jsonl"
+    call_command("export_preferences", "copy", "--format", "raw", "--output", str(second))
+    assert first.read_bytes() == second.read_bytes()
+    imported = Judgment.objects.filter(comparison__project=copy)
+    assert imported.count() == 18 and set(imported.values_list("source", flat=True)) == {Source.IMPORTED}
+    assert set(imported.values_list("annotator__username", flat=True)) == {"alice", "bob"}
+    assert Comparison.objects.filter(project=copy, judgment_count=2, status="complete").count() == 6
+    # Importing the same file again doubles nothing.
+    result = preferences_import(
+        project=copy, rows=rows_read(SourceFile.from_path(str(first))), dataset_format="raw"
+    )
+    assert result.judgments_created == 0 and result.duplicates == 18
+
+
+def test_raw_round_trip_through_csv(judged_project: Project, tmp_path: Path) -> None:
+    first = tmp_path / "first.csv"
+    call_command("export_preferences", str(judged_project.pk), "--format", "raw", "--output", str(first))
+    copy = Project.objects.create(name="copy")
+    call_command("import_preferences", "copy", str(first), "--format", "raw")
+    second = tmp_path / "second.csv"
+    call_command("export_preferences", "copy", "--format", "raw", "--output", str(second))
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_trl_and_hh_imports(db: Any, tmp_path: Path) -> None:
+    project = Project.objects.create(name="imported")
+    trl = tmp_path / "trl.jsonl"
+    trl.write_text(
+        json.dumps({"prompt": "Hi?", "chosen": "Hello!", "rejected": "Go away.", "margin": 3}) + "\n"
+        + json.dumps({"prompt": "Hi?", "chosen": "Hey.", "rejected": "Go away."}) + "\n"
+    )
+    call_command("import_preferences", "imported", str(trl), "--format", "trl")
+    hh = tmp_path / "hh.jsonl"
+    hh.write_text(json.dumps({
+        "chosen": "\n\nHuman: Hi?\n\nAssistant: Hello!\n\nHuman: Joke?\n\nAssistant: Knock knock.",
+        "rejected": "\n\nHuman: Hi?\n\nAssistant: Hello!\n\nHuman: Joke?\n\nAssistant: No.",
+    }) + "\n")
+    call_command("import_preferences", "imported", str(hh), "--format", "hh")
+    judgments = Judgment.objects.filter(comparison__project=project).select_related("annotator")
+    assert sorted(j.annotator.username for j in judgments) == ["import-hh", "import-trl", "import-trl"]
+    assert {j.source for j in judgments} == {Source.IMPORTED}
+    assert sorted(j.strength or 0 for j in judgments) == [0, 0, 3]
+    rows, _ = export(project, format="trl_conversational")
+    joke = next(row for row in rows if row["chosen"][0]["content"] == "Knock knock.")
+    assert [m["role"] for m in joke["prompt"]] == ["user", "assistant", "user"]
+    hh_rows, _ = export(project, format="hh")
+    assert hh_rows[-1]["chosen"].startswith("\n\nHuman: Hi?\n\nAssistant: Hello!\n\nHuman: Joke?")
+
+
+def test_preference_import_errors_are_atomic(db: Any, tmp_path: Path) -> None:
+    project = Project.objects.create(name="atomic")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps({"prompt": "ok", "chosen": "x", "rejected": "y"}) + "\n"
+        + json.dumps({"prompt": "ok", "chosen": "x"}) + "\n"
+        + json.dumps({"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "user", "content": "x"}], "rejected": "y"}) + "\n"
+    )
+    with pytest.raises(CommandError) as caught:
+        call_command("import_preferences", "atomic", str(bad), "--format", "trl")
+    assert 'line 2, field "rejected": is required' in str(caught.value)
+    assert 'line 3, field "chosen": must be a string or a list with one assistant message' in str(caught.value)
+    assert not Comparison.objects.filter(project=project).exists()
+    hh = tmp_path / "hh.jsonl"
+    hh.write_text(json.dumps({"chosen": "no turns", "rejected": "\n\nHuman: a\n\nAssistant: b"}) + "\n")
+    with pytest.raises(CommandError, match='line 1, field "chosen"'):
+        call_command("import_preferences", "atomic", str(hh), "--format", "hh")
+
+
+def test_export_command_errors(judged_project: Project, tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="allowed"):
+        call_command("export_preferences", str(judged_project.pk), "--output", str(tmp_path / "x.jsonl"),
+                     "--exclude-flags", "nope")
