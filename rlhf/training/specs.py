@@ -46,6 +46,7 @@ DPO_LOSS_TYPES = ("sigmoid", "ipo", "robust")
 ONLINE_METHODS = ("grpo", "rloo")
 REWARD_BACKBONES = ("minilm", "policy")
 REFERENCES = ("base", "parent")
+RULE_NAMES = ("correct", "polite", "correct_polite", "concise", "formatted", "verbose")  # rules.RULES
 
 
 class SpecError(ValueError):
@@ -398,7 +399,6 @@ class OnlineSpec(_Common, _Lora):
     max_steps: int = 40
     batch_size: int = 8  # prompts x generations per device step; divisible by num_generations
     num_generations: int = 4
-    max_prompt_length: int = 128
     max_completion_length: int = 32
     temperature: float = 1.0
     eval_prompts: int = 32  # prompts sampled greedily before/after to measure mean reward
@@ -421,7 +421,6 @@ class OnlineSpec(_Common, _Lora):
             f"must be a multiple of num_generations ({self.num_generations}), got {self.batch_size}",
         )
         _require(self.max_completion_length >= 1, name, "max_completion_length", "must be >= 1")
-        _require(self.max_prompt_length >= 8, name, "max_prompt_length", "must be >= 8")
         _require(self.temperature > 0, name, "temperature", "must be > 0 (sampling is required)")
         _require(self.eval_prompts >= 0, name, "eval_prompts", "must be >= 0")
 
@@ -503,6 +502,7 @@ class EvaluateSpec(_Common):
     temperature: float = 0.0  # 0 = greedy
     batch_size: int = 64
     tie_tolerance: float = 1e-4
+    rules: tuple[str, ...] = ()  # also report win rates under these rules (rlhf.training.rules)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -513,6 +513,8 @@ class EvaluateSpec(_Common):
         _require(self.temperature >= 0, name, "temperature", "must be >= 0")
         _require(self.batch_size >= 1, name, "batch_size", "must be >= 1")
         _require(self.tie_tolerance >= 0, name, "tie_tolerance", "must be >= 0")
+        for rule in self.rules:
+            _choice(name, "rules", rule, RULE_NAMES)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -525,6 +527,7 @@ class EvaluateResult(_Json):
     kl: float  # mean per-sequence KL(candidate || parent) estimate on the candidate's samples
     mean_length_candidate: float  # tokens
     mean_length_parent: float
+    rule_win_rates: dict[str, float]
     wall_s: float
 
 

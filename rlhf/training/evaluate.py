@@ -1,0 +1,118 @@
+"""A new checkpoint against its parent (or the base) on held-out prompts.
+
+Both generate one response per prompt; the reward model scores them. Reported: reward-model
+win rate (ties count half), mean rewards, a KL estimate (mean over the candidate's responses of
+log p_candidate - log p_parent), mean response lengths in tokens, and win rates under any rules
+named in the spec. :func:`win_rate` works with any scoring function (library use).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rlhf.training import data, generate, rules, scoring
+from rlhf.training.checkpoints import load_adapter
+from rlhf.training.devices import configure_threads, resolve_device
+from rlhf.training.progress import Events
+from rlhf.training.specs import EvaluateResult, EvaluateSpec
+
+Messages = Sequence[dict[str, str]]
+Scorer = Callable[[Messages, str], float]
+
+
+def win_rate(
+    prompts: Sequence[Messages],
+    candidate: Sequence[str],
+    parent: Sequence[str],
+    scorer: Scorer,
+    *,
+    tie_tolerance: float = 1e-4,
+) -> tuple[float, float]:
+    """(win rate with ties as half, tie rate) of candidate over parent under ``scorer``."""
+    a = [scorer(p, c) for p, c in zip(prompts, candidate, strict=True)]
+    b = [scorer(p, c) for p, c in zip(prompts, parent, strict=True)]
+    return _win_rate(a, b, tie_tolerance)
+
+
+def _win_rate(a: Sequence[float], b: Sequence[float], tolerance: float) -> tuple[float, float]:
+    if not a:
+        return 0.0, 0.0
+    ties = sum(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+    wins = sum(x - y > tolerance for x, y in zip(a, b, strict=True))
+    return (wins + 0.5 * ties) / len(a), ties / len(a)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
+    from transformers import AutoModelForCausalLM
+
+    events = events or Events()
+    start = time.monotonic()
+    configure_threads()
+    device = resolve_device(spec.device)
+    rows = data.load_prompts(spec.prompts)[: spec.max_prompts]
+    prompts = [r["prompt"] for r in rows]
+    _, tokenizer = generate.load_policy(spec.base_model, None, "cpu", merge=False)
+    base = AutoModelForCausalLM.from_pretrained(spec.base_model)
+    model = load_adapter(base, spec.candidate_adapter, adapter_name="candidate")
+    if spec.parent_adapter is not None:
+        model.load_adapter(spec.parent_adapter, adapter_name="parent")
+    model = model.to(device).eval()
+    settings: dict[str, Any] = {"max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature,
+                                "seed": spec.seed, "batch_size": spec.batch_size}  # fmt: skip
+
+    def responses(adapter: str | None) -> list[tuple[str, int]]:
+        events.check()
+        if adapter is None:
+            with model.disable_adapter():
+                out = generate.sample(model, tokenizer, prompts, **settings)
+        else:
+            model.set_adapter(adapter)
+            out = generate.sample(model, tokenizer, prompts, **settings)
+        return [samples[0] for samples in out]
+
+    events.log(f"evaluate: {len(rows)} prompts")
+    candidate = responses("candidate")
+    events.progress(1, 4)
+    parent = responses("parent" if spec.parent_adapter is not None else None)
+    events.progress(2, 4)
+    candidate_texts = [t for t, _ in candidate]
+    parent_texts = [t for t, _ in parent]
+
+    model.set_adapter("candidate")
+    logp_candidate = scoring.completion_logps(model, tokenizer, prompts, candidate_texts)
+    if spec.parent_adapter is not None:
+        model.set_adapter("parent")
+        logp_parent = scoring.completion_logps(model, tokenizer, prompts, candidate_texts)
+    else:
+        with model.disable_adapter():
+            logp_parent = scoring.completion_logps(model, tokenizer, prompts, candidate_texts)
+    kl = _mean([c - p for c, p in zip(logp_candidate, logp_parent, strict=True)])
+    events.progress(3, 4)
+    events.check()
+
+    reward_model, reward_tokenizer = scoring.load_reward_model(spec.reward_model, device)
+    reward_candidate = scoring.score(reward_model, reward_tokenizer, prompts, candidate_texts)
+    reward_parent = scoring.score(reward_model, reward_tokenizer, prompts, parent_texts)
+    rate, tie_rate = _win_rate(reward_candidate, reward_parent, spec.tie_tolerance)
+    rule_rates = {
+        name: win_rate(prompts, candidate_texts, parent_texts, rules.get_rule(name))[0] for name in sorted(spec.rules)
+    }
+    events.progress(4, 4)
+    return EvaluateResult(
+        num_prompts=len(rows),
+        win_rate=rate,
+        tie_rate=tie_rate,
+        mean_reward_candidate=_mean(reward_candidate),
+        mean_reward_parent=_mean(reward_parent),
+        kl=kl,
+        mean_length_candidate=_mean([float(n) for _, n in candidate]),
+        mean_length_parent=_mean([float(n) for _, n in parent]),
+        rule_win_rates=rule_rates,
+        wall_s=round(time.monotonic() - start, 3),
+    )

@@ -1,0 +1,151 @@
+"""Batched sampling of N responses per prompt from the base model or base+adapter, into JSONL.
+
+Each output row records the run's seed and the sampling parameters. Batches are seeded
+``seed + batch index`` in file order, so a run with the same spec reproduces its output.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlhf.training import data
+from rlhf.training.checkpoints import atomic_file, load_adapter
+from rlhf.training.devices import configure_threads, resolve_device
+from rlhf.training.progress import Events
+from rlhf.training.specs import GenerateResult, GenerateSpec
+
+Messages = Sequence[dict[str, str]]
+
+
+def load_policy(base_model: str, adapter: str | None, device: str, *, merge: bool = True) -> tuple[Any, Any]:
+    """Base model (+ adapter, merged for speed) and its tokenizer, left-padded for generation."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(base_model)
+    if adapter is not None:
+        model = load_adapter(model, adapter)
+        if merge:
+            model = model.merge_and_unload()
+    return model.to(device).eval(), tokenizer
+
+
+@torch.no_grad()
+def sample(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Messages],
+    *,
+    num_samples: int = 1,
+    max_new_tokens: int = 48,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    repetition_penalty: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 64,
+    events: Events | None = None,
+) -> list[list[tuple[str, int]]]:
+    """For each prompt, ``num_samples`` (text, token count) pairs. temperature 0 = greedy."""
+    if temperature == 0 and num_samples != 1:
+        raise ValueError("greedy decoding returns one sequence per prompt")
+    device = next(model.parameters()).device
+    left = tokenizer
+    if tokenizer.padding_side != "left":
+        import copy
+
+        left = copy.copy(tokenizer)
+        left.padding_side = "left"
+    results: list[list[tuple[str, int]]] = []
+    total = len(prompts)
+    for index, start in enumerate(range(0, total, batch_size)):
+        if events is not None:
+            events.check()
+        chunk = prompts[start : start + batch_size]
+        texts = [tokenizer.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True) for p in chunk]
+        batch = left(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        torch.manual_seed(seed + index)
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
+                                  "eos_token_id": tokenizer.eos_token_id, "repetition_penalty": repetition_penalty}  # fmt: skip
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=top_k,
+                          num_return_sequences=num_samples)  # fmt: skip
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        output = model.generate(**batch, **kwargs)
+        new_tokens = output[:, batch["input_ids"].shape[1] :]
+        lengths = _lengths(new_tokens, tokenizer)
+        decoded = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        for row in range(len(chunk)):
+            span = range(row * num_samples, (row + 1) * num_samples)
+            results.append([(decoded[i].strip(), lengths[i]) for i in span])
+        if events is not None:
+            done = min(start + batch_size, total)
+            events.progress(done, total, metrics={"samples": done * num_samples})
+    return results
+
+
+def _lengths(new_tokens: torch.Tensor, tokenizer: Any) -> list[int]:
+    """Tokens up to and including the first EOS (the rest is padding)."""
+    lengths = []
+    for row in new_tokens.tolist():
+        n = len(row)
+        for i, token in enumerate(row):
+            if token == tokenizer.eos_token_id or token == tokenizer.pad_token_id:
+                n = i + 1 if token == tokenizer.eos_token_id else i
+                break
+        lengths.append(n)
+    return lengths
+
+
+def run(spec: GenerateSpec, events: Events | None = None) -> GenerateResult:
+    events = events or Events()
+    start = time.monotonic()
+    configure_threads()
+    rows = data.load_prompts(spec.prompts)
+    model, tokenizer = load_policy(spec.base_model, spec.adapter, resolve_device(spec.device))
+    events.log(f"generate: {len(rows)} prompts x {spec.num_samples} samples")
+    params = {
+        "temperature": spec.temperature,
+        "top_p": spec.top_p,
+        "top_k": spec.top_k,
+        "repetition_penalty": spec.repetition_penalty,
+        "max_new_tokens": spec.max_new_tokens,
+        "base_model": spec.base_model,
+        "adapter": spec.adapter,
+    }
+    samples = sample(
+        model,
+        tokenizer,
+        [r["prompt"] for r in rows],
+        num_samples=spec.num_samples,
+        max_new_tokens=spec.max_new_tokens,
+        temperature=spec.temperature,
+        top_p=spec.top_p,
+        top_k=spec.top_k,
+        repetition_penalty=spec.repetition_penalty,
+        seed=spec.seed,
+        batch_size=spec.batch_size,
+        events=events,
+    )
+    with atomic_file(spec.output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for row, outputs in zip(rows, samples, strict=True):
+            for sample_index, (text, _) in enumerate(outputs):
+                record = {"prompt_id": row["prompt_id"], "sample_index": sample_index, "text": text,
+                          "seed": spec.seed, "params": params}  # fmt: skip
+                handle.write(json.dumps(record, sort_keys=True) + "\n")
+    return GenerateResult(
+        output=str(Path(spec.output).resolve()),
+        num_prompts=len(rows),
+        num_samples=len(rows) * spec.num_samples,
+        wall_s=round(time.monotonic() - start, 3),
+    )
