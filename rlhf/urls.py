@@ -1,5 +1,24 @@
-"""URL patterns."""
+"""URL patterns of the tuning pages (admins): rounds, one round, checkpoints."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from rlhf import views
+
+app_name = "rlhf"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("projects/<int:project_id>/rounds/", views.project_rounds, name="project_rounds"),
+    path("rounds/<int:round_id>/", views.round_detail, name="round_detail"),
+    path("rounds/<int:round_id>/cancel/", views.round_cancel, name="round_cancel"),
+    path("rounds/<int:round_id>/retry/", views.round_retry, name="round_retry"),
+    path(
+        "projects/<int:project_id>/checkpoints/",
+        views.project_checkpoints,
+        name="project_checkpoints",
+    ),
+    path(
+        "checkpoints/<int:checkpoint_id>/promote/",
+        views.checkpoint_promote,
+        name="checkpoint_promote",
+    ),
+]

@@ -1,0 +1,166 @@
+"""The htmx pages of the model side (admins only): rounds, one round live, checkpoints.
+
+Each view parses input, calls one service or selector, and renders one template; htmx requests
+get the named partial whose name is the id of the element it replaces, and responses vary on
+``HX-Request``. Every form also works without JavaScript (POST, then redirect).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_http_methods, require_POST
+
+from labeling.models import Project
+from labeling.roles import is_admin
+from labeling.services import LabelingError
+from rlhf import charts, selectors, services
+from rlhf.forms import RoundLaunchForm
+from rlhf.methods import PPO_NOTE
+from rlhf.models import Checkpoint, Round
+
+
+def _require_admin(request: HttpRequest) -> None:
+    if not is_admin(request.user):
+        raise PermissionDenied("Only admins manage tuning rounds and checkpoints.")
+
+
+def _is_fragment(request: HttpRequest) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request
+
+
+def _render(
+    request: HttpRequest, template: str, partial: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    name = f"{template}#{partial}" if _is_fragment(request) else template
+    response = render(request, name, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+# --- rounds ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_rounds(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The round list and the launch form (``?method=`` swaps in that method's defaults)."""
+    _require_admin(request)
+    project = get_object_or_404(Project, pk=project_id)
+    status = 200
+    if request.method == "POST":
+        form = RoundLaunchForm(request.POST, method=request.POST.get("method", "dpo"))
+        if form.is_valid():
+            try:
+                round_ = services.round_launch(
+                    project=project,
+                    method=form.cleaned_data["method"],
+                    config=form.cleaned_data["config"],
+                    created_by=request.user,
+                )
+            except LabelingError as exc:
+                form.add_error(None, f"{exc.field}: {exc.message}" if exc.field else exc.message)
+                status = exc.status
+            else:
+                messages.success(request, f"Round {round_.number} queued.")
+                return redirect("rlhf:round_detail", round_id=round_.pk)
+        else:
+            status = 400
+        partial = "launch-form"
+    else:
+        form = RoundLaunchForm(method=request.GET.get("method", "dpo"))
+        partial = "launch-form" if "method" in request.GET else "round-list"
+    context = {
+        "project": project,
+        "form": form,
+        "rounds": selectors.project_rounds(project),
+        "ppo_note": PPO_NOTE,
+    }
+    return _render(request, "rlhf/rounds.html", partial, context, status=status)
+
+
+def _round_context(round_: Round) -> dict[str, Any]:
+    runs = selectors.round_runs(round_)
+    return {
+        "project": round_.project,
+        "round": round_,
+        "runs": [
+            {"run": run, "curves": charts.curves_for_run(run.metrics_history)} for run in runs
+        ],
+        "queue": selectors.round_queue_figures(round_),
+    }
+
+
+@login_required
+def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
+    """One round: a progress bar per step, curves, the log tail; polls itself while active."""
+    _require_admin(request)
+    round_ = get_object_or_404(
+        Round.objects.select_related("project", "checkpoint", "parent_checkpoint"), pk=round_id
+    )
+    return _render(request, "rlhf/round_detail.html", "round-live", _round_context(round_))
+
+
+@login_required
+@require_POST
+def round_cancel(request: HttpRequest, round_id: int) -> HttpResponse:
+    _require_admin(request)
+    round_ = get_object_or_404(Round, pk=round_id)
+    try:
+        services.round_cancel(round=round_)
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Round {round_.number}: cancel requested.")
+    return redirect("rlhf:round_detail", round_id=round_.pk)
+
+
+@login_required
+@require_POST
+def round_retry(request: HttpRequest, round_id: int) -> HttpResponse:
+    _require_admin(request)
+    round_ = get_object_or_404(Round, pk=round_id)
+    try:
+        services.round_retry(round=round_)
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Round {round_.number} queued again.")
+    return redirect("rlhf:round_detail", round_id=round_.pk)
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+
+
+@login_required
+def project_checkpoints(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The lineage tree with metrics, human win-rates vs the champion, and promote buttons."""
+    _require_admin(request)
+    project = get_object_or_404(Project, pk=project_id)
+    context = {
+        "project": project,
+        "nodes": selectors.checkpoint_lineage(project),
+        "reward_models": selectors.reward_checkpoints(project).select_related("created_by"),
+    }
+    return _render(request, "rlhf/checkpoints.html", "checkpoint-tree", context)
+
+
+@login_required
+@require_POST
+def checkpoint_promote(request: HttpRequest, checkpoint_id: int) -> HttpResponse:
+    _require_admin(request)
+    checkpoint = get_object_or_404(Checkpoint, pk=checkpoint_id)
+    try:
+        services.checkpoint_promote(checkpoint=checkpoint)
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Checkpoint #{checkpoint.pk} is now the champion.")
+    return redirect("rlhf:project_checkpoints", project_id=checkpoint.project_id)

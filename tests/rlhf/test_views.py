@@ -1,0 +1,134 @@
+"""The tuning pages: launch form, live round page (htmx polling), checkpoints and promotion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from rlhf import services
+from rlhf.models import Checkpoint, Round, RoundStatus
+from tests.factories import UserFactory
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def admin_client(db: Any) -> Client:
+    client = Client()
+    client.force_login(UserFactory(username="boss", role="admin"))
+    return client
+
+
+@pytest.mark.django_db
+def test_annotators_may_not_see_tuning_pages(judged_project: Any) -> None:
+    client = Client()
+    client.force_login(UserFactory(username="worker"))
+    round_ = services.round_launch(project=judged_project, method="dpo")
+    for url in (
+        f"/projects/{judged_project.pk}/rounds/",
+        f"/rounds/{round_.pk}/",
+        f"/projects/{judged_project.pk}/checkpoints/",
+    ):
+        assert client.get(url).status_code == 403
+    assert client.post(f"/rounds/{round_.pk}/cancel/").status_code == 403
+    assert Client().get(f"/rounds/{round_.pk}/").status_code == 302  # to the login page
+
+
+@pytest.mark.django_db
+def test_launch_form_defaults_per_method(admin_client: Client, judged_project: Any) -> None:
+    page = admin_client.get(f"/projects/{judged_project.pk}/rounds/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "PPO-family online RL" in html and "PR #7020" in html
+    assert "&quot;loss_type&quot;: &quot;sigmoid&quot;" in html
+    assert page["Vary"].count("HX-Request") == 1
+    swapped = admin_client.get(f"/projects/{judged_project.pk}/rounds/?method=grpo", **HX)
+    fragment = swapped.content.decode()
+    assert fragment.lstrip().startswith('<form id="launch-form"')
+    assert "&quot;num_generations&quot;: 4" in fragment
+    assert "<html" not in fragment
+
+
+@pytest.mark.django_db
+def test_launch_then_watch_the_round(
+    admin_client: Client,
+    judged_project: Any,
+    fake_engine: Path,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    url = f"/projects/{judged_project.pk}/rounds/"
+    form = admin_client.get(url).context["form"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            url, {"method": "dpo", "config": form.fields["config"].initial}
+        )
+    round_ = Round.objects.get(project=judged_project)
+    assert response.status_code == 302
+    assert response["Location"] == f"/rounds/{round_.pk}/"
+    live = admin_client.get(f"/rounds/{round_.pk}/", **HX).content.decode()
+    assert live.lstrip().startswith('<section id="round-live"')
+    assert 'hx-trigger="every 2s"' not in live  # done: polling stops
+    assert live.count('role="progressbar"') == 4
+    assert 'aria-valuenow="100"' in live
+    assert "<svg" in live and "loss" in live
+    assert "new comparisons" in live
+    page = admin_client.get(f"/rounds/{round_.pk}/")
+    assert "Full config" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_active_round_polls_and_can_be_cancelled(
+    admin_client: Client, judged_project: Any, fake_engine: Path
+) -> None:
+    round_ = services.round_launch(project=judged_project, method="rloo")
+    live = admin_client.get(f"/rounds/{round_.pk}/", **HX).content.decode()
+    assert 'hx-trigger="every 2s"' in live
+    assert "Cancel round" in live
+    listing = admin_client.get(f"/projects/{judged_project.pk}/rounds/", **HX).content.decode()
+    assert 'hx-trigger="every 2s"' in listing
+    response = admin_client.post(f"/rounds/{round_.pk}/cancel/")
+    assert response.status_code == 302
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.CANCELLED
+    page = admin_client.get(f"/rounds/{round_.pk}/").content.decode()
+    assert "Retry" in page and "cancel" in page.lower()
+    admin_client.post(f"/rounds/{round_.pk}/retry/")
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.QUEUED
+
+
+@pytest.mark.django_db
+def test_launch_errors_are_shown_on_the_form(admin_client: Client, demo_project: Any) -> None:
+    response = admin_client.post(
+        f"/projects/{demo_project.pk}/rounds/", {"method": "dpo", "config": "{}"}, **HX
+    )
+    assert response.status_code == 400
+    assert "no usable preference" in response.content.decode()
+    bad_json = admin_client.post(
+        f"/projects/{demo_project.pk}/rounds/", {"method": "dpo", "config": "{oops"}
+    )
+    assert bad_json.status_code == 400
+    assert "not valid JSON" in bad_json.content.decode()
+
+
+@pytest.mark.django_db
+def test_checkpoint_lineage_and_promote(
+    admin_client: Client,
+    judged_project: Any,
+    fake_engine: Path,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        round_ = services.round_launch(project=judged_project, method="dpo")
+    round_.refresh_from_db()
+    page = admin_client.get(f"/projects/{judged_project.pk}/checkpoints/").content.decode()
+    assert "base model" in page and "champion" in page
+    assert f'data-checkpoint="{round_.checkpoint_id}"' in page
+    assert "no judged pairs yet" in page
+    assert "Reward-model win-rate vs parent" in page and "60%" in page
+    response = admin_client.post(f"/checkpoints/{round_.checkpoint_id}/promote/")
+    assert response.status_code == 302
+    assert Checkpoint.objects.champion_of(judged_project).pk == round_.checkpoint_id
