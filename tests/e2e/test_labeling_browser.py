@@ -165,15 +165,21 @@ def test_keyboard_only_judging_and_undo(
     page.close()
 
 
-def test_judging_works_without_javascript(
+def test_judging_works_without_javascript_on_a_narrow_screen(
     browser: Any, live_server: Any, labeling_project: tuple[Any, Project]
 ) -> None:
     annotator, project = labeling_project
-    context = browser.new_context(java_script_enabled=False)
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 420, "height": 900})
     page = context.new_page()
     _log_in(page, live_server.url)
     page.wait_for_url(f"**/projects/{project.pk}/label/")
     first = _shown_assignment(page)
+    left, right = (
+        page.locator("#response-left").bounding_box(),
+        page.locator("#response-right").bounding_box(),
+    )
+    assert left is not None and right is not None
+    assert right["y"] >= left["y"] + left["height"]  # narrow screen: stacked, not side by side
 
     page.click("button#submit-button")  # nothing chosen: the page says so, with a 400
     assert "Pick a side" in page.inner_text("#label-error")

@@ -526,3 +526,17 @@ def test_submit_query_count(
             headers=HTMX,
         )
     assert response.status_code == 200
+
+
+def test_expired_session_on_htmx_sends_the_browser_to_login(
+    client: Client, project: Project
+) -> None:
+    response = client.post(
+        _label_url(project),
+        {"choice": "tie"},
+        headers={**HTMX, "HX-Current-URL": f"http://testserver{_label_url(project)}"},
+    )
+    assert response.status_code == 200
+    assert (
+        response["HX-Redirect"] == f"{reverse('login')}?next=%2Fprojects%2F{project.pk}%2Flabel%2F"
+    )
