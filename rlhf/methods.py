@@ -173,7 +173,6 @@ _OPTIONAL_POLICY_KEYS = (
     "max_steps",
     "lora_dropout",
     "eval_fraction",
-    "max_prompt_length",
     "eval_prompts",
 )
 

@@ -610,3 +610,30 @@ class _CallbackProgress(Progress):
         super().on_event(event)
         if self._on_event is not None:
             self._on_event(event)
+
+
+# --- driving a round in this process (commands) -----------------------------------------------------
+
+
+def round_drive(
+    round_id: int, *, poll_s: float = 0.5, on_tick: Callable[[], None] = lambda: None
+) -> Round:
+    """Run a round's queued steps here, one after the other, until the round finishes.
+
+    A worker may take a step first (the claim decides); then this waits for it. Used by
+    ``launch_round --inline`` and ``run_loop`` so they need no worker.
+    """
+    while True:
+        round_ = Round.objects.get(pk=round_id)
+        if not round_.is_active:
+            return round_
+        queued = (
+            TrainingRun.objects.filter(round_id=round_id, status=RunStatus.QUEUED)
+            .order_by("id")
+            .first()
+        )
+        if queued is not None:
+            training_run_execute(queued.pk)
+        else:
+            on_tick()
+            time.sleep(poll_s)

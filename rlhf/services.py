@@ -24,7 +24,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labeling.models import Project, Prompt
-from labeling.services import Conflict, LabelingError, comparisons_create, responses_add
+from labeling.services import (
+    Conflict,
+    LabelingError,
+    comparisons_create,
+    pairs_all,
+    responses_add,
+)
 from rlhf import selectors
 from rlhf.methods import METHODS, PPO_NOTE, ConfigError, resolve_config
 from rlhf.models import (
@@ -473,3 +479,38 @@ def runs_reap(*, now: Any = None) -> list[int]:
             partial_outputs_remove(run_output_dir(run.pk))
         reaped.append(run.pk)
     return reaped
+
+
+def checkpoint_samples_add(
+    *,
+    checkpoint: Checkpoint,
+    samples: Sequence[GeneratedSample],
+    batch: str,
+    priority: int = 50,
+) -> int:
+    """Responses a checkpoint generated outside a round (``manage.py generate``) into the queue:
+    every pair of its distinct samples of a prompt becomes a comparison. Returns how many."""
+    prompts = Prompt.objects.in_bulk({s.prompt_id for s in samples})
+    by_prompt: dict[int, list[GeneratedSample]] = {}
+    for sample in samples:
+        by_prompt.setdefault(sample.prompt_id, []).append(sample)
+    created = 0
+    with transaction.atomic():
+        for prompt_id, group in sorted(by_prompt.items()):
+            added = responses_add(
+                prompt=prompts[prompt_id],
+                texts=[s.text for s in group],
+                model_name=f"{checkpoint.model_spec.name}@{checkpoint.pk}",
+                checkpoint_ref=str(checkpoint.pk),
+                generation_params=group[0].params,
+                seeds=[s.seed for s in group],
+            )
+            created += len(
+                comparisons_create(
+                    project=checkpoint.project,
+                    pairs=pairs_all(added),
+                    priority=priority,
+                    batch=batch,
+                )
+            )
+    return created

@@ -52,9 +52,7 @@ def test_round_runs_all_steps_and_fills_the_queue(
 
 
 def _queue_state(project: Any) -> list[tuple[int, str, int]]:
-    return list(
-        Comparison.objects.filter(project=project).values_list("pk", "status", "priority")
-    )
+    return list(Comparison.objects.filter(project=project).values_list("pk", "status", "priority"))
 
 
 @pytest.mark.django_db

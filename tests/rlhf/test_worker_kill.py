@@ -47,8 +47,17 @@ def _manage(env: dict[str, str], *args: str) -> str:
 
 def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "manage.py", "db_worker", "--queue-name", "*", "--interval", "0.1",
-         "--no-startup-delay", "--no-reload"],
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--queue-name",
+            "*",
+            "--interval",
+            "0.1",
+            "--no-startup-delay",
+            "--no-reload",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -103,7 +112,9 @@ def test_sigkilled_worker_is_reaped_and_the_round_relaunches(tmp_path: Path) -> 
     worker = _worker(env)
     try:
         run = _wait(
-            lambda: (r := reward_run()) and r[1] == "running" and r[2] and '"step": 2' in r[3] and r,
+            lambda: (
+                (r := reward_run()) and r[1] == "running" and r[2] and '"step": 2' in r[3] and r
+            ),
             "the reward step to report progress",
         )
     finally:
@@ -141,10 +152,10 @@ def test_sigkilled_worker_is_reaped_and_the_round_relaunches(tmp_path: Path) -> 
     worker = _worker(env)
     try:
         _wait(
-            lambda: db.execute(
-                "SELECT status FROM rlhf_round WHERE id = ?", (round_id,)
-            ).fetchone()[0]
-            in ("succeeded", "failed"),
+            lambda: (
+                db.execute("SELECT status FROM rlhf_round WHERE id = ?", (round_id,)).fetchone()[0]
+                in ("succeeded", "failed")
+            ),
             "the relaunched round to finish",
         )
     finally:
@@ -154,9 +165,12 @@ def test_sigkilled_worker_is_reaped_and_the_round_relaunches(tmp_path: Path) -> 
         "SELECT status, error FROM rlhf_round WHERE id = ?", (round_id,)
     ).fetchone()
     assert status == "succeeded", error
-    assert db.execute(
-        "SELECT count(*) FROM labeling_comparison WHERE batch LIKE 'round-1:%'"
-    ).fetchone()[0] > 0
+    assert (
+        db.execute(
+            "SELECT count(*) FROM labeling_comparison WHERE batch LIKE 'round-1:%'"
+        ).fetchone()[0]
+        > 0
+    )
     db.close()
 
 

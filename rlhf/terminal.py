@@ -1,0 +1,59 @@
+"""Terminal progress bars for the management commands (training steps and rounds)."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+
+def bar(done: float, total: float, width: int = 28) -> str:
+    fraction = 0.0 if total <= 0 else max(0.0, min(1.0, done / total))
+    filled = round(fraction * width)
+    return "[" + "#" * filled + "-" * (width - filled) + f"] {fraction * 100:5.1f}%"
+
+
+class StepBar:
+    """One line that redraws itself (``\\r``) on a TTY and prints sparse lines otherwise."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self.stream = stream
+        self.label = label
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._last_decile = -1
+
+    def event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "progress":
+            self.update(
+                event.get("step") or 0,
+                event.get("total") or 0,
+                event.get("eta_s"),
+                event.get("loss"),
+            )
+        elif event.get("event") == "log":
+            self.message(str(event.get("message", "")))
+
+    def update(
+        self, step: int, total: int, eta_s: float | None = None, loss: float | None = None
+    ) -> None:
+        extra = f" {step}/{total}"
+        if loss is not None:
+            extra += f" loss {loss:.4f}"
+        if eta_s is not None:
+            extra += f" ETA {eta_s:.0f}s"
+        line = f"{self.label:<10} {bar(step, total)}{extra}"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(90))
+            self.stream.flush()
+            return
+        decile = int(10 * step / total) if total else 0
+        if decile != self._last_decile:
+            self._last_decile = decile
+            self.stream.write(line + "\n")
+
+    def message(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r" + " " * 90 + "\r")
+        self.stream.write(f"{self.label:<10} {text}\n")
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
