@@ -200,7 +200,10 @@ class ExportView(APIView):
 
     def get(self, request: Request, project_id: int) -> HttpResponse:
         project = admin_project(request, project_id)
-        params = request.query_params.dict()
+        params = {
+            key: ",".join(values) if key in ("annotators", "exclude_flags") else values[-1]
+            for key, values in request.query_params.lists()
+        }
         want_card = params.pop("card", "") in ("1", "true", "yes")
         spec = export_spec_parse(params)
         stats = ExportStats()

@@ -119,7 +119,7 @@ def test_filters_round_annotators_dates_flags(judged_project: Project) -> None:
     assert {row["prompt_id"] for row in rows} == {f"q{index}" for index in range(6)}
     rows, _ = export(judged_project, round="round-2", format="raw")
     assert {row["batch"] for row in rows} == {"round-2:vs-champion"}
-    rows, stats = export(judged_project, annotators="bob", format="raw")
+    rows, _ = export(judged_project, annotators="bob", format="raw")
     assert {row["annotator"] for row in rows} == {"bob"} and len(rows) == 6
     rows, _ = export(judged_project, exclude_flags="other", format="raw")
     assert "Question 4?" not in {row["prompt"][-1]["content"] for row in rows}
@@ -161,6 +161,7 @@ def test_split_by_prompt_never_leaks(db: Any, judge: Judge) -> None:
             judge(comparison, "alice", "a", 2)
     train, _ = export(project, split="train", test_size="0.3", seed=7)
     test, stats = export(project, split="test", test_size="0.3", seed=7)
+    assert stats.rows_by_split["test"] == len(test) and not stats.rows_by_split["train"]
     train_prompts, test_prompts = {r["prompt"] for r in train}, {r["prompt"] for r in test}
     assert train_prompts and test_prompts and not train_prompts & test_prompts
     assert len(train) + len(test) == 180
@@ -234,7 +235,7 @@ def test_raw_round_trip_is_byte_identical(judged_project: Project, tmp_path: Pat
 def test_raw_round_trip_through_csv(judged_project: Project, tmp_path: Path) -> None:
     first = tmp_path / "first.csv"
     call_command("export_preferences", str(judged_project.pk), "--format", "raw", "--output", str(first))
-    copy = Project.objects.create(name="copy")
+    Project.objects.create(name="copy")
     call_command("import_preferences", "copy", str(first), "--format", "raw")
     second = tmp_path / "second.csv"
     call_command("export_preferences", "copy", "--format", "raw", "--output", str(second))

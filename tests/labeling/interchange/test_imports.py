@@ -45,10 +45,10 @@ def test_prompts_from_jsonl_strings_and_messages(project: Project) -> None:
 
 def test_prompts_from_csv(project: Project) -> None:
     data = (
-        'id,prompt,metadata,split\n'
-        'c1,"Hello, world",{"a": 1},train\n'
-        'c2,"[{""role"": ""user"", ""content"": ""Hi""}]",,\n'
-    ).encode()
+        b'id,prompt,metadata,split\n'
+        b'c1,"Hello, world",{"a": 1},train\n'
+        b'c2,"[{""role"": ""user"", ""content"": ""Hi""}]",,\n'
+    )
     result = prompts_import(project=project, rows=rows_read(SourceFile.from_bytes(data, name="p.csv")))
     assert result.prompts_created == 2
     assert Prompt.objects.get(external_id="c1").metadata == {"a": 1}
