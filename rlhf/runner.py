@@ -452,7 +452,8 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
     raise RuntimeError(f"unknown step {run.step!r}")
 
 
-def _samples(path: Path) -> list[services.GeneratedSample]:
+def read_samples(path: Path) -> list[services.GeneratedSample]:
+    """The engine's generate output as samples (empty texts dropped)."""
     if not path.is_file():
         return []
     return [
@@ -496,8 +497,8 @@ def _record_success(run: TrainingRun, workdir: Path, results: dict[str, dict[str
     ).get(pk=run.round_id)
     counts = services.round_responses_add(
         round=round_,
-        candidate=_samples(workdir / "candidate.jsonl"),
-        champion=_samples(workdir / "champion.jsonl"),
+        candidate=read_samples(workdir / "candidate.jsonl"),
+        champion=read_samples(workdir / "champion.jsonl"),
     )
     services.training_run_succeed(
         run=run, result={**results.get("generate-candidate", {}), "comparisons": counts}

@@ -291,3 +291,10 @@ def round_queue_figures(round_: Round) -> dict[str, int]:
 
 def reward_checkpoints(project: Project) -> QuerySet[Checkpoint]:
     return Checkpoint.objects.filter(project=project, kind=CheckpointKind.REWARD).order_by("-id")
+
+
+def project_by_ref(ref: str) -> Project:
+    """A project by id (all digits) or by exact name; raises Project.DoesNotExist."""
+    if ref.isdigit():
+        return Project.objects.get(pk=int(ref))
+    return Project.objects.get(name=ref)

@@ -57,3 +57,39 @@ class StepBar:
     def close(self) -> None:
         if self.tty:
             self.stream.write("\n")
+
+
+class RoundWatcher:
+    """Draws a round's steps from the database: a bar for the running one, a line per finished one."""
+
+    def __init__(self, stream: TextIO, round_id: int) -> None:
+        self.stream = stream
+        self.round_id = round_id
+        self.bars: dict[int, StepBar] = {}
+        self.reported: set[int] = set()
+
+    def tick(self) -> None:
+        from rlhf.models import TrainingRun
+
+        for run in TrainingRun.objects.filter(round_id=self.round_id).order_by("id"):
+            if run.pk in self.reported:
+                continue
+            if run.status == "running":
+                bar_ = self.bars.setdefault(run.pk, StepBar(self.stream, run.step))
+                progress = run.progress or {}
+                if progress.get("total"):
+                    bar_.update(
+                        int(progress.get("step") or 0),
+                        int(progress["total"]),
+                        progress.get("eta_s"),
+                        progress.get("loss"),
+                    )
+            elif run.is_finished:
+                self.reported.add(run.pk)
+                bar_ = self.bars.pop(run.pk, None)
+                if bar_ is not None and run.status == "succeeded":
+                    bar_.update(1, 1)
+                    bar_.close()
+                wall = f" in {run.wall_s:.1f}s" if run.wall_s is not None else ""
+                reason = f": {run.error.splitlines()[-1]}" if run.error else ""
+                self.stream.write(f"{run.step:<10} {run.status}{wall}{reason}\n")

@@ -113,6 +113,7 @@ def main() -> int:
             "kl": 0.02,
             "mean_length_candidate": 9.0,
             "mean_length_parent": 10.0,
+            "rule_win_rates": {rule: 0.55 for rule in spec.get("rules", [])},
             "wall_s": 0.1,
         }
     elif args.step == "generate":

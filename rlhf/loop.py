@@ -1,0 +1,208 @@
+"""The unattended loop: simulated judging → round → judging → promotion → round → …
+
+``run_loop`` (the command) and ``benchmarks/loop.py`` call :func:`loop_run`. Each round records
+labels used, the reward model's held-out accuracy, the new policy's win-rate under the
+annotators' rule against the base checkpoint on held-out prompts (the engine's ``evaluate``
+with ``rules``), and the wall time of every step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from labeling.models import Project, Prompt, Split
+from rlhf import runner, selectors, services
+from rlhf.models import Checkpoint, Round, RoundStatus
+from rlhf.simulate import annotators_ensure, judge_in_process, judge_over_http
+
+
+@dataclass
+class RoundFigures:
+    number: int
+    method: str
+    status: str
+    judged: int  # simulated judgments made before the round
+    labels: int  # judgments in the round's snapshot
+    preferences: int  # preference rows they made
+    reward_accuracy: float | None
+    rm_win_rate_vs_parent: float | None
+    rule_win_rate_vs_base: float | None
+    human_win_rate_prev: float | None  # the previous round's checkpoint vs its champion
+    promoted_prev: bool
+    wall_s: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def round_s(self) -> float:
+        return sum(self.wall_s.get(s, 0.0) for s in ("reward", "policy", "evaluate", "generate"))
+
+
+@dataclass
+class LoopSettings:
+    rounds: int = 3
+    method: str = "dpo"
+    config: dict[str, Any] = field(default_factory=dict)
+    annotators: int = 3
+    rule: str = "correct_polite"
+    noise: float = 0.2
+    limit: int | None = None  # simulated judgments per round
+    url: str = ""  # judge over HTTP at this base URL; empty: in-process
+    promote: str = "auto"  # auto (human win-rate >= 0.5) | always | never
+    eval_prompts: int = 100
+    seed: int = 0
+
+
+def _judge(project: Project, accounts: list[tuple[Any, str]], opts: LoopSettings, seed: int) -> int:
+    common = {"rule": opts.rule, "noise": opts.noise, "limit": opts.limit, "seed": seed}
+    if opts.url:
+        stats = judge_over_http(
+            base_url=opts.url, project_id=project.pk, tokens=[t for _, t in accounts], **common
+        )
+    else:
+        stats = judge_in_process(project=project, annotators=[u for u, _ in accounts], **common)
+    return stats.judged
+
+
+def _decide_promotion(
+    project: Project, previous: Round | None, promote: str
+) -> tuple[float | None, bool]:
+    if (
+        previous is None
+        or previous.checkpoint_id is None
+        or previous.status != RoundStatus.SUCCEEDED
+    ):
+        return None, False
+    candidate = Checkpoint.objects.get(pk=previous.checkpoint_id)
+    champion = services.checkpoint_champion(project=project)
+    rate = selectors.human_win_rate(candidate, champion).rate
+    wanted = promote == "always" or (promote == "auto" and rate is not None and rate >= 0.5)
+    if wanted and not candidate.is_champion:
+        services.checkpoint_promote(checkpoint=candidate)
+        return rate, True
+    return rate, False
+
+
+def rule_win_rate_vs_base(round_: Round, rule: str, max_prompts: int) -> float | None:
+    """The round's new policy against the base model, judged by ``rule``, on held-out prompts."""
+    if round_.checkpoint is None or round_.reward_checkpoint is None:
+        return None
+    prompts = list(
+        Prompt.objects.filter(project=round_.project, split=Split.TEST).order_by("id")[:max_prompts]
+    )
+    if not prompts:
+        return None
+    workdir = Path(settings.PAIRWISE_DATA_DIR) / "runs" / f"loop-eval-{round_.pk}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    runner.write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(prompts))
+    model_spec = round_.checkpoint.model_spec
+    merged = round_.reward_checkpoint.metrics.get("merged_dir", "")
+    result = runner.engine_call(
+        "evaluate",
+        {
+            "base_model": model_spec.base_model_path,
+            "candidate_adapter": round_.checkpoint.adapter_path,
+            "parent_adapter": None,
+            "reward_model": runner.services_path(merged),
+            "prompts": str(workdir / "prompts.jsonl"),
+            "max_prompts": max_prompts,
+            "max_new_tokens": int(round_.config.get("evaluate", {}).get("max_new_tokens", 32)),
+            "rules": [rule],
+            "device": model_spec.device,
+        },
+        workdir=workdir,
+        name="rule-eval",
+    )
+    value = (result.get("rule_win_rates") or {}).get(rule)
+    return float(value) if value is not None else None
+
+
+def loop_run(
+    project: Project,
+    opts: LoopSettings,
+    *,
+    on_round: Callable[[RoundFigures], None] = lambda f: None,
+) -> list[RoundFigures]:
+    """Run ``opts.rounds`` rounds end to end; returns (and reports) each round's figures."""
+    accounts = annotators_ensure(project, opts.annotators, prefix="loop")
+    figures: list[RoundFigures] = []
+    previous: Round | None = None
+    for index in range(opts.rounds):
+        started = time.monotonic()
+        judged = _judge(project, accounts, opts, seed=opts.seed + 1000 * index)
+        judge_s = time.monotonic() - started
+        human_prev, promoted = _decide_promotion(project, previous, opts.promote)
+        round_ = services.round_launch(project=project, method=opts.method, config=opts.config)
+        round_ = runner.round_drive(round_.pk)
+        round_ = Round.objects.select_related(
+            "checkpoint__model_spec", "reward_checkpoint", "project"
+        ).get(pk=round_.pk)
+        walls = {"judge": judge_s}
+        for run in selectors.round_runs(round_):
+            if run.wall_s is not None:
+                walls[run.step] = run.wall_s
+        rule_rate = None
+        if round_.status == RoundStatus.SUCCEEDED:
+            started = time.monotonic()
+            rule_rate = rule_win_rate_vs_base(round_, opts.rule, opts.eval_prompts)
+            walls["rule-eval"] = time.monotonic() - started
+        checkpoint = round_.checkpoint
+        reward = round_.reward_checkpoint
+        row = RoundFigures(
+            number=round_.number,
+            method=round_.method,
+            status=round_.status,
+            judged=judged,
+            labels=len(round_.snapshot_judgment_ids),
+            preferences=round_.snapshot_size,
+            reward_accuracy=(reward.metrics.get("eval_accuracy") if reward else None),
+            rm_win_rate_vs_parent=(
+                checkpoint.metrics.get("evaluate", {}).get("win_rate") if checkpoint else None
+            ),
+            rule_win_rate_vs_base=rule_rate,
+            human_win_rate_prev=human_prev,
+            promoted_prev=promoted,
+            wall_s=walls,
+            error=round_.error,
+        )
+        figures.append(row)
+        on_round(row)
+        if round_.status != RoundStatus.SUCCEEDED:
+            break
+        previous = round_
+    return figures
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+TABLE_HEADER = (
+    f"{'round':>5} {'method':<6} {'judged':>6} {'labels':>6} {'prefs':>5} {'RM acc':>7} "
+    f"{'RM win':>7} {'rule win vs base':>16} {'human prev':>10} "
+    f"{'judge':>6} {'reward':>6} {'policy':>6} {'eval':>6} {'gen':>6} {'round':>6}"
+)
+
+
+def table_row(row: RoundFigures) -> str:
+    walls = row.wall_s
+
+    def sec(name: str) -> str:
+        return f"{walls[name]:.1f}" if name in walls else "—"
+
+    human = _pct(row.human_win_rate_prev) + ("*" if row.promoted_prev else "")
+    line = (
+        f"{row.number:>5} {row.method:<6} {row.judged:>6} {row.labels:>6} {row.preferences:>5} "
+        f"{_pct(row.reward_accuracy):>7} {_pct(row.rm_win_rate_vs_parent):>7} "
+        f"{_pct(row.rule_win_rate_vs_base):>16} {human:>10} "
+        f"{sec('judge'):>6} {sec('reward'):>6} {sec('policy'):>6} {sec('evaluate'):>6} "
+        f"{sec('generate'):>6} {row.round_s:>6.1f}"
+    )
+    if row.status != RoundStatus.SUCCEEDED:
+        line += f"  {row.status}: {row.error}"
+    return line

@@ -1,0 +1,99 @@
+"""``manage.py launch_round PROJECT --method dpo|ipo|robust|grpo|rloo [--wait | --inline]``.
+
+Launches a tuning round (the same service as the page and the API). ``--wait`` follows it with
+a progress bar while a worker (``db_worker``) runs it; ``--inline`` runs its steps in this process
+(no worker needed). GRPO and RLOO are the PPO-family online RL methods: TRL removed PPOTrainer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from labeling.models import Project
+from labeling.services import LabelingError
+from rlhf import runner, selectors, services
+from rlhf.methods import METHODS, PPO_NOTE
+from rlhf.models import Round, RoundStatus
+from rlhf.terminal import RoundWatcher
+
+
+def follow(stdout: Any, round_id: int, *, inline: bool, poll_s: float = 0.5) -> Round:
+    """Draw the round's progress until it finishes; with ``inline`` run its steps meanwhile."""
+    errors: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            runner.round_drive(round_id)
+        except BaseException as exc:  # shown by the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=drive, daemon=True) if inline else None
+    if worker is not None:
+        worker.start()
+    watcher = RoundWatcher(stdout, round_id)
+    while True:
+        watcher.tick()
+        round_ = Round.objects.get(pk=round_id)
+        if not round_.is_active and (worker is None or not worker.is_alive()):
+            watcher.tick()
+            break
+        time.sleep(poll_s)
+    if errors:
+        raise CommandError(f"the round runner crashed: {errors[0]}")
+    return round_
+
+
+class Command(BaseCommand):
+    help = "Launch a tuning round. " + PPO_NOTE
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("project", help="project id or name")
+        parser.add_argument("--method", choices=METHODS, default="dpo")
+        parser.add_argument(
+            "--config", default="", help="JSON overrides of the method's defaults, or @file.json"
+        )
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--wait", action="store_true", help="follow the round run by a worker")
+        mode.add_argument("--inline", action="store_true", help="run the round in this process")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            project = selectors.project_by_ref(options["project"])
+        except Project.DoesNotExist as exc:
+            raise CommandError(f"no project {options['project']!r}") from exc
+        raw = options["config"]
+        if raw.startswith("@"):
+            raw = Path(raw[1:]).read_text(encoding="utf-8")
+        try:
+            config = json.loads(raw) if raw else {}
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--config is not valid JSON: {exc}") from exc
+        try:
+            round_ = services.round_launch(project=project, method=options["method"], config=config)
+        except LabelingError as exc:
+            raise CommandError(f"{exc.field}: {exc.message}" if exc.field else exc.message) from exc
+        self.stdout.write(
+            f"round {round_.number} (id {round_.pk}) of {project.name!r}: {round_.method}, "
+            f"{round_.snapshot_size} preferences, from checkpoint #{round_.parent_checkpoint_id}"
+        )
+        if not (options["wait"] or options["inline"]):
+            self.stdout.write("queued: a worker (manage.py db_worker) runs it")
+            return
+        round_ = follow(self.stdout, round_.pk, inline=options["inline"])
+        if round_.status != RoundStatus.SUCCEEDED:
+            raise CommandError(f"round {round_.number} {round_.status}: {round_.error}")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"round {round_.number} succeeded: checkpoint #{round_.checkpoint_id}; "
+                f"{selectors.round_queue_figures(round_)['comparisons']} new comparisons queued"
+            )
+        )
