@@ -298,3 +298,10 @@ def projects_with_counts() -> QuerySet[Project]:
         ),
         annotators_total=Count("annotators", distinct=True),
     ).order_by("name")
+
+
+def assignment_get_own(*, annotator: Any, project: Project, assignment_id: int) -> Assignment:
+    """A lease of this annotator in this project, with its content; DoesNotExist otherwise."""
+    return Assignment.objects.select_related(
+        "comparison__prompt", "comparison__response_a", "comparison__response_b"
+    ).get(pk=assignment_id, annotator=annotator, project=project)
