@@ -159,16 +159,11 @@ def _own_assignment(request: HttpRequest, project: Project, assignment_id: Any) 
     if not assignment_id:
         raise Conflict("This form is out of date; here is your current comparison.")
     try:
-        assignment = selectors.assignment_with_content(assignment_id=int(assignment_id))
-    except (Assignment.DoesNotExist, ValueError, TypeError):
-        assignment = None
-    if (
-        assignment is None
-        or assignment.annotator_id != request.user.pk
-        or assignment.project_id != project.pk
-    ):
-        raise Conflict("This comparison is not assigned to you; here is your current one.")
-    return assignment
+        return selectors.assignment_get_own(
+            annotator=request.user, project=project, assignment_id=int(assignment_id)
+        )
+    except (Assignment.DoesNotExist, ValueError, TypeError) as exc:
+        raise Conflict("This comparison is not assigned to you; here is your current one.") from exc
 
 
 def _render_label(
@@ -188,9 +183,7 @@ def _render_label(
     now = timezone.now()
     if assignment is None or not assignment.is_live(now):
         claimed = services.assignment_claim_next(annotator=request.user, project=project, now=now)
-        assignment = (
-            selectors.assignment_with_content(assignment_id=claimed.pk) if claimed else None
-        )
+        assignment = selectors.assignment_with_content(assignment=claimed) if claimed else None
         form = None
     left = right = None
     if assignment is not None:
