@@ -57,7 +57,7 @@ def polite(prompt: Messages, response: str) -> float:
 
 def correct_polite(prompt: Messages, response: str) -> float:
     """Correctness first, politeness second: the default learnable preference."""
-    return correct(prompt, response) + 0.5 * politeness(response)
+    return correct(prompt, response) + 0.4 * politeness(response)
 
 
 def concise(prompt: Messages, response: str) -> float:

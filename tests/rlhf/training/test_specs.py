@@ -1,0 +1,83 @@
+"""Specs fail fast with messages that name the field; JSON round trips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rlhf.training.specs import DPOSpec, GenerateSpec, OnlineSpec, RewardResult, SpecError
+
+
+def _dpo(tmp_path: Path, **extra: object) -> dict[str, object]:
+    data = tmp_path / "prefs.jsonl"
+    data.write_text("{}\n")
+    return {
+        "base_model": str(tmp_path),
+        "data": str(data),
+        "output_dir": str(tmp_path / "out"),
+        **extra,
+    }
+
+
+def test_round_trip_through_json_file(tmp_path: Path) -> None:
+    spec = DPOSpec.from_json(
+        _dpo(tmp_path, loss_type="ipo", lora_target_modules=["q_proj", "v_proj"])
+    )
+    path = tmp_path / "spec.json"
+    path.write_text(spec.to_json())
+    assert DPOSpec.from_json(path) == spec
+    assert json.loads(spec.to_json())["lora_target_modules"] == ["q_proj", "v_proj"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"bogus": 1}, "bogus"),
+        ({"loss_type": "hinge-ish"}, "loss_type"),
+        ({"data": "/nonexistent/prefs.jsonl"}, "data"),
+        ({"base_model": "/nonexistent/model"}, "base_model"),
+        ({"loss_type": "robust"}, "label_smoothing"),
+        ({"beta": 0}, "beta"),
+        ({"batch_size": "8"}, "batch_size"),
+        ({"reference": "parent"}, "reference"),
+    ],
+)
+def test_invalid_dpo_spec_names_the_field(
+    tmp_path: Path, extra: dict[str, object], field: str
+) -> None:
+    with pytest.raises(SpecError, match=field):
+        DPOSpec.from_json(_dpo(tmp_path, **extra))
+
+
+def test_existing_output_dir_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    with pytest.raises(SpecError, match=r"output_dir.*already exists"):
+        DPOSpec.from_json(_dpo(tmp_path))
+
+
+def test_online_batch_must_be_multiple_of_generations(tmp_path: Path) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("{}\n")
+    base = {"base_model": str(tmp_path), "reward_model": str(tmp_path), "prompts": str(prompts),
+            "output_dir": str(tmp_path / "o")}  # fmt: skip
+    with pytest.raises(SpecError, match="batch_size"):
+        OnlineSpec.from_json({**base, "batch_size": 6, "num_generations": 4})
+    with pytest.raises(SpecError, match="method"):
+        OnlineSpec.from_json({**base, "method": "ppo"})
+
+
+def test_greedy_generation_cannot_return_several_samples(tmp_path: Path) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("{}\n")
+    with pytest.raises(SpecError, match="num_samples"):
+        GenerateSpec.from_json({"base_model": str(tmp_path), "prompts": str(prompts),
+                                "output": str(tmp_path / "o.jsonl"), "temperature": 0, "num_samples": 2})  # fmt: skip
+
+
+def test_invalid_json_and_non_object() -> None:
+    with pytest.raises(SpecError, match="invalid JSON"):
+        RewardResult.from_json("{not json")
+    with pytest.raises(SpecError, match="not found"):
+        DPOSpec.from_json(Path("/nonexistent/spec.json"))

@@ -1,0 +1,95 @@
+"""Reward, DPO, online RL and checkpoints on the tiny built-in models (CPU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlhf.training import checkpoints, data, dpo, online, scoring
+from rlhf.training.specs import DPOSpec, OnlineSpec
+
+
+def test_reward_learns_correct_and_polite(reward_result: Any) -> None:
+    assert reward_result.num_eval >= 20
+    assert reward_result.eval_accuracy >= 0.9
+    assert reward_result.eval_mean_margin > 0
+    manifest = checkpoints.read_manifest(reward_result.checkpoint_dir)
+    assert manifest["method"] == "reward"
+    assert manifest["data_hash"] == reward_result.data_hash
+    assert manifest["spec"]["use_margin"] is True
+    assert set(manifest["libraries"]) >= {"torch", "transformers", "trl", "peft"}
+    files = {p.name for p in Path(reward_result.checkpoint_dir).iterdir()}
+    assert "adapter_model.safetensors" in files
+    assert not [
+        p
+        for p in Path(reward_result.checkpoint_dir).rglob("*")
+        if p.suffix in (".bin", ".pt", ".pkl")
+    ]
+
+
+def test_merged_reward_model_scores_like_base_plus_adapter(
+    reward_result: Any, backbone_dir: str, preferences_file: Path
+) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    rows = data.load_preferences(preferences_file)[:12]
+    prompts = [r["prompt"] for r in rows]
+    responses = [r["chosen"] for r in rows]
+    merged, tokenizer = scoring.load_reward_model(reward_result.merged_dir)
+    base = AutoModelForSequenceClassification.from_pretrained(backbone_dir, num_labels=1)
+    base.config.pad_token_id = tokenizer.pad_token_id
+    adapted = checkpoints.load_adapter(base, reward_result.checkpoint_dir).eval()
+    merged_scores = scoring.score(merged, tokenizer, prompts, responses)
+    adapter_scores = scoring.score(adapted, tokenizer, prompts, responses)
+    assert merged_scores == pytest.approx(adapter_scores, abs=1e-4)
+    assert max(merged_scores) - min(merged_scores) > 0.1  # not a constant head
+
+
+def test_dpo_raises_held_out_margin(dpo_result: Any) -> None:
+    assert dpo_result.eval_margin_before == pytest.approx(
+        0.0, abs=1e-6
+    )  # fresh adapter == reference
+    assert dpo_result.eval_margin_after > dpo_result.eval_margin_before + 0.05
+    assert dpo_result.eval_accuracy_after > 0.7
+    manifest = checkpoints.read_manifest(dpo_result.checkpoint_dir)
+    assert manifest["reference"] == "base" and manifest["method"] == "dpo-sigmoid"
+
+
+def test_dpo_warm_start_keeps_base_as_reference(
+    dpo_result: Any, policy_dir: str, preferences_file: Path, work_dir: Path
+) -> None:
+    spec = DPOSpec(base_model=policy_dir, data=str(preferences_file), output_dir=str(work_dir / "dpo-warm"),
+                   parent_adapter=dpo_result.checkpoint_dir, max_steps=1, batch_size=4, learning_rate=1e-6)  # fmt: skip
+    warm = dpo.run(spec)
+    # Before training, policy = parent weights and reference = base: the parent's margin, not 0.
+    assert warm.eval_margin_before == pytest.approx(
+        dpo_result.eval_margin_after, rel=1e-3, abs=1e-4
+    )
+    assert checkpoints.read_manifest(warm.checkpoint_dir)["parent"] == dpo_result.checkpoint_dir
+
+
+def test_grpo_raises_mean_reward(
+    reward_result: Any, policy_dir: str, prompts_file: Path, work_dir: Path
+) -> None:
+    spec = OnlineSpec(method="grpo", base_model=policy_dir, reward_model=reward_result.merged_dir,
+                      prompts=str(prompts_file), output_dir=str(work_dir / "grpo"), max_steps=6, batch_size=8,
+                      num_generations=4, max_completion_length=24, eval_prompts=12, learning_rate=1e-3)  # fmt: skip
+    result = online.run(spec)
+    assert result.steps == 6
+    assert result.mean_reward_after > result.mean_reward_before
+    assert result.kl is not None and result.kl >= 0
+    assert (Path(result.checkpoint_dir) / "adapter_model.safetensors").is_file()
+
+
+def test_atomic_dir_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "ckpt"
+    with pytest.raises(RuntimeError), checkpoints.atomic_dir(target) as tmp:
+        (tmp / "adapter_model.safetensors").write_bytes(b"partial")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with checkpoints.atomic_dir(target) as tmp:
+        (tmp / "manifest.json").write_text(json.dumps({"ok": True}))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
