@@ -84,7 +84,7 @@ def main() -> None:
     common = {"data": str(data), "num_epochs": 1.0, "eval_fraction": 0.0, "seed": 0}
     runs = {
         "reward": ({**common, "base_model": models.reward_backbone_dir, "batch_size": 16, "learning_rate": 1e-3,
-                    "merge": False}, BARE_REWARD, models.reward_backbone_dir),  # fmt: skip
+                    "merge": False}, BARE_REWARD, models.reward_backbone_dir),
         "dpo": ({**common, "base_model": models.policy_dir, "batch_size": 8}, BARE_DPO, models.policy_dir),
     }
     print(f"{'step':8} {'ours_s':>8} {'bare_trl_s':>10} {'ratio':>6}")
