@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data-dir", default=str(REPO / "var" / "bench"))
+    parser.add_argument("--data-dir", default=None, help="default: var/bench-<reward backbone>")
     parser.add_argument("--reward-backbone", choices=("minilm", "policy"), default="policy")
     parser.add_argument("--pairs", type=int, default=300)
     args = parser.parse_args()
@@ -26,7 +26,7 @@ def main() -> None:
     from rlhf.training import bootstrap, corpus, dpo, evaluate, generate, reward, rules
     from rlhf.training.specs import DPOSpec, EvaluateSpec, GenerateSpec, RewardSpec
 
-    data_dir = Path(args.data_dir) / args.reward_backbone
+    data_dir = Path(args.data_dir or REPO / "var" / f"bench-{args.reward_backbone}")
     models = bootstrap.ensure_models(data_dir, reward_backbone=args.reward_backbone)
     work = Path(tempfile.mkdtemp(prefix="round-"))
     prefs = work / "prefs.jsonl"
