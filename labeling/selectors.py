@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from labeling.models import (
@@ -25,55 +24,61 @@ from labeling.models import (
     Judgment,
     Project,
 )
-from labeling.roles import ADMIN_GROUP
+from labeling.roles import is_admin
 
 # --- access ------------------------------------------------------------------------------------
 
 
-def _visible_project_q(user: Any, project_ref: str) -> Q:
-    """Rows whose project (``project_ref``: ``pk`` or ``project_id``) the user may see.
-
-    One SQL condition, so scoping costs no extra query: superusers see everything, members of the
-    admin group see everything, annotators see the projects they are members of.
-    """
-    if user.is_superuser:
-        return Q()
-    membership = Project.annotators.through.objects.filter(
-        project_id=OuterRef(project_ref), user_id=user.pk
-    )
-    in_admin_group = get_user_model().groups.through.objects.filter(
-        user_id=user.pk, group__name=ADMIN_GROUP
-    )
-    return Q(Exists(membership)) | Q(Exists(in_admin_group))
-
-
 def projects_visible_to(*, user: Any) -> QuerySet[Project]:
     """The projects a user may read and label in (admins: all; annotators: their own)."""
-    return Project.objects.filter(_visible_project_q(user, "pk"))
+    if is_admin(user):
+        return Project.objects.all()
+    return Project.objects.filter(annotators=user)
 
 
 def project_get_visible(*, user: Any, project_id: int) -> Project:
-    """One project the user may see; ``Project.DoesNotExist`` otherwise."""
-    return projects_visible_to(user=user).get(pk=project_id)
+    """One project the user may see; ``Project.DoesNotExist`` otherwise.
+
+    Membership is tried first (one cheap join, the annotators' hot path); only when that misses
+    does the admin check run.
+    """
+    try:
+        return Project.objects.filter(annotators=user).get(pk=project_id)
+    except Project.DoesNotExist:
+        if not is_admin(user):
+            raise
+    return Project.objects.get(pk=project_id)
 
 
 def comparison_get_visible(*, user: Any, comparison_id: int) -> Comparison:
     """One comparison (with its project) in a project the user may see; DoesNotExist otherwise."""
-    return (
-        Comparison.objects.select_related("project")
-        .filter(_visible_project_q(user, "project_id"))
-        .get(pk=comparison_id)
-    )
+    comparisons = Comparison.objects.select_related("project")
+    try:
+        return comparisons.filter(project__annotators=user).get(pk=comparison_id)
+    except Comparison.DoesNotExist:
+        if not is_admin(user):
+            raise
+    return comparisons.get(pk=comparison_id)
 
 
 # --- leases ------------------------------------------------------------------------------------
 
 
-def assignment_with_content(*, assignment_id: int) -> Assignment:
-    """A lease with everything needed to show it: comparison, prompt and both responses."""
+def assignment_with_content(*, assignment: Assignment) -> Assignment:
+    """The lease with everything needed to show it: comparison, prompt and both responses.
+
+    No query when they are loaded already (``services.assignment_claim_next`` loads them).
+    """
+    if Assignment.comparison.is_cached(assignment):
+        comparison = assignment.comparison
+        if all(
+            descriptor.is_cached(comparison)
+            for descriptor in (Comparison.prompt, Comparison.response_a, Comparison.response_b)
+        ):
+            return assignment
     return Assignment.objects.select_related(
         "comparison__prompt", "comparison__response_a", "comparison__response_b"
-    ).get(pk=assignment_id)
+    ).get(pk=assignment.pk)
 
 
 def assignment_active(*, annotator: Any, project: Project) -> Assignment | None:

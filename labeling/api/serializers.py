@@ -87,8 +87,14 @@ class LeaseSerializer(serializers.Serializer[Any]):
     expires_at = serializers.DateTimeField()
 
 
+_DATETIME = serializers.DateTimeField()
+
+
 def lease_payload(assignment: Assignment) -> dict[str, Any]:
-    """A lease (loaded by ``selectors.assignment_with_content``) as LeaseSerializer input."""
+    """A lease (loaded by ``selectors.assignment_with_content``) as LeaseSerializer renders it.
+
+    Built by hand because it is on the hot path: one judgment and its next lease per request.
+    """
     comparison = assignment.comparison
     shown = {
         Side.A.value: {
@@ -112,8 +118,8 @@ def lease_payload(assignment: Assignment) -> dict[str, Any]:
         "left": shown[left],
         "right": shown[right],
         "shown_left": assignment.shown_left,
-        "leased_at": assignment.leased_at,
-        "expires_at": assignment.expires_at,
+        "leased_at": _DATETIME.to_representation(assignment.leased_at),
+        "expires_at": _DATETIME.to_representation(assignment.expires_at),
     }
 
 
@@ -162,6 +168,22 @@ class JudgmentSerializer(serializers.ModelSerializer[Judgment]):
             "created_at",
         ]
         read_only_fields = fields
+
+
+def judgment_payload(judgment: Judgment) -> dict[str, Any]:
+    """A judgment as JudgmentSerializer renders it, built by hand for the hot path."""
+    return {
+        "id": judgment.pk,
+        "comparison": judgment.comparison_id,
+        "choice": judgment.choice,
+        "strength": judgment.strength,
+        "rationale": judgment.rationale,
+        "flags": judgment.flags,
+        "shown_left": judgment.shown_left,
+        "shown_choice": judgment.shown_choice,
+        "time_spent_ms": judgment.time_spent_ms,
+        "created_at": _DATETIME.to_representation(judgment.created_at),
+    }
 
 
 class JudgmentResultSerializer(JudgmentSerializer):

@@ -23,13 +23,13 @@ from labeling import selectors, services
 from labeling.api.serializers import (
     JudgmentInputSerializer,
     JudgmentResultSerializer,
-    JudgmentSerializer,
     LeaseSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
     ProjectStatsSerializer,
     SkipInputSerializer,
     SkipResultSerializer,
+    judgment_payload,
     lease_payload,
 )
 from labeling.models import Assignment, Comparison, Project
@@ -69,8 +69,7 @@ def _wants_next(request: Request, body: dict[str, Any]) -> bool:
 def _lease_data(lease: Assignment | None) -> dict[str, Any] | None:
     if lease is None:
         return None
-    loaded = selectors.assignment_with_content(assignment_id=lease.pk)
-    return dict(LeaseSerializer(lease_payload(loaded)).data)
+    return lease_payload(selectors.assignment_with_content(assignment=lease))
 
 
 def _parsed(serializer_class: type[BaseSerializer[Any]], request: Request) -> dict[str, Any]:
@@ -227,8 +226,7 @@ class JudgmentSubmitView(APIView):
             flags=data["flags"],
             time_spent_ms=data["time_spent_ms"],
         )
-        body: dict[str, Any] = {**JudgmentSerializer(result.judgment).data}
-        body["created"] = result.created
+        body = {**judgment_payload(result.judgment), "created": result.created}
         if _wants_next(request, data):
             nxt = services.assignment_claim_next(annotator=request.user, project=comparison.project)
             body["next"] = _lease_data(nxt)

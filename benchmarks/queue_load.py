@@ -1,0 +1,403 @@
+"""Queue load benchmark: C simulated annotators judging through the REST API under gunicorn.
+
+For each database (the embedded SQLite default in a temporary PAIRWISE_DATA_DIR, and PostgreSQL
+in a throwaway database this script creates and drops) it migrates, seeds one project per
+concurrency level (k=2, thousands of comparisons, C annotator accounts with tokens), starts
+gunicorn on loopback, and lets C threads (httpx clients) lease and judge for a bounded time: one
+``queue/next`` to start, then every judgment is one ``POST …/judgments/?next=1`` whose answer
+carries the next lease. Afterwards it checks the database: comparisons over k, duplicate
+judgments, ``judgment_count`` out of step, and judgments the server stored but the clients did not
+see (or the reverse).
+
+    .venv/bin/python benchmarks/queue_load.py                      # both databases, C = 1, 10, 50
+    .venv/bin/python benchmarks/queue_load.py --db postgres --concurrency 50 --seconds 15
+
+Latency is per HTTP call as the client sees it. With zero think time the clients form a closed
+loop, so queueing sets the latency: mean latency = C / throughput (Little's law). ``--think-ms``
+adds a pause between judgments, like a person reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+K = 2
+
+
+# --- the child modes: seed and check run inside Django, with the server's environment ----------
+
+
+def _django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+def seed(levels: list[int], comparisons: int) -> dict[str, Any]:
+    """One project per concurrency level, each with its own annotators; returns ids and tokens."""
+    _django()
+    from django.contrib.auth.models import Group, User
+    from django.db import transaction
+    from rest_framework.authtoken.models import Token
+
+    from labeling.models import Comparison, Project, Prompt, Response, text_hash
+    from labeling.roles import ANNOTATOR_GROUP
+
+    per_prompt = 5  # 5 responses: 10 pairs per prompt
+    pairs = [(i, j) for i in range(per_prompt) for j in range(i + 1, per_prompt)]
+    result: dict[str, Any] = {"levels": {}}
+    group, _ = Group.objects.get_or_create(name=ANNOTATOR_GROUP)
+    for level in levels:
+        with transaction.atomic():
+            project = Project.objects.create(name=f"load C={level}", judgments_per_comparison=K)
+            users = User.objects.bulk_create(
+                [User(username=f"load{level}-{i}", password="!") for i in range(level)]
+            )
+            group.user_set.add(*users)
+            project.annotators.add(*users)
+            tokens = Token.objects.bulk_create(
+                [Token(user=u, key=Token.generate_key()) for u in users]
+            )
+            n_prompts = -(-comparisons // len(pairs))
+            prompts = Prompt.objects.bulk_create(
+                [
+                    Prompt(
+                        project=project,
+                        external_id=f"q{p}",
+                        messages=[{"role": "user", "content": f"Question {p}: explain item {p}."}],
+                    )
+                    for p in range(n_prompts)
+                ]
+            )
+            texts = [
+                (prompt, f"Answer {r} to {prompt.external_id}. " + "Some words. " * 20)
+                for prompt in prompts
+                for r in range(per_prompt)
+            ]
+            responses = Response.objects.bulk_create(
+                [
+                    Response(prompt=prompt, text=text, text_hash=text_hash(text), model_name="m")
+                    for prompt, text in texts
+                ]
+            )
+            made = []
+            for p, prompt in enumerate(prompts):
+                own = responses[p * per_prompt : (p + 1) * per_prompt]
+                for i, j in pairs:
+                    made.append(
+                        Comparison(
+                            project=project, prompt=prompt, response_a=own[i], response_b=own[j]
+                        )
+                    )
+            Comparison.objects.bulk_create(made[:comparisons], batch_size=2000)
+        result["levels"][str(level)] = {
+            "project": project.pk,
+            "tokens": [t.key for t in tokens],
+        }
+    return result
+
+
+def check(project_id: int) -> dict[str, int]:
+    """What the database says after a run."""
+    _django()
+    from django.db.models import Count, F
+
+    from labeling.models import Comparison, Judgment
+
+    comparisons = Comparison.objects.filter(project_id=project_id).annotate(actual=Count("judgments"))
+    duplicates = (
+        Judgment.objects.filter(comparison__project_id=project_id)
+        .values("annotator_id", "comparison_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .count()
+    )
+    return {
+        "judgments_db": Judgment.objects.filter(comparison__project_id=project_id).count(),
+        "over_k": comparisons.filter(actual__gt=K).count(),
+        "count_mismatch": comparisons.exclude(judgment_count=F("actual")).count(),
+        "duplicates": duplicates,
+    }
+
+
+# --- the driver --------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    latencies_ms: list[float] = field(default_factory=list)
+    judgments: int = 0
+    errors: int = 0
+    exhausted: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def annotator_loop(
+    base_url: str, token: str, project_id: int, deadline: float, think_s: float, tally: Tally
+) -> None:
+    import httpx
+
+    rng = random.Random(token)
+    latencies: list[float] = []
+    judgments = errors = 0
+    headers = {"Authorization": f"Token {token}"}
+    # TCP_NODELAY: httpx writes the request head and body separately; with Nagle on, the body
+    # waits for the server's delayed ACK (~40 ms per call on Linux loopback).
+    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    with httpx.Client(
+        base_url=base_url, headers=headers, timeout=30.0, transport=transport
+    ) as client:
+
+        def call(method: str, url: str, **kwargs: Any) -> httpx.Response | None:
+            nonlocal errors
+            started = time.perf_counter()
+            try:
+                response = client.request(method, url, **kwargs)
+            except httpx.HTTPError:
+                errors += 1
+                return None
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status_code >= 400:
+                errors += 1
+            return response
+
+        response = call("POST", f"/api/v1/projects/{project_id}/queue/next/")
+        lease = response.json() if response is not None and response.status_code == 200 else None
+        while lease is not None and time.perf_counter() < deadline:
+            if think_s:
+                time.sleep(think_s)
+            choice = rng.choice(["a", "a", "b", "b", "tie", "both_bad"])
+            body = {
+                "choice": choice,
+                "strength": rng.randint(1, 4) if choice in ("a", "b") else None,
+                "time_spent_ms": rng.randint(2000, 20000),
+                "next": True,
+            }
+            response = call("POST", f"/api/v1/comparisons/{lease['comparison']}/judgments/", json=body)
+            if response is None or response.status_code not in (200, 201):
+                # Start over from the queue (e.g. after a network error).
+                response = call("POST", f"/api/v1/projects/{project_id}/queue/next/")
+                lease = response.json() if response is not None and response.status_code == 200 else None
+                continue
+            judgments += response.status_code == 201
+            lease = response.json().get("next")
+    with tally.lock:
+        tally.latencies_ms.extend(latencies)
+        tally.judgments += judgments
+        tally.errors += errors
+        tally.exhausted += lease is None
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def drive(base_url: str, level: dict[str, Any], seconds: float, think_ms: float) -> dict[str, Any]:
+    tally = Tally()
+    started = time.perf_counter()
+    deadline = started + seconds
+    threads = [
+        threading.Thread(
+            target=annotator_loop,
+            args=(base_url, token, level["project"], deadline, think_ms / 1000, tally),
+        )
+        for token in level["tokens"]
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return {
+        "judgments": tally.judgments,
+        "elapsed": elapsed,
+        "rate": tally.judgments / elapsed,
+        "calls": len(tally.latencies_ms),
+        "p50": percentile(tally.latencies_ms, 50),
+        "p95": percentile(tally.latencies_ms, 95),
+        "p99": percentile(tally.latencies_ms, 99),
+        "mean": statistics.fmean(tally.latencies_ms) if tally.latencies_ms else float("nan"),
+        "errors": tally.errors,
+        "exhausted": tally.exhausted,
+    }
+
+
+# --- orchestration -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child(env: dict[str, str], *args: str) -> Any:
+    out = subprocess.run(
+        [PYTHON, __file__, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+def wait_until_up(base_url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("gunicorn exited at start-up")
+        try:
+            if httpx.get(f"{base_url}/api/v1/projects/", timeout=2).status_code == 401:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not come up")
+
+
+def run_backend(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    data_dir = tempfile.mkdtemp(prefix=f"pairwise-bench-{db}-")
+    env = {
+        **os.environ,
+        "PAIRWISE_DATA_DIR": data_dir,
+        "PAIRWISE_HTTPS": "0",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECRET_KEY": "queue-load-benchmark-" + "x" * 40,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "LOG_LEVEL": "ERROR",
+    }
+    env.pop("DATABASE_URL", None)
+    database = f"pairwise_bench_{os.getpid()}"
+    if db == "postgres":
+        pg_admin(f'DROP DATABASE IF EXISTS "{database}"')
+        pg_admin(f'CREATE DATABASE "{database}"')
+        base = PG_ADMIN_URL.rsplit("/", 1)[0]
+        env["DATABASE_URL"] = f"{base}/{database}"
+        env["CONN_MAX_AGE"] = str(args.conn_max_age)
+    Path(data_dir, "staticfiles").mkdir()
+    server: subprocess.Popen[bytes] | None = None
+    rows: list[dict[str, Any]] = []
+    try:
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True
+        )
+        levels = [int(c) for c in args.concurrency.split(",")]
+        seeded = child(env, "--seed", args.concurrency, "--comparisons", str(args.comparisons))
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        command = [
+            str(Path(PYTHON).with_name("gunicorn")),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+        ]
+        server = subprocess.Popen(command, env=env, cwd=ROOT)
+        wait_until_up(base_url, server)
+        for level in levels:
+            figures = drive(base_url, seeded["levels"][str(level)], args.seconds, args.think_ms)
+            db_figures = child(env, "--check", str(seeded["levels"][str(level)]["project"]))
+            rows.append({"db": db, "c": level, **figures, **db_figures})
+            print(format_row(rows[-1]), flush=True)
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if db == "postgres":
+            pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return rows
+
+
+HEADER = (
+    f"{'db':<9}{'C':>4}{'secs':>6}{'judged':>8}{'judg/s':>8}{'calls':>7}{'p50 ms':>8}"
+    f"{'p95 ms':>8}{'p99 ms':>8}{'errors':>7}{'over k':>7}{'dups':>6}{'count≠':>7}{'lost':>6}"
+)
+
+
+def format_row(row: dict[str, Any]) -> str:
+    lost = row["judgments"] - row["judgments_db"] if "judgments_db" in row else 0
+    return (
+        f"{row['db']:<9}{row['c']:>4}{row['elapsed']:>6.1f}{row['judgments']:>8}"
+        f"{row['rate']:>8.1f}{row['calls']:>7}{row['p50']:>8.1f}{row['p95']:>8.1f}"
+        f"{row['p99']:>8.1f}{row['errors']:>7}{row['over_k']:>7}{row['duplicates']:>6}"
+        f"{row['count_mismatch']:>7}{lost:>6}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--concurrency", default="1,10,50", help="comma-separated C levels")
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--think-ms", type=float, default=0)
+    parser.add_argument("--comparisons", type=int, default=8000, help="per level (k=2)")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--worker-class", default="sync")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--conn-max-age", type=int, default=60)
+    parser.add_argument("--seed", help=argparse.SUPPRESS)
+    parser.add_argument("--check", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.seed:
+        print(json.dumps(seed([int(c) for c in args.seed.split(",")], args.comparisons)))
+        return
+    if args.check:
+        print(json.dumps(check(args.check)))
+        return
+
+    print(
+        f"gunicorn {args.workers} x {args.worker_class} (threads={args.threads}), "
+        f"k={K}, {args.seconds:g} s per level, think {args.think_ms:g} ms, {os.cpu_count()} CPUs"
+    )
+    print(HEADER, flush=True)
+    databases = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    for db in databases:
+        run_backend(db, args)
+
+
+if __name__ == "__main__":
+    main()
