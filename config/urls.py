@@ -3,8 +3,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from labeling.views import LogoutView
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("labeling.api.urls")),
     path("api/v1/", include("rlhf.api.urls")),

@@ -325,11 +325,12 @@ def assignment_skip(*, annotator: Any, assignment: Assignment) -> None:
         raise Conflict("this lease is no longer active")
 
 
-def assignment_release_all(*, annotator: Any, project: Project) -> int:
-    """Give back the annotator's live lease in a project (e.g. on logout)."""
-    return Assignment.objects.filter(
-        annotator=annotator, project=project, status=AssignmentStatus.ACTIVE
-    ).update(status=AssignmentStatus.RELEASED)
+def assignment_release_all(*, annotator: Any, project: Project | None = None) -> int:
+    """Give back the annotator's live leases (in one project, or all of them on logout)."""
+    leases = Assignment.objects.filter(annotator=annotator, status=AssignmentStatus.ACTIVE)
+    if project is not None:
+        leases = leases.filter(project=project)
+    return leases.update(status=AssignmentStatus.RELEASED)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required as django_login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -309,3 +310,12 @@ def history(request: HttpRequest, project_id: int) -> HttpResponse:
     page = Paginator(judgments, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"project": project, "page": page}
     return render(request, "labeling/history.html", context)
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's logout, which first gives back the user's leases so others can take them."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated:
+            services.assignment_release_all(annotator=request.user)
+        return super().post(request, *args, **kwargs)

@@ -540,3 +540,23 @@ def test_expired_session_on_htmx_sends_the_browser_to_login(
     assert (
         response["HX-Redirect"] == f"{reverse('login')}?next=%2Fprojects%2F{project.pk}%2Flabel%2F"
     )
+
+
+def test_logout_gives_back_leases(client: Any, project: Any, queue: list[Any], annotator: Any) -> None:
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None
+    client.force_login(annotator)
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 302
+    lease.refresh_from_db()
+    assert lease.status == AssignmentStatus.RELEASED
+
+
+def test_error_pages_explain(client: Any, project: Any, annotator: Any) -> None:
+    client.force_login(annotator)
+    response = client.get(f"/projects/{project.pk}/")
+    assert response.status_code == 403
+    assert b"Not allowed" in response.content
+    missing = client.get("/projects/999999/label/")
+    assert missing.status_code == 404
+    assert b"not a member" in missing.content
