@@ -114,6 +114,11 @@ def seed(levels: list[int], comparisons: int) -> dict[str, Any]:
             "project": project.pk,
             "tokens": [t.key for t in tokens],
         }
+    # Fresh tables have no planner statistics yet (autovacuum would gather them in a while).
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     return result
 
 
@@ -124,7 +129,9 @@ def check(project_id: int) -> dict[str, int]:
 
     from labeling.models import Comparison, Judgment
 
-    comparisons = Comparison.objects.filter(project_id=project_id).annotate(actual=Count("judgments"))
+    comparisons = Comparison.objects.filter(project_id=project_id).annotate(
+        actual=Count("judgments")
+    )
     duplicates = (
         Judgment.objects.filter(comparison__project_id=project_id)
         .values("annotator_id", "comparison_id")
@@ -193,11 +200,17 @@ def annotator_loop(
                 "time_spent_ms": rng.randint(2000, 20000),
                 "next": True,
             }
-            response = call("POST", f"/api/v1/comparisons/{lease['comparison']}/judgments/", json=body)
+            response = call(
+                "POST", f"/api/v1/comparisons/{lease['comparison']}/judgments/", json=body
+            )
             if response is None or response.status_code not in (200, 201):
                 # Start over from the queue (e.g. after a network error).
                 response = call("POST", f"/api/v1/projects/{project_id}/queue/next/")
-                lease = response.json() if response is not None and response.status_code == 200 else None
+                lease = (
+                    response.json()
+                    if response is not None and response.status_code == 200
+                    else None
+                )
                 continue
             judgments += response.status_code == 201
             lease = response.json().get("next")
@@ -212,7 +225,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def drive(base_url: str, level: dict[str, Any], seconds: float, think_ms: float) -> dict[str, Any]:
@@ -374,9 +387,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--think-ms", type=float, default=0)
     parser.add_argument("--comparisons", type=int, default=8000, help="per level (k=2)")
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--worker-class", default="sync")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--conn-max-age", type=int, default=60)
     parser.add_argument("--seed", help=argparse.SUPPRESS)
     parser.add_argument("--check", type=int, help=argparse.SUPPRESS)

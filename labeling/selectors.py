@@ -67,7 +67,8 @@ def comparison_get_visible(*, user: Any, comparison_id: int) -> Comparison:
 def assignment_with_content(*, assignment: Assignment) -> Assignment:
     """The lease with everything needed to show it: comparison, prompt and both responses.
 
-    No query when they are loaded already (``services.assignment_claim_next`` loads them).
+    No query when they are loaded already; otherwise one cheap query by primary key (cheaper
+    for PostgreSQL to plan than joining them into the claim's query).
     """
     if Assignment.comparison.is_cached(assignment):
         comparison = assignment.comparison
@@ -76,9 +77,10 @@ def assignment_with_content(*, assignment: Assignment) -> Assignment:
             for descriptor in (Comparison.prompt, Comparison.response_a, Comparison.response_b)
         ):
             return assignment
-    return Assignment.objects.select_related(
-        "comparison__prompt", "comparison__response_a", "comparison__response_b"
-    ).get(pk=assignment.pk)
+    assignment.comparison = Comparison.objects.select_related(
+        "prompt", "response_a", "response_b"
+    ).get(pk=assignment.comparison_id)
+    return assignment
 
 
 def assignment_active(*, annotator: Any, project: Project) -> Assignment | None:

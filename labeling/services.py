@@ -250,10 +250,6 @@ def _live_leases(comparison: Comparison, now: datetime, *, excluding: Any = None
     return leases.count()
 
 
-# What a lease is shown with; claims load it, so callers need no second query.
-LEASE_CONTENT = ("comparison__prompt", "comparison__response_a", "comparison__response_b")
-
-
 def assignment_claim_next(
     *, annotator: Any, project: Project, now: datetime | None = None
 ) -> Assignment | None:
@@ -272,7 +268,7 @@ def _assignment_claim(
     now = now or timezone.now()
     with transaction.atomic():
         current = (
-            Assignment.objects.select_related(*LEASE_CONTENT)
+            Assignment.objects.select_related("comparison")
             .filter(annotator=annotator, project=project, status=AssignmentStatus.ACTIVE)
             .first()
         )
@@ -290,7 +286,6 @@ def _assignment_claim(
                 .exclude(pk__in=passed)
                 .claimable_by(annotator, now=now)
                 .order_by("-priority", "id")
-                .select_related("prompt", "response_a", "response_b")  # shown with the lease
             )
             candidate = claimable.select_for_update(skip_locked=True, of=("self",)).first()
             if candidate is None:

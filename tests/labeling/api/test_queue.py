@@ -182,8 +182,9 @@ def test_undo_gives_back_the_comparison(
 def test_queue_next_query_count(
     api: APIClient, project: Project, queue: list[Comparison], django_assert_max_num_queries: Any
 ) -> None:
-    # 7 statements and a savepoint pair (BEGIN/COMMIT outside tests): token, project, claim.
-    with django_assert_max_num_queries(9):
+    # token, project, claim (5), the shown content (1), and a savepoint pair (BEGIN/COMMIT
+    # outside tests).
+    with django_assert_max_num_queries(10):
         assert _next(api, project).status_code == 200
     with django_assert_max_num_queries(6):
         assert _next(api, project).status_code == 200  # the open lease comes back
@@ -193,9 +194,30 @@ def test_submit_with_next_query_count(
     api: APIClient, project: Project, queue: list[Comparison], django_assert_max_num_queries: Any
 ) -> None:
     lease = _next(api, project).json()
-    # 13 statements, two savepoint pairs: token, comparison, submit (6), claim (5), no refetch.
-    with django_assert_max_num_queries(17):
+    # token, comparison, submit (6), claim (5), shown content (1), two savepoint pairs.
+    with django_assert_max_num_queries(18):
         response = _judge(api, lease["comparison"], choice="a", strength=1, next=True)
     assert response.status_code == 201
     with django_assert_max_num_queries(6):
         assert _judge(api, lease["comparison"], choice="a", strength=1).status_code == 200
+
+
+def test_hand_built_payloads_match_their_serializers(
+    api: APIClient, project: Project, queue: list[Comparison]
+) -> None:
+    from labeling import selectors
+    from labeling.api.serializers import (
+        JudgmentSerializer,
+        LeaseSerializer,
+        judgment_payload,
+        lease_payload,
+    )
+
+    lease = selectors.assignment_with_content(
+        assignment=Assignment.objects.get(pk=_next(api, project).json()["assignment"])
+    )
+    payload = lease_payload(lease)
+    assert dict(LeaseSerializer(payload).data) == payload
+    _judge(api, lease.comparison_id, choice="a", strength=2, flags=["other"])
+    judgment = Judgment.objects.get()
+    assert judgment_payload(judgment) == dict(JudgmentSerializer(judgment).data)
