@@ -50,8 +50,10 @@ class ProjectCreateSerializer(serializers.Serializer[Any]):
     description = serializers.CharField(required=False, allow_blank=True, default="")
     guidelines = serializers.CharField(required=False, allow_blank=True, default="")
     judgments_per_comparison = serializers.IntegerField(required=False, default=1)
-    lease_minutes = serializers.IntegerField(required=False, default=10)
-    max_pairs_per_prompt = serializers.IntegerField(required=False, allow_null=True, default=None)
+    lease_minutes = serializers.IntegerField(required=False, default=10, max_value=32767)
+    max_pairs_per_prompt = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=32767
+    )
     annotators = serializers.ListField(
         child=serializers.CharField(), required=False, default=list, help_text="Usernames."
     )
@@ -140,7 +142,9 @@ class JudgmentInputSerializer(serializers.Serializer[Any]):
     flags = serializers.ListField(
         child=serializers.ChoiceField(choices=Flag.choices), required=False, default=list
     )
-    time_spent_ms = serializers.IntegerField(required=False, allow_null=True, default=None)
+    time_spent_ms = serializers.IntegerField(
+        required=False, allow_null=True, default=None, max_value=2_147_483_647
+    )
     next = serializers.BooleanField(
         required=False,
         default=False,

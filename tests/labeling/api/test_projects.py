@@ -36,6 +36,10 @@ def test_create_errors_name_the_field(admin_api: APIClient, project: Project) ->
         "/api/v1/projects/", {"name": "y", "annotators": ["nobody"]}, format="json"
     )
     assert unknown.status_code == 400 and unknown.json()["field"] == "annotators"
+    negative = admin_api.post(
+        "/api/v1/projects/", {"name": "z", "max_pairs_per_prompt": -1}, format="json"
+    )
+    assert negative.status_code == 400 and negative.json()["field"] == "max_pairs_per_prompt"
     no_name = admin_api.post("/api/v1/projects/", {}, format="json")
     body = no_name.json()
     assert no_name.status_code == 400 and body["field"] == "name"
