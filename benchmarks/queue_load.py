@@ -12,7 +12,9 @@ see (or the reverse).
     .venv/bin/python benchmarks/queue_load.py                      # both databases, C = 1, 10, 50
     .venv/bin/python benchmarks/queue_load.py --db postgres --concurrency 50 --seconds 15
 
-Latency is per HTTP call as the client sees it. With zero think time the clients form a closed
+Latency is per HTTP call as the client sees it; ``srv cpu`` / ``cli cpu`` are the CPU
+milliseconds per call spent in gunicorn's workers / in this driver, and ``load`` the 1-minute load
+average when the level started (other work on the machine slows every figure). With zero think time the clients form a closed
 loop, so queueing sets the latency: mean latency = C / throughput (Little's law). ``--think-ms``
 adds a pause between judgments, like a person reading.
 """
@@ -20,6 +22,7 @@ adds a pause between judgments, like a person reading.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -274,6 +277,22 @@ def child(env: dict[str, str], *args: str) -> Any:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a process and its live children (gunicorn and its workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def pg_admin(sql: str) -> None:
     import psycopg
 
@@ -347,7 +366,13 @@ def run_backend(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         server = subprocess.Popen(command, env=env, cwd=ROOT)
         wait_until_up(base_url, server)
         for level in levels:
+            load = os.getloadavg()[0]
+            server_cpu, client_cpu = process_cpu_s(server.pid), time.process_time()
             figures = drive(base_url, seeded["levels"][str(level)], args.seconds, args.think_ms)
+            calls = max(figures["calls"], 1)
+            figures["server_cpu_ms"] = (process_cpu_s(server.pid) - server_cpu) * 1000 / calls
+            figures["client_cpu_ms"] = (time.process_time() - client_cpu) * 1000 / calls
+            figures["load"] = load
             db_figures = child(env, "--check", str(seeded["levels"][str(level)]["project"]))
             rows.append({"db": db, "c": level, **figures, **db_figures})
             print(format_row(rows[-1]), flush=True)
@@ -367,6 +392,7 @@ def run_backend(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 HEADER = (
     f"{'db':<9}{'C':>4}{'secs':>6}{'judged':>8}{'judg/s':>8}{'calls':>7}{'p50 ms':>8}"
     f"{'p95 ms':>8}{'p99 ms':>8}{'errors':>7}{'over k':>7}{'dups':>6}{'count≠':>7}{'lost':>6}"
+    f"{'srv cpu':>8}{'cli cpu':>8}{'load':>6}"
 )
 
 
@@ -377,6 +403,7 @@ def format_row(row: dict[str, Any]) -> str:
         f"{row['rate']:>8.1f}{row['calls']:>7}{row['p50']:>8.1f}{row['p95']:>8.1f}"
         f"{row['p99']:>8.1f}{row['errors']:>7}{row['over_k']:>7}{row['duplicates']:>6}"
         f"{row['count_mismatch']:>7}{lost:>6}"
+        f"{row['server_cpu_ms']:>8.1f}{row['client_cpu_ms']:>8.1f}{row['load']:>6.1f}"
     )
 
 
