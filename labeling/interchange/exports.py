@@ -17,7 +17,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
+import operator
 import os
 import shutil
 import tempfile
@@ -25,15 +27,17 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils.text import slugify
 
 from labeling.interchange.formats import EXPORT_FORMATS, RAW_COLUMNS, hh_transcript, prompt_text
-from labeling.models import Flag, Judgment, Project, Source, Split
+from labeling.models import Comparison, Flag, Judgment, Project, Source, Split
 from labeling.services import LabelingError
 
 AGGREGATIONS = ("majority", "unanimous", "all")
@@ -46,7 +50,13 @@ SOURCES = ("all", *Source.values)
 CHUNK_ROWS = 5000
 PARQUET_BATCH_ROWS = 20_000
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encoder = c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
+
+
+def _dumps(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``, without its per-call
+    set-up (the C encoder is made once)."""
+    return "".join(_encoder(value, 0))
 
 
 @dataclass(frozen=True)
@@ -250,57 +260,68 @@ class ExportStats:
 
 
 # --- reading -----------------------------------------------------------------------------------
+#
+# Two cursors read in comparison-id order and are merged here (a merge join): one over the
+# comparisons with their prompt and response texts, one over the judgments (or, for majority and
+# unanimous aggregation, their per-comparison counts computed by the database). Neither needs a
+# sort (both walk an index in id order), texts are read once per comparison, and nothing is held
+# beyond the current chunk.
 
-_LEAN = (
-    "comparison_id",
-    "comparison__prompt_id",
-    "comparison__prompt__external_id",
-    "comparison__prompt__messages",
-    "comparison__prompt__split",
-    "comparison__response_a__text",
-    "comparison__response_a__model_name",
-    "comparison__response_a__checkpoint_ref",
-    "comparison__response_b__text",
-    "comparison__response_b__model_name",
-    "comparison__response_b__checkpoint_ref",
-    "annotator__username",
-    "choice",
-    "strength",
-    "flags",
+_TEXT_COLUMNS = (
+    "id",
+    "prompt_id",
+    "prompt__external_id",
+    "prompt__messages",
+    "prompt__split",
+    "response_a__text",
+    "response_a__model_name",
+    "response_a__checkpoint_ref",
+    "response_b__text",
+    "response_b__model_name",
+    "response_b__checkpoint_ref",
 )
-_RAW_EXTRA = (
-    "comparison__prompt__metadata",
-    "comparison__response_a__external_id",
-    "comparison__response_a__generation_params",
-    "comparison__response_a__seed",
-    "comparison__response_b__external_id",
-    "comparison__response_b__generation_params",
-    "comparison__response_b__seed",
-    "comparison__batch",
-    "comparison__priority",
-    "rationale",
-    "shown_left",
-    "time_spent_ms",
-    "source",
-    "origin",
-    "created_at",
+_TEXT_RAW = (
+    "prompt__metadata",
+    "response_a__external_id",
+    "response_a__generation_params",
+    "response_a__seed",
+    "response_b__external_id",
+    "response_b__generation_params",
+    "response_b__seed",
+    "batch",
+    "priority",
 )
 (
-    C_COMPARISON, C_PROMPT, C_PROMPT_EXT, C_MESSAGES, C_PROMPT_SPLIT,
-    C_A_TEXT, C_A_MODEL, C_A_CKPT, C_B_TEXT, C_B_MODEL, C_B_CKPT,
-    C_USER, C_CHOICE, C_STRENGTH, C_FLAGS,
-    C_METADATA, C_A_EXT, C_A_PARAMS, C_A_SEED, C_B_EXT, C_B_PARAMS, C_B_SEED,
-    C_BATCH, C_PRIORITY, C_RATIONALE, C_SHOWN_LEFT, C_TIME, C_SOURCE, C_ORIGIN, C_CREATED,
-) = range(len(_LEAN) + len(_RAW_EXTRA))
+    T_ID, T_PROMPT, T_PROMPT_EXT, T_MESSAGES, T_SPLIT, T_A_TEXT, T_A_MODEL, T_A_CKPT,
+    T_B_TEXT, T_B_MODEL, T_B_CKPT, T_METADATA, T_A_EXT, T_A_PARAMS, T_A_SEED, T_B_EXT,
+    T_B_PARAMS, T_B_SEED, T_BATCH, T_PRIORITY,
+) = range(len(_TEXT_COLUMNS) + len(_TEXT_RAW))
+
+_VOTE_COLUMNS = ("comparison_id", "annotator__username", "choice", "strength", "flags")
+_VOTE_RAW = ("rationale", "shown_left", "time_spent_ms", "source", "origin", "created_at")
+(
+    V_COMPARISON, V_USER, V_CHOICE, V_STRENGTH, V_FLAGS,
+    V_RATIONALE, V_SHOWN_LEFT, V_TIME, V_SOURCE, V_ORIGIN, V_CREATED,
+) = range(len(_VOTE_COLUMNS) + len(_VOTE_RAW))
+
+#: Per-comparison counts: n, votes for a / b / tie / both_bad, summed and counted strengths.
+Counts = tuple[int, int, int, int, int, int, int, int, int]
 
 
-def _judgments_sql(project: Project, spec: ExportSpec) -> tuple[str, tuple[Any, ...]]:
-    queryset = Judgment.objects.filter(comparison__project=project)
+def _comparisons(project: Project, spec: ExportSpec) -> QuerySet[Comparison]:
+    queryset = Comparison.objects.filter(project=project)
     if spec.round is not None:
         tag = f"round-{spec.round}"
-        queryset = queryset.filter(Q(comparison__batch=tag) | Q(comparison__batch__startswith=f"{tag}:"))
+        queryset = queryset.filter(Q(batch=tag) | Q(batch__startswith=f"{tag}:"))
     if spec.batch:
-        queryset = queryset.filter(comparison__batch=spec.batch)
+        queryset = queryset.filter(batch=spec.batch)
+    return queryset
+
+
+def _judgments(project: Project, spec: ExportSpec) -> QuerySet[Judgment]:
+    queryset = Judgment.objects.filter(
+        comparison_id__in=_comparisons(project, spec).values("id")
+    )
     if spec.since:
         queryset = queryset.filter(created_at__gte=spec.since)
     if spec.until:
@@ -309,19 +330,69 @@ def _judgments_sql(project: Project, spec: ExportSpec) -> tuple[str, tuple[Any, 
         queryset = queryset.filter(annotator__username__in=spec.annotators)
     if spec.source != "all":
         queryset = queryset.filter(source=spec.source)
-    columns = _LEAN + (_RAW_EXTRA if spec.dataset_format == "raw" else ())
-    queryset = queryset.order_by("comparison_id", "id").values_list(*columns)
+    return queryset
+
+
+def _cursor_rows(queryset: QuerySet[Any]) -> Iterator[tuple[Any, ...]]:
+    """Rows of a values_list queryset from a chunked (server-side on PostgreSQL) cursor, as the
+    database returns them (JSON may come as text: see ``_json_value``)."""
     sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
-    return sql, tuple(params)
-
-
-def _records(project: Project, spec: ExportSpec) -> Iterator[tuple[Any, ...]]:
-    """Judgment rows straight from a chunked (server-side on PostgreSQL) cursor."""
-    sql, params = _judgments_sql(project, spec)
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK_ROWS):
             yield from rows
+
+
+def _texts(project: Project, spec: ExportSpec) -> Iterator[tuple[Any, ...]]:
+    columns = _TEXT_COLUMNS + (_TEXT_RAW if spec.dataset_format == "raw" else ())
+    return _cursor_rows(_comparisons(project, spec).order_by("id").values_list(*columns))
+
+
+def _votes(project: Project, spec: ExportSpec) -> Iterator[tuple[Any, ...]]:
+    columns = _VOTE_COLUMNS + (_VOTE_RAW if spec.dataset_format == "raw" else ())
+    return _cursor_rows(
+        _judgments(project, spec).order_by("comparison_id", "id").values_list(*columns)
+    )
+
+
+def _counted(project: Project, spec: ExportSpec) -> Iterator[tuple[Any, ...]]:
+    """``(comparison_id, n, na, nb, nt, nbb, sa, sb, ka, kb)`` per comparison, by the database."""
+
+    def votes(choice: str) -> Count:
+        return Count("id", filter=Q(choice=choice))
+
+    queryset = (
+        _judgments(project, spec)
+        .order_by("comparison_id")
+        .values("comparison_id")
+        .annotate(
+            n=Count("id"),
+            na=votes("a"),
+            nb=votes("b"),
+            nt=votes("tie"),
+            nbb=votes("both_bad"),
+            sa=Sum("strength", filter=Q(choice="a")),
+            sb=Sum("strength", filter=Q(choice="b")),
+            ka=Count("strength", filter=Q(choice="a")),
+            kb=Count("strength", filter=Q(choice="b")),
+        )
+        .values_list("comparison_id", "n", "na", "nb", "nt", "nbb", "sa", "sb", "ka", "kb")
+    )
+    return _cursor_rows(queryset)
+
+
+def _flagged(project: Project, spec: ExportSpec) -> set[int]:
+    """Comparisons with a judgment carrying one of the excluded flags."""
+    if not spec.exclude_flags:
+        return set()
+    excluded = set(spec.exclude_flags)
+    return {
+        comparison_id
+        for comparison_id, flags in _cursor_rows(
+            _judgments(project, spec).values_list("comparison_id", "flags")
+        )
+        if flags and flags != "[]" and excluded.intersection(_json_value(flags))
+    }
 
 
 def _json_value(value: Any) -> Any:
@@ -341,30 +412,44 @@ def _iso(value: Any) -> str:
 _DECISIVE = ("a", "b")
 
 
-def _majority(group: list[tuple[Any, ...]]) -> str | None:
-    """The most frequent choice; a tie in count prefers a side (a or b) over tie/both_bad, then
+def _counts(group: list[tuple[Any, ...]]) -> Counts:
+    n = na = nb = nt = sa = sb = ka = kb = 0
+    for row in group:
+        n += 1
+        choice = row[V_CHOICE]
+        if choice == "a":
+            na += 1
+            if row[V_STRENGTH] is not None:
+                sa += row[V_STRENGTH]
+                ka += 1
+        elif choice == "b":
+            nb += 1
+            if row[V_STRENGTH] is not None:
+                sb += row[V_STRENGTH]
+                kb += 1
+        elif choice == "tie":
+            nt += 1
+    return n, na, nb, nt, n - na - nb - nt, sa, sb, ka, kb
+
+
+def _majority(counts: Counts) -> str | None:
+    """The most frequent choice. A tie in count prefers a side (a or b) over tie/both_bad, then
     the larger summed strength; an exact a/b standoff is ``None`` (unresolved)."""
-    counts = Counter(row[C_CHOICE] for row in group)
-    top = max(counts.values())
-    leaders = [choice for choice, count in counts.items() if count == top]
-    if len(leaders) == 1:
-        return leaders[0]
-    sides = [choice for choice in leaders if choice in _DECISIVE]
-    if len(sides) == 1:
-        return sides[0]
-    if not sides:
-        return "tie" if "tie" in leaders else leaders[0]
-    strength = {
-        side: sum(row[C_STRENGTH] or 0 for row in group if row[C_CHOICE] == side) for side in sides
-    }
-    if strength["a"] == strength["b"]:
-        return None
-    return "a" if strength["a"] > strength["b"] else "b"
+    _, na, nb, nt, nbb, sa, sb, _, _ = counts
+    top = max(na, nb, nt, nbb)
+    a_leads, b_leads = na == top, nb == top
+    if a_leads and b_leads:
+        return None if sa == sb else ("a" if sa > sb else "b")
+    if a_leads:
+        return "a"
+    if b_leads:
+        return "b"
+    return "tie" if nt == top else "both_bad"
 
 
-def _margin(group: list[tuple[Any, ...]], winner: str) -> float:
-    strengths = [row[C_STRENGTH] for row in group if row[C_CHOICE] == winner and row[C_STRENGTH]]
-    return float(sum(strengths)) / len(strengths) if strengths else 0.0
+def _margin(counts: Counts, winner: str) -> float:
+    total, count = (counts[5], counts[7]) if winner == "a" else (counts[6], counts[8])
+    return total / count if count else 0.0
 
 
 # --- rows --------------------------------------------------------------------------------------
@@ -378,14 +463,15 @@ class _PromptCache:
         self.entries: dict[int, tuple[list[dict[str, str]], str, str, str]] = {}
 
     def get(self, row: tuple[Any, ...]) -> tuple[list[dict[str, str]], str, str, str]:
-        prompt_pk = row[C_PROMPT]
+        """``(messages, prompt text, prompt id, split)`` of a text row's prompt."""
+        prompt_pk = row[T_PROMPT]
         entry = self.entries.get(prompt_pk)
         if entry is None:
-            if len(self.entries) > 50_000:
+            if len(self.entries) >= 4096:
                 self.entries.clear()
-            messages = _json_value(row[C_MESSAGES])
-            key = row[C_PROMPT_EXT] or f"prompt-{prompt_pk}"
-            entry = (messages, prompt_text(messages), key, self._split(key, row[C_PROMPT_SPLIT]))
+            messages = _json_value(row[T_MESSAGES])
+            key = row[T_PROMPT_EXT] or f"prompt-{prompt_pk}"
+            entry = (messages, prompt_text(messages), key, self._split(key, row[T_SPLIT]))
             self.entries[prompt_pk] = entry
         return entry
 
@@ -434,32 +520,32 @@ def _pair_builder(spec: ExportSpec) -> Callable[..., list[dict[str, Any]]]:
     raise LabelingError(f"unknown format {fmt!r}", field="format")
 
 
-def _raw_row(row: tuple[Any, ...], prompt: tuple[Any, ...]) -> dict[str, Any]:
-    choice, shown_left = row[C_CHOICE], row[C_SHOWN_LEFT]
+def _raw_row(text: tuple[Any, ...], vote: tuple[Any, ...], prompt: tuple[Any, ...]) -> dict[str, Any]:
+    choice, shown_left = vote[V_CHOICE], vote[V_SHOWN_LEFT]
     shown_choice = choice
     if choice in _DECISIVE:
         shown_choice = "left" if choice == shown_left else "right"
     values = (
         prompt[2],
         prompt[0],
-        _json_value(row[C_METADATA]),
-        row[C_PROMPT_SPLIT],
-        row[C_A_TEXT], row[C_A_EXT], row[C_A_MODEL], row[C_A_CKPT],
-        _json_value(row[C_A_PARAMS]), row[C_A_SEED],
-        row[C_B_TEXT], row[C_B_EXT], row[C_B_MODEL], row[C_B_CKPT],
-        _json_value(row[C_B_PARAMS]), row[C_B_SEED],
-        row[C_BATCH],
-        row[C_PRIORITY],
-        row[C_USER],
+        _json_value(text[T_METADATA]),
+        text[T_SPLIT],
+        text[T_A_TEXT], text[T_A_EXT], text[T_A_MODEL], text[T_A_CKPT],
+        _json_value(text[T_A_PARAMS]), text[T_A_SEED],
+        text[T_B_TEXT], text[T_B_EXT], text[T_B_MODEL], text[T_B_CKPT],
+        _json_value(text[T_B_PARAMS]), text[T_B_SEED],
+        text[T_BATCH],
+        text[T_PRIORITY],
+        vote[V_USER],
         choice,
-        row[C_STRENGTH],
-        row[C_RATIONALE],
-        _json_value(row[C_FLAGS]),
+        vote[V_STRENGTH],
+        vote[V_RATIONALE],
+        _json_value(vote[V_FLAGS]),
         shown_left,
         shown_choice,
-        row[C_TIME],
-        row[C_ORIGIN] or row[C_SOURCE],
-        _iso(row[C_CREATED]),
+        vote[V_TIME],
+        vote[V_ORIGIN] or vote[V_SOURCE],
+        _iso(vote[V_CREATED]),
     )
     return dict(zip(RAW_COLUMNS, values, strict=True))
 
@@ -467,105 +553,148 @@ def _raw_row(row: tuple[Any, ...], prompt: tuple[Any, ...]) -> dict[str, Any]:
 def preference_rows(
     *, project: Project, spec: ExportSpec, stats: ExportStats
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(split, row)`` pairs in export order; split is ``train``/``test`` or ``both_bad``."""
+    """``(split, row)`` pairs in export order; split is ``train``/``test`` or ``both_bad``.
+
+    The hot loop of every export: figures are kept in locals and written to ``stats`` at the end.
+    """
+    per_judgment = spec.dataset_format == "raw" or spec.aggregation == "all"
     build = None if spec.dataset_format == "raw" else _pair_builder(spec)
     prompts = _PromptCache(spec)
-    excluded_flags = set(spec.exclude_flags)
+    prompt_cache, prompt_of = prompts.entries, prompts.get
+    flagged = _flagged(project, spec)
     wanted_split = spec.split
     only_both_bad = spec.both_bad == "only"
-    group: list[tuple[Any, ...]] = []
-    current = None
-
-    def flush(group: list[tuple[Any, ...]]) -> Iterator[tuple[str, dict[str, Any]]]:
-        stats.comparisons += 1
-        n = len(group)
-        stats.judgments += n
-        if excluded_flags:
-            for row in group:
-                flags = row[C_FLAGS]
-                if flags and flags != "[]" and excluded_flags.intersection(_json_value(flags)):
-                    stats.dropped["flagged"] += 1
-                    return
-        winner = _majority(group) if n > 1 else group[0][C_CHOICE]
-        share = (sum(1 for row in group if row[C_CHOICE] == winner) / n) if winner else 0.5
-        if n > 1:
-            stats.multi_judged += 1
-            stats.agreement_sum += share
-            choices = Counter(row[C_CHOICE] for row in group)
-            stats.pair_agree += sum(c * (c - 1) // 2 for c in choices.values())
-            stats.pair_total += n * (n - 1) // 2
-            if len(choices) == 1:
-                stats.unanimous_multi += 1
-        if spec.min_agreement is not None and share < spec.min_agreement:
-            stats.dropped["below_min_agreement"] += 1
-            return
-        first = group[0]
-        prompt = prompts.get(first)
-        split = prompt[3]
-        if wanted_split != "all" and split != wanted_split:
-            stats.dropped[f"not_in_{wanted_split}_split"] += 1
-            return
-        emitted = 0
-        if build is None:
-            for row in group:
-                stats.annotators.add(row[C_USER])
-                yield split, _raw_row(row, prompt)
-                emitted += 1
-        else:
-            if spec.aggregation == "all":
-                votes = [(row[C_CHOICE], [row], 1.0 / n) for row in group]
-            elif spec.aggregation == "unanimous" and any(r[C_CHOICE] != first[C_CHOICE] for r in group):
-                stats.dropped["not_unanimous"] += 1
-                return
-            elif winner is None:
-                stats.dropped["unresolved_standoff"] += 1
-                return
+    drop_both_bad = spec.both_bad == "drop"
+    unanimous = spec.aggregation == "unanimous"
+    min_agreement = spec.min_agreement
+    dropped = stats.dropped
+    annotators = stats.annotators
+    if per_judgment:
+        keyed: Iterator[tuple[Any, ...]] = (
+            (comparison_id, *_counts(group := list(rows)), group)
+            for comparison_id, rows in itertools.groupby(_votes(project, spec), key=_first)
+        )
+    else:
+        keyed = _counted(project, spec)
+        judged = _judgments(project, spec).filter(annotator=OuterRef("pk"))
+        annotators.update(
+            get_user_model().objects.filter(Exists(judged)).values_list("username", flat=True)
+        )
+    texts = _texts(project, spec)
+    models: Counter[tuple[str, str, str, str]] = Counter()
+    split_rows = {"train": 0, "test": 0}
+    split_prompts = stats.prompts_by_split
+    comparisons = judgments = exported = multi = pair_agree = pair_total = unanimous_multi = 0
+    agreement_sum = 0.0
+    text: tuple[Any, ...] | None = next(texts, None)
+    try:
+        for item in keyed:
+            comparison_id = item[0]
+            while text is not None and text[T_ID] < comparison_id:
+                text = next(texts, None)
+            if text is None:
+                break
+            if text[T_ID] != comparison_id:
+                continue
+            n, na, nb, nt, nbb = item[1], item[2], item[3], item[4], item[5]
+            comparisons += 1
+            judgments += n
+            if flagged and comparison_id in flagged:
+                dropped["flagged"] += 1
+                continue
+            if n == 1:
+                winner: str | None = "a" if na else "b" if nb else "tie" if nt else "both_bad"
+                share = 1.0
             else:
-                votes = [(winner, group, share)]
-            for choice, voters, weight in votes:
-                if choice == "tie":
-                    stats.dropped["tie"] += 1
-                    continue
-                if choice == "both_bad":
-                    if spec.both_bad == "drop":
-                        stats.dropped["both_bad"] += 1
-                        continue
-                    stats.both_bad_rows += 1
-                    yield "both_bad", {
-                        "prompt_id": prompt[2],
-                        "prompt": prompt[0],
-                        "response_a": first[C_A_TEXT],
-                        "response_b": first[C_B_TEXT],
-                    }
-                    continue
-                if only_both_bad:
-                    continue
-                if choice == "a":
-                    chosen, rejected = first[C_A_TEXT], first[C_B_TEXT]
-                else:
-                    chosen, rejected = first[C_B_TEXT], first[C_A_TEXT]
-                for out in build(prompt[0], prompt[1], chosen, rejected, _margin(voters, choice), weight):
-                    yield split, out
+                winner = _majority(item[1:10])
+                top = {"a": na, "b": nb, "tie": nt, "both_bad": nbb}.get(winner or "", 0)
+                share = top / n if winner else max(na, nb) / n
+                multi += 1
+                agreement_sum += share
+                agreeing = (na * (na - 1) + nb * (nb - 1) + nt * (nt - 1) + nbb * (nbb - 1)) // 2
+                pairs = n * (n - 1) // 2
+                pair_agree += agreeing
+                pair_total += pairs
+                if agreeing == pairs:
+                    unanimous_multi += 1
+            if min_agreement is not None and share < min_agreement:
+                dropped["below_min_agreement"] += 1
+                continue
+            prompt = prompt_cache.get(text[T_PROMPT]) or prompt_of(text)
+            split = prompt[3]
+            if wanted_split != "all" and split != wanted_split:
+                dropped[f"not_in_{wanted_split}_split"] += 1
+                continue
+            emitted = 0
+            if build is None:
+                for vote in item[10]:
+                    annotators.add(vote[V_USER])
+                    yield split, _raw_row(text, vote, prompt)
                     emitted += 1
-                for row in voters:
-                    stats.annotators.add(row[C_USER])
-        if emitted:
-            stats.comparisons_exported += 1
-            stats.rows += emitted
-            stats.rows_by_split[split] += emitted
-            stats.prompts_by_split[split].add(first[C_PROMPT])
-            stats.models[(first[C_A_MODEL], first[C_A_CKPT])] += 1
-            stats.models[(first[C_B_MODEL], first[C_B_CKPT])] += 1
+            else:
+                if per_judgment:
+                    votes = [
+                        (vote[V_CHOICE], float(vote[V_STRENGTH] or 0), 1.0 / n, vote[V_USER])
+                        for vote in item[10]
+                    ]
+                elif unanimous and share < 1.0:
+                    dropped["not_unanimous"] += 1
+                    continue
+                elif winner is None:
+                    dropped["unresolved_standoff"] += 1
+                    continue
+                else:
+                    margin = _margin(item[1:10], winner) if winner in _DECISIVE else 0.0
+                    votes = [(winner, margin, share, None)]
+                for choice, margin, weight, username in votes:
+                    if choice == "tie":
+                        dropped["tie"] += 1
+                        continue
+                    if choice == "both_bad":
+                        if drop_both_bad:
+                            dropped["both_bad"] += 1
+                            continue
+                        stats.both_bad_rows += 1
+                        yield "both_bad", {
+                            "prompt_id": prompt[2],
+                            "prompt": prompt[0],
+                            "response_a": text[T_A_TEXT],
+                            "response_b": text[T_B_TEXT],
+                        }
+                        continue
+                    if only_both_bad:
+                        continue
+                    if username is not None:
+                        annotators.add(username)
+                    if choice == "a":
+                        chosen, rejected = text[T_A_TEXT], text[T_B_TEXT]
+                    else:
+                        chosen, rejected = text[T_B_TEXT], text[T_A_TEXT]
+                    for out in build(prompt[0], prompt[1], chosen, rejected, margin, weight):
+                        yield split, out
+                        emitted += 1
+            if emitted:
+                exported += 1
+                split_rows[split] += emitted
+                split_prompts[split].add(text[T_PROMPT])
+                models[(text[T_A_MODEL], text[T_A_CKPT], text[T_B_MODEL], text[T_B_CKPT])] += 1
+    finally:
+        stats.comparisons += comparisons
+        stats.judgments += judgments
+        stats.comparisons_exported += exported
+        stats.rows += split_rows["train"] + split_rows["test"]
+        stats.rows_by_split.update({k: v for k, v in split_rows.items() if v})
+        stats.multi_judged += multi
+        stats.agreement_sum += agreement_sum
+        stats.pair_agree += pair_agree
+        stats.pair_total += pair_total
+        stats.unanimous_multi += unanimous_multi
+        for (a_model, a_checkpoint, b_model, b_checkpoint), count in models.items():
+            stats.models[(a_model, a_checkpoint)] += count
+            stats.models[(b_model, b_checkpoint)] += count
 
-    for row in _records(project, spec):
-        if row[C_COMPARISON] != current:
-            if group:
-                yield from flush(group)
-            group = []
-            current = row[C_COMPARISON]
-        group.append(row)
-    if group:
-        yield from flush(group)
+
+_first = operator.itemgetter(0)
 
 
 # --- containers --------------------------------------------------------------------------------
