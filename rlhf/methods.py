@@ -49,6 +49,7 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {
 REWARD_DEFAULTS: dict[str, Any] = {
     "learning_rate": 1e-3,
     "num_epochs": 3.0,
+    "max_steps": -1,  # > 0 overrides num_epochs
     "batch_size": 16,
     "max_length": 128,
     "eval_fraction": 0.2,
