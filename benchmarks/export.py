@@ -223,8 +223,17 @@ def child(mode: str, project_id: int, output: str, aggregation: str) -> None:
     seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rows": rows, "seconds": seconds, "cpu_seconds": cpu_seconds,
-                      "peak_rss_mb": peak_mb, "bytes": size}))
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+                "peak_rss_mb": peak_mb,
+                "bytes": size,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -294,10 +303,13 @@ def main() -> None:
                         and figures["peak_rss_mb"] < TARGET_RSS_MB
                     )
                     results.append(ok)
+                    per_cpu_s = args.judgments / figures["cpu_seconds"]
                     print(
-                        f"{mode:8} {container:8} {aggregation:9} {figures['rows']:>9,} rows "
-                        f"{figures['seconds']:6.1f} s  {judgments_per_s:>9,.0f} judgments/s  "
-                        f"{rows_per_s:>9,.0f} rows/s  peak RSS {figures['peak_rss_mb']:6.1f} MB  "
+                        f"{mode:8} {container:8} {aggregation:9} {figures['rows']:>9,} rows  "
+                        f"wall {figures['seconds']:5.1f} s  cpu {figures['cpu_seconds']:5.1f} s  "
+                        f"{judgments_per_s:>9,.0f} judgments/s  {rows_per_s:>9,.0f} rows/s  "
+                        f"({per_cpu_s:>9,.0f} judgments/cpu-s)  "
+                        f"peak RSS {figures['peak_rss_mb']:6.1f} MB  "
                         f"{figures['bytes'] / 1e6:7.1f} MB  {'ok' if ok else 'MISSED'}"
                     )
         print(

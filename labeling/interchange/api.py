@@ -137,7 +137,9 @@ class _ImportView(APIView):
             elif isinstance(data, list | dict) and not hasattr(data, "dict"):
                 rows, unit = list(items_read(data)), "item"
             else:
-                raise LabelingError("send a JSON list of rows or a file in the 'file' field", field="file")
+                raise LabelingError(
+                    "send a JSON list of rows or a file in the 'file' field", field="file"
+                )
             result = self.run(project, rows, unit, options)
         except ImportRejected as exc:
             return rejected_response(exc)
@@ -220,8 +222,9 @@ class ExportView(APIView):
         )
         filename = export_filename(project, spec)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        card_url = reverse("api-export", args=[project.pk]) + "?" + urlencode({**params, "card": "1"})
+        card_url = (
+            reverse("api-export", args=[project.pk]) + "?" + urlencode({**params, "card": "1"})
+        )
         response["Link"] = f'<{card_url}>; rel="describedby"; type="text/markdown"'
         response["Cache-Control"] = "no-store"
         return response
-

@@ -89,7 +89,10 @@ def dataset_card_render(*, project: Project, spec: ExportSpec, stats: ExportStat
         "",
     ]
     if stats.dropped:
-        lines += [f"- {reason.replace('_', ' ')}: {count}" for reason, count in sorted(stats.dropped.items())]
+        lines += [
+            f"- {reason.replace('_', ' ')}: {count}"
+            for reason, count in sorted(stats.dropped.items())
+        ]
     else:
         lines.append("- none")
     lines += [
@@ -118,7 +121,10 @@ def dataset_card_render(*, project: Project, spec: ExportSpec, stats: ExportStat
         "| model | checkpoint | responses in exported comparisons |",
         "|---|---|---|",
     ]
-    lines += [f"| {model or '(unknown)'} | {checkpoint or '-'} | {count} |" for (model, checkpoint), count in models]
+    lines += [
+        f"| {model or '(unknown)'} | {checkpoint or '-'} | {count} |"
+        for (model, checkpoint), count in models
+    ]
     if not models:
         lines.append("| (none) | - | 0 |")
     lines.append("")

@@ -48,9 +48,13 @@ class ImportCommand(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {options['file']}: {exc.strerror}") from exc
         try:
-            result = service(project=project, rows=rows_read(source, container=options["container"]))
+            result = service(
+                project=project, rows=rows_read(source, container=options["container"])
+            )
         except ImportRejected as exc:
-            raise CommandError("\n".join(str(error) for error in exc.errors) + "\nnothing was imported") from exc
+            raise CommandError(
+                "\n".join(str(error) for error in exc.errors) + "\nnothing was imported"
+            ) from exc
         except LabelingError as exc:
             raise CommandError(exc.message) from exc
         finally:

@@ -48,7 +48,7 @@ STREAM_CONTAINERS = ("jsonl", "csv", "parquet")
 FILE_CONTAINERS = (*STREAM_CONTAINERS, "hf")
 SOURCES = ("all", *Source.values)
 CHUNK_ROWS = 5000
-PARQUET_BATCH_ROWS = 20_000
+PARQUET_BATCH_ROWS = 10_000
 
 _encoder = c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
 
@@ -122,9 +122,7 @@ PARAMETERS = {
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise LabelingError(
-            f"unknown {name} {value!r}; allowed: {', '.join(allowed)}", field=name
-        )
+        raise LabelingError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}", field=name)
     return value
 
 
@@ -162,7 +160,9 @@ def _moment(name: str, value: str, *, end: bool) -> datetime:
 
 
 def export_spec_parse(
-    params: Mapping[str, Any], *, containers: tuple[str, ...] = STREAM_CONTAINERS,
+    params: Mapping[str, Any],
+    *,
+    containers: tuple[str, ...] = STREAM_CONTAINERS,
     ignore: tuple[str, ...] = (),
 ) -> ExportSpec:
     """An ExportSpec from query parameters / options; unknown names or values raise 400s."""
@@ -179,7 +179,9 @@ def export_spec_parse(
         dataset_format = "trl"
     fields["dataset_format"] = _choice("format", dataset_format, EXPORT_FORMATS)
     fields["container"] = _choice("container", raw.get("container") or "jsonl", containers)
-    fields["aggregation"] = _choice("aggregation", raw.get("aggregation") or "majority", AGGREGATIONS)
+    fields["aggregation"] = _choice(
+        "aggregation", raw.get("aggregation") or "majority", AGGREGATIONS
+    )
     fields["ties"] = _choice("ties", raw.get("ties") or "drop", TIE_POLICIES)
     fields["both_bad"] = _choice("both_bad", raw.get("both_bad") or "drop", BOTH_BAD_POLICIES)
     if fields["both_bad"] == "separate" and "hf" not in containers:
@@ -237,7 +239,9 @@ class ExportStats:
     comparisons_exported: int = 0
     rows: int = 0
     rows_by_split: Counter[str] = field(default_factory=Counter)
-    prompts_by_split: dict[str, set[int]] = field(default_factory=lambda: {"train": set(), "test": set()})
+    prompts_by_split: dict[str, set[int]] = field(
+        default_factory=lambda: {"train": set(), "test": set()}
+    )
     dropped: Counter[str] = field(default_factory=Counter)
     both_bad_rows: int = 0
     annotators: set[str] = field(default_factory=set)
@@ -292,16 +296,42 @@ _TEXT_RAW = (
     "priority",
 )
 (
-    T_ID, T_PROMPT, T_PROMPT_EXT, T_MESSAGES, T_SPLIT, T_A_TEXT, T_A_MODEL, T_A_CKPT,
-    T_B_TEXT, T_B_MODEL, T_B_CKPT, T_METADATA, T_A_EXT, T_A_PARAMS, T_A_SEED, T_B_EXT,
-    T_B_PARAMS, T_B_SEED, T_BATCH, T_PRIORITY,
+    T_ID,
+    T_PROMPT,
+    T_PROMPT_EXT,
+    T_MESSAGES,
+    T_SPLIT,
+    T_A_TEXT,
+    T_A_MODEL,
+    T_A_CKPT,
+    T_B_TEXT,
+    T_B_MODEL,
+    T_B_CKPT,
+    T_METADATA,
+    T_A_EXT,
+    T_A_PARAMS,
+    T_A_SEED,
+    T_B_EXT,
+    T_B_PARAMS,
+    T_B_SEED,
+    T_BATCH,
+    T_PRIORITY,
 ) = range(len(_TEXT_COLUMNS) + len(_TEXT_RAW))
 
 _VOTE_COLUMNS = ("comparison_id", "annotator__username", "choice", "strength", "flags")
 _VOTE_RAW = ("rationale", "shown_left", "time_spent_ms", "source", "origin", "created_at")
 (
-    V_COMPARISON, V_USER, V_CHOICE, V_STRENGTH, V_FLAGS,
-    V_RATIONALE, V_SHOWN_LEFT, V_TIME, V_SOURCE, V_ORIGIN, V_CREATED,
+    V_COMPARISON,
+    V_USER,
+    V_CHOICE,
+    V_STRENGTH,
+    V_FLAGS,
+    V_RATIONALE,
+    V_SHOWN_LEFT,
+    V_TIME,
+    V_SOURCE,
+    V_ORIGIN,
+    V_CREATED,
 ) = range(len(_VOTE_COLUMNS) + len(_VOTE_RAW))
 
 #: Per-comparison counts: n, votes for a / b / tie / both_bad, summed and counted strengths.
@@ -319,9 +349,7 @@ def _comparisons(project: Project, spec: ExportSpec) -> QuerySet[Comparison]:
 
 
 def _judgments(project: Project, spec: ExportSpec) -> QuerySet[Judgment]:
-    queryset = Judgment.objects.filter(
-        comparison_id__in=_comparisons(project, spec).values("id")
-    )
+    queryset = Judgment.objects.filter(comparison_id__in=_comparisons(project, spec).values("id"))
     if spec.since:
         queryset = queryset.filter(created_at__gte=spec.since)
     if spec.until:
@@ -479,7 +507,9 @@ class _PromptCache:
         if stored == Split.TEST:
             return "test"
         digest = hashlib.sha256(f"{key}:{self.spec.seed}".encode()).digest()
-        return "test" if int.from_bytes(digest[:8], "big") / 2**64 < self.spec.test_size else "train"
+        return (
+            "test" if int.from_bytes(digest[:8], "big") / 2**64 < self.spec.test_size else "train"
+        )
 
 
 def _assistant(text: str) -> list[dict[str, str]]:
@@ -520,7 +550,9 @@ def _pair_builder(spec: ExportSpec) -> Callable[..., list[dict[str, Any]]]:
     raise LabelingError(f"unknown format {fmt!r}", field="format")
 
 
-def _raw_row(text: tuple[Any, ...], vote: tuple[Any, ...], prompt: tuple[Any, ...]) -> dict[str, Any]:
+def _raw_row(
+    text: tuple[Any, ...], vote: tuple[Any, ...], prompt: tuple[Any, ...]
+) -> dict[str, Any]:
     choice, shown_left = vote[V_CHOICE], vote[V_SHOWN_LEFT]
     shown_choice = choice
     if choice in _DECISIVE:
@@ -530,10 +562,18 @@ def _raw_row(text: tuple[Any, ...], vote: tuple[Any, ...], prompt: tuple[Any, ..
         prompt[0],
         _json_value(text[T_METADATA]),
         text[T_SPLIT],
-        text[T_A_TEXT], text[T_A_EXT], text[T_A_MODEL], text[T_A_CKPT],
-        _json_value(text[T_A_PARAMS]), text[T_A_SEED],
-        text[T_B_TEXT], text[T_B_EXT], text[T_B_MODEL], text[T_B_CKPT],
-        _json_value(text[T_B_PARAMS]), text[T_B_SEED],
+        text[T_A_TEXT],
+        text[T_A_EXT],
+        text[T_A_MODEL],
+        text[T_A_CKPT],
+        _json_value(text[T_A_PARAMS]),
+        text[T_A_SEED],
+        text[T_B_TEXT],
+        text[T_B_EXT],
+        text[T_B_MODEL],
+        text[T_B_CKPT],
+        _json_value(text[T_B_PARAMS]),
+        text[T_B_SEED],
         text[T_BATCH],
         text[T_PRIORITY],
         vote[V_USER],
@@ -655,12 +695,15 @@ def preference_rows(
                             dropped["both_bad"] += 1
                             continue
                         stats.both_bad_rows += 1
-                        yield "both_bad", {
-                            "prompt_id": prompt[2],
-                            "prompt": prompt[0],
-                            "response_a": text[T_A_TEXT],
-                            "response_b": text[T_B_TEXT],
-                        }
+                        yield (
+                            "both_bad",
+                            {
+                                "prompt_id": prompt[2],
+                                "prompt": prompt[0],
+                                "response_a": text[T_A_TEXT],
+                                "response_b": text[T_B_TEXT],
+                            },
+                        )
                         continue
                     if only_both_bad:
                         continue
@@ -777,22 +820,18 @@ def _parquet_batches(rows: Iterator[dict[str, Any]], spec: ExportSpec) -> Iterat
 
     schema = _parquet_schema(spec)
     names = schema.names
-    json_text = [name for name in _RAW_JSON_TEXT if name in names] if spec.dataset_format == "raw" else []
+    json_text = (
+        [name for name in _RAW_JSON_TEXT if name in names] if spec.dataset_format == "raw" else []
+    )
     while True:
-        columns: dict[str, list[Any]] = {name: [] for name in names}
-        count = 0
-        for count, row in enumerate(rows, start=1):
-            for name in names:
-                columns[name].append(row[name])
-            if count >= PARQUET_BATCH_ROWS:
-                break
-        if not count:
+        batch = [tuple(row.values()) for row in itertools.islice(rows, PARQUET_BATCH_ROWS)]
+        if not batch:
             return
+        columns = dict(zip(names, map(list, zip(*batch, strict=True)), strict=True))
         for name in json_text:
             columns[name] = [_dumps(value) for value in columns[name]]
         yield pa.Table.from_pydict(columns, schema=schema)
-        if count < PARQUET_BATCH_ROWS:
-            return
+        del batch, columns
 
 
 def rows_encode(
@@ -916,7 +955,9 @@ def preferences_export(*, project: Project, spec: ExportSpec, output: Path) -> E
         temporary = output.with_name(f".{output.name}.partial")
         try:
             with temporary.open("wb") as handle:
-                for chunk in export_stream_to_side(project=project, spec=spec, stats=stats, side=side):
+                for chunk in export_stream_to_side(
+                    project=project, spec=spec, stats=stats, side=side
+                ):
                     handle.write(chunk)
             os.replace(temporary, output)
         finally:
@@ -927,7 +968,9 @@ def preferences_export(*, project: Project, spec: ExportSpec, output: Path) -> E
         if side is not None:
             stats.files.append(side.path.name)
         card_path = Path(f"{output}.card.md")
-    card_path.write_text(dataset_card_render(project=project, spec=spec, stats=stats), encoding="utf-8")
+    card_path.write_text(
+        dataset_card_render(project=project, spec=spec, stats=stats), encoding="utf-8"
+    )
     return stats
 
 
@@ -941,13 +984,19 @@ def export_stream_to_side(
     return rows_encode(_main_rows(rows, side), spec=spec, stats=stats, container=spec.container)
 
 
-def _hf_directory_write(*, project: Project, spec: ExportSpec, output: Path, stats: ExportStats) -> None:
+def _hf_directory_write(
+    *, project: Project, spec: ExportSpec, output: Path, stats: ExportStats
+) -> None:
     """A ``datasets`` DatasetDict (train, test) saved with ``save_to_disk``. Commands only: this
     is the one place ``datasets`` is imported."""
     import datasets
     import pyarrow.parquet as pq
 
-    work = Path(tempfile.mkdtemp(prefix="pairwise-hf-", dir=output.parent if output.parent.exists() else None))
+    work = Path(
+        tempfile.mkdtemp(
+            prefix="pairwise-hf-", dir=output.parent if output.parent.exists() else None
+        )
+    )
     try:
         writers = {}
         schema = _parquet_schema(spec)
@@ -979,7 +1028,9 @@ def _hf_directory_write(*, project: Project, spec: ExportSpec, output: Path, sta
         cache = work / "cache"
         dataset = datasets.DatasetDict(
             {
-                split: datasets.Dataset.from_parquet(str(work / f"{split}.parquet"), cache_dir=str(cache))
+                split: datasets.Dataset.from_parquet(
+                    str(work / f"{split}.parquet"), cache_dir=str(cache)
+                )
                 if stats.rows_by_split.get(split)
                 else datasets.Dataset(schema.empty_table())
                 for split in ("train", "test")

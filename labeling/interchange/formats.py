@@ -51,7 +51,9 @@ def max_text_chars() -> int:
 class RowError(Exception):
     """One bad value: where it is and what is wrong with it."""
 
-    def __init__(self, line: int | None, field_name: str | None, message: str, *, unit: str = "line"):
+    def __init__(
+        self, line: int | None, field_name: str | None, message: str, *, unit: str = "line"
+    ):
         self.line = line
         self.field = field_name
         self.message = message
@@ -110,7 +112,8 @@ def container_detect(
             value = "jsonl"
         if value not in CONTAINERS:
             raise LabelingError(
-                f"unknown file format {explicit!r}; allowed: {', '.join(CONTAINERS)}", field="format"
+                f"unknown file format {explicit!r}; allowed: {', '.join(CONTAINERS)}",
+                field="format",
             )
         return value
     lowered = filename.lower()
@@ -179,7 +182,8 @@ def rows_read(source: SourceFile, *, container: str | None = None) -> Iterator[t
     for count, (line, value) in enumerate(reader(source.stream), start=1):
         if count > limit_rows:
             raise ImportRejected(
-                [RowError(line, None, f"too many rows: at most {limit_rows} per import")], status=413
+                [RowError(line, None, f"too many rows: at most {limit_rows} per import")],
+                status=413,
             )
         yield line, value
 
@@ -201,7 +205,10 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
         try:
             yield number, json.loads(text)
         except json.JSONDecodeError as exc:
-            yield number, RowError(number, None, f"not valid JSON ({exc.msg} at column {exc.colno})")
+            yield (
+                number,
+                RowError(number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"),
+            )
 
 
 def _json_rows(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
@@ -232,11 +239,14 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
     try:
         reader = csv.DictReader(text)
         for record in reader:
-            if not any((value or "").strip() for value in record.values() if isinstance(value, str)):
+            if not any(
+                (value or "").strip() for value in record.values() if isinstance(value, str)
+            ):
                 continue
             if None in record:
-                yield reader.line_num, RowError(
-                    reader.line_num, None, "more cells than the header has columns"
+                yield (
+                    reader.line_num,
+                    RowError(reader.line_num, None, "more cells than the header has columns"),
                 )
                 continue
             yield reader.line_num, {k.strip(): v for k, v in record.items() if k is not None}
@@ -294,7 +304,9 @@ def messages_check(
         content = text_check(message.get("content"), line, f"{where}.content", unit=unit)
         messages.append({"role": role, "content": content})
     if last_role and messages[-1]["role"] != last_role:
-        raise RowError(line, field_name, f"the last message must come from the {last_role}", unit=unit)
+        raise RowError(
+            line, field_name, f"the last message must come from the {last_role}", unit=unit
+        )
     return messages
 
 
@@ -312,7 +324,12 @@ def completion_check(value: Any, line: int, field_name: str, *, unit: str = "lin
 
 
 def int_check(
-    value: Any, line: int, field_name: str, *, unit: str = "line", low: int | None = None,
+    value: Any,
+    line: int,
+    field_name: str,
+    *,
+    unit: str = "line",
+    low: int | None = None,
     high: int | None = None,
 ) -> int | None:
     if value is None or value == "":
@@ -382,7 +399,9 @@ def hh_transcript(messages: Iterable[dict[str, str]], completion: str) -> str:
     return "".join(parts)
 
 
-def hh_parse(transcript: str, line: int, field_name: str, *, unit: str = "line") -> list[dict[str, str]]:
+def hh_parse(
+    transcript: str, line: int, field_name: str, *, unit: str = "line"
+) -> list[dict[str, str]]:
     """Split an HH transcript into messages; the last must be the assistant's answer."""
     import re
 
@@ -390,7 +409,10 @@ def hh_parse(transcript: str, line: int, field_name: str, *, unit: str = "line")
     pieces = re.split(r"\n\n(Human|Assistant|System): ", transcript)
     if pieces[0].strip() or len(pieces) < 3:
         raise RowError(
-            line, field_name, 'must be turns starting "\\n\\nHuman: " / "\\n\\nAssistant: "', unit=unit
+            line,
+            field_name,
+            'must be turns starting "\\n\\nHuman: " / "\\n\\nAssistant: "',
+            unit=unit,
         )
     messages = [
         {"role": HH_ROLES[label], "content": content}
@@ -398,7 +420,10 @@ def hh_parse(transcript: str, line: int, field_name: str, *, unit: str = "line")
     ]
     if messages[-1]["role"] != "assistant" or len(messages) < 2 or messages[-2]["role"] != "user":
         raise RowError(
-            line, field_name, "must end with a Human turn followed by the Assistant's answer", unit=unit
+            line,
+            field_name,
+            "must end with a Human turn followed by the Assistant's answer",
+            unit=unit,
         )
     return messages
 

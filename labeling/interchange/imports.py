@@ -133,9 +133,9 @@ def prompts_import(*, project: Project, rows: Rows, unit: str = "line") -> Impor
     errors = ErrorList()
     result = ImportResult()
     existing = set(
-        Prompt.objects.filter(project=project).exclude(external_id="").values_list(
-            "external_id", flat=True
-        )
+        Prompt.objects.filter(project=project)
+        .exclude(external_id="")
+        .values_list("external_id", flat=True)
     )
     new: list[Prompt] = []
     for line, row in rows:
@@ -166,7 +166,9 @@ def prompts_import(*, project: Project, rows: Rows, unit: str = "line") -> Impor
 
 def _prompt_index(project: Project) -> tuple[dict[str, int], set[int]]:
     by_external = dict(
-        Prompt.objects.filter(project=project).exclude(external_id="").values_list("external_id", "pk")
+        Prompt.objects.filter(project=project)
+        .exclude(external_id="")
+        .values_list("external_id", "pk")
     )
     pks = set(Prompt.objects.filter(project=project).values_list("pk", flat=True))
     return by_external, pks
@@ -193,7 +195,9 @@ def _response_item(item: Any, line: int, where: str, unit: str) -> dict[str, Any
     prefix = f"{where}." if where else ""
     model = item.get("model", item.get("model_name")) or ""
     if not isinstance(model, str) or len(model) > 200:
-        raise RowError(line, f"{prefix}model", "must be a string of at most 200 characters", unit=unit)
+        raise RowError(
+            line, f"{prefix}model", "must be a string of at most 200 characters", unit=unit
+        )
     checkpoint = item.get("checkpoint", item.get("checkpoint_ref")) or ""
     if not isinstance(checkpoint, str) or len(checkpoint) > 64:
         raise RowError(
@@ -280,9 +284,11 @@ def _pairs_create(
     for start in range(0, len(prompt_ids), PAIRING_CHUNK):
         chunk = prompt_ids[start : start + PAIRING_CHUNK]
         by_prompt: dict[int, list[Response]] = defaultdict(list)
-        for response in Response.objects.filter(prompt_id__in=chunk).only(
-            "id", "prompt_id", "text_hash"
-        ).order_by("id"):
+        for response in (
+            Response.objects.filter(prompt_id__in=chunk)
+            .only("id", "prompt_id", "text_hash")
+            .order_by("id")
+        ):
             by_prompt[response.prompt_id].append(response)
         pairs = [
             pair
@@ -369,7 +375,9 @@ def _preference_row(
         rejected_turns = hh_parse(row.get("rejected"), line, "rejected", unit=unit)
         if chosen_turns[:-1] != rejected_turns[:-1]:
             raise RowError(
-                line, "rejected", "must share the conversation before the last answer with chosen",
+                line,
+                "rejected",
+                "must share the conversation before the last answer with chosen",
                 unit=unit,
             )
         messages = chosen_turns[:-1]
@@ -515,19 +523,25 @@ def preferences_import(
     result = ImportResult()
     prompts = {
         p.external_id: p
-        for p in Prompt.objects.filter(project=project, external_id__in={r.prompt_id for r in records})
+        for p in Prompt.objects.filter(
+            project=project, external_id__in={r.prompt_id for r in records}
+        )
     }
     first_messages: dict[str, list[dict[str, str]]] = {}
     for record in records:
         known = prompts.get(record.prompt_id)
-        expected = known.messages if known else first_messages.setdefault(
-            record.prompt_id, record.messages
+        expected = (
+            known.messages
+            if known
+            else first_messages.setdefault(record.prompt_id, record.messages)
         )
         if expected != record.messages:
             errors.add(
                 RowError(
-                    record.line, "prompt",
-                    f"prompt {record.prompt_id!r} already exists with different messages", unit=unit,
+                    record.line,
+                    "prompt",
+                    f"prompt {record.prompt_id!r} already exists with different messages",
+                    unit=unit,
                 )
             )
     errors.check()
@@ -657,18 +671,14 @@ def preferences_import(
 
 def _users_ensure(usernames: set[str], result: ImportResult) -> dict[str, int]:
     user_model = get_user_model()
-    found = dict(
-        user_model.objects.filter(username__in=usernames).values_list("username", "pk")
-    )
+    found = dict(user_model.objects.filter(username__in=usernames).values_list("username", "pk"))
     missing = sorted(usernames - set(found))
     if missing:
         unusable = make_password(None)
         user_model.objects.bulk_create(
             [user_model(username=name, password=unusable) for name in missing]
         )
-        found.update(
-            user_model.objects.filter(username__in=missing).values_list("username", "pk")
-        )
+        found.update(user_model.objects.filter(username__in=missing).values_list("username", "pk"))
         result.users_created = len(missing)
     return found
 

@@ -36,13 +36,18 @@ class Command(BaseCommand):
         parser.add_argument("--format", default="trl", choices=EXPORT_FORMATS)
         parser.add_argument("--output", required=True, help="file, or directory for --container hf")
         parser.add_argument(
-            "--container", choices=FILE_CONTAINERS,
+            "--container",
+            choices=FILE_CONTAINERS,
             help="default: from the output's extension (.jsonl/.csv/.parquet), else hf",
         )
         parser.add_argument("--aggregation", default="majority", choices=AGGREGATIONS)
         parser.add_argument("--ties", default="drop", choices=TIE_POLICIES)
-        parser.add_argument("--both-bad", default="drop", choices=BOTH_BAD_POLICIES,
-                            help="separate: a <output>.both_bad.jsonl side file")
+        parser.add_argument(
+            "--both-bad",
+            default="drop",
+            choices=BOTH_BAD_POLICIES,
+            help="separate: a <output>.both_bad.jsonl side file",
+        )
         parser.add_argument("--margin", action="store_true", help=PARAMETERS["margin"])
         parser.add_argument("--weight", action="store_true", help=PARAMETERS["weight"])
         parser.add_argument("--round", help=PARAMETERS["round"])

@@ -22,7 +22,9 @@ class Command(ImportCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
-        parser.add_argument("--format", dest="dataset_format", required=True, choices=IMPORT_FORMATS)
+        parser.add_argument(
+            "--format", dest="dataset_format", required=True, choices=IMPORT_FORMATS
+        )
         parser.add_argument("--annotator", default=None, help="username the judgments belong to")
         parser.add_argument("--batch", default="import", help="batch tag of new comparisons")
 

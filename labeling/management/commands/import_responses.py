@@ -21,7 +21,9 @@ class Command(ImportCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
         parser.add_argument(
-            "--max-pairs", type=int, default=None,
+            "--max-pairs",
+            type=int,
+            default=None,
             help="at most this many sampled pairs per prompt (default: the project's setting)",
         )
         parser.add_argument("--batch", default="import", help="batch tag of the new comparisons")

@@ -16,7 +16,11 @@ Judge = Callable[..., Judgment]
 @pytest.fixture
 def judge() -> Judge:
     def make(
-        comparison: Comparison, username: str, choice: str, strength: int | None = None, **extra: Any
+        comparison: Comparison,
+        username: str,
+        choice: str,
+        strength: int | None = None,
+        **extra: Any,
     ) -> Judgment:
         if strength is None and choice in ("a", "b"):
             strength = 2
@@ -45,19 +49,32 @@ def judged_project(db: Any, judge: Judge) -> Project:
             project=project,
             external_id=f"q{index}",
             messages=(
-                [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Q{index}?"}]
+                [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": f"Q{index}?"},
+                ]
                 if index % 3 == 0
                 else [{"role": "user", "content": f"Question {index}?"}]
             ),
         )
-        a = ResponseFactory(prompt=prompt, text=f"good answer {index}", model_name="policy",
-                            checkpoint_ref="ckpt-7")
+        a = ResponseFactory(
+            prompt=prompt, text=f"good answer {index}", model_name="policy", checkpoint_ref="ckpt-7"
+        )
         b = ResponseFactory(prompt=prompt, text=f"bad answer {index}", model_name="base")
         comparison = ComparisonFactory(
-            project=project, prompt=prompt, response_a=a, response_b=b,
+            project=project,
+            prompt=prompt,
+            response_a=a,
+            response_b=b,
             batch="round-1" if index < 6 else "round-2:vs-champion",
         )
         judge(comparison, "alice", "a", 3, time_spent_ms=1500 + index, rationale=f"why {index}")
         if index % 2 == 0:
-            judge(comparison, "bob", "a" if index % 4 == 0 else "b", 1, flags=["other"] if index == 4 else [])
+            judge(
+                comparison,
+                "bob",
+                "a" if index % 4 == 0 else "b",
+                1,
+                flags=["other"] if index == 4 else [],
+            )
     return project

@@ -31,7 +31,9 @@ def url(project: Project, what: str) -> str:
 
 
 def test_prompts_json_list(api: APIClient, project: Project) -> None:
-    response = api.post(url(project, "prompts"), ["One?", {"id": "p2", "prompt": "Two?"}], format="json")
+    response = api.post(
+        url(project, "prompts"), ["One?", {"id": "p2", "prompt": "Two?"}], format="json"
+    )
     assert response.status_code == 201, response.content
     assert response.json()["prompts_created"] == 2
     again = api.post(url(project, "prompts"), [{"id": "p2", "prompt": "Two?"}], format="json")
@@ -42,14 +44,22 @@ def test_prompts_bad_item_error_shape(api: APIClient, project: Project) -> None:
     response = api.post(url(project, "prompts"), ["ok", {"prompt": 5}], format="json")
     assert response.status_code == 400
     body = response.json()
-    assert body["error"].startswith('item 2, field "prompt": must be a string or a list of messages')
+    assert body["error"].startswith(
+        'item 2, field "prompt": must be a string or a list of messages'
+    )
     assert body["field"] == "prompt"
-    assert body["detail"]["errors"][0] == {"item": 2, "field": "prompt", "message": "must be a string or a list of messages"}
+    assert body["detail"]["errors"][0] == {
+        "item": 2,
+        "field": "prompt",
+        "message": "must be a string or a list of messages",
+    }
     assert not Prompt.objects.filter(project=project).exists()
 
 
 def test_file_uploads_csv_and_jsonl(api: APIClient, project: Project) -> None:
-    upload = SimpleUploadedFile("prompts.csv", b"id,prompt\na,Alpha?\nb,Beta?\n", content_type="text/csv")
+    upload = SimpleUploadedFile(
+        "prompts.csv", b"id,prompt\na,Alpha?\nb,Beta?\n", content_type="text/csv"
+    )
     response = api.post(url(project, "prompts"), {"file": upload}, format="multipart")
     assert response.status_code == 201 and response.json()["prompts_created"] == 2
     responses = SimpleUploadedFile(
@@ -57,7 +67,11 @@ def test_file_uploads_csv_and_jsonl(api: APIClient, project: Project) -> None:
         b'{"prompt_id": "a", "responses": [{"text": "1"}, {"text": "2"}, {"text": "3"}]}\n',
         content_type="application/octet-stream",
     )
-    response = api.post(url(project, "responses") + "?format=jsonl&max_pairs=2", {"file": responses}, format="multipart")
+    response = api.post(
+        url(project, "responses") + "?format=jsonl&max_pairs=2",
+        {"file": responses},
+        format="multipart",
+    )
     assert response.status_code == 201, response.content
     assert response.json()["comparisons_created"] == 2
     raw_body = api.post(
@@ -83,7 +97,10 @@ def test_preferences_import_endpoint(api: APIClient, project: Project) -> None:
     assert response.status_code == 201, response.content
     assert response.json()["judgments_created"] == 1
     unknown = api.post(url(project, "preferences") + "?format=alpaca", rows, format="json")
-    assert unknown.status_code == 400 and "allowed: trl, trl_conversational, hh, raw" in unknown.json()["error"]
+    assert (
+        unknown.status_code == 400
+        and "allowed: trl, trl_conversational, hh, raw" in unknown.json()["error"]
+    )
 
 
 def test_permissions_and_scoping(project: Project, annotator: Any, db: Any) -> None:
@@ -104,7 +121,9 @@ def test_permissions_and_scoping(project: Project, annotator: Any, db: Any) -> N
     assert pages.get(f"/projects/{project.pk}/export/").status_code == 404
 
 
-def test_export_streams_with_safe_filename_and_card_link(api: APIClient, judged_project: Project) -> None:
+def test_export_streams_with_safe_filename_and_card_link(
+    api: APIClient, judged_project: Project
+) -> None:
     judged_project.name = 'Evil"/../name\r\nX: y'
     judged_project.save()
     response = api.get(url(judged_project, "export") + "?format=trl&container=jsonl&round=1")
@@ -122,20 +141,29 @@ def test_export_streams_with_safe_filename_and_card_link(api: APIClient, judged_
 def test_export_parquet_stream(api: APIClient, judged_project: Project) -> None:
     import pyarrow.parquet as pq
 
-    response = api.get(url(judged_project, "export") + "?format=trl_conversational&container=parquet&margin=1")
+    response = api.get(
+        url(judged_project, "export") + "?format=trl_conversational&container=parquet&margin=1"
+    )
     assert isinstance(response, StreamingHttpResponse)
     table = pq.read_table(io.BytesIO(b"".join(response.streaming_content)))
     assert table.num_rows == 12 and table.column_names == ["prompt", "chosen", "rejected", "margin"]
 
 
-def test_export_bad_parameters_are_400_with_allowed_values(api: APIClient, judged_project: Project) -> None:
+def test_export_bad_parameters_are_400_with_allowed_values(
+    api: APIClient, judged_project: Project
+) -> None:
     response = api.get(url(judged_project, "export") + "?format=alpaca")
     assert response.status_code == 400
-    assert response.json()["field"] == "format" and "allowed: trl, trl_conversational" in response.json()["error"]
+    assert (
+        response.json()["field"] == "format"
+        and "allowed: trl, trl_conversational" in response.json()["error"]
+    )
     response = api.get(url(judged_project, "export") + "?sort=name")
     assert response.status_code == 400 and "allowed: format, container" in response.json()["error"]
     response = api.get(url(judged_project, "export") + "?container=hf")
-    assert response.status_code == 400 and "allowed: jsonl, csv, parquet" in response.json()["error"]
+    assert (
+        response.status_code == 400 and "allowed: jsonl, csv, parquet" in response.json()["error"]
+    )
 
 
 def test_export_queries_do_not_grow_with_rows(
@@ -157,7 +185,10 @@ def test_upload_page_plain_and_htmx(admin_user: Any, project: Project) -> None:
     assert "created 1 prompts" in client.get(response["Location"]).content.decode()
     bad = SimpleUploadedFile("p.jsonl", b'{"id": "b"}\n')
     response = client.post(f"/projects/{project.pk}/upload/", {"kind": "prompts", "file": bad})
-    assert response.status_code == 400 and 'line 1, field &quot;prompt&quot;: is required' in response.content.decode()
+    assert (
+        response.status_code == 400
+        and "line 1, field &quot;prompt&quot;: is required" in response.content.decode()
+    )
     PromptFactory(project=project, external_id="q")
     responses = SimpleUploadedFile("r.csv", b"prompt_id,text\nq,x\nq,y\n")
     response = client.post(

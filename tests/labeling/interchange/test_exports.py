@@ -32,8 +32,12 @@ def export(project: Project, **params: Any) -> tuple[list[dict[str, Any]], Expor
     return [json.loads(line) for line in data.decode().splitlines()], stats
 
 
-def voted(project: Project, judge: Judge, *votes: tuple[str, int | None], name: str = "x") -> Comparison:
-    prompt = PromptFactory(project=project, external_id=name, messages=[{"role": "user", "content": name}])
+def voted(
+    project: Project, judge: Judge, *votes: tuple[str, int | None], name: str = "x"
+) -> Comparison:
+    prompt = PromptFactory(
+        project=project, external_id=name, messages=[{"role": "user", "content": name}]
+    )
     comparison = ComparisonFactory(
         project=project,
         prompt=prompt,
@@ -86,16 +90,27 @@ def test_unanimous_only(empty_project: Project, judge: Judge) -> None:
 def test_all_judgments_as_rows(empty_project: Project, judge: Judge) -> None:
     voted(empty_project, judge, ("a", 2), ("b", 3), ("tie", None), ("both_bad", None))
     rows, stats = export(empty_project, aggregation="all", weight=1)
-    assert [(row["chosen"], row["weight"]) for row in rows] == [("A for x", 0.25), ("B for x", 0.25)]
+    assert [(row["chosen"], row["weight"]) for row in rows] == [
+        ("A for x", 0.25),
+        ("B for x", 0.25),
+    ]
     assert stats.dropped == {"tie": 1, "both_bad": 1}
 
 
-def test_both_bad_only_and_separate_file(empty_project: Project, judge: Judge, tmp_path: Path) -> None:
+def test_both_bad_only_and_separate_file(
+    empty_project: Project, judge: Judge, tmp_path: Path
+) -> None:
     voted(empty_project, judge, ("both_bad", None), name="bad")
     voted(empty_project, judge, ("a", 2), name="good")
     rows, _ = export(empty_project, both_bad="only")
-    assert rows == [{"prompt_id": "bad", "prompt": [{"role": "user", "content": "bad"}],
-                     "response_a": "A for bad", "response_b": "B for bad"}]
+    assert rows == [
+        {
+            "prompt_id": "bad",
+            "prompt": [{"role": "user", "content": "bad"}],
+            "response_a": "A for bad",
+            "response_b": "B for bad",
+        }
+    ]
     spec = export_spec_parse({"both_bad": "separate"}, containers=("jsonl", "hf"))
     stats = preferences_export(project=empty_project, spec=spec, output=tmp_path / "out.jsonl")
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 1
@@ -156,7 +171,10 @@ def test_split_by_prompt_never_leaks(db: Any, judge: Judge) -> None:
         responses = [ResponseFactory(prompt=prompt, text=f"r{index}-{n}") for n in range(3)]
         for first, second in ((0, 1), (0, 2), (1, 2)):
             comparison = ComparisonFactory(
-                project=project, prompt=prompt, response_a=responses[first], response_b=responses[second]
+                project=project,
+                prompt=prompt,
+                response_a=responses[first],
+                response_b=responses[second],
             )
             judge(comparison, "alice", "a", 2)
     train, _ = export(project, split="train", test_size="0.3", seed=7)
@@ -174,8 +192,15 @@ def test_split_by_prompt_never_leaks(db: Any, judge: Judge) -> None:
 def test_dataset_card_sidecar(judged_project: Project, tmp_path: Path) -> None:
     output = tmp_path / "prefs.jsonl"
     call_command(
-        "export_preferences", judged_project.name, "--format", "trl", "--output", str(output),
-        "--round", "1", "--margin",
+        "export_preferences",
+        judged_project.name,
+        "--format",
+        "trl",
+        "--output",
+        str(output),
+        "--round",
+        "1",
+        "--margin",
     )
     card = (tmp_path / "prefs.jsonl.card.md").read_text()
     import hashlib
@@ -183,8 +208,14 @@ def test_dataset_card_sidecar(judged_project: Project, tmp_path: Path) -> None:
     digest = hashlib.sha256(output.read_bytes()).hexdigest()
     assert f"`{digest}`" in card
     for expected in (
-        "Helpful chat / v1", "Format: `trl`", "Method: `majority`", "- round: 1",
-        "Annotators: 2", "| policy | ckpt-7 |", "Pairwise agreement", "Rows: 6",
+        "Helpful chat / v1",
+        "Format: `trl`",
+        "Method: `majority`",
+        "- round: 1",
+        "Annotators: 2",
+        "| policy | ckpt-7 |",
+        "Pairwise agreement",
+        "Rows: 6",
     ):
         assert expected in card, expected
 
@@ -205,7 +236,8 @@ def test_containers_carry_the_same_rows(judged_project: Project) -> None:
             decoded[container] = [json.loads(line) for line in data.splitlines()]
         elif container == "csv":
             decoded[container] = [
-                {**row, "label": row["label"] == "True"} for row in csv.DictReader(io.StringIO(data.decode()))
+                {**row, "label": row["label"] == "True"}
+                for row in csv.DictReader(io.StringIO(data.decode()))
             ]
         else:
             decoded[container] = pq.read_table(io.BytesIO(data)).to_pylist()
@@ -215,14 +247,18 @@ def test_containers_carry_the_same_rows(judged_project: Project) -> None:
 
 def test_raw_round_trip_is_byte_identical(judged_project: Project, tmp_path: Path) -> None:
     first = tmp_path / "first.jsonl"
-    call_command("export_preferences", str(judged_project.pk), "--format", "raw", "--output", str(first))
+    call_command(
+        "export_preferences", str(judged_project.pk), "--format", "raw", "--output", str(first)
+    )
     copy = Project.objects.create(name="copy")
     call_command("import_preferences", "copy", str(first), "--format", "raw")
     second = tmp_path / "second.jsonl"
     call_command("export_preferences", "copy", "--format", "raw", "--output", str(second))
     assert first.read_bytes() == second.read_bytes()
     imported = Judgment.objects.filter(comparison__project=copy)
-    assert imported.count() == 18 and set(imported.values_list("source", flat=True)) == {Source.IMPORTED}
+    assert imported.count() == 18 and set(imported.values_list("source", flat=True)) == {
+        Source.IMPORTED
+    }
     assert set(imported.values_list("annotator__username", flat=True)) == {"alice", "bob"}
     assert Comparison.objects.filter(project=copy, judgment_count=2, status="complete").count() == 6
     # Importing the same file again doubles nothing.
@@ -234,7 +270,9 @@ def test_raw_round_trip_is_byte_identical(judged_project: Project, tmp_path: Pat
 
 def test_raw_round_trip_through_csv(judged_project: Project, tmp_path: Path) -> None:
     first = tmp_path / "first.csv"
-    call_command("export_preferences", str(judged_project.pk), "--format", "raw", "--output", str(first))
+    call_command(
+        "export_preferences", str(judged_project.pk), "--format", "raw", "--output", str(first)
+    )
     Project.objects.create(name="copy")
     call_command("import_preferences", "copy", str(first), "--format", "raw")
     second = tmp_path / "second.csv"
@@ -246,18 +284,29 @@ def test_trl_and_hh_imports(db: Any, tmp_path: Path) -> None:
     project = Project.objects.create(name="imported")
     trl = tmp_path / "trl.jsonl"
     trl.write_text(
-        json.dumps({"prompt": "Hi?", "chosen": "Hello!", "rejected": "Go away.", "margin": 3}) + "\n"
-        + json.dumps({"prompt": "Hi?", "chosen": "Hey.", "rejected": "Go away."}) + "\n"
+        json.dumps({"prompt": "Hi?", "chosen": "Hello!", "rejected": "Go away.", "margin": 3})
+        + "\n"
+        + json.dumps({"prompt": "Hi?", "chosen": "Hey.", "rejected": "Go away."})
+        + "\n"
     )
     call_command("import_preferences", "imported", str(trl), "--format", "trl")
     hh = tmp_path / "hh.jsonl"
-    hh.write_text(json.dumps({
-        "chosen": "\n\nHuman: Hi?\n\nAssistant: Hello!\n\nHuman: Joke?\n\nAssistant: Knock knock.",
-        "rejected": "\n\nHuman: Hi?\n\nAssistant: Hello!\n\nHuman: Joke?\n\nAssistant: No.",
-    }) + "\n")
+    hh.write_text(
+        json.dumps(
+            {
+                "chosen": "\n\nHuman: Hi?\n\nAssistant: Hello!\n\nHuman: Joke?\n\nAssistant: Knock knock.",
+                "rejected": "\n\nHuman: Hi?\n\nAssistant: Hello!\n\nHuman: Joke?\n\nAssistant: No.",
+            }
+        )
+        + "\n"
+    )
     call_command("import_preferences", "imported", str(hh), "--format", "hh")
     judgments = Judgment.objects.filter(comparison__project=project).select_related("annotator")
-    assert sorted(j.annotator.username for j in judgments) == ["import-hh", "import-trl", "import-trl"]
+    assert sorted(j.annotator.username for j in judgments) == [
+        "import-hh",
+        "import-trl",
+        "import-trl",
+    ]
     assert {j.source for j in judgments} == {Source.IMPORTED}
     assert sorted(j.strength or 0 for j in judgments) == [0, 0, 3]
     rows, _ = export(project, format="trl_conversational")
@@ -271,22 +320,41 @@ def test_preference_import_errors_are_atomic(db: Any, tmp_path: Path) -> None:
     project = Project.objects.create(name="atomic")
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
-        json.dumps({"prompt": "ok", "chosen": "x", "rejected": "y"}) + "\n"
-        + json.dumps({"prompt": "ok", "chosen": "x"}) + "\n"
-        + json.dumps({"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "user", "content": "x"}], "rejected": "y"}) + "\n"
+        json.dumps({"prompt": "ok", "chosen": "x", "rejected": "y"})
+        + "\n"
+        + json.dumps({"prompt": "ok", "chosen": "x"})
+        + "\n"
+        + json.dumps(
+            {
+                "prompt": [{"role": "user", "content": "q"}],
+                "chosen": [{"role": "user", "content": "x"}],
+                "rejected": "y",
+            }
+        )
+        + "\n"
     )
     with pytest.raises(CommandError) as caught:
         call_command("import_preferences", "atomic", str(bad), "--format", "trl")
     assert 'line 2, field "rejected": is required' in str(caught.value)
-    assert 'line 3, field "chosen": must be a string or a list with one assistant message' in str(caught.value)
+    assert 'line 3, field "chosen": must be a string or a list with one assistant message' in str(
+        caught.value
+    )
     assert not Comparison.objects.filter(project=project).exists()
     hh = tmp_path / "hh.jsonl"
-    hh.write_text(json.dumps({"chosen": "no turns", "rejected": "\n\nHuman: a\n\nAssistant: b"}) + "\n")
+    hh.write_text(
+        json.dumps({"chosen": "no turns", "rejected": "\n\nHuman: a\n\nAssistant: b"}) + "\n"
+    )
     with pytest.raises(CommandError, match='line 1, field "chosen"'):
         call_command("import_preferences", "atomic", str(hh), "--format", "hh")
 
 
 def test_export_command_errors(judged_project: Project, tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="allowed"):
-        call_command("export_preferences", str(judged_project.pk), "--output", str(tmp_path / "x.jsonl"),
-                     "--exclude-flags", "nope")
+        call_command(
+            "export_preferences",
+            str(judged_project.pk),
+            "--output",
+            str(tmp_path / "x.jsonl"),
+            "--exclude-flags",
+            "nope",
+        )

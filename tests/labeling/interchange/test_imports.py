@@ -45,11 +45,13 @@ def test_prompts_from_jsonl_strings_and_messages(project: Project) -> None:
 
 def test_prompts_from_csv(project: Project) -> None:
     data = (
-        b'id,prompt,metadata,split\n'
+        b"id,prompt,metadata,split\n"
         b'c1,"Hello, world",{"a": 1},train\n'
         b'c2,"[{""role"": ""user"", ""content"": ""Hi""}]",,\n'
     )
-    result = prompts_import(project=project, rows=rows_read(SourceFile.from_bytes(data, name="p.csv")))
+    result = prompts_import(
+        project=project, rows=rows_read(SourceFile.from_bytes(data, name="p.csv"))
+    )
     assert result.prompts_created == 2
     assert Prompt.objects.get(external_id="c1").metadata == {"a": 1}
     assert Prompt.objects.get(external_id="c2").messages == [{"role": "user", "content": "Hi"}]
@@ -71,8 +73,11 @@ def test_bad_line_names_line_and_field_and_imports_nothing(project: Project) -> 
 @pytest.mark.parametrize(
     ("messages", "field", "text"),
     [
-        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "prompt",
-         "the last message must come from the user"),
+        (
+            [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+            "prompt",
+            "the last message must come from the user",
+        ),
         ([{"role": "robot", "content": "a"}], "prompt[0].role", "must be one of"),
         ([{"role": "user", "content": ""}], "prompt[0].content", "non-empty string"),
         ([], "prompt", "must be a string or a list of messages"),
@@ -94,7 +99,9 @@ def test_invalid_json_line_is_reported(project: Project) -> None:
 
 def test_duplicate_ids_are_skipped_and_reported(project: Project) -> None:
     PromptFactory(project=project, external_id="old")
-    source = jsonl({"id": "old", "prompt": "a"}, {"id": "new", "prompt": "b"}, {"id": "new", "prompt": "c"})
+    source = jsonl(
+        {"id": "old", "prompt": "a"}, {"id": "new", "prompt": "b"}, {"id": "new", "prompt": "c"}
+    )
     result = prompts_import(project=project, rows=rows_read(source))
     assert result.prompts_created == 1
     assert result.skipped_duplicates == ["old", "new"]
@@ -127,19 +134,26 @@ def test_responses_grouped_become_all_pairs(project: Project) -> None:
     PromptFactory(project=project, external_id="p1")
     PromptFactory(project=project, external_id="p2")
     source = jsonl(
-        {"prompt_id": "p1", "responses": [
-            {"text": "one", "model": "m1", "params": {"temperature": 0.7}, "seed": 1},
-            {"text": "two", "model": "m2"},
-            {"text": "three", "model": "m3"},
-        ]},
+        {
+            "prompt_id": "p1",
+            "responses": [
+                {"text": "one", "model": "m1", "params": {"temperature": 0.7}, "seed": 1},
+                {"text": "two", "model": "m2"},
+                {"text": "three", "model": "m3"},
+            ],
+        },
         {"prompt_id": "p2", "text": "solo", "model": "m1"},
         {"prompt_id": "p2", "text": "duo", "model": "m2"},
     )
     result = responses_import(project=project, rows=rows_read(source))
     assert (result.responses_created, result.comparisons_created) == (5, 4)
     one = Response.objects.get(text="one")
-    assert one.generation_params == {"temperature": 0.7} and one.seed == 1 and one.model_name == "m1"
-    assert set(Comparison.objects.filter(project=project).values_list("batch", flat=True)) == {"import"}
+    assert (
+        one.generation_params == {"temperature": 0.7} and one.seed == 1 and one.model_name == "m1"
+    )
+    assert set(Comparison.objects.filter(project=project).values_list("batch", flat=True)) == {
+        "import"
+    }
 
 
 def test_responses_max_pairs_and_duplicates(project: Project) -> None:
@@ -166,10 +180,15 @@ def test_responses_from_csv_and_unknown_prompt(project: Project) -> None:
     data = b"prompt_id,text,model,params,seed\np1,alpha,m,{},3\np1,beta,m,,\nnope,gamma,m,,\n"
     with pytest.raises(ImportRejected) as caught:
         responses_import(project=project, rows=rows_read(SourceFile.from_bytes(data, name="r.csv")))
-    assert str(caught.value.errors[0]) == "line 4, field \"prompt_id\": no prompt with id 'nope' in this project"
+    assert (
+        str(caught.value.errors[0])
+        == "line 4, field \"prompt_id\": no prompt with id 'nope' in this project"
+    )
     assert not Response.objects.exists()
     ok = data.rsplit(b"nope", 1)[0]
-    result = responses_import(project=project, rows=rows_read(SourceFile.from_bytes(ok, name="r.csv")))
+    result = responses_import(
+        project=project, rows=rows_read(SourceFile.from_bytes(ok, name="r.csv"))
+    )
     assert (result.responses_created, result.comparisons_created) == (2, 1)
 
 
@@ -203,8 +222,12 @@ def test_commands_import_by_project_name(project: Project, tmp_path: Path, capsy
 def test_hundred_thousand_prompts_import_quickly(project: Project) -> None:
     import time
 
-    data = "".join(json.dumps({"id": f"p{i}", "prompt": f"Question {i}?"}) + "\n" for i in range(100_000))
+    data = "".join(
+        json.dumps({"id": f"p{i}", "prompt": f"Question {i}?"}) + "\n" for i in range(100_000)
+    )
     started = time.perf_counter()
-    result = prompts_import(project=project, rows=rows_read(SourceFile.from_bytes(data.encode(), name="x.jsonl")))
+    result = prompts_import(
+        project=project, rows=rows_read(SourceFile.from_bytes(data.encode(), name="x.jsonl"))
+    )
     assert result.prompts_created == 100_000
     assert time.perf_counter() - started < 30
