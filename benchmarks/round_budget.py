@@ -30,17 +30,34 @@ def main() -> None:
     models = bootstrap.ensure_models(data_dir, reward_backbone=args.reward_backbone)
     work = Path(tempfile.mkdtemp(prefix="round-"))
     prefs = work / "prefs.jsonl"
-    prefs.write_text("".join(json.dumps(r) + "\n" for r in rules.synthetic_preferences(args.pairs, 0)))
+    prefs.write_text(
+        "".join(json.dumps(r) + "\n" for r in rules.synthetic_preferences(args.pairs, 0))
+    )
     prompts = work / "prompts.jsonl"
     rows = corpus.demo_prompts(200, seed=1)
-    prompts.write_text("".join(json.dumps({"prompt_id": r["prompt_id"], "prompt": r["prompt"]}) + "\n" for r in rows))
+    prompts.write_text(
+        "".join(
+            json.dumps({"prompt_id": r["prompt_id"], "prompt": r["prompt"]}) + "\n" for r in rows
+        )
+    )
 
     times: dict[str, float] = {}
     start = time.monotonic()
-    rm = reward.run(RewardSpec(base_model=models.reward_backbone_dir, data=str(prefs), output_dir=str(work / "rm")))
+    rm = reward.run(
+        RewardSpec(
+            base_model=models.reward_backbone_dir, data=str(prefs), output_dir=str(work / "rm")
+        )
+    )
     times["reward"] = time.monotonic() - start
     start = time.monotonic()
-    policy = dpo.run(DPOSpec(base_model=models.policy_dir, data=str(prefs), output_dir=str(work / "dpo"), num_epochs=1.0))
+    policy = dpo.run(
+        DPOSpec(
+            base_model=models.policy_dir,
+            data=str(prefs),
+            output_dir=str(work / "dpo"),
+            num_epochs=1.0,
+        )
+    )
     times["dpo"] = time.monotonic() - start
     start = time.monotonic()
     ev = evaluate.run(EvaluateSpec(base_model=models.policy_dir, candidate_adapter=policy.checkpoint_dir,

@@ -62,9 +62,16 @@ trainer.model.save_pretrained(out)
 
 
 def timed(command: list[str]) -> float:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(REPO),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     start = time.monotonic()
-    subprocess.run(command, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        command, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.monotonic() - start
 
 
@@ -79,13 +86,30 @@ def main() -> None:
     models = bootstrap.ensure_models(args.data_dir, reward_backbone="policy")
     work = Path(tempfile.mkdtemp(prefix="overhead-"))
     data = work / "prefs.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rules.synthetic_preferences(args.pairs, 0, clear_cut=True)))
+    data.write_text(
+        "".join(
+            json.dumps(r) + "\n" for r in rules.synthetic_preferences(args.pairs, 0, clear_cut=True)
+        )
+    )
     # Same work on both sides: every pair trains (eval_fraction 0 here), one epoch.
     common = {"data": str(data), "num_epochs": 1.0, "eval_fraction": 0.0, "seed": 0}
     runs = {
-        "reward": ({**common, "base_model": models.reward_backbone_dir, "batch_size": 16, "learning_rate": 1e-3,
-                    "merge": False}, BARE_REWARD, models.reward_backbone_dir),
-        "dpo": ({**common, "base_model": models.policy_dir, "batch_size": 8}, BARE_DPO, models.policy_dir),
+        "reward": (
+            {
+                **common,
+                "base_model": models.reward_backbone_dir,
+                "batch_size": 16,
+                "learning_rate": 1e-3,
+                "merge": False,
+            },
+            BARE_REWARD,
+            models.reward_backbone_dir,
+        ),
+        "dpo": (
+            {**common, "base_model": models.policy_dir, "batch_size": 8},
+            BARE_DPO,
+            models.policy_dir,
+        ),
     }
     print(f"{'step':8} {'ours_s':>8} {'bare_trl_s':>10} {'ratio':>6}")
     for step, (spec, bare, base) in runs.items():
