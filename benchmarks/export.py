@@ -71,7 +71,7 @@ def generate(judgments: int) -> int:
             cursor.executemany(
                 "INSERT INTO labeling_prompt (id, project_id, external_id, messages, metadata, split, "
                 "source, created_at) VALUES (%s, %s, %s, %s, '{}', 'train', 'human', %s)",
-                (
+                (  # type: ignore[arg-type]
                     (
                         p,
                         project.pk,
@@ -116,7 +116,7 @@ def generate(judgments: int) -> int:
                 "INSERT INTO labeling_response (id, prompt_id, text, text_hash, model_name, "
                 "checkpoint_ref, generation_params, seed, external_id, created_at) VALUES "
                 "(%s, %s, %s, %s, %s, %s, '{}', NULL, '', %s)",
-                responses(),
+                responses(),  # type: ignore[arg-type]
             )
             pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (2, 3)]
 
@@ -210,7 +210,7 @@ def child(mode: str, project_id: int, output: str, aggregation: str) -> None:
         assert response.status_code == 200, response.status_code
         assert response.streaming
         with open(output, "wb") as handle:
-            for chunk in response.streaming_content:
+            for chunk in response.streaming_content:  # type: ignore[attr-defined]
                 size += len(chunk)
                 handle.write(chunk)
         if container == "jsonl":

@@ -8,15 +8,17 @@ the file name, the content type, or the content. The export streams rows as they
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,7 +57,7 @@ CONTENT_TYPES = {
 class IgnoreFormatNegotiation(BaseContentNegotiation):
     """``?format=`` names a file or dataset format here, not a DRF renderer."""
 
-    def select_parser(self, request: Request, parsers: list[BaseParser]) -> BaseParser | None:
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
         content_type = request.content_type.split(";")[0].strip().lower()
         for parser in parsers:
             if parser.media_type == content_type:
@@ -63,9 +65,10 @@ class IgnoreFormatNegotiation(BaseContentNegotiation):
         return None
 
     def select_renderer(
-        self, request: Request, renderers: list[Any], format_suffix: str | None = None
-    ) -> tuple[Any, str]:
-        return renderers[0], renderers[0].media_type
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 class _FileBodyParser(BaseParser):
@@ -118,7 +121,7 @@ class _ImportView(APIView):
 
     def post(self, request: Request, project_id: int) -> Response:
         project = admin_project(request, project_id)
-        options = {**request.query_params.dict()}
+        options: dict[str, Any] = {**request.query_params.dict()}
         data = request.data
         if hasattr(data, "dict"):
             options.update({key: value for key, value in data.dict().items() if key != "file"})
@@ -152,7 +155,7 @@ def _int_option(options: dict[str, Any], name: str) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)
+        return int(str(value))
     except (TypeError, ValueError):
         raise LabelingError(f"{name} must be an integer", field=name) from None
 
@@ -200,7 +203,7 @@ class ExportView(APIView):
 
     content_negotiation_class = IgnoreFormatNegotiation
 
-    def get(self, request: Request, project_id: int) -> HttpResponse:
+    def get(self, request: Request, project_id: int) -> HttpResponseBase:
         project = admin_project(request, project_id)
         params = {
             key: ",".join(values) if key in ("annotators", "exclude_flags") else values[-1]

@@ -400,7 +400,7 @@ def hh_transcript(messages: Iterable[dict[str, str]], completion: str) -> str:
 
 
 def hh_parse(
-    transcript: str, line: int, field_name: str, *, unit: str = "line"
+    transcript: Any, line: int, field_name: str, *, unit: str = "line"
 ) -> list[dict[str, str]]:
     """Split an HH transcript into messages; the last must be the assistant's answer."""
     import re

@@ -480,7 +480,7 @@ def _raw_row(line: int, row: dict[str, Any], unit: str) -> _Preference:
     )
 
 
-_SWAP = {Choice.A: Choice.B, Choice.B: Choice.A}
+_SWAP: dict[str, str] = {Choice.A: Choice.B, Choice.B: Choice.A}
 
 
 def preferences_import(
@@ -567,10 +567,10 @@ def preferences_import(
 
         responses: dict[tuple[int, str], Any] = {}
         for start in range(0, len(prompt_pks), PAIRING_CHUNK):
-            for response_pk, prompt_pk, key in Response.objects.filter(
+            for stored_pk, prompt_pk, stored_hash in Response.objects.filter(
                 prompt_id__in=prompt_pks[start : start + PAIRING_CHUNK]
             ).values_list("pk", "prompt_id", "text_hash"):
-                responses[(prompt_pk, key)] = response_pk
+                responses[(prompt_pk, stored_hash)] = stored_pk
         new_responses: list[Response] = []
         for record in records:
             prompt_pk = prompts[record.prompt_id].pk
@@ -592,7 +592,7 @@ def preferences_import(
         Response.objects.bulk_create(new_responses, batch_size=BATCH_SIZE)
         result.responses_created = len(new_responses)
 
-        def response_pk(record: _Preference, side: _Side) -> int:
+        def response_id(record: _Preference, side: _Side) -> int:
             value = responses[(prompts[record.prompt_id].pk, text_hash(side.text))]
             return value if isinstance(value, int) else value.pk
 
@@ -604,7 +604,7 @@ def preferences_import(
                 pairs[frozenset((a_pk, b_pk))] = (a_pk, b_pk, pk)
         new_comparisons: list[Comparison] = []
         for record in records:
-            a_pk, b_pk = response_pk(record, record.a), response_pk(record, record.b)
+            a_pk, b_pk = response_id(record, record.a), response_id(record, record.b)
             if frozenset((a_pk, b_pk)) not in pairs:
                 comparison = Comparison(
                     project=project,
@@ -620,7 +620,7 @@ def preferences_import(
         result.comparisons_created = len(new_comparisons)
 
         comparison_ids: list[int] = []
-        judged = set()
+        judged: set[tuple[int, int]] = set()
         for start in range(0, len(prompt_pks), PAIRING_CHUNK):
             judged.update(
                 Judgment.objects.filter(
@@ -629,7 +629,7 @@ def preferences_import(
             )
         new_judgments: list[Judgment] = []
         for record in records:
-            a_pk, b_pk = response_pk(record, record.a), response_pk(record, record.b)
+            a_pk, b_pk = response_id(record, record.a), response_id(record, record.b)
             stored_a, _, comparison = pairs[frozenset((a_pk, b_pk))]
             comparison_pk = comparison if isinstance(comparison, int) else comparison.pk
             user_pk = users[record.annotator]
@@ -652,9 +652,9 @@ def preferences_import(
                     time_spent_ms=record.time_spent_ms,
                     source=Source.IMPORTED,
                     origin=record.origin,
-                    created_at=record.created_at,
                 )
             )
+            new_judgments[-1].created_at = record.created_at  # type: ignore[assignment]
             comparison_ids.append(comparison_pk)
         stamps = [j.created_at for j in new_judgments]
         Judgment.objects.bulk_create(new_judgments, batch_size=BATCH_SIZE)

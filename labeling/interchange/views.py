@@ -56,6 +56,11 @@ def _import(project: Project, form: UploadForm) -> ImportResult:
     return service(project=project, rows=rows)
 
 
+def _is_htmx(request: HttpRequest) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return htmx is not None and bool(htmx) and not htmx.history_restore_request
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest, project_id: int) -> HttpResponse:
@@ -74,7 +79,7 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
                 context["errors"] = [exc.message]
                 status = exc.status
             else:
-                if not request.htmx:
+                if not _is_htmx(request):
                     messages.success(request, f"Imported: {result.summary()}")
                     return HttpResponseRedirect(reverse("interchange-upload", args=[project.pk]))
                 context["result"] = result
@@ -84,7 +89,7 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
     else:
         form = UploadForm()
     context["form"] = form
-    template = "labeling/upload.html#upload-result" if request.htmx else "labeling/upload.html"
+    template = "labeling/upload.html#upload-result" if _is_htmx(request) else "labeling/upload.html"
     response = render(request, template, context, status=status)
     patch_vary_headers(response, ("HX-Request",))
     return response

@@ -24,8 +24,9 @@ def judge() -> Judge:
     ) -> Judgment:
         if strength is None and choice in ("a", "b"):
             strength = 2
+        user: Any = UserFactory(username=username)
         judgment = Judgment.objects.create(
-            annotator=UserFactory(username=username),
+            annotator=user,
             comparison=comparison,
             choice=choice,
             strength=strength,

@@ -104,6 +104,7 @@ def test_preferences_import_endpoint(api: APIClient, project: Project) -> None:
 
 
 def test_permissions_and_scoping(project: Project, annotator: Any, db: Any) -> None:
+    outsider_user: Any = UserFactory(username="outsider")
     anonymous = APIClient()
     assert anonymous.get(url(project, "export")).status_code == 401
     member = APIClient()
@@ -111,13 +112,13 @@ def test_permissions_and_scoping(project: Project, annotator: Any, db: Any) -> N
     assert member.get(url(project, "export")).status_code == 403
     assert member.post(url(project, "prompts"), ["x"], format="json").status_code == 403
     outsider = APIClient()
-    outsider.force_authenticate(UserFactory(username="outsider"))
+    outsider.force_authenticate(outsider_user)
     assert outsider.get(url(project, "export")).status_code == 404
     assert outsider.post(url(project, "responses"), [], format="json").status_code == 404
     pages = Client()
     pages.force_login(annotator)
     assert pages.get(f"/projects/{project.pk}/upload/").status_code == 403
-    pages.force_login(UserFactory(username="outsider"))
+    pages.force_login(outsider_user)
     assert pages.get(f"/projects/{project.pk}/export/").status_code == 404
 
 
@@ -131,7 +132,8 @@ def test_export_streams_with_safe_filename_and_card_link(
     assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Disposition"] == 'attachment; filename="evilname-x-y-trl.jsonl"'
     assert "card=1" in response["Link"] and 'rel="describedby"' in response["Link"]
-    rows = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    rows = [json.loads(line) for line in body.splitlines()]
     assert len(rows) == 6 and set(rows[0]) == {"prompt", "chosen", "rejected"}
     card = api.get(url(judged_project, "export") + "?format=trl&container=jsonl&round=1&card=1")
     assert card.status_code == 200 and card["Content-Type"].startswith("text/markdown")
@@ -145,7 +147,8 @@ def test_export_parquet_stream(api: APIClient, judged_project: Project) -> None:
         url(judged_project, "export") + "?format=trl_conversational&container=parquet&margin=1"
     )
     assert isinstance(response, StreamingHttpResponse)
-    table = pq.read_table(io.BytesIO(b"".join(response.streaming_content)))
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    table = pq.read_table(io.BytesIO(body))
     assert table.num_rows == 12 and table.column_names == ["prompt", "chosen", "rejected", "margin"]
 
 
@@ -171,7 +174,7 @@ def test_export_queries_do_not_grow_with_rows(
 ) -> None:
     with django_assert_max_num_queries(8):
         response = api.get(url(judged_project, "export") + "?format=raw")
-        b"".join(response.streaming_content)
+        b"".join(response.streaming_content)  # type: ignore[attr-defined]
 
 
 def test_upload_page_plain_and_htmx(admin_user: Any, project: Project) -> None:

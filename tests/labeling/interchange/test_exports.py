@@ -38,7 +38,7 @@ def voted(
     prompt = PromptFactory(
         project=project, external_id=name, messages=[{"role": "user", "content": name}]
     )
-    comparison = ComparisonFactory(
+    comparison: Any = ComparisonFactory(
         project=project,
         prompt=prompt,
         response_a=ResponseFactory(prompt=prompt, text=f"A for {name}"),

@@ -56,7 +56,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         chat_template=CHAT_TEMPLATE,
         model_max_length=128,
     )
-    config = LlamaConfig(
+    config = LlamaConfig(  # type: ignore[call-arg]
         vocab_size=len(tokenizer),
         hidden_size=32,
         intermediate_size=64,
