@@ -33,7 +33,7 @@ class ImportCommand(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("project", help="project id or name")
-        parser.add_argument("file", help="a .jsonl, .json or .csv file")
+        parser.add_argument("file", help="a .jsonl, .json, .csv or .parquet file")
         parser.add_argument(
             f"--{self.container_option}",
             dest="container",

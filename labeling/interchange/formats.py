@@ -1,6 +1,6 @@
 """File formats of the dataset interchange: reading rows, checking their shape, naming errors.
 
-Import files are JSON Lines, a JSON array, or CSV. Every error names the line (or, for a JSON
+Import files are JSON Lines, a JSON array, CSV or Parquet (rows numbered from 1). Every error names the line (or, for a JSON
 list, the item) and the field, e.g. ``line 7, field "prompt": must be a string or a list of
 messages``. Readers yield ``(line, row)``; validators raise :class:`RowError`, which the import
 services collect so that one bad line rejects the whole file before anything is written.
@@ -22,8 +22,14 @@ from django.conf import settings
 
 from labeling.services import LabelingError
 
-CONTAINERS = ("jsonl", "json", "csv")
-EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
+CONTAINERS = ("jsonl", "json", "csv", "parquet")
+EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
 CONTENT_TYPES = {
     "application/jsonl": "jsonl",
     "application/x-ndjson": "jsonl",
@@ -31,6 +37,7 @@ CONTENT_TYPES = {
     "application/json": "json",
     "text/csv": "csv",
     "application/csv": "csv",
+    "application/vnd.apache.parquet": "parquet",
 }
 ROLES = ("system", "user", "assistant")
 MAX_ERRORS = 20
@@ -123,6 +130,8 @@ def container_detect(
     base_type = content_type.split(";")[0].strip().lower()
     if base_type in CONTENT_TYPES:
         return CONTENT_TYPES[base_type]
+    if head.startswith(b"PAR1"):
+        return "parquet"
     start = head.lstrip()[:1]
     if start in (b"{", b'"'):
         return "jsonl"
@@ -177,7 +186,12 @@ def rows_read(source: SourceFile, *, container: str | None = None) -> Iterator[t
     kind = container_detect(
         explicit=container, filename=source.name, content_type=source.content_type, head=head
     )
-    reader = {"jsonl": _jsonl_rows, "json": _json_rows, "csv": _csv_rows}[kind]
+    reader = {
+        "jsonl": _jsonl_rows,
+        "json": _json_rows,
+        "csv": _csv_rows,
+        "parquet": _parquet_rows,
+    }[kind]
     limit_rows = max_rows()
     for count, (line, value) in enumerate(reader(source.stream), start=1):
         if count > limit_rows:
@@ -232,6 +246,24 @@ def items_read(data: Any) -> Iterator[tuple[int, Any]]:
     if not isinstance(data, list):
         raise ImportRejected([RowError(None, None, "expected a JSON list of rows")])
     yield from enumerate(data, start=1)
+
+
+def _parquet_rows(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    """Rows of a Parquet file, numbered from 1 in file order (read a row group at a time)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(stream.read()))
+        number = 0
+        for batch in parquet.iter_batches(batch_size=5000):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, row
+    except (pa.ArrowException, OSError) as exc:
+        raise ImportRejected(
+            [RowError(None, "file", f"not a readable Parquet file ({exc})")]
+        ) from exc
 
 
 def _csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:

@@ -31,7 +31,9 @@ def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
 
 class UploadForm(forms.Form):
     kind = forms.ChoiceField(choices=KINDS, initial="prompts")
-    file = forms.FileField(help_text="JSON Lines (.jsonl), a JSON list (.json) or CSV (.csv).")
+    file = forms.FileField(
+        help_text="JSON Lines (.jsonl), a JSON list (.json), CSV (.csv) or Parquet (.parquet)."
+    )
     container = forms.ChoiceField(
         label="File format",
         choices=[("", "detect"), *_choices(CONTAINERS)],

@@ -268,14 +268,17 @@ def test_raw_round_trip_is_byte_identical(judged_project: Project, tmp_path: Pat
     assert result.judgments_created == 0 and result.duplicates == 18
 
 
-def test_raw_round_trip_through_csv(judged_project: Project, tmp_path: Path) -> None:
-    first = tmp_path / "first.csv"
+@pytest.mark.parametrize("container", ["csv", "parquet"])
+def test_raw_round_trip_through_csv_and_parquet(
+    judged_project: Project, tmp_path: Path, container: str
+) -> None:
+    first = tmp_path / f"first.{container}"
     call_command(
         "export_preferences", str(judged_project.pk), "--format", "raw", "--output", str(first)
     )
     Project.objects.create(name="copy")
     call_command("import_preferences", "copy", str(first), "--format", "raw")
-    second = tmp_path / "second.csv"
+    second = tmp_path / f"second.{container}"
     call_command("export_preferences", "copy", "--format", "raw", "--output", str(second))
     assert first.read_bytes() == second.read_bytes()
 
