@@ -14,9 +14,7 @@ The web process never imports ``datasets``/``torch``: ``datasets`` is imported o
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import itertools
 import json
 import operator
@@ -27,7 +25,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +33,14 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils.text import slugify
 
+from labeling.interchange.containers import (
+    PARQUET_BATCH_ROWS,
+    SideFile,
+    parquet_batches,
+    parquet_schema,
+    row_json,
+    rows_encode,
+)
 from labeling.interchange.formats import EXPORT_FORMATS, RAW_COLUMNS, hh_transcript, prompt_text
 from labeling.models import Comparison, Flag, Judgment, Project, Source, Split
 from labeling.services import LabelingError
@@ -48,15 +53,6 @@ STREAM_CONTAINERS = ("jsonl", "csv", "parquet")
 FILE_CONTAINERS = (*STREAM_CONTAINERS, "hf")
 SOURCES = ("all", *Source.values)
 CHUNK_ROWS = 5000
-PARQUET_BATCH_ROWS = 10_000
-
-_encoder = c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
-
-
-def _dumps(value: Any) -> str:
-    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``, without its per-call
-    set-up (the C encoder is made once)."""
-    return "".join(_encoder(value, 0))
 
 
 @dataclass(frozen=True)
@@ -740,157 +736,6 @@ def preference_rows(
 _first = operator.itemgetter(0)
 
 
-# --- containers --------------------------------------------------------------------------------
-
-
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, list | dict):
-        return _dumps(value)
-    return value
-
-
-class _Chunks:
-    """A write-only file that hands out what was written since the last ``take()``."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.position = 0
-        self.closed = False
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data)
-        self.parts.append(chunk)
-        self.position += len(chunk)
-        return len(chunk)
-
-    def flush(self) -> None:
-        return None
-
-    def tell(self) -> int:
-        return self.position
-
-    def close(self) -> None:
-        self.closed = True
-
-    def take(self) -> bytes:
-        data = b"".join(self.parts)
-        self.parts = []
-        return data
-
-
-def _parquet_schema(spec: ExportSpec) -> Any:
-    import pyarrow as pa
-
-    message = pa.struct([("role", pa.string()), ("content", pa.string())])
-    messages = pa.list_(message)
-    fmt = spec.dataset_format
-    if fmt == "raw":
-        types: dict[str, Any] = {name: pa.string() for name in RAW_COLUMNS}
-        types.update(
-            prompt=messages,
-            flags=pa.list_(pa.string()),
-            strength=pa.int64(),
-            time_spent_ms=pa.int64(),
-            priority=pa.int64(),
-            response_a_seed=pa.int64(),
-            response_b_seed=pa.int64(),
-        )
-        return pa.schema(list(types.items()))
-    text = pa.string()
-    if fmt in ("trl", "trl_conversational"):
-        kind = messages if fmt == "trl_conversational" else text
-        fields = [("prompt", kind), ("chosen", kind), ("rejected", kind)]
-    elif fmt == "hh":
-        fields = [("chosen", text), ("rejected", text)]
-    else:
-        kind = messages if fmt == "kto_conversational" else text
-        fields = [("prompt", kind), ("completion", kind), ("label", pa.bool_())]
-    if spec.margin:
-        fields.append(("margin", pa.float64()))
-    if spec.weight:
-        fields.append(("weight", pa.float64()))
-    return pa.schema(fields)
-
-
-_RAW_JSON_TEXT = ("prompt_metadata", "response_a_params", "response_b_params")
-
-
-def _parquet_batches(rows: Iterator[dict[str, Any]], spec: ExportSpec) -> Iterator[Any]:
-    import pyarrow as pa
-
-    schema = _parquet_schema(spec)
-    names = schema.names
-    json_text = (
-        [name for name in _RAW_JSON_TEXT if name in names] if spec.dataset_format == "raw" else []
-    )
-    while True:
-        batch = [tuple(row.values()) for row in itertools.islice(rows, PARQUET_BATCH_ROWS)]
-        if not batch:
-            return
-        columns = dict(zip(names, map(list, zip(*batch, strict=True)), strict=True))
-        for name in json_text:
-            columns[name] = [_dumps(value) for value in columns[name]]
-        yield pa.Table.from_pydict(columns, schema=schema)
-        del batch, columns
-
-
-def rows_encode(
-    rows: Iterator[dict[str, Any]], *, spec: ExportSpec, stats: ExportStats, container: str
-) -> Iterator[bytes]:
-    """Serialize rows into a container, chunk by chunk; the content hash is taken on the way."""
-    digest = hashlib.sha256()
-
-    def hashed(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for row in rows:
-            digest.update(_dumps(row).encode())
-            digest.update(b"\n")
-            yield row
-
-    if container == "jsonl":
-        lines: list[str] = []
-        for row in rows:
-            lines.append(_dumps(row))
-            if len(lines) >= 2000:
-                data = ("\n".join(lines) + "\n").encode()
-                digest.update(data)
-                yield data
-                lines = []
-        if lines:
-            data = ("\n".join(lines) + "\n").encode()
-            digest.update(data)
-            yield data
-    elif container == "csv":
-        buffer = io.StringIO()
-        writer = None
-        for count, row in enumerate(hashed(rows), start=1):
-            if writer is None:
-                writer = csv.writer(buffer, lineterminator="\n")
-                writer.writerow(list(row))
-            writer.writerow([_csv_cell(value) for value in row.values()])
-            if count % 2000 == 0:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-        if writer is None:
-            writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(_parquet_schema(spec).names)
-        yield buffer.getvalue().encode()
-    elif container == "parquet":
-        import pyarrow.parquet as pq
-
-        sink = _Chunks()
-        writer = pq.ParquetWriter(sink, _parquet_schema(spec), compression="snappy")
-        for table in _parquet_batches(hashed(rows), spec):
-            writer.write_table(table)
-            if data := sink.take():
-                yield data
-        writer.close()
-        yield sink.take()
-    else:
-        raise LabelingError(f"unknown container {container!r}", field="container")
-    stats.content_hash = digest.hexdigest()
-
-
 def _main_rows(
     rows: Iterator[tuple[str, dict[str, Any]]], side: list[dict[str, Any]] | None
 ) -> Iterator[dict[str, Any]]:
@@ -923,22 +768,6 @@ def export_filename(project: Project, spec: ExportSpec, *, suffix: str | None = 
 # --- files -------------------------------------------------------------------------------------
 
 
-class _SideFile:
-    """Both-bad rows written to a JSON Lines side file as they come."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handle = path.open("w", encoding="utf-8")
-        self.count = 0
-
-    def append(self, row: dict[str, Any]) -> None:
-        self.handle.write(_dumps(row) + "\n")
-        self.count += 1
-
-    def close(self) -> None:
-        self.handle.close()
-
-
 def preferences_export(*, project: Project, spec: ExportSpec, output: Path) -> ExportStats:
     """Write an export to a file (with a ``<file>.card.md`` sidecar) or, for the ``hf``
     container, a Hugging Face dataset directory with train/test splits and a README.md card."""
@@ -951,7 +780,7 @@ def preferences_export(*, project: Project, spec: ExportSpec, output: Path) -> E
         card_path = output / "README.md"
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
-        side = _SideFile(Path(f"{output}.both_bad.jsonl")) if spec.both_bad == "separate" else None
+        side = SideFile(Path(f"{output}.both_bad.jsonl")) if spec.both_bad == "separate" else None
         temporary = output.with_name(f".{output.name}.partial")
         try:
             with temporary.open("wb") as handle:
@@ -999,15 +828,15 @@ def _hf_directory_write(
     )
     try:
         writers = {}
-        schema = _parquet_schema(spec)
+        schema = parquet_schema(spec)
         for split in ("train", "test"):
             writers[split] = pq.ParquetWriter(work / f"{split}.parquet", schema)
         buffers: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
         digest = hashlib.sha256()
-        side = _SideFile(work / "both_bad.jsonl") if spec.both_bad in ("separate",) else None
+        side = SideFile(work / "both_bad.jsonl") if spec.both_bad in ("separate",) else None
 
         def flush(split: str) -> None:
-            for table in _parquet_batches(iter(buffers[split]), spec):
+            for table in parquet_batches(iter(buffers[split]), spec):
                 writers[split].write_table(table)
             buffers[split] = []
 
@@ -1016,7 +845,7 @@ def _hf_directory_write(
                 if side is not None:
                     side.append(row)
                 continue
-            digest.update(_dumps(row).encode())
+            digest.update(row_json(row).encode())
             digest.update(b"\n")
             buffers[split].append(row)
             if len(buffers[split]) >= PARQUET_BATCH_ROWS:
