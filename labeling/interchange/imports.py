@@ -496,7 +496,8 @@ def preferences_import(
 
     Creates the prompts, responses, comparisons and judgments it needs, all marked imported.
     Prompts are matched by id (TRL/HH rows without one get a content-derived id), responses by
-    text, comparisons by their pair of responses (either order).
+    text, comparisons by their pair of responses (either order); a judgment an annotator already
+    gave on a comparison is a duplicate.
     """
     if dataset_format not in IMPORT_FORMATS:
         raise LabelingError(
@@ -504,6 +505,24 @@ def preferences_import(
             field="format",
         )
     importer = annotator or f"import-{dataset_format.replace('_', '-')}"
+    records = _preference_records(rows, unit, dataset_format, importer, batch)
+    prompts = _prompts_existing(project, {record.prompt_id for record in records})
+    _prompt_conflicts_check(records, prompts, unit)
+
+    result = ImportResult()
+    with transaction.atomic():
+        users = _users_ensure({record.annotator for record in records}, result)
+        result.prompts_created = _prompts_create(project, records, prompts)
+        responses = _responses_ensure(records, prompts, result)
+        pairs = _comparisons_ensure(project, records, prompts, responses, result)
+        touched = _judgments_create(records, prompts, responses, pairs, users, unit, result)
+        _judgment_counts_refresh(project, touched)
+    return result
+
+
+def _preference_records(
+    rows: Rows, unit: str, dataset_format: str, importer: str, batch: str
+) -> list[_Preference]:
     errors = ErrorList()
     records: list[_Preference] = []
     for line, row in rows:
@@ -519,14 +538,32 @@ def preferences_import(
             record.batch = batch
         records.append(record)
     errors.check()
+    return records
 
-    result = ImportResult()
-    prompts = {
-        p.external_id: p
-        for p in Prompt.objects.filter(
-            project=project, external_id__in={r.prompt_id for r in records}
-        )
-    }
+
+def _prompts_existing(project: Project, external_ids: set[str]) -> dict[str, Prompt]:
+    """The project's prompts with these ids (looked up in chunks: no giant IN lists)."""
+    pks = [
+        pk
+        for external_id, pk in Prompt.objects.filter(project=project)
+        .exclude(external_id="")
+        .values_list("external_id", "pk")
+        if external_id in external_ids
+    ]
+    found: dict[str, Prompt] = {}
+    for start in range(0, len(pks), BATCH_SIZE):
+        for prompt in Prompt.objects.filter(pk__in=pks[start : start + BATCH_SIZE]).only(
+            "id", "external_id", "messages"
+        ):
+            found[prompt.external_id] = prompt
+    return found
+
+
+def _prompt_conflicts_check(
+    records: list[_Preference], prompts: dict[str, Prompt], unit: str
+) -> None:
+    """One prompt id, one conversation: in the file and against the project."""
+    errors = ErrorList()
     first_messages: dict[str, list[dict[str, str]]] = {}
     for record in records:
         known = prompts.get(record.prompt_id)
@@ -540,133 +577,172 @@ def preferences_import(
                 RowError(
                     record.line,
                     "prompt",
-                    f"prompt {record.prompt_id!r} already exists with different messages",
+                    f"prompt {record.prompt_id!r} already has different messages",
                     unit=unit,
                 )
             )
     errors.check()
 
-    with transaction.atomic():
-        users = _users_ensure({r.annotator for r in records}, result)
-        new_prompts = []
-        for record in records:
-            if record.prompt_id not in prompts:
-                prompt = Prompt(
-                    project=project,
-                    external_id=record.prompt_id,
-                    messages=record.messages,
-                    metadata=record.metadata,
-                    split=record.split,
-                    source=Source.IMPORTED,
-                )
-                prompts[record.prompt_id] = prompt
-                new_prompts.append(prompt)
-        Prompt.objects.bulk_create(new_prompts, batch_size=BATCH_SIZE)
-        result.prompts_created = len(new_prompts)
-        prompt_pks = [p.pk for p in prompts.values()]
 
-        responses: dict[tuple[int, str], Any] = {}
-        for start in range(0, len(prompt_pks), PAIRING_CHUNK):
-            for stored_pk, prompt_pk, stored_hash in Response.objects.filter(
-                prompt_id__in=prompt_pks[start : start + PAIRING_CHUNK]
-            ).values_list("pk", "prompt_id", "text_hash"):
-                responses[(prompt_pk, stored_hash)] = stored_pk
-        new_responses: list[Response] = []
-        for record in records:
-            prompt_pk = prompts[record.prompt_id].pk
-            for side in (record.a, record.b):
-                key = (prompt_pk, text_hash(side.text))
-                if key not in responses:
-                    response = Response(
-                        prompt_id=prompt_pk,
-                        text=side.text,
-                        text_hash=key[1],
-                        model_name=side.model_name,
-                        checkpoint_ref=side.checkpoint_ref,
-                        generation_params=side.generation_params,
-                        seed=side.seed,
-                        external_id=side.external_id,
-                    )
-                    responses[key] = response
-                    new_responses.append(response)
-        Response.objects.bulk_create(new_responses, batch_size=BATCH_SIZE)
-        result.responses_created = len(new_responses)
-
-        def response_id(record: _Preference, side: _Side) -> int:
-            value = responses[(prompts[record.prompt_id].pk, text_hash(side.text))]
-            return value if isinstance(value, int) else value.pk
-
-        pairs: dict[frozenset[int], tuple[int, int, Any]] = {}
-        for start in range(0, len(prompt_pks), PAIRING_CHUNK):
-            for pk, a_pk, b_pk in Comparison.objects.filter(
-                prompt_id__in=prompt_pks[start : start + PAIRING_CHUNK]
-            ).values_list("pk", "response_a_id", "response_b_id"):
-                pairs[frozenset((a_pk, b_pk))] = (a_pk, b_pk, pk)
-        new_comparisons: list[Comparison] = []
-        for record in records:
-            a_pk, b_pk = response_id(record, record.a), response_id(record, record.b)
-            if frozenset((a_pk, b_pk)) not in pairs:
-                comparison = Comparison(
-                    project=project,
-                    prompt_id=prompts[record.prompt_id].pk,
-                    response_a_id=a_pk,
-                    response_b_id=b_pk,
-                    batch=record.batch,
-                    priority=record.priority,
-                )
-                pairs[frozenset((a_pk, b_pk))] = (a_pk, b_pk, comparison)
-                new_comparisons.append(comparison)
-        Comparison.objects.bulk_create(new_comparisons, batch_size=BATCH_SIZE)
-        result.comparisons_created = len(new_comparisons)
-
-        comparison_ids: list[int] = []
-        judged: set[tuple[int, int]] = set()
-        for start in range(0, len(prompt_pks), PAIRING_CHUNK):
-            judged.update(
-                Judgment.objects.filter(
-                    comparison__prompt_id__in=prompt_pks[start : start + PAIRING_CHUNK]
-                ).values_list("annotator_id", "comparison_id")
+def _prompts_create(
+    project: Project, records: list[_Preference], prompts: dict[str, Prompt]
+) -> int:
+    new: list[Prompt] = []
+    for record in records:
+        if record.prompt_id not in prompts:
+            prompt = Prompt(
+                project=project,
+                external_id=record.prompt_id,
+                messages=record.messages,
+                metadata=record.metadata,
+                split=record.split,
+                source=Source.IMPORTED,
             )
-        new_judgments: list[Judgment] = []
-        for record in records:
-            a_pk, b_pk = response_id(record, record.a), response_id(record, record.b)
-            stored_a, _, comparison = pairs[frozenset((a_pk, b_pk))]
-            comparison_pk = comparison if isinstance(comparison, int) else comparison.pk
-            user_pk = users[record.annotator]
-            if (user_pk, comparison_pk) in judged:
-                result.skip(f"{unit} {record.line} ({record.annotator} on {record.prompt_id})")
-                continue
-            judged.add((user_pk, comparison_pk))
-            swapped = stored_a != a_pk
-            choice = _SWAP.get(record.choice, record.choice) if swapped else record.choice
-            shown_left = _SWAP[record.shown_left] if swapped else record.shown_left
-            new_judgments.append(
-                Judgment(
-                    annotator_id=user_pk,
-                    comparison_id=comparison_pk,
-                    choice=choice,
-                    strength=record.strength,
-                    rationale=record.rationale,
-                    flags=record.flags,
-                    shown_left=shown_left,
-                    time_spent_ms=record.time_spent_ms,
-                    source=Source.IMPORTED,
-                    origin=record.origin,
+            prompts[record.prompt_id] = prompt
+            new.append(prompt)
+    Prompt.objects.bulk_create(new, batch_size=BATCH_SIZE)
+    return len(new)
+
+
+#: (prompt pk, text hash) → response pk (existing) or Response (created by this import).
+ResponseIndex = dict[tuple[int, str], Any]
+
+
+def _response_pk(
+    responses: ResponseIndex, prompts: dict[str, Prompt], record: _Preference, side: _Side
+) -> int:
+    value = responses[(prompts[record.prompt_id].pk, text_hash(side.text))]
+    return value if isinstance(value, int) else int(value.pk)
+
+
+def _responses_ensure(
+    records: list[_Preference], prompts: dict[str, Prompt], result: ImportResult
+) -> ResponseIndex:
+    prompt_pks = [prompt.pk for prompt in prompts.values()]
+    responses: ResponseIndex = {}
+    for start in range(0, len(prompt_pks), PAIRING_CHUNK):
+        for stored_pk, prompt_pk, stored_hash in Response.objects.filter(
+            prompt_id__in=prompt_pks[start : start + PAIRING_CHUNK]
+        ).values_list("pk", "prompt_id", "text_hash"):
+            responses[(prompt_pk, stored_hash)] = stored_pk
+    new: list[Response] = []
+    for record in records:
+        prompt_pk = prompts[record.prompt_id].pk
+        for side in (record.a, record.b):
+            key = (prompt_pk, text_hash(side.text))
+            if key not in responses:
+                response = Response(
+                    prompt_id=prompt_pk,
+                    text=side.text,
+                    text_hash=key[1],
+                    model_name=side.model_name,
+                    checkpoint_ref=side.checkpoint_ref,
+                    generation_params=side.generation_params,
+                    seed=side.seed,
+                    external_id=side.external_id,
                 )
+                responses[key] = response
+                new.append(response)
+    Response.objects.bulk_create(new, batch_size=BATCH_SIZE)
+    result.responses_created = len(new)
+    return responses
+
+
+#: frozenset of the two response pks → (response a pk as stored, comparison pk or Comparison).
+PairIndex = dict[frozenset[int], tuple[int, Any]]
+
+
+def _comparisons_ensure(
+    project: Project,
+    records: list[_Preference],
+    prompts: dict[str, Prompt],
+    responses: ResponseIndex,
+    result: ImportResult,
+) -> PairIndex:
+    prompt_pks = [prompt.pk for prompt in prompts.values()]
+    pairs: PairIndex = {}
+    for start in range(0, len(prompt_pks), PAIRING_CHUNK):
+        for pk, a_pk, b_pk in Comparison.objects.filter(
+            prompt_id__in=prompt_pks[start : start + PAIRING_CHUNK]
+        ).values_list("pk", "response_a_id", "response_b_id"):
+            pairs[frozenset((a_pk, b_pk))] = (a_pk, pk)
+    new: list[Comparison] = []
+    for record in records:
+        a_pk = _response_pk(responses, prompts, record, record.a)
+        b_pk = _response_pk(responses, prompts, record, record.b)
+        if frozenset((a_pk, b_pk)) not in pairs:
+            comparison = Comparison(
+                project=project,
+                prompt_id=prompts[record.prompt_id].pk,
+                response_a_id=a_pk,
+                response_b_id=b_pk,
+                batch=record.batch,
+                priority=record.priority,
             )
-            new_judgments[-1].created_at = record.created_at  # type: ignore[assignment]
-            comparison_ids.append(comparison_pk)
-        stamps = [j.created_at for j in new_judgments]
-        Judgment.objects.bulk_create(new_judgments, batch_size=BATCH_SIZE)
-        restored = []
-        for judgment, stamp in zip(new_judgments, stamps, strict=True):
-            if stamp is not None:
-                judgment.created_at = stamp  # bulk_create stamps auto_now_add fields with "now"
-                restored.append(judgment)
-        Judgment.objects.bulk_update(restored, ["created_at"], batch_size=BATCH_SIZE)
-        result.judgments_created = len(new_judgments)
-        _judgment_counts_refresh(project, sorted(set(comparison_ids)))
-    return result
+            pairs[frozenset((a_pk, b_pk))] = (a_pk, comparison)
+            new.append(comparison)
+    Comparison.objects.bulk_create(new, batch_size=BATCH_SIZE)
+    result.comparisons_created = len(new)
+    return pairs
+
+
+def _judgments_create(
+    records: list[_Preference],
+    prompts: dict[str, Prompt],
+    responses: ResponseIndex,
+    pairs: PairIndex,
+    users: dict[str, int],
+    unit: str,
+    result: ImportResult,
+) -> list[int]:
+    """Create the judgments (choices mapped onto the stored a/b order); returns the comparisons
+    they went to."""
+    prompt_pks = [prompt.pk for prompt in prompts.values()]
+    judged: set[tuple[int, int]] = set()
+    for start in range(0, len(prompt_pks), PAIRING_CHUNK):
+        judged.update(
+            Judgment.objects.filter(
+                comparison__prompt_id__in=prompt_pks[start : start + PAIRING_CHUNK]
+            ).values_list("annotator_id", "comparison_id")
+        )
+    new: list[Judgment] = []
+    stamps: list[datetime | None] = []
+    for record in records:
+        a_pk = _response_pk(responses, prompts, record, record.a)
+        b_pk = _response_pk(responses, prompts, record, record.b)
+        stored_a, comparison = pairs[frozenset((a_pk, b_pk))]
+        comparison_pk = comparison if isinstance(comparison, int) else comparison.pk
+        user_pk = users[record.annotator]
+        if (user_pk, comparison_pk) in judged:
+            result.skip(f"{unit} {record.line} ({record.annotator} on {record.prompt_id})")
+            continue
+        judged.add((user_pk, comparison_pk))
+        swapped = stored_a != a_pk
+        new.append(
+            Judgment(
+                annotator_id=user_pk,
+                comparison_id=comparison_pk,
+                choice=_SWAP.get(record.choice, record.choice) if swapped else record.choice,
+                strength=record.strength,
+                rationale=record.rationale,
+                flags=record.flags,
+                shown_left=_SWAP[record.shown_left] if swapped else record.shown_left,
+                time_spent_ms=record.time_spent_ms,
+                source=Source.IMPORTED,
+                origin=record.origin,
+            )
+        )
+        stamps.append(record.created_at)
+    Judgment.objects.bulk_create(new, batch_size=BATCH_SIZE)
+    # bulk_create stamps auto_now_add fields with "now": put the dataset's times back.
+    restored = []
+    for judgment, stamp in zip(new, stamps, strict=True):
+        if stamp is not None:
+            judgment.created_at = stamp
+            restored.append(judgment)
+    Judgment.objects.bulk_update(restored, ["created_at"], batch_size=BATCH_SIZE)
+    result.judgments_created = len(new)
+    return sorted({judgment.comparison_id for judgment in new})
 
 
 def _users_ensure(usernames: set[str], result: ImportResult) -> dict[str, int]:
