@@ -211,3 +211,34 @@ def test_export_page(admin_user: Any, project: Project) -> None:
     assert page.status_code == 200
     assert f'action="/api/v1/projects/{project.pk}/export/"'.encode() in page.content
     assert b'name="min_agreement"' in page.content and b"export_preferences" in page.content
+
+
+def test_raw_export_imports_back_through_the_api(api: APIClient, judged_project: Project) -> None:
+    exported = api.get(url(judged_project, "export") + "?format=raw&container=parquet")
+    body = b"".join(exported.streaming_content)  # type: ignore[attr-defined]
+    copy = Project.objects.create(name="copy")
+    upload = SimpleUploadedFile("raw.parquet", body)
+    response = api.post(
+        url(copy, "preferences") + "?format=raw", {"file": upload}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["judgments_created"] == 18
+    again = api.get(url(copy, "export") + "?format=raw&container=parquet")
+    assert b"".join(again.streaming_content) == body  # type: ignore[attr-defined]
+
+
+def test_upload_page_imports_a_preference_dataset(admin_user: Any, project: Project) -> None:
+    client = Client()
+    client.force_login(admin_user)
+    rows = b'{"prompt": "Q?", "chosen": "good", "rejected": "bad"}\n'
+    response = client.post(
+        f"/projects/{project.pk}/upload/",
+        {
+            "kind": "preferences",
+            "dataset_format": "trl",
+            "file": SimpleUploadedFile("d.jsonl", rows),
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "created 1 prompts, 2 responses, 1 comparisons, 1 judgments" in response.content.decode()

@@ -361,3 +361,83 @@ def test_export_command_errors(judged_project: Project, tmp_path: Path) -> None:
             "--exclude-flags",
             "nope",
         )
+
+
+def test_preference_import_refuses_a_prompt_id_with_other_messages(
+    judged_project: Project, tmp_path: Path
+) -> None:
+    row = {
+        "prompt_id": "q1",
+        "prompt": [{"role": "user", "content": "Something else?"}],
+        "response_a": "x",
+        "response_b": "y",
+        "annotator": "carol",
+        "choice": "a",
+        "strength": 2,
+    }
+    path = tmp_path / "raw.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(CommandError, match="line 1, field \"prompt\": prompt 'q1' already has"):
+        call_command("import_preferences", str(judged_project.pk), str(path), "--format", "raw")
+
+
+def test_reversed_pair_maps_the_choice(judged_project: Project, tmp_path: Path) -> None:
+    comparison = Comparison.objects.filter(project=judged_project).select_related(
+        "prompt", "response_a", "response_b"
+    )[1]
+    row = {
+        "prompt_id": comparison.prompt.external_id,
+        "prompt": comparison.prompt.messages,
+        "response_a": comparison.response_b.text,
+        "response_b": comparison.response_a.text,
+        "annotator": "carol",
+        "choice": "a",
+        "strength": 4,
+        "shown_left": "b",
+    }
+    path = tmp_path / "raw.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    call_command("import_preferences", str(judged_project.pk), str(path), "--format", "raw")
+    judgment = Judgment.objects.get(annotator__username="carol")
+    assert judgment.comparison_id == comparison.pk
+    assert (judgment.choice, judgment.shown_left, judgment.shown_choice) == ("b", "a", "right")
+
+
+def test_hf_directory_with_both_bad_side_file(
+    empty_project: Project, judge: Judge, tmp_path: Path
+) -> None:
+    from datasets import load_from_disk
+
+    voted(empty_project, judge, ("both_bad", None), name="bad")
+    for index in range(8):
+        voted(empty_project, judge, ("b", 3), name=f"good{index}")
+    output = tmp_path / "dataset"
+    call_command(
+        "export_preferences",
+        str(empty_project.pk),
+        "--format",
+        "kto",
+        "--output",
+        str(output),
+        "--both-bad",
+        "separate",
+        "--test-size",
+        "0.5",
+        "--weight",
+    )
+    dataset = load_from_disk(str(output))
+    assert len(dataset["train"]) + len(dataset["test"]) == 16
+    assert dataset["train"].column_names == ["prompt", "completion", "label", "weight"]
+    assert [json.loads(line)["prompt_id"] for line in (output / "both_bad.jsonl").open()] == ["bad"]
+    card = (output / "README.md").read_text()
+    assert "Both-bad rows set aside: 1" in card and "Files: train, test, both_bad.jsonl" in card
+
+
+def test_csv_carries_message_lists_as_json(judged_project: Project) -> None:
+    import csv
+
+    spec = export_spec_parse({"format": "trl_conversational", "container": "csv"})
+    data = b"".join(export_stream(project=judged_project, spec=spec, stats=ExportStats()))
+    first = next(csv.DictReader(io.StringIO(data.decode())))
+    assert json.loads(first["chosen"])[0]["role"] == "assistant"
+    assert json.loads(first["prompt"])[-1]["role"] == "user"
