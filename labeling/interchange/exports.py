@@ -14,6 +14,7 @@ The web process never imports ``datasets``/``torch``: ``datasets`` is imported o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -473,7 +474,25 @@ def _majority(counts: Counts) -> str | None:
 
 def _margin(counts: Counts, winner: str) -> float:
     total, count = (counts[5], counts[7]) if winner == "a" else (counts[6], counts[8])
-    return total / count if count else 0.0
+    return (total or 0) / count if count else 0.0
+
+
+@functools.lru_cache(maxsize=4096)
+def _decision(counts: Counts) -> tuple[str | None, float, float, int, int]:
+    """``(winner, share of votes for it, margin, agreeing annotator pairs, annotator pairs)`` of
+    one comparison's counts. Few distinct counts occur, so the answers are cached."""
+    n, na, nb, nt, nbb, sa, sb, ka, kb = counts
+    counts = (n, na, nb, nt, nbb, sa or 0, sb or 0, ka, kb)
+    if n == 1:
+        winner: str | None = "a" if na else "b" if nb else "tie" if nt else "both_bad"
+        share = 1.0
+    else:
+        winner = _majority(counts)
+        top = {"a": na, "b": nb, "tie": nt, "both_bad": nbb}.get(winner or "", 0)
+        share = top / n if winner else max(na, nb) / n
+    margin = _margin(counts, winner) if winner in _DECISIVE else 0.0  # type: ignore[arg-type]
+    agreeing = (na * (na - 1) + nb * (nb - 1) + nt * (nt - 1) + nbb * (nbb - 1)) // 2
+    return winner, share, margin, agreeing, n * (n - 1) // 2
 
 
 # --- rows --------------------------------------------------------------------------------------
@@ -632,23 +651,16 @@ def preference_rows(
                 break
             if text[T_ID] != comparison_id:
                 continue
-            n, na, nb, nt, nbb = item[1], item[2], item[3], item[4], item[5]
+            n = item[1]
             comparisons += 1
             judgments += n
             if flagged and comparison_id in flagged:
                 dropped["flagged"] += 1
                 continue
-            if n == 1:
-                winner: str | None = "a" if na else "b" if nb else "tie" if nt else "both_bad"
-                share = 1.0
-            else:
-                winner = _majority(item[1:10])
-                top = {"a": na, "b": nb, "tie": nt, "both_bad": nbb}.get(winner or "", 0)
-                share = top / n if winner else max(na, nb) / n
+            winner, share, best_margin, agreeing, pairs = _decision(item[1:10])
+            if n > 1:
                 multi += 1
                 agreement_sum += share
-                agreeing = (na * (na - 1) + nb * (nb - 1) + nt * (nt - 1) + nbb * (nbb - 1)) // 2
-                pairs = n * (n - 1) // 2
                 pair_agree += agreeing
                 pair_total += pairs
                 if agreeing == pairs:
@@ -680,8 +692,7 @@ def preference_rows(
                     dropped["unresolved_standoff"] += 1
                     continue
                 else:
-                    margin = _margin(item[1:10], winner) if winner in _DECISIVE else 0.0
-                    votes = [(winner, margin, share, None)]
+                    votes = [(winner, best_margin, share, None)]
                 for choice, margin, weight, username in votes:
                     if choice == "tie":
                         dropped["tie"] += 1
