@@ -25,12 +25,7 @@ from rest_framework.views import APIView
 
 from labeling import selectors
 from labeling.interchange.cards import dataset_card_render
-from labeling.interchange.exports import (
-    ExportStats,
-    export_filename,
-    export_spec_parse,
-    export_stream,
-)
+from labeling.interchange.exports import export_filename, export_stream
 from labeling.interchange.formats import (
     ImportRejected,
     SourceFile,
@@ -43,6 +38,7 @@ from labeling.interchange.imports import (
     prompts_import,
     responses_import,
 )
+from labeling.interchange.specs import ExportStats, export_spec_parse
 from labeling.models import Project
 from labeling.roles import is_admin
 from labeling.services import LabelingError

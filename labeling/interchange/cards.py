@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from labeling.interchange.exports import ExportSpec, ExportStats
+from labeling.interchange.specs import ExportSpec, ExportStats
 from labeling.models import Project
 
 FORMAT_NOTES = {

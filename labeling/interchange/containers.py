@@ -22,7 +22,7 @@ from labeling.interchange.formats import RAW_COLUMNS
 from labeling.services import LabelingError
 
 if TYPE_CHECKING:
-    from labeling.interchange.exports import ExportSpec, ExportStats
+    from labeling.interchange.specs import ExportSpec, ExportStats
 
 PARQUET_BATCH_ROWS = 10_000
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from django import forms
 
-from labeling.interchange.exports import (
+from labeling.interchange.formats import CONTAINERS, EXPORT_FORMATS, IMPORT_FORMATS
+from labeling.interchange.specs import (
     AGGREGATIONS,
     BOTH_BAD_POLICIES,
     PARAMETERS,
@@ -15,7 +16,6 @@ from labeling.interchange.exports import (
     SPLITS,
     STREAM_CONTAINERS,
 )
-from labeling.interchange.formats import CONTAINERS, EXPORT_FORMATS, IMPORT_FORMATS
 from labeling.models import Flag
 
 KINDS = (

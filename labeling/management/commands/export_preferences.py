@@ -8,7 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling.interchange.commands import project_find
-from labeling.interchange.exports import (
+from labeling.interchange.exports import preferences_export
+from labeling.interchange.formats import EXPORT_FORMATS
+from labeling.interchange.specs import (
     AGGREGATIONS,
     BOTH_BAD_POLICIES,
     FILE_CONTAINERS,
@@ -17,9 +19,7 @@ from labeling.interchange.exports import (
     SPLITS,
     TIE_POLICIES,
     export_spec_parse,
-    preferences_export,
 )
-from labeling.interchange.formats import EXPORT_FORMATS
 from labeling.services import LabelingError
 
 EXTENSIONS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}

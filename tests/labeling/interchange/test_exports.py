@@ -11,14 +11,10 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from labeling.interchange.exports import (
-    ExportStats,
-    export_spec_parse,
-    export_stream,
-    preferences_export,
-)
+from labeling.interchange.exports import export_stream, preferences_export
 from labeling.interchange.formats import SourceFile, rows_read
 from labeling.interchange.imports import preferences_import
+from labeling.interchange.specs import ExportStats, export_spec_parse
 from labeling.models import Comparison, Judgment, Project, Source
 from labeling.services import LabelingError
 from tests.factories import ComparisonFactory, PromptFactory, ResponseFactory
