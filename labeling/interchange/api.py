@@ -31,6 +31,7 @@ from labeling.interchange.formats import (
     SourceFile,
     items_read,
     rows_read,
+    size_check,
 )
 from labeling.interchange.imports import (
     ImportResult,
@@ -117,6 +118,10 @@ class _ImportView(APIView):
 
     def post(self, request: Request, project_id: int) -> Response:
         project = admin_project(request, project_id)
+        try:
+            size_check(int(request.META.get("CONTENT_LENGTH") or 0))
+        except ImportRejected as exc:
+            return rejected_response(exc)
         options: dict[str, Any] = {**request.query_params.dict()}
         data = request.data
         if hasattr(data, "dict"):

@@ -165,22 +165,26 @@ class SourceFile:
         self.stream.close()
 
 
-def rows_read(source: SourceFile, *, container: str | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line, value)`` for each row; a line that cannot be read yields a RowError as its
-    value (the import collects them with its own); unreadable files raise ImportRejected."""
-    limit = max_upload_bytes()
-    if source.size > limit:
+def size_check(size: int) -> None:
+    """Refuse an import larger than PAIRWISE_MAX_UPLOAD_MB (413, the sizes named)."""
+    if size > max_upload_bytes():
         raise ImportRejected(
             [
                 RowError(
                     None,
                     "file",
-                    f"the file is {source.size / 1024 / 1024:.1f} MB; the largest accepted is "
+                    f"the file is {size / 1024 / 1024:.1f} MB; the largest accepted is "
                     f"{settings.PAIRWISE_MAX_UPLOAD_MB} MB (PAIRWISE_MAX_UPLOAD_MB)",
                 )
             ],
             status=413,
         )
+
+
+def rows_read(source: SourceFile, *, container: str | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line, value)`` for each row; a line that cannot be read yields a RowError as its
+    value (the import collects them with its own); unreadable files raise ImportRejected."""
+    size_check(source.size)
     head = source.stream.read(64)
     source.stream.seek(0)
     kind = container_detect(
@@ -245,6 +249,10 @@ def items_read(data: Any) -> Iterator[tuple[int, Any]]:
                 break
     if not isinstance(data, list):
         raise ImportRejected([RowError(None, None, "expected a JSON list of rows")])
+    if len(data) > max_rows():
+        raise ImportRejected(
+            [RowError(None, None, f"too many rows: at most {max_rows()} per import")], status=413
+        )
     yield from enumerate(data, start=1)
 
 

@@ -89,6 +89,12 @@ def test_file_errors_name_the_line(api: APIClient, project: Project, settings: A
     upload = SimpleUploadedFile("p.jsonl", b'"fine"\n')
     response = api.post(url(project, "prompts"), {"file": upload}, format="multipart")
     assert response.status_code == 413 and "PAIRWISE_MAX_UPLOAD_MB" in response.json()["error"]
+    response = api.post(url(project, "prompts"), ["a JSON body counts too"], format="json")
+    assert response.status_code == 413 and "largest accepted is 0 MB" in response.json()["error"]
+    settings.PAIRWISE_MAX_UPLOAD_MB = 1
+    settings.PAIRWISE_MAX_IMPORT_ROWS = 2
+    response = api.post(url(project, "prompts"), ["a", "b", "c"], format="json")
+    assert response.status_code == 413 and "too many rows: at most 2" in response.json()["error"]
 
 
 def test_preferences_import_endpoint(api: APIClient, project: Project) -> None:
