@@ -242,6 +242,8 @@ def _json_rows(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
 
 def items_read(data: Any) -> Iterator[tuple[int, Any]]:
     """Rows of a JSON list (an API body); numbered as items, from 1."""
+    if isinstance(data, dict) and ("prompt_id" in data or "prompt" in data):
+        data = [data]  # one row sent on its own
     if isinstance(data, dict):
         for key in ("rows", "items", "prompts", "responses", "data"):
             if isinstance(data.get(key), list):

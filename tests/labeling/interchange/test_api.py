@@ -56,6 +56,15 @@ def test_prompts_bad_item_error_shape(api: APIClient, project: Project) -> None:
     assert not Prompt.objects.filter(project=project).exists()
 
 
+def test_single_grouped_row_and_wrapped_list(api: APIClient, project: Project) -> None:
+    PromptFactory(project=project, external_id="p1")
+    one = {"prompt_id": "p1", "responses": [{"text": "x"}, {"text": "y"}]}
+    response = api.post(url(project, "responses"), one, format="json")
+    assert response.status_code == 201 and response.json()["comparisons_created"] == 1
+    wrapped = {"prompts": ["a?", "b?"]}
+    assert api.post(url(project, "prompts"), wrapped, format="json").json()["prompts_created"] == 2
+
+
 def test_file_uploads_csv_and_jsonl(api: APIClient, project: Project) -> None:
     upload = SimpleUploadedFile(
         "prompts.csv", b"id,prompt\na,Alpha?\nb,Beta?\n", content_type="text/csv"
