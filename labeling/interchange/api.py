@@ -14,7 +14,9 @@ from typing import Any
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import urlencode
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
@@ -27,6 +29,7 @@ from labeling import selectors
 from labeling.interchange.cards import dataset_card_render
 from labeling.interchange.exports import export_filename, export_stream
 from labeling.interchange.formats import (
+    IMPORT_FORMATS,
     ImportRejected,
     SourceFile,
     items_read,
@@ -39,7 +42,7 @@ from labeling.interchange.imports import (
     prompts_import,
     responses_import,
 )
-from labeling.interchange.specs import ExportStats, export_spec_parse
+from labeling.interchange.specs import PARAMETERS, ExportStats, export_spec_parse
 from labeling.models import Project
 from labeling.roles import is_admin
 from labeling.services import LabelingError
@@ -151,6 +154,44 @@ class _ImportView(APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+class ImportResultSerializer(serializers.Serializer[Any]):
+    """What an import answers (201)."""
+
+    prompts_created = serializers.IntegerField()
+    responses_created = serializers.IntegerField()
+    comparisons_created = serializers.IntegerField()
+    judgments_created = serializers.IntegerField()
+    users_created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    skipped_duplicates = serializers.ListField(child=serializers.CharField())
+    summary = serializers.CharField()
+
+
+_IMPORT_REQUEST = {
+    "application/json": {"type": "array", "items": {}},
+    "multipart/form-data": {
+        "type": "object",
+        "properties": {"file": {"type": "string", "format": "binary"}},
+    },
+    "application/jsonl": {"type": "string", "format": "binary"},
+    "text/csv": {"type": "string", "format": "binary"},
+}
+
+
+def _import_schema(summary: str, *parameters: OpenApiParameter) -> Any:
+    return extend_schema(
+        summary=summary,
+        request=_IMPORT_REQUEST,
+        parameters=list(parameters),
+        responses={201: ImportResultSerializer, 400: OpenApiTypes.OBJECT, 413: OpenApiTypes.OBJECT},
+    )
+
+
+_CONTAINER_PARAMETER = OpenApiParameter(
+    "format", str, description="file format: jsonl, json, csv, parquet (default: detected)"
+)
+
+
 def _int_option(options: dict[str, Any], name: str) -> int | None:
     value = options.get(name)
     if value in (None, ""):
@@ -164,12 +205,27 @@ def _int_option(options: dict[str, Any], name: str) -> int | None:
 class PromptsImportView(_ImportView):
     """POST prompts: strings or {id, prompt (string or messages), metadata, split}."""
 
+    @_import_schema("Import prompts", _CONTAINER_PARAMETER)
+    def post(self, request: Request, project_id: int) -> Response:
+        return super().post(request, project_id)
+
     def run(self, project: Project, rows: Any, unit: str, options: dict[str, Any]) -> ImportResult:
         return prompts_import(project=project, rows=rows, unit=unit)
 
 
 class ResponsesImportView(_ImportView):
     """POST responses grouped by prompt or flat; each prompt's pairs become comparisons."""
+
+    @_import_schema(
+        "Import responses; each prompt's pairs become comparisons",
+        _CONTAINER_PARAMETER,
+        OpenApiParameter(
+            "max_pairs", int, description="at most this many sampled pairs per prompt"
+        ),
+        OpenApiParameter("batch", str, description="batch tag of the new comparisons"),
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        return super().post(request, project_id)
 
     def run(self, project: Project, rows: Any, unit: str, options: dict[str, Any]) -> ImportResult:
         return responses_import(
@@ -186,6 +242,16 @@ class PreferencesImportView(_ImportView):
     ``container`` is the file's (jsonl, json, csv)."""
 
     container_param = "container"
+
+    @_import_schema(
+        "Import an existing preference dataset",
+        OpenApiParameter("format", str, required=True, enum=list(IMPORT_FORMATS)),
+        OpenApiParameter("container", str, description="jsonl, json, csv, parquet"),
+        OpenApiParameter("annotator", str, description="username the judgments belong to"),
+        OpenApiParameter("batch", str, description="batch tag of new comparisons"),
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        return super().post(request, project_id)
 
     def run(self, project: Project, rows: Any, unit: str, options: dict[str, Any]) -> ImportResult:
         annotator = options.get("annotator") or None
@@ -204,6 +270,20 @@ class ExportView(APIView):
 
     content_negotiation_class = IgnoreFormatNegotiation
 
+    @extend_schema(
+        summary="Export preferences (streamed)",
+        parameters=[
+            *(OpenApiParameter(name, str, description=text) for name, text in PARAMETERS.items()),
+            OpenApiParameter("card", str, description="1: the dataset card (Markdown) instead"),
+        ],
+        responses={
+            (200, "application/jsonl"): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
+            (200, "text/markdown"): OpenApiTypes.STR,
+            400: OpenApiTypes.OBJECT,
+        },
+    )
     def get(self, request: Request, project_id: int) -> HttpResponseBase:
         project = admin_project(request, project_id)
         params = {
