@@ -14,9 +14,18 @@ see (or the reverse).
 
 Latency is per HTTP call as the client sees it; ``srv cpu`` / ``cli cpu`` are the CPU
 milliseconds per call spent in gunicorn's workers / in this driver, and ``load`` the 1-minute load
-average when the level started (other work on the machine slows every figure). With zero think time the clients form a closed
-loop, so queueing sets the latency: mean latency = C / throughput (Little's law). ``--think-ms``
-adds a pause between judgments, like a person reading.
+average when the level started (other work on the machine slows every figure).
+
+Same-run baseline: before each level the same C clients hammer a trivial authenticated endpoint
+(``GET /api/v1/projects/{id}/``: token auth, one membership query, a small JSON body) for
+``--baseline-seconds``; ``base/s`` is its requests per second and ``ratio`` = judgments/s ÷ base/s,
+the share of a trivial request's throughput the hot path keeps. Compare ratios (and CPU per call)
+between runs, not raw rates: the machine may be busy with other work.
+
+``--think-ms`` takes a list (default ``0,150``). With zero think time the clients form a closed
+loop, so queueing sets the latency: mean latency = C / throughput (Little's law; 50 clients at
+250/s wait 200 ms on average). Latency targets are only meaningful with think time, a pause
+between judgments like a person reading: quote p95 from the think-time rows.
 """
 
 from __future__ import annotations
@@ -56,8 +65,8 @@ def _django() -> None:
     django.setup()
 
 
-def seed(levels: list[int], comparisons: int) -> dict[str, Any]:
-    """One project per concurrency level, each with its own annotators; returns ids and tokens."""
+def seed(keys: list[str], comparisons: int) -> dict[str, Any]:
+    """One project per run key (``C@think``), each with its own C annotators; ids and tokens."""
     _django()
     from django.contrib.auth.models import Group, User
     from django.db import transaction
@@ -70,11 +79,12 @@ def seed(levels: list[int], comparisons: int) -> dict[str, Any]:
     pairs = [(i, j) for i in range(per_prompt) for j in range(i + 1, per_prompt)]
     result: dict[str, Any] = {"levels": {}}
     group, _ = Group.objects.get_or_create(name=ANNOTATOR_GROUP)
-    for level in levels:
+    for key in keys:
+        level = int(key.split("@")[0])
         with transaction.atomic():
-            project = Project.objects.create(name=f"load C={level}", judgments_per_comparison=K)
+            project = Project.objects.create(name=f"load {key}", judgments_per_comparison=K)
             users = User.objects.bulk_create(
-                [User(username=f"load{level}-{i}", password="!") for i in range(level)]
+                [User(username=f"load{key}-{i}", password="!") for i in range(level)]
             )
             group.user_set.add(*users)
             project.annotators.add(*users)
@@ -113,7 +123,7 @@ def seed(levels: list[int], comparisons: int) -> dict[str, Any]:
                         )
                     )
             Comparison.objects.bulk_create(made[:comparisons], batch_size=2000)
-        result["levels"][str(level)] = {
+        result["levels"][key] = {
             "project": project.pk,
             "tokens": [t.key for t in tokens],
         }
@@ -222,6 +232,57 @@ def annotator_loop(
         tally.judgments += judgments
         tally.errors += errors
         tally.exhausted += lease is None
+
+
+def baseline_loop(
+    base_url: str, token: str, project_id: int, deadline: float, tally: Tally
+) -> None:
+    """The same client, but calling a trivial authenticated endpoint back to back."""
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    with httpx.Client(
+        base_url=base_url,
+        headers={"Authorization": f"Token {token}"},
+        timeout=30.0,
+        transport=transport,
+    ) as client:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                response = client.get(f"/api/v1/projects/{project_id}/")
+            except httpx.HTTPError:
+                errors += 1
+                continue
+            latencies.append((time.perf_counter() - started) * 1000)
+            errors += response.status_code != 200
+    with tally.lock:
+        tally.latencies_ms.extend(latencies)
+        tally.errors += errors
+
+
+def drive_baseline(base_url: str, level: dict[str, Any], seconds: float) -> dict[str, Any]:
+    tally = Tally()
+    started = time.perf_counter()
+    deadline = started + seconds
+    threads = [
+        threading.Thread(
+            target=baseline_loop, args=(base_url, token, level["project"], deadline, tally)
+        )
+        for token in level["tokens"]
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return {
+        "base_rate": len(tally.latencies_ms) / elapsed,
+        "base_p50": percentile(tally.latencies_ms, 50),
+        "base_errors": tally.errors,
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -344,7 +405,9 @@ def run_backend(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True
         )
         levels = [int(c) for c in args.concurrency.split(",")]
-        seeded = child(env, "--seed", args.concurrency, "--comparisons", str(args.comparisons))
+        thinks = [float(t) for t in args.think_ms.split(",")]
+        keys = [f"{level}@{think:g}" for level in levels for think in thinks]
+        seeded = child(env, "--seed", ",".join(keys), "--comparisons", str(args.comparisons))
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         command = [
@@ -366,16 +429,27 @@ def run_backend(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         server = subprocess.Popen(command, env=env, cwd=ROOT)
         wait_until_up(base_url, server)
         for level in levels:
-            load = os.getloadavg()[0]
-            server_cpu, client_cpu = process_cpu_s(server.pid), time.process_time()
-            figures = drive(base_url, seeded["levels"][str(level)], args.seconds, args.think_ms)
-            calls = max(figures["calls"], 1)
-            figures["server_cpu_ms"] = (process_cpu_s(server.pid) - server_cpu) * 1000 / calls
-            figures["client_cpu_ms"] = (time.process_time() - client_cpu) * 1000 / calls
-            figures["load"] = load
-            db_figures = child(env, "--check", str(seeded["levels"][str(level)]["project"]))
-            rows.append({"db": db, "c": level, **figures, **db_figures})
-            print(format_row(rows[-1]), flush=True)
+            # The baseline runs on the first run's project (its annotators are members).
+            baseline = drive_baseline(
+                base_url,
+                seeded["levels"][keys[levels.index(level) * len(thinks)]],
+                args.baseline_seconds,
+            )
+            for think in thinks:
+                key = f"{level}@{think:g}"
+                load = os.getloadavg()[0]
+                server_cpu, client_cpu = process_cpu_s(server.pid), time.process_time()
+                figures = drive(base_url, seeded["levels"][key], args.seconds, think)
+                calls = max(figures["calls"], 1)
+                figures["server_cpu_ms"] = (process_cpu_s(server.pid) - server_cpu) * 1000 / calls
+                figures["client_cpu_ms"] = (time.process_time() - client_cpu) * 1000 / calls
+                figures["load"] = load
+                figures["ratio"] = figures["rate"] / max(baseline["base_rate"], 1e-9)
+                db_figures = child(env, "--check", str(seeded["levels"][key]["project"]))
+                rows.append(
+                    {"db": db, "c": level, "think": think, **baseline, **figures, **db_figures}
+                )
+                print(format_row(rows[-1]), flush=True)
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)
@@ -390,19 +464,19 @@ def run_backend(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 HEADER = (
-    f"{'db':<9}{'C':>4}{'secs':>6}{'judged':>8}{'judg/s':>8}{'calls':>7}{'p50 ms':>8}"
-    f"{'p95 ms':>8}{'p99 ms':>8}{'errors':>7}{'over k':>7}{'dups':>6}{'count≠':>7}{'lost':>6}"
-    f"{'srv cpu':>8}{'cli cpu':>8}{'load':>6}"
+    f"{'db':<9}{'C':>4}{'think':>6}{'secs':>6}{'judged':>8}{'judg/s':>8}{'base/s':>8}"
+    f"{'ratio':>7}{'calls':>7}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'errors':>7}{'over k':>7}"
+    f"{'dups':>6}{'count≠':>7}{'lost':>6}{'srv cpu':>8}{'cli cpu':>8}{'load':>6}"
 )
 
 
 def format_row(row: dict[str, Any]) -> str:
     lost = row["judgments"] - row["judgments_db"] if "judgments_db" in row else 0
     return (
-        f"{row['db']:<9}{row['c']:>4}{row['elapsed']:>6.1f}{row['judgments']:>8}"
-        f"{row['rate']:>8.1f}{row['calls']:>7}{row['p50']:>8.1f}{row['p95']:>8.1f}"
-        f"{row['p99']:>8.1f}{row['errors']:>7}{row['over_k']:>7}{row['duplicates']:>6}"
-        f"{row['count_mismatch']:>7}{lost:>6}"
+        f"{row['db']:<9}{row['c']:>4}{row['think']:>6g}{row['elapsed']:>6.1f}{row['judgments']:>8}"
+        f"{row['rate']:>8.1f}{row['base_rate']:>8.1f}{row['ratio']:>7.2f}{row['calls']:>7}"
+        f"{row['p50']:>8.1f}{row['p95']:>8.1f}{row['p99']:>8.1f}{row['errors']:>7}"
+        f"{row['over_k']:>7}{row['duplicates']:>6}{row['count_mismatch']:>7}{lost:>6}"
         f"{row['server_cpu_ms']:>8.1f}{row['client_cpu_ms']:>8.1f}{row['load']:>6.1f}"
     )
 
@@ -412,7 +486,15 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--concurrency", default="1,10,50", help="comma-separated C levels")
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--think-ms", type=float, default=0)
+    parser.add_argument(
+        "--think-ms",
+        default="0,150",
+        help="comma-separated pauses between judgments; each C level runs once per value",
+    )
+    parser.add_argument(
+        "--baseline-seconds", type=float, default=5, help="trivial-endpoint run before each level"
+    )
+    parser.add_argument("--json", help="also write every row to this JSON file")
     parser.add_argument("--comparisons", type=int, default=8000, help="per level (k=2)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread")
@@ -423,7 +505,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.seed:
-        print(json.dumps(seed([int(c) for c in args.seed.split(",")], args.comparisons)))
+        print(json.dumps(seed(args.seed.split(","), args.comparisons)))
         return
     if args.check:
         print(json.dumps(check(args.check)))
@@ -431,12 +513,24 @@ def main() -> None:
 
     print(
         f"gunicorn {args.workers} x {args.worker_class} (threads={args.threads}), "
-        f"k={K}, {args.seconds:g} s per level, think {args.think_ms:g} ms, {os.cpu_count()} CPUs"
+        f"k={K}, {args.seconds:g} s per run (baseline {args.baseline_seconds:g} s), "
+        f"think {args.think_ms} ms, {os.cpu_count()} CPUs"
+    )
+    print(
+        "base/s: a trivial authenticated GET under the same C, same run; "
+        "ratio = judg/s / base/s; think>0: p95 as a person would see it"
     )
     print(HEADER, flush=True)
     databases = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    rows: list[dict[str, Any]] = []
     for db in databases:
-        run_backend(db, args)
+        rows += run_backend(db, args)
+    print("\nsummary (one line per run, in order):")
+    print(HEADER)
+    for row in rows:
+        print(format_row(row))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

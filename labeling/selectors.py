@@ -10,8 +10,9 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
@@ -25,6 +26,7 @@ from labeling.models import (
     Project,
 )
 from labeling.roles import is_admin
+from labeling.sqlrows import RowReader
 
 # --- access ------------------------------------------------------------------------------------
 
@@ -39,26 +41,49 @@ def projects_visible_to(*, user: Any) -> QuerySet[Project]:
 def project_get_visible(*, user: Any, project_id: int) -> Project:
     """One project the user may see; ``Project.DoesNotExist`` otherwise.
 
-    Membership is tried first (one cheap join, the annotators' hot path); only when that misses
-    does the admin check run.
+    Membership is tried first (one hand-written query: the annotators' hot path, every queue
+    call); only when that misses does the admin check run.
     """
-    try:
-        return Project.objects.filter(annotators=user).get(pk=project_id)
-    except Project.DoesNotExist:
-        if not is_admin(user):
-            raise
+    with connection.cursor() as cursor:
+        cursor.execute(_MEMBER_PROJECT_SQL, [project_id, user.pk])
+        row = cursor.fetchone()
+    if row is not None:
+        return cast(Project, _PROJECT.read(row, 0))
+    if not is_admin(user):
+        raise Project.DoesNotExist(f"no project {project_id} visible to {user}")
     return Project.objects.get(pk=project_id)
 
 
 def comparison_get_visible(*, user: Any, comparison_id: int) -> Comparison:
-    """One comparison (with its project) in a project the user may see; DoesNotExist otherwise."""
-    comparisons = Comparison.objects.select_related("project")
-    try:
-        return comparisons.filter(project__annotators=user).get(pk=comparison_id)
-    except Comparison.DoesNotExist:
-        if not is_admin(user):
-            raise
-    return comparisons.get(pk=comparison_id)
+    """One comparison (with its project) in a project the user may see; DoesNotExist otherwise.
+
+    Like ``project_get_visible``: one hand-written query for members, then the admin check.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_MEMBER_COMPARISON_SQL, [comparison_id, user.pk])
+        row = cursor.fetchone()
+    if row is not None:
+        comparison: Comparison = _COMPARISON.read(row, 0)
+        comparison.project = _PROJECT.read(row, len(_COMPARISON))
+        return comparison
+    if not is_admin(user):
+        raise Comparison.DoesNotExist(f"no comparison {comparison_id} visible to {user}")
+    return Comparison.objects.select_related("project").get(pk=comparison_id)
+
+
+_PROJECT = RowReader(Project, "p")
+_COMPARISON = RowReader(Comparison, "c")
+_IS_MEMBER = (
+    f"EXISTS (SELECT 1 FROM {Project.annotators.through._meta.db_table} m "
+    "WHERE m.project_id = p.id AND m.user_id = %s)"
+)
+_MEMBER_PROJECT_SQL = (
+    f"SELECT {_PROJECT.columns} FROM labeling_project p WHERE p.id = %s AND {_IS_MEMBER}"
+)
+_MEMBER_COMPARISON_SQL = (
+    f"SELECT {_COMPARISON.columns}, {_PROJECT.columns} FROM labeling_comparison c "
+    f"JOIN labeling_project p ON p.id = c.project_id WHERE c.id = %s AND {_IS_MEMBER}"
+)
 
 
 # --- leases ------------------------------------------------------------------------------------

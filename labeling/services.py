@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import Group
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -40,6 +40,7 @@ from labeling.models import (
     text_hash,
 )
 from labeling.roles import ADMIN_GROUP, ANNOTATOR_GROUP
+from labeling.sqlrows import RowReader, db_datetime, saved
 
 
 class LabelingError(Exception):
@@ -239,21 +240,67 @@ def comparisons_create(
 
 
 # --- the queue ---------------------------------------------------------------------------------
+#
+# The hot path (one claim and one submit per judgment) is hand-written SQL through
+# ``connection.cursor()``: the ORM's statement compilation cost several times the queries' own
+# time. The SQL is portable between SQLite and PostgreSQL (``%s`` parameters, RETURNING); only
+# the row lock differs (``FOR UPDATE [SKIP LOCKED]`` on PostgreSQL; on SQLite the IMMEDIATE
+# transaction already serializes writers). Rows come back as model instances through the fields'
+# own database converters (``labeling.sqlrows``), so callers see what the ORM would have given them.
 
 
-def _live_leases(comparison: Comparison, now: datetime, *, excluding: Any = None) -> int:
-    leases = Assignment.objects.filter(
-        comparison=comparison, status=AssignmentStatus.ACTIVE, expires_at__gt=now
-    )
+_ASSIGNMENT = RowReader(Assignment, "a")
+_COMPARISON = RowReader(Comparison, "c")
+_PROMPT = RowReader(Prompt, "p")
+_RESPONSE_A = RowReader(Response, "ra")
+_RESPONSE_B = RowReader(Response, "rb")
+_JUDGMENT = RowReader(Judgment, "j")
+
+# A comparison with everything needed to show it (what ``selectors.assignment_with_content``
+# loads), appended to the claim's queries so the lease comes back ready to render.
+_CONTENT_COLUMNS = ", ".join(
+    reader.columns for reader in (_COMPARISON, _PROMPT, _RESPONSE_A, _RESPONSE_B)
+)
+_CONTENT_JOINS = (
+    "JOIN labeling_prompt p ON p.id = c.prompt_id "
+    "JOIN labeling_response ra ON ra.id = c.response_a_id "
+    "JOIN labeling_response rb ON rb.id = c.response_b_id"
+)
+
+_LIVE_LEASES = (
+    "SELECT COUNT(*) FROM labeling_assignment l "
+    "WHERE l.comparison_id = {comparison} AND l.status = 'active' AND l.expires_at > %s"
+)
+
+
+def _comparison_with_content(row: Sequence[Any], start: int) -> Comparison:
+    comparison: Comparison = _COMPARISON.read(row, start)
+    start += len(_COMPARISON)
+    comparison.prompt = _PROMPT.read(row, start)
+    start += len(_PROMPT)
+    comparison.response_a = _RESPONSE_A.read(row, start)
+    comparison.response_b = _RESPONSE_B.read(row, start + len(_RESPONSE_A))
+    return comparison
+
+
+def _live_leases(comparison_id: int, now: datetime, *, excluding: Any = None) -> int:
+    sql = _LIVE_LEASES.format(comparison="%s")
+    params: list[Any] = [comparison_id, db_datetime(now)]
     if excluding is not None:
-        leases = leases.exclude(annotator=excluding)
-    return leases.count()
+        sql += " AND l.annotator_id <> %s"
+        params.append(excluding.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.fetchone()[0])
 
 
 def assignment_claim_next(
     *, annotator: Any, project: Project, now: datetime | None = None
 ) -> Assignment | None:
-    """The annotator's open lease, or a new lease on their next comparison; None when done."""
+    """The annotator's open lease, or a new lease on their next comparison; None when done.
+
+    The lease comes back with its comparison, prompt and both responses loaded.
+    """
     try:
         return _assignment_claim(annotator=annotator, project=project, now=now)
     except IntegrityError:
@@ -262,52 +309,130 @@ def assignment_claim_next(
         return _assignment_claim(annotator=annotator, project=project, now=now)
 
 
+_CURRENT_LEASE_SQL = (
+    f"SELECT {_ASSIGNMENT.columns}, {_CONTENT_COLUMNS} "
+    "FROM labeling_assignment a JOIN labeling_comparison c ON c.id = a.comparison_id "
+    f"{_CONTENT_JOINS} "
+    "WHERE a.annotator_id = %s AND a.project_id = %s AND a.status = 'active'"
+)
+
+# Open comparisons this annotator has neither judged nor skipped, with a free slot: the same
+# filter as ``ComparisonQuerySet.claimable_by``, in queue order.
+_CANDIDATE_SQL = (
+    f"SELECT {_CONTENT_COLUMNS} FROM labeling_comparison c {_CONTENT_JOINS} "
+    "WHERE c.project_id = %s AND c.status = 'open' "
+    "AND NOT EXISTS (SELECT 1 FROM labeling_judgment j "
+    "WHERE j.comparison_id = c.id AND j.annotator_id = %s) "
+    "AND NOT EXISTS (SELECT 1 FROM labeling_assignment s "
+    "WHERE s.comparison_id = c.id AND s.annotator_id = %s AND s.status = 'skipped') "
+    f"AND c.judgment_count + ({_LIVE_LEASES.format(comparison='c.id')}) < %s"
+    "{passed} ORDER BY c.priority DESC, c.id LIMIT 1{lock}"
+)
+
+# Re-counted in the INSERT's own statement: on PostgreSQL a new statement reads a fresh snapshot,
+# and the comparison row lock held since the candidate query keeps every other lease or judgment
+# off it until commit. No row comes back when the slot has been taken meanwhile.
+_LEASE_INSERT_SQL = (
+    "INSERT INTO labeling_assignment "
+    "(annotator_id, project_id, comparison_id, leased_at, expires_at, shown_left, status) "
+    "SELECT %s, %s, %s, %s, %s, %s, 'active' "
+    "WHERE (SELECT judgment_count FROM labeling_comparison WHERE id = %s) "
+    f"+ ({_LIVE_LEASES.format(comparison='%s')}) < %s "
+    "RETURNING id"
+)
+
+
+class _Wait:
+    """``_claim_in`` without waiting found only rows locked by others (PostgreSQL)."""
+
+
 def _assignment_claim(
     *, annotator: Any, project: Project, now: datetime | None = None
 ) -> Assignment | None:
-    now = now or timezone.now()
-    with transaction.atomic():
-        current = (
-            Assignment.objects.select_related("comparison")
-            .filter(annotator=annotator, project=project, status=AssignmentStatus.ACTIVE)
-            .first()
-        )
-        if current is not None:
-            if current.expires_at > now and current.comparison.status == ComparisonStatus.OPEN:
-                return current
-            current.status = AssignmentStatus.EXPIRED
-            current.save(update_fields=["status"])
+    with transaction.atomic(), connection.cursor() as cursor:
+        lease = _claim_in(cursor, annotator=annotator, project=project, now=now or timezone.now())
+    assert not isinstance(lease, _Wait)
+    return lease
 
-        k = project.judgments_per_comparison
-        passed: list[int] = []
-        for _ in range(20):
-            claimable = (
-                Comparison.objects.filter(project=project)
-                .exclude(pk__in=passed)
-                .claimable_by(annotator, now=now)
-                .order_by("-priority", "id")
+
+def _claim_in(
+    cursor: Any, *, annotator: Any, project: Project, now: datetime, wait: bool = True
+) -> Assignment | _Wait | None:
+    """The claim's statements, inside the caller's transaction.
+
+    ``wait=False``: when every claimable row is locked by others at this instant, answer
+    ``_Wait`` instead of blocking on one (the caller then claims again after its commit: it may
+    hold a comparison lock itself, and two such waits could deadlock).
+    """
+    db_now = db_datetime(now)
+    postgres = connection.vendor == "postgresql"
+    cursor.execute(_CURRENT_LEASE_SQL, [annotator.pk, project.pk])
+    row = cursor.fetchone()
+    if row is not None:
+        current: Assignment = _ASSIGNMENT.read(row, 0)
+        comparison = _comparison_with_content(row, len(_ASSIGNMENT))
+        if current.expires_at > now and comparison.status == ComparisonStatus.OPEN:
+            comparison.project = project
+            current.comparison = comparison
+            current.project = project
+            return current
+        cursor.execute(
+            "UPDATE labeling_assignment SET status = %s WHERE id = %s",
+            [AssignmentStatus.EXPIRED.value, current.pk],
+        )
+
+    k = project.judgments_per_comparison
+    passed: list[int] = []
+    for _ in range(20):
+        params = [project.pk, annotator.pk, annotator.pk, db_now, k, *passed]
+        passed_sql = f" AND c.id NOT IN ({', '.join(['%s'] * len(passed))})" if passed else ""
+        locks = [" FOR UPDATE OF c SKIP LOCKED", " FOR UPDATE OF c"] if postgres else [""]
+        row = None
+        for lock in locks:
+            # When every row left is locked by concurrent claims/submits at this instant, wait
+            # for one rather than answer "queue empty" while slots remain.
+            cursor.execute(_CANDIDATE_SQL.format(passed=passed_sql, lock=lock), params)
+            row = cursor.fetchone()
+            if row is not None:
+                break
+            if not wait and postgres:
+                return _Wait()
+        if row is None:
+            return None
+        comparison = _comparison_with_content(row, 0)
+        shown_left = secrets.choice((Side.A, Side.B))
+        expires_at = now + timedelta(minutes=project.lease_minutes)
+        cursor.execute(
+            _LEASE_INSERT_SQL,
+            [
+                annotator.pk,
+                project.pk,
+                comparison.pk,
+                db_now,
+                db_datetime(expires_at),
+                shown_left.value,
+                comparison.pk,
+                comparison.pk,
+                db_now,
+                k,
+            ],
+        )
+        inserted = cursor.fetchone()
+        if inserted is not None:
+            comparison.project = project
+            lease = Assignment(
+                id=inserted[0],
+                annotator=annotator,
+                project=project,
+                comparison=comparison,
+                leased_at=now,
+                expires_at=expires_at,
+                shown_left=shown_left,
+                status=AssignmentStatus.ACTIVE,
             )
-            candidate = claimable.select_for_update(skip_locked=True, of=("self",)).first()
-            if candidate is None:
-                # The rows left may all be locked by concurrent claims/submits at this instant;
-                # wait for one rather than answer "queue empty" while slots remain.
-                candidate = claimable.select_for_update(of=("self",)).first()
-            if candidate is None:
-                return None
-            # Re-count under the row lock: the filter above may have read an older snapshot.
-            taken = Comparison.objects.filter(pk=candidate.pk).values_list(
-                "judgment_count", flat=True
-            )[0] + _live_leases(candidate, now)
-            if taken < k:
-                return Assignment.objects.create(
-                    annotator=annotator,
-                    project=project,
-                    comparison=candidate,
-                    leased_at=now,
-                    expires_at=now + timedelta(minutes=project.lease_minutes),
-                    shown_left=secrets.choice((Side.A, Side.B)),
-                )
-            passed.append(candidate.pk)
+            saved(lease)
+            return lease
+        passed.append(comparison.pk)
     return None
 
 
@@ -354,6 +479,52 @@ def judgment_validate(*, choice: str, strength: int | None, flags: Sequence[str]
         )
 
 
+class _AlreadyJudged(Exception):
+    """Raised inside ``judgment_submit``'s transaction to undo its increment on a retry."""
+
+    def __init__(self, judgment: Judgment) -> None:
+        self.judgment = judgment
+
+
+# Takes the comparison's row lock and counts the judgment in one statement (the CASE reads the
+# old count); the rest of the submit's checks raise to roll it back.
+_COUNT_JUDGMENT_SQL = (
+    "UPDATE labeling_comparison SET judgment_count = judgment_count + 1, "
+    "status = CASE WHEN judgment_count + 1 >= ({k}) THEN 'complete' ELSE status END "
+    "WHERE id = %s AND status <> 'closed' RETURNING judgment_count, ({k})"
+).format(
+    k="SELECT judgments_per_comparison FROM labeling_project "
+    "WHERE labeling_project.id = labeling_comparison.project_id"
+)
+
+# After the lock (a new statement: on PostgreSQL a fresh snapshot): the annotator's stored
+# judgment, if any, and their latest lease on the comparison that was not skipped.
+_JUDGMENT_AND_LEASE_SQL = (
+    f"SELECT {_ASSIGNMENT.columns}, {_JUDGMENT.columns} "
+    "FROM (SELECT 1 AS one) o "
+    "LEFT JOIN labeling_judgment j ON j.annotator_id = %s AND j.comparison_id = %s "
+    "LEFT JOIN labeling_assignment a ON a.id = (SELECT s.id FROM labeling_assignment s "
+    "WHERE s.annotator_id = %s AND s.comparison_id = %s AND s.status <> 'skipped' "
+    "ORDER BY s.leased_at DESC LIMIT 1)"
+)
+
+_JUDGMENT_FIELDS = [f for f in Judgment._meta.concrete_fields if not f.primary_key]
+_JUDGMENT_INSERT_SQL = (
+    f"INSERT INTO labeling_judgment ({', '.join(f.column for f in _JUDGMENT_FIELDS)}) "
+    f"VALUES ({', '.join(['%s'] * len(_JUDGMENT_FIELDS))}) RETURNING id"
+)
+
+
+def _judgment_checked(
+    *, choice: str, strength: int | None, flags: Sequence[str], time_spent_ms: int | None
+) -> None:
+    judgment_validate(choice=choice, strength=strength, flags=flags)
+    if choice in (Choice.A, Choice.B) and strength is None:
+        raise LabelingError("strength is required when a side is chosen (1-4)", field="strength")
+    if time_spent_ms is not None and time_spent_ms < 0:
+        raise LabelingError("time_spent_ms must not be negative", field="time_spent_ms")
+
+
 def judgment_submit(
     *,
     annotator: Any,
@@ -366,53 +537,130 @@ def judgment_submit(
     now: datetime | None = None,
 ) -> SubmitResult:
     """Store one judgment. A retried submit returns the stored judgment and writes nothing."""
-    judgment_validate(choice=choice, strength=strength, flags=flags)
-    if choice in (Choice.A, Choice.B) and strength is None:
-        raise LabelingError("strength is required when a side is chosen (1-4)", field="strength")
-    if time_spent_ms is not None and time_spent_ms < 0:
-        raise LabelingError("time_spent_ms must not be negative", field="time_spent_ms")
-    now = now or timezone.now()
-    with transaction.atomic():
-        locked = (
-            Comparison.objects.select_for_update(of=("self",))
-            .select_related("project")
-            .get(pk=comparison.pk)
-        )
-        existing = Judgment.objects.filter(annotator=annotator, comparison=locked).first()
-        if existing is not None:
-            return SubmitResult(existing, created=False)
-        if locked.status == ComparisonStatus.CLOSED:
-            raise Conflict("this comparison is closed to new judgments")
-        lease = (
-            Assignment.objects.filter(annotator=annotator, comparison=locked)
-            .exclude(status=AssignmentStatus.SKIPPED)
-            .order_by("-leased_at")
-            .first()
-        )
-        if lease is None:
-            raise Conflict("no lease on this comparison: claim it from the queue first")
-        if not lease.is_live(now):
-            others = _live_leases(locked, now, excluding=annotator)
-            if locked.judgment_count + others >= locked.project.judgments_per_comparison:
-                raise Conflict("your lease expired and the comparison has been taken by others")
-        judgment = Judgment.objects.create(
-            annotator=annotator,
-            comparison=locked,
-            choice=choice,
-            strength=strength,
-            rationale=rationale,
-            flags=sorted(set(flags)),
-            shown_left=lease.shown_left,
-            time_spent_ms=time_spent_ms,
-            source=Source.HUMAN,
-        )
-        complete = locked.judgment_count + 1 >= locked.project.judgments_per_comparison
-        Comparison.objects.filter(pk=locked.pk).update(
-            judgment_count=F("judgment_count") + 1,
-            status=ComparisonStatus.COMPLETE if complete else locked.status,
-        )
-        Assignment.objects.filter(pk=lease.pk).update(status=AssignmentStatus.DONE)
+    _judgment_checked(choice=choice, strength=strength, flags=flags, time_spent_ms=time_spent_ms)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            judgment = _judgment_store(
+                cursor,
+                annotator=annotator,
+                comparison=comparison,
+                choice=choice,
+                strength=strength,
+                rationale=rationale,
+                flags=flags,
+                time_spent_ms=time_spent_ms,
+                now=now or timezone.now(),
+            )
+    except _AlreadyJudged as stored:
+        return SubmitResult(stored.judgment, created=False)
     return SubmitResult(judgment, created=True)
+
+
+def judgment_submit_and_claim_next(
+    *,
+    annotator: Any,
+    comparison: Comparison,
+    project: Project,
+    choice: str,
+    strength: int | None = None,
+    rationale: str = "",
+    flags: Sequence[str] = (),
+    time_spent_ms: int | None = None,
+    now: datetime | None = None,
+) -> tuple[SubmitResult, Assignment | None]:
+    """``judgment_submit`` then ``assignment_claim_next`` in ``project``, in one transaction.
+
+    One commit per judgment instead of two: one WAL flush on PostgreSQL, one turn of the write
+    lock on SQLite. Same outcomes as the two calls one after the other; when the single
+    transaction cannot give them (a retried submit, the annotator's concurrent claim, every
+    claimable row locked by others), it falls back to exactly those two calls.
+    """
+    _judgment_checked(choice=choice, strength=strength, flags=flags, time_spent_ms=time_spent_ms)
+    now = now or timezone.now()
+    submit = {
+        "annotator": annotator,
+        "comparison": comparison,
+        "choice": choice,
+        "strength": strength,
+        "rationale": rationale,
+        "flags": flags,
+        "time_spent_ms": time_spent_ms,
+        "now": now,
+    }
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            judgment = _judgment_store(cursor, **submit)
+            lease = _claim_in(cursor, annotator=annotator, project=project, now=now, wait=False)
+    except _AlreadyJudged as stored:
+        result = SubmitResult(stored.judgment, created=False)
+        return result, assignment_claim_next(annotator=annotator, project=project)
+    except IntegrityError:
+        # The annotator's concurrent claim inserted its lease first; all of this rolled back.
+        result = judgment_submit(**submit)
+        return result, assignment_claim_next(annotator=annotator, project=project)
+    result = SubmitResult(judgment, created=True)
+    if isinstance(lease, _Wait):
+        return result, assignment_claim_next(annotator=annotator, project=project)
+    return result, lease
+
+
+def _judgment_store(
+    cursor: Any,
+    *,
+    annotator: Any,
+    comparison: Comparison,
+    choice: str,
+    strength: int | None,
+    rationale: str,
+    flags: Sequence[str],
+    time_spent_ms: int | None,
+    now: datetime,
+) -> Judgment:
+    """The submit's statements, inside the caller's transaction (which a raise rolls back)."""
+    cursor.execute(_COUNT_JUDGMENT_SQL, [comparison.pk])
+    counted = cursor.fetchone()
+    cursor.execute(
+        _JUDGMENT_AND_LEASE_SQL, [annotator.pk, comparison.pk, annotator.pk, comparison.pk]
+    )
+    row = cursor.fetchone()
+    existing = _JUDGMENT.read(row, len(_ASSIGNMENT))
+    if existing is not None:
+        raise _AlreadyJudged(existing)
+    if counted is None:
+        if not Comparison.objects.filter(pk=comparison.pk).exists():
+            raise Comparison.DoesNotExist(f"no comparison {comparison.pk}")
+        raise Conflict("this comparison is closed to new judgments")
+    judgment_count, k = counted
+    lease: Assignment | None = _ASSIGNMENT.read(row, 0)
+    if lease is None:
+        raise Conflict("no lease on this comparison: claim it from the queue first")
+    if not lease.is_live(now):
+        others = _live_leases(comparison.pk, now, excluding=annotator)
+        if judgment_count - 1 + others >= k:
+            raise Conflict("your lease expired and the comparison has been taken by others")
+    judgment = Judgment(
+        annotator=annotator,
+        comparison=comparison,
+        choice=choice,
+        strength=strength,
+        rationale=rationale,
+        flags=sorted(set(flags)),
+        shown_left=lease.shown_left,
+        time_spent_ms=time_spent_ms,
+        source=Source.HUMAN,
+        created_at=timezone.now(),
+    )
+    cursor.execute(
+        _JUDGMENT_INSERT_SQL,
+        [f.get_db_prep_save(getattr(judgment, f.attname), connection) for f in _JUDGMENT_FIELDS],
+    )
+    judgment.pk = cursor.fetchone()[0]
+    cursor.execute(
+        "UPDATE labeling_assignment SET status = %s WHERE id = %s",
+        [AssignmentStatus.DONE.value, lease.pk],
+    )
+    saved(judgment)
+    return judgment
 
 
 def judgment_undo(*, annotator: Any, project: Project, now: datetime | None = None) -> Assignment:

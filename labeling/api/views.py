@@ -217,19 +217,25 @@ class JudgmentSubmitView(APIView):
     def post(self, request: Request, comparison_id: int) -> Response:
         comparison = _visible_comparison(request, comparison_id)
         data = _parsed(JudgmentInputSerializer, request)
-        result = services.judgment_submit(
-            annotator=request.user,
-            comparison=comparison,
-            choice=data["choice"],
-            strength=data["strength"],
-            rationale=data["rationale"],
-            flags=data["flags"],
-            time_spent_ms=data["time_spent_ms"],
-        )
-        body = {**judgment_payload(result.judgment), "created": result.created}
+        judgment = {
+            "annotator": request.user,
+            "comparison": comparison,
+            "choice": data["choice"],
+            "strength": data["strength"],
+            "rationale": data["rationale"],
+            "flags": data["flags"],
+            "time_spent_ms": data["time_spent_ms"],
+        }
         if _wants_next(request, data):
-            nxt = services.assignment_claim_next(annotator=request.user, project=comparison.project)
+            # One transaction for both: one commit per judgment.
+            result, nxt = services.judgment_submit_and_claim_next(
+                project=comparison.project, **judgment
+            )
+            body = {**judgment_payload(result.judgment), "created": result.created}
             body["next"] = _lease_data(nxt)
+        else:
+            result = services.judgment_submit(**judgment)
+            body = {**judgment_payload(result.judgment), "created": result.created}
         return Response(
             body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         )

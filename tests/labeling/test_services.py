@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from labeling import services
+from labeling import selectors, services
 from labeling.models import AssignmentStatus, ComparisonStatus, Judgment
 from tests.factories import ComparisonFactory, UserFactory
 
@@ -202,5 +202,10 @@ def test_comparisons_create_dedupes_pairs(project: Any) -> None:
 def test_claim_query_count(
     project: Any, queue: list[Any], annotator: Any, django_assert_max_num_queries: Any
 ) -> None:
-    with django_assert_max_num_queries(7):
-        services.assignment_claim_next(annotator=annotator, project=project)
+    # The open lease, the next comparison with its content, the insert; a savepoint pair.
+    with django_assert_max_num_queries(5):
+        lease = services.assignment_claim_next(annotator=annotator, project=project)
+    # The lease comes back ready to show: no further query for its content.
+    with django_assert_max_num_queries(0):
+        shown = selectors.assignment_with_content(assignment=lease)
+        assert shown.comparison.prompt.messages and shown.comparison.response_a.text

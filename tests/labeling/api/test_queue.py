@@ -182,11 +182,11 @@ def test_undo_gives_back_the_comparison(
 def test_queue_next_query_count(
     api: APIClient, project: Project, queue: list[Comparison], django_assert_max_num_queries: Any
 ) -> None:
-    # token, project, claim (5), the shown content (1), and a savepoint pair (BEGIN/COMMIT
-    # outside tests).
-    with django_assert_max_num_queries(10):
+    # token, project, claim (3: the open lease, the next comparison with its content, the
+    # lease's insert) and a savepoint pair (BEGIN/COMMIT outside tests).
+    with django_assert_max_num_queries(7):
         assert _next(api, project).status_code == 200
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(5):
         assert _next(api, project).status_code == 200  # the open lease comes back
 
 
@@ -194,11 +194,14 @@ def test_submit_with_next_query_count(
     api: APIClient, project: Project, queue: list[Comparison], django_assert_max_num_queries: Any
 ) -> None:
     lease = _next(api, project).json()
-    # token, comparison, submit (6), claim (5), shown content (1), two savepoint pairs.
-    with django_assert_max_num_queries(18):
+    # token, comparison, submit (4: count, judgment and lease, insert, lease done), claim (3)
+    # and ONE savepoint pair: submit and claim share a transaction (one commit per judgment).
+    with django_assert_max_num_queries(11):
         response = _judge(api, lease["comparison"], choice="a", strength=1, next=True)
     assert response.status_code == 201
-    with django_assert_max_num_queries(6):
+    # A retry: token, comparison, the count and the read that finds the stored judgment, rolled
+    # back (in tests a savepoint: 3 statements; outside, BEGIN and ROLLBACK).
+    with django_assert_max_num_queries(7):
         assert _judge(api, lease["comparison"], choice="a", strength=1).status_code == 200
 
 
