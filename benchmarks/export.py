@@ -173,6 +173,19 @@ def generate(judgments: int) -> int:
     return project.pk
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size. Linux: VmHWM, since ru_maxrss carries the parent's
+    high-water mark across fork and exec."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(mode: str, project_id: int, output: str, aggregation: str) -> None:
     """One export in this process; prints a JSON line with rows, seconds and peak RSS."""
     from django.core.management import call_command
@@ -222,7 +235,7 @@ def child(mode: str, project_id: int, output: str, aggregation: str) -> None:
             rows = pq.ParquetFile(output).metadata.num_rows
     seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_mb()
     print(
         json.dumps(
             {

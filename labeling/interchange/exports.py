@@ -1,9 +1,10 @@
 """Preference exports: select judgments, aggregate them per comparison, stream rows in a format.
 
-One pass over the project's judgments, ordered by comparison, read straight from a server-side
-cursor in chunks (``connection.chunked_cursor``), so memory stays flat however large the project.
-Rows of one comparison are aggregated (majority with ties broken by summed strength, unanimous
-only, or every judgment as its own row) and written as TRL preference rows (standard or
+The comparisons (with their texts) and their judgments (or per-comparison vote counts the
+database computes) are read side by side in id order from chunked, server-side cursors
+(``connection.chunked_cursor``) and merged, so memory stays flat however large the project.
+The judgments of one comparison are aggregated (majority with ties broken by summed strength,
+unanimous only, or every judgment as its own row) and written as TRL preference rows (standard or
 conversational), KTO unpaired rows, Anthropic HH transcripts, or raw per-annotator judgments, in
 JSON Lines, CSV or Parquet; commands also write a Hugging Face dataset directory. The split is by
 prompt (a hash of the prompt id and a seed), so no prompt is ever in both train and test.
@@ -42,10 +43,7 @@ from labeling.interchange.containers import (
     rows_encode,
 )
 from labeling.interchange.formats import RAW_COLUMNS, hh_transcript, prompt_text
-from labeling.interchange.specs import (
-    ExportSpec,
-    ExportStats,
-)
+from labeling.interchange.specs import ExportSpec, ExportStats
 from labeling.models import Comparison, Judgment, Project, Split
 from labeling.services import LabelingError
 
@@ -539,9 +537,8 @@ def preference_rows(
 _first = operator.itemgetter(0)
 
 
-def _main_rows(
-    rows: Iterator[tuple[str, dict[str, Any]]], side: list[dict[str, Any]] | None
-) -> Iterator[dict[str, Any]]:
+def _main_rows(rows: Iterator[tuple[str, dict[str, Any]]], side: Any) -> Iterator[dict[str, Any]]:
+    """The rows of the dataset itself; both-bad rows go to ``side`` (``append``) when given."""
     for split, row in rows:
         if split == "both_bad":
             if side is not None:
@@ -624,11 +621,8 @@ def _hf_directory_write(
     import datasets
     import pyarrow.parquet as pq
 
-    work = Path(
-        tempfile.mkdtemp(
-            prefix="pairwise-hf-", dir=output.parent if output.parent.exists() else None
-        )
-    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".pairwise-hf-", dir=output.parent))
     try:
         writers = {}
         schema = parquet_schema(spec)
@@ -675,8 +669,10 @@ def _hf_directory_write(
             side.close()
             shutil.move(str(side.path), staging / "both_bad.jsonl")
             stats.files.append("both_bad.jsonl")
-        if output.exists():
+        if output.is_dir():
             shutil.rmtree(output)
+        elif output.exists():
+            output.unlink()
         shutil.move(str(staging), output)
         stats.files[:0] = ["train", "test"]
     finally:
