@@ -42,6 +42,7 @@ from rlhf.methods import DPO_METHODS
 from rlhf.models import Checkpoint, Round, RunStatus, Step, TrainingRun
 
 TRAINING_STEPS = ("bootstrap", "reward", "dpo", "online")
+Listener = Callable[[str, dict[str, Any]], None]  # (phase, event): terminal progress bars
 LOG_TAIL_LINES = 60
 HISTORY_MAX_POINTS = 600
 
@@ -124,15 +125,25 @@ class Outcome:
 class Progress:
     """What the child reported so far, flushed into the run row at most once per interval."""
 
-    def __init__(self, run_id: int | None, *, phase: str, history: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        run_id: int | None,
+        *,
+        phase: str,
+        history: list[dict[str, Any]],
+        listener: Listener | None = None,
+    ) -> None:
         self.run_id = run_id
         self.phase = phase
+        self.listener = listener
         self.history = history
         self.state: dict[str, Any] = {"phase": phase}
         self.log: list[str] = []
         self.dirty = False
 
     def on_event(self, event: dict[str, Any]) -> None:
+        if self.listener is not None:
+            self.listener(self.phase, event)
         kind = event.get("event")
         if kind == "progress":
             self.state = {
@@ -516,7 +527,7 @@ def _cancel_requested(run_id: int) -> Callable[[], bool]:
     return check
 
 
-def training_run_execute(run_id: int) -> str:
+def training_run_execute(run_id: int, *, listener: Listener | None = None) -> str:
     """Run one step of a round end to end (the body of the task). Safe to call twice."""
     services.runs_reap()
     run = services.training_run_claim(run_id=run_id)
@@ -547,7 +558,9 @@ def training_run_execute(run_id: int) -> str:
             outcome = supervise(
                 command,
                 workdir=workdir,
-                progress=Progress(run.pk, phase=invocation.name, history=history),
+                progress=Progress(
+                    run.pk, phase=invocation.name, history=history, listener=listener
+                ),
                 should_cancel=_cancel_requested(run.pk),
                 on_start=lambda pid: TrainingRun.objects.filter(pk=run.pk).update(pid=pid),
             )
@@ -590,7 +603,12 @@ def engine_call(
     workdir.mkdir(parents=True, exist_ok=True)
     spec_path = workdir / f"{name}.spec.json"
     spec_path.write_text(json.dumps(spec, indent=2, sort_keys=True))
-    progress = _CallbackProgress(name, on_event)
+    progress = Progress(
+        None,
+        phase=name,
+        history=[],
+        listener=(lambda phase, event: on_event(event)) if on_event else None,
+    )
     outcome = supervise(
         build_command(engine_step, spec_path, workdir / f"{name}.result.json"),
         workdir=workdir,
@@ -602,23 +620,10 @@ def engine_call(
     return outcome.result
 
 
-class _CallbackProgress(Progress):
-    def __init__(self, phase: str, on_event: Callable[[dict[str, Any]], None] | None) -> None:
-        super().__init__(None, phase=phase, history=[])
-        self._on_event = on_event
-
-    def on_event(self, event: dict[str, Any]) -> None:
-        super().on_event(event)
-        if self._on_event is not None:
-            self._on_event(event)
-
-
 # --- driving a round in this process (commands) -----------------------------------------------------
 
 
-def round_drive(
-    round_id: int, *, poll_s: float = 0.5, on_tick: Callable[[], None] = lambda: None
-) -> Round:
+def round_drive(round_id: int, *, poll_s: float = 0.5, listener: Listener | None = None) -> Round:
     """Run a round's queued steps here, one after the other, until the round finishes.
 
     A worker may take a step first (the claim decides); then this waits for it. Used by
@@ -634,7 +639,6 @@ def round_drive(
             .first()
         )
         if queued is not None:
-            training_run_execute(queued.pk)
+            training_run_execute(queued.pk, listener=listener)
         else:
-            on_tick()
             time.sleep(poll_s)

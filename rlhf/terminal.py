@@ -87,8 +87,7 @@ class RoundWatcher:
             elif run.is_finished:
                 self.reported.add(run.pk)
                 bar_ = self.bars.pop(run.pk, None)
-                if bar_ is not None and run.status == "succeeded":
-                    bar_.update(1, 1)
+                if bar_ is not None:
                     bar_.close()
                 wall = f" in {run.wall_s:.1f}s" if run.wall_s is not None else ""
                 reason = f": {run.error.splitlines()[-1]}" if run.error else ""

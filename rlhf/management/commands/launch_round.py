@@ -8,48 +8,41 @@ a progress bar while a worker (``db_worker``) runs it; ``--inline`` runs its ste
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
 
 from labeling.models import Project
 from labeling.services import LabelingError
 from rlhf import runner, selectors, services
 from rlhf.methods import METHODS, PPO_NOTE
 from rlhf.models import Round, RoundStatus
-from rlhf.terminal import RoundWatcher
+from rlhf.terminal import RoundWatcher, StepBar
 
 
 def follow(stdout: Any, round_id: int, *, inline: bool, poll_s: float = 0.5) -> Round:
-    """Draw the round's progress until it finishes; with ``inline`` run its steps meanwhile."""
-    errors: list[BaseException] = []
-
-    def drive() -> None:
-        try:
-            runner.round_drive(round_id)
-        except BaseException as exc:  # shown by the caller
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=drive, daemon=True) if inline else None
-    if worker is not None:
-        worker.start()
+    """Draw the round's progress until it finishes; with ``inline`` run its steps here."""
     watcher = RoundWatcher(stdout, round_id)
+    if inline:
+        bars: dict[str, StepBar] = {}
+
+        def listener(phase: str, event: dict[str, Any]) -> None:
+            bars.setdefault(phase, StepBar(stdout, phase)).event(event)
+
+        round_ = runner.round_drive(round_id, listener=listener)
+        for bar in bars.values():
+            bar.close()
+        watcher.tick()
+        return round_
     while True:
         watcher.tick()
         round_ = Round.objects.get(pk=round_id)
-        if not round_.is_active and (worker is None or not worker.is_alive()):
+        if not round_.is_active:
             watcher.tick()
-            break
+            return round_
         time.sleep(poll_s)
-    if errors:
-        raise CommandError(f"the round runner crashed: {errors[0]}")
-    return round_
 
 
 class Command(BaseCommand):

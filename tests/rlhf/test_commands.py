@@ -1,0 +1,187 @@
+"""The model side's management commands, with the fake engine (fast) or a live server."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from labeling.models import Comparison, Judgment, Project, Prompt, Split
+from rlhf.models import Checkpoint, ModelSpec, Round, RoundStatus
+from rlhf.runner import build_command
+
+
+def run(*args: Any, **options: Any) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, **options)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_demo_data_is_idempotent() -> None:
+    first = run("demo_data", "--prompts", "5", "--held-out", "2")
+    assert first.count("password: ") == 3  # admin + two annotators, shown once
+    project = Project.objects.get()
+    assert Prompt.objects.filter(project=project, split=Split.TEST).count() == 2
+    assert project.annotators.count() == 2
+    comparisons = Comparison.objects.count()
+    assert comparisons > 0
+    again = run("demo_data", "--prompts", "5", "--held-out", "2")
+    assert "password: " not in again and "0 new comparisons" in again
+    assert Comparison.objects.count() == comparisons
+    assert Prompt.objects.count() == 7
+    held_out = Prompt.objects.filter(split=Split.TEST).values_list("metadata", flat=True)
+    assert {m["family"] for m in held_out} <= {"animal_legs", "comparisons"}
+
+
+@pytest.mark.django_db
+def test_bootstrap_models_registers_the_builtin_spec(fake_engine: Path) -> None:
+    out = run("bootstrap_models", "--policy-steps", "5")
+    assert "built-in models built" in out and "100.0%" in out
+    spec = ModelSpec.objects.get(name="builtin")
+    assert spec.base_model_path == str(fake_engine / "models" / "policy")
+
+
+@pytest.mark.django_db
+def test_launch_round_inline_with_progress(judged_project: Any, fake_engine: Path) -> None:
+    out = run("launch_round", judged_project.name, "--method", "dpo", "--inline")
+    assert "round 1 succeeded" in out
+    for step in ("reward", "policy", "evaluate", "generate"):
+        assert f"{step:<10} succeeded" in out
+    assert Round.objects.get().status == RoundStatus.SUCCEEDED
+    with pytest.raises(CommandError, match="policy.beta"):
+        run("launch_round", str(judged_project.pk), "--config", '{"policy": {"beta": -1}}')
+
+
+@pytest.mark.django_db
+def test_launch_round_reports_a_failure(
+    judged_project: Any, fake_engine: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_FAIL", "reward")
+    with pytest.raises(CommandError, match="reward exploded"):
+        run("launch_round", judged_project.name, "--inline")
+
+
+@pytest.mark.django_db
+def test_generate_puts_checkpoint_samples_into_the_queue(
+    demo_project: Any, fake_engine: Path
+) -> None:
+    out = run("generate", demo_project.name, "--prompts", "3", "--samples", "2")
+    base = Checkpoint.objects.get(project=demo_project)
+    assert f"checkpoint #{base.pk}: 3 prompts, 3 new comparisons" in out
+    batch = Comparison.objects.filter(batch=f"generate:ckpt-{base.pk}")
+    assert batch.count() == 3
+    assert {c.response_a.checkpoint_ref for c in batch} == {str(base.pk)}
+
+
+@pytest.mark.django_db
+def test_run_loop_prints_a_row_per_round(demo_project: Any, fake_engine: Path) -> None:
+    out = run("run_loop", demo_project.name, "--rounds", "2", "--noise", "0.2", "--annotators", "3")
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("round"))
+    rows = lines[header + 1 : header + 3]
+    assert rows[0].split()[0] == "1" and rows[1].split()[0] == "2"
+    assert "55.0%" in rows[0]  # the fake engine's rule win-rate vs base
+    assert Round.objects.filter(status=RoundStatus.SUCCEEDED).count() == 2
+    second = Round.objects.get(number=2)
+    # Round 2 trained on round 1's judged pairs too, and started from the promoted checkpoint
+    # when the simulated annotators preferred it.
+    assert len(second.snapshot_judgment_ids) > len(
+        Round.objects.get(number=1).snapshot_judgment_ids
+    )
+
+
+@pytest.mark.django_db
+def test_run_loop_creates_a_missing_demo_project(fake_engine: Path) -> None:
+    run("run_loop", "fresh", "--rounds", "1", "--prompts", "4", "--held-out", "2")
+    assert Round.objects.get(project__name="fresh").status == RoundStatus.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulate_annotators_drives_the_http_api(live_server: Any, demo_project: Any) -> None:
+    open_before = Comparison.objects.filter(project=demo_project).open().count()
+    out = run(
+        "simulate_annotators",
+        str(demo_project.pk),
+        "--annotators",
+        "2",
+        "--rule",
+        "correct",
+        "--noise",
+        "0.1",
+        "--limit",
+        "7",
+        "--url",
+        live_server.url,
+    )
+    assert "7 judgments by 2 simulated annotators" in out
+    judgments = Judgment.objects.filter(comparison__project=demo_project)
+    assert judgments.count() == 7
+    assert set(judgments.values_list("annotator__username", flat=True)) == {
+        "sim-annotator-1",
+        "sim-annotator-2",
+    }
+    assert Comparison.objects.filter(project=demo_project).open().count() == open_before - 7
+    connection.close()
+
+
+def test_simulate_annotators_reports_an_unreachable_server(db: Any, demo_project: Any) -> None:
+    with pytest.raises(CommandError, match="failed"):
+        run("simulate_annotators", str(demo_project.pk), "--url", "http://127.0.0.1:9")
+
+
+def test_the_python_launcher_command() -> None:
+    command = build_command("dpo", "/r/spec.json", "/r/result.json", launcher="python")
+    assert command[1:] == [
+        "-m",
+        "rlhf.training",
+        "dpo",
+        "--spec",
+        "/r/spec.json",
+        "--result",
+        "/r/result.json",
+    ]
+
+
+def test_the_accelerate_launcher_command() -> None:
+    command = build_command(
+        "online",
+        "/r/spec.json",
+        "/r/result.json",
+        launcher="accelerate",
+        accelerate_config="/etc/pairwise/fsdp.yaml",
+    )
+    assert Path(command[0]).name == "accelerate"
+    assert command[1:] == [
+        "launch",
+        "--config_file",
+        "/etc/pairwise/fsdp.yaml",
+        "-m",
+        "rlhf.training",
+        "online",
+        "--spec",
+        "/r/spec.json",
+        "--result",
+        "/r/result.json",
+    ]
+    # Generation and evaluation stay single-process; without a config file none is passed.
+    assert build_command("generate", "s", "r", launcher="accelerate")[1:3] == [
+        "-m",
+        "rlhf.training",
+    ]
+    assert "--config_file" not in build_command(
+        "reward", "s", "r", launcher="accelerate", accelerate_config=""
+    )
+
+
+def test_the_launcher_follows_settings(settings: Any) -> None:
+    settings.PAIRWISE_LAUNCHER = "accelerate"
+    settings.PAIRWISE_ACCELERATE_CONFIG = "/cfg.yaml"
+    assert build_command("dpo", "s", "r")[1:4] == ["launch", "--config_file", "/cfg.yaml"]
+    settings.PAIRWISE_LAUNCHER = "mpirun"
+    with pytest.raises(ValueError, match="PAIRWISE_LAUNCHER"):
+        build_command("dpo", "s", "r")
