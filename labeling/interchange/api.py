@@ -301,7 +301,7 @@ class ExportView(APIView):
             card = dataset_card_render(project=project, spec=spec, stats=stats)
             return HttpResponse(card, content_type="text/markdown; charset=utf-8")
         response = StreamingHttpResponse(
-            export_stream(project=project, spec=spec, stats=stats),
+            export_stream(project=project, spec=spec, stats=stats, content_hash=False),
             content_type=CONTENT_TYPES[spec.container if spec.both_bad != "only" else "jsonl"],
         )
         filename = export_filename(project, spec)

@@ -129,13 +129,30 @@ def parquet_batches(rows: Iterator[dict[str, Any]], spec: ExportSpec) -> Iterato
         del batch, columns
 
 
+class _NoDigest:
+    def update(self, data: bytes) -> None:
+        return None
+
+    def hexdigest(self) -> str:
+        return ""
+
+
 def rows_encode(
-    rows: Iterator[dict[str, Any]], *, spec: ExportSpec, stats: ExportStats, container: str
+    rows: Iterator[dict[str, Any]],
+    *,
+    spec: ExportSpec,
+    stats: ExportStats,
+    container: str,
+    content_hash: bool = True,
 ) -> Iterator[bytes]:
-    """Serialize rows into a container, chunk by chunk; the content hash is taken on the way."""
-    digest = hashlib.sha256()
+    """Serialize rows into a container, chunk by chunk; the content hash is taken on the way
+    (unless ``content_hash`` is false: a stream whose card is asked for separately)."""
+    digest: Any = hashlib.sha256() if content_hash else _NoDigest()
 
     def hashed(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        if not content_hash:
+            yield from rows
+            return
         for row in rows:
             digest.update(row_json(row).encode())
             digest.update(b"\n")

@@ -547,14 +547,25 @@ def _main_rows(rows: Iterator[tuple[str, dict[str, Any]]], side: Any) -> Iterato
         yield row
 
 
-def export_stream(*, project: Project, spec: ExportSpec, stats: ExportStats) -> Iterator[bytes]:
+def export_stream(
+    *, project: Project, spec: ExportSpec, stats: ExportStats, content_hash: bool = True
+) -> Iterator[bytes]:
     """The export as a stream of bytes (the API's response body). Both-bad rows go into the
-    stream only with ``both_bad=only`` (then they are all it holds)."""
+    stream only with ``both_bad=only`` (then they are all it holds). ``content_hash=False``
+    skips hashing the rows (the API's card is computed by its own request)."""
     rows = preference_rows(project=project, spec=spec, stats=stats)
     if spec.both_bad == "only":
         selected = (row for split, row in rows if split == "both_bad")
-        return rows_encode(selected, spec=spec, stats=stats, container="jsonl")
-    return rows_encode(_main_rows(rows, None), spec=spec, stats=stats, container=spec.container)
+        return rows_encode(
+            selected, spec=spec, stats=stats, container="jsonl", content_hash=content_hash
+        )
+    return rows_encode(
+        _main_rows(rows, None),
+        spec=spec,
+        stats=stats,
+        container=spec.container,
+        content_hash=content_hash,
+    )
 
 
 def export_filename(project: Project, spec: ExportSpec, *, suffix: str | None = None) -> str:
