@@ -231,3 +231,15 @@ def test_hundred_thousand_prompts_import_quickly(project: Project) -> None:
     )
     assert result.prompts_created == 100_000
     assert time.perf_counter() - started < 30
+
+
+def test_imports_write_in_bulk(project: Project, django_assert_max_num_queries: Any) -> None:
+    prompts = jsonl(*({"id": f"p{i}", "prompt": f"Q{i}?"} for i in range(600)))
+    with django_assert_max_num_queries(12):
+        prompts_import(project=project, rows=rows_read(prompts))
+    responses = jsonl(
+        *({"prompt_id": f"p{i}", "responses": ["one", "two", "three"]} for i in range(600))
+    )
+    with django_assert_max_num_queries(60):  # batches, not rows: 1,800 rows each way
+        result = responses_import(project=project, rows=rows_read(responses))
+    assert (result.responses_created, result.comparisons_created) == (1800, 1800)
