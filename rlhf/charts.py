@@ -36,7 +36,8 @@ def curves_for_run(history: Sequence[dict[str, Any]]) -> list[Curve]:
     """The run's curves worth drawing: loss first, then accuracy / reward / margin / KL series."""
     series: dict[str, list[tuple[float, float]]] = {}
     for index, point in enumerate(history):
-        x = float(point.get("step") if point.get("step") is not None else index)
+        step = point.get("step")
+        x = float(step) if isinstance(step, int | float) else float(index)
         if point.get("phase"):
             x = float(index)  # several phases (e.g. two generate calls) share one axis
         for key, value in point.items():

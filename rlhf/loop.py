@@ -59,13 +59,25 @@ class LoopSettings:
 
 
 def _judge(project: Project, accounts: list[tuple[Any, str]], opts: LoopSettings, seed: int) -> int:
-    common = {"rule": opts.rule, "noise": opts.noise, "limit": opts.limit, "seed": seed}
     if opts.url:
         stats = judge_over_http(
-            base_url=opts.url, project_id=project.pk, tokens=[t for _, t in accounts], **common
+            base_url=opts.url,
+            project_id=project.pk,
+            tokens=[t for _, t in accounts],
+            rule=opts.rule,
+            noise=opts.noise,
+            limit=opts.limit,
+            seed=seed,
         )
     else:
-        stats = judge_in_process(project=project, annotators=[u for u, _ in accounts], **common)
+        stats = judge_in_process(
+            project=project,
+            annotators=[u for u, _ in accounts],
+            rule=opts.rule,
+            noise=opts.noise,
+            limit=opts.limit,
+            seed=seed,
+        )
     return stats.judged
 
 

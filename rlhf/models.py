@@ -15,6 +15,7 @@ Workflows over these rows live in ``rlhf.services``; nothing here imports the tr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -94,7 +95,7 @@ class CheckpointQuerySet(models.QuerySet["Checkpoint"]):
     def policies(self) -> CheckpointQuerySet:
         return self.filter(kind=CheckpointKind.POLICY)
 
-    def champion_of(self, project: object) -> Checkpoint | None:
+    def champion_of(self, project: Any) -> Checkpoint | None:
         return self.filter(project=project, is_champion=True).first()
 
 

@@ -516,6 +516,10 @@ def _record_success(run: TrainingRun, workdir: Path, results: dict[str, dict[str
     )
 
 
+def _record_pid(run_id: int, pid: int) -> None:
+    TrainingRun.objects.filter(pk=run_id).update(pid=pid)
+
+
 def _cancel_requested(run_id: int) -> Callable[[], bool]:
     def check() -> bool:
         return bool(
@@ -562,7 +566,7 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
                     run.pk, phase=invocation.name, history=history, listener=listener
                 ),
                 should_cancel=_cancel_requested(run.pk),
-                on_start=lambda pid: TrainingRun.objects.filter(pk=run.pk).update(pid=pid),
+                on_start=lambda pid: _record_pid(run.pk, pid),
             )
             if not outcome.ok:
                 for output in outputs:

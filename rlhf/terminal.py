@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import Any, Protocol
+
+
+class Stream(Protocol):
+    def write(self, text: str) -> Any: ...
+
+    def flush(self) -> Any: ...
 
 
 def bar(done: float, total: float, width: int = 28) -> str:
@@ -14,7 +20,7 @@ def bar(done: float, total: float, width: int = 28) -> str:
 class StepBar:
     """One line that redraws itself (``\\r``) on a TTY and prints sparse lines otherwise."""
 
-    def __init__(self, stream: TextIO, label: str) -> None:
+    def __init__(self, stream: Stream, label: str) -> None:
         self.stream = stream
         self.label = label
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
@@ -62,7 +68,7 @@ class StepBar:
 class RoundWatcher:
     """Draws a round's steps from the database: a bar for the running one, a line per finished one."""
 
-    def __init__(self, stream: TextIO, round_id: int) -> None:
+    def __init__(self, stream: Stream, round_id: int) -> None:
         self.stream = stream
         self.round_id = round_id
         self.bars: dict[int, StepBar] = {}
@@ -86,9 +92,8 @@ class RoundWatcher:
                     )
             elif run.is_finished:
                 self.reported.add(run.pk)
-                bar_ = self.bars.pop(run.pk, None)
-                if bar_ is not None:
-                    bar_.close()
+                if run.pk in self.bars:
+                    self.bars.pop(run.pk).close()
                 wall = f" in {run.wall_s:.1f}s" if run.wall_s is not None else ""
                 reason = f": {run.error.splitlines()[-1]}" if run.error else ""
                 self.stream.write(f"{run.step:<10} {run.status}{wall}{reason}\n")

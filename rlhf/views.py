@@ -33,7 +33,7 @@ def _require_admin(request: HttpRequest) -> None:
 
 def _is_fragment(request: HttpRequest) -> bool:
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
+    return htmx is not None and bool(htmx) and not htmx.history_restore_request
 
 
 def _render(

@@ -67,7 +67,8 @@ def test_launch_watch_and_promote(
     promoted = admin_api.post(f"/api/v1/checkpoints/{candidate['id']}/promote/")
     assert promoted.status_code == 200
     assert promoted.json()["is_champion"] is True
-    assert Checkpoint.objects.champion_of(judged_project).pk == candidate["id"]
+    champion = Checkpoint.objects.champion_of(judged_project)
+    assert champion is not None and champion.pk == candidate["id"]
     reward_id = checkpoints[1]["id"]
     refused = admin_api.post(f"/api/v1/checkpoints/{reward_id}/promote/")
     assert refused.status_code == 400

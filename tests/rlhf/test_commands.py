@@ -53,7 +53,7 @@ def test_launch_round_inline_with_progress(judged_project: Any, fake_engine: Pat
     for step in ("reward", "policy", "evaluate", "generate"):
         assert f"{step:<10} succeeded" in out
     assert Round.objects.get().status == RoundStatus.SUCCEEDED
-    with pytest.raises(CommandError, match="policy.beta"):
+    with pytest.raises(CommandError, match=r"policy\.beta"):
         run("launch_round", str(judged_project.pk), "--config", '{"policy": {"beta": -1}}')
 
 

@@ -74,12 +74,12 @@ def test_one_full_round_on_the_builtin_models(
     assert round_.status == RoundStatus.SUCCEEDED, (round_.error, [r.log_tail for r in runs])
     assert [r.step for r in runs] == ["reward", "policy", "evaluate", "generate"]
 
-    reward = round_.reward_checkpoint
+    reward, candidate = round_.reward_checkpoint, round_.checkpoint
+    assert reward is not None and candidate is not None
     assert reward.metrics["eval_accuracy"] is not None
     assert Path(services.run_output_dir(runs[0].pk), "merged").is_dir()
-    candidate = round_.checkpoint
     assert candidate.parent == base
-    adapter = Path(candidate.adapter_path)
+    adapter = Path(str(candidate.adapter_path))
     manifest = json.loads((adapter / "manifest.json").read_text())
     assert manifest["spec"]["loss_type"] == "sigmoid"
     assert list(adapter.glob("*.safetensors"))
@@ -98,4 +98,4 @@ def test_one_full_round_on_the_builtin_models(
     held_out = vs_champion.filter(prompt__split="test").count()
     assert held_out == 2  # held-out prompts come first
     first_open = Comparison.objects.filter(project=project).open().first()
-    assert first_open.batch == "round-1:vs-champion"
+    assert first_open is not None and first_open.batch == "round-1:vs-champion"

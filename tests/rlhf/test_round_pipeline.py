@@ -27,10 +27,11 @@ def test_round_runs_all_steps_and_fills_the_queue(
     assert runs[0].progress["step"] == runs[0].progress["total"] == 3
     assert runs[0].metrics_history and "loss" in runs[0].metrics_history[-1]
     candidate = round_.checkpoint
+    assert candidate is not None and round_.reward_checkpoint is not None
     assert candidate.kind == CheckpointKind.POLICY
     assert candidate.parent == round_.parent_checkpoint
     assert candidate.metrics["evaluate"]["win_rate"] == 0.6
-    assert Path(candidate.adapter_path).is_dir()
+    assert Path(str(candidate.adapter_path)).is_dir()
     assert round_.reward_checkpoint.metrics["eval_accuracy"] == 0.75
     # Frozen snapshot: the judgment ids and the rows the reward step trained on.
     rows = Path(fake_engine, runs[0].run_dir, "preferences.jsonl").read_text().splitlines()
@@ -42,8 +43,9 @@ def test_round_runs_all_steps_and_fills_the_queue(
     assert tags == {"round-1:vs-champion", "round-1:on-policy"}
     assert new.count() == 11 * 2
     first = Comparison.objects.filter(project=judged_project).open().first()
-    assert first.batch == "round-1:vs-champion"
+    assert first is not None and first.batch == "round-1:vs-champion"
     vs = new.filter(batch="round-1:vs-champion").first()
+    assert vs is not None
     refs = {vs.response_a.checkpoint_ref, vs.response_b.checkpoint_ref}
     assert refs == {str(candidate.pk), str(round_.parent_checkpoint.pk)}
     assert Response.objects.filter(checkpoint_ref=str(candidate.pk)).count() == 22
@@ -192,6 +194,7 @@ def test_reaper_fails_runs_without_heartbeat(judged_project: Any, fake_engine: P
 
     round_ = services.round_launch(project=judged_project, method="dpo")
     run = services.training_run_claim(run_id=selectors.round_runs(round_)[0].pk)
+    assert run is not None
     output = services.run_output_dir(run.pk)
     partial = output.parent / f".{output.name}.tmp-999"
     partial.mkdir(parents=True)

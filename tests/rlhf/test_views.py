@@ -12,20 +12,22 @@ from rlhf import services
 from rlhf.models import Checkpoint, Round, RoundStatus
 from tests.factories import UserFactory
 
-HX = {"HTTP_HX_REQUEST": "true"}
+HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
 def admin_client(db: Any) -> Client:
     client = Client()
-    client.force_login(UserFactory(username="boss", role="admin"))
+    user: Any = UserFactory(username="boss", role="admin")
+    client.force_login(user)
     return client
 
 
 @pytest.mark.django_db
 def test_annotators_may_not_see_tuning_pages(judged_project: Any) -> None:
     client = Client()
-    client.force_login(UserFactory(username="worker"))
+    user: Any = UserFactory(username="worker")
+    client.force_login(user)
     round_ = services.round_launch(project=judged_project, method="dpo")
     for url in (
         f"/projects/{judged_project.pk}/rounds/",
@@ -45,7 +47,7 @@ def test_launch_form_defaults_per_method(admin_client: Client, judged_project: A
     assert "PPO-family online RL" in html and "PR #7020" in html
     assert "&quot;loss_type&quot;: &quot;sigmoid&quot;" in html
     assert page["Vary"].count("HX-Request") == 1
-    swapped = admin_client.get(f"/projects/{judged_project.pk}/rounds/?method=grpo", **HX)
+    swapped = admin_client.get(f"/projects/{judged_project.pk}/rounds/?method=grpo", headers=HX)
     fragment = swapped.content.decode()
     assert fragment.lstrip().startswith('<form id="launch-form"')
     assert "&quot;num_generations&quot;: 4" in fragment
@@ -68,7 +70,7 @@ def test_launch_then_watch_the_round(
     round_ = Round.objects.get(project=judged_project)
     assert response.status_code == 302
     assert response["Location"] == f"/rounds/{round_.pk}/"
-    live = admin_client.get(f"/rounds/{round_.pk}/", **HX).content.decode()
+    live = admin_client.get(f"/rounds/{round_.pk}/", headers=HX).content.decode()
     assert live.lstrip().startswith('<section id="round-live"')
     assert 'hx-trigger="every 2s"' not in live  # done: polling stops
     assert live.count('role="progressbar"') == 4
@@ -84,10 +86,12 @@ def test_active_round_polls_and_can_be_cancelled(
     admin_client: Client, judged_project: Any, fake_engine: Path
 ) -> None:
     round_ = services.round_launch(project=judged_project, method="rloo")
-    live = admin_client.get(f"/rounds/{round_.pk}/", **HX).content.decode()
+    live = admin_client.get(f"/rounds/{round_.pk}/", headers=HX).content.decode()
     assert 'hx-trigger="every 2s"' in live
     assert "Cancel round" in live
-    listing = admin_client.get(f"/projects/{judged_project.pk}/rounds/", **HX).content.decode()
+    listing = admin_client.get(
+        f"/projects/{judged_project.pk}/rounds/", headers=HX
+    ).content.decode()
     assert 'hx-trigger="every 2s"' in listing
     response = admin_client.post(f"/rounds/{round_.pk}/cancel/")
     assert response.status_code == 302
@@ -103,7 +107,7 @@ def test_active_round_polls_and_can_be_cancelled(
 @pytest.mark.django_db
 def test_launch_errors_are_shown_on_the_form(admin_client: Client, demo_project: Any) -> None:
     response = admin_client.post(
-        f"/projects/{demo_project.pk}/rounds/", {"method": "dpo", "config": "{}"}, **HX
+        f"/projects/{demo_project.pk}/rounds/", {"method": "dpo", "config": "{}"}, headers=HX
     )
     assert response.status_code == 400
     assert "no usable preference" in response.content.decode()
@@ -131,4 +135,5 @@ def test_checkpoint_lineage_and_promote(
     assert "Reward-model win-rate vs parent" in page and "60%" in page
     response = admin_client.post(f"/checkpoints/{round_.checkpoint_id}/promote/")
     assert response.status_code == 302
-    assert Checkpoint.objects.champion_of(judged_project).pk == round_.checkpoint_id
+    champion = Checkpoint.objects.champion_of(judged_project)
+    assert champion is not None and champion.pk == round_.checkpoint_id

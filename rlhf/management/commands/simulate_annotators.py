@@ -39,7 +39,7 @@ class Command(BaseCommand):
         if not 0.0 <= options["noise"] <= 1.0:
             raise CommandError("--noise must be in [0, 1]")
         accounts = annotators_ensure(project, options["annotators"], prefix=options["prefix"])
-        common = {
+        common: dict[str, Any] = {
             "rule": options["rule"],
             "noise": options["noise"],
             "limit": options["limit"],
