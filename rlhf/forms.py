@@ -25,7 +25,10 @@ class RoundLaunchForm(forms.Form):
     )
     config = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "mono"}),
-        help_text="The round config as JSON: the method's defaults, edit what you need.",
+        help_text="The round config as JSON: the method's defaults, edit what you need. Training "
+        "settings left out take the training engine's defaults; reward and policy accept "
+        "learning_rate, num_epochs, max_steps, batch_size, max_length, lora_r, lora_alpha, … "
+        "(online RL: num_generations, max_completion_length, temperature).",
     )
 
     def __init__(self, *args: Any, method: str = "dpo", **kwargs: Any) -> None:

@@ -46,46 +46,17 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {
     "rounds": "all",  # all | latest | [round numbers; 0 = comparisons not made by a round]
     "include_held_out": False,  # judgments on split=test prompts stay out of training
 }
-REWARD_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 1e-3,
-    "num_epochs": 3.0,
-    "max_steps": -1,  # > 0 overrides num_epochs
-    "batch_size": 16,
-    "max_length": 128,
-    "eval_fraction": 0.2,
-    "lora_r": 16,
-    "lora_alpha": 32,
-    "use_margin": True,
-}
-_DPO_POLICY: dict[str, Any] = {
-    "beta": 0.1,
-    "learning_rate": 5e-4,
-    "num_epochs": 2.0,
-    "batch_size": 8,
-    "max_length": 128,
-    "lora_r": 16,
-    "lora_alpha": 32,
-    "reference": "base",
-}
-_ONLINE_POLICY: dict[str, Any] = {
-    "beta": 0.05,
-    "learning_rate": 5e-4,
-    "max_steps": 40,
-    "batch_size": 8,
-    "num_generations": 4,
-    "max_completion_length": 32,
-    "temperature": 1.0,
-    "lora_r": 16,
-    "lora_alpha": 32,
-}
+# Training hyperparameters default to the engine's own (tuned for the CPU budget); a round
+# config lists only what defines the method. Any key of ALLOWED can be overridden.
+REWARD_DEFAULTS: dict[str, Any] = {}
 POLICY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "dpo": {**_DPO_POLICY, "loss_type": "sigmoid"},
-    "ipo": {**_DPO_POLICY, "loss_type": "ipo"},
-    "robust": {**_DPO_POLICY, "loss_type": "robust", "label_smoothing": 0.2},
-    "grpo": {**_ONLINE_POLICY, "method": "grpo"},
-    "rloo": {**_ONLINE_POLICY, "method": "rloo"},
+    "dpo": {"loss_type": "sigmoid", "beta": 0.1},
+    "ipo": {"loss_type": "ipo", "beta": 0.1},
+    "robust": {"loss_type": "robust", "beta": 0.1, "label_smoothing": 0.2},
+    "grpo": {"method": "grpo", "beta": 0.05},
+    "rloo": {"method": "rloo", "beta": 0.05},
 }
-EVALUATE_DEFAULTS: dict[str, Any] = {"max_prompts": 200, "max_new_tokens": 32, "temperature": 0.0}
+EVALUATE_DEFAULTS: dict[str, Any] = {"max_prompts": 200, "max_new_tokens": 32}
 GENERATE_DEFAULTS: dict[str, Any] = {
     "max_prompts": 200,  # prompts that get fresh responses (held-out ones first)
     "num_samples": 2,  # samples of the new policy per prompt: the on-policy pair
@@ -93,6 +64,47 @@ GENERATE_DEFAULTS: dict[str, Any] = {
     "max_new_tokens": 32,
     "vs_champion_priority": 100,
     "on_policy_priority": 90,
+}
+
+_LORA = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
+_OPTIM = (
+    "learning_rate",
+    "num_epochs",
+    "max_steps",
+    "batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+    "eval_fraction",
+)
+ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
+    "snapshot": {m: tuple(SNAPSHOT_DEFAULTS) for m in METHODS},
+    "reward": {m: (*_OPTIM, *_LORA, "use_margin", "center_rewards_coefficient") for m in METHODS},
+    "policy": {
+        **{
+            m: (*_OPTIM, *_LORA, "beta", "loss_type", "label_smoothing", "reference")
+            for m in DPO_METHODS
+        },
+        **{
+            m: (
+                *_LORA,
+                "method",
+                "beta",
+                "learning_rate",
+                "max_steps",
+                "batch_size",
+                "num_generations",
+                "max_completion_length",
+                "temperature",
+                "eval_prompts",
+            )
+            for m in ONLINE_METHODS
+        },
+    },
+    "evaluate": {
+        m: ("max_prompts", "max_new_tokens", "temperature", "batch_size", "tie_tolerance", "rules")
+        for m in METHODS
+    },
+    "generate": {m: tuple(GENERATE_DEFAULTS) for m in METHODS},
 }
 SECTIONS = ("snapshot", "reward", "policy", "evaluate", "generate")
 
@@ -153,11 +165,12 @@ def resolve_config(method: str, overrides: dict[str, Any] | None = None) -> dict
         if not isinstance(value, dict):
             raise ConfigError(f"config section {key!r} must be an object", field=key)
         section = config[key]
+        allowed = ALLOWED[key][method]
         for name, item in value.items():
             field = f"{key}.{name}"
-            if name not in section and not (key == "policy" and name in _OPTIONAL_POLICY_KEYS):
+            if name not in allowed:
                 raise ConfigError(
-                    f"unknown setting {field}; known: {', '.join(sorted(section))}", field=field
+                    f"unknown setting {field}; known: {', '.join(sorted(allowed))}", field=field
                 )
             if name in section and not _same_kind(section[name], item):
                 raise ConfigError(
@@ -166,16 +179,6 @@ def resolve_config(method: str, overrides: dict[str, Any] | None = None) -> dict
             section[name] = item
     _check(method, config)
     return config
-
-
-_OPTIONAL_POLICY_KEYS = (
-    "label_smoothing",
-    "gradient_accumulation_steps",
-    "max_steps",
-    "lora_dropout",
-    "eval_fraction",
-    "eval_prompts",
-)
 
 
 def _check(method: str, config: dict[str, Any]) -> None:

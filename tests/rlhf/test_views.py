@@ -50,7 +50,7 @@ def test_launch_form_defaults_per_method(admin_client: Client, judged_project: A
     swapped = admin_client.get(f"/projects/{judged_project.pk}/rounds/?method=grpo", headers=HX)
     fragment = swapped.content.decode()
     assert fragment.lstrip().startswith('<form id="launch-form"')
-    assert "&quot;num_generations&quot;: 4" in fragment
+    assert "&quot;method&quot;: &quot;grpo&quot;" in fragment
     assert "<html" not in fragment
 
 
