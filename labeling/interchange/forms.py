@@ -54,18 +54,46 @@ class UploadForm(forms.Form):
     )
 
 
+FORMAT_LABELS = {
+    "trl": "TRL preference, standard (prompt, chosen, rejected)",
+    "trl_conversational": "TRL preference, conversational (message lists)",
+    "kto": "KTO unpaired (prompt, completion, label)",
+    "kto_conversational": "KTO unpaired, conversational",
+    "hh": "Anthropic HH (chosen/rejected transcripts)",
+    "raw": "Raw judgments (one row per annotator judgment, every field)",
+}
+AGGREGATION_LABELS = {
+    "majority": "Majority (count ties broken by summed strength)",
+    "unanimous": "Unanimous only",
+    "all": "All judgments as separate rows",
+}
+
+
 class ExportForm(forms.Form):
-    format = forms.ChoiceField(choices=_choices(EXPORT_FORMATS), initial="trl")
-    container = forms.ChoiceField(choices=_choices(STREAM_CONTAINERS), initial="jsonl")
-    aggregation = forms.ChoiceField(choices=_choices(AGGREGATIONS), initial="majority")
+    format = forms.ChoiceField(
+        choices=[(value, FORMAT_LABELS[value]) for value in EXPORT_FORMATS], initial="trl"
+    )
+    container = forms.ChoiceField(
+        label="File type", choices=_choices(STREAM_CONTAINERS), initial="jsonl"
+    )
+    aggregation = forms.ChoiceField(
+        choices=[(value, AGGREGATION_LABELS[value]) for value in AGGREGATIONS],
+        initial="majority",
+        help_text="How several judgments of one comparison become rows (raw: always all). "
+        "Ties are dropped.",
+    )
     both_bad = forms.ChoiceField(
         label="Both bad",
         choices=[(v, v) for v in BOTH_BAD_POLICIES if v != "separate"],
         initial="drop",
         help_text="drop, or only: download the both-bad pairs (JSON Lines) for rewrite/SFT work.",
     )
-    margin = forms.BooleanField(required=False, help_text=PARAMETERS["margin"])
-    weight = forms.BooleanField(required=False, help_text=PARAMETERS["weight"])
+    margin = forms.BooleanField(
+        required=False, help_text="Add a margin column: mean strength (1-4) of the winning votes."
+    )
+    weight = forms.BooleanField(
+        required=False, help_text="Add a weight column: the winner's share of the votes."
+    )
     round = forms.IntegerField(required=False, min_value=0, help_text=PARAMETERS["round"])
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -77,9 +105,13 @@ class ExportForm(forms.Form):
         required=False, choices=Flag.choices, widget=forms.CheckboxSelectMultiple
     )
     source = forms.ChoiceField(choices=_choices(SOURCES), initial="all")
-    split = forms.ChoiceField(choices=_choices(SPLITS), initial="all")
-    test_size = forms.FloatField(initial=0.1, min_value=0, max_value=1, required=False)
-    seed = forms.IntegerField(initial=0, required=False)
+    split = forms.ChoiceField(
+        choices=_choices(SPLITS), initial="all", help_text="Split by prompt: never in both."
+    )
+    test_size = forms.FloatField(
+        initial=0.1, min_value=0, max_value=1, required=False, help_text=PARAMETERS["test_size"]
+    )
+    seed = forms.IntegerField(initial=0, required=False, help_text=PARAMETERS["seed"])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
