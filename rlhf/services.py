@@ -250,6 +250,26 @@ def round_retry(*, round: Round) -> Round:
 # --- what the runner reports ---------------------------------------------------------------------
 
 
+def _enqueue_watch(run_id: int) -> None:
+    """Schedule the run's watchdog one stale period ahead (backends without deferral: none)."""
+    from rlhf import tasks
+
+    watch = tasks.training_run_watch.using(queue_name=task_queue_name())
+    if not watch.get_backend().supports_defer:
+        return
+    run_after = timezone.now() + heartbeat_stale_after()
+    transaction.on_commit(lambda: watch.using(run_after=run_after).enqueue(run_id))
+
+
+def training_run_watch(*, run_id: int) -> str:
+    """Reap stale runs; while this run is still running, look again one stale period later."""
+    runs_reap()
+    if TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).exists():
+        _enqueue_watch(run_id)
+        return "watching"
+    return "done"
+
+
 def training_run_claim(*, run_id: int) -> TrainingRun | None:
     """Take a queued run for this worker; None when it is not queued (already run, cancelled)."""
     now = timezone.now()
@@ -266,6 +286,7 @@ def training_run_claim(*, run_id: int) -> TrainingRun | None:
         Round.objects.filter(pk=run.round_id, status=RoundStatus.QUEUED).update(
             status=RoundStatus.RUNNING
         )
+        _enqueue_watch(run_id)
     return run
 
 

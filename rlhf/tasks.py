@@ -24,3 +24,15 @@ def runs_reap() -> list[int]:
     from rlhf import services
 
     return services.runs_reap()
+
+
+@task()
+def training_run_watch(run_id: int) -> str:
+    """The watchdog of a running step: reap it if its heartbeat stopped, else look again later.
+
+    Deferred (``run_after``) on backends that support it, so a worker that starts after another
+    one died picks it up and the dead worker's round is marked failed.
+    """
+    from rlhf import services
+
+    return services.training_run_watch(run_id=run_id)

@@ -185,3 +185,23 @@ def test_the_launcher_follows_settings(settings: Any) -> None:
     settings.PAIRWISE_LAUNCHER = "mpirun"
     with pytest.raises(ValueError, match="PAIRWISE_LAUNCHER"):
         build_command("dpo", "s", "r")
+
+
+@pytest.mark.django_db
+def test_reap_runs_marks_stale_runs_failed(judged_project: Any, fake_engine: Path) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rlhf import selectors, services
+    from rlhf.models import TrainingRun
+
+    round_ = services.round_launch(project=judged_project, method="dpo")
+    step = selectors.round_runs(round_)[0]
+    services.training_run_claim(run_id=step.pk)
+    TrainingRun.objects.filter(pk=step.pk).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert f"reaped runs {step.pk}" in run("reap_runs")
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.FAILED and "no heartbeat" in round_.error

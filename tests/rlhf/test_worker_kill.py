@@ -1,5 +1,6 @@
-"""A real ``db_worker`` killed with SIGKILL mid-round: the reaper marks the run failed, no
-half-written checkpoint remains, the orphaned training process is gone, and a relaunch succeeds.
+"""A real ``db_worker`` killed with SIGKILL mid-round: when a worker starts again, the step's
+watchdog task reaps it (run and round failed), no half-written checkpoint remains, the orphaned
+training process is gone, and a relaunch succeeds.
 
 Runs real processes against a file SQLite database (the test database lives in memory and cannot
 be shared), with the fake engine so it takes seconds.
@@ -125,32 +126,41 @@ def test_sigkilled_worker_is_reaped_and_the_round_relaunches(tmp_path: Path) -> 
     assert _alive(child_pid), "the training child outlives its worker (own process group)"
     assert list(output.parent.glob(f".{output.name}.tmp-*")), "a partial checkpoint is on disk"
 
-    time.sleep(2.5)  # heartbeat goes stale
-    assert "reaped runs" in _manage(env, "reap_runs")
-    status, error = db.execute(
-        "SELECT status, error FROM rlhf_trainingrun WHERE id = ?", (run_id,)
-    ).fetchone()
-    assert status == "failed" and "no heartbeat" in error
-    assert db.execute("SELECT status FROM rlhf_round WHERE id = ?", (round_id,)).fetchone() == (
-        "failed",
-    )
-    _wait(lambda: not _alive(child_pid), "the orphaned training process to be killed", 10)
-    assert not output.exists()
-    assert not list(output.parent.glob(f".{output.name}.*"))
-    assert db.execute("SELECT count(*) FROM rlhf_checkpoint WHERE kind = 'reward'").fetchone() == (
-        0,
-    )
-
+    # A new worker starts: the dead step's watchdog task is due and reaps it.
+    time.sleep(2.5)  # the heartbeat goes stale
     env = {**env, "FAKE_STEPS": "2"}
-    _manage(
-        env,
-        "shell",
-        "-c",
-        f"from rlhf import services; from rlhf.models import Round; "
-        f"services.round_retry(round=Round.objects.get(pk={round_id}))",
-    )
     worker = _worker(env)
     try:
+        _wait(
+            lambda: (
+                db.execute(
+                    "SELECT status FROM rlhf_trainingrun WHERE id = ?", (run_id,)
+                ).fetchone()[0]
+                == "failed"
+            ),
+            "the watchdog to reap the dead worker's step",
+        )
+        status, error = db.execute(
+            "SELECT status, error FROM rlhf_trainingrun WHERE id = ?", (run_id,)
+        ).fetchone()
+        assert "no heartbeat" in error
+        assert db.execute("SELECT status FROM rlhf_round WHERE id = ?", (round_id,)).fetchone() == (
+            "failed",
+        )
+        _wait(lambda: not _alive(child_pid), "the orphaned training process to be killed", 10)
+        assert not output.exists()
+        assert not list(output.parent.glob(f".{output.name}.*"))
+        assert db.execute(
+            "SELECT count(*) FROM rlhf_checkpoint WHERE kind = 'reward'"
+        ).fetchone() == (0,)
+
+        _manage(
+            env,
+            "shell",
+            "-c",
+            f"from rlhf import services; from rlhf.models import Round; "
+            f"services.round_retry(round=Round.objects.get(pk={round_id}))",
+        )
         _wait(
             lambda: (
                 db.execute("SELECT status FROM rlhf_round WHERE id = ?", (round_id,)).fetchone()[0]
