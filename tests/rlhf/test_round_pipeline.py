@@ -11,6 +11,7 @@ import pytest
 from labeling.models import Comparison, Response
 from rlhf import selectors, services
 from rlhf.models import Checkpoint, CheckpointKind, RoundStatus, RunStatus
+from rlhf.simulate import annotators_ensure, judge_in_process
 
 
 @pytest.mark.django_db
@@ -209,3 +210,51 @@ def test_reaper_fails_runs_without_heartbeat(judged_project: Any, fake_engine: P
     assert set(round_.runs.exclude(pk=run.pk).values_list("status", flat=True)) == {
         RunStatus.CANCELLED
     }
+
+
+@pytest.mark.django_db
+def test_online_rl_round_trains_against_the_new_reward_model(
+    judged_project: Any, fake_engine: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        round_ = services.round_launch(
+            project=judged_project, method="grpo", config={"policy": {"num_generations": 2}}
+        )
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.SUCCEEDED, round_.error
+    policy = selectors.round_runs(round_)[1]
+    spec = policy.spec["policy"]
+    reward = round_.reward_checkpoint
+    assert reward is not None
+    assert spec["method"] == "grpo" and spec["beta"] == 0.05 and spec["num_generations"] == 2
+    assert spec["reward_model"] == str(Path(str(reward.adapter_path)) / "merged")
+    prompts = Path(spec["prompts"]).read_text().splitlines()
+    assert len(prompts) == 8  # the training split only
+    assert policy.command[1:4] == ["-m", "tests.rlhf.fake_training", "online"]
+
+
+@pytest.mark.django_db
+def test_second_round_warm_starts_from_the_promoted_champion(
+    judged_project: Any, fake_engine: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.round_launch(project=judged_project, method="dpo")
+    first.refresh_from_db()
+    assert first.checkpoint is not None
+    services.checkpoint_promote(checkpoint=first.checkpoint)
+    users = [u for u, _ in annotators_ensure(judged_project, 2)]
+    judge_in_process(project=judged_project, annotators=users, rule="correct", noise=0.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        second = services.round_launch(project=judged_project, method="dpo")
+    second.refresh_from_db()
+    assert second.status == RoundStatus.SUCCEEDED
+    assert second.parent_checkpoint == first.checkpoint
+    dpo = selectors.round_runs(second)[1].spec["policy"]
+    assert dpo["parent_adapter"] == first.checkpoint.adapter_path
+    assert second.checkpoint is not None and second.checkpoint.parent == first.checkpoint
+    assert len(second.snapshot_judgment_ids) > len(first.snapshot_judgment_ids)
+    # Round 2's generated pairs are judged against the promoted champion's responses.
+    vs = Comparison.objects.filter(batch="round-2:vs-champion").first()
+    assert vs is not None
+    refs = {vs.response_a.checkpoint_ref, vs.response_b.checkpoint_ref}
+    assert refs == {str(second.checkpoint.pk), str(first.checkpoint.pk)}

@@ -1,0 +1,121 @@
+"""Snapshots (which judgments, how they become preference rows) and human win-rates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from labeling.models import Choice, Judgment, Split
+from labeling.services import assignment_claim_next, judgment_submit
+from rlhf import selectors, services
+from rlhf.methods import SNAPSHOT_DEFAULTS
+from rlhf.models import Checkpoint, CheckpointKind
+from tests.factories import ComparisonFactory, PromptFactory, ResponseFactory, UserFactory
+
+
+def judge(comparison: Any, *choices: str) -> None:
+    """Each choice by a new annotator (k is raised to fit)."""
+    project = comparison.project
+    project.judgments_per_comparison = max(project.judgments_per_comparison, len(choices))
+    project.save()
+    for index, choice in enumerate(choices):
+        user = UserFactory(username=f"j{comparison.pk}-{index}")
+        project.annotators.add(user)
+        lease = assignment_claim_next(annotator=user, project=project)
+        assert lease is not None and lease.comparison_id == comparison.pk
+        strength = 4 if choice in (Choice.A, Choice.B) else None
+        judgment_submit(annotator=user, comparison=comparison, choice=choice, strength=strength)
+
+
+def snapshot(**overrides: Any) -> dict[str, Any]:
+    return {**SNAPSHOT_DEFAULTS, **overrides}
+
+
+@pytest.mark.django_db
+def test_majority_rows_with_margin_and_weight(project: Any) -> None:
+    comparison = ComparisonFactory(project=project)
+    judge(comparison, "a", "a", "b")
+    ids = selectors.snapshot_judgment_ids(project, snapshot())
+    assert len(ids) == 3
+    (row,) = selectors.preference_rows(ids, snapshot())
+    assert row["chosen"] == comparison.response_a.text
+    assert row["rejected"] == comparison.response_b.text
+    assert row["weight"] == pytest.approx(2 / 3, abs=1e-3)
+    assert row["margin"] == 1.0
+    assert row["prompt"] == comparison.prompt.messages
+    assert selectors.preference_rows(ids, snapshot(min_agreement=0.7)) == []
+
+
+@pytest.mark.django_db
+def test_tie_and_both_bad_policies(project: Any) -> None:
+    tie = ComparisonFactory(project=project)
+    judge(tie, "tie")
+    both_bad = ComparisonFactory(project=project)
+    judge(both_bad, "both_bad")
+    split_votes = ComparisonFactory(project=project)
+    judge(split_votes, "a", "b")
+    ids = selectors.snapshot_judgment_ids(project, snapshot())
+    assert selectors.preference_rows(ids, snapshot()) == []
+    rows = selectors.preference_rows(ids, snapshot(ties="split"))
+    assert len(rows) == 2 and {r["weight"] for r in rows} == {0.5}
+    assert {r["chosen"] for r in rows} == {tie.response_a.text, tie.response_b.text}
+    assert len(selectors.preference_rows(ids, snapshot(ties="split", both_bad="split"))) == 4
+
+
+@pytest.mark.django_db
+def test_held_out_and_round_filters(project: Any) -> None:
+    imported = ComparisonFactory(project=project, batch="import")
+    from_round = ComparisonFactory(project=project, batch="round-2:on-policy")
+    held_out_prompt = PromptFactory(project=project, split=Split.TEST)
+    held_out = ComparisonFactory(project=project, prompt=held_out_prompt)
+    for comparison in (imported, from_round, held_out):
+        judge(comparison, "a")
+    by_comparison = dict(Judgment.objects.values_list("comparison_id", "pk"))
+
+    def chosen(**overrides: Any) -> set[int]:
+        ids = set(selectors.snapshot_judgment_ids(project, snapshot(**overrides)))
+        return {c for c, j in by_comparison.items() if j in ids}
+
+    assert chosen() == {imported.pk, from_round.pk}
+    assert chosen(include_held_out=True) == {imported.pk, from_round.pk, held_out.pk}
+    assert chosen(rounds=[0]) == {imported.pk}
+    assert chosen(rounds=[2]) == {from_round.pk}
+    assert chosen(rounds="latest") == {imported.pk}  # no round has succeeded yet
+    ids = selectors.snapshot_judgment_ids(project, snapshot())
+    assert selectors.snapshot_hash(ids, snapshot()) != selectors.snapshot_hash(ids[:1], snapshot())
+
+
+@pytest.mark.django_db
+def test_human_win_rate_counts_from_the_candidate_side(project: Any) -> None:
+    base = services.checkpoint_base(project=project)
+    candidate = Checkpoint.objects.create(
+        project=project, model_spec=base.model_spec, kind=CheckpointKind.POLICY, parent=base,
+        adapter_dir="checkpoints/run-1",
+    )  # fmt: skip
+    prompt = PromptFactory(project=project)
+
+    def pair(a_ref: Any, b_ref: Any) -> Any:
+        a = ResponseFactory(prompt=prompt, checkpoint_ref=str(a_ref.pk))
+        b = ResponseFactory(prompt=prompt, checkpoint_ref=str(b_ref.pk))
+        return ComparisonFactory(
+            project=project, prompt=prompt, response_a=a, response_b=b,
+            batch="round-1:vs-champion",
+        )  # fmt: skip
+
+    judge(pair(candidate, base), "a")  # candidate shown as a, wins
+    judge(pair(base, candidate), "a")  # champion shown as a, wins
+    judge(pair(base, candidate), "b")  # candidate shown as b, wins
+    judge(pair(candidate, base), "tie")
+    on_policy = pair(candidate, base)
+    on_policy.batch = "round-1:on-policy"
+    on_policy.save()
+    judge(on_policy, "a")  # not a vs-champion comparison: ignored
+    rate = selectors.human_win_rate(candidate, base)
+    assert (rate.wins, rate.losses, rate.ties) == (2, 1, 1)
+    assert rate.rate == pytest.approx(2.5 / 4)
+    assert selectors.human_win_rate(base, candidate).rate == pytest.approx(1.5 / 4)
+    assert selectors.human_win_rate(candidate, candidate).rate is None
+    nodes = selectors.checkpoint_lineage(project)
+    assert [(n.checkpoint.pk, n.depth) for n in nodes] == [(base.pk, 0), (candidate.pk, 1)]
+    assert nodes[1].win_rate.rate == pytest.approx(2.5 / 4)
