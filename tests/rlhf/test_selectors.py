@@ -11,7 +11,12 @@ from labeling.services import assignment_claim_next, judgment_submit
 from rlhf import selectors, services
 from rlhf.methods import SNAPSHOT_DEFAULTS
 from rlhf.models import Checkpoint, CheckpointKind
-from tests.factories import ComparisonFactory, PromptFactory, ResponseFactory, UserFactory
+from tests.factories import ComparisonFactory as _ComparisonFactory
+from tests.factories import PromptFactory, ResponseFactory, UserFactory
+
+
+def ComparisonFactory(**fields: Any) -> Any:
+    return _ComparisonFactory(**fields)
 
 
 def judge(comparison: Any, *choices: str) -> None:
