@@ -366,7 +366,12 @@ def training_run_succeed(
         if next_run is not None:
             _enqueue(next_run.pk)
         else:
-            _round_finish(round_.pk, RoundStatus.SUCCEEDED)
+            # Cancelled while this step was finishing: its later steps were cancelled already.
+            done = all(r.status == RunStatus.SUCCEEDED for r in selectors.round_runs(round_))
+            if done:
+                _round_finish(round_.pk, RoundStatus.SUCCEEDED)
+            else:
+                _round_finish(round_.pk, RoundStatus.CANCELLED, "cancelled")
     return registered
 
 

@@ -258,3 +258,34 @@ def test_second_round_warm_starts_from_the_promoted_champion(
     assert vs is not None
     refs = {vs.response_a.checkpoint_ref, vs.response_b.checkpoint_ref}
     assert refs == {str(second.checkpoint.pk), str(first.checkpoint.pk)}
+
+
+@pytest.mark.django_db
+def test_cancel_while_a_step_finishes_stops_the_round(
+    judged_project: Any, fake_engine: Path
+) -> None:
+    from rlhf import runner
+
+    round_ = services.round_launch(project=judged_project, method="dpo")  # not committed
+    reward = selectors.round_runs(round_)[0]
+    claimed = services.training_run_claim(run_id=reward.pk)
+    assert claimed is not None
+    services.round_cancel(round=round_)  # the step is running: only flagged
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.RUNNING
+    workdir = runner.run_dir_for(claimed)
+    output = services.run_output_dir(claimed.pk)
+    (output / "merged").mkdir(parents=True)
+    runner.record_success(
+        claimed,
+        workdir,
+        {"reward": {"checkpoint_dir": str(output), "merged_dir": str(output / "merged")}},
+    )
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.CANCELLED
+    assert [r.status for r in selectors.round_runs(round_)] == [
+        RunStatus.SUCCEEDED,
+        RunStatus.CANCELLED,
+        RunStatus.CANCELLED,
+        RunStatus.CANCELLED,
+    ]
