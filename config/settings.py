@@ -106,12 +106,17 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{PAIRWISE_DATA_DIR / 'pairwise.sqlite3'}",
+        # Persistent connections (SQLite too): opening one per request, with its PRAGMAs, cost
+        # more CPU than a queue call's queries.
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Django's SQLite backend plus a fair write lock (see config/sqlite_backend/base.py);
+    # PAIRWISE_SQLITE_WRITE_LOCK=0 gives plain Django (SQLite's busy handler alone).
+    if env_bool("PAIRWISE_SQLITE_WRITE_LOCK", True):
+        DATABASES["default"]["ENGINE"] = "config.sqlite_backend"
     DATABASES["default"]["OPTIONS"] = {
         # Writers take the lock at BEGIN, so concurrent claims serialize instead of failing.
         "transaction_mode": "IMMEDIATE",
