@@ -153,10 +153,15 @@ def rows_encode(
         if not content_hash:
             yield from rows
             return
+        lines: list[str] = []
         for row in rows:
-            digest.update(row_json(row).encode())
-            digest.update(b"\n")
+            lines.append(row_json(row))
+            if len(lines) >= 2000:
+                digest.update(("\n".join(lines) + "\n").encode())
+                lines = []
             yield row
+        if lines:
+            digest.update(("\n".join(lines) + "\n").encode())
 
     if container == "jsonl":
         lines: list[str] = []

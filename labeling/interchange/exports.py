@@ -641,6 +641,7 @@ def _hf_directory_write(
             writers[split] = pq.ParquetWriter(work / f"{split}.parquet", schema)
         buffers: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
         digest = hashlib.sha256()
+        lines: list[str] = []
         side = SideFile(work / "both_bad.jsonl") if spec.both_bad in ("separate",) else None
 
         def flush(split: str) -> None:
@@ -653,11 +654,15 @@ def _hf_directory_write(
                 if side is not None:
                     side.append(row)
                 continue
-            digest.update(row_json(row).encode())
-            digest.update(b"\n")
+            lines.append(row_json(row))
+            if len(lines) >= 2000:
+                digest.update(("\n".join(lines) + "\n").encode())
+                lines = []
             buffers[split].append(row)
             if len(buffers[split]) >= PARQUET_BATCH_ROWS:
                 flush(split)
+        if lines:
+            digest.update(("\n".join(lines) + "\n").encode())
         for split in ("train", "test"):
             flush(split)
             writers[split].close()
