@@ -427,6 +427,20 @@ def test_hf_directory_with_both_bad_side_file(
     assert [json.loads(line)["prompt_id"] for line in (output / "both_bad.jsonl").open()] == ["bad"]
     card = (output / "README.md").read_text()
     assert "Both-bad rows set aside: 1" in card and "Files: train, test, both_bad.jsonl" in card
+    as_file = tmp_path / "same.jsonl"
+    call_command(
+        "export_preferences",
+        str(empty_project.pk),
+        "--format",
+        "kto",
+        "--output",
+        str(as_file),
+        "--weight",
+    )
+    import hashlib
+
+    digest = hashlib.sha256(as_file.read_bytes()).hexdigest()
+    assert f"`{digest}`" in card  # the same rows, the same content hash, whatever the container
 
 
 def test_csv_carries_message_lists_as_json(judged_project: Project) -> None:
