@@ -60,7 +60,19 @@ def heartbeat_stale_after() -> timedelta:
 
 
 def task_queue_name() -> str:
-    return str(getattr(settings, "PAIRWISE_TASK_QUEUE", "default"))
+    """The queue of the model steps: ``PAIRWISE_TASK_QUEUE``, else ``gpu`` when the task backend
+    has that queue (GPU hosts run ``db_worker --queue-name gpu``; ``make demo`` runs ``'*'``)."""
+    configured = getattr(settings, "PAIRWISE_TASK_QUEUE", "")
+    if configured:
+        return str(configured)
+    queues = settings.TASKS.get("default", {}).get("QUEUES", [])
+    return "gpu" if "gpu" in queues else "default"
+
+
+def watch_queue_name() -> str:
+    """The watchdog runs on the default queue: any worker reaps a dead step."""
+    queues = settings.TASKS.get("default", {}).get("QUEUES", [])
+    return "default" if not queues or "default" in queues else task_queue_name()
 
 
 # --- model specs and checkpoints ---------------------------------------------------------------
@@ -254,7 +266,7 @@ def _enqueue_watch(run_id: int) -> None:
     """Schedule the run's watchdog one stale period ahead (backends without deferral: none)."""
     from rlhf import tasks
 
-    watch = tasks.training_run_watch.using(queue_name=task_queue_name())
+    watch = tasks.training_run_watch.using(queue_name=watch_queue_name())
     if not watch.get_backend().supports_defer:
         return
     run_after = timezone.now() + heartbeat_stale_after()

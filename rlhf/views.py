@@ -95,6 +95,7 @@ def _round_context(round_: Round) -> dict[str, Any]:
             {"run": run, "curves": charts.curves_for_run(run.metrics_history)} for run in runs
         ],
         "queue": selectors.round_queue_figures(round_),
+        "queue_name": services.task_queue_name(),
     }
 
 

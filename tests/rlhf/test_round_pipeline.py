@@ -289,3 +289,13 @@ def test_cancel_while_a_step_finishes_stops_the_round(
         RunStatus.CANCELLED,
         RunStatus.CANCELLED,
     ]
+
+
+def test_model_steps_go_to_the_gpu_queue_when_there_is_one(settings: Any) -> None:
+    settings.TASKS = {"default": {"BACKEND": "x", "QUEUES": ["default", "gpu"]}}
+    assert services.task_queue_name() == "gpu"
+    assert services.watch_queue_name() == "default"
+    settings.TASKS = {"default": {"BACKEND": "x", "QUEUES": []}}
+    assert services.task_queue_name() == "default"
+    settings.PAIRWISE_TASK_QUEUE = "training"
+    assert services.task_queue_name() == "training"

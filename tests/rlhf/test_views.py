@@ -89,6 +89,7 @@ def test_active_round_polls_and_can_be_cancelled(
     live = admin_client.get(f"/rounds/{round_.pk}/", headers=HX).content.decode()
     assert 'hx-trigger="every 2s"' in live
     assert "Cancel round" in live
+    assert "Waiting for a worker on queue" in live
     listing = admin_client.get(
         f"/projects/{judged_project.pk}/rounds/", headers=HX
     ).content.decode()
