@@ -77,6 +77,9 @@ def test_launch_then_watch_the_round(
     assert 'aria-valuenow="100"' in live
     assert "<svg" in live and "loss" in live
     assert "new comparisons" in live
+    assert "Held-out accuracy</dt><dd>75%" in live
+    assert "Reward-model win-rate vs parent</dt><dd>60%" in live
+    assert "11 vs champion, 11 on-policy" in live
     page = admin_client.get(f"/rounds/{round_.pk}/")
     assert "Full config" in page.content.decode()
 
