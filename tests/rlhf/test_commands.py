@@ -205,3 +205,21 @@ def test_reap_runs_marks_stale_runs_failed(judged_project: Any, fake_engine: Pat
     assert f"reaped runs {step.pk}" in run("reap_runs")
     round_.refresh_from_db()
     assert round_.status == RoundStatus.FAILED and "no heartbeat" in round_.error
+
+
+@pytest.mark.django_db
+def test_launch_round_wait_follows_a_worker(
+    judged_project: Any, fake_engine: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rlhf import runner
+    from rlhf.management.commands import launch_round
+
+    def worker_runs_meanwhile(seconds: float) -> None:
+        round_ = Round.objects.get()
+        if round_.is_active:
+            runner.round_drive(round_.pk)  # stands in for db_worker
+
+    monkeypatch.setattr(launch_round.time, "sleep", worker_runs_meanwhile)
+    out = run("launch_round", judged_project.name, "--method", "rloo", "--wait")
+    assert "round 1 succeeded" in out
+    assert "generate   succeeded" in out
