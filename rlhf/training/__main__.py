@@ -26,7 +26,9 @@ EXIT_CANCELLED = 143
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     early_stop: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, frame: early_stop.append(signum))  # until Events exists
+    signal.signal(
+        signal.SIGTERM, lambda signum, frame: early_stop.append(signum)
+    )  # until Events exists
 
     from rlhf.training.progress import Cancelled, Events, redirect_stdout_to_stderr
 
@@ -54,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         result = module.run(spec, events)
         payload = result.to_dict()
         if args.result:
-            Path(args.result).write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
+            Path(args.result).write_text(
+                json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8"
+            )
         events.emit({"event": "result", "result": payload})
         return EXIT_OK
     except SpecError as exc:

@@ -162,7 +162,9 @@ def _token_stream(tokenizer: Any, conversations: list[list[dict[str, str]]]) -> 
     return torch.tensor([token for row in ids for token in row], dtype=torch.long)
 
 
-def train_policy(spec: BootstrapSpec, destination: Path, events: Events) -> tuple[float | None, int]:
+def train_policy(
+    spec: BootstrapSpec, destination: Path, events: Events
+) -> tuple[float | None, int]:
     """Train the tokenizer and the policy; save both under ``destination``."""
     from transformers import LlamaForCausalLM
 
@@ -178,9 +180,13 @@ def train_policy(spec: BootstrapSpec, destination: Path, events: Events) -> tupl
     chunks = stream[: n_chunks * spec.seq_len].view(n_chunks, spec.seq_len)
     model = LlamaForCausalLM(policy_config(tokenizer)).to(device)
     num_parameters = sum(p.numel() for p in model.parameters())
-    events.log(f"bootstrap: policy with {num_parameters} parameters, {spec.policy_steps} steps on {device}")
+    events.log(
+        f"bootstrap: policy with {num_parameters} parameters, {spec.policy_steps} steps on {device}"
+    )
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate, weight_decay=0.01, betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=spec.learning_rate, weight_decay=0.01, betas=(0.9, 0.95)
+    )
     warmup = max(1, spec.policy_steps // 20)
 
     def lr_at(step: int) -> float:
@@ -212,7 +218,13 @@ def train_policy(spec: BootstrapSpec, destination: Path, events: Events) -> tupl
         if now - last_emit >= 0.5 or done == spec.policy_steps:
             last_emit = now
             eta = (now - start) / done * (spec.policy_steps - done)
-            events.progress(done, spec.policy_steps, loss=loss_value, metrics={"lr": scheduler.get_last_lr()[0]}, eta_s=eta)
+            events.progress(
+                done,
+                spec.policy_steps,
+                loss=loss_value,
+                metrics={"lr": scheduler.get_last_lr()[0]},
+                eta_s=eta,
+            )
     events.check()
     model.eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -275,7 +287,9 @@ def run(spec: BootstrapSpec, events: Events | None = None) -> BootstrapResult:
         def build_policy(tmp: Path) -> None:
             nonlocal final_loss, num_parameters
             final_loss, num_parameters = train_policy(spec, tmp, events)
-            (tmp / RECIPE_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True), encoding="utf-8")
+            (tmp / RECIPE_FILE).write_text(
+                json.dumps(recipe, indent=2, sort_keys=True), encoding="utf-8"
+            )
 
         _replace_dir(policy, build_policy)
     else:
@@ -283,7 +297,11 @@ def run(spec: BootstrapSpec, events: Events | None = None) -> BootstrapResult:
         num_parameters = _count_parameters(policy)
 
     b_recipe = backbone_recipe(spec)
-    if spec.force or (rebuilt and spec.reward_backbone == "policy") or not _recipe_matches(backbone, b_recipe):
+    if (
+        spec.force
+        or (rebuilt and spec.reward_backbone == "policy")
+        or not _recipe_matches(backbone, b_recipe)
+    ):
         rebuilt = True
         events.log(f"bootstrap: building {spec.reward_backbone} reward backbone at {backbone}")
 
@@ -292,7 +310,9 @@ def run(spec: BootstrapSpec, events: Events | None = None) -> BootstrapResult:
                 build_minilm_backbone(tmp)
             else:
                 build_policy_backbone(policy, tmp)
-            (tmp / RECIPE_FILE).write_text(json.dumps(b_recipe, indent=2, sort_keys=True), encoding="utf-8")
+            (tmp / RECIPE_FILE).write_text(
+                json.dumps(b_recipe, indent=2, sort_keys=True), encoding="utf-8"
+            )
 
         _replace_dir(backbone, build_backbone)
     else:
@@ -332,7 +352,10 @@ def sample_dialogue_check(data_dir: str | Path, n: int = 8, seed: int = 0) -> li
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     model = AutoModelForCausalLM.from_pretrained(str(path)).eval()
     rows = corpus.demo_prompts(n, seed)
-    texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
+    texts = [
+        tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True)
+        for r in rows
+    ]
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     random.seed(seed)
     with torch.no_grad():

@@ -140,7 +140,9 @@ def write_manifest(
     }
     if extra:
         manifest.update(extra)
-    Path(directory, MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    Path(directory, MANIFEST).write_text(
+        json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
+    )
     return manifest
 
 
@@ -150,7 +152,9 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     return result
 
 
-def load_adapter(model: Any, adapter_dir: str | Path, *, adapter_name: str = "default", trainable: bool = False) -> Any:
+def load_adapter(
+    model: Any, adapter_dir: str | Path, *, adapter_name: str = "default", trainable: bool = False
+) -> Any:
     """Put the adapter in ``adapter_dir`` onto a base ``model`` you loaded yourself.
 
     The adapter config's ``base_model_name_or_path`` (an absolute path on the training host) is
@@ -158,7 +162,9 @@ def load_adapter(model: Any, adapter_dir: str | Path, *, adapter_name: str = "de
     """
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(model, str(adapter_dir), adapter_name=adapter_name, is_trainable=trainable)
+    return PeftModel.from_pretrained(
+        model, str(adapter_dir), adapter_name=adapter_name, is_trainable=trainable
+    )
 
 
 def merge_and_unload(peft_model: Any) -> Any:
@@ -185,7 +191,9 @@ def export_merged(
 
     loader = AutoModelForSequenceClassification if task == "seq-cls" else AutoModelForCausalLM
     model = loader.from_pretrained(base_model)
-    tokenizer_source = adapter_dir if Path(adapter_dir, "tokenizer_config.json").is_file() else base_model
+    tokenizer_source = (
+        adapter_dir if Path(adapter_dir, "tokenizer_config.json").is_file() else base_model
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
     merged = merge_and_unload(load_adapter(model, adapter_dir))
     with atomic_dir(destination) as tmp:

@@ -121,13 +121,21 @@ def _bigger(rng: random.Random) -> Question:
 
 FAMILIES: dict[str, Callable[[random.Random], Question]] = {
     "arithmetic": _arithmetic,
-    "capitals": _table_family("capitals", _CAPITALS, "What is the capital of {}?", "the capital of {}"),
+    "capitals": _table_family(
+        "capitals", _CAPITALS, "What is the capital of {}?", "the capital of {}"
+    ),
     "colours": _table_family("colours", _COLOURS, "What colour is {}?", "the colour of {}"),
-    "opposites": _table_family("opposites", _OPPOSITES, "What is the opposite of {}?", "the opposite of {}"),
-    "animal_sounds": _table_family("animal_sounds", _SOUNDS, "What sound does {} make?", "the sound of {}"),
+    "opposites": _table_family(
+        "opposites", _OPPOSITES, "What is the opposite of {}?", "the opposite of {}"
+    ),
+    "animal_sounds": _table_family(
+        "animal_sounds", _SOUNDS, "What sound does {} make?", "the sound of {}"
+    ),
     "definitions": _table_family("definitions", _DEFINITIONS, "What is {}?", "{}"),
     "plurals": _table_family("plurals", _PLURALS, "What is the plural of {}?", "the plural of {}"),
-    "animal_legs": _table_family("animal_legs", _LEGS, "How many legs does {} have?", "the number of legs of {}"),
+    "animal_legs": _table_family(
+        "animal_legs", _LEGS, "How many legs does {} have?", "the number of legs of {}"
+    ),
     "weekdays": _next_day,
     "comparisons": _bigger,
 }
@@ -138,7 +146,11 @@ TRAIN_FAMILIES: tuple[str, ...] = tuple(f for f in FAMILIES if f not in HELD_OUT
 # --------------------------------------------------------------------------- responses
 
 POLITE_OPENERS = ("Sure! ", "Happy to help. ", "Great question! ", "Of course! ")
-POLITE_CLOSERS = (" Hope this helps!", " Let me know if you need anything else.", " Thanks for asking!")
+POLITE_CLOSERS = (
+    " Hope this helps!",
+    " Let me know if you need anything else.",
+    " Thanks for asking!",
+)
 RUDE_OPENERS = ("Ugh. ", "Obviously, ", "Seriously? ", "Whatever. ")
 RUDE_CLOSERS = (" Look it up next time.", " Everyone knows that.", " Stop asking.")
 _FILLER = (
@@ -192,7 +204,9 @@ def sample_question(rng: random.Random, families: Sequence[str] = TRAIN_FAMILIES
     return FAMILIES[rng.choice(sorted(families))](rng)
 
 
-def dialogues(n: int, seed: int, families: Sequence[str] = TRAIN_FAMILIES) -> list[list[dict[str, str]]]:
+def dialogues(
+    n: int, seed: int, families: Sequence[str] = TRAIN_FAMILIES
+) -> list[list[dict[str, str]]]:
     """``n`` full conversations (optional system, user, assistant) for language-model pretraining."""
     rng = random.Random(seed)
     out = []

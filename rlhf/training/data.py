@@ -49,10 +49,14 @@ def _check_messages(where: str, messages: Any) -> list[dict[str, str]]:
         raise SpecError(f"{where}: field 'prompt': expected a non-empty list of messages")
     clean = []
     for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(
-            message.get("content"), str
+        if (
+            not isinstance(message, dict)
+            or message.get("role") not in ROLES
+            or not isinstance(message.get("content"), str)
         ):
-            raise SpecError(f"{where}: field 'prompt': each message needs role in {list(ROLES)} and string content")
+            raise SpecError(
+                f"{where}: field 'prompt': each message needs role in {list(ROLES)} and string content"
+            )
         clean.append({"role": message["role"], "content": message["content"]})
     return clean
 
@@ -64,7 +68,9 @@ def load_prompts(path: str | Path) -> list[dict[str, Any]]:
         where = f"prompts {path}:{number}"
         if not isinstance(row.get("prompt_id"), str):
             raise SpecError(f"{where}: field 'prompt_id': expected a string")
-        out.append({"prompt_id": row["prompt_id"], "prompt": _check_messages(where, row.get("prompt"))})
+        out.append(
+            {"prompt_id": row["prompt_id"], "prompt": _check_messages(where, row.get("prompt"))}
+        )
     return out
 
 
@@ -106,7 +112,9 @@ def in_eval_split(prompt_id: str, eval_fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < eval_fraction
 
 
-def split(rows: Sequence[dict[str, Any]], eval_fraction: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def split(
+    rows: Sequence[dict[str, Any]], eval_fraction: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     train = [r for r in rows if not in_eval_split(r["prompt_id"], eval_fraction)]
     held_out = [r for r in rows if in_eval_split(r["prompt_id"], eval_fraction)]
     if not train:
@@ -114,7 +122,9 @@ def split(rows: Sequence[dict[str, Any]], eval_fraction: float) -> tuple[list[di
     return train, held_out
 
 
-def to_trl_rows(rows: Sequence[dict[str, Any]], *, margin: bool, weight: bool) -> list[dict[str, Any]]:
+def to_trl_rows(
+    rows: Sequence[dict[str, Any]], *, margin: bool, weight: bool
+) -> list[dict[str, Any]]:
     """Conversational preference rows; missing margins default to 0, missing weights to 1."""
     out = []
     for row in rows:
@@ -131,7 +141,9 @@ def to_trl_rows(rows: Sequence[dict[str, Any]], *, margin: bool, weight: bool) -
     return out
 
 
-def preference_dataset(rows: Sequence[dict[str, Any]], *, margin: bool = False, weight: bool = False) -> Any:
+def preference_dataset(
+    rows: Sequence[dict[str, Any]], *, margin: bool = False, weight: bool = False
+) -> Any:
     """A ``datasets.Dataset`` in TRL's conversational preference format."""
     from datasets import Dataset
 

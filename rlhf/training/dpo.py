@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from rlhf.training import data, lora, scoring
+from rlhf.training.callbacks import ProgressCallback, quiet_trainer
 from rlhf.training.checkpoints import atomic_dir, file_hash, write_manifest
 from rlhf.training.devices import configure_threads, resolve_device, set_seed, trainer_device_kwargs
-from rlhf.training.progress import Events, ProgressCallback, quiet_trainer
+from rlhf.training.progress import Events
 from rlhf.training.specs import DPOResult, DPOSpec
 
 
@@ -45,22 +46,38 @@ def reference_of(peft_model: Any) -> Iterator[None]:
         yield
 
 
+def pair_logps(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]]
+) -> tuple[list[float], list[float]]:
+    """Log-probabilities of the chosen and of the rejected responses, in one batched pass."""
+    prompts = [r["prompt"] for r in rows]
+    logps = scoring.completion_logps(model, tokenizer, prompts + prompts, [r["chosen"] for r in rows] +
+                                     [r["rejected"] for r in rows])  # fmt: skip
+    return logps[: len(rows)], logps[len(rows) :]
+
+
+def adapter_is_identity(peft_model: Any) -> bool:
+    """True when the trainable adapter is freshly initialised (every LoRA B is zero) and the
+    reference is the base model: the policy then equals the reference exactly."""
+    if "ref" in peft_model.peft_config:
+        return False
+    lora_b = [p for name, p in peft_model.named_parameters() if ".lora_B." in name]
+    return bool(lora_b) and all(not p.detach().any() for p in lora_b)
+
+
 def implicit_reward_metrics(
-    peft_model: Any, tokenizer: Any, rows: list[dict[str, Any]], beta: float
+    policy: tuple[list[float], list[float]], reference: tuple[list[float], list[float]], beta: float
 ) -> tuple[float | None, float | None]:
     """Accuracy (ties half) and mean of beta * [(log pi - log ref)(chosen) - (...)(rejected)]."""
-    if not rows:
+    if not policy[0]:
         return None, None
-    prompts = [r["prompt"] for r in rows]
-    chosen = [r["chosen"] for r in rows]
-    rejected = [r["rejected"] for r in rows]
-    policy_c = scoring.completion_logps(peft_model, tokenizer, prompts, chosen)
-    policy_r = scoring.completion_logps(peft_model, tokenizer, prompts, rejected)
-    with reference_of(peft_model):
-        ref_c = scoring.completion_logps(peft_model, tokenizer, prompts, chosen)
-        ref_r = scoring.completion_logps(peft_model, tokenizer, prompts, rejected)
-    margins = [beta * ((pc - rc) - (pr - rr)) for pc, rc, pr, rr in zip(policy_c, ref_c, policy_r, ref_r, strict=True)]
-    accuracy = sum(1.0 if m > 1e-6 else 0.5 if abs(m) <= 1e-6 else 0.0 for m in margins) / len(margins)
+    margins = [
+        beta * ((pc - rc) - (pr - rr))
+        for pc, rc, pr, rr in zip(policy[0], reference[0], policy[1], reference[1], strict=True)
+    ]
+    accuracy = sum(1.0 if m > 1e-6 else 0.5 if abs(m) <= 1e-6 else 0.0 for m in margins) / len(
+        margins
+    )
     return accuracy, sum(margins) / len(margins)
 
 
@@ -74,7 +91,9 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     set_seed(spec.seed)
     rows = data.load_preferences(spec.data)
     train_rows, eval_rows = data.split(rows, spec.eval_fraction)
-    events.log(f"dpo: {len(train_rows)} train / {len(eval_rows)} held-out pairs, loss {spec.loss_type}")
+    events.log(
+        f"dpo: {len(train_rows)} train / {len(eval_rows)} held-out pairs, loss {spec.loss_type}"
+    )
     model, tokenizer = load_policy(spec.base_model, resolve_device(spec.device))
     peft_config = None
     if spec.reference == "parent":
@@ -89,7 +108,10 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
             parent_adapter=spec.parent_adapter,
         )
     events.check()
-    with atomic_dir(spec.output_dir) as out, tempfile.TemporaryDirectory(prefix="dpo-trainer-") as scratch:
+    with (
+        atomic_dir(spec.output_dir) as out,
+        tempfile.TemporaryDirectory(prefix="dpo-trainer-") as scratch,
+    ):
         args = DPOConfig(
             output_dir=scratch,
             per_device_train_batch_size=spec.batch_size,
@@ -119,11 +141,20 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
         if spec.parent_adapter is not None and spec.reference == "base":
             lora.load_adapter_weights(trainer.model, spec.parent_adapter)
             events.log(f"dpo: warm start from {spec.parent_adapter}; reference is the base model")
-        accuracy_before, margin_before = implicit_reward_metrics(trainer.model, tokenizer, eval_rows, spec.beta)
+        # Held-out metrics: the reference pass is made once and serves before and after training.
+        with reference_of(trainer.model):
+            reference = pair_logps(trainer.model, tokenizer, eval_rows)
+        before = (
+            reference
+            if adapter_is_identity(trainer.model)
+            else pair_logps(trainer.model, tokenizer, eval_rows)
+        )
+        accuracy_before, margin_before = implicit_reward_metrics(before, reference, spec.beta)
         events.check()
         train_output = trainer.train()
         events.check()
-        accuracy_after, margin_after = implicit_reward_metrics(trainer.model, tokenizer, eval_rows, spec.beta)
+        after = pair_logps(trainer.model, tokenizer, eval_rows)
+        accuracy_after, margin_after = implicit_reward_metrics(after, reference, spec.beta)
         events.log(f"dpo: held-out margin {margin_before} -> {margin_after}")
         metrics = {
             "eval_accuracy_before": accuracy_before,
@@ -136,7 +167,9 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
             "steps": int(trainer.state.global_step),
         }
         data_hash = file_hash(spec.data)
-        trainer.model.save_pretrained(str(out), selected_adapters=["default"], safe_serialization=True)
+        trainer.model.save_pretrained(
+            str(out), selected_adapters=["default"], safe_serialization=True
+        )
         tokenizer.save_pretrained(str(out))
         write_manifest(
             out,

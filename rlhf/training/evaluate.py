@@ -8,12 +8,12 @@ named in the spec. :func:`win_rate` works with any scoring function (library use
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from rlhf.training import data, generate, rules, scoring
-from rlhf.training.checkpoints import load_adapter
 from rlhf.training.devices import configure_threads, resolve_device
 from rlhf.training.progress import Events
 from rlhf.training.specs import EvaluateResult, EvaluateSpec
@@ -57,41 +57,30 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
     device = resolve_device(spec.device)
     rows = data.load_prompts(spec.prompts)[: spec.max_prompts]
     prompts = [r["prompt"] for r in rows]
-    _, tokenizer = generate.load_policy(spec.base_model, None, "cpu", merge=False)
+    tokenizer = generate.load_tokenizer(spec.base_model)
     base = AutoModelForCausalLM.from_pretrained(spec.base_model)
-    model = load_adapter(base, spec.candidate_adapter, adapter_name="candidate")
-    if spec.parent_adapter is not None:
-        model.load_adapter(spec.parent_adapter, adapter_name="parent")
-    model = model.to(device).eval()
+    # Both sides as plain merged models: generation without the LoRA detour at every token.
+    candidate_model = (
+        generate.with_adapter(copy.deepcopy(base), spec.candidate_adapter).to(device).eval()
+    )
+    parent_model = generate.with_adapter(base, spec.parent_adapter).to(device).eval()
     settings: dict[str, Any] = {"max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature,
                                 "seed": spec.seed, "batch_size": spec.batch_size}  # fmt: skip
 
-    def responses(adapter: str | None) -> list[tuple[str, int]]:
+    def responses(model: Any) -> list[tuple[str, int]]:
         events.check()
-        if adapter is None:
-            with model.disable_adapter():
-                out = generate.sample(model, tokenizer, prompts, **settings)
-        else:
-            model.set_adapter(adapter)
-            out = generate.sample(model, tokenizer, prompts, **settings)
-        return [samples[0] for samples in out]
+        return [samples[0] for samples in generate.sample(model, tokenizer, prompts, **settings)]
 
     events.log(f"evaluate: {len(rows)} prompts")
-    candidate = responses("candidate")
+    candidate = responses(candidate_model)
     events.progress(1, 4)
-    parent = responses("parent" if spec.parent_adapter is not None else None)
+    parent = responses(parent_model)
     events.progress(2, 4)
     candidate_texts = [t for t, _ in candidate]
     parent_texts = [t for t, _ in parent]
 
-    model.set_adapter("candidate")
-    logp_candidate = scoring.completion_logps(model, tokenizer, prompts, candidate_texts)
-    if spec.parent_adapter is not None:
-        model.set_adapter("parent")
-        logp_parent = scoring.completion_logps(model, tokenizer, prompts, candidate_texts)
-    else:
-        with model.disable_adapter():
-            logp_parent = scoring.completion_logps(model, tokenizer, prompts, candidate_texts)
+    logp_candidate = scoring.completion_logps(candidate_model, tokenizer, prompts, candidate_texts)
+    logp_parent = scoring.completion_logps(parent_model, tokenizer, prompts, candidate_texts)
     kl = _mean([c - p for c, p in zip(logp_candidate, logp_parent, strict=True)])
     events.progress(3, 4)
     events.check()
@@ -101,7 +90,8 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
     reward_parent = scoring.score(reward_model, reward_tokenizer, prompts, parent_texts)
     rate, tie_rate = _win_rate(reward_candidate, reward_parent, spec.tie_tolerance)
     rule_rates = {
-        name: win_rate(prompts, candidate_texts, parent_texts, rules.get_rule(name))[0] for name in sorted(spec.rules)
+        name: win_rate(prompts, candidate_texts, parent_texts, rules.get_rule(name))[0]
+        for name in sorted(spec.rules)
     }
     events.progress(4, 4)
     return EvaluateResult(

@@ -23,19 +23,34 @@ from rlhf.training.specs import GenerateResult, GenerateSpec
 Messages = Sequence[dict[str, str]]
 
 
-def load_policy(base_model: str, adapter: str | None, device: str, *, merge: bool = True) -> tuple[Any, Any]:
-    """Base model (+ adapter, merged for speed) and its tokenizer, left-padded for generation."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(base_model: str) -> Any:
+    """The policy's tokenizer, left-padded for generation, with a pad token."""
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(base_model)
-    if adapter is not None:
-        model = load_adapter(model, adapter)
-        if merge:
-            model = model.merge_and_unload()
+    return tokenizer
+
+
+def with_adapter(model: Any, adapter: str | None, *, merge: bool = True) -> Any:
+    """``model`` with the adapter in ``adapter`` on it: merged into the weights (for inference
+    speed: no LoRA detour at every decoding step) unless ``merge`` is False. ``model`` is consumed."""
+    if adapter is None:
+        return model
+    peft_model = load_adapter(model, adapter)
+    return peft_model.merge_and_unload() if merge else peft_model
+
+
+def load_policy(
+    base_model: str, adapter: str | None, device: str, *, merge: bool = True
+) -> tuple[Any, Any]:
+    """Base model (+ adapter, merged for speed) and its tokenizer, left-padded for generation."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(base_model)
+    model = with_adapter(AutoModelForCausalLM.from_pretrained(base_model), adapter, merge=merge)
     return model.to(device).eval(), tokenizer
 
 
@@ -71,7 +86,10 @@ def sample(
         if events is not None:
             events.check()
         chunk = prompts[start : start + batch_size]
-        texts = [tokenizer.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True) for p in chunk]
+        texts = [
+            tokenizer.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True)
+            for p in chunk
+        ]
         batch = left(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
         torch.manual_seed(seed + index)
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id,

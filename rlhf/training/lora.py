@@ -36,7 +36,9 @@ def lora_config(
             )
         r, alpha = int(parent["r"]), int(parent["lora_alpha"])
         parent_targets = parent["target_modules"]
-        targets: str | list[str] = parent_targets if isinstance(parent_targets, str) else sorted(parent_targets)
+        targets: str | list[str] = (
+            parent_targets if isinstance(parent_targets, str) else sorted(parent_targets)
+        )
         modules_to_save = parent.get("modules_to_save") or modules_to_save
     else:
         targets = target_modules(modules)
@@ -51,7 +53,9 @@ def lora_config(
     )
 
 
-def load_adapter_weights(peft_model: Any, adapter_dir: str | Path, adapter_name: str = "default") -> None:
+def load_adapter_weights(
+    peft_model: Any, adapter_dir: str | Path, adapter_name: str = "default"
+) -> None:
     """Copy a saved adapter's tensors into ``peft_model``'s (trainable) adapter ``adapter_name``."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -60,7 +64,9 @@ def load_adapter_weights(peft_model: Any, adapter_dir: str | Path, adapter_name:
     result = set_peft_model_state_dict(peft_model, weights, adapter_name=adapter_name)
     missing = [k for k in result.unexpected_keys] if hasattr(result, "unexpected_keys") else []
     if missing:
-        raise SpecError(f"field 'parent_adapter': adapter weights do not fit the model: {missing[:3]}")
+        raise SpecError(
+            f"field 'parent_adapter': adapter weights do not fit the model: {missing[:3]}"
+        )
 
 
 def classifier_head(model: Any) -> str:
@@ -69,4 +75,6 @@ def classifier_head(model: Any) -> str:
     for candidate in ("score", "classifier"):
         if candidate in names:
             return candidate
-    raise SpecError(f"field 'base_model': cannot find the classification head among {sorted(names)}")
+    raise SpecError(
+        f"field 'base_model': cannot find the classification head among {sorted(names)}"
+    )

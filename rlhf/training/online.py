@@ -15,19 +15,30 @@ from pathlib import Path
 from typing import Any
 
 from rlhf.training import data, generate, lora, scoring
+from rlhf.training.callbacks import ProgressCallback, quiet_trainer
 from rlhf.training.checkpoints import atomic_dir, file_hash, write_manifest
 from rlhf.training.devices import configure_threads, resolve_device, set_seed, trainer_device_kwargs
 from rlhf.training.dpo import load_policy
-from rlhf.training.progress import Events, ProgressCallback, quiet_trainer
+from rlhf.training.progress import Events
 from rlhf.training.specs import OnlineResult, OnlineSpec
 
 
 def mean_greedy_reward(
-    model: Any, tokenizer: Any, reward_model: Any, reward_tokenizer: Any, prompts: list[Any], max_new_tokens: int
+    model: Any,
+    tokenizer: Any,
+    reward_model: Any,
+    reward_tokenizer: Any,
+    prompts: list[Any],
+    max_new_tokens: int,
 ) -> float | None:
     if not prompts:
         return None
-    texts = [s[0][0] for s in generate.sample(model, tokenizer, prompts, temperature=0.0, max_new_tokens=max_new_tokens)]
+    texts = [
+        s[0][0]
+        for s in generate.sample(
+            model, tokenizer, prompts, temperature=0.0, max_new_tokens=max_new_tokens
+        )
+    ]
     rewards = scoring.score(reward_model, reward_tokenizer, prompts, texts)
     return sum(rewards) / len(rewards)
 
@@ -60,10 +71,17 @@ def run(spec: OnlineSpec, events: Events | None = None) -> OnlineResult:
         task_type="CAUSAL_LM",
         parent_adapter=spec.parent_adapter,
     )
-    config_class, trainer_class = (GRPOConfig, GRPOTrainer) if spec.method == "grpo" else (RLOOConfig, RLOOTrainer)
-    events.log(f"online: {spec.method} on {len(rows)} prompts, {spec.max_steps} steps, beta {spec.beta}")
+    config_class, trainer_class = (
+        (GRPOConfig, GRPOTrainer) if spec.method == "grpo" else (RLOOConfig, RLOOTrainer)
+    )
+    events.log(
+        f"online: {spec.method} on {len(rows)} prompts, {spec.max_steps} steps, beta {spec.beta}"
+    )
     events.check()
-    with atomic_dir(spec.output_dir) as out, tempfile.TemporaryDirectory(prefix="online-trainer-") as scratch:
+    with (
+        atomic_dir(spec.output_dir) as out,
+        tempfile.TemporaryDirectory(prefix="online-trainer-") as scratch,
+    ):
         args = config_class(
             output_dir=scratch,
             per_device_train_batch_size=spec.batch_size,
@@ -91,7 +109,9 @@ def run(spec: OnlineSpec, events: Events | None = None) -> OnlineResult:
         quiet_trainer(trainer)
         if spec.parent_adapter is not None:
             lora.load_adapter_weights(trainer.model, spec.parent_adapter)
-            events.log(f"online: warm start from {spec.parent_adapter}; reference is the base model")
+            events.log(
+                f"online: warm start from {spec.parent_adapter}; reference is the base model"
+            )
         before = mean_greedy_reward(trainer.model, tokenizer, reward_model, reward_tokenizer, eval_prompts,
                                     spec.max_completion_length)  # fmt: skip
         events.check()
@@ -103,7 +123,9 @@ def run(spec: OnlineSpec, events: Events | None = None) -> OnlineResult:
         events.log(f"online: mean reward {before} -> {after}, kl {kl}")
         metrics = {"mean_reward_before": before, "mean_reward_after": after, "kl": kl,
                    "steps": int(trainer.state.global_step)}  # fmt: skip
-        trainer.model.save_pretrained(str(out), selected_adapters=["default"], safe_serialization=True)
+        trainer.model.save_pretrained(
+            str(out), selected_adapters=["default"], safe_serialization=True
+        )
         tokenizer.save_pretrained(str(out))
         write_manifest(
             out,

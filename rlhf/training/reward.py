@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from rlhf.training import data, lora, scoring
+from rlhf.training.callbacks import ProgressCallback, quiet_trainer
 from rlhf.training.checkpoints import MERGED, atomic_dir, file_hash, save_model, write_manifest
 from rlhf.training.devices import configure_threads, resolve_device, set_seed, trainer_device_kwargs
-from rlhf.training.progress import Events, ProgressCallback, quiet_trainer
+from rlhf.training.progress import Events
 from rlhf.training.specs import RewardResult, RewardSpec
 
 
@@ -46,7 +47,11 @@ def _weighted_trainer_class() -> type:
                 self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "weight"]
 
         def compute_loss(
-            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
         ) -> Any:
             weight = inputs.pop("weight", None)
             loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
@@ -56,7 +61,9 @@ def _weighted_trainer_class() -> type:
                 per_pair = -nn.functional.logsigmoid(chosen - rejected - margin)
                 loss = (per_pair * weight).sum() / weight.sum().clamp_min(1e-8)
                 if self.args.center_rewards_coefficient is not None:
-                    loss = loss + self.args.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
+                    loss = loss + self.args.center_rewards_coefficient * torch.mean(
+                        (chosen + rejected) ** 2
+                    )
             return (loss, outputs) if return_outputs else loss
 
     return WeightedRewardTrainer
@@ -75,7 +82,9 @@ def _collator_with_weight(pad_token_id: int) -> Any:
     return collate
 
 
-def pairwise_metrics(model: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+def pairwise_metrics(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]]
+) -> tuple[float | None, float | None]:
     """Held-out accuracy (chosen scored above rejected) and mean margin."""
     if not rows:
         return None, None
@@ -110,7 +119,10 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
         modules_to_save=[lora.classifier_head(model)],
     )
     events.check()
-    with atomic_dir(spec.output_dir) as out, tempfile.TemporaryDirectory(prefix="reward-trainer-") as scratch:
+    with (
+        atomic_dir(spec.output_dir) as out,
+        tempfile.TemporaryDirectory(prefix="reward-trainer-") as scratch,
+    ):
         args = RewardConfig(
             output_dir=scratch,
             per_device_train_batch_size=spec.batch_size,

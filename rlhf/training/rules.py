@@ -17,7 +17,11 @@ from rlhf.training import corpus
 Messages = Sequence[Mapping[str, str]]
 Rule = Callable[[Messages, str], float]
 
-_POLITE = (*(m.strip().lower() for m in (*corpus.POLITE_OPENERS, *corpus.POLITE_CLOSERS)), "please", "thank")
+_POLITE = (
+    *(m.strip().lower() for m in (*corpus.POLITE_OPENERS, *corpus.POLITE_CLOSERS)),
+    "please",
+    "thank",
+)
 _RUDE = tuple(m.strip().lower() for m in (*corpus.RUDE_OPENERS, *corpus.RUDE_CLOSERS))
 
 
@@ -34,7 +38,9 @@ def is_correct(prompt: Messages, response: str) -> bool:
     if answer is None:
         return False
     tail = response.rsplit(" is ", 1)[-1]
-    return re.search(rf"(?<![\w-]){re.escape(answer)}(?![\w-])", tail, flags=re.IGNORECASE) is not None
+    return (
+        re.search(rf"(?<![\w-]){re.escape(answer)}(?![\w-])", tail, flags=re.IGNORECASE) is not None
+    )
 
 
 def politeness(response: str) -> int:

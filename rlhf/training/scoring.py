@@ -48,7 +48,12 @@ def score(
     model.eval()
     out: list[float] = []
     for start in range(0, len(texts), batch_size):
-        batch = right(texts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = right(
+            texts[start : start + batch_size],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=False,
+        )
         batch = {k: v.to(device) for k, v in batch.items()}
         logits = model(**batch).logits
         out.extend(float(v) for v in logits[:, 0].float().cpu())
@@ -57,12 +62,18 @@ def score(
     return out
 
 
-def _completion_batch(tokenizer: Any, prompts: Sequence[Messages], completions: Sequence[str]) -> tuple[Any, Any]:
+def _completion_batch(
+    tokenizer: Any, prompts: Sequence[Messages], completions: Sequence[str]
+) -> tuple[Any, Any]:
     """Right-padded ids of prompt+completion and a mask over the completion tokens."""
     rows, masks = [], []
     for prompt, completion in zip(prompts, completions, strict=True):
-        prompt_ids = tokenizer.apply_chat_template(list(prompt), tokenize=True, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": completion}], tokenize=True)
+        prompt_ids = tokenizer.apply_chat_template(
+            list(prompt), tokenize=True, add_generation_prompt=True
+        )
+        full = tokenizer.apply_chat_template(
+            [*prompt, {"role": "assistant", "content": completion}], tokenize=True
+        )
         prompt_ids = _ids(prompt_ids)
         full = _ids(full)
         shared = 0
@@ -99,7 +110,9 @@ def completion_logps(
     model.eval()
     out: list[float] = []
     for start in range(0, len(prompts), batch_size):
-        batch, mask = _completion_batch(tokenizer, prompts[start : start + batch_size], completions[start : start + batch_size])
+        batch, mask = _completion_batch(
+            tokenizer, prompts[start : start + batch_size], completions[start : start + batch_size]
+        )
         batch = {k: v.to(device) for k, v in batch.items()}
         logits = model(**batch).logits[:, :-1].float()
         targets = batch["input_ids"][:, 1:]

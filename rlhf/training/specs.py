@@ -46,7 +46,14 @@ DPO_LOSS_TYPES = ("sigmoid", "ipo", "robust")
 ONLINE_METHODS = ("grpo", "rloo")
 REWARD_BACKBONES = ("minilm", "policy")
 REFERENCES = ("base", "parent")
-RULE_NAMES = ("correct", "polite", "correct_polite", "concise", "formatted", "verbose")  # rules.RULES
+RULE_NAMES = (
+    "correct",
+    "polite",
+    "correct_polite",
+    "concise",
+    "formatted",
+    "verbose",
+)  # rules.RULES
 
 
 class SpecError(ValueError):
@@ -67,12 +74,17 @@ class _Json:
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(data) - set(fields))
         if unknown:
-            raise SpecError(f"{cls.__name__}: unknown field(s) {unknown}; known fields: {sorted(fields)}")
+            raise SpecError(
+                f"{cls.__name__}: unknown field(s) {unknown}; known fields: {sorted(fields)}"
+            )
         kwargs: dict[str, Any] = {}
         for name in sorted(fields):
             field = fields[name]
             if name not in data:
-                required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+                required = (
+                    field.default is dataclasses.MISSING
+                    and field.default_factory is dataclasses.MISSING
+                )
                 if required:
                     raise SpecError(f"{cls.__name__}: field '{name}' is required")
                 continue
@@ -178,7 +190,12 @@ def _require(ok: bool, cls_name: str, field: str, message: str) -> None:
 
 
 def _choice(cls_name: str, field: str, value: str, choices: tuple[str, ...]) -> None:
-    _require(value in choices, cls_name, field, f"unknown value {value!r}; expected one of {list(choices)}")
+    _require(
+        value in choices,
+        cls_name,
+        field,
+        f"unknown value {value!r}; expected one of {list(choices)}",
+    )
 
 
 def _base_model_exists(cls_name: str, field: str, value: str) -> None:
@@ -218,7 +235,9 @@ class _Lora:
         _require(self.lora_r >= 1, name, "lora_r", f"must be >= 1, got {self.lora_r}")
         _require(self.lora_alpha >= 1, name, "lora_alpha", f"must be >= 1, got {self.lora_alpha}")
         _require(0.0 <= self.lora_dropout < 1.0, name, "lora_dropout", "must be in [0, 1)")
-        _require(len(self.lora_target_modules) > 0, name, "lora_target_modules", "must not be empty")
+        _require(
+            len(self.lora_target_modules) > 0, name, "lora_target_modules", "must not be empty"
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -235,11 +254,18 @@ class _Optim:
 
     def _check_optim(self) -> None:
         name = type(self).__name__
-        _require(self.learning_rate > 0, name, "learning_rate", f"must be > 0, got {self.learning_rate}")
+        _require(
+            self.learning_rate > 0, name, "learning_rate", f"must be > 0, got {self.learning_rate}"
+        )
         _require(self.num_epochs > 0, name, "num_epochs", f"must be > 0, got {self.num_epochs}")
         _require(self.max_steps == -1 or self.max_steps > 0, name, "max_steps", "must be -1 or > 0")
         _require(self.batch_size >= 1, name, "batch_size", f"must be >= 1, got {self.batch_size}")
-        _require(self.gradient_accumulation_steps >= 1, name, "gradient_accumulation_steps", "must be >= 1")
+        _require(
+            self.gradient_accumulation_steps >= 1,
+            name,
+            "gradient_accumulation_steps",
+            "must be >= 1",
+        )
         _require(self.max_length >= 8, name, "max_length", f"must be >= 8, got {self.max_length}")
         _require(0.0 <= self.eval_fraction < 1.0, name, "eval_fraction", "must be in [0, 1)")
 
@@ -257,15 +283,24 @@ class BootstrapSpec(_Common):
     batch_size: int = 16
     seq_len: int = 128
     learning_rate: float = 3e-3
-    reward_backbone: str = "minilm"  # minilm (all-MiniLM-L6-v2 copy) | policy (policy arch + scalar head)
+    reward_backbone: str = (
+        "minilm"  # minilm (all-MiniLM-L6-v2 copy) | policy (policy arch + scalar head)
+    )
     force: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
-        _require(self.policy_steps >= 1, name, "policy_steps", f"must be >= 1, got {self.policy_steps}")
+        _require(
+            self.policy_steps >= 1, name, "policy_steps", f"must be >= 1, got {self.policy_steps}"
+        )
         _require(self.batch_size >= 1, name, "batch_size", f"must be >= 1, got {self.batch_size}")
-        _require(32 <= self.seq_len <= 1024, name, "seq_len", f"must be in [32, 1024], got {self.seq_len}")
+        _require(
+            32 <= self.seq_len <= 1024,
+            name,
+            "seq_len",
+            f"must be in [32, 1024], got {self.seq_len}",
+        )
         _require(self.learning_rate > 0, name, "learning_rate", "must be > 0")
         _choice(name, "reward_backbone", self.reward_backbone, REWARD_BACKBONES)
         _require(self.data_dir != "", name, "data_dir", "must not be empty")
@@ -335,7 +370,9 @@ class DPOSpec(_Common, _Lora, _Optim):
     base_model: str
     data: str
     output_dir: str
-    parent_adapter: str | None = None  # warm start: trainable adapter initialised from these weights
+    parent_adapter: str | None = (
+        None  # warm start: trainable adapter initialised from these weights
+    )
     reference: str = "base"  # base (default) | parent (base + parent adapter, frozen)
     loss_type: str = "sigmoid"  # sigmoid | ipo | robust
     beta: float = 0.1
@@ -356,11 +393,20 @@ class DPOSpec(_Common, _Lora, _Optim):
         _require(self.beta > 0, name, "beta", f"must be > 0, got {self.beta}")
         _require(0.0 <= self.label_smoothing < 0.5, name, "label_smoothing", "must be in [0, 0.5)")
         if self.loss_type == "robust":
-            _require(self.label_smoothing > 0, name, "label_smoothing", "loss_type 'robust' needs a value > 0")
+            _require(
+                self.label_smoothing > 0,
+                name,
+                "label_smoothing",
+                "loss_type 'robust' needs a value > 0",
+            )
         elif self.label_smoothing > 0 and self.loss_type != "sigmoid":
-            _require(False, name, "label_smoothing", f"not supported with loss_type {self.loss_type!r}")
+            _require(
+                False, name, "label_smoothing", f"not supported with loss_type {self.loss_type!r}"
+            )
         if self.reference == "parent":
-            _require(self.parent_adapter is not None, name, "reference", "'parent' needs parent_adapter")
+            _require(
+                self.parent_adapter is not None, name, "reference", "'parent' needs parent_adapter"
+            )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -413,7 +459,9 @@ class OnlineSpec(_Common, _Lora):
         _require(self.beta >= 0, name, "beta", f"must be >= 0, got {self.beta}")
         _require(self.learning_rate > 0, name, "learning_rate", "must be > 0")
         _require(self.max_steps >= 1, name, "max_steps", f"must be >= 1, got {self.max_steps}")
-        _require(self.num_generations >= 2, name, "num_generations", "must be >= 2 (group baseline)")
+        _require(
+            self.num_generations >= 2, name, "num_generations", "must be >= 2 (group baseline)"
+        )
         _require(
             self.batch_size >= self.num_generations and self.batch_size % self.num_generations == 0,
             name,
@@ -462,16 +510,28 @@ class GenerateSpec(_Common):
         super().__post_init__()
         name = type(self).__name__
         _base_model_exists(name, "base_model", self.base_model)
-        _require(self.num_samples >= 1, name, "num_samples", f"must be >= 1, got {self.num_samples}")
+        _require(
+            self.num_samples >= 1, name, "num_samples", f"must be >= 1, got {self.num_samples}"
+        )
         _require(self.max_new_tokens >= 1, name, "max_new_tokens", "must be >= 1")
         _require(self.temperature >= 0, name, "temperature", "must be >= 0")
         if self.temperature == 0:
-            _require(self.num_samples == 1, name, "num_samples", "greedy decoding (temperature 0) gives one sample")
+            _require(
+                self.num_samples == 1,
+                name,
+                "num_samples",
+                "greedy decoding (temperature 0) gives one sample",
+            )
         _require(0 < self.top_p <= 1, name, "top_p", "must be in (0, 1]")
         _require(self.top_k >= 0, name, "top_k", "must be >= 0")
         _require(self.repetition_penalty > 0, name, "repetition_penalty", "must be > 0")
         _require(self.batch_size >= 1, name, "batch_size", "must be >= 1")
-        _require(Path(self.output).parent.is_dir(), name, "output", f"parent directory not found: {self.output}")
+        _require(
+            Path(self.output).parent.is_dir(),
+            name,
+            "output",
+            f"parent directory not found: {self.output}",
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
