@@ -1,5 +1,6 @@
 """Fixtures for the training engine: tiny built-in models (cached under var/test-models/) and
-session-wide reward / DPO checkpoints trained once. No database, no Django."""
+session-wide reward / DPO checkpoints trained once, on as little data as still shows learning
+(clear-cut pairs, a few optimiser steps). No database, no Django."""
 
 from __future__ import annotations
 
@@ -58,13 +59,13 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def preferences_file(work_dir: Path) -> Path:
     """A learnable preference: correct-and-polite answers over wrong, impolite ones."""
     return write_jsonl(
-        work_dir / "prefs.jsonl", rules.synthetic_preferences(240, seed=0, clear_cut=True)
+        work_dir / "prefs.jsonl", rules.synthetic_preferences(160, seed=0, clear_cut=True)
     )
 
 
 @pytest.fixture(scope="session")
 def prompts_file(work_dir: Path) -> Path:
-    rows = corpus.demo_prompts(24, seed=5)
+    rows = corpus.demo_prompts(16, seed=5)
     return write_jsonl(
         work_dir / "prompts.jsonl",
         ({"prompt_id": r["prompt_id"], "prompt": r["prompt"]} for r in rows),
@@ -74,12 +75,12 @@ def prompts_file(work_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def reward_result(backbone_dir: str, preferences_file: Path, work_dir: Path) -> Any:
     spec = RewardSpec(base_model=backbone_dir, data=str(preferences_file), output_dir=str(work_dir / "reward"),
-                      num_epochs=2.0, batch_size=16, learning_rate=1e-3)  # fmt: skip
+                      num_epochs=1.0, batch_size=16, learning_rate=3e-3)  # fmt: skip
     return reward.run(spec)
 
 
 @pytest.fixture(scope="session")
 def dpo_result(policy_dir: str, preferences_file: Path, work_dir: Path) -> Any:
     spec = DPOSpec(base_model=policy_dir, data=str(preferences_file), output_dir=str(work_dir / "dpo"),
-                   max_steps=16, batch_size=8)  # fmt: skip
+                   max_steps=8, batch_size=8, learning_rate=1e-3)  # fmt: skip
     return dpo.run(spec)

@@ -1,4 +1,4 @@
-"""The CLI: JSON lines only on stdout, exit codes, SIGTERM cancellation, reproducible generation."""
+"""The CLI, in child processes: JSON lines only on stdout, exit codes, SIGTERM cancellation."""
 
 from __future__ import annotations
 
@@ -28,36 +28,26 @@ def _events(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines()]  # every line must be JSON
 
 
-def test_generate_cli_emits_json_lines_and_is_reproducible(
+def test_generate_cli_emits_json_lines_only(
     policy_dir: str, prompts_file: Path, tmp_path: Path
 ) -> None:
-    outputs = []
-    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
-        spec = {"base_model": policy_dir, "prompts": str(prompts_file), "output": str(tmp_path / f"{name}.jsonl"),
-                "num_samples": 2, "seed": seed, "max_new_tokens": 16}  # fmt: skip
-        proc = _cli("generate", spec, tmp_path, name)
-        stdout, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0
-        events = _events(stdout)
-        assert {e["event"] for e in events} <= {"progress", "log", "result"}
-        assert events[-1]["event"] == "result"
-        assert events[-1]["result"]["num_samples"] == 48
-        progress = [e for e in events if e["event"] == "progress"]
-        assert progress and set(progress[0]) == {
-            "event",
-            "step",
-            "total",
-            "loss",
-            "metrics",
-            "eta_s",
-        }
-        outputs.append((tmp_path / f"{name}.jsonl").read_text())
-    rows = [json.loads(line) for line in outputs[0].splitlines()]
-    assert len(rows) == 48
+    spec = {"base_model": policy_dir, "prompts": str(prompts_file), "output": str(tmp_path / "out.jsonl"),
+            "num_samples": 2, "seed": 7, "max_new_tokens": 8, "batch_size": 8}  # fmt: skip
+    proc = _cli("generate", spec, tmp_path, "gen")
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    events = _events(stdout)
+    assert {e["event"] for e in events} <= {"progress", "log", "result"}
+    assert events[-1]["event"] == "result"
+    assert events[-1]["result"]["num_samples"] == 32
+    assert json.loads((tmp_path / "gen.out").read_text()) == events[-1]["result"]
+    progress = [e for e in events if e["event"] == "progress"]
+    assert [e["step"] for e in progress] == [8, 16]
+    assert set(progress[0]) == {"event", "step", "total", "loss", "metrics", "eta_s"}
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(rows) == 32
     assert set(rows[0]) == {"prompt_id", "sample_index", "text", "seed", "params"}
     assert rows[0]["seed"] == 7 and rows[0]["params"]["temperature"] == 1.0
-    assert outputs[0] == outputs[1]
-    assert outputs[0] != outputs[2]
 
 
 def test_spec_error_exits_2_with_a_clear_message(tmp_path: Path, policy_dir: str) -> None:
@@ -82,7 +72,7 @@ def test_sigterm_stops_cleanly_and_leaves_no_checkpoint(
 ) -> None:
     output_dir = tmp_path / "ckpt"
     spec = {"base_model": policy_dir, "data": str(preferences_file), "output_dir": str(output_dir),
-            "max_steps": 500, "batch_size": 4}  # fmt: skip
+            "max_steps": 500, "batch_size": 4, "eval_fraction": 0.0}  # fmt: skip
     proc = _cli("dpo", spec, tmp_path, "cancel")
     assert proc.stdout is not None
     seen: list[dict[str, Any]] = []

@@ -1,4 +1,4 @@
-"""Reward, DPO, online RL and checkpoints on the tiny built-in models (CPU)."""
+"""Reward, DPO, online RL, evaluation, generation and checkpoints on the tiny built-in models (CPU)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from rlhf.training import checkpoints, data, dpo, online, scoring
-from rlhf.training.specs import DPOSpec, OnlineSpec
+from rlhf.training import checkpoints, data, dpo, evaluate, generate, online, scoring
+from rlhf.training.specs import DPOSpec, EvaluateSpec, GenerateSpec, OnlineSpec
 
 
 def test_reward_learns_correct_and_polite(reward_result: Any) -> None:
@@ -75,13 +75,42 @@ def test_grpo_raises_mean_reward(
     reward_result: Any, policy_dir: str, prompts_file: Path, work_dir: Path
 ) -> None:
     spec = OnlineSpec(method="grpo", base_model=policy_dir, reward_model=reward_result.merged_dir,
-                      prompts=str(prompts_file), output_dir=str(work_dir / "grpo"), max_steps=6, batch_size=8,
-                      num_generations=4, max_completion_length=24, eval_prompts=12, learning_rate=1e-3)  # fmt: skip
+                      prompts=str(prompts_file), output_dir=str(work_dir / "grpo"), max_steps=4, batch_size=8,
+                      num_generations=4, max_completion_length=16, eval_prompts=12, learning_rate=1e-3)  # fmt: skip
     result = online.run(spec)
-    assert result.steps == 6
+    assert result.steps == 4
     assert result.mean_reward_after > result.mean_reward_before
     assert result.kl is not None and result.kl >= 0
     assert (Path(result.checkpoint_dir) / "adapter_model.safetensors").is_file()
+
+
+def test_evaluate_against_itself_ties_and_against_base_differs(
+    dpo_result: Any, reward_result: Any, policy_dir: str, prompts_file: Path
+) -> None:
+    common = {"base_model": policy_dir, "candidate_adapter": dpo_result.checkpoint_dir, "prompts": str(prompts_file),
+              "reward_model": reward_result.merged_dir, "max_prompts": 8, "max_new_tokens": 8}  # fmt: skip
+    same = evaluate.run(EvaluateSpec(**common, parent_adapter=dpo_result.checkpoint_dir))
+    assert (same.num_prompts, same.win_rate, same.tie_rate, same.kl) == (8, 0.5, 1.0, 0.0)
+    assert same.mean_reward_candidate == same.mean_reward_parent
+    versus_base = evaluate.run(EvaluateSpec(**common, rules=("correct_polite",)))
+    assert versus_base.kl > 0  # the DPO adapter moved the policy away from the base
+    assert 0.0 <= versus_base.win_rate <= 1.0 and set(versus_base.rule_win_rates) == {
+        "correct_polite"
+    }
+    assert 1 <= versus_base.mean_length_candidate <= 8
+
+
+def test_generate_is_reproducible_by_seed(
+    policy_dir: str, prompts_file: Path, tmp_path: Path
+) -> None:
+    texts = []
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        spec = GenerateSpec(base_model=policy_dir, prompts=str(prompts_file), output=str(tmp_path / f"{name}.jsonl"),
+                            num_samples=2, seed=seed, max_new_tokens=12, batch_size=8)  # fmt: skip
+        assert generate.run(spec).num_samples == 32
+        texts.append((tmp_path / f"{name}.jsonl").read_text())
+    assert texts[0] == texts[1]
+    assert texts[0] != texts[2]
 
 
 def test_atomic_dir_leaves_nothing_on_failure(tmp_path: Path) -> None:
