@@ -225,12 +225,12 @@ def test_hundred_thousand_prompts_import_quickly(project: Project) -> None:
     data = "".join(
         json.dumps({"id": f"p{i}", "prompt": f"Question {i}?"}) + "\n" for i in range(100_000)
     )
-    started = time.perf_counter()
+    started = time.process_time()
     result = prompts_import(
         project=project, rows=rows_read(SourceFile.from_bytes(data.encode(), name="x.jsonl"))
     )
     assert result.prompts_created == 100_000
-    assert time.perf_counter() - started < 30
+    assert time.process_time() - started < 30  # CPU time (SQLite runs in-process): load-proof
 
 
 def test_imports_write_in_bulk(project: Project, django_assert_max_num_queries: Any) -> None:
