@@ -20,7 +20,7 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -140,6 +140,9 @@ def build_tokenizer(texts: list[str]) -> Any:
 def policy_config(tokenizer: Any) -> Any:
     from transformers import LlamaConfig
 
+    extra: dict[str, Any] = {
+        "num_labels": 1
+    }  # a PretrainedConfig field the Llama stubs do not list
     return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=256,
@@ -152,7 +155,7 @@ def policy_config(tokenizer: Any) -> Any:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        num_labels=1,
+        **extra,
     )
 
 
@@ -178,7 +181,8 @@ def train_policy(
     stream = _token_stream(tokenizer, conversations)
     n_chunks = len(stream) // spec.seq_len
     chunks = stream[: n_chunks * spec.seq_len].view(n_chunks, spec.seq_len)
-    model = LlamaForCausalLM(policy_config(tokenizer)).to(device)
+    model: Any = LlamaForCausalLM(policy_config(tokenizer))
+    model = model.to(device)
     num_parameters = sum(p.numel() for p in model.parameters())
     events.log(
         f"bootstrap: policy with {num_parameters} parameters, {spec.policy_steps} steps on {device}"
@@ -353,7 +357,9 @@ def sample_dialogue_check(data_dir: str | Path, n: int = 8, seed: int = 0) -> li
     model = AutoModelForCausalLM.from_pretrained(str(path)).eval()
     rows = corpus.demo_prompts(n, seed)
     texts = [
-        tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True)
+        tokenizer.apply_chat_template(
+            cast(list[dict[str, str]], r["prompt"]), tokenize=False, add_generation_prompt=True
+        )
         for r in rows
     ]
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)

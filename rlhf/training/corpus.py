@@ -100,7 +100,7 @@ def _table_family(
     def make(rng: random.Random) -> Question:
         key = rng.choice(sorted(table))
         right = table[key]
-        return Question(family, template.format(key), right, _pick_wrong(rng, right, table.values()),
+        return Question(family, template.format(key), right, _pick_wrong(rng, right, tuple(table.values())),
                         subject.format(key))  # fmt: skip
 
     return make

@@ -32,7 +32,7 @@ def load_policy(base_model: str, device: str) -> tuple[Any, Any]:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.chat_template is None:
         raise ValueError(f"the tokenizer of {base_model} has no chat template")
-    model = AutoModelForCausalLM.from_pretrained(base_model)
+    model: Any = AutoModelForCausalLM.from_pretrained(base_model)
     return model.to(device), tokenizer
 
 
@@ -97,7 +97,7 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     model, tokenizer = load_policy(spec.base_model, resolve_device(spec.device))
     peft_config = None
     if spec.reference == "parent":
-        model = PeftModel.from_pretrained(model, spec.parent_adapter, is_trainable=True)
+        model = PeftModel.from_pretrained(model, str(spec.parent_adapter), is_trainable=True)
     else:
         peft_config = lora.lora_config(
             r=spec.lora_r,
@@ -167,9 +167,8 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
             "steps": int(trainer.state.global_step),
         }
         data_hash = file_hash(spec.data)
-        trainer.model.save_pretrained(
-            str(out), selected_adapters=["default"], safe_serialization=True
-        )
+        trained: Any = trainer.model
+        trained.save_pretrained(str(out), selected_adapters=["default"], safe_serialization=True)
         tokenizer.save_pretrained(str(out))
         write_manifest(
             out,
@@ -191,7 +190,7 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
         train_loss=metrics["train_loss"],
         num_train=len(train_rows),
         num_eval=len(eval_rows),
-        steps=metrics["steps"],
+        steps=int(trainer.state.global_step),
         data_hash=data_hash,
         wall_s=round(time.monotonic() - start, 3),
     )

@@ -62,7 +62,7 @@ def load_adapter_weights(
 
     weights = load_file(str(Path(adapter_dir, "adapter_model.safetensors")))
     result = set_peft_model_state_dict(peft_model, weights, adapter_name=adapter_name)
-    missing = [k for k in result.unexpected_keys] if hasattr(result, "unexpected_keys") else []
+    missing = list(getattr(result, "unexpected_keys", []))
     if missing:
         raise SpecError(
             f"field 'parent_adapter': adapter weights do not fit the model: {missing[:3]}"

@@ -71,6 +71,8 @@ def run(spec: OnlineSpec, events: Events | None = None) -> OnlineResult:
         task_type="CAUSAL_LM",
         parent_adapter=spec.parent_adapter,
     )
+    config_class: Any
+    trainer_class: Any
     config_class, trainer_class = (
         (GRPOConfig, GRPOTrainer) if spec.method == "grpo" else (RLOOConfig, RLOOTrainer)
     )
@@ -123,9 +125,8 @@ def run(spec: OnlineSpec, events: Events | None = None) -> OnlineResult:
         events.log(f"online: mean reward {before} -> {after}, kl {kl}")
         metrics = {"mean_reward_before": before, "mean_reward_after": after, "kl": kl,
                    "steps": int(trainer.state.global_step)}  # fmt: skip
-        trainer.model.save_pretrained(
-            str(out), selected_adapters=["default"], safe_serialization=True
-        )
+        trained: Any = trainer.model
+        trained.save_pretrained(str(out), selected_adapters=["default"], safe_serialization=True)
         tokenizer.save_pretrained(str(out))
         write_manifest(
             out,
@@ -144,6 +145,6 @@ def run(spec: OnlineSpec, events: Events | None = None) -> OnlineResult:
         mean_reward_before=before,
         mean_reward_after=after,
         kl=kl,
-        steps=metrics["steps"],
+        steps=int(trainer.state.global_step),
         wall_s=round(time.monotonic() - start, 3),
     )

@@ -44,7 +44,8 @@ def _weighted_trainer_class() -> type:
 
         def _set_signature_columns_if_needed(self) -> None:
             if self._signature_columns is None:
-                self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "weight"]
+                columns: Any = ["chosen_ids", "rejected_ids", "margin", "weight"]
+                self._signature_columns = columns
 
         def compute_loss(
             self,
@@ -60,10 +61,9 @@ def _weighted_trainer_class() -> type:
                 margin = inputs.get("margin", torch.zeros_like(chosen))
                 per_pair = -nn.functional.logsigmoid(chosen - rejected - margin)
                 loss = (per_pair * weight).sum() / weight.sum().clamp_min(1e-8)
-                if self.args.center_rewards_coefficient is not None:
-                    loss = loss + self.args.center_rewards_coefficient * torch.mean(
-                        (chosen + rejected) ** 2
-                    )
+                coefficient = getattr(self.args, "center_rewards_coefficient", None)
+                if coefficient is not None:
+                    loss = loss + coefficient * torch.mean((chosen + rejected) ** 2)
             return (loss, outputs) if return_outputs else loss
 
     return WeightedRewardTrainer
@@ -192,7 +192,7 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
         train_loss=metrics["train_loss"],
         num_train=len(train_rows),
         num_eval=len(eval_rows),
-        steps=metrics["steps"],
+        steps=int(trainer.state.global_step),
         data_hash=data_hash,
         wall_s=round(time.monotonic() - start, 3),
     )

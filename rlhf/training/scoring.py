@@ -85,8 +85,8 @@ def _completion_batch(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
     attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-    completion = torch.tensor([m + [0] * (width - len(m)) for m in masks])
-    return {"input_ids": ids, "attention_mask": attention}, completion
+    completion_mask = torch.tensor([m + [0] * (width - len(m)) for m in masks])
+    return {"input_ids": ids, "attention_mask": attention}, completion_mask
 
 
 def _ids(value: Any) -> list[int]:
