@@ -237,6 +237,7 @@ def responses_import(
     seen = set(
         Response.objects.filter(prompt__project=project).values_list("prompt_id", "text_hash")
     )
+    answered = {prompt_pk for prompt_pk, _ in seen}
     new: list[Response] = []
     for line, row in rows:
         if isinstance(row, RowError):
@@ -269,27 +270,40 @@ def responses_import(
     errors.check()
     with transaction.atomic():
         Response.objects.bulk_create(new, batch_size=BATCH_SIZE)
-        touched = sorted({response.prompt_id for response in new})
         result.comparisons_created = _pairs_create(
-            project=project, prompt_ids=touched, max_pairs=max_pairs, batch=batch, seed=seed
+            project=project, new=new, answered=answered, max_pairs=max_pairs, batch=batch, seed=seed
         )
     result.responses_created = len(new)
     return result
 
 
 def _pairs_create(
-    *, project: Project, prompt_ids: list[int], max_pairs: int | None, batch: str, seed: int
+    *,
+    project: Project,
+    new: list[Response],
+    answered: set[int],
+    max_pairs: int | None,
+    batch: str,
+    seed: int,
 ) -> int:
+    """Comparisons for every prompt that got new responses, over all its responses; only the
+    prompts that had responses before are read back."""
+    by_prompt: dict[int, list[Response]] = defaultdict(list)
+    for response in new:
+        by_prompt[response.prompt_id].append(response)
+    prompt_ids = sorted(by_prompt)
     created = 0
     for start in range(0, len(prompt_ids), PAIRING_CHUNK):
         chunk = prompt_ids[start : start + PAIRING_CHUNK]
-        by_prompt: dict[int, list[Response]] = defaultdict(list)
-        for response in (
-            Response.objects.filter(prompt_id__in=chunk)
-            .only("id", "prompt_id", "text_hash")
-            .order_by("id")
-        ):
-            by_prompt[response.prompt_id].append(response)
+        older = [prompt_id for prompt_id in chunk if prompt_id in answered]
+        if older:
+            existing = (
+                Response.objects.filter(prompt_id__in=older)
+                .exclude(pk__in=[r.pk for prompt_id in older for r in by_prompt[prompt_id]])
+                .only("id", "prompt_id", "text_hash")
+            )
+            for response in existing:
+                by_prompt[response.prompt_id].append(response)
         pairs = [
             pair
             for prompt_id in chunk
