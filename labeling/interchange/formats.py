@@ -316,12 +316,17 @@ def text_check(value: Any, line: int, field_name: str, *, unit: str = "line") ->
     return value
 
 
-def json_cell(value: Any, line: int, field_name: str, *, unit: str = "line") -> Any:
-    """A CSV cell that carries JSON (lists, objects); other values pass through unchanged."""
+def json_cell(
+    value: Any, line: int, field_name: str, *, unit: str = "line", strict: bool = True
+) -> Any:
+    """A CSV cell that carries JSON (lists, objects); other values pass through unchanged.
+    Not ``strict``: a text that merely starts with ``[`` or ``{`` stays text."""
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
         try:
             return json.loads(value)
         except json.JSONDecodeError as exc:
+            if not strict:
+                return value
             raise RowError(line, field_name, f"is not valid JSON ({exc.msg})", unit=unit) from exc
     return value
 
@@ -330,7 +335,7 @@ def messages_check(
     value: Any, line: int, field_name: str, *, unit: str = "line", last_role: str | None = "user"
 ) -> list[dict[str, str]]:
     """A prompt as a message list: a string becomes one user message."""
-    value = json_cell(value, line, field_name, unit=unit)
+    value = json_cell(value, line, field_name, unit=unit, strict=False)
     if isinstance(value, str):
         return [{"role": "user", "content": text_check(value, line, field_name, unit=unit)}]
     if not isinstance(value, list) or not value:
@@ -354,7 +359,7 @@ def messages_check(
 
 def completion_check(value: Any, line: int, field_name: str, *, unit: str = "line") -> str:
     """A response: a string, or a conversational completion (one assistant message)."""
-    value = json_cell(value, line, field_name, unit=unit)
+    value = json_cell(value, line, field_name, unit=unit, strict=False)
     if isinstance(value, list):
         if len(value) != 1 or not isinstance(value[0], dict) or value[0].get("role") != "assistant":
             raise RowError(

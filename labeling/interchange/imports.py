@@ -366,7 +366,7 @@ def _pair_row(line: int, row: dict[str, Any], unit: str, conversational: bool) -
     for name in ("prompt", "chosen", "rejected"):
         if row.get(name) in (None, ""):
             raise RowError(line, name, "is required", unit=unit)
-    prompt = json_cell(row["prompt"], line, "prompt", unit=unit)
+    prompt = json_cell(row["prompt"], line, "prompt", unit=unit, strict=False)
     if conversational and not isinstance(prompt, list):
         raise RowError(line, "prompt", "must be a list of messages (conversational)", unit=unit)
     messages = messages_check(prompt, line, "prompt", unit=unit)

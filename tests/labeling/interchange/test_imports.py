@@ -57,6 +57,13 @@ def test_prompts_from_csv(project: Project) -> None:
     assert Prompt.objects.get(external_id="c2").messages == [{"role": "user", "content": "Hi"}]
 
 
+def test_csv_text_that_looks_like_json_stays_text(project: Project) -> None:
+    data = b'id,prompt\nt1,"[Draft] write a haiku"\nt2,{curly} braces\n'
+    prompts_import(project=project, rows=rows_read(SourceFile.from_bytes(data, name="p.csv")))
+    assert Prompt.objects.get(external_id="t1").last_user_message == "[Draft] write a haiku"
+    assert Prompt.objects.get(external_id="t2").last_user_message == "{curly} braces"
+
+
 def test_bad_line_names_line_and_field_and_imports_nothing(project: Project) -> None:
     source = jsonl({"id": "ok", "prompt": "fine"}, {"id": "x"}, {"id": "y", "prompt": 7})
     with pytest.raises(ImportRejected) as caught:
