@@ -362,7 +362,36 @@ def _strength_from_margin(value: Any, line: int, unit: str) -> int | None:
     return max(1, min(4, round(margin)))
 
 
+def _implicit_pair(line: int, row: dict[str, Any], unit: str) -> tuple[Any, ...]:
+    """TRL's implicit-prompt rows: ``chosen``/``rejected`` are whole conversations that share
+    everything but the last (assistant) message, which is the prompt."""
+    sides = []
+    for name in ("chosen", "rejected"):
+        turns = messages_check(row.get(name), line, name, unit=unit, last_role="assistant")
+        if len(turns) < 2:
+            raise RowError(
+                line,
+                name,
+                "without a prompt, must be a conversation ending in the answer",
+                unit=unit,
+            )
+        sides.append(turns)
+    if sides[0][:-1] != sides[1][:-1]:
+        raise RowError(
+            line,
+            "rejected",
+            "must share the conversation before the last answer with chosen",
+            unit=unit,
+        )
+    prompt = messages_check(sides[0][:-1], line, "chosen", unit=unit)
+    return prompt, sides[0][-1]["content"], sides[1][-1]["content"]
+
+
 def _pair_row(line: int, row: dict[str, Any], unit: str, conversational: bool) -> tuple[Any, ...]:
+    if row.get("prompt") in (None, "") and isinstance(
+        json_cell(row.get("chosen"), line, "chosen", unit=unit, strict=False), list
+    ):
+        return _implicit_pair(line, row, unit)
     for name in ("prompt", "chosen", "rejected"):
         if row.get(name) in (None, ""):
             raise RowError(line, name, "is required", unit=unit)

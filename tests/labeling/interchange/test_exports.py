@@ -315,6 +315,29 @@ def test_trl_and_hh_imports(db: Any, tmp_path: Path) -> None:
     assert hh_rows[-1]["chosen"].startswith("\n\nHuman: Hi?\n\nAssistant: Hello!\n\nHuman: Joke?")
 
 
+def test_trl_implicit_prompt_rows(db: Any) -> None:
+    project = Project.objects.create(name="implicit")
+    question = [{"role": "user", "content": "Capital of France?"}]
+    row = {
+        "chosen": [*question, {"role": "assistant", "content": "Paris."}],
+        "rejected": [*question, {"role": "assistant", "content": "Lyon."}],
+    }
+    result = preferences_import(
+        project=project,
+        rows=iter([(1, row)]),
+        dataset_format="trl_conversational",
+    )
+    assert result.judgments_created == 1
+    rows, _ = export(project, format="trl_conversational")
+    assert rows == [
+        {
+            "prompt": question,
+            "chosen": [{"role": "assistant", "content": "Paris."}],
+            "rejected": [{"role": "assistant", "content": "Lyon."}],
+        }
+    ]
+
+
 def test_preference_import_errors_are_atomic(db: Any, tmp_path: Path) -> None:
     project = Project.objects.create(name="atomic")
     bad = tmp_path / "bad.jsonl"
