@@ -256,15 +256,13 @@ _RESPONSE_A = RowReader(Response, "ra")
 _RESPONSE_B = RowReader(Response, "rb")
 _JUDGMENT = RowReader(Judgment, "j")
 
-# A comparison with everything needed to show it (what ``selectors.assignment_with_content``
-# loads), appended to the claim's queries so the lease comes back ready to render.
-_CONTENT_COLUMNS = ", ".join(
-    reader.columns for reader in (_COMPARISON, _PROMPT, _RESPONSE_A, _RESPONSE_B)
-)
-_CONTENT_JOINS = (
-    "JOIN labeling_prompt p ON p.id = c.prompt_id "
-    "JOIN labeling_response ra ON ra.id = c.response_a_id "
-    "JOIN labeling_response rb ON rb.id = c.response_b_id"
+# What showing a lease needs besides the comparison (what ``selectors.assignment_with_content``
+# loads): its prompt and both responses, by primary key. A query of its own, run once the lease
+# is settled: joined into the claim's queries it cost PostgreSQL more to plan than to run.
+_CONTENT_SQL = (
+    f"SELECT {_PROMPT.columns}, {_RESPONSE_A.columns}, {_RESPONSE_B.columns} "
+    "FROM labeling_prompt p, labeling_response ra, labeling_response rb "
+    "WHERE p.id = %s AND ra.id = %s AND rb.id = %s"
 )
 
 _LIVE_LEASES = (
@@ -273,13 +271,14 @@ _LIVE_LEASES = (
 )
 
 
-def _comparison_with_content(row: Sequence[Any], start: int) -> Comparison:
-    comparison: Comparison = _COMPARISON.read(row, start)
-    start += len(_COMPARISON)
-    comparison.prompt = _PROMPT.read(row, start)
-    start += len(_PROMPT)
-    comparison.response_a = _RESPONSE_A.read(row, start)
-    comparison.response_b = _RESPONSE_B.read(row, start + len(_RESPONSE_A))
+def _with_content(cursor: Any, comparison: Comparison) -> Comparison:
+    cursor.execute(
+        _CONTENT_SQL, [comparison.prompt_id, comparison.response_a_id, comparison.response_b_id]
+    )
+    row = cursor.fetchone()
+    comparison.prompt = _PROMPT.read(row, 0)
+    comparison.response_a = _RESPONSE_A.read(row, len(_PROMPT))
+    comparison.response_b = _RESPONSE_B.read(row, len(_PROMPT) + len(_RESPONSE_A))
     return comparison
 
 
@@ -310,16 +309,15 @@ def assignment_claim_next(
 
 
 _CURRENT_LEASE_SQL = (
-    f"SELECT {_ASSIGNMENT.columns}, {_CONTENT_COLUMNS} "
+    f"SELECT {_ASSIGNMENT.columns}, {_COMPARISON.columns} "
     "FROM labeling_assignment a JOIN labeling_comparison c ON c.id = a.comparison_id "
-    f"{_CONTENT_JOINS} "
     "WHERE a.annotator_id = %s AND a.project_id = %s AND a.status = 'active'"
 )
 
 # Open comparisons this annotator has neither judged nor skipped, with a free slot: the same
 # filter as ``ComparisonQuerySet.claimable_by``, in queue order.
 _CANDIDATE_SQL = (
-    f"SELECT {_CONTENT_COLUMNS} FROM labeling_comparison c {_CONTENT_JOINS} "
+    f"SELECT {_COMPARISON.columns} FROM labeling_comparison c "
     "WHERE c.project_id = %s AND c.status = 'open' "
     "AND NOT EXISTS (SELECT 1 FROM labeling_judgment j "
     "WHERE j.comparison_id = c.id AND j.annotator_id = %s) "
@@ -356,30 +354,39 @@ def _assignment_claim(
 
 
 def _claim_in(
-    cursor: Any, *, annotator: Any, project: Project, now: datetime, wait: bool = True
+    cursor: Any,
+    *,
+    annotator: Any,
+    project: Project,
+    now: datetime,
+    wait: bool = True,
+    holds_lease: bool = True,
 ) -> Assignment | _Wait | None:
     """The claim's statements, inside the caller's transaction.
 
     ``wait=False``: when every claimable row is locked by others at this instant, answer
     ``_Wait`` instead of blocking on one (the caller then claims again after its commit: it may
     hold a comparison lock itself, and two such waits could deadlock).
+    ``holds_lease=False``: the caller knows the annotator has no active lease in the project (it
+    just closed the only one), so the look-up is skipped.
     """
     db_now = db_datetime(now)
     postgres = connection.vendor == "postgresql"
-    cursor.execute(_CURRENT_LEASE_SQL, [annotator.pk, project.pk])
-    row = cursor.fetchone()
-    if row is not None:
-        current: Assignment = _ASSIGNMENT.read(row, 0)
-        comparison = _comparison_with_content(row, len(_ASSIGNMENT))
-        if current.expires_at > now and comparison.status == ComparisonStatus.OPEN:
-            comparison.project = project
-            current.comparison = comparison
-            current.project = project
-            return current
-        cursor.execute(
-            "UPDATE labeling_assignment SET status = %s WHERE id = %s",
-            [AssignmentStatus.EXPIRED.value, current.pk],
-        )
+    if holds_lease:
+        cursor.execute(_CURRENT_LEASE_SQL, [annotator.pk, project.pk])
+        row = cursor.fetchone()
+        if row is not None:
+            current: Assignment = _ASSIGNMENT.read(row, 0)
+            comparison = _COMPARISON.read(row, len(_ASSIGNMENT))
+            if current.expires_at > now and comparison.status == ComparisonStatus.OPEN:
+                comparison.project = project
+                current.comparison = _with_content(cursor, comparison)
+                current.project = project
+                return current
+            cursor.execute(
+                "UPDATE labeling_assignment SET status = %s WHERE id = %s",
+                [AssignmentStatus.EXPIRED.value, current.pk],
+            )
 
     k = project.judgments_per_comparison
     passed: list[int] = []
@@ -399,7 +406,7 @@ def _claim_in(
                 return _Wait()
         if row is None:
             return None
-        comparison = _comparison_with_content(row, 0)
+        comparison = _COMPARISON.read(row, 0)
         shown_left = secrets.choice((Side.A, Side.B))
         expires_at = now + timedelta(minutes=project.lease_minutes)
         cursor.execute(
@@ -424,7 +431,7 @@ def _claim_in(
                 id=inserted[0],
                 annotator=annotator,
                 project=project,
-                comparison=comparison,
+                comparison=_with_content(cursor, comparison),
                 leased_at=now,
                 expires_at=expires_at,
                 shown_left=shown_left,
@@ -540,7 +547,7 @@ def judgment_submit(
     _judgment_checked(choice=choice, strength=strength, flags=flags, time_spent_ms=time_spent_ms)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            judgment = _judgment_store(
+            judgment, _ = _judgment_store(
                 cursor,
                 annotator=annotator,
                 comparison=comparison,
@@ -589,8 +596,20 @@ def judgment_submit_and_claim_next(
     }
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            judgment = _judgment_store(cursor, **submit)
-            lease = _claim_in(cursor, annotator=annotator, project=project, now=now, wait=False)
+            judgment, closed = _judgment_store(cursor, **submit)
+            # The lease just closed was the annotator's one active lease in the project (one per
+            # annotator and project, a unique index): nothing to look up before claiming.
+            holds_lease = not (
+                closed.status == AssignmentStatus.ACTIVE and closed.project_id == project.pk
+            )
+            lease = _claim_in(
+                cursor,
+                annotator=annotator,
+                project=project,
+                now=now,
+                wait=False,
+                holds_lease=holds_lease,
+            )
     except _AlreadyJudged as stored:
         result = SubmitResult(stored.judgment, created=False)
         return result, assignment_claim_next(annotator=annotator, project=project)
@@ -615,8 +634,11 @@ def _judgment_store(
     flags: Sequence[str],
     time_spent_ms: int | None,
     now: datetime,
-) -> Judgment:
-    """The submit's statements, inside the caller's transaction (which a raise rolls back)."""
+) -> tuple[Judgment, Assignment]:
+    """The submit's statements, inside the caller's transaction (which a raise rolls back).
+
+    Returns the judgment and the lease it closed, as it was before.
+    """
     cursor.execute(_COUNT_JUDGMENT_SQL, [comparison.pk])
     counted = cursor.fetchone()
     cursor.execute(
@@ -660,7 +682,7 @@ def _judgment_store(
         [AssignmentStatus.DONE.value, lease.pk],
     )
     saved(judgment)
-    return judgment
+    return judgment, lease
 
 
 def judgment_undo(*, annotator: Any, project: Project, now: datetime | None = None) -> Assignment:

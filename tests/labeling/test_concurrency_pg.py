@@ -161,3 +161,38 @@ def test_concurrent_retries_store_one_judgment() -> None:
     assert sorted(created) == [False] * 7 + [True]
     comparison.refresh_from_db()
     assert comparison.judgment_count == Judgment.objects.count() == 1
+
+
+def test_submit_with_next_in_one_transaction_under_load() -> None:
+    """The API's path: each judgment and the next lease in one transaction, many at once."""
+    k, n_annotators, n_comparisons = 2, 16, 40
+    project = ProjectFactory(judgments_per_comparison=k)
+    annotators = [UserFactory(username=f"chain{i}") for i in range(n_annotators)]
+    project.annotators.add(*annotators)
+    for _ in range(n_comparisons):
+        ComparisonFactory(project=project)
+    submitted: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def work(index: int) -> None:
+        annotator = annotators[index]
+        lease = services.assignment_claim_next(annotator=annotator, project=project)
+        while lease is not None:
+            result, lease_next = services.judgment_submit_and_claim_next(
+                annotator=annotator, comparison=lease.comparison, project=project, choice="tie"
+            )
+            assert result.created
+            with lock:
+                submitted.append((annotator.pk, lease.comparison_id))
+            lease = lease_next
+
+    assert run_threads(n_annotators, work) == []
+    stored = list(Judgment.objects.values_list("annotator_id", "comparison_id"))
+    assert sorted(stored) == sorted(submitted)
+    assert len(set(stored)) == len(stored) == k * n_comparisons
+    assert max(Counter(c for _, c in stored).values()) == k
+    rows = Comparison.objects.annotate(actual=Count("judgments")).values_list(
+        "judgment_count", "actual", "status"
+    )
+    assert set(rows) == {(k, k, ComparisonStatus.COMPLETE)}
+    assert not Assignment.objects.filter(status=AssignmentStatus.ACTIVE).exists()

@@ -6,10 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import IntegrityError
 from django.utils import timezone
 
 from labeling import selectors, services
-from labeling.models import AssignmentStatus, ComparisonStatus, Judgment
+from labeling.models import Assignment, AssignmentStatus, ComparisonStatus, Judgment
 from tests.factories import ComparisonFactory, UserFactory
 
 
@@ -202,10 +203,115 @@ def test_comparisons_create_dedupes_pairs(project: Any) -> None:
 def test_claim_query_count(
     project: Any, queue: list[Any], annotator: Any, django_assert_max_num_queries: Any
 ) -> None:
-    # The open lease, the next comparison with its content, the insert; a savepoint pair.
-    with django_assert_max_num_queries(5):
+    # The open lease, the next comparison, the insert, the content; a savepoint pair.
+    with django_assert_max_num_queries(6):
         lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None
     # The lease comes back ready to show: no further query for its content.
     with django_assert_max_num_queries(0):
         shown = selectors.assignment_with_content(assignment=lease)
         assert shown.comparison.prompt.messages and shown.comparison.response_a.text
+
+
+# --- submit and claim the next in one transaction (the API's `next`) ---------------------------
+
+
+def test_submit_and_claim_next_stores_and_leases(
+    project: Any, queue: list[Any], annotator: Any, django_assert_max_num_queries: Any
+) -> None:
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None
+    # Count, judgment and lease, insert, lease done; next comparison, insert, content; savepoints.
+    with django_assert_max_num_queries(9):
+        result, nxt = services.judgment_submit_and_claim_next(
+            annotator=annotator,
+            comparison=lease.comparison,
+            project=project,
+            choice="b",
+            strength=3,
+            flags=["other", "other"],
+        )
+    assert result.created and result.judgment.shown_left == lease.shown_left
+    stored = Judgment.objects.get()
+    assert (stored.pk, stored.choice, stored.strength, stored.flags) == (
+        result.judgment.pk,
+        "b",
+        3,
+        ["other"],
+    )
+    assert nxt is not None and nxt.comparison_id == queue[1].pk
+    assert nxt.comparison.response_a.text and nxt.comparison.prompt.messages
+    lease.refresh_from_db()
+    assert lease.status == AssignmentStatus.DONE
+    queue[0].refresh_from_db()
+    assert queue[0].judgment_count == 1 and queue[0].status == ComparisonStatus.COMPLETE
+
+
+def test_submit_and_claim_next_retry_gives_stored_and_open_lease(
+    project: Any, queue: list[Any], annotator: Any
+) -> None:
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None
+    kwargs = {"annotator": annotator, "comparison": lease.comparison, "project": project}
+    first, nxt = services.judgment_submit_and_claim_next(**kwargs, choice="a", strength=1)
+    again, nxt_again = services.judgment_submit_and_claim_next(**kwargs, choice="tie")
+    assert first.created and not again.created and again.judgment.choice == "a"
+    assert nxt is not None and nxt_again is not None and nxt_again.pk == nxt.pk
+    queue[0].refresh_from_db()
+    assert queue[0].judgment_count == 1 and Judgment.objects.count() == 1
+
+
+def test_submit_and_claim_next_refusal_writes_nothing(
+    project: Any, queue: list[Any], annotator: Any
+) -> None:
+    with pytest.raises(services.Conflict):
+        services.judgment_submit_and_claim_next(
+            annotator=annotator, comparison=queue[0], project=project, choice="tie"
+        )
+    queue[0].refresh_from_db()
+    assert queue[0].judgment_count == 0 and not Judgment.objects.exists()
+    assert not Assignment.objects.exists()
+
+
+def test_submit_and_claim_next_with_expired_lease_claims_fresh(
+    project: Any, annotator: Any
+) -> None:
+    first, second = ComparisonFactory(project=project), ComparisonFactory(project=project)
+    now = timezone.now()
+    lease = services.assignment_claim_next(annotator=annotator, project=project, now=now)
+    assert lease is not None and lease.comparison_id == first.pk
+    late = now + timedelta(minutes=project.lease_minutes + 1)
+    result, nxt = services.judgment_submit_and_claim_next(
+        annotator=annotator, comparison=first, project=project, choice="tie", now=late
+    )
+    assert result.created and nxt is not None and nxt.comparison_id == second.pk
+    assert nxt.expires_at == late + timedelta(minutes=project.lease_minutes)
+    assert Assignment.objects.filter(status=AssignmentStatus.ACTIVE).get().pk == nxt.pk
+
+
+def test_submit_and_claim_next_falls_back_to_two_steps(
+    project: Any, queue: list[Any], annotator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent claim of the same annotator (IntegrityError) or only locked rows left
+    (PostgreSQL): the submit and the claim then run one after the other."""
+    real_claim_in = services._claim_in
+    outcomes: list[Any] = [IntegrityError("a concurrent claim"), services._Wait()]
+
+    def claim_in(cursor: Any, **kwargs: Any) -> Any:
+        if kwargs.get("wait") is False and outcomes:
+            outcome = outcomes.pop(0)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+        return real_claim_in(cursor, **kwargs)
+
+    monkeypatch.setattr(services, "_claim_in", claim_in)
+    for index in range(2):
+        lease = services.assignment_claim_next(annotator=annotator, project=project)
+        assert lease is not None
+        result, nxt = services.judgment_submit_and_claim_next(
+            annotator=annotator, comparison=lease.comparison, project=project, choice="tie"
+        )
+        assert result.created and nxt is not None and nxt.comparison_id == queue[index + 1].pk
+        assert Judgment.objects.count() == index + 1
+    assert outcomes == []

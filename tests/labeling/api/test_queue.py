@@ -182,11 +182,11 @@ def test_undo_gives_back_the_comparison(
 def test_queue_next_query_count(
     api: APIClient, project: Project, queue: list[Comparison], django_assert_max_num_queries: Any
 ) -> None:
-    # token, project, claim (3: the open lease, the next comparison with its content, the
-    # lease's insert) and a savepoint pair (BEGIN/COMMIT outside tests).
-    with django_assert_max_num_queries(7):
+    # token, project, claim (4: the open lease, the next comparison, the lease's insert, the
+    # shown content) and a savepoint pair (BEGIN/COMMIT outside tests).
+    with django_assert_max_num_queries(8):
         assert _next(api, project).status_code == 200
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         assert _next(api, project).status_code == 200  # the open lease comes back
 
 
@@ -194,8 +194,9 @@ def test_submit_with_next_query_count(
     api: APIClient, project: Project, queue: list[Comparison], django_assert_max_num_queries: Any
 ) -> None:
     lease = _next(api, project).json()
-    # token, comparison, submit (4: count, judgment and lease, insert, lease done), claim (3)
-    # and ONE savepoint pair: submit and claim share a transaction (one commit per judgment).
+    # token, comparison, submit (4: count, judgment and lease, insert, lease done), claim (3:
+    # no open-lease look-up, the submit just closed it) and ONE savepoint pair: submit and claim
+    # share a transaction (one commit per judgment).
     with django_assert_max_num_queries(11):
         response = _judge(api, lease["comparison"], choice="a", strength=1, next=True)
     assert response.status_code == 201
