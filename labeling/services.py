@@ -1,11 +1,13 @@
 """Write workflows of the labeling side: the ONE write path used by views, API, commands, tasks.
 
 The queue: ``assignment_claim_next`` leases the annotator's next comparison,
-``judgment_submit`` stores a judgment atomically and idempotently, ``judgment_undo`` takes the
-annotator's last judgment back, ``assignment_skip`` passes on a comparison. On PostgreSQL claims use
-``select_for_update(skip_locked=True)`` so concurrent annotators never wait on each other; on SQLite
-``transaction_mode = IMMEDIATE`` serializes writers. Either way every path that adds a lease or a
-judgment first locks the comparison row, then re-counts, so k is never exceeded.
+``judgment_submit`` stores a judgment atomically and idempotently,
+``judgment_submit_and_claim_next`` does both in one transaction (the API's ``next``),
+``judgment_undo`` takes the annotator's last judgment back, ``assignment_skip`` passes on a
+comparison. On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED`` so concurrent annotators never wait
+on each other; on SQLite ``transaction_mode = IMMEDIATE`` serializes writers. Either way every path
+that adds a lease or a judgment first locks the comparison row, then re-counts, so k is never
+exceeded. Claim and submit are hand-written SQL (see "the queue" below).
 """
 
 from __future__ import annotations
