@@ -17,8 +17,9 @@ milliseconds per call spent in gunicorn's workers / in this driver, and ``load``
 average when the level started (other work on the machine slows every figure).
 
 Same-run baseline: before each level the same C clients hammer a trivial authenticated endpoint
-(``GET /api/v1/projects/{id}/``: token auth, one membership query, a small JSON body) for
-``--baseline-seconds``; ``base/s`` is its requests per second and ``ratio`` = judgments/s ÷ base/s,
+(``GET /api/v1/projects/{id}/``: token auth, the membership and admin checks, a small JSON
+body) for ``--baseline-seconds``; ``base/s`` is its requests per second, ``base cpu`` its server
+CPU ms per call, and ``ratio`` = judgments/s ÷ base/s,
 the share of a trivial request's throughput the hot path keeps. Compare ratios (and CPU per call)
 between runs, not raw rates: the machine may be busy with other work.
 
@@ -279,6 +280,7 @@ def drive_baseline(base_url: str, level: dict[str, Any], seconds: float) -> dict
         thread.join()
     elapsed = time.perf_counter() - started
     return {
+        "base_calls": len(tally.latencies_ms),
         "base_rate": len(tally.latencies_ms) / elapsed,
         "base_p50": percentile(tally.latencies_ms, 50),
         "base_errors": tally.errors,
@@ -430,10 +432,14 @@ def run_backend(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         wait_until_up(base_url, server)
         for level in levels:
             # The baseline runs on the first run's project (its annotators are members).
+            server_cpu = process_cpu_s(server.pid)
             baseline = drive_baseline(
                 base_url,
                 seeded["levels"][keys[levels.index(level) * len(thinks)]],
                 args.baseline_seconds,
+            )
+            baseline["base_cpu_ms"] = (
+                (process_cpu_s(server.pid) - server_cpu) * 1000 / max(baseline.pop("base_calls"), 1)
             )
             for think in thinks:
                 key = f"{level}@{think:g}"
@@ -466,7 +472,7 @@ def run_backend(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 HEADER = (
     f"{'db':<9}{'C':>4}{'think':>6}{'secs':>6}{'judged':>8}{'judg/s':>8}{'base/s':>8}"
     f"{'ratio':>7}{'calls':>7}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'errors':>7}{'over k':>7}"
-    f"{'dups':>6}{'count≠':>7}{'lost':>6}{'srv cpu':>8}{'cli cpu':>8}{'load':>6}"
+    f"{'dups':>6}{'count≠':>7}{'lost':>6}{'srv cpu':>8}{'base cpu':>9}{'cli cpu':>8}{'load':>6}"
 )
 
 
@@ -477,7 +483,8 @@ def format_row(row: dict[str, Any]) -> str:
         f"{row['rate']:>8.1f}{row['base_rate']:>8.1f}{row['ratio']:>7.2f}{row['calls']:>7}"
         f"{row['p50']:>8.1f}{row['p95']:>8.1f}{row['p99']:>8.1f}{row['errors']:>7}"
         f"{row['over_k']:>7}{row['duplicates']:>6}{row['count_mismatch']:>7}{lost:>6}"
-        f"{row['server_cpu_ms']:>8.1f}{row['client_cpu_ms']:>8.1f}{row['load']:>6.1f}"
+        f"{row['server_cpu_ms']:>8.1f}{row['base_cpu_ms']:>9.1f}{row['client_cpu_ms']:>8.1f}"
+        f"{row['load']:>6.1f}"
     )
 
 
