@@ -15,6 +15,7 @@ import json
 import os
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--config", choices=("round", "spec"), default="round")
     parser.add_argument("--pairs", type=int, default=300)
     args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
 
     from rlhf import methods
     from rlhf.training import bootstrap, corpus, dpo, evaluate, generate, reward, rules

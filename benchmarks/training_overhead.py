@@ -109,6 +109,7 @@ def main() -> None:
     parser.add_argument("--steps", default="reward,dpo")
     parser.add_argument("--variants", default="training,with-eval")
     args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
 
     from rlhf.training import bootstrap, data, rules
 

