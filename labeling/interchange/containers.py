@@ -110,7 +110,11 @@ def parquet_schema(spec: ExportSpec) -> Any:
 _RAW_JSON_TEXT = ("prompt_metadata", "response_a_params", "response_b_params")
 
 
-def parquet_batches(rows: Iterator[dict[str, Any]], spec: ExportSpec) -> Iterator[Any]:
+def parquet_batches(
+    rows: Iterator[dict[str, Any]], spec: ExportSpec, digest: Any = None
+) -> Iterator[Any]:
+    """Arrow tables of up to PARQUET_BATCH_ROWS rows; ``digest`` (if given) is updated with the
+    rows' JSON lines, a batch at a time."""
     import pyarrow as pa
 
     schema = parquet_schema(spec)
@@ -119,9 +123,13 @@ def parquet_batches(rows: Iterator[dict[str, Any]], spec: ExportSpec) -> Iterato
         [name for name in _RAW_JSON_TEXT if name in names] if spec.dataset_format == "raw" else []
     )
     while True:
-        batch = [tuple(row.values()) for row in itertools.islice(rows, PARQUET_BATCH_ROWS)]
-        if not batch:
+        dicts = list(itertools.islice(rows, PARQUET_BATCH_ROWS))
+        if not dicts:
             return
+        if digest is not None:
+            digest.update(("\n".join(map(row_json, dicts)) + "\n").encode())
+        batch = [tuple(row.values()) for row in dicts]
+        del dicts
         columns = dict(zip(names, map(list, zip(*batch, strict=True)), strict=True))
         for name in json_text:
             columns[name] = [row_json(value) for value in columns[name]]
@@ -197,7 +205,7 @@ def rows_encode(
 
         sink = _Chunks()
         writer = pq.ParquetWriter(sink, parquet_schema(spec), compression="snappy")
-        for table in parquet_batches(hashed(rows), spec):
+        for table in parquet_batches(rows, spec, digest if content_hash else None):
             writer.write_table(table)
             if data := sink.take():
                 yield data
