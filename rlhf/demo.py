@@ -78,16 +78,20 @@ def demo_project_create(
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     questions: list[corpus.Question] = []
-    for split, count, families in (
-        (Split.TRAIN, train_prompts, corpus.TRAIN_FAMILIES),
-        (Split.TEST, held_out_prompts, corpus.HELD_OUT_FAMILIES),
+    unseen = (held_out_prompts + 1) // 2
+    for split, count, families, prefix in (
+        (Split.TRAIN, train_prompts, corpus.TRAIN_FAMILIES, "train"),
+        # Held out = never trained on: half from families the built-in policy never saw,
+        # half from its own families (where a round can measurably improve it).
+        (Split.TEST, unseen, corpus.HELD_OUT_FAMILIES, "test"),
+        (Split.TEST, held_out_prompts - unseen, corpus.TRAIN_FAMILIES, "test-seen"),
     ):
         for index in range(count):
             question = corpus.sample_question(rng, families)
             questions.append(question)
             rows.append(
                 {
-                    "external_id": f"demo-{split}-{seed}-{index}",
+                    "external_id": f"demo-{prefix}-{seed}-{index}",
                     "messages": corpus.prompt_messages(question, with_system=True),
                     "split": split,
                     "metadata": {"family": question.family},

@@ -11,8 +11,9 @@ from rlhf.demo import DEMO_PROJECT, demo_project_create
 
 class Command(BaseCommand):
     help = (
-        "Create the demo project: prompts from the built-in question families (held-out ones as "
-        "split=test), responses of varying quality, comparisons, an admin and two annotators."
+        "Create the demo project: prompts from the built-in question families (split=test: half "
+        "from families the built-in policy never saw, half unseen prompts of its own families), "
+        "responses of varying quality, comparisons, an admin and two annotators."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
