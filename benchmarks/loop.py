@@ -88,18 +88,21 @@ def main() -> int:
         annotators=(),
     ).project
     print(TABLE_HEADER)
-    figures = loop_run(
-        project,
-        LoopSettings(
-            rounds=args.rounds,
-            method=args.method,
-            annotators=args.annotators,
-            rule=args.rule,
-            noise=args.noise,
-            eval_prompts=args.held_out,
-        ),
-        on_round=lambda row: print(table_row(row), flush=True),
-    )
+    from rlhf.runner import sigterm_stops_children
+
+    with sigterm_stops_children():
+        figures = loop_run(
+            project,
+            LoopSettings(
+                rounds=args.rounds,
+                method=args.method,
+                annotators=args.annotators,
+                rule=args.rule,
+                noise=args.noise,
+                eval_prompts=args.held_out,
+            ),
+            on_round=lambda row: print(table_row(row), flush=True),
+        )
     load_after = os.getloadavg()[0]
     rates = [f.rule_win_rate_vs_base for f in figures]
     rising = all(a is not None and b is not None and b > a for a, b in itertools.pairwise(rates))

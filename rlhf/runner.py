@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -581,13 +581,17 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
             assert outcome.result is not None
             results[invocation.name] = outcome.result
         record_success(run, workdir, results)
-    except Exception as exc:
+    except BaseException as exc:
         if run.step in (Step.REWARD, Step.POLICY):
             for output in outputs:
                 if output and not Checkpoint.objects.filter(created_by=run).exists():
                     services.partial_outputs_remove(output)
-        services.training_run_fail(run=run, error=f"{type(exc).__name__}: {exc}")
-        return "failed"
+        if isinstance(exc, Exception):
+            services.training_run_fail(run=run, error=f"{type(exc).__name__}: {exc}")
+            return "failed"
+        # The worker itself is stopping (SIGTERM, Ctrl-C): the step did not fail on its own.
+        services.training_run_fail(run=run, error=f"the worker stopped ({type(exc).__name__})")
+        raise
     return "succeeded"
 
 
@@ -625,6 +629,24 @@ def engine_call(
 
 
 # --- driving a round in this process (commands) -----------------------------------------------------
+
+
+@contextlib.contextmanager
+def sigterm_stops_children() -> Iterator[None]:
+    """In a command: SIGTERM raises SystemExit, so the step being supervised is stopped with it
+    (its own process group would outlive a plain SIGTERM death). Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def round_drive(round_id: int, *, poll_s: float = 0.5, listener: Listener | None = None) -> Round:

@@ -185,3 +185,52 @@ def test_sigkilled_worker_is_reaped_and_the_round_relaunches(tmp_path: Path) -> 
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def test_sigterm_to_an_inline_command_stops_its_training_step(tmp_path: Path) -> None:
+    db_path = tmp_path / "db.sqlite3"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.rlhf.worker_settings",
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "PAIRWISE_DATA_DIR": str(tmp_path / "data"),
+        "SECRET_KEY": "test-sigterm",
+        # No worker: the command runs the steps itself (the launch's task row just waits).
+        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+        "FAKE_STEPS": "100000",
+        "FAKE_STEP_S": "0.01",
+    }
+    _manage(env, "migrate", "--noinput", "-v", "0")
+    _manage(
+        env, "shell", "-c", SETUP.replace("print(services.round_launch", "(services.round_launch")
+    )
+    db = sqlite3.connect(db_path, timeout=20)
+    db.execute("DELETE FROM rlhf_round")  # the setup's own round; launch a fresh one below
+    db.execute("DELETE FROM rlhf_trainingrun")
+    db.commit()
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "launch_round", "kill", "--inline"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        run = _wait(
+            lambda: db.execute(
+                "SELECT id, pid FROM rlhf_trainingrun WHERE status = 'running' AND pid IS NOT NULL"
+            ).fetchone(),
+            "the inline step to start",
+        )
+        command.send_signal(signal.SIGTERM)
+        assert command.wait(timeout=30) != 0
+    finally:
+        if command.poll() is None:
+            command.kill()
+    run_id, child_pid = run
+    _wait(lambda: not _alive(child_pid), "the training child to stop with its command", 10)
+    status, error = db.execute(
+        "SELECT status, error FROM rlhf_trainingrun WHERE id = ?", (run_id,)
+    ).fetchone()
+    assert status == "failed" and "worker stopped" in error
+    db.close()

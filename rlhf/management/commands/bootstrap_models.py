@@ -42,9 +42,13 @@ class Command(BaseCommand):
             spec["policy_steps"] = options["policy_steps"]
         progress = StepBar(self.stdout, "bootstrap")
         try:
-            result = runner.engine_call(
-                "bootstrap", spec, workdir=data_dir / "runs" / "bootstrap", on_event=progress.event
-            )
+            with runner.sigterm_stops_children():
+                result = runner.engine_call(
+                    "bootstrap",
+                    spec,
+                    workdir=data_dir / "runs" / "bootstrap",
+                    on_event=progress.event,
+                )
         except RuntimeError as exc:
             raise CommandError(str(exc)) from exc
         finally:

@@ -61,7 +61,8 @@ class Command(BaseCommand):
         }
         progress = StepBar(self.stdout, "generate")
         try:
-            runner.engine_call("generate", spec, workdir=workdir, on_event=progress.event)
+            with runner.sigterm_stops_children():
+                runner.engine_call("generate", spec, workdir=workdir, on_event=progress.event)
         except RuntimeError as exc:
             raise CommandError(str(exc)) from exc
         finally:

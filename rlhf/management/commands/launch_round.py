@@ -81,7 +81,8 @@ class Command(BaseCommand):
         if not (options["wait"] or options["inline"]):
             self.stdout.write("queued: a worker (manage.py db_worker) runs it")
             return
-        round_ = follow(self.stdout, round_.pk, inline=options["inline"])
+        with runner.sigterm_stops_children():
+            round_ = follow(self.stdout, round_.pk, inline=options["inline"])
         if round_.status != RoundStatus.SUCCEEDED:
             raise CommandError(f"round {round_.number} {round_.status}: {round_.error}")
         self.stdout.write(

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling.models import Project
 from labeling.services import LabelingError
-from rlhf import selectors, services
+from rlhf import runner, selectors, services
 from rlhf.demo import demo_project_create
 from rlhf.loop import TABLE_HEADER, LoopSettings, RoundFigures, loop_run, table_row
 from rlhf.methods import METHODS
@@ -81,7 +81,8 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         try:
-            figures = loop_run(project, opts, on_round=report)
+            with runner.sigterm_stops_children():
+                figures = loop_run(project, opts, on_round=report)
         except LabelingError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(
