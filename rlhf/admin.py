@@ -21,8 +21,16 @@ class CheckpointAdmin(admin.ModelAdmin):
 class TrainingRunInline(admin.TabularInline):
     model = TrainingRun
     extra = 0
-    fields = ["step", "attempt", "status", "heartbeat_at", "started_at", "finished_at", "error"]
-    readonly_fields = fields
+    fields = ("step", "attempt", "status", "heartbeat_at", "started_at", "finished_at", "error")
+    readonly_fields = (
+        "step",
+        "attempt",
+        "status",
+        "heartbeat_at",
+        "started_at",
+        "finished_at",
+        "error",
+    )
     can_delete = False
 
 
