@@ -13,22 +13,22 @@ from tests.factories import ComparisonFactory, ProjectFactory, UserFactory
 
 @pytest.fixture
 def admin_user(db: Any) -> Any:
-    return UserFactory(username="admin", role=ADMIN_GROUP)
+    return UserFactory.create(username="admin", role=ADMIN_GROUP)
 
 
 @pytest.fixture
 def annotator(db: Any) -> Any:
-    return UserFactory(username="ann1")
+    return UserFactory.create(username="ann1")
 
 
 @pytest.fixture
 def other_annotator(db: Any) -> Any:
-    return UserFactory(username="ann2")
+    return UserFactory.create(username="ann2")
 
 
 @pytest.fixture
 def project(db: Any, annotator: Any, other_annotator: Any) -> Project:
-    project = ProjectFactory()
+    project = ProjectFactory.create()
     project.annotators.add(annotator, other_annotator)
     return project
 
@@ -36,4 +36,4 @@ def project(db: Any, annotator: Any, other_annotator: Any) -> Project:
 @pytest.fixture
 def queue(project: Project) -> list[Any]:
     """Five open comparisons in the project, in queue order."""
-    return [ComparisonFactory(project=project) for _ in range(5)]
+    return [ComparisonFactory.create(project=project) for _ in range(5)]

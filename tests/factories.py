@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 
 from labeling.models import Comparison, Project, Prompt, Response, text_hash
 from labeling.roles import ADMIN_GROUP, ANNOTATOR_GROUP
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
@@ -20,16 +20,16 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "pw")
 
     @factory.post_generation
-    def role(self, create: bool, extracted: str | None, **kwargs: object) -> None:
+    def role(user: User, create: bool, extracted: str | None, **kwargs: object) -> None:
         if create:
             group, _ = Group.objects.get_or_create(name=extracted or ANNOTATOR_GROUP)
-            self.groups.add(group)
+            user.groups.add(group)
             if extracted == ADMIN_GROUP:
-                self.is_staff = True
-            self.save()
+                user.is_staff = True
+            user.save()
 
 
-class ProjectFactory(factory.django.DjangoModelFactory):
+class ProjectFactory(factory.django.DjangoModelFactory[Project]):
     class Meta:
         model = Project
 
@@ -37,7 +37,7 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     guidelines = "Prefer the **correct** and polite answer."
 
 
-class PromptFactory(factory.django.DjangoModelFactory):
+class PromptFactory(factory.django.DjangoModelFactory[Prompt]):
     class Meta:
         model = Prompt
 
@@ -46,7 +46,7 @@ class PromptFactory(factory.django.DjangoModelFactory):
     messages = factory.Sequence(lambda n: [{"role": "user", "content": f"What is {n} + 1?"}])
 
 
-class ResponseFactory(factory.django.DjangoModelFactory):
+class ResponseFactory(factory.django.DjangoModelFactory[Response]):
     class Meta:
         model = Response
 
@@ -56,7 +56,7 @@ class ResponseFactory(factory.django.DjangoModelFactory):
     model_name = "test-model"
 
 
-class ComparisonFactory(factory.django.DjangoModelFactory):
+class ComparisonFactory(factory.django.DjangoModelFactory[Comparison]):
     class Meta:
         model = Comparison
 

@@ -74,25 +74,25 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def labeling_project(db: Any) -> tuple[Any, Project]:
-    annotator: Any = UserFactory(username="ann1")
-    project: Any = ProjectFactory(name="Python help", guidelines=GUIDELINES)
+    annotator: Any = UserFactory.create(username="ann1")
+    project: Any = ProjectFactory.create(name="Python help", guidelines=GUIDELINES)
     project.annotators.add(annotator)
-    prompt: Any = PromptFactory(
+    prompt: Any = PromptFactory.create(
         project=project,
         messages=[
             {"role": "system", "content": "You are a concise Python tutor."},
             {"role": "user", "content": "How do I reverse a list in Python?"},
         ],
     )
-    ComparisonFactory(
+    ComparisonFactory.create(
         project=project,
         prompt=prompt,
-        response_a=ResponseFactory(prompt=prompt, text=LEFT_TEXT),
-        response_b=ResponseFactory(prompt=prompt, text=RIGHT_TEXT),
+        response_a=ResponseFactory.create(prompt=prompt, text=LEFT_TEXT),
+        response_b=ResponseFactory.create(prompt=prompt, text=RIGHT_TEXT),
         priority=1,
     )
-    ComparisonFactory(project=project)
-    ComparisonFactory(project=project)
+    ComparisonFactory.create(project=project)
+    ComparisonFactory.create(project=project)
     return annotator, project
 
 

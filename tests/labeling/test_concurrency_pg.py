@@ -58,10 +58,10 @@ def run_threads(count: int, work: Callable[[int], None]) -> list[BaseException]:
 
 def test_many_annotators_claim_and_submit_at_once() -> None:
     k, n_annotators, n_comparisons = 2, 16, 40
-    project = ProjectFactory(judgments_per_comparison=k)
-    annotators = [UserFactory(username=f"racer{i}") for i in range(n_annotators)]
+    project = ProjectFactory.create(judgments_per_comparison=k)
+    annotators = [UserFactory.create(username=f"racer{i}") for i in range(n_annotators)]
     project.annotators.add(*annotators)
-    comparisons = [ComparisonFactory(project=project) for _ in range(n_comparisons)]
+    comparisons = [ComparisonFactory.create(project=project) for _ in range(n_comparisons)]
     submitted: list[tuple[int, int]] = []
     lock = threading.Lock()
 
@@ -105,11 +105,11 @@ def test_many_annotators_claim_and_submit_at_once() -> None:
 def test_leases_never_overbook_k() -> None:
     """Claims alone (nobody submits): live leases per comparison never exceed k."""
     k, n_annotators = 2, 16
-    project = ProjectFactory(judgments_per_comparison=k)
-    annotators = [UserFactory(username=f"leaser{i}") for i in range(n_annotators)]
+    project = ProjectFactory.create(judgments_per_comparison=k)
+    annotators = [UserFactory.create(username=f"leaser{i}") for i in range(n_annotators)]
     project.annotators.add(*annotators)
     for _ in range(5):
-        ComparisonFactory(project=project)  # 10 slots for 16 annotators
+        ComparisonFactory.create(project=project)  # 10 slots for 16 annotators
 
     def work(index: int) -> None:
         services.assignment_claim_next(annotator=annotators[index], project=project)
@@ -123,11 +123,11 @@ def test_leases_never_overbook_k() -> None:
 
 def test_same_annotator_claiming_twice_at_once_gets_one_lease() -> None:
     """A double-clicked "next" (two requests of one annotator at once) yields one lease."""
-    project = ProjectFactory()
-    annotator = UserFactory(username="double")
+    project = ProjectFactory.create()
+    annotator = UserFactory.create(username="double")
     project.annotators.add(annotator)
     for _ in range(10):
-        ComparisonFactory(project=project)
+        ComparisonFactory.create(project=project)
     leases: list[Any] = []
 
     def work(index: int) -> None:
@@ -143,10 +143,10 @@ def test_same_annotator_claiming_twice_at_once_gets_one_lease() -> None:
 
 
 def test_concurrent_retries_store_one_judgment() -> None:
-    project = ProjectFactory()
-    annotator = UserFactory(username="retrier")
+    project = ProjectFactory.create()
+    annotator = UserFactory.create(username="retrier")
     project.annotators.add(annotator)
-    comparison = ComparisonFactory(project=project)
+    comparison = ComparisonFactory.create(project=project)
     lease = services.assignment_claim_next(annotator=annotator, project=project)
     assert lease is not None
     created: list[bool] = []
@@ -166,11 +166,11 @@ def test_concurrent_retries_store_one_judgment() -> None:
 def test_submit_with_next_in_one_transaction_under_load() -> None:
     """The API's path: each judgment and the next lease in one transaction, many at once."""
     k, n_annotators, n_comparisons = 2, 16, 40
-    project = ProjectFactory(judgments_per_comparison=k)
-    annotators = [UserFactory(username=f"chain{i}") for i in range(n_annotators)]
+    project = ProjectFactory.create(judgments_per_comparison=k)
+    annotators = [UserFactory.create(username=f"chain{i}") for i in range(n_annotators)]
     project.annotators.add(*annotators)
     for _ in range(n_comparisons):
-        ComparisonFactory(project=project)
+        ComparisonFactory.create(project=project)
     submitted: list[tuple[int, int]] = []
     lock = threading.Lock()
 

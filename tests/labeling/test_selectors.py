@@ -30,11 +30,11 @@ def build_stats_fixture() -> StatsFixture:
     c4: nothing                                                              closed
     c5: u1 a, u2 a, u3 a (all shown a: left)                                 complete
     """
-    project = ProjectFactory(judgments_per_comparison=3)
-    users = {name: UserFactory(username=name) for name in ("u1", "u2", "u3")}
+    project = ProjectFactory.create(judgments_per_comparison=3)
+    users = {name: UserFactory.create(username=name) for name in ("u1", "u2", "u3")}
     project.annotators.add(*users.values())
     comparisons = {
-        name: ComparisonFactory(project=project) for name in ("c1", "c2", "c3", "c4", "c5")
+        name: ComparisonFactory.create(project=project) for name in ("c1", "c2", "c3", "c4", "c5")
     }
     rows = [
         ("c1", "u1", "a", "a", 1000),
@@ -116,7 +116,7 @@ def test_project_stats_known_figures(db: Any, django_assert_max_num_queries: Any
 
 
 def test_project_stats_empty_project(db: Any) -> None:
-    stats = selectors.project_stats(project=ProjectFactory())
+    stats = selectors.project_stats(project=ProjectFactory.create())
     assert stats.progress.comparisons_total == 0 and stats.progress.judgments_total == 0
     assert stats.agreement.pairwise_agreement is None
     assert stats.agreement.position_bias_left is None
@@ -132,12 +132,12 @@ def test_judgments_today_counts_from_local_midnight(db: Any) -> None:
 
 
 def test_scoping(project: Project, annotator: Any, admin_user: Any) -> None:
-    other = ProjectFactory()
-    foreign = ComparisonFactory(project=other)
-    own = ComparisonFactory(project=project)
+    other = ProjectFactory.create()
+    foreign = ComparisonFactory.create(project=other)
+    own = ComparisonFactory.create(project=project)
     assert list(selectors.projects_visible_to(user=annotator)) == [project]
     assert set(selectors.projects_visible_to(user=admin_user)) == {project, other}
-    superuser = UserFactory(username="root")
+    superuser = UserFactory.create(username="root")
     superuser.is_superuser = True
     assert set(selectors.projects_visible_to(user=superuser)) == {project, other}
     assert selectors.comparison_get_visible(user=annotator, comparison_id=own.pk) == own

@@ -17,7 +17,7 @@ from tests.factories import ComparisonFactory, UserFactory
 def test_claim_returns_highest_priority_first(
     project: Any, queue: list[Any], annotator: Any
 ) -> None:
-    urgent = ComparisonFactory(project=project, priority=5)
+    urgent = ComparisonFactory.create(project=project, priority=5)
     lease = services.assignment_claim_next(annotator=annotator, project=project)
     assert lease is not None and lease.comparison_id == urgent.pk
     assert lease.shown_left in ("a", "b")
@@ -32,14 +32,14 @@ def test_claim_gives_back_open_lease(project: Any, queue: list[Any], annotator: 
 def test_k_is_never_exceeded_and_leases_block_slots(
     project: Any, annotator: Any, other_annotator: Any
 ) -> None:
-    only = ComparisonFactory(project=project)
+    only = ComparisonFactory.create(project=project)
     lease = services.assignment_claim_next(annotator=annotator, project=project)
     assert lease is not None and lease.comparison_id == only.pk
     assert services.assignment_claim_next(annotator=other_annotator, project=project) is None
 
 
 def test_expired_lease_frees_its_slot(project: Any, annotator: Any, other_annotator: Any) -> None:
-    ComparisonFactory(project=project)
+    ComparisonFactory.create(project=project)
     now = timezone.now()
     lease = services.assignment_claim_next(annotator=annotator, project=project, now=now)
     later = now + timedelta(minutes=project.lease_minutes + 1)
@@ -53,7 +53,7 @@ def test_expired_lease_frees_its_slot(project: Any, annotator: Any, other_annota
 
 
 def test_expired_lease_submit_accepted_while_slot_free(project: Any, annotator: Any) -> None:
-    ComparisonFactory(project=project)
+    ComparisonFactory.create(project=project)
     now = timezone.now()
     lease = services.assignment_claim_next(annotator=annotator, project=project, now=now)
     assert lease is not None
@@ -69,14 +69,14 @@ def test_k2_two_annotators_then_complete(
 ) -> None:
     project.judgments_per_comparison = 2
     project.save()
-    comparison = ComparisonFactory(project=project)
+    comparison = ComparisonFactory.create(project=project)
     for user in (annotator, other_annotator):
         lease = services.assignment_claim_next(annotator=user, project=project)
         assert lease is not None and lease.comparison_id == comparison.pk
         services.judgment_submit(annotator=user, comparison=comparison, choice="tie")
     comparison.refresh_from_db()
     assert comparison.judgment_count == 2 and comparison.status == ComparisonStatus.COMPLETE
-    third = UserFactory(username="ann3")
+    third = UserFactory.create(username="ann3")
     project.annotators.add(third)
     assert services.assignment_claim_next(annotator=third, project=project) is None
 
@@ -84,7 +84,7 @@ def test_k2_two_annotators_then_complete(
 def test_annotator_never_judges_same_comparison_twice(project: Any, annotator: Any) -> None:
     project.judgments_per_comparison = 3
     project.save()
-    comparison = ComparisonFactory(project=project)
+    comparison = ComparisonFactory.create(project=project)
     services.assignment_claim_next(annotator=annotator, project=project)
     services.judgment_submit(annotator=annotator, comparison=comparison, choice="a", strength=3)
     assert services.assignment_claim_next(annotator=annotator, project=project) is None
@@ -174,7 +174,10 @@ def test_undo_refused_when_closed(project: Any, queue: list[Any], annotator: Any
 
 
 def test_skip_moves_on_and_never_returns(project: Any, annotator: Any) -> None:
-    first, second = ComparisonFactory(project=project), ComparisonFactory(project=project)
+    first, second = (
+        ComparisonFactory.create(project=project),
+        ComparisonFactory.create(project=project),
+    )
     lease = services.assignment_claim_next(annotator=annotator, project=project)
     assert lease is not None and lease.comparison_id == first.pk
     services.assignment_skip(annotator=annotator, assignment=lease)
@@ -187,7 +190,7 @@ def test_skip_moves_on_and_never_returns(project: Any, annotator: Any) -> None:
 def test_comparisons_create_dedupes_pairs(project: Any) -> None:
     from tests.factories import PromptFactory
 
-    prompt = PromptFactory(project=project)
+    prompt = PromptFactory.create(project=project)
     responses = services.responses_add(prompt=prompt, texts=["x", "y", "z", "x"], model_name="m")
     assert len({r.pk for r in responses}) == 3
     made = services.comparisons_create(project=project, pairs=services.pairs_all(responses))
@@ -276,7 +279,10 @@ def test_submit_and_claim_next_refusal_writes_nothing(
 def test_submit_and_claim_next_with_expired_lease_claims_fresh(
     project: Any, annotator: Any
 ) -> None:
-    first, second = ComparisonFactory(project=project), ComparisonFactory(project=project)
+    first, second = (
+        ComparisonFactory.create(project=project),
+        ComparisonFactory.create(project=project),
+    )
     now = timezone.now()
     lease = services.assignment_claim_next(annotator=annotator, project=project, now=now)
     assert lease is not None and lease.comparison_id == first.pk

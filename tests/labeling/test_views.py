@@ -59,7 +59,7 @@ def test_annotator_lands_on_labeling_page_after_login(
 
 
 def test_annotator_in_several_projects_gets_a_picker(annotator: Any, project: Project) -> None:
-    second: Any = ProjectFactory(name="second project")
+    second: Any = ProjectFactory.create(name="second project")
     second.annotators.add(annotator)
     response = _client(annotator).get(reverse("home"))
     assert response.status_code == 200
@@ -80,8 +80,8 @@ def test_annotator_gets_403_on_project_pages(annotator: Any, project: Project) -
 
 
 def test_annotator_gets_404_on_a_project_they_are_not_in(annotator: Any, db: Any) -> None:
-    foreign: Any = ProjectFactory(name="foreign")
-    ComparisonFactory(project=foreign)
+    foreign: Any = ProjectFactory.create(name="foreign")
+    ComparisonFactory.create(project=foreign)
     client = _client(annotator)
     assert client.get(_label_url(foreign)).status_code == 404
     assert client.get(reverse("history", args=[foreign.pk])).status_code == 404
@@ -180,10 +180,10 @@ def test_label_page_full_and_fragment(annotator: Any, project: Project, queue: l
 def test_page_shows_responses_in_the_shown_order(
     annotator: Any, project: Project, shown_left: str
 ) -> None:
-    prompt: Any = PromptFactory(project=project)
-    alpha: Any = ResponseFactory(prompt=prompt, text="ALPHA response")
-    beta: Any = ResponseFactory(prompt=prompt, text="BETA response")
-    ComparisonFactory(project=project, prompt=prompt, response_a=alpha, response_b=beta)
+    prompt: Any = PromptFactory.create(project=project)
+    alpha: Any = ResponseFactory.create(prompt=prompt, text="ALPHA response")
+    beta: Any = ResponseFactory.create(prompt=prompt, text="BETA response")
+    ComparisonFactory.create(project=project, prompt=prompt, response_a=alpha, response_b=beta)
     _lease(annotator, project, shown_left=shown_left)
     body = _client(annotator).get(_label_url(project)).content.decode()
     left_first = body.index("ALPHA") < body.index("BETA")
@@ -191,7 +191,7 @@ def test_page_shows_responses_in_the_shown_order(
 
 
 def test_multi_turn_prompt_is_a_conversation_with_roles(annotator: Any, project: Project) -> None:
-    prompt: Any = PromptFactory(
+    prompt: Any = PromptFactory.create(
         project=project,
         messages=[
             {"role": "system", "content": "You are terse."},
@@ -200,7 +200,7 @@ def test_multi_turn_prompt_is_a_conversation_with_roles(annotator: Any, project:
             {"role": "user", "content": [{"type": "text", "text": "Now in `code`"}]},
         ],
     )
-    ComparisonFactory(project=project, prompt=prompt)
+    ComparisonFactory.create(project=project, prompt=prompt)
     body = _client(annotator).get(_label_url(project)).content.decode()
     for role in ("system", "user", "assistant"):
         assert f'class="turn turn-{role}"' in body
@@ -209,11 +209,11 @@ def test_multi_turn_prompt_is_a_conversation_with_roles(annotator: Any, project:
 
 
 def test_response_markdown_is_rendered_and_sanitized(annotator: Any, project: Project) -> None:
-    prompt: Any = PromptFactory(project=project)
-    evil: Any = ResponseFactory(
+    prompt: Any = PromptFactory.create(project=project)
+    evil: Any = ResponseFactory.create(
         prompt=prompt, text="```python\nx = 1\n```\n<script>alert(1)</script>"
     )
-    ComparisonFactory(project=project, prompt=prompt, response_a=evil)
+    ComparisonFactory.create(project=project, prompt=prompt, response_a=evil)
     body = _client(annotator).get(_label_url(project)).content.decode()
     assert '<pre><code class="language-python">x = 1' in body
     assert "<script>alert(1)" not in body
@@ -351,7 +351,7 @@ def test_submit_on_someone_elses_lease_is_409(
 def test_submit_on_a_taken_comparison_is_409(
     annotator: Any, other_annotator: Any, project: Project
 ) -> None:
-    ComparisonFactory(project=project)
+    ComparisonFactory.create(project=project)
     lease = _lease(annotator, project)
     Assignment.objects.filter(pk=lease.pk).update(
         leased_at=lease.leased_at.replace(year=2000), expires_at=lease.leased_at.replace(year=2001)
@@ -431,7 +431,7 @@ def test_empty_queue_state(annotator: Any, project: Project) -> None:
 
 
 def test_last_judgment_leads_to_the_empty_state(annotator: Any, project: Project) -> None:
-    ComparisonFactory(project=project)
+    ComparisonFactory.create(project=project)
     lease = _lease(annotator, project)
     response = _client(annotator).post(
         _label_url(project), {"assignment": lease.pk, "choice": "tie"}, headers=HTMX
@@ -470,8 +470,10 @@ def test_history_shows_only_own_judgments(
     annotator: Any, other_annotator: Any, project: Project
 ) -> None:
     for text in ("MINE prompt", "THEIRS prompt"):  # k = 1: the queue hands out one each
-        prompt: Any = PromptFactory(project=project, messages=[{"role": "user", "content": text}])
-        ComparisonFactory(project=project, prompt=prompt)
+        prompt: Any = PromptFactory.create(
+            project=project, messages=[{"role": "user", "content": text}]
+        )
+        ComparisonFactory.create(project=project, prompt=prompt)
     for user, rationale in ((annotator, "my reason"), (other_annotator, "SECRET of ann2")):
         lease = _lease(user, project)
         services.judgment_submit(
@@ -484,7 +486,7 @@ def test_history_shows_only_own_judgments(
 
 def test_history_is_newest_first_and_paginated(annotator: Any, project: Project) -> None:
     for _ in range(27):
-        ComparisonFactory(project=project)
+        ComparisonFactory.create(project=project)
     for _ in range(27):
         lease = _lease(annotator, project)
         services.judgment_submit(annotator=annotator, comparison=lease.comparison, choice="tie")
@@ -542,7 +544,9 @@ def test_expired_session_on_htmx_sends_the_browser_to_login(
     )
 
 
-def test_logout_gives_back_leases(client: Any, project: Any, queue: list[Any], annotator: Any) -> None:
+def test_logout_gives_back_leases(
+    client: Any, project: Any, queue: list[Any], annotator: Any
+) -> None:
     lease = services.assignment_claim_next(annotator=annotator, project=project)
     assert lease is not None
     client.force_login(annotator)

@@ -54,7 +54,7 @@ def test_annotator_cannot_create_project(api: APIClient, project: Project) -> No
 
 
 def test_annotator_lists_only_member_projects(api: APIClient, project: Project) -> None:
-    ProjectFactory(name="someone else's")
+    ProjectFactory.create(name="someone else's")
     response = api.get("/api/v1/projects/")
     assert response.status_code == 200
     body = response.json()
@@ -76,7 +76,7 @@ def test_admin_lists_all_projects(
 
 def test_project_detail_scoped(api: APIClient, admin_api: APIClient, project: Project) -> None:
     assert api.get(f"/api/v1/projects/{project.pk}/").json()["name"] == project.name
-    other = ProjectFactory()
+    other = ProjectFactory.create()
     for pk in (other.pk, 999_999):
         response = api.get(f"/api/v1/projects/{pk}/")
         assert response.status_code == 404

@@ -48,8 +48,8 @@ def test_next_on_empty_queue_is_204(api: APIClient, project: Project) -> None:
 
 
 def test_next_in_other_project_is_404(api: APIClient, project: Project) -> None:
-    other = ProjectFactory()
-    ComparisonFactory(project=other)
+    other = ProjectFactory.create()
+    ComparisonFactory.create(project=other)
     assert _next(api, other).status_code == 404
     assert not Assignment.objects.exists()
 
@@ -91,7 +91,7 @@ def test_submit_with_next_returns_next_lease(
 
 
 def test_submit_with_next_on_last_comparison_gives_null(api: APIClient, project: Project) -> None:
-    only = ComparisonFactory(project=project)
+    only = ComparisonFactory.create(project=project)
     _next(api, project)
     response = _judge(api, only.pk, choice="both_bad", next=True)
     assert response.status_code == 201 and response.json()["next"] is None
@@ -130,7 +130,7 @@ def test_submit_without_lease_is_409(
 
 
 def test_submit_in_other_project_is_404(api: APIClient, project: Project) -> None:
-    foreign = ComparisonFactory(project=ProjectFactory())
+    foreign = ComparisonFactory.create(project=ProjectFactory.create())
     response = _judge(api, foreign.pk, choice="tie")
     assert response.status_code == 404
     assert _judge(api, 987_654, choice="tie").status_code == 404

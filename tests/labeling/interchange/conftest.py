@@ -24,7 +24,7 @@ def judge() -> Judge:
     ) -> Judgment:
         if strength is None and choice in ("a", "b"):
             strength = 2
-        user: Any = UserFactory(username=username)
+        user: Any = UserFactory.create(username=username)
         judgment = Judgment.objects.create(
             annotator=user,
             comparison=comparison,
@@ -46,7 +46,7 @@ def judged_project(db: Any, judge: Judge) -> Project:
     """Twelve prompts, one comparison each, judged by one or two annotators."""
     project = Project.objects.create(name="Helpful chat / v1", judgments_per_comparison=2)
     for index in range(12):
-        prompt = PromptFactory(
+        prompt = PromptFactory.create(
             project=project,
             external_id=f"q{index}",
             messages=(
@@ -58,11 +58,11 @@ def judged_project(db: Any, judge: Judge) -> Project:
                 else [{"role": "user", "content": f"Question {index}?"}]
             ),
         )
-        a = ResponseFactory(
+        a = ResponseFactory.create(
             prompt=prompt, text=f"good answer {index}", model_name="policy", checkpoint_ref="ckpt-7"
         )
-        b = ResponseFactory(prompt=prompt, text=f"bad answer {index}", model_name="base")
-        comparison = ComparisonFactory(
+        b = ResponseFactory.create(prompt=prompt, text=f"bad answer {index}", model_name="base")
+        comparison = ComparisonFactory.create(
             project=project,
             prompt=prompt,
             response_a=a,

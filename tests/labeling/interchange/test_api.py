@@ -57,7 +57,7 @@ def test_prompts_bad_item_error_shape(api: APIClient, project: Project) -> None:
 
 
 def test_single_grouped_row_and_wrapped_list(api: APIClient, project: Project) -> None:
-    PromptFactory(project=project, external_id="p1")
+    PromptFactory.create(project=project, external_id="p1")
     one = {"prompt_id": "p1", "responses": [{"text": "x"}, {"text": "y"}]}
     response = api.post(url(project, "responses"), one, format="json")
     assert response.status_code == 201 and response.json()["comparisons_created"] == 1
@@ -119,7 +119,7 @@ def test_preferences_import_endpoint(api: APIClient, project: Project) -> None:
 
 
 def test_permissions_and_scoping(project: Project, annotator: Any, db: Any) -> None:
-    outsider_user: Any = UserFactory(username="outsider")
+    outsider_user: Any = UserFactory.create(username="outsider")
     anonymous = APIClient()
     assert anonymous.get(url(project, "export")).status_code == 401
     member = APIClient()
@@ -207,7 +207,7 @@ def test_upload_page_plain_and_htmx(admin_user: Any, project: Project) -> None:
         response.status_code == 400
         and "line 1, field &quot;prompt&quot;: is required" in response.content.decode()
     )
-    PromptFactory(project=project, external_id="q")
+    PromptFactory.create(project=project, external_id="q")
     responses = SimpleUploadedFile("r.csv", b"prompt_id,text\nq,x\nq,y\n")
     response = client.post(
         f"/projects/{project.pk}/upload/",

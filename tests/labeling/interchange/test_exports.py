@@ -31,14 +31,14 @@ def export(project: Project, **params: Any) -> tuple[list[dict[str, Any]], Expor
 def voted(
     project: Project, judge: Judge, *votes: tuple[str, int | None], name: str = "x"
 ) -> Comparison:
-    prompt = PromptFactory(
+    prompt = PromptFactory.create(
         project=project, external_id=name, messages=[{"role": "user", "content": name}]
     )
-    comparison: Any = ComparisonFactory(
+    comparison: Any = ComparisonFactory.create(
         project=project,
         prompt=prompt,
-        response_a=ResponseFactory(prompt=prompt, text=f"A for {name}"),
-        response_b=ResponseFactory(prompt=prompt, text=f"B for {name}"),
+        response_a=ResponseFactory.create(prompt=prompt, text=f"A for {name}"),
+        response_b=ResponseFactory.create(prompt=prompt, text=f"B for {name}"),
     )
     for index, (choice, strength) in enumerate(votes):
         judge(comparison, f"voter{index}", choice, strength)
@@ -163,10 +163,10 @@ def test_bad_parameters_name_allowed_values(params: dict[str, str], field: str) 
 def test_split_by_prompt_never_leaks(db: Any, judge: Judge) -> None:
     project = Project.objects.create(name="leak")
     for index in range(60):
-        prompt = PromptFactory(project=project, external_id=f"p{index}")
-        responses = [ResponseFactory(prompt=prompt, text=f"r{index}-{n}") for n in range(3)]
+        prompt = PromptFactory.create(project=project, external_id=f"p{index}")
+        responses = [ResponseFactory.create(prompt=prompt, text=f"r{index}-{n}") for n in range(3)]
         for first, second in ((0, 1), (0, 2), (1, 2)):
-            comparison = ComparisonFactory(
+            comparison = ComparisonFactory.create(
                 project=project,
                 prompt=prompt,
                 response_a=responses[first],

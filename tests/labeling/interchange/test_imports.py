@@ -105,7 +105,7 @@ def test_invalid_json_line_is_reported(project: Project) -> None:
 
 
 def test_duplicate_ids_are_skipped_and_reported(project: Project) -> None:
-    PromptFactory(project=project, external_id="old")
+    PromptFactory.create(project=project, external_id="old")
     source = jsonl(
         {"id": "old", "prompt": "a"}, {"id": "new", "prompt": "b"}, {"id": "new", "prompt": "c"}
     )
@@ -138,8 +138,8 @@ def test_json_list_items_are_numbered_as_items(project: Project) -> None:
 
 
 def test_responses_grouped_become_all_pairs(project: Project) -> None:
-    PromptFactory(project=project, external_id="p1")
-    PromptFactory(project=project, external_id="p2")
+    PromptFactory.create(project=project, external_id="p1")
+    PromptFactory.create(project=project, external_id="p2")
     source = jsonl(
         {
             "prompt_id": "p1",
@@ -164,8 +164,8 @@ def test_responses_grouped_become_all_pairs(project: Project) -> None:
 
 
 def test_responses_max_pairs_and_duplicates(project: Project) -> None:
-    prompt = PromptFactory(project=project, external_id="p1")
-    ResponseFactory(prompt=prompt, text="existing")
+    prompt = PromptFactory.create(project=project, external_id="p1")
+    ResponseFactory.create(prompt=prompt, text="existing")
     rows = [{"prompt_id": "p1", "text": f"answer {i}"} for i in range(5)]
     rows.append({"prompt_id": "p1", "text": "existing"})
     rows.append({"prompt_id": "p1", "text": "answer 0"})
@@ -174,7 +174,7 @@ def test_responses_max_pairs_and_duplicates(project: Project) -> None:
     assert result.comparisons_created == 3
     project.max_pairs_per_prompt = 2
     project.save()
-    PromptFactory(project=project, external_id="p2")
+    PromptFactory.create(project=project, external_id="p2")
     again = responses_import(
         project=project,
         rows=rows_read(jsonl({"prompt_id": "p2", "responses": ["x", "y", "z", "w"]})),
@@ -183,7 +183,7 @@ def test_responses_max_pairs_and_duplicates(project: Project) -> None:
 
 
 def test_responses_from_csv_and_unknown_prompt(project: Project) -> None:
-    PromptFactory(project=project, external_id="p1")
+    PromptFactory.create(project=project, external_id="p1")
     data = b"prompt_id,text,model,params,seed\np1,alpha,m,{},3\np1,beta,m,,\nnope,gamma,m,,\n"
     with pytest.raises(ImportRejected) as caught:
         responses_import(project=project, rows=rows_read(SourceFile.from_bytes(data, name="r.csv")))
@@ -200,7 +200,7 @@ def test_responses_from_csv_and_unknown_prompt(project: Project) -> None:
 
 
 def test_grouped_response_errors_name_the_item(project: Project) -> None:
-    PromptFactory(project=project, external_id="p1")
+    PromptFactory.create(project=project, external_id="p1")
     source = jsonl({"prompt_id": "p1", "responses": [{"text": "a"}, {"text": "b", "seed": "x"}]})
     with pytest.raises(ImportRejected) as caught:
         responses_import(project=project, rows=rows_read(source))
