@@ -1,9 +1,9 @@
 """One tuning round on the built-in models, step by step: reward + DPO + evaluate + generate.
 
 Run: ``.venv/bin/python benchmarks/round_budget.py [--reward-backbone minilm|policy] [--config round|spec]``.
-``--config round`` (default) uses the settings a round launched from the app uses
-(:mod:`rlhf.methods` defaults: reward 3 epochs, DPO 2 epochs, evaluate 200 prompts, generate
-200 prompts x 2 samples); ``spec`` the spec defaults with one epoch each (the earlier figure).
+``--config round`` (default) runs each step as a round launched from the app does: the engine's
+spec defaults plus :mod:`rlhf.methods` overrides (evaluate 200 prompts, generate 200 prompts x 2
+samples); ``spec`` the spec defaults with one DPO epoch and 100 evaluation prompts (the earlier figure).
 Target: <= 60 s total on 2 CPU cores. Wall and CPU seconds are printed with the load average:
 on a shared machine compare CPU seconds, or runs made back to back.
 """
@@ -60,7 +60,10 @@ def main() -> None:
 
     if args.config == "round":
         policy_fields = {f for f in DPOSpec.__dataclass_fields__ if not f.startswith("_")}
-        reward_cfg: dict[str, Any] = dict(methods.REWARD_DEFAULTS)
+        reward_fields = {f for f in RewardSpec.__dataclass_fields__ if not f.startswith("_")}
+        reward_cfg: dict[str, Any] = {
+            k: v for k, v in methods.REWARD_DEFAULTS.items() if k in reward_fields
+        }
         dpo_cfg = {k: v for k, v in methods.POLICY_DEFAULTS["dpo"].items() if k in policy_fields}
         evaluate_cfg = dict(methods.EVALUATE_DEFAULTS)
         generate_cfg = {
@@ -68,7 +71,7 @@ def main() -> None:
             for k in ("num_samples", "temperature", "max_new_tokens")
         }
     else:
-        reward_cfg, dpo_cfg = {"num_epochs": 1.0}, {"num_epochs": 1.0}
+        reward_cfg, dpo_cfg = {}, {"num_epochs": 1.0}
         evaluate_cfg, generate_cfg = {"max_prompts": 100}, {"num_samples": 2}
 
     times: dict[str, tuple[float, float]] = {}
