@@ -21,6 +21,8 @@ from rlhf import runner, selectors, services
 from rlhf.models import Checkpoint, Round, RoundStatus
 from rlhf.simulate import annotators_ensure, judge_in_process, judge_over_http
 
+ROUND_STEPS = ("reward", "policy", "evaluate", "generate")
+
 
 @dataclass
 class RoundFigures:
@@ -36,11 +38,16 @@ class RoundFigures:
     human_win_rate_prev: float | None  # the previous round's checkpoint vs its champion
     promoted_prev: bool
     wall_s: dict[str, float] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)
     error: str = ""
 
     @property
     def round_s(self) -> float:
-        return sum(self.wall_s.get(s, 0.0) for s in ("reward", "policy", "evaluate", "generate"))
+        return sum(self.wall_s.get(s, 0.0) for s in ROUND_STEPS)
+
+    @property
+    def round_cpu_s(self) -> float:
+        return sum(self.cpu_s.get(s, 0.0) for s in ROUND_STEPS)
 
 
 @dataclass
@@ -155,9 +162,12 @@ def loop_run(
             "checkpoint__model_spec", "reward_checkpoint", "project"
         ).get(pk=round_.pk)
         walls = {"judge": judge_s}
+        cpus: dict[str, float] = {}
         for run in selectors.round_runs(round_):
             if run.wall_s is not None:
                 walls[run.step] = run.wall_s
+            if run.cpu_s is not None:
+                cpus[run.step] = run.cpu_s
         rule_rate = None
         if round_.status == RoundStatus.SUCCEEDED:
             started = time.monotonic()
@@ -180,6 +190,7 @@ def loop_run(
             human_win_rate_prev=human_prev,
             promoted_prev=promoted,
             wall_s=walls,
+            cpu_s=cpus,
             error=round_.error,
         )
         figures.append(row)
@@ -197,7 +208,7 @@ def _pct(value: float | None) -> str:
 TABLE_HEADER = (
     f"{'round':>5} {'method':<6} {'judged':>6} {'labels':>6} {'prefs':>5} {'RM acc':>7} "
     f"{'RM win':>7} {'rule win vs base':>16} {'human prev':>10} "
-    f"{'judge':>6} {'reward':>6} {'policy':>6} {'eval':>6} {'gen':>6} {'round':>6}"
+    f"{'judge':>6} {'reward':>6} {'policy':>6} {'eval':>6} {'gen':>6} {'round':>6} {'CPU':>6}"
 )
 
 
@@ -213,7 +224,7 @@ def table_row(row: RoundFigures) -> str:
         f"{_pct(row.reward_accuracy):>7} {_pct(row.rm_win_rate_vs_parent):>7} "
         f"{_pct(row.rule_win_rate_vs_base):>16} {human:>10} "
         f"{sec('judge'):>6} {sec('reward'):>6} {sec('policy'):>6} {sec('evaluate'):>6} "
-        f"{sec('generate'):>6} {row.round_s:>6.1f}"
+        f"{sec('generate'):>6} {row.round_s:>6.1f} {row.round_cpu_s:>6.1f}"
     )
     if row.status != RoundStatus.SUCCEEDED:
         line += f"  {row.status}: {row.error}"

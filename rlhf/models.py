@@ -271,6 +271,9 @@ class TrainingRun(models.Model):
     host = models.CharField(max_length=200, blank=True)
     pid = models.IntegerField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cpu_s = models.FloatField(
+        null=True, blank=True, help_text="CPU seconds of the step's child processes."
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

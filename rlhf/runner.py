@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import queue
+import resource
 import signal
 import subprocess
 import sys
@@ -112,6 +113,7 @@ class Outcome:
     """How one engine invocation ended."""
 
     returncode: int
+    cpu_s: float = 0.0
     result: dict[str, Any] | None = None
     error: str = ""
     cancelled: bool = False
@@ -183,6 +185,12 @@ class Progress:
             TrainingRun.objects.filter(pk=self.run_id).update(**fields)
 
 
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's finished (waited-for) children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return float(usage.ru_utime + usage.ru_stime)
+
+
 def _reader(stream: Iterable[str], lines: queue.Queue[str | None]) -> None:
     try:
         for line in stream:
@@ -217,6 +225,7 @@ def supervise(
             .first()
             or ""
         )
+    cpu_before = _children_cpu_s()
     with open(stderr_path, "w", encoding="utf-8") as stderr:
         child = subprocess.Popen(
             command,
@@ -286,6 +295,7 @@ def supervise(
             # Leftovers of the group (e.g. accelerate ranks) never outlive the step.
             _signal_group(child.pid, signal.SIGKILL)
     progress.flush(existing_log=existing_log)
+    outcome.cpu_s = max(0.0, _children_cpu_s() - cpu_before)
     if outcome.returncode == 143 or outcome.returncode == -signal.SIGTERM:
         outcome.cancelled = True
     if outcome.returncode != 0 and not outcome.error:
@@ -553,6 +563,7 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
         )
         history: list[dict[str, Any]] = []
         results: dict[str, dict[str, Any]] = {}
+        cpu_s = 0.0
         for invocation in invocations:
             spec_path = workdir / f"{invocation.name}.spec.json"
             result_path = workdir / f"{invocation.name}.result.json"
@@ -568,6 +579,8 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
                 should_cancel=_cancel_requested(run.pk),
                 on_start=lambda pid: _record_pid(run.pk, pid),
             )
+            cpu_s += outcome.cpu_s
+            TrainingRun.objects.filter(pk=run.pk).update(cpu_s=round(cpu_s, 2))
             if not outcome.ok:
                 for output in outputs:
                     if output and run.step in (Step.REWARD, Step.POLICY):

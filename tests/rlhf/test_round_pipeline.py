@@ -26,6 +26,7 @@ def test_round_runs_all_steps_and_fills_the_queue(
     assert [r.step for r in runs] == ["reward", "policy", "evaluate", "generate"]
     assert all(r.status == RunStatus.SUCCEEDED for r in runs)
     assert runs[0].progress["step"] == runs[0].progress["total"] == 3
+    assert all(r.cpu_s is not None and r.cpu_s > 0 for r in runs)
     assert runs[0].metrics_history and "loss" in runs[0].metrics_history[-1]
     candidate = round_.checkpoint
     assert candidate is not None and round_.reward_checkpoint is not None

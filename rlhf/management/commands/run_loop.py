@@ -88,7 +88,8 @@ class Command(BaseCommand):
         self.stdout.write(
             "RM acc: reward model held-out accuracy · RM win: reward-model win-rate vs parent · "
             "rule win vs base: the rule's verdict, new policy vs base, held-out prompts · "
-            "human prev: previous checkpoint vs champion (* promoted) · times in seconds"
+            "human prev: previous checkpoint vs champion (* promoted) · wall seconds per step; "
+            "round = reward + policy + evaluate + generate, CPU = their CPU seconds"
         )
         if any(f.status != "succeeded" for f in figures):
             raise CommandError("a round did not succeed")
