@@ -8,6 +8,9 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
 - ``ALLOWED_HOSTS``: comma-separated host names (default ``127.0.0.1,localhost``).
 - ``CSRF_TRUSTED_ORIGINS``: comma-separated origins behind a proxy.
 - ``DATABASE_URL``: e.g. ``postgres://user@host:5432/db``; default: SQLite in the data dir.
+- ``CONN_MAX_AGE``: seconds a database connection is kept between requests (default 60, SQLite
+  included; ``0`` opens one per request).
+- ``PAIRWISE_SQLITE_WRITE_LOCK``: ``0`` turns off the SQLite writers' fair lock (default on).
 - ``PAIRWISE_DATA_DIR``: where the database, models, checkpoints and exports live (default ``var/``).
 - ``PAIRWISE_HTTPS``: ``1`` (default when not DEBUG) turns on HSTS, secure cookies, SSL redirect.
 - ``PAIRWISE_LAUNCHER``: ``python`` (default) or ``accelerate`` for multi-GPU training steps.
