@@ -79,6 +79,7 @@ def test_grpo_raises_mean_reward(
                       num_generations=4, max_completion_length=16, eval_prompts=12, learning_rate=1e-3)  # fmt: skip
     result = online.run(spec)
     assert result.steps == 4
+    assert result.mean_reward_before is not None and result.mean_reward_after is not None
     assert result.mean_reward_after > result.mean_reward_before
     assert result.kl is not None and result.kl >= 0
     assert (Path(result.checkpoint_dir) / "adapter_model.safetensors").is_file()
