@@ -15,6 +15,8 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
 - ``PAIRWISE_HTTPS``: ``1`` (default when not DEBUG) turns on HSTS, secure cookies, SSL redirect.
 - ``PAIRWISE_LAUNCHER``: ``python`` (default) or ``accelerate`` for multi-GPU training steps.
 - ``PAIRWISE_MAX_UPLOAD_MB``: the largest import file accepted (default 50).
+- ``PAIRWISE_TASK_QUEUE``: the worker queue of training steps (default: ``gpu`` when configured).
+- ``PAIRWISE_HEARTBEAT_S`` / ``PAIRWISE_HEARTBEAT_STALE_S``: step heartbeat and reaping (5 / 60).
 """
 
 import os
@@ -166,6 +168,12 @@ PAIRWISE_MAX_UPLOAD_MB = int(os.environ.get("PAIRWISE_MAX_UPLOAD_MB", "50"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = PAIRWISE_MAX_UPLOAD_MB * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 PAIRWISE_LAUNCHER = os.environ.get("PAIRWISE_LAUNCHER", "python")
+# The worker queue of the model steps (empty: "gpu" when the task backend lists it).
+PAIRWISE_TASK_QUEUE = os.environ.get("PAIRWISE_TASK_QUEUE", "")
+# A running step writes a heartbeat every PAIRWISE_HEARTBEAT_S seconds; a step silent for
+# PAIRWISE_HEARTBEAT_STALE_S is reaped as failed.
+PAIRWISE_HEARTBEAT_S = float(os.environ.get("PAIRWISE_HEARTBEAT_S", "5"))
+PAIRWISE_HEARTBEAT_STALE_S = float(os.environ.get("PAIRWISE_HEARTBEAT_STALE_S", "60"))
 PAIRWISE_ACCELERATE_CONFIG = os.environ.get("PAIRWISE_ACCELERATE_CONFIG", "")
 
 REST_FRAMEWORK = {

@@ -23,12 +23,12 @@ def token_client(user: Any) -> APIClient:
 
 @pytest.fixture
 def admin_api(db: Any) -> APIClient:
-    return token_client(UserFactory(username="boss", role="admin"))
+    return token_client(UserFactory.create(username="boss", role="admin"))
 
 
 @pytest.fixture
 def annotator_api(db: Any) -> APIClient:
-    return token_client(UserFactory(username="worker"))
+    return token_client(UserFactory.create(username="worker"))
 
 
 @pytest.mark.django_db

@@ -48,7 +48,7 @@ def test_progress_bar_follows_the_run_and_polling_stops(
     data_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    UserFactory(username="boss", role="admin")
+    UserFactory.create(username="boss", role="admin")
     monkeypatch.setattr(services, "_enqueue", lambda run_id: None)  # this test plays the worker
     round_ = services.round_launch(project=judged_project, method="dpo")
     reward = selectors.round_runs(round_)[0]

@@ -11,12 +11,7 @@ from labeling.services import assignment_claim_next, judgment_submit
 from rlhf import selectors, services
 from rlhf.methods import SNAPSHOT_DEFAULTS
 from rlhf.models import Checkpoint, CheckpointKind
-from tests.factories import ComparisonFactory as _ComparisonFactory
-from tests.factories import PromptFactory, ResponseFactory, UserFactory
-
-
-def ComparisonFactory(**fields: Any) -> Any:
-    return _ComparisonFactory(**fields)
+from tests.factories import ComparisonFactory, PromptFactory, ResponseFactory, UserFactory
 
 
 def judge(comparison: Any, *choices: str) -> None:
@@ -25,7 +20,7 @@ def judge(comparison: Any, *choices: str) -> None:
     project.judgments_per_comparison = max(project.judgments_per_comparison, len(choices))
     project.save()
     for index, choice in enumerate(choices):
-        user = UserFactory(username=f"j{comparison.pk}-{index}")
+        user = UserFactory.create(username=f"j{comparison.pk}-{index}")
         project.annotators.add(user)
         lease = assignment_claim_next(annotator=user, project=project)
         assert lease is not None and lease.comparison_id == comparison.pk
@@ -39,7 +34,7 @@ def snapshot(**overrides: Any) -> dict[str, Any]:
 
 @pytest.mark.django_db
 def test_majority_rows_with_margin_and_weight(project: Any) -> None:
-    comparison = ComparisonFactory(project=project)
+    comparison = ComparisonFactory.create(project=project)
     judge(comparison, "a", "a", "b")
     ids = selectors.snapshot_judgment_ids(project, snapshot())
     assert len(ids) == 3
@@ -54,11 +49,11 @@ def test_majority_rows_with_margin_and_weight(project: Any) -> None:
 
 @pytest.mark.django_db
 def test_tie_and_both_bad_policies(project: Any) -> None:
-    tie = ComparisonFactory(project=project)
+    tie = ComparisonFactory.create(project=project)
     judge(tie, "tie")
-    both_bad = ComparisonFactory(project=project)
+    both_bad = ComparisonFactory.create(project=project)
     judge(both_bad, "both_bad")
-    split_votes = ComparisonFactory(project=project)
+    split_votes = ComparisonFactory.create(project=project)
     judge(split_votes, "a", "b")
     ids = selectors.snapshot_judgment_ids(project, snapshot())
     assert selectors.preference_rows(ids, snapshot()) == []
@@ -70,10 +65,10 @@ def test_tie_and_both_bad_policies(project: Any) -> None:
 
 @pytest.mark.django_db
 def test_held_out_and_round_filters(project: Any) -> None:
-    imported = ComparisonFactory(project=project, batch="import")
-    from_round = ComparisonFactory(project=project, batch="round-2:on-policy")
-    held_out_prompt = PromptFactory(project=project, split=Split.TEST)
-    held_out = ComparisonFactory(project=project, prompt=held_out_prompt)
+    imported = ComparisonFactory.create(project=project, batch="import")
+    from_round = ComparisonFactory.create(project=project, batch="round-2:on-policy")
+    held_out_prompt = PromptFactory.create(project=project, split=Split.TEST)
+    held_out = ComparisonFactory.create(project=project, prompt=held_out_prompt)
     for comparison in (imported, from_round, held_out):
         judge(comparison, "a")
     by_comparison = dict(Judgment.objects.values_list("comparison_id", "pk"))
@@ -98,12 +93,12 @@ def test_human_win_rate_counts_from_the_candidate_side(project: Any) -> None:
         project=project, model_spec=base.model_spec, kind=CheckpointKind.POLICY, parent=base,
         adapter_dir="checkpoints/run-1",
     )  # fmt: skip
-    prompt = PromptFactory(project=project)
+    prompt = PromptFactory.create(project=project)
 
     def pair(a_ref: Any, b_ref: Any) -> Any:
-        a = ResponseFactory(prompt=prompt, checkpoint_ref=str(a_ref.pk))
-        b = ResponseFactory(prompt=prompt, checkpoint_ref=str(b_ref.pk))
-        return ComparisonFactory(
+        a = ResponseFactory.create(prompt=prompt, checkpoint_ref=str(a_ref.pk))
+        b = ResponseFactory.create(prompt=prompt, checkpoint_ref=str(b_ref.pk))
+        return ComparisonFactory.create(
             project=project, prompt=prompt, response_a=a, response_b=b,
             batch="round-1:vs-champion",
         )  # fmt: skip

@@ -18,7 +18,7 @@ HX = {"HX-Request": "true"}
 @pytest.fixture
 def admin_client(db: Any) -> Client:
     client = Client()
-    user: Any = UserFactory(username="boss", role="admin")
+    user: Any = UserFactory.create(username="boss", role="admin")
     client.force_login(user)
     return client
 
@@ -26,7 +26,7 @@ def admin_client(db: Any) -> Client:
 @pytest.mark.django_db
 def test_annotators_may_not_see_tuning_pages(judged_project: Any) -> None:
     client = Client()
-    user: Any = UserFactory(username="worker")
+    user: Any = UserFactory.create(username="worker")
     client.force_login(user)
     round_ = services.round_launch(project=judged_project, method="dpo")
     for url in (
