@@ -89,3 +89,21 @@ def trainer_device_kwargs(device: str) -> dict[str, Any]:
         "logging_strategy": "steps",
         "logging_steps": 1,
     }
+
+
+def offline_trainer_kwargs(spec: Any) -> dict[str, Any]:
+    """TrainingArguments fields shared by the offline steps (reward, DPO): the spec's optimiser
+    group, seeds, no evaluation loop, and the device fields."""
+    return {
+        "per_device_train_batch_size": spec.batch_size,
+        "gradient_accumulation_steps": spec.gradient_accumulation_steps,
+        "learning_rate": spec.learning_rate,
+        "num_train_epochs": spec.num_epochs,
+        "max_steps": spec.max_steps,
+        "max_length": spec.max_length,
+        "lr_scheduler_type": "linear",
+        "seed": spec.seed,
+        "data_seed": spec.seed,
+        "eval_strategy": "no",
+        **trainer_device_kwargs(spec.device),
+    }

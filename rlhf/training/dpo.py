@@ -19,7 +19,12 @@ from typing import Any
 from rlhf.training import data, lora, scoring
 from rlhf.training.callbacks import ProgressCallback, quiet_trainer
 from rlhf.training.checkpoints import atomic_dir, file_hash, write_manifest
-from rlhf.training.devices import configure_threads, resolve_device, set_seed, trainer_device_kwargs
+from rlhf.training.devices import (
+    configure_threads,
+    offline_trainer_kwargs,
+    resolve_device,
+    set_seed,
+)
 from rlhf.training.progress import Events
 from rlhf.training.specs import DPOResult, DPOSpec
 
@@ -114,20 +119,10 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     ):
         args = DPOConfig(
             output_dir=scratch,
-            per_device_train_batch_size=spec.batch_size,
-            gradient_accumulation_steps=spec.gradient_accumulation_steps,
-            learning_rate=spec.learning_rate,
-            num_train_epochs=spec.num_epochs,
-            max_steps=spec.max_steps,
-            max_length=spec.max_length,
             loss_type=[spec.loss_type],
             beta=spec.beta,
             label_smoothing=spec.label_smoothing,
-            lr_scheduler_type="linear",
-            seed=spec.seed,
-            data_seed=spec.seed,
-            eval_strategy="no",
-            **trainer_device_kwargs(spec.device),
+            **offline_trainer_kwargs(spec),
         )
         trainer = DPOTrainer(
             model=model,

@@ -17,7 +17,12 @@ from torch import nn
 from rlhf.training import data, lora, scoring
 from rlhf.training.callbacks import ProgressCallback, quiet_trainer
 from rlhf.training.checkpoints import MERGED, atomic_dir, file_hash, save_model, write_manifest
-from rlhf.training.devices import configure_threads, resolve_device, set_seed, trainer_device_kwargs
+from rlhf.training.devices import (
+    configure_threads,
+    offline_trainer_kwargs,
+    resolve_device,
+    set_seed,
+)
 from rlhf.training.progress import Events
 from rlhf.training.specs import RewardResult, RewardSpec
 
@@ -125,19 +130,9 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
     ):
         args = RewardConfig(
             output_dir=scratch,
-            per_device_train_batch_size=spec.batch_size,
-            gradient_accumulation_steps=spec.gradient_accumulation_steps,
-            learning_rate=spec.learning_rate,
-            num_train_epochs=spec.num_epochs,
-            max_steps=spec.max_steps,
-            max_length=spec.max_length,
-            lr_scheduler_type="linear",
             warmup_steps=0,
-            seed=spec.seed,
-            data_seed=spec.seed,
             center_rewards_coefficient=spec.center_rewards_coefficient,
-            eval_strategy="no",
-            **trainer_device_kwargs(spec.device),
+            **offline_trainer_kwargs(spec),
         )
         trainer_class = _weighted_trainer_class()
         trainer = trainer_class(
