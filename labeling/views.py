@@ -219,10 +219,13 @@ def _render_label(
     return response
 
 
-def _after_action(request: HttpRequest, project: Project) -> HttpResponse:
+def _after_action(
+    request: HttpRequest, project: Project, *, next_lease: Assignment | None = None
+) -> HttpResponse:
     """Success: htmx gets the next comparison in this same response; a plain form a redirect."""
     if _is_fragment_request(request):
-        return _render_label(request, project)
+        shown = selectors.assignment_with_content(assignment=next_lease) if next_lease else None
+        return _render_label(request, project, assignment=shown)
     response = HttpResponseRedirect(_label_url(project), status=303)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -256,9 +259,11 @@ def label(request: HttpRequest, project_id: int) -> HttpResponse:
         )
     data = form.cleaned_data
     try:
-        services.judgment_submit(
+        # One transaction stores the judgment and leases the next comparison (one commit).
+        _, next_lease = services.judgment_submit_and_claim_next(
             annotator=request.user,
             comparison=assignment.comparison,
+            project=project,
             choice=_canonical_choice(data["choice"], assignment.shown_left),
             strength=data["strength"],
             rationale=data["rationale"],
@@ -269,7 +274,7 @@ def label(request: HttpRequest, project_id: int) -> HttpResponse:
         return _render_label(
             request, project, assignment=assignment, form=form, error=exc.message, status=exc.status
         )
-    return _after_action(request, project)
+    return _after_action(request, project, next_lease=next_lease)
 
 
 @login_required
