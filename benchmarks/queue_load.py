@@ -13,7 +13,8 @@ see (or the reverse).
     .venv/bin/python benchmarks/queue_load.py --db postgres --concurrency 50 --seconds 15
 
 Latency is per HTTP call as the client sees it; ``srv cpu`` / ``cli cpu`` are the CPU
-milliseconds per call spent in gunicorn's workers / in this driver, and ``load`` the 1-minute load
+milliseconds per call spent in gunicorn's workers / in this driver, ``db cpu`` the same for
+PostgreSQL's server processes (0 on SQLite, which runs inside the workers), and ``load`` the 1-minute load
 average when the level started (other work on the machine slows every figure).
 
 Same-run baseline: before each level the same C clients hammer a trivial authenticated endpoint
@@ -356,6 +357,21 @@ def process_cpu_s(pid: int) -> float:
     return total
 
 
+def postgres_cpu_s() -> float:
+    """CPU seconds used so far by every PostgreSQL server process on this machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if head.split("(", 1)[1].startswith("postgres"):
+            fields = tail.split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def pg_admin(sql: str) -> None:
     import psycopg
 
@@ -445,9 +461,13 @@ def run_backend(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                 key = f"{level}@{think:g}"
                 load = os.getloadavg()[0]
                 server_cpu, client_cpu = process_cpu_s(server.pid), time.process_time()
+                db_cpu = postgres_cpu_s() if db == "postgres" else 0.0
                 figures = drive(base_url, seeded["levels"][key], args.seconds, think)
                 calls = max(figures["calls"], 1)
                 figures["server_cpu_ms"] = (process_cpu_s(server.pid) - server_cpu) * 1000 / calls
+                figures["db_cpu_ms"] = (
+                    (postgres_cpu_s() - db_cpu) * 1000 / calls if db == "postgres" else 0.0
+                )
                 figures["client_cpu_ms"] = (time.process_time() - client_cpu) * 1000 / calls
                 figures["load"] = load
                 figures["ratio"] = figures["rate"] / max(baseline["base_rate"], 1e-9)
@@ -472,7 +492,7 @@ def run_backend(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 HEADER = (
     f"{'db':<9}{'C':>4}{'think':>6}{'secs':>6}{'judged':>8}{'judg/s':>8}{'base/s':>8}"
     f"{'ratio':>7}{'calls':>7}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'errors':>7}{'over k':>7}"
-    f"{'dups':>6}{'count≠':>7}{'lost':>6}{'srv cpu':>8}{'base cpu':>9}{'cli cpu':>8}{'load':>6}"
+    f"{'dups':>6}{'count≠':>7}{'lost':>6}{'srv cpu':>8}{'base cpu':>9}{'db cpu':>7}{'cli cpu':>8}{'load':>6}"
 )
 
 
@@ -483,7 +503,7 @@ def format_row(row: dict[str, Any]) -> str:
         f"{row['rate']:>8.1f}{row['base_rate']:>8.1f}{row['ratio']:>7.2f}{row['calls']:>7}"
         f"{row['p50']:>8.1f}{row['p95']:>8.1f}{row['p99']:>8.1f}{row['errors']:>7}"
         f"{row['over_k']:>7}{row['duplicates']:>6}{row['count_mismatch']:>7}{lost:>6}"
-        f"{row['server_cpu_ms']:>8.1f}{row['base_cpu_ms']:>9.1f}{row['client_cpu_ms']:>8.1f}"
+        f"{row['server_cpu_ms']:>8.1f}{row['base_cpu_ms']:>9.1f}{row['db_cpu_ms']:>7.1f}{row['client_cpu_ms']:>8.1f}"
         f"{row['load']:>6.1f}"
     )
 

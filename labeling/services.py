@@ -277,10 +277,14 @@ def _with_content(cursor: Any, comparison: Comparison) -> Comparison:
     cursor.execute(
         _CONTENT_SQL, [comparison.prompt_id, comparison.response_a_id, comparison.response_b_id]
     )
-    row = cursor.fetchone()
-    comparison.prompt = _PROMPT.read(row, 0)
-    comparison.response_a = _RESPONSE_A.read(row, len(_PROMPT))
-    comparison.response_b = _RESPONSE_B.read(row, len(_PROMPT) + len(_RESPONSE_A))
+    return _content_read(cursor.fetchone(), 0, comparison)
+
+
+def _content_read(row: Sequence[Any], start: int, comparison: Comparison) -> Comparison:
+    comparison.prompt = _PROMPT.read(row, start)
+    start += len(_PROMPT)
+    comparison.response_a = _RESPONSE_A.read(row, start)
+    comparison.response_b = _RESPONSE_B.read(row, start + len(_RESPONSE_A))
     return comparison
 
 
@@ -339,6 +343,15 @@ _LEASE_INSERT_SQL = (
     "WHERE (SELECT judgment_count FROM labeling_comparison WHERE id = %s) "
     f"+ ({_LIVE_LEASES.format(comparison='%s')}) < %s "
     "RETURNING id"
+)
+
+# PostgreSQL: the lease's INSERT and the content look-up in one round trip (SQLite has no
+# data-modifying CTEs). No row comes back when the INSERT's re-count found the slot taken.
+_LEASE_INSERT_WITH_CONTENT_SQL = (
+    f"WITH ins AS ({_LEASE_INSERT_SQL}) "
+    f"SELECT ins.id, {_PROMPT.columns}, {_RESPONSE_A.columns}, {_RESPONSE_B.columns} "
+    "FROM ins, labeling_prompt p, labeling_response ra, labeling_response rb "
+    "WHERE p.id = %s AND ra.id = %s AND rb.id = %s"
 )
 
 
@@ -411,29 +424,36 @@ def _claim_in(
         comparison = _COMPARISON.read(row, 0)
         shown_left = secrets.choice((Side.A, Side.B))
         expires_at = now + timedelta(minutes=project.lease_minutes)
-        cursor.execute(
-            _LEASE_INSERT_SQL,
-            [
-                annotator.pk,
-                project.pk,
-                comparison.pk,
-                db_now,
-                db_datetime(expires_at),
-                shown_left.value,
-                comparison.pk,
-                comparison.pk,
-                db_now,
-                k,
-            ],
-        )
-        inserted = cursor.fetchone()
+        insert_params = [
+            annotator.pk,
+            project.pk,
+            comparison.pk,
+            db_now,
+            db_datetime(expires_at),
+            shown_left.value,
+            comparison.pk,
+            comparison.pk,
+            db_now,
+            k,
+        ]
+        if postgres:
+            content = [comparison.prompt_id, comparison.response_a_id, comparison.response_b_id]
+            cursor.execute(_LEASE_INSERT_WITH_CONTENT_SQL, insert_params + content)
+            inserted = cursor.fetchone()
+            if inserted is not None:
+                _content_read(inserted, 1, comparison)
+        else:
+            cursor.execute(_LEASE_INSERT_SQL, insert_params)
+            inserted = cursor.fetchone()
+            if inserted is not None:
+                _with_content(cursor, comparison)
         if inserted is not None:
             comparison.project = project
             lease = Assignment(
                 id=inserted[0],
                 annotator=annotator,
                 project=project,
-                comparison=_with_content(cursor, comparison),
+                comparison=comparison,
                 leased_at=now,
                 expires_at=expires_at,
                 shown_left=shown_left,
@@ -500,7 +520,7 @@ class _AlreadyJudged(Exception):
 _COUNT_JUDGMENT_SQL = (
     "UPDATE labeling_comparison SET judgment_count = judgment_count + 1, "
     "status = CASE WHEN judgment_count + 1 >= ({k}) THEN 'complete' ELSE status END "
-    "WHERE id = %s AND status <> 'closed' RETURNING judgment_count, ({k})"
+    "WHERE id = %s AND status <> 'closed' RETURNING judgment_count, ({k}) AS k"
 ).format(
     k="SELECT judgments_per_comparison FROM labeling_project "
     "WHERE labeling_project.id = labeling_comparison.project_id"
@@ -521,6 +541,33 @@ _JUDGMENT_FIELDS = [f for f in Judgment._meta.concrete_fields if not f.primary_k
 _JUDGMENT_INSERT_SQL = (
     f"INSERT INTO labeling_judgment ({', '.join(f.column for f in _JUDGMENT_FIELDS)}) "
     f"VALUES ({', '.join(['%s'] * len(_JUDGMENT_FIELDS))}) RETURNING id"
+)
+
+# PostgreSQL: the whole common case of a submit in one round trip. The comparison's UPDATE takes
+# its row lock and counts (its re-check reads the latest row version); the judgment is inserted
+# and the lease closed only when the lease is live and no judgment is stored yet. The reads share
+# the statement's snapshot, so a concurrent submit of the same comparison by the same annotator
+# can get past them: the unique (annotator, comparison) index then fails the INSERT and
+# ``judgment_submit`` retries in a fresh transaction, which finds the stored judgment. Whatever
+# else (a lease that expired) is decided in Python on the returned row, as on SQLite.
+_SUBMIT_PG_SQL = (
+    f"WITH counted AS ({_COUNT_JUDGMENT_SQL}), "
+    "lease AS (SELECT s.* FROM labeling_assignment s "
+    "WHERE s.annotator_id = %s AND s.comparison_id = %s AND s.status <> 'skipped' "
+    "ORDER BY s.leased_at DESC LIMIT 1), "
+    "existing AS (SELECT e.* FROM labeling_judgment e "
+    "WHERE e.annotator_id = %s AND e.comparison_id = %s), "
+    f"ins AS (INSERT INTO labeling_judgment ({', '.join(f.column for f in _JUDGMENT_FIELDS)}) "
+    "SELECT "
+    + ", ".join("lease.shown_left" if f.attname == "shown_left" else "%s" for f in _JUDGMENT_FIELDS)
+    + " FROM lease, counted WHERE lease.status = 'active' AND lease.expires_at > %s "
+    "AND NOT EXISTS (SELECT 1 FROM existing) RETURNING id), "
+    "done AS (UPDATE labeling_assignment SET status = 'done' "
+    "WHERE id IN (SELECT lease.id FROM lease, ins)) "
+    f"SELECT counted.judgment_count, counted.k, {_ASSIGNMENT.columns}, {_JUDGMENT.columns}, "
+    "(SELECT id FROM ins) "
+    "FROM (SELECT 1 AS one) o LEFT JOIN counted ON true "
+    "LEFT JOIN lease a ON true LEFT JOIN existing j ON true"
 )
 
 
@@ -544,6 +591,7 @@ def judgment_submit(
     flags: Sequence[str] = (),
     time_spent_ms: int | None = None,
     now: datetime | None = None,
+    _retried: bool = False,
 ) -> SubmitResult:
     """Store one judgment. A retried submit returns the stored judgment and writes nothing."""
     _judgment_checked(choice=choice, strength=strength, flags=flags, time_spent_ms=time_spent_ms)
@@ -562,6 +610,22 @@ def judgment_submit(
             )
     except _AlreadyJudged as stored:
         return SubmitResult(stored.judgment, created=False)
+    except IntegrityError:
+        if _retried:
+            raise
+        # PostgreSQL: the same annotator's concurrent submit of this comparison committed while
+        # this one waited for the row lock (see _SUBMIT_PG_SQL). A fresh transaction finds it.
+        return judgment_submit(
+            annotator=annotator,
+            comparison=comparison,
+            choice=choice,
+            strength=strength,
+            rationale=rationale,
+            flags=flags,
+            time_spent_ms=time_spent_ms,
+            now=now,
+            _retried=True,
+        )
     return SubmitResult(judgment, created=True)
 
 
@@ -641,27 +705,6 @@ def _judgment_store(
 
     Returns the judgment and the lease it closed, as it was before.
     """
-    cursor.execute(_COUNT_JUDGMENT_SQL, [comparison.pk])
-    counted = cursor.fetchone()
-    cursor.execute(
-        _JUDGMENT_AND_LEASE_SQL, [annotator.pk, comparison.pk, annotator.pk, comparison.pk]
-    )
-    row = cursor.fetchone()
-    existing = _JUDGMENT.read(row, len(_ASSIGNMENT))
-    if existing is not None:
-        raise _AlreadyJudged(existing)
-    if counted is None:
-        if not Comparison.objects.filter(pk=comparison.pk).exists():
-            raise Comparison.DoesNotExist(f"no comparison {comparison.pk}")
-        raise Conflict("this comparison is closed to new judgments")
-    judgment_count, k = counted
-    lease: Assignment | None = _ASSIGNMENT.read(row, 0)
-    if lease is None:
-        raise Conflict("no lease on this comparison: claim it from the queue first")
-    if not lease.is_live(now):
-        others = _live_leases(comparison.pk, now, excluding=annotator)
-        if judgment_count - 1 + others >= k:
-            raise Conflict("your lease expired and the comparison has been taken by others")
     judgment = Judgment(
         annotator=annotator,
         comparison=comparison,
@@ -669,20 +712,61 @@ def _judgment_store(
         strength=strength,
         rationale=rationale,
         flags=sorted(set(flags)),
-        shown_left=lease.shown_left,
         time_spent_ms=time_spent_ms,
         source=Source.HUMAN,
         created_at=timezone.now(),
     )
-    cursor.execute(
-        _JUDGMENT_INSERT_SQL,
-        [f.get_db_prep_save(getattr(judgment, f.attname), connection) for f in _JUDGMENT_FIELDS],
-    )
-    judgment.pk = cursor.fetchone()[0]
-    cursor.execute(
-        "UPDATE labeling_assignment SET status = %s WHERE id = %s",
-        [AssignmentStatus.DONE.value, lease.pk],
-    )
+    inserted: int | None = None
+    if connection.vendor == "postgresql":
+        values = [
+            f.get_db_prep_save(getattr(judgment, f.attname), connection)
+            for f in _JUDGMENT_FIELDS
+            if f.attname != "shown_left"
+        ]
+        cursor.execute(
+            _SUBMIT_PG_SQL,
+            [comparison.pk, *([annotator.pk, comparison.pk] * 2), *values, db_datetime(now)],
+        )
+        row = cursor.fetchone()
+        counted = None if row[0] is None else (row[0], row[1])
+        inserted, start = row[-1], 2
+    else:
+        cursor.execute(_COUNT_JUDGMENT_SQL, [comparison.pk])
+        counted = cursor.fetchone()
+        cursor.execute(
+            _JUDGMENT_AND_LEASE_SQL, [annotator.pk, comparison.pk, annotator.pk, comparison.pk]
+        )
+        row, start = cursor.fetchone(), 0
+    existing = _JUDGMENT.read(row, start + len(_ASSIGNMENT))
+    if existing is not None:
+        raise _AlreadyJudged(existing)
+    if counted is None:
+        if not Comparison.objects.filter(pk=comparison.pk).exists():
+            raise Comparison.DoesNotExist(f"no comparison {comparison.pk}")
+        raise Conflict("this comparison is closed to new judgments")
+    judgment_count, k = counted
+    lease: Assignment | None = _ASSIGNMENT.read(row, start)
+    if lease is None:
+        raise Conflict("no lease on this comparison: claim it from the queue first")
+    judgment.shown_left = lease.shown_left
+    if inserted is None:
+        if not lease.is_live(now):
+            others = _live_leases(comparison.pk, now, excluding=annotator)
+            if judgment_count - 1 + others >= k:
+                raise Conflict("your lease expired and the comparison has been taken by others")
+        cursor.execute(
+            _JUDGMENT_INSERT_SQL,
+            [
+                f.get_db_prep_save(getattr(judgment, f.attname), connection)
+                for f in _JUDGMENT_FIELDS
+            ],
+        )
+        inserted = cursor.fetchone()[0]
+        cursor.execute(
+            "UPDATE labeling_assignment SET status = %s WHERE id = %s",
+            [AssignmentStatus.DONE.value, lease.pk],
+        )
+    judgment.pk = inserted
     saved(judgment)
     return judgment, lease
 

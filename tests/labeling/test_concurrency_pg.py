@@ -163,6 +163,37 @@ def test_concurrent_retries_store_one_judgment() -> None:
     assert comparison.judgment_count == Judgment.objects.count() == 1
 
 
+def test_concurrent_retries_with_next_store_one_judgment_and_one_lease() -> None:
+    """Retries of the API's submit+next: one judgment, and every retry gets the same next lease."""
+    project = ProjectFactory.create()
+    annotator = UserFactory.create(username="retrier")
+    project.annotators.add(annotator)
+    comparison, _ = (
+        ComparisonFactory.create(project=project),
+        ComparisonFactory.create(project=project),
+    )
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None
+    judged = lease.comparison
+    outcomes: list[tuple[bool, int | None]] = []
+
+    def work(index: int) -> None:
+        result, nxt = services.judgment_submit_and_claim_next(
+            annotator=annotator, comparison=judged, project=project, choice="b", strength=2
+        )
+        outcomes.append((result.created, nxt.pk if nxt else None))
+
+    assert run_threads(8, work) == []
+    assert sorted(created for created, _ in outcomes) == [False] * 7 + [True]
+    active = Assignment.objects.get(annotator=annotator, status=AssignmentStatus.ACTIVE)
+    assert {lease_id for _, lease_id in outcomes} == {active.pk}
+    assert active.comparison_id != judged.pk
+    assert Judgment.objects.get().comparison_id == judged.pk
+    judged.refresh_from_db()
+    assert judged.judgment_count == 1
+    assert comparison.pk in (judged.pk, active.comparison_id)
+
+
 def test_submit_with_next_in_one_transaction_under_load() -> None:
     """The API's path: each judgment and the next lease in one transaction, many at once."""
     k, n_annotators, n_comparisons = 2, 16, 40
