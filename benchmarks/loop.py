@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import shutil
 import sys
@@ -39,7 +40,9 @@ def main() -> int:
     parser.add_argument("--rule", default="correct_polite")
     parser.add_argument("--prompts", type=int, default=160)
     parser.add_argument("--held-out", type=int, default=40)
+    parser.add_argument("--eval-samples", type=int, default=8, help="per held-out prompt and side")
     parser.add_argument("--method", default="dpo")
+    parser.add_argument("--config", default="{}", help="JSON overrides of the round config")
     parser.add_argument("--reward-backbone", choices=("minilm", "policy"), default="minilm")
     parser.add_argument("--data-dir", default=str(ROOT / "var" / "bench-loop"))
     args = parser.parse_args()
@@ -96,16 +99,22 @@ def main() -> int:
             LoopSettings(
                 rounds=args.rounds,
                 method=args.method,
+                config=json.loads(args.config),
                 annotators=args.annotators,
                 rule=args.rule,
                 noise=args.noise,
                 eval_prompts=args.held_out,
+                eval_samples=args.eval_samples,
             ),
             on_round=lambda row: print(table_row(row), flush=True),
         )
     load_after = os.getloadavg()[0]
     rates = [f.rule_win_rate_vs_base for f in figures]
-    rising = all(a is not None and b is not None and b > a for a, b in itertools.pairwise(rates))
+    rising = (
+        len(rates) == args.rounds
+        and None not in rates
+        and all(b > a for a, b in itertools.pairwise(rates))  # type: ignore[operator]
+    )
     slowest = max((f.round_s for f in figures), default=0.0)
     print(
         f"slowest round (reward + {args.method} + evaluate + generate): {slowest:.1f}s "

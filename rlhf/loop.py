@@ -62,6 +62,10 @@ class LoopSettings:
     url: str = ""  # judge over HTTP at this base URL; empty: in-process
     promote: str = "auto"  # auto (human win-rate >= 0.5) | always | never
     eval_prompts: int = 100
+    # The rule win-rate samples the policies as the round's generate step does (its temperature),
+    # eval_samples answers per held-out prompt and side: greedy decoding judged one answer per
+    # prompt and saturated once the policy's top answer was polite, while its samples still moved.
+    eval_samples: int = 8
     seed: int = 0
 
 
@@ -107,8 +111,15 @@ def _decide_promotion(
     return rate, False
 
 
-def rule_win_rate_vs_base(round_: Round, rule: str, max_prompts: int) -> float | None:
-    """The round's new policy against the base model, judged by ``rule``, on held-out prompts."""
+def rule_win_rate_vs_base(
+    round_: Round, rule: str, max_prompts: int, samples: int = 8
+) -> float | None:
+    """The round's new policy against the base model, judged by ``rule``, on held-out prompts.
+
+    Both sample ``samples`` answers per prompt at the round's generation temperature (the same
+    seed every round, so the base model's answers are the same each time); sample i of the new
+    policy meets sample i of the base.
+    """
     if round_.checkpoint is None or round_.reward_checkpoint is None:
         return None
     prompts = list(
@@ -121,6 +132,7 @@ def rule_win_rate_vs_base(round_: Round, rule: str, max_prompts: int) -> float |
     runner.write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(prompts))
     model_spec = round_.checkpoint.model_spec
     merged = round_.reward_checkpoint.metrics.get("merged_dir", "")
+    temperature = float(round_.config.get("generate", {}).get("temperature", 1.0))
     result = runner.engine_call(
         "evaluate",
         {
@@ -131,6 +143,8 @@ def rule_win_rate_vs_base(round_: Round, rule: str, max_prompts: int) -> float |
             "prompts": str(workdir / "prompts.jsonl"),
             "max_prompts": max_prompts,
             "max_new_tokens": int(round_.config.get("evaluate", {}).get("max_new_tokens", 32)),
+            "temperature": temperature if samples > 1 else 0.0,
+            "num_samples": samples if temperature > 0 else 1,
             "rules": [rule],
             "device": model_spec.device,
         },
@@ -171,7 +185,9 @@ def loop_run(
         rule_rate = None
         if round_.status == RoundStatus.SUCCEEDED:
             started = time.monotonic()
-            rule_rate = rule_win_rate_vs_base(round_, opts.rule, opts.eval_prompts)
+            rule_rate = rule_win_rate_vs_base(
+                round_, opts.rule, opts.eval_prompts, opts.eval_samples
+            )
             walls["rule-eval"] = time.monotonic() - started
         checkpoint = round_.checkpoint
         reward = round_.reward_checkpoint

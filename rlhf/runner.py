@@ -381,6 +381,9 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
         return [Invocation("reward", "reward", spec)]
     if run.step == Step.POLICY:
         policy = dict(config["policy"])
+        if policy.get("reference") == "parent" and parent_adapter is None:
+            # The round's parent is the base model itself: "the parent" as reference is the base.
+            policy["reference"] = "base"
         output = str(services.run_output_dir(run.pk))
         if round_.method in DPO_METHODS:
             rows = selectors.preference_rows(round_.snapshot_judgment_ids, config["snapshot"])

@@ -39,7 +39,7 @@ def _rounds_filter(project: Project, rounds: Any) -> Q:
     not_from_rounds = ~Q(comparison__batch__startswith="round-")
     if rounds == "all":
         return Q()
-    if rounds == "latest":
+    if rounds in ("latest", "newest"):
         latest = (
             Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
             .order_by("-number")
@@ -48,7 +48,9 @@ def _rounds_filter(project: Project, rounds: Any) -> Q:
         )
         if latest is None:
             return not_from_rounds
-        return not_from_rounds | Q(comparison__batch__startswith=f"round-{latest}:")
+        newest = Q(comparison__batch__startswith=f"round-{latest}:")
+        # newest: only what the latest round put into the queue (iterative DPO's fresh batch).
+        return newest if rounds == "newest" else not_from_rounds | newest
     condition = Q(pk__in=[])
     for number in rounds:
         if number == 0:

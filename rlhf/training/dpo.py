@@ -98,6 +98,7 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     train_rows, eval_rows = data.split(rows, spec.eval_fraction)
     events.log(
         f"dpo: {len(train_rows)} train / {len(eval_rows)} held-out pairs, loss {spec.loss_type}"
+        + (f" + {spec.sft_weight} x sft" if spec.sft_weight > 0 else "")
     )
     model, tokenizer = load_policy(spec.base_model, resolve_device(spec.device))
     peft_config = None
@@ -119,7 +120,10 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     ):
         args = DPOConfig(
             output_dir=scratch,
-            loss_type=[spec.loss_type],
+            # sft_weight > 0: RPO (DPO plus the chosen responses' NLL), which keeps the policy
+            # fluent while DPO pushes the rejected answers down.
+            loss_type=[spec.loss_type, "sft"] if spec.sft_weight > 0 else [spec.loss_type],
+            loss_weights=[1.0, spec.sft_weight] if spec.sft_weight > 0 else None,
             beta=spec.beta,
             label_smoothing=spec.label_smoothing,
             **offline_trainer_kwargs(spec),

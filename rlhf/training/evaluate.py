@@ -1,6 +1,7 @@
 """A new checkpoint against its parent (or the base) on held-out prompts.
 
-Both generate one response per prompt; the reward model scores them. Reported: reward-model
+Both generate one response per prompt (or ``num_samples`` sampled ones, paired by index); the
+reward model scores them. Reported: reward-model
 win rate (ties count half), mean rewards, a KL estimate (mean over the candidate's responses of
 log p_candidate - log p_parent), mean response lengths in tokens, and win rates under any rules
 named in the spec. :func:`win_rate` works with any scoring function (library use).
@@ -65,13 +66,17 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
     )
     parent_model = generate.with_adapter(base, spec.parent_adapter).to(device).eval()
     settings: dict[str, Any] = {"max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature,
-                                "seed": spec.seed, "batch_size": spec.batch_size}  # fmt: skip
+                                "seed": spec.seed, "batch_size": spec.batch_size,
+                                "num_samples": spec.num_samples}  # fmt: skip
 
     def responses(model: Any) -> list[tuple[str, int]]:
         events.check()
-        return [samples[0] for samples in generate.sample(model, tokenizer, prompts, **settings)]
+        generated = generate.sample(model, tokenizer, prompts, **settings)
+        return [one for samples in generated for one in samples]
 
-    events.log(f"evaluate: {len(rows)} prompts")
+    events.log(f"evaluate: {len(rows)} prompts x {spec.num_samples} samples")
+    # One entry per (prompt, sample): the candidate's sample i meets the parent's sample i.
+    paired = [p for p in prompts for _ in range(spec.num_samples)]
     candidate = responses(candidate_model)
     events.progress(1, 4)
     parent = responses(parent_model)
@@ -79,23 +84,24 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
     candidate_texts = [t for t, _ in candidate]
     parent_texts = [t for t, _ in parent]
 
-    logp_candidate = scoring.completion_logps(candidate_model, tokenizer, prompts, candidate_texts)
-    logp_parent = scoring.completion_logps(parent_model, tokenizer, prompts, candidate_texts)
+    logp_candidate = scoring.completion_logps(candidate_model, tokenizer, paired, candidate_texts)
+    logp_parent = scoring.completion_logps(parent_model, tokenizer, paired, candidate_texts)
     kl = _mean([c - p for c, p in zip(logp_candidate, logp_parent, strict=True)])
     events.progress(3, 4)
     events.check()
 
     reward_model, reward_tokenizer = scoring.load_reward_model(spec.reward_model, device)
-    reward_candidate = scoring.score(reward_model, reward_tokenizer, prompts, candidate_texts)
-    reward_parent = scoring.score(reward_model, reward_tokenizer, prompts, parent_texts)
+    reward_candidate = scoring.score(reward_model, reward_tokenizer, paired, candidate_texts)
+    reward_parent = scoring.score(reward_model, reward_tokenizer, paired, parent_texts)
     rate, tie_rate = _win_rate(reward_candidate, reward_parent, spec.tie_tolerance)
     rule_rates = {
-        name: win_rate(prompts, candidate_texts, parent_texts, rules.get_rule(name))[0]
+        name: win_rate(paired, candidate_texts, parent_texts, rules.get_rule(name))[0]
         for name in sorted(spec.rules)
     }
     events.progress(4, 4)
     return EvaluateResult(
         num_prompts=len(rows),
+        num_samples=spec.num_samples,
         win_rate=rate,
         tie_rate=tie_rate,
         mean_reward_candidate=_mean(reward_candidate),

@@ -377,6 +377,9 @@ class DPOSpec(_Common, _Lora, _Optim):
     loss_type: str = "sigmoid"  # sigmoid | ipo | robust
     beta: float = 0.1
     label_smoothing: float = 0.0  # robust loss: assumed label-noise rate, in (0, 0.5)
+    # RPO: weight of an added NLL loss on the chosen responses (0: plain DPO). DPO alone can make
+    # every answer less likely, chosen ones too, and a small policy then loses its fluency.
+    sft_weight: float = 0.0
     learning_rate: float = 5e-4
     num_epochs: float = 2.0
     batch_size: int = 8
@@ -392,6 +395,7 @@ class DPOSpec(_Common, _Lora, _Optim):
         _choice(name, "reference", self.reference, REFERENCES)
         _require(self.beta > 0, name, "beta", f"must be > 0, got {self.beta}")
         _require(0.0 <= self.label_smoothing < 0.5, name, "label_smoothing", "must be in [0, 0.5)")
+        _require(self.sft_weight >= 0, name, "sft_weight", f"must be >= 0, got {self.sft_weight}")
         if self.loss_type == "robust":
             _require(
                 self.label_smoothing > 0,
@@ -560,6 +564,10 @@ class EvaluateSpec(_Common):
     max_prompts: int = 200
     max_new_tokens: int = 48
     temperature: float = 0.0  # 0 = greedy
+    # Samples per prompt for each side (temperature > 0): sample i of the candidate is compared
+    # with sample i of the parent. Greedy decoding judges one answer per prompt; sampling judges
+    # the policy as it is used, and several samples per prompt shrink the estimate's noise.
+    num_samples: int = 1
     batch_size: int = 64
     tie_tolerance: float = 1e-4
     rules: tuple[str, ...] = ()  # also report win rates under these rules (rlhf.training.rules)
@@ -571,6 +579,13 @@ class EvaluateSpec(_Common):
         _require(self.max_prompts >= 1, name, "max_prompts", "must be >= 1")
         _require(self.max_new_tokens >= 1, name, "max_new_tokens", "must be >= 1")
         _require(self.temperature >= 0, name, "temperature", "must be >= 0")
+        _require(self.num_samples >= 1, name, "num_samples", "must be >= 1")
+        _require(
+            self.num_samples == 1 or self.temperature > 0,
+            name,
+            "num_samples",
+            "greedy decoding (temperature 0) gives one answer per prompt: set temperature > 0",
+        )
         _require(self.batch_size >= 1, name, "batch_size", "must be >= 1")
         _require(self.tie_tolerance >= 0, name, "tie_tolerance", "must be >= 0")
         for rule in self.rules:
@@ -580,6 +595,7 @@ class EvaluateSpec(_Common):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EvaluateResult(_Json):
     num_prompts: int
+    num_samples: int  # per prompt and side: every rate is over num_prompts * num_samples pairs
     win_rate: float  # candidate beats parent under the reward model; ties count half
     tie_rate: float
     mean_reward_candidate: float

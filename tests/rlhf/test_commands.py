@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -88,6 +90,14 @@ def test_run_loop_prints_a_row_per_round(demo_project: Any, fake_engine: Path) -
     rows = lines[header + 1 : header + 3]
     assert rows[0].split()[0] == "1" and rows[1].split()[0] == "2"
     assert "55.0%" in rows[0]  # the fake engine's rule win-rate vs base
+    # The rule win-rate samples both policies at the generation temperature, 8 answers a prompt.
+    first = Round.objects.get(number=1)
+    spec_file = Path(
+        settings.PAIRWISE_DATA_DIR, "runs", f"loop-eval-{first.pk}", "rule-eval.spec.json"
+    )
+    rule_eval = json.loads(spec_file.read_text())
+    assert (rule_eval["temperature"], rule_eval["num_samples"]) == (1.0, 8)
+    assert rule_eval["parent_adapter"] is None and rule_eval["rules"] == ["correct_polite"]
     assert Round.objects.filter(status=RoundStatus.SUCCEEDED).count() == 2
     second = Round.objects.get(number=2)
     # Round 2 trained on round 1's judged pairs too, and started from the promoted checkpoint

@@ -262,6 +262,30 @@ def test_second_round_warm_starts_from_the_promoted_champion(
 
 
 @pytest.mark.django_db
+def test_parent_as_reference_means_the_base_model_in_the_first_round(
+    judged_project: Any, fake_engine: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Iterative DPO (reference = the parent policy): round 1's parent is the base model."""
+    config = {"policy": {"reference": "parent"}, "snapshot": {"rounds": "latest"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.round_launch(project=judged_project, method="dpo", config=config)
+    first.refresh_from_db()
+    assert first.status == RoundStatus.SUCCEEDED, first.error
+    dpo = selectors.round_runs(first)[1].spec["policy"]
+    assert (dpo["reference"], dpo["parent_adapter"]) == ("base", None)
+    assert first.checkpoint is not None
+    services.checkpoint_promote(checkpoint=first.checkpoint)
+    users = [u for u, _ in annotators_ensure(judged_project, 2)]
+    judge_in_process(project=judged_project, annotators=users, rule="correct", noise=0.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        second = services.round_launch(project=judged_project, method="dpo", config=config)
+    second.refresh_from_db()
+    assert second.status == RoundStatus.SUCCEEDED, second.error
+    dpo = selectors.round_runs(second)[1].spec["policy"]
+    assert (dpo["reference"], dpo["parent_adapter"]) == ("parent", first.checkpoint.adapter_path)
+
+
+@pytest.mark.django_db
 def test_cancel_while_a_step_finishes_stops_the_round(
     judged_project: Any, fake_engine: Path
 ) -> None:

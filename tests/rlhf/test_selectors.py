@@ -10,7 +10,7 @@ from labeling.models import Choice, Judgment, Split
 from labeling.services import assignment_claim_next, judgment_submit
 from rlhf import selectors, services
 from rlhf.methods import SNAPSHOT_DEFAULTS
-from rlhf.models import Checkpoint, CheckpointKind
+from rlhf.models import Checkpoint, CheckpointKind, Round, RoundStatus
 from tests.factories import ComparisonFactory, PromptFactory, ResponseFactory, UserFactory
 
 
@@ -82,6 +82,13 @@ def test_held_out_and_round_filters(project: Any) -> None:
     assert chosen(rounds=[0]) == {imported.pk}
     assert chosen(rounds=[2]) == {from_round.pk}
     assert chosen(rounds="latest") == {imported.pk}  # no round has succeeded yet
+    assert chosen(rounds="newest") == {imported.pk}
+    Round.objects.create(
+        project=project, number=2, status=RoundStatus.SUCCEEDED, snapshot_hash="x",
+        parent_checkpoint=services.checkpoint_base(project=project),
+    )  # fmt: skip
+    assert chosen(rounds="latest") == {imported.pk, from_round.pk}
+    assert chosen(rounds="newest") == {from_round.pk}  # only what round 2 put into the queue
     ids = selectors.snapshot_judgment_ids(project, snapshot())
     assert selectors.snapshot_hash(ids, snapshot()) != selectors.snapshot_hash(ids[:1], snapshot())
 

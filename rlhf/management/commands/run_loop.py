@@ -39,6 +39,12 @@ class Command(BaseCommand):
         parser.add_argument("--url", default="", help="judge over the HTTP API at this URL")
         parser.add_argument("--promote", choices=("auto", "always", "never"), default="auto")
         parser.add_argument("--eval-prompts", type=int, default=100)
+        parser.add_argument(
+            "--eval-samples",
+            type=int,
+            default=8,
+            help="sampled answers per held-out prompt and side for the rule win-rate (1: greedy)",
+        )
         parser.add_argument("--prompts", type=int, default=60, help="demo: training prompts")
         parser.add_argument("--held-out", type=int, default=20, help="demo: held-out prompts")
         parser.add_argument("--seed", type=int, default=0)
@@ -71,6 +77,7 @@ class Command(BaseCommand):
             url=options["url"],
             promote=options["promote"],
             eval_prompts=options["eval_prompts"],
+            eval_samples=options["eval_samples"],
             seed=options["seed"],
         )
         services.runs_reap()

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from rlhf.training.specs import DPOSpec, GenerateSpec, OnlineSpec, RewardResult, SpecError
+from rlhf.training.specs import (
+    DPOSpec,
+    EvaluateSpec,
+    GenerateSpec,
+    OnlineSpec,
+    RewardResult,
+    SpecError,
+)
 
 
 def _dpo(tmp_path: Path, **extra: object) -> dict[str, object]:
@@ -74,6 +81,18 @@ def test_greedy_generation_cannot_return_several_samples(tmp_path: Path) -> None
     with pytest.raises(SpecError, match="num_samples"):
         GenerateSpec.from_json({"base_model": str(tmp_path), "prompts": str(prompts),
                                 "output": str(tmp_path / "o.jsonl"), "temperature": 0, "num_samples": 2})  # fmt: skip
+
+
+def test_greedy_evaluation_cannot_pair_several_samples(tmp_path: Path) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("{}\n")
+    base = {"base_model": str(tmp_path), "candidate_adapter": str(tmp_path), "reward_model": str(tmp_path),
+            "prompts": str(prompts)}  # fmt: skip
+    with pytest.raises(SpecError, match=r"num_samples.*temperature > 0"):
+        EvaluateSpec.from_json({**base, "num_samples": 4})
+    with pytest.raises(SpecError, match="num_samples"):
+        EvaluateSpec.from_json({**base, "num_samples": 0, "temperature": 1.0})
+    assert EvaluateSpec.from_json({**base, "num_samples": 4, "temperature": 1.0}).num_samples == 4
 
 
 def test_invalid_json_and_non_object() -> None:

@@ -71,6 +71,29 @@ def test_dpo_warm_start_keeps_base_as_reference(
     assert checkpoints.read_manifest(warm.checkpoint_dir)["parent"] == dpo_result.checkpoint_dir
 
 
+def test_sft_weight_keeps_the_chosen_answers_likely(
+    policy_dir: str, preferences_file: Path, work_dir: Path
+) -> None:
+    """RPO (DPO + NLL on the chosen answers) leaves them more likely than plain DPO does."""
+    from transformers import AutoModelForCausalLM
+
+    rows = data.load_preferences(preferences_file)[:24]
+    prompts, chosen = [r["prompt"] for r in rows], [r["chosen"] for r in rows]
+    tokenizer = generate.load_tokenizer(policy_dir)
+    mean_logp = {}
+    for weight in (0.0, 1.0):
+        spec = DPOSpec(base_model=policy_dir, data=str(preferences_file), output_dir=str(work_dir / f"rpo-{weight}"),
+                       max_steps=8, batch_size=8, learning_rate=1e-2, sft_weight=weight)  # fmt: skip
+        result = dpo.run(spec)
+        assert checkpoints.read_manifest(result.checkpoint_dir)["spec"]["sft_weight"] == weight
+        model = generate.with_adapter(
+            AutoModelForCausalLM.from_pretrained(policy_dir), result.checkpoint_dir
+        ).eval()
+        logps = scoring.completion_logps(model, tokenizer, prompts, chosen)
+        mean_logp[weight] = sum(logps) / len(logps)
+    assert mean_logp[1.0] > mean_logp[0.0]
+
+
 def test_grpo_raises_mean_reward(
     reward_result: Any, policy_dir: str, prompts_file: Path, work_dir: Path
 ) -> None:
@@ -99,6 +122,14 @@ def test_evaluate_against_itself_ties_and_against_base_differs(
         "correct_polite"
     }
     assert 1 <= versus_base.mean_length_candidate <= 8
+    # Sampled, several answers per prompt: the same seed gives both sides of a self-comparison
+    # the same samples (all ties); against the base the samples differ.
+    sampled = {**common, "temperature": 1.0, "num_samples": 3, "rules": ("correct_polite",)}
+    same = evaluate.run(EvaluateSpec(**sampled, parent_adapter=dpo_result.checkpoint_dir))
+    assert (same.num_prompts, same.num_samples, same.tie_rate, same.kl) == (8, 3, 1.0, 0.0)
+    versus_base = evaluate.run(EvaluateSpec(**sampled))
+    assert versus_base.num_samples == 3 and versus_base.tie_rate < 1.0
+    assert versus_base.kl != 0
 
 
 def test_generate_is_reproducible_by_seed(
