@@ -57,6 +57,14 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {
 # 0.57), at 5e-3 it reached 0.71. For a real base model override it (1e-5 to 1e-4 is usual for
 # LoRA DPO). IPO and robust keep the engine's until measured. Any key of ALLOWED can be overridden; note that
 # ``max_steps`` > 0 wins over ``num_epochs``: to train by epochs, override ``max_steps`` with -1.
+# DPO-family rounds are iterative DPO: each round trains on the batch the previous round put into
+# the queue (its new-vs-champion and on-policy pairs, judged), with the parent policy as the frozen
+# reference, so every round is a bounded step from where the last one ended. Measured on
+# benchmarks/loop.py (3 rounds, 20% label noise, sampled rule win-rate vs base): this recipe went
+# 60.8 -> 73.8 -> 74.1%; warm-starting on the whole history with the base as reference went
+# 60.8 -> 58.1 -> 67.5% and its text degenerated; parent reference on the whole history (re-using
+# the first batch every round) 60.8 -> 65.9 -> 63.7%.
+DPO_SNAPSHOT_DEFAULTS: dict[str, Any] = {"rounds": "newest"}
 REWARD_DEFAULTS: dict[str, Any] = {"max_steps": 32}
 DPO_MAX_STEPS = 48  # batch 8: about 20 s on 2 busy cores, whatever the snapshot size
 POLICY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -66,13 +74,15 @@ POLICY_DEFAULTS: dict[str, dict[str, Any]] = {
         "max_steps": DPO_MAX_STEPS,
         "learning_rate": 5e-3,
         "sft_weight": 0.1,
+        "reference": "parent",
     },
-    "ipo": {"loss_type": "ipo", "beta": 0.1, "max_steps": DPO_MAX_STEPS},
+    "ipo": {"loss_type": "ipo", "beta": 0.1, "max_steps": DPO_MAX_STEPS, "reference": "parent"},
     "robust": {
         "loss_type": "robust",
         "beta": 0.1,
         "label_smoothing": 0.2,
         "max_steps": DPO_MAX_STEPS,
+        "reference": "parent",
     },
     "grpo": {"method": "grpo", "beta": 0.05},
     "rloo": {"method": "rloo", "beta": 0.05},
@@ -144,9 +154,12 @@ def default_config(method: str) -> dict[str, Any]:
         raise ConfigError(
             f"unknown method {method!r}; use one of {', '.join(METHODS)}", field="method"
         )
+    snapshot = copy.deepcopy(SNAPSHOT_DEFAULTS)
+    if method in DPO_METHODS:
+        snapshot.update(DPO_SNAPSHOT_DEFAULTS)
     return {
         "seed": 0,
-        "snapshot": copy.deepcopy(SNAPSHOT_DEFAULTS),
+        "snapshot": snapshot,
         "reward": copy.deepcopy(REWARD_DEFAULTS),
         "policy": copy.deepcopy(POLICY_DEFAULTS[method]),
         "evaluate": copy.deepcopy(EVALUATE_DEFAULTS),

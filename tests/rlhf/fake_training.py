@@ -139,6 +139,8 @@ def main() -> int:
             for row in prompts:
                 for index in range(spec.get("num_samples", 2)):
                     text = f"fake answer {index} to {row['prompt_id']} by {who}"
+                    if index % 2 == 0:  # polite samples: the simulated annotators' rules differ
+                        text += " Thanks for asking!"
                     handle.write(
                         json.dumps(
                             {

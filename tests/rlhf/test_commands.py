@@ -100,11 +100,14 @@ def test_run_loop_prints_a_row_per_round(demo_project: Any, fake_engine: Path) -
     assert rule_eval["parent_adapter"] is None and rule_eval["rules"] == ["correct_polite"]
     assert Round.objects.filter(status=RoundStatus.SUCCEEDED).count() == 2
     second = Round.objects.get(number=2)
-    # Round 2 trained on round 1's judged pairs too, and started from the promoted checkpoint
-    # when the simulated annotators preferred it.
-    assert len(second.snapshot_judgment_ids) > len(
-        Round.objects.get(number=1).snapshot_judgment_ids
+    # Iterative DPO (the default): round 2 trains on the batch round 1 put into the queue, judged.
+    batches = set(
+        Judgment.objects.filter(pk__in=second.snapshot_judgment_ids).values_list(
+            "comparison__batch", flat=True
+        )
     )
+    assert batches and all(batch.startswith("round-1:") for batch in batches)
+    assert not set(second.snapshot_judgment_ids) & set(first.snapshot_judgment_ids)
 
 
 @pytest.mark.django_db

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from labeling.models import Comparison, Response
+from labeling.models import Comparison, Judgment, Response
 from rlhf import selectors, services
 from rlhf.models import Checkpoint, CheckpointKind, RoundStatus, RunStatus
 from rlhf.simulate import annotators_ensure, judge_in_process
@@ -238,20 +238,23 @@ def test_online_rl_round_trains_against_the_new_reward_model(
 def test_second_round_warm_starts_from_the_promoted_champion(
     judged_project: Any, fake_engine: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
+    # The whole history with the base as reference (the default is iterative DPO, tested below).
+    config = {"snapshot": {"rounds": "all"}, "policy": {"reference": "base"}}
     with django_capture_on_commit_callbacks(execute=True):
-        first = services.round_launch(project=judged_project, method="dpo")
+        first = services.round_launch(project=judged_project, method="dpo", config=config)
     first.refresh_from_db()
     assert first.checkpoint is not None
     services.checkpoint_promote(checkpoint=first.checkpoint)
     users = [u for u, _ in annotators_ensure(judged_project, 2)]
     judge_in_process(project=judged_project, annotators=users, rule="correct", noise=0.0)
     with django_capture_on_commit_callbacks(execute=True):
-        second = services.round_launch(project=judged_project, method="dpo")
+        second = services.round_launch(project=judged_project, method="dpo", config=config)
     second.refresh_from_db()
     assert second.status == RoundStatus.SUCCEEDED
     assert second.parent_checkpoint == first.checkpoint
     dpo = selectors.round_runs(second)[1].spec["policy"]
     assert dpo["parent_adapter"] == first.checkpoint.adapter_path
+    assert dpo["reference"] == "base"
     assert second.checkpoint is not None and second.checkpoint.parent == first.checkpoint
     assert len(second.snapshot_judgment_ids) > len(first.snapshot_judgment_ids)
     # Round 2's generated pairs are judged against the promoted champion's responses.
@@ -262,11 +265,11 @@ def test_second_round_warm_starts_from_the_promoted_champion(
 
 
 @pytest.mark.django_db
-def test_parent_as_reference_means_the_base_model_in_the_first_round(
+def test_iterative_dpo_by_default_parent_reference_and_the_newest_batch(
     judged_project: Any, fake_engine: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     """Iterative DPO (reference = the parent policy): round 1's parent is the base model."""
-    config = {"policy": {"reference": "parent"}, "snapshot": {"rounds": "latest"}}
+    config: dict[str, Any] = {}  # the defaults: reference = parent, snapshot = the newest batch
     with django_capture_on_commit_callbacks(execute=True):
         first = services.round_launch(project=judged_project, method="dpo", config=config)
     first.refresh_from_db()
@@ -276,11 +279,17 @@ def test_parent_as_reference_means_the_base_model_in_the_first_round(
     assert first.checkpoint is not None
     services.checkpoint_promote(checkpoint=first.checkpoint)
     users = [u for u, _ in annotators_ensure(judged_project, 2)]
-    judge_in_process(project=judged_project, annotators=users, rule="correct", noise=0.0)
+    judge_in_process(project=judged_project, annotators=users, rule="polite", noise=0.0)
     with django_capture_on_commit_callbacks(execute=True):
         second = services.round_launch(project=judged_project, method="dpo", config=config)
     second.refresh_from_db()
     assert second.status == RoundStatus.SUCCEEDED, second.error
+    batches = set(
+        Judgment.objects.filter(pk__in=second.snapshot_judgment_ids).values_list(
+            "comparison__batch", flat=True
+        )
+    )
+    assert batches == {"round-1:vs-champion", "round-1:on-policy"}
     dpo = selectors.round_runs(second)[1].spec["policy"]
     assert (dpo["reference"], dpo["parent_adapter"]) == ("parent", first.checkpoint.adapter_path)
 
