@@ -357,10 +357,10 @@ def process_cpu_s(pid: int) -> float:
     return total
 
 
-def postgres_cpu_s() -> float:
-    """CPU seconds used so far by every PostgreSQL server process on this machine."""
+def postgres_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by each PostgreSQL server process on this machine, by pid."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    found: dict[str, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             head, tail = stat.read_text().rsplit(")", 1)
@@ -368,8 +368,13 @@ def postgres_cpu_s() -> float:
             continue
         if head.split("(", 1)[1].startswith("postgres"):
             fields = tail.split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+            found[stat.parent.name] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def postgres_cpu_since(before: dict[str, float]) -> float:
+    """CPU seconds PostgreSQL used since ``before`` (backends that exited meanwhile are lost)."""
+    return sum(now - before.get(pid, 0.0) for pid, now in postgres_cpu_s().items())
 
 
 def pg_admin(sql: str) -> None:
@@ -461,12 +466,12 @@ def run_backend(db: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                 key = f"{level}@{think:g}"
                 load = os.getloadavg()[0]
                 server_cpu, client_cpu = process_cpu_s(server.pid), time.process_time()
-                db_cpu = postgres_cpu_s() if db == "postgres" else 0.0
+                db_cpu = postgres_cpu_s() if db == "postgres" else {}
                 figures = drive(base_url, seeded["levels"][key], args.seconds, think)
                 calls = max(figures["calls"], 1)
                 figures["server_cpu_ms"] = (process_cpu_s(server.pid) - server_cpu) * 1000 / calls
                 figures["db_cpu_ms"] = (
-                    (postgres_cpu_s() - db_cpu) * 1000 / calls if db == "postgres" else 0.0
+                    postgres_cpu_since(db_cpu) * 1000 / calls if db == "postgres" else 0.0
                 )
                 figures["client_cpu_ms"] = (time.process_time() - client_cpu) * 1000 / calls
                 figures["load"] = load

@@ -595,19 +595,12 @@ def judgment_submit(
 ) -> SubmitResult:
     """Store one judgment. A retried submit returns the stored judgment and writes nothing."""
     _judgment_checked(choice=choice, strength=strength, flags=flags, time_spent_ms=time_spent_ms)
+    submit = {"annotator": annotator, "comparison": comparison, "choice": choice,
+              "strength": strength, "rationale": rationale, "flags": flags,
+              "time_spent_ms": time_spent_ms}  # fmt: skip
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            judgment, _ = _judgment_store(
-                cursor,
-                annotator=annotator,
-                comparison=comparison,
-                choice=choice,
-                strength=strength,
-                rationale=rationale,
-                flags=flags,
-                time_spent_ms=time_spent_ms,
-                now=now or timezone.now(),
-            )
+            judgment, _ = _judgment_store(cursor, **submit, now=now or timezone.now())
     except _AlreadyJudged as stored:
         return SubmitResult(stored.judgment, created=False)
     except IntegrityError:
@@ -615,17 +608,7 @@ def judgment_submit(
             raise
         # PostgreSQL: the same annotator's concurrent submit of this comparison committed while
         # this one waited for the row lock (see _SUBMIT_PG_SQL). A fresh transaction finds it.
-        return judgment_submit(
-            annotator=annotator,
-            comparison=comparison,
-            choice=choice,
-            strength=strength,
-            rationale=rationale,
-            flags=flags,
-            time_spent_ms=time_spent_ms,
-            now=now,
-            _retried=True,
-        )
+        return judgment_submit(**submit, now=now, _retried=True)
     return SubmitResult(judgment, created=True)
 
 
