@@ -110,6 +110,8 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
             alpha=spec.lora_alpha,
             dropout=spec.lora_dropout,
             modules=spec.lora_target_modules,
+            top_layers=spec.lora_top_layers,
+            model=model,
             task_type="CAUSAL_LM",
             parent_adapter=spec.parent_adapter,
         )

@@ -22,8 +22,11 @@ def lora_config(
     task_type: str,
     parent_adapter: str | None = None,
     modules_to_save: list[str] | None = None,
+    top_layers: int = 0,
+    model: Any = None,
 ) -> Any:
-    """A fresh trainable LoraConfig; with a parent adapter, the parent's shape (r, alpha, targets) wins."""
+    """A fresh trainable LoraConfig; with a parent adapter, the parent's shape (r, alpha, targets,
+    layers) wins. ``top_layers`` > 0 adapts only the last ``top_layers`` layers of ``model``."""
     from peft import LoraConfig
 
     if parent_adapter is not None:
@@ -40,8 +43,15 @@ def lora_config(
             parent_targets if isinstance(parent_targets, str) else sorted(parent_targets)
         )
         modules_to_save = parent.get("modules_to_save") or modules_to_save
+        layers = parent.get("layers_to_transform")
     else:
         targets = target_modules(modules)
+        layers = None
+        num_layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+        if top_layers and num_layers and top_layers < num_layers:
+            layers = list(range(num_layers - top_layers, num_layers))
+            if isinstance(targets, str):  # PEFT takes layer indices only with named modules
+                targets = layer_linear_names(model)
     return LoraConfig(
         task_type=task_type,
         r=r,
@@ -49,6 +59,7 @@ def lora_config(
         lora_dropout=dropout,
         target_modules=targets,
         modules_to_save=modules_to_save,
+        layers_to_transform=layers,
         bias="none",
     )
 
@@ -78,3 +89,18 @@ def classifier_head(model: Any) -> str:
     raise SpecError(
         f"field 'base_model': cannot find the classification head among {sorted(names)}"
     )
+
+
+def layer_linear_names(model: Any) -> list[str]:
+    """The names of the linear layers inside the model's numbered transformer blocks (what
+    "all-linear" adapts, minus the heads)."""
+    from torch import nn
+
+    names = set()
+    for name, module in model.named_modules():
+        parts = name.split(".")
+        if isinstance(module, nn.Linear) and any(part.isdigit() for part in parts[:-1]):
+            names.add(parts[-1])
+    if not names:
+        raise SpecError("field 'lora_top_layers': the model has no numbered layers of linears")
+    return sorted(names)

@@ -68,6 +68,8 @@ def run(spec: OnlineSpec, events: Events | None = None) -> OnlineResult:
         alpha=spec.lora_alpha,
         dropout=spec.lora_dropout,
         modules=spec.lora_target_modules,
+        top_layers=spec.lora_top_layers,
+        model=model,
         task_type="CAUSAL_LM",
         parent_adapter=spec.parent_adapter,
     )

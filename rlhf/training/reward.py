@@ -122,6 +122,8 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
         task_type="SEQ_CLS",
         parent_adapter=spec.parent_adapter,
         modules_to_save=[lora.classifier_head(model)],
+        top_layers=spec.lora_top_layers,
+        model=model,
     )
     events.check()
     with (

@@ -229,10 +229,14 @@ class _Lora:
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     lora_target_modules: tuple[str, ...] = ("all-linear",)
+    # > 0: adapt only the last N transformer layers. The backward pass then stops there instead of
+    # running through the whole frozen model; 0 adapts every layer.
+    lora_top_layers: int = 0
 
     def _check_lora(self) -> None:
         name = type(self).__name__
         _require(self.lora_r >= 1, name, "lora_r", f"must be >= 1, got {self.lora_r}")
+        _require(self.lora_top_layers >= 0, name, "lora_top_layers", "must be >= 0")
         _require(self.lora_alpha >= 1, name, "lora_alpha", f"must be >= 1, got {self.lora_alpha}")
         _require(0.0 <= self.lora_dropout < 1.0, name, "lora_dropout", "must be in [0, 1)")
         _require(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from transformers import AutoConfig
 
-from rlhf.training import checkpoints, data, dpo, evaluate, generate, online, scoring
-from rlhf.training.specs import DPOSpec, EvaluateSpec, GenerateSpec, OnlineSpec
+from rlhf.training import checkpoints, data, dpo, evaluate, generate, online, reward, scoring
+from rlhf.training.specs import DPOSpec, EvaluateSpec, GenerateSpec, OnlineSpec, RewardSpec
 
 
 def test_reward_learns_correct_and_polite(reward_result: Any) -> None:
@@ -28,6 +30,23 @@ def test_reward_learns_correct_and_polite(reward_result: Any) -> None:
         for p in Path(reward_result.checkpoint_dir).rglob("*")
         if p.suffix in (".bin", ".pt", ".pkl")
     ]
+
+
+def test_lora_top_layers_adapts_only_the_last_layers(
+    backbone_dir: str, preferences_file: Path, work_dir: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    spec = RewardSpec(base_model=backbone_dir, data=str(preferences_file), output_dir=str(work_dir / "reward-top"),
+                      max_steps=2, batch_size=8, lora_top_layers=2, merge=False)  # fmt: skip
+    result = reward.run(spec)
+    config = json.loads((Path(result.checkpoint_dir) / "adapter_config.json").read_text())
+    layers = AutoConfig.from_pretrained(backbone_dir).num_hidden_layers
+    assert config["layers_to_transform"] == [layers - 2, layers - 1]
+    weights = load_file(str(Path(result.checkpoint_dir) / "adapter_model.safetensors"))
+    lora_layers = {int(m.group(1)) for k in weights if (m := re.search(r"\.(\d+)\..*lora_", k))}
+    assert lora_layers == {layers - 2, layers - 1}
+    assert any("classifier" in k or "score" in k for k in weights)  # the head is still trained
 
 
 def test_merged_reward_model_scores_like_base_plus_adapter(
