@@ -146,7 +146,7 @@ def rule_win_rate_vs_base(
             "temperature": temperature if samples > 1 else 0.0,
             "num_samples": samples if temperature > 0 else 1,
             "rules": [rule],
-            "device": model_spec.device,
+            **model_spec.engine_fields(),
         },
         workdir=workdir,
         name="rule-eval",

@@ -62,7 +62,12 @@ class ModelSpec(models.Model):
     chat_template = models.TextField(
         blank=True, help_text="Jinja chat template; empty: the tokenizer's own."
     )
-    dtype = models.CharField(max_length=16, default="auto", help_text="auto | float32 | bfloat16")
+    dtype = models.CharField(
+        max_length=16,
+        default="auto",
+        help_text="auto (bfloat16 on a CUDA GPU that has it, else float32) | float32 | bfloat16 "
+        "| float16",
+    )
     device = models.CharField(max_length=8, default="auto", help_text="auto | cpu | cuda")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -71,6 +76,10 @@ class ModelSpec(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(device__in=["auto", "cpu", "cuda"]), name="modelspec_device_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(dtype__in=["auto", "float32", "bfloat16", "float16"]),
+                name="modelspec_dtype_valid",
             ),
         ]
 
@@ -84,6 +93,14 @@ class ModelSpec(models.Model):
     @property
     def reward_backbone_path(self) -> str:
         return resolve_model_path(self.reward_backbone)
+
+    def engine_fields(self, *, policy: bool = True) -> dict[str, Any]:
+        """What every training-engine spec of this model takes from it. The chat template is
+        the policy's: steps on the reward backbone (``policy=False``) keep their tokenizer's."""
+        fields: dict[str, Any] = {"device": self.device, "dtype": self.dtype}
+        if policy and self.chat_template.strip():
+            fields["chat_template"] = self.chat_template
+        return fields
 
 
 class CheckpointKind(models.TextChoices):

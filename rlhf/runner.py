@@ -339,9 +339,9 @@ class Invocation:
     spec: dict[str, Any]
 
 
-def _common(round_: Round) -> dict[str, Any]:
+def _common(round_: Round, *, policy: bool = True) -> dict[str, Any]:
     spec = round_.parent_checkpoint.model_spec
-    return {"seed": int(round_.config.get("seed", 0)), "device": spec.device}
+    return {"seed": int(round_.config.get("seed", 0)), **spec.engine_fields(policy=policy)}
 
 
 def _reward_model_dir(round_: Round) -> str:
@@ -371,7 +371,7 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
         rows = selectors.preference_rows(round_.snapshot_judgment_ids, config["snapshot"])
         write_jsonl(workdir / "preferences.jsonl", rows)
         spec = {
-            **common,
+            **_common(round_, policy=False),
             **config["reward"],
             "base_model": model_spec.reward_backbone_path,
             "data": str(workdir / "preferences.jsonl"),

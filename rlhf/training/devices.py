@@ -21,6 +21,23 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def model_dtype(dtype: str, device: str) -> torch.dtype:
+    """The torch dtype to load weights in: ``auto`` is bfloat16 on a CUDA device that has it,
+    float32 elsewhere (CPUs train tiny models fastest and safest in float32)."""
+    if dtype == "auto":
+        resolved = resolve_device(device)
+        on_bf16 = resolved == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if on_bf16 else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
+def with_chat_template(tokenizer: Any, chat_template: str | None) -> Any:
+    """The tokenizer, with ``chat_template`` as its template when one is given."""
+    if chat_template:
+        tokenizer.chat_template = chat_template
+    return tokenizer
+
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)

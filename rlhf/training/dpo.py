@@ -21,23 +21,29 @@ from rlhf.training.callbacks import ProgressCallback, quiet_trainer
 from rlhf.training.checkpoints import atomic_dir, file_hash, write_manifest
 from rlhf.training.devices import (
     configure_threads,
+    model_dtype,
     offline_trainer_kwargs,
     resolve_device,
     set_seed,
+    with_chat_template,
 )
 from rlhf.training.progress import Events
 from rlhf.training.specs import DPOResult, DPOSpec
 
 
-def load_policy(base_model: str, device: str) -> tuple[Any, Any]:
+def load_policy(
+    base_model: str, device: str, *, dtype: str = "auto", chat_template: str | None = None
+) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    tokenizer = with_chat_template(AutoTokenizer.from_pretrained(base_model), chat_template)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.chat_template is None:
-        raise ValueError(f"the tokenizer of {base_model} has no chat template")
-    model: Any = AutoModelForCausalLM.from_pretrained(base_model)
+        raise ValueError(
+            f"the tokenizer of {base_model} has no chat template: give the model spec one"
+        )
+    model: Any = AutoModelForCausalLM.from_pretrained(base_model, dtype=model_dtype(dtype, device))
     return model.to(device), tokenizer
 
 
@@ -100,7 +106,12 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
         f"dpo: {len(train_rows)} train / {len(eval_rows)} held-out pairs, loss {spec.loss_type}"
         + (f" + {spec.sft_weight} x sft" if spec.sft_weight > 0 else "")
     )
-    model, tokenizer = load_policy(spec.base_model, resolve_device(spec.device))
+    model, tokenizer = load_policy(
+        spec.base_model,
+        resolve_device(spec.device),
+        dtype=spec.dtype,
+        chat_template=spec.chat_template,
+    )
     peft_config = None
     if spec.reference == "parent":
         model = PeftModel.from_pretrained(model, str(spec.parent_adapter), is_trainable=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rlhf.training import data, generate, rules, scoring
-from rlhf.training.devices import configure_threads, resolve_device
+from rlhf.training.devices import configure_threads, model_dtype, resolve_device
 from rlhf.training.progress import Events
 from rlhf.training.specs import EvaluateResult, EvaluateSpec
 
@@ -58,8 +58,10 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
     device = resolve_device(spec.device)
     rows = data.load_prompts(spec.prompts)[: spec.max_prompts]
     prompts = [r["prompt"] for r in rows]
-    tokenizer = generate.load_tokenizer(spec.base_model)
-    base = AutoModelForCausalLM.from_pretrained(spec.base_model)
+    tokenizer = generate.load_tokenizer(spec.base_model, spec.chat_template)
+    base = AutoModelForCausalLM.from_pretrained(
+        spec.base_model, dtype=model_dtype(spec.dtype, device)
+    )
     # Both sides as plain merged models: generation without the LoRA detour at every token.
     candidate_model = (
         generate.with_adapter(copy.deepcopy(base), spec.candidate_adapter).to(device).eval()
@@ -90,7 +92,9 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
     events.progress(3, 4)
     events.check()
 
-    reward_model, reward_tokenizer = scoring.load_reward_model(spec.reward_model, device)
+    reward_model, reward_tokenizer = scoring.load_reward_model(
+        spec.reward_model, device, model_dtype(spec.dtype, device)
+    )
     reward_candidate = scoring.score(reward_model, reward_tokenizer, paired, candidate_texts)
     reward_parent = scoring.score(reward_model, reward_tokenizer, paired, parent_texts)
     rate, tie_rate = _win_rate(reward_candidate, reward_parent, spec.tie_tolerance)

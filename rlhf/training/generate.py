@@ -16,18 +16,24 @@ import torch
 
 from rlhf.training import data
 from rlhf.training.checkpoints import atomic_file, load_adapter
-from rlhf.training.devices import configure_threads, resolve_device
+from rlhf.training.devices import (
+    configure_threads,
+    model_dtype,
+    resolve_device,
+    with_chat_template,
+)
 from rlhf.training.progress import Events
 from rlhf.training.specs import GenerateResult, GenerateSpec
 
 Messages = Sequence[dict[str, str]]
 
 
-def load_tokenizer(base_model: str) -> Any:
-    """The policy's tokenizer, left-padded for generation, with a pad token."""
+def load_tokenizer(base_model: str, chat_template: str | None = None) -> Any:
+    """The policy's tokenizer, left-padded for generation, with a pad token (and
+    ``chat_template`` as its template when given)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    tokenizer = with_chat_template(AutoTokenizer.from_pretrained(base_model), chat_template)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -44,13 +50,20 @@ def with_adapter(model: Any, adapter: str | None, *, merge: bool = True) -> Any:
 
 
 def load_policy(
-    base_model: str, adapter: str | None, device: str, *, merge: bool = True
+    base_model: str,
+    adapter: str | None,
+    device: str,
+    *,
+    merge: bool = True,
+    dtype: str = "auto",
+    chat_template: str | None = None,
 ) -> tuple[Any, Any]:
     """Base model (+ adapter, merged for speed) and its tokenizer, left-padded for generation."""
     from transformers import AutoModelForCausalLM
 
-    tokenizer = load_tokenizer(base_model)
-    model = with_adapter(AutoModelForCausalLM.from_pretrained(base_model), adapter, merge=merge)
+    tokenizer = load_tokenizer(base_model, chat_template)
+    base = AutoModelForCausalLM.from_pretrained(base_model, dtype=model_dtype(dtype, device))
+    model = with_adapter(base, adapter, merge=merge)
     return model.to(device).eval(), tokenizer
 
 
@@ -130,7 +143,13 @@ def run(spec: GenerateSpec, events: Events | None = None) -> GenerateResult:
     start = time.monotonic()
     configure_threads()
     rows = data.load_prompts(spec.prompts)
-    model, tokenizer = load_policy(spec.base_model, spec.adapter, resolve_device(spec.device))
+    model, tokenizer = load_policy(
+        spec.base_model,
+        spec.adapter,
+        resolve_device(spec.device),
+        dtype=spec.dtype,
+        chat_template=spec.chat_template,
+    )
     events.log(f"generate: {len(rows)} prompts x {spec.num_samples} samples")
     params = {
         "temperature": spec.temperature,

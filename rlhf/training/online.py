@@ -17,7 +17,13 @@ from typing import Any
 from rlhf.training import data, generate, lora, scoring
 from rlhf.training.callbacks import ProgressCallback, quiet_trainer
 from rlhf.training.checkpoints import atomic_dir, file_hash, write_manifest
-from rlhf.training.devices import configure_threads, resolve_device, set_seed, trainer_device_kwargs
+from rlhf.training.devices import (
+    configure_threads,
+    model_dtype,
+    resolve_device,
+    set_seed,
+    trainer_device_kwargs,
+)
 from rlhf.training.dpo import load_policy
 from rlhf.training.progress import Events
 from rlhf.training.specs import OnlineResult, OnlineSpec
@@ -60,9 +66,13 @@ def run(spec: OnlineSpec, events: Events | None = None) -> OnlineResult:
     device = resolve_device(spec.device)
     rows = data.load_prompts(spec.prompts)
     eval_prompts = [r["prompt"] for r in rows[: spec.eval_prompts]]
-    model, tokenizer = load_policy(spec.base_model, device)
+    model, tokenizer = load_policy(
+        spec.base_model, device, dtype=spec.dtype, chat_template=spec.chat_template
+    )
     tokenizer.padding_side = "left"
-    reward_model, reward_tokenizer = scoring.load_reward_model(spec.reward_model, device)
+    reward_model, reward_tokenizer = scoring.load_reward_model(
+        spec.reward_model, device, model_dtype(spec.dtype, device)
+    )
     peft_config = lora.lora_config(
         r=spec.lora_r,
         alpha=spec.lora_alpha,

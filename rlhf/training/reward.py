@@ -19,24 +19,30 @@ from rlhf.training.callbacks import ProgressCallback, quiet_trainer
 from rlhf.training.checkpoints import MERGED, atomic_dir, file_hash, save_model, write_manifest
 from rlhf.training.devices import (
     configure_threads,
+    model_dtype,
     offline_trainer_kwargs,
     resolve_device,
     set_seed,
+    with_chat_template,
 )
 from rlhf.training.progress import Events
 from rlhf.training.specs import RewardResult, RewardSpec
 
 
-def load_backbone(base_model: str, device: str) -> tuple[Any, Any]:
+def load_backbone(
+    base_model: str, device: str, *, dtype: str = "auto", chat_template: str | None = None
+) -> tuple[Any, Any]:
     """Backbone as a 1-label sequence classifier, with a tokenizer that has a pad token."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    tokenizer = with_chat_template(AutoTokenizer.from_pretrained(base_model), chat_template)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.chat_template is None:
         raise ValueError(f"the tokenizer of {base_model} has no chat template")
-    model = AutoModelForSequenceClassification.from_pretrained(base_model, num_labels=1)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base_model, num_labels=1, dtype=model_dtype(dtype, device)
+    )
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device), tokenizer
 
@@ -113,7 +119,9 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
     use_weight = data.has_field(rows, "weight")
     events.log(f"reward: {len(train_rows)} train / {len(eval_rows)} held-out pairs")
     device = resolve_device(spec.device)
-    model, tokenizer = load_backbone(spec.base_model, device)
+    model, tokenizer = load_backbone(
+        spec.base_model, device, dtype=spec.dtype, chat_template=spec.chat_template
+    )
     peft_config = lora.lora_config(
         r=spec.lora_r,
         alpha=spec.lora_alpha,

@@ -12,12 +12,17 @@ import torch
 Messages = Sequence[dict[str, str]]
 
 
-def load_reward_model(directory: str | Path, device: str = "cpu") -> tuple[Any, Any]:
-    """A merged reward model directory (model + tokenizer with a chat template)."""
+def load_reward_model(
+    directory: str | Path, device: str = "cpu", dtype: Any = None
+) -> tuple[Any, Any]:
+    """A merged reward model directory (model + tokenizer with a chat template); ``dtype`` a
+    torch dtype (None: as saved)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(directory))
-    model = AutoModelForSequenceClassification.from_pretrained(str(directory), num_labels=1)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(directory), num_labels=1, dtype=dtype
+    )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device).eval(), tokenizer

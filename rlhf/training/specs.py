@@ -42,6 +42,7 @@ from typing import Any, ClassVar, Self
 
 STEPS = ("bootstrap", "reward", "dpo", "online", "generate", "evaluate")
 DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 DPO_LOSS_TYPES = ("sigmoid", "ipo", "robust")
 ONLINE_METHODS = ("grpo", "rloo")
 REWARD_BACKBONES = ("minilm", "policy")
@@ -215,9 +216,14 @@ class _Common(_Json):
 
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    # Weights as loaded: auto = bfloat16 on a CUDA device that supports it, else float32.
+    dtype: str = "auto"
+    # A Jinja chat template for a model whose tokenizer has none (or to replace its own).
+    chat_template: str | None = None
 
     def __post_init__(self) -> None:
         _choice(type(self).__name__, "device", self.device, DEVICES)
+        _choice(type(self).__name__, "dtype", self.dtype, DTYPES)
         self._check_paths()
 
 

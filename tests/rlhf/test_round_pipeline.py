@@ -60,6 +60,26 @@ def _queue_state(project: Any) -> list[tuple[int, str, int]]:
 
 
 @pytest.mark.django_db
+def test_model_spec_dtype_and_chat_template_reach_every_step(
+    judged_project: Any, fake_engine: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
+    model_spec = services.checkpoint_champion(project=judged_project).model_spec
+    model_spec.chat_template, model_spec.dtype = template, "bfloat16"
+    model_spec.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        round_ = services.round_launch(project=judged_project, method="dpo")
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.SUCCEEDED, round_.error
+    specs = {name: spec for run in selectors.round_runs(round_) for name, spec in run.spec.items()}
+    assert {name for name in specs} >= {"reward", "policy", "evaluate", "generate-candidate"}
+    for name, spec in specs.items():
+        assert spec["dtype"] == "bfloat16", name
+        # The template is the policy's: the reward backbone keeps its own tokenizer's.
+        assert spec.get("chat_template") == (None if name == "reward" else template), name
+
+
+@pytest.mark.django_db
 def test_failed_step_leaves_champion_and_queue_and_retry_succeeds(
     judged_project: Any,
     fake_engine: Path,

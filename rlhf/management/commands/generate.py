@@ -57,7 +57,7 @@ class Command(BaseCommand):
             "temperature": options["temperature"],
             "max_new_tokens": options["max_new_tokens"],
             "seed": options["seed"],
-            "device": checkpoint.model_spec.device,
+            **checkpoint.model_spec.engine_fields(),
         }
         progress = StepBar(self.stdout, "generate")
         try:

@@ -49,6 +49,9 @@ def test_round_trip_through_json_file(tmp_path: Path) -> None:
         ({"beta": 0}, "beta"),
         ({"batch_size": "8"}, "batch_size"),
         ({"reference": "parent"}, "reference"),
+        ({"dtype": "fp8"}, "dtype"),
+        ({"lora_top_layers": -1}, "lora_top_layers"),
+        ({"sft_weight": -0.5}, "sft_weight"),
     ],
 )
 def test_invalid_dpo_spec_names_the_field(

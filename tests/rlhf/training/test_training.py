@@ -151,6 +151,26 @@ def test_evaluate_against_itself_ties_and_against_base_differs(
     assert versus_base.kl != 0
 
 
+def test_dtype_and_chat_template_are_applied_when_loading(policy_dir: str) -> None:
+    import torch
+
+    template = "{% for m in messages %}[{{ m['content'] }}]{% endfor %}=>"
+    model, tokenizer = generate.load_policy(
+        policy_dir, None, "cpu", dtype="bfloat16", chat_template=template
+    )
+    assert next(model.parameters()).dtype == torch.bfloat16
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
+    assert text == "[hi]=>"
+    samples = generate.sample(
+        model, tokenizer, [[{"role": "user", "content": "hi"}]], max_new_tokens=4
+    )
+    assert len(samples) == 1 and len(samples[0]) == 1
+    default, _ = generate.load_policy(policy_dir, None, "cpu")
+    assert next(default.parameters()).dtype == torch.float32  # auto on a CPU
+
+
 def test_generate_is_reproducible_by_seed(
     policy_dir: str, prompts_file: Path, tmp_path: Path
 ) -> None:
