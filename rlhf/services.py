@@ -111,6 +111,60 @@ def checkpoint_base(*, project: Project, model_spec: ModelSpec | None = None) ->
         )
 
 
+MODEL_DTYPES = ("auto", "float32", "bfloat16", "float16")
+MODEL_DEVICES = ("auto", "cpu", "cuda")
+
+
+def model_spec_save(
+    *,
+    name: str,
+    base_model: str,
+    reward_backbone: str = "builtin:reward-backbone",
+    chat_template: str = "",
+    dtype: str = "auto",
+    device: str = "auto",
+) -> ModelSpec:
+    """Create or update a model spec (a base model to tune, its reward backbone, how to load)."""
+    if not name.strip():
+        raise LabelingError("a model spec needs a name", field="name")
+    for field, value in (("base_model", base_model), ("reward_backbone", reward_backbone)):
+        if not value.strip():
+            raise LabelingError(f"{field} must not be empty", field=field)
+    if dtype not in MODEL_DTYPES:
+        raise LabelingError(f"dtype must be one of {', '.join(MODEL_DTYPES)}", field="dtype")
+    if device not in MODEL_DEVICES:
+        raise LabelingError(f"device must be one of {', '.join(MODEL_DEVICES)}", field="device")
+    spec, _ = ModelSpec.objects.update_or_create(
+        name=name.strip(),
+        defaults={
+            "base_model": base_model.strip(),
+            "reward_backbone": reward_backbone.strip(),
+            "chat_template": chat_template,
+            "dtype": dtype,
+            "device": device,
+        },
+    )
+    return spec
+
+
+def project_model_set(*, project: Project, model_spec: ModelSpec) -> Checkpoint:
+    """Tune ``project`` from ``model_spec``'s base model. Only before its first round: checkpoints
+    and responses made by another model stay tied to that one."""
+    with transaction.atomic():
+        base = checkpoint_base(project=project, model_spec=model_spec)
+        if base.model_spec_id == model_spec.pk:
+            return base
+        if Round.objects.filter(project=project).exists():
+            raise Conflict(
+                f"project {project.name!r} already has rounds on model {base.model_spec.name!r}; "
+                "its model can only change before the first round",
+                field="model",
+            )
+        base.model_spec = model_spec
+        base.save(update_fields=["model_spec"])
+        return base
+
+
 def checkpoint_champion(*, project: Project) -> Checkpoint:
     """The project's champion; the base model until a checkpoint is promoted."""
     champion = Checkpoint.objects.champion_of(project)

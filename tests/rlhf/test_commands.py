@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from labeling.models import Comparison, Judgment, Project, Prompt, Split
+from rlhf import services
 from rlhf.models import Checkpoint, ModelSpec, Round, RoundStatus
 from rlhf.runner import build_command
 
@@ -238,3 +239,34 @@ def test_launch_round_wait_follows_a_worker(
     out = run("launch_round", judged_project.name, "--method", "rloo", "--wait")
     assert "round 1 succeeded" in out
     assert "generate   succeeded" in out
+
+
+@pytest.mark.django_db
+def test_model_spec_command_creates_a_spec_and_sets_a_project_model(
+    demo_project: Any, tmp_path: Path
+) -> None:
+    template = tmp_path / "template.jinja"
+    template.write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    out = run("model_spec", "qwen", "--base-model", "Qwen/Qwen2.5-0.5B-Instruct", "--dtype",
+              "bfloat16", "--chat-template-file", str(template), "--project", demo_project.name)  # fmt: skip
+    assert "project 'demo' tunes it" in out
+    spec = ModelSpec.objects.get(name="qwen")
+    assert (spec.base_model, spec.dtype, spec.chat_template) == (
+        "Qwen/Qwen2.5-0.5B-Instruct", "bfloat16", template.read_text(),
+    )  # fmt: skip
+    assert services.checkpoint_champion(project=demo_project).model_spec == spec
+    with pytest.raises(CommandError, match="chat-template-file"):
+        run("model_spec", "x", "--base-model", "m", "--chat-template-file", str(tmp_path / "no"))
+    with pytest.raises(CommandError, match="base_model: base_model must not be empty"):
+        run("model_spec", "x", "--base-model", " ")
+    assert not ModelSpec.objects.filter(name="x").exists()
+
+
+@pytest.mark.django_db
+def test_a_project_model_changes_only_before_the_first_round(
+    judged_project: Any, fake_engine: Path
+) -> None:
+    run("launch_round", judged_project.name, "--inline")
+    with pytest.raises(CommandError, match="already has rounds on model"):
+        run("model_spec", "other", "--base-model", "some/model", "--project", judged_project.name)
+    assert services.checkpoint_champion(project=judged_project).model_spec.name != "other"
