@@ -65,6 +65,7 @@ def main() -> None:
             k: v for k, v in methods.REWARD_DEFAULTS.items() if k in reward_fields
         }
         dpo_cfg = {k: v for k, v in methods.POLICY_DEFAULTS["dpo"].items() if k in policy_fields}
+        dpo_cfg["reference"] = "base"  # a first round: its parent is the base model
         evaluate_cfg = dict(methods.EVALUATE_DEFAULTS)
         generate_cfg = {
             k: methods.GENERATE_DEFAULTS[k]
