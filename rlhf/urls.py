@@ -16,6 +16,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.project_checkpoints,
         name="project_checkpoints",
     ),
+    path("projects/<int:project_id>/model/", views.project_model, name="project_model"),
     path(
         "checkpoints/<int:checkpoint_id>/promote/",
         views.checkpoint_promote,

@@ -23,7 +23,7 @@ from labeling.services import LabelingError
 from rlhf import charts, selectors, services
 from rlhf.forms import RoundLaunchForm
 from rlhf.methods import PPO_NOTE
-from rlhf.models import Checkpoint, Round
+from rlhf.models import Checkpoint, ModelSpec, Round
 
 
 def _require_admin(request: HttpRequest) -> None:
@@ -149,8 +149,31 @@ def project_checkpoints(request: HttpRequest, project_id: int) -> HttpResponse:
         "project": project,
         "nodes": selectors.checkpoint_lineage(project),
         "reward_models": selectors.reward_checkpoints(project).select_related("created_by"),
+        "model_specs": ModelSpec.objects.all(),
+        "current_model": services.checkpoint_base(project=project).model_spec,
+        "model_locked": Round.objects.filter(project=project).exists(),
     }
     return _render(request, "rlhf/checkpoints.html", "checkpoint-tree", context)
+
+
+@login_required
+@require_POST
+def project_model(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Choose the base model the project tunes (before its first round)."""
+    _require_admin(request)
+    project = get_object_or_404(Project, pk=project_id)
+    chosen = request.POST.get("model_spec", "")
+    model_spec = ModelSpec.objects.filter(pk=int(chosen)).first() if chosen.isdigit() else None
+    if model_spec is None:
+        messages.error(request, "choose one of the model specs")
+        return redirect("rlhf:project_checkpoints", project_id=project.pk)
+    try:
+        services.project_model_set(project=project, model_spec=model_spec)
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{project.name} now tunes {model_spec.name}.")
+    return redirect("rlhf:project_checkpoints", project_id=project.pk)
 
 
 @login_required

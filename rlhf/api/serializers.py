@@ -102,3 +102,9 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
         if rate is None:
             return None
         return {"wins": rate.wins, "losses": rate.losses, "ties": rate.ties, "rate": rate.rate}
+
+
+class ProjectModelSerializer(serializers.Serializer[Any]):
+    model_spec = serializers.CharField(
+        help_text="The name of a model spec (manage.py model_spec, or the Django admin)."
+    )

@@ -7,6 +7,7 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,10 +18,11 @@ from labeling.roles import is_admin
 from rlhf import selectors, services
 from rlhf.api.serializers import (
     CheckpointSerializer,
+    ProjectModelSerializer,
     RoundLaunchSerializer,
     RoundSerializer,
 )
-from rlhf.models import Checkpoint, Round
+from rlhf.models import Checkpoint, ModelSpec, Round
 
 
 class IsAdmin(BasePermission):
@@ -135,3 +137,25 @@ class CheckpointPromoteView(AdminAPIView):
         )
         services.checkpoint_promote(checkpoint=checkpoint)
         return Response(CheckpointSerializer(checkpoint).data)
+
+
+@extend_schema(tags=["checkpoints"])
+class ProjectModelView(AdminAPIView):
+    @extend_schema(
+        summary="Choose the base model a project tunes (before its first round)",
+        description="The project's checkpoint 0 becomes that model spec's base model. "
+        "409 once the project has rounds.",
+        request=ProjectModelSerializer,
+        responses={200: CheckpointSerializer},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = get_object_or_404(Project, pk=project_id)
+        serializer = ProjectModelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        name = serializer.validated_data["model_spec"]
+        try:
+            model_spec = ModelSpec.objects.get(name=name)
+        except ModelSpec.DoesNotExist:
+            raise ValidationError({"model_spec": [f"no model spec named {name!r}"]}) from None
+        base = services.project_model_set(project=project, model_spec=model_spec)
+        return Response(CheckpointSerializer(base).data)

@@ -125,3 +125,18 @@ def test_only_admins(annotator_api: APIClient, judged_project: Any) -> None:
         response = getattr(annotator_api, method)(path)
         assert response.status_code == 403, path
         assert "admins" in response.json()["error"]
+
+
+@pytest.mark.django_db
+def test_set_the_project_model(
+    admin_api: APIClient, annotator_api: APIClient, demo_project: Any
+) -> None:
+    spec = services.model_spec_save(name="qwen", base_model="Qwen/Qwen2.5-0.5B-Instruct")
+    url = f"/api/v1/projects/{demo_project.pk}/model/"
+    assert annotator_api.post(url, {"model_spec": "qwen"}, format="json").status_code == 403
+    missing = admin_api.post(url, {"model_spec": "nope"}, format="json")
+    assert missing.status_code == 400 and missing.json()["field"] == "model_spec"
+    done = admin_api.post(url, {"model_spec": "qwen"}, format="json")
+    assert done.status_code == 200 and done.json()["model_spec"] == "qwen"
+    assert done.json()["is_base"] is True
+    assert services.checkpoint_champion(project=demo_project).model_spec == spec

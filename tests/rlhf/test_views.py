@@ -141,3 +141,25 @@ def test_checkpoint_lineage_and_promote(
     assert response.status_code == 302
     champion = Checkpoint.objects.champion_of(judged_project)
     assert champion is not None and champion.pk == round_.checkpoint_id
+
+
+@pytest.mark.django_db
+def test_choose_the_project_model_before_the_first_round(
+    admin_client: Client, judged_project: Any, fake_engine: Path
+) -> None:
+    other = services.model_spec_save(name="qwen", base_model="Qwen/Qwen2.5-0.5B-Instruct")
+    page = admin_client.get(f"/projects/{judged_project.pk}/checkpoints/").content.decode()
+    assert 'name="model_spec"' in page and "Qwen/Qwen2.5-0.5B-Instruct" in page
+    url = f"/projects/{judged_project.pk}/model/"
+    response = admin_client.post(url, {"model_spec": str(other.pk)}, follow=True)
+    assert "now tunes qwen" in response.content.decode()
+    assert services.checkpoint_champion(project=judged_project).model_spec == other
+    response = admin_client.post(url, {"model_spec": "nonsense"}, follow=True)
+    assert "choose one of the model specs" in response.content.decode()
+    services.project_model_set(project=judged_project, model_spec=services.model_spec_default())
+    services.round_launch(project=judged_project, method="dpo")
+    page = admin_client.get(f"/projects/{judged_project.pk}/checkpoints/").content.decode()
+    assert "fixed once the project has rounds" in page and 'name="model_spec"' not in page
+    response = admin_client.post(url, {"model_spec": str(other.pk)}, follow=True)
+    assert "already has rounds" in response.content.decode()
+    assert services.checkpoint_champion(project=judged_project).model_spec != other
