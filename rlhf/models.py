@@ -24,6 +24,9 @@ from django.db.models import Q
 BUILTIN_PREFIX = "builtin:"
 
 
+DEFAULT_MODEL_SPEC = "builtin"  # the built-in tiny models' spec, created on first use
+
+
 def resolve_model_path(value: str) -> str:
     """``builtin:<name>`` → ``$PAIRWISE_DATA_DIR/models/<name>``; anything else unchanged."""
     if value.startswith(BUILTIN_PREFIX):

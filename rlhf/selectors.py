@@ -16,8 +16,10 @@ from django.db.models import Q, QuerySet
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
 from rlhf.models import (
+    DEFAULT_MODEL_SPEC,
     Checkpoint,
     CheckpointKind,
+    ModelSpec,
     Round,
     RoundStatus,
     TrainingRun,
@@ -300,3 +302,18 @@ def project_by_ref(ref: str) -> Project:
     if ref.isdigit():
         return Project.objects.get(pk=int(ref))
     return Project.objects.get(name=ref)
+
+
+def project_model_spec(project: Project) -> ModelSpec | None:
+    """The model spec the project tunes: its base checkpoint's, or before that exists the one a
+    first round would use (the built-in spec; None until it is created). Writes nothing."""
+    base = (
+        Checkpoint.objects.policies()
+        .filter(project=project, adapter_dir="", parent__isnull=True)
+        .select_related("model_spec")
+        .order_by("id")
+        .first()
+    )
+    if base is not None:
+        return base.model_spec
+    return ModelSpec.objects.filter(name=DEFAULT_MODEL_SPEC).first()

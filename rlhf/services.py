@@ -34,6 +34,7 @@ from labeling.services import (
 from rlhf import selectors
 from rlhf.methods import METHODS, PPO_NOTE, ConfigError, resolve_config
 from rlhf.models import (
+    DEFAULT_MODEL_SPEC,
     STEP_ORDER,
     Checkpoint,
     CheckpointKind,
@@ -44,8 +45,6 @@ from rlhf.models import (
     Step,
     TrainingRun,
 )
-
-DEFAULT_MODEL_SPEC = "builtin"
 
 
 def run_output_dir(run_id: int) -> Path:

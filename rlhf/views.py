@@ -150,7 +150,7 @@ def project_checkpoints(request: HttpRequest, project_id: int) -> HttpResponse:
         "nodes": selectors.checkpoint_lineage(project),
         "reward_models": selectors.reward_checkpoints(project).select_related("created_by"),
         "model_specs": ModelSpec.objects.all(),
-        "current_model": services.checkpoint_base(project=project).model_spec,
+        "current_model": selectors.project_model_spec(project),
         "model_locked": Round.objects.filter(project=project).exists(),
     }
     return _render(request, "rlhf/checkpoints.html", "checkpoint-tree", context)

@@ -10,7 +10,7 @@ from django.test import Client
 
 from rlhf import services
 from rlhf.models import Checkpoint, Round, RoundStatus
-from tests.factories import UserFactory
+from tests.factories import ProjectFactory, UserFactory
 
 HX = {"HX-Request": "true"}
 
@@ -163,3 +163,11 @@ def test_choose_the_project_model_before_the_first_round(
     response = admin_client.post(url, {"model_spec": str(other.pk)}, follow=True)
     assert "already has rounds" in response.content.decode()
     assert services.checkpoint_champion(project=judged_project).model_spec != other
+
+
+@pytest.mark.django_db
+def test_checkpoints_page_of_a_new_project_writes_nothing(admin_client: Client) -> None:
+    project = ProjectFactory.create()
+    page = admin_client.get(f"/projects/{project.pk}/checkpoints/").content.decode()
+    assert "No checkpoints yet" in page and "will tune the built-in model" in page
+    assert not Checkpoint.objects.filter(project=project).exists()
