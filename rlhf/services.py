@@ -214,9 +214,16 @@ def round_launch(
     judgment_ids = selectors.snapshot_judgment_ids(project, resolved["snapshot"])
     rows = selectors.preference_rows(judgment_ids, resolved["snapshot"])
     if not rows:
+        newest = resolved["snapshot"]["rounds"] == "newest"
         raise LabelingError(
-            "the snapshot holds no usable preference (judge some comparisons first, or relax "
-            "snapshot.min_agreement / ties / both_bad)",
+            "the snapshot holds no usable preference ("
+            + (
+                "it takes the comparisons the latest round queued: judge them first, or set "
+                "snapshot.rounds to 'all'; "
+                if newest
+                else "judge some comparisons first; "
+            )
+            + "or relax snapshot.min_agreement / ties / both_bad)",
             field="config",
         )
     with transaction.atomic():

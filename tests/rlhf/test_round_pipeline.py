@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from labeling.models import Comparison, Judgment, Response
+from labeling.services import LabelingError
 from rlhf import selectors, services
 from rlhf.models import Checkpoint, CheckpointKind, RoundStatus, RunStatus
 from rlhf.simulate import annotators_ensure, judge_in_process
@@ -298,6 +299,8 @@ def test_iterative_dpo_by_default_parent_reference_and_the_newest_batch(
     assert (dpo["reference"], dpo["parent_adapter"]) == ("base", None)
     assert first.checkpoint is not None
     services.checkpoint_promote(checkpoint=first.checkpoint)
+    with pytest.raises(LabelingError, match="latest round queued: judge them first"):
+        services.round_launch(project=judged_project, method="dpo", config=config)
     users = [u for u, _ in annotators_ensure(judged_project, 2)]
     judge_in_process(project=judged_project, annotators=users, rule="polite", noise=0.0)
     with django_capture_on_commit_callbacks(execute=True):
