@@ -133,6 +133,7 @@ def rule_win_rate_vs_base(
     model_spec = round_.checkpoint.model_spec
     merged = round_.reward_checkpoint.metrics.get("merged_dir", "")
     temperature = float(round_.config.get("generate", {}).get("temperature", 1.0))
+    sampled = samples > 1 and temperature > 0  # else one greedy answer per prompt
     result = runner.engine_call(
         "evaluate",
         {
@@ -143,8 +144,8 @@ def rule_win_rate_vs_base(
             "prompts": str(workdir / "prompts.jsonl"),
             "max_prompts": max_prompts,
             "max_new_tokens": int(round_.config.get("evaluate", {}).get("max_new_tokens", 32)),
-            "temperature": temperature if samples > 1 else 0.0,
-            "num_samples": samples if temperature > 0 else 1,
+            "temperature": temperature if sampled else 0.0,
+            "num_samples": samples if sampled else 1,
             "rules": [rule],
             **model_spec.engine_fields(),
         },

@@ -25,6 +25,8 @@ BUILTIN_PREFIX = "builtin:"
 
 
 DEFAULT_MODEL_SPEC = "builtin"  # the built-in tiny models' spec, created on first use
+MODEL_DEVICES = ("auto", "cpu", "cuda")
+MODEL_DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 def resolve_model_path(value: str) -> str:
@@ -78,10 +80,10 @@ class ModelSpec(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(device__in=["auto", "cpu", "cuda"]), name="modelspec_device_valid"
+                condition=Q(device__in=list(MODEL_DEVICES)), name="modelspec_device_valid"
             ),
             models.CheckConstraint(
-                condition=Q(dtype__in=["auto", "float32", "bfloat16", "float16"]),
+                condition=Q(dtype__in=list(MODEL_DTYPES)),
                 name="modelspec_dtype_valid",
             ),
         ]

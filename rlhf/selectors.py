@@ -304,16 +304,21 @@ def project_by_ref(ref: str) -> Project:
     return Project.objects.get(name=ref)
 
 
-def project_model_spec(project: Project) -> ModelSpec | None:
-    """The model spec the project tunes: its base checkpoint's, or before that exists the one a
-    first round would use (the built-in spec; None until it is created). Writes nothing."""
-    base = (
+def checkpoint_base_of(project: Project) -> Checkpoint | None:
+    """The project's checkpoint 0 (the base model itself), if it exists yet."""
+    return (
         Checkpoint.objects.policies()
         .filter(project=project, adapter_dir="", parent__isnull=True)
         .select_related("model_spec")
         .order_by("id")
         .first()
     )
+
+
+def project_model_spec(project: Project) -> ModelSpec | None:
+    """The model spec the project tunes: its base checkpoint's, or before that exists the one a
+    first round would use (the built-in spec; None until it is created). Writes nothing."""
+    base = checkpoint_base_of(project)
     if base is not None:
         return base.model_spec
     return ModelSpec.objects.filter(name=DEFAULT_MODEL_SPEC).first()

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from labeling.models import Project, Prompt
+from labeling.models import Project, Prompt, Response
 from labeling.services import (
     Conflict,
     LabelingError,
@@ -35,6 +35,8 @@ from rlhf import selectors
 from rlhf.methods import METHODS, PPO_NOTE, ConfigError, resolve_config
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
+    MODEL_DEVICES,
+    MODEL_DTYPES,
     STEP_ORDER,
     Checkpoint,
     CheckpointKind,
@@ -93,12 +95,7 @@ def model_spec_default() -> ModelSpec:
 def checkpoint_base(*, project: Project, model_spec: ModelSpec | None = None) -> Checkpoint:
     """The project's checkpoint 0 (the base model itself); created, as champion, on first use."""
     with transaction.atomic():
-        base = (
-            Checkpoint.objects.policies()
-            .filter(project=project, adapter_dir="", parent__isnull=True)
-            .order_by("id")
-            .first()
-        )
+        base = selectors.checkpoint_base_of(project)
         if base is not None:
             return base
         has_champion = Checkpoint.objects.filter(project=project, is_champion=True).exists()
@@ -108,10 +105,6 @@ def checkpoint_base(*, project: Project, model_spec: ModelSpec | None = None) ->
             kind=CheckpointKind.POLICY,
             is_champion=not has_champion,
         )
-
-
-MODEL_DTYPES = ("auto", "float32", "bfloat16", "float16")
-MODEL_DEVICES = ("auto", "cpu", "cuda")
 
 
 def model_spec_save(
@@ -157,6 +150,13 @@ def project_model_set(*, project: Project, model_spec: ModelSpec) -> Checkpoint:
             raise Conflict(
                 f"project {project.name!r} already has rounds on model {base.model_spec.name!r}; "
                 "its model can only change before the first round",
+                field="model",
+            )
+        if Response.objects.filter(checkpoint_ref=str(base.pk)).exists():
+            # They would pass for the new model's answers (vs-champion pairs reuse them).
+            raise Conflict(
+                f"model {base.model_spec.name!r} already wrote responses for project "
+                f"{project.name!r}; its model can only change before that",
                 field="model",
             )
         base.model_spec = model_spec

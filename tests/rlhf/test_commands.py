@@ -16,6 +16,7 @@ from labeling.models import Comparison, Judgment, Project, Prompt, Split
 from rlhf import services
 from rlhf.models import Checkpoint, ModelSpec, Round, RoundStatus
 from rlhf.runner import build_command
+from tests.factories import ResponseFactory
 
 
 def run(*args: Any, **options: Any) -> str:
@@ -270,3 +271,14 @@ def test_a_project_model_changes_only_before_the_first_round(
     with pytest.raises(CommandError, match="already has rounds on model"):
         run("model_spec", "other", "--base-model", "some/model", "--project", judged_project.name)
     assert services.checkpoint_champion(project=judged_project).model_spec.name != "other"
+
+
+@pytest.mark.django_db
+def test_a_project_model_changes_only_before_its_base_wrote_responses(demo_project: Any) -> None:
+    base = services.checkpoint_base(project=demo_project)
+    prompt = Prompt.objects.filter(project=demo_project).first()
+    ResponseFactory.create(prompt=prompt, checkpoint_ref=str(base.pk))
+    with pytest.raises(CommandError, match="already wrote responses"):
+        run("model_spec", "other", "--base-model", "some/model", "--project", demo_project.name)
+    base.refresh_from_db()
+    assert base.model_spec.name != "other"

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from labeling.models import Project
 from labeling.services import LabelingError
 from rlhf import selectors, services
+from rlhf.models import MODEL_DEVICES, MODEL_DTYPES
 
 
 class Command(BaseCommand):
@@ -26,8 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--base-model", required=True, help="local directory or hub id")
         parser.add_argument("--reward-backbone", default="builtin:reward-backbone")
         parser.add_argument("--chat-template-file", help="a Jinja chat template for the policy")
-        parser.add_argument("--dtype", default="auto", choices=services.MODEL_DTYPES)
-        parser.add_argument("--device", default="auto", choices=services.MODEL_DEVICES)
+        parser.add_argument("--dtype", default="auto", choices=MODEL_DTYPES)
+        parser.add_argument("--device", default="auto", choices=MODEL_DEVICES)
         parser.add_argument("--project", help="use it for this project (before its first round)")
 
     def handle(self, *args: Any, **options: Any) -> None:

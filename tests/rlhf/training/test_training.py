@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 from transformers import AutoConfig
 
-from rlhf.training import checkpoints, data, dpo, evaluate, generate, online, reward, scoring
+from rlhf.training import (
+    checkpoints,
+    data,
+    dpo,
+    evaluate,
+    generate,
+    online,
+    reward,
+    rules,
+    scoring,
+)
 from rlhf.training.specs import DPOSpec, EvaluateSpec, GenerateSpec, OnlineSpec, RewardSpec
 
 
@@ -128,7 +138,11 @@ def test_grpo_raises_mean_reward(
 
 
 def test_evaluate_against_itself_ties_and_against_base_differs(
-    dpo_result: Any, reward_result: Any, policy_dir: str, prompts_file: Path
+    dpo_result: Any,
+    reward_result: Any,
+    policy_dir: str,
+    prompts_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     common = {"base_model": policy_dir, "candidate_adapter": dpo_result.checkpoint_dir, "prompts": str(prompts_file),
               "reward_model": reward_result.merged_dir, "max_prompts": 8, "max_new_tokens": 8}  # fmt: skip
@@ -146,8 +160,17 @@ def test_evaluate_against_itself_ties_and_against_base_differs(
     sampled = {**common, "temperature": 1.0, "num_samples": 3, "rules": ("correct_polite",)}
     same = evaluate.run(EvaluateSpec(**sampled, parent_adapter=dpo_result.checkpoint_dir))
     assert (same.num_prompts, same.num_samples, same.tie_rate, same.kl) == (8, 3, 1.0, 0.0)
+    judged: list[tuple[Any, str]] = []
+    rule = rules.get_rule("correct_polite")
+
+    def counting(prompt: Any, response: str) -> float:
+        judged.append((prompt, response))
+        return rule(prompt, response)
+
+    monkeypatch.setattr(rules, "get_rule", lambda name: counting)
     versus_base = evaluate.run(EvaluateSpec(**sampled))
     assert versus_base.num_samples == 3 and versus_base.tie_rate < 1.0
+    assert len(judged) == 2 * 8 * 3  # every (prompt, sample) pair, both sides
     assert versus_base.kl != 0
 
 
