@@ -5,16 +5,15 @@ Nothing here writes. Nothing here imports the training engine.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q, QuerySet
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
+from labeling.preferences import rounds_q, rows_hash, snapshot_rows
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
     Checkpoint,
@@ -37,105 +36,81 @@ def batch_tag(round_number: int, kind: str) -> str:
 # --- snapshots -------------------------------------------------------------------------------
 
 
-def _rounds_filter(project: Project, rounds: Any) -> Q:
-    not_from_rounds = ~Q(comparison__batch__startswith="round-")
-    if rounds == "all":
-        return Q()
+def snapshot_rounds(project: Project, rounds: Any, *, before: int | None = None) -> list[int]:
+    """The round numbers a snapshot's ``rounds`` setting selects (0: comparisons no round made).
+
+    ``latest`` / ``newest`` mean the newest succeeded round (numbered below ``before``, for a
+    round's own snapshot); ``all`` is every round so far."""
+    succeeded = Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
+    if before is not None:
+        succeeded = succeeded.filter(number__lt=before)
     if rounds in ("latest", "newest"):
-        latest = (
-            Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
-            .order_by("-number")
-            .values_list("number", flat=True)
-            .first()
-        )
+        latest = succeeded.order_by("-number").values_list("number", flat=True).first()
         if latest is None:
-            return not_from_rounds
-        newest = Q(comparison__batch__startswith=f"round-{latest}:")
+            return [0]
         # newest: only what the latest round put into the queue (iterative DPO's fresh batch).
-        return newest if rounds == "newest" else not_from_rounds | newest
-    condition = Q(pk__in=[])
-    for number in rounds:
-        if number == 0:
-            condition |= not_from_rounds
-        else:
-            condition |= Q(comparison__batch__startswith=f"round-{number}:")
-    return condition
+        return [latest] if rounds == "newest" else [0, latest]
+    if rounds == "all":
+        return []
+    return sorted(set(rounds))
 
 
 def snapshot_judgment_ids(project: Project, snapshot: dict[str, Any]) -> list[int]:
     """The ids of the judgments a round with this snapshot config would train on (sorted)."""
-    judgments = Judgment.objects.filter(comparison__project=project).filter(
-        _rounds_filter(project, snapshot.get("rounds", "all"))
-    )
+    judgments = Judgment.objects.filter(comparison__project=project)
+    numbers = snapshot_rounds(project, snapshot.get("rounds", "all"))
+    if numbers:
+        judgments = judgments.filter(rounds_q(numbers, prefix="comparison__"))
     if not snapshot.get("include_held_out", False):
         judgments = judgments.exclude(comparison__prompt__split=Split.TEST)
     return sorted(judgments.values_list("pk", flat=True))
 
 
-def snapshot_hash(judgment_ids: Sequence[int], snapshot: dict[str, Any]) -> str:
-    payload = json.dumps({"judgments": list(judgment_ids), "snapshot": snapshot}, sort_keys=True)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
 def preference_rows(judgment_ids: Iterable[int], snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-    """Preference rows (the engine's JSONL format), one per comparison by majority vote.
-
-    ``weight`` is the majority's share; ``margin`` the mean strength of the majority (0.25-1).
-    A comparison under ``min_agreement`` or without a single majority is dropped; a tie or
-    both-bad majority is dropped or, with the ``split`` policy, becomes both orders at half weight.
-    """
-    judgments = (
-        Judgment.objects.filter(pk__in=list(judgment_ids))
-        .select_related("comparison__prompt", "comparison__response_a", "comparison__response_b")
-        .order_by("comparison_id", "id")
+    """The snapshot's preference pairs (the engine's JSONL format), by ``labeling.preferences``:
+    the same rows an export with the round's filters holds (see :func:`round_export_query`)."""
+    return snapshot_rows(
+        judgment_ids,
+        ties=snapshot.get("ties", "drop"),
+        both_bad=snapshot.get("both_bad", "drop"),
+        min_agreement=float(snapshot.get("min_agreement", 0.0)),
     )
-    by_comparison: dict[int, list[Judgment]] = defaultdict(list)
-    comparisons: dict[int, Comparison] = {}
-    for judgment in judgments:
-        by_comparison[judgment.comparison_id].append(judgment)
-        comparisons[judgment.comparison_id] = judgment.comparison
-    min_agreement = float(snapshot.get("min_agreement", 0.0))
-    rows: list[dict[str, Any]] = []
-    for comparison_id in sorted(by_comparison):
-        votes = by_comparison[comparison_id]
-        comparison = comparisons[comparison_id]
-        counts: dict[str, int] = defaultdict(int)
-        for vote in votes:
-            counts[vote.choice] += 1
-        top = max(counts.values())
-        winners = [choice for choice, n in counts.items() if n == top]
-        agreement = top / len(votes)
-        if len(winners) != 1 or agreement < min_agreement:
-            continue
-        winner = winners[0]
-        a, b = comparison.response_a, comparison.response_b
-        base = {"prompt_id": str(comparison.prompt_id), "prompt": comparison.prompt.messages}
-        if winner in (Choice.A, Choice.B):
-            strengths = [v.strength or 2 for v in votes if v.choice == winner]
-            chosen, rejected = (a, b) if winner == Choice.A else (b, a)
-            rows.append(
-                {
-                    **base,
-                    "chosen": chosen.text,
-                    "rejected": rejected.text,
-                    "margin": round(sum(strengths) / len(strengths) / 4, 4),
-                    "weight": round(agreement, 4),
-                }
-            )
-            continue
-        policy = snapshot.get("ties" if winner == Choice.TIE else "both_bad", "drop")
-        if policy == "split":
-            for chosen, rejected in ((a, b), (b, a)):
-                rows.append(
-                    {
-                        **base,
-                        "chosen": chosen.text,
-                        "rejected": rejected.text,
-                        "margin": 0.0,
-                        "weight": round(agreement / 2, 4),
-                    }
-                )
-    return rows
+
+
+def snapshot_hash(rows: Iterable[dict[str, Any]]) -> str:
+    """The content hash of a snapshot's rows (``labeling.preferences.PreferenceHash``): the one an
+    export of the same data shows on its dataset card, whatever its format."""
+    return rows_hash(rows)
+
+
+def round_export_query(round_: Round) -> dict[str, str]:
+    """Export parameters (``GET /api/v1/projects/{id}/export/``) that give exactly the rows the
+    round trained on: its snapshot's rounds, split, policies and judgment cut-off."""
+    snapshot = round_.config.get("snapshot", {})
+    numbers = snapshot_rounds(round_.project, snapshot.get("rounds", "all"), before=round_.number)
+    newest = (
+        Judgment.objects.filter(pk__in=round_.snapshot_judgment_ids)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    query = {
+        "format": "trl_conversational",
+        "margin": "1",
+        "weight": "1",
+        "aggregation": "majority",
+        "ties": snapshot.get("ties", "drop"),
+        "both_bad": snapshot.get("both_bad", "drop"),
+        "split": "all" if snapshot.get("include_held_out", False) else "train",
+        "test_size": "0",
+    }
+    if float(snapshot.get("min_agreement", 0.0)) > 0:
+        query["min_agreement"] = str(snapshot["min_agreement"])
+    if numbers:
+        query["round"] = ",".join(map(str, numbers))
+    if newest is not None:
+        query["until"] = newest.isoformat()
+    return query
 
 
 def prompt_rows(prompts: Iterable[Prompt]) -> list[dict[str, Any]]:

@@ -247,7 +247,7 @@ def round_launch(
                 config=resolved,
                 parent_checkpoint=parent,
                 snapshot_judgment_ids=judgment_ids,
-                snapshot_hash=selectors.snapshot_hash(judgment_ids, resolved["snapshot"]),
+                snapshot_hash=selectors.snapshot_hash(rows),
                 snapshot_size=len(rows),
                 created_by=created_by if getattr(created_by, "pk", None) else None,
             )

@@ -1,7 +1,8 @@
 """The import boundaries of ARCHITECTURE.md, checked on the source.
 
 - ``labeling`` never imports ``rlhf``.
-- ``rlhf`` reaches into ``labeling`` only through its services, selectors, roles and models
+- ``rlhf`` reaches into ``labeling`` only through its services, selectors, preferences (the
+  one meaning of a preference), roles and models
   (models for foreign keys and types; every write goes through ``labeling.services``).
 - ``rlhf.training`` imports no Django, no ``labeling`` and nothing else from ``rlhf``.
 - The web process (URLconf, views, API, admin) never imports torch/transformers/trl/peft.
@@ -56,7 +57,13 @@ def test_rlhf_uses_labeling_only_through_its_public_modules() -> None:
     bad = offenders(
         "rlhf",
         ("labeling",),
-        allowed=("labeling.services", "labeling.selectors", "labeling.roles", "labeling.models"),
+        allowed=(
+            "labeling.services",
+            "labeling.selectors",
+            "labeling.preferences",
+            "labeling.roles",
+            "labeling.models",
+        ),
     )
     assert bad == []
 

@@ -67,6 +67,11 @@ def dataset_card_render(*, project: Project, spec: ExportSpec, stats: ExportStat
         f"- Both-bad rows set aside: {stats.both_bad_rows}",
         f"- Content hash (sha256 of the rows): `{stats.content_hash}`",
     ]
+    if stats.preference_hash:
+        lines.append(
+            f"- Preference hash (the same data in any format; a round shows its snapshot's): "
+            f"`{stats.preference_hash}`"
+        )
     if stats.files:
         lines.append(f"- Files: {', '.join(stats.files)}")
     lines += [
@@ -75,14 +80,20 @@ def dataset_card_render(*, project: Project, spec: ExportSpec, stats: ExportStat
         "",
         f"- Method: `{spec.aggregation}` "
         + {
-            "majority": "(most frequent choice; a count tie prefers a side over tie/both-bad, "
-            "then the larger summed strength; an exact standoff is dropped)",
+            "majority": "(the choice with more votes than any other; a shared top is undecided "
+            "and dropped)",
             "unanimous": "(only comparisons where every judgment agrees)",
             "all": "(every judgment is its own row; weight = 1 / judgments on the comparison)",
         }[spec.aggregation],
         f"- Ties: {spec.ties}",
         f"- Both bad: {spec.both_bad}",
-        f"- Margin column: {'yes (mean strength 1-4 of the winning votes)' if spec.margin else 'no'}",
+        "- Margin column: "
+        + (
+            "yes (mean strength of the winning votes on [0, 1]: 1 negligibly better = 0, "
+            "2 = 0.33, 3 = 0.67, 4 much better = 1)"
+            if spec.margin
+            else "no"
+        ),
         f"- Weight column: {'yes (share of votes for the winner)' if spec.weight else 'no'}",
         "",
         "Dropped comparisons:",

@@ -15,7 +15,6 @@ The web process never imports ``datasets``/``torch``: ``datasets`` is imported o
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import json
@@ -34,6 +33,7 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils.text import slugify
 
+from labeling import preferences
 from labeling.interchange.containers import (
     PARQUET_BATCH_ROWS,
     SideFile,
@@ -127,9 +127,8 @@ Counts = tuple[int, int, int, int, int, int, int, int, int]
 
 def _comparisons(project: Project, spec: ExportSpec) -> QuerySet[Comparison]:
     queryset = Comparison.objects.filter(project=project)
-    if spec.round is not None:
-        tag = f"round-{spec.round}"
-        queryset = queryset.filter(Q(batch=tag) | Q(batch__startswith=f"{tag}:"))
+    if spec.rounds:
+        queryset = queryset.filter(preferences.rounds_q(spec.rounds))
     if spec.batch:
         queryset = queryset.filter(batch=spec.batch)
     return queryset
@@ -223,8 +222,14 @@ def _iso(value: Any) -> str:
 
 
 # --- aggregation -------------------------------------------------------------------------------
+#
+# What the votes decide, their margin and weight are defined once, in ``labeling.preferences``.
 
-_DECISIVE = ("a", "b")
+
+def _votes_of(counts: tuple[Any, ...]) -> preferences.Votes:
+    """``Votes`` from ``(n, na, nb, nt, nbb, sa, sb, ka, kb)`` (the database's or ``_counts``)."""
+    _, na, nb, nt, nbb, sa, sb, ka, kb = counts
+    return preferences.Votes(na, nb, nt, nbb, sa or 0, ka, sb or 0, kb)
 
 
 def _counts(group: list[tuple[Any, ...]]) -> Counts:
@@ -247,44 +252,6 @@ def _counts(group: list[tuple[Any, ...]]) -> Counts:
     return n, na, nb, nt, n - na - nb - nt, sa, sb, ka, kb
 
 
-def _majority(counts: Counts) -> str | None:
-    """The most frequent choice. A tie in count prefers a side (a or b) over tie/both_bad, then
-    the larger summed strength; an exact a/b standoff is ``None`` (unresolved)."""
-    _, na, nb, nt, nbb, sa, sb, _, _ = counts
-    top = max(na, nb, nt, nbb)
-    a_leads, b_leads = na == top, nb == top
-    if a_leads and b_leads:
-        return None if sa == sb else ("a" if sa > sb else "b")
-    if a_leads:
-        return "a"
-    if b_leads:
-        return "b"
-    return "tie" if nt == top else "both_bad"
-
-
-def _margin(counts: Counts, winner: str) -> float:
-    total, count = (counts[5], counts[7]) if winner == "a" else (counts[6], counts[8])
-    return (total or 0) / count if count else 0.0
-
-
-@functools.lru_cache(maxsize=4096)
-def _decision(counts: Counts) -> tuple[str | None, float, float, int, int]:
-    """``(winner, share of votes for it, margin, agreeing annotator pairs, annotator pairs)`` of
-    one comparison's counts. Few distinct counts occur, so the answers are cached."""
-    n, na, nb, nt, nbb, sa, sb, ka, kb = counts
-    counts = (n, na, nb, nt, nbb, sa or 0, sb or 0, ka, kb)
-    if n == 1:
-        winner: str | None = "a" if na else "b" if nb else "tie" if nt else "both_bad"
-        share = 1.0
-    else:
-        winner = _majority(counts)
-        top = {"a": na, "b": nb, "tie": nt, "both_bad": nbb}.get(winner or "", 0)
-        share = top / n if winner else max(na, nb) / n
-    margin = _margin(counts, winner) if winner in _DECISIVE else 0.0  # type: ignore[arg-type]
-    agreeing = (na * (na - 1) + nb * (nb - 1) + nt * (nt - 1) + nbb * (nbb - 1)) // 2
-    return winner, share, margin, agreeing, n * (n - 1) // 2
-
-
 # --- rows --------------------------------------------------------------------------------------
 
 
@@ -293,10 +260,11 @@ class _PromptCache:
 
     def __init__(self, spec: ExportSpec) -> None:
         self.spec = spec
-        self.entries: dict[int, tuple[list[dict[str, str]], str, str, str]] = {}
+        self.entries: dict[int, tuple[list[dict[str, str]], str, str, str, str]] = {}
 
-    def get(self, row: tuple[Any, ...]) -> tuple[list[dict[str, str]], str, str, str]:
-        """``(messages, prompt text, prompt id, split)`` of a text row's prompt."""
+    def get(self, row: tuple[Any, ...]) -> tuple[list[dict[str, str]], str, str, str, str]:
+        """``(messages, prompt text, prompt id, split, canonical messages JSON)`` of a text
+        row's prompt."""
         prompt_pk = row[T_PROMPT]
         entry = self.entries.get(prompt_pk)
         if entry is None:
@@ -304,7 +272,13 @@ class _PromptCache:
                 self.entries.clear()
             messages = _json_value(row[T_MESSAGES])
             key = row[T_PROMPT_EXT] or f"prompt-{prompt_pk}"
-            entry = (messages, prompt_text(messages), key, self._split(key, row[T_SPLIT]))
+            entry = (
+                messages,
+                prompt_text(messages),
+                key,
+                self._split(key, row[T_SPLIT]),
+                preferences.messages_json(messages),
+            )
             self.entries[prompt_pk] = entry
         return entry
 
@@ -321,13 +295,22 @@ def _assistant(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
+UNPAIRED_FORMATS = ("kto", "kto_conversational")
+
+
 def _pair_builder(spec: ExportSpec) -> Callable[..., list[dict[str, Any]]]:
-    """A function (messages, text, chosen, rejected, margin, weight) → output rows."""
+    """A function (messages, text, chosen, rejected, margin, weight) → output rows (paired
+    formats), or (messages, text, completion, label, weight) → rows (unpaired KTO formats)."""
     fmt = spec.dataset_format
 
     def extras(row: dict[str, Any], margin: float, weight: float) -> dict[str, Any]:
         if spec.margin:
             row["margin"] = margin
+        if spec.weight:
+            row["weight"] = weight
+        return row
+
+    def weighted(row: dict[str, Any], weight: float) -> dict[str, Any]:
         if spec.weight:
             row["weight"] = weight
         return row
@@ -343,14 +326,12 @@ def _pair_builder(spec: ExportSpec) -> Callable[..., list[dict[str, Any]]]:
             extras({"chosen": hh_transcript(m, c), "rejected": hh_transcript(m, r)}, mg, w)
         ]
     if fmt == "kto":
-        return lambda m, t, c, r, mg, w: [
-            extras({"prompt": t, "completion": c, "label": True}, mg, w),
-            extras({"prompt": t, "completion": r, "label": False}, mg, w),
+        return lambda m, t, c, label, w: [
+            weighted({"prompt": t, "completion": c, "label": label}, w)
         ]
     if fmt == "kto_conversational":
-        return lambda m, t, c, r, mg, w: [
-            extras({"prompt": m, "completion": _assistant(c), "label": True}, mg, w),
-            extras({"prompt": m, "completion": _assistant(r), "label": False}, mg, w),
+        return lambda m, t, c, label, w: [
+            weighted({"prompt": m, "completion": _assistant(c), "label": label}, w)
         ]
     raise LabelingError(f"unknown format {fmt!r}", field="format")
 
@@ -360,7 +341,7 @@ def _raw_row(
 ) -> dict[str, Any]:
     choice, shown_left = vote[V_CHOICE], vote[V_SHOWN_LEFT]
     shown_choice = choice
-    if choice in _DECISIVE:
+    if choice in preferences.SIDES:
         shown_choice = "left" if choice == shown_left else "right"
     values = (
         prompt[2],
@@ -401,19 +382,29 @@ def preference_rows(
     """``(split, row)`` pairs in export order; split is ``train``/``test`` or ``both_bad``.
 
     The hot loop of every export: figures are kept in locals and written to ``stats`` at the end.
+    Votes become pairs (or KTO completions) through ``labeling.preferences``; their content hash
+    goes to ``stats.preference_hash``.
     """
     per_judgment = spec.dataset_format == "raw" or spec.aggregation == "all"
     build = None if spec.dataset_format == "raw" else _pair_builder(spec)
+    unpaired = spec.dataset_format in UNPAIRED_FORMATS
     prompts = _PromptCache(spec)
     prompt_cache, prompt_of = prompts.entries, prompts.get
     flagged = _flagged(project, spec)
     wanted_split = spec.split
+    side_both_bad = spec.both_bad in ("separate", "only")
     only_both_bad = spec.both_bad == "only"
-    drop_both_bad = spec.both_bad == "drop"
+    # the policy ``labeling.preferences`` applies; separate/only set both-bad rows aside instead
+    ties_policy = spec.ties
+    both_bad_policy = "drop" if side_both_bad else spec.both_bad
     unanimous = spec.aggregation == "unanimous"
     min_agreement = spec.min_agreement
     dropped = stats.dropped
     annotators = stats.annotators
+    digest = preferences.PreferenceHash()
+    decide, votes_of, pairs_of = preferences.decide, _votes_of, preferences.pairs_of
+    completions_of, vote_decision = preferences.completions_of, preferences.vote_decision
+    undecided = preferences.UNDECIDED
     if per_judgment:
         keyed: Iterator[tuple[Any, ...]] = (
             (comparison_id, *_counts(group := list(rows)), group)
@@ -447,15 +438,15 @@ def preference_rows(
             if flagged and comparison_id in flagged:
                 dropped["flagged"] += 1
                 continue
-            winner, share, best_margin, agreeing, pairs = _decision(item[1:10])
+            decision = decide(votes_of(item[1:10]))
             if n > 1:
                 multi += 1
-                agreement_sum += share
-                pair_agree += agreeing
-                pair_total += pairs
-                if agreeing == pairs:
+                agreement_sum += decision.share
+                pair_agree += decision.agreeing_pairs
+                pair_total += decision.pairs
+                if decision.unanimous:
                     unanimous_multi += 1
-            if min_agreement is not None and share < min_agreement:
+            if min_agreement is not None and decision.share < min_agreement:
                 dropped["below_min_agreement"] += 1
                 continue
             prompt = prompt_cache.get(text[T_PROMPT]) or prompt_of(text)
@@ -471,26 +462,20 @@ def preference_rows(
                     emitted += 1
             else:
                 if per_judgment:
-                    votes = [
-                        (vote[V_CHOICE], float(vote[V_STRENGTH] or 0), 1.0 / n, vote[V_USER])
+                    decisions = [
+                        (vote_decision(vote[V_CHOICE], vote[V_STRENGTH]), 1.0 / n, vote[V_USER])
                         for vote in item[10]
                     ]
-                elif unanimous and share < 1.0:
+                elif unanimous and not decision.unanimous:
                     dropped["not_unanimous"] += 1
                     continue
-                elif winner is None:
-                    dropped["unresolved_standoff"] += 1
+                elif decision.outcome == undecided:
+                    dropped["undecided"] += 1
                     continue
                 else:
-                    votes = [(winner, best_margin, share, None)]
-                for choice, margin, weight, username in votes:
-                    if choice == "tie":
-                        dropped["tie"] += 1
-                        continue
-                    if choice == "both_bad":
-                        if drop_both_bad:
-                            dropped["both_bad"] += 1
-                            continue
+                    decisions = [(decision, None, None)]
+                for one, weight, username in decisions:
+                    if one.outcome == "both_bad" and side_both_bad:
                         stats.both_bad_rows += 1
                         yield (
                             "both_bad",
@@ -504,15 +489,48 @@ def preference_rows(
                         continue
                     if only_both_bad:
                         continue
+                    texts_of = {"a": text[T_A_TEXT], "b": text[T_B_TEXT]}
+                    if unpaired:
+                        examples = completions_of(one, both_bad=both_bad_policy, weight=weight)
+                        if not examples:
+                            dropped[one.outcome] += 1
+                            continue
+                        for example in examples:
+                            completion = texts_of[example.side]
+                            digest.add_completion(
+                                messages_json=prompt[4],
+                                completion=completion,
+                                label=example.desirable,
+                                weight=example.weight,
+                            )
+                            for out in build(
+                                prompt[0], prompt[1], completion, example.desirable, example.weight
+                            ):
+                                yield split, out
+                                emitted += 1
+                    else:
+                        pairs = pairs_of(
+                            one, ties=ties_policy, both_bad=both_bad_policy, weight=weight
+                        )
+                        if not pairs:
+                            dropped[one.outcome] += 1
+                            continue
+                        for pair in pairs:
+                            chosen, rejected = texts_of[pair.chosen], texts_of[pair.rejected]
+                            digest.add_pair(
+                                messages_json=prompt[4],
+                                chosen=chosen,
+                                rejected=rejected,
+                                margin=pair.margin,
+                                weight=pair.weight,
+                            )
+                            for out in build(
+                                prompt[0], prompt[1], chosen, rejected, pair.margin, pair.weight
+                            ):
+                                yield split, out
+                                emitted += 1
                     if username is not None:
                         annotators.add(username)
-                    if choice == "a":
-                        chosen, rejected = text[T_A_TEXT], text[T_B_TEXT]
-                    else:
-                        chosen, rejected = text[T_B_TEXT], text[T_A_TEXT]
-                    for out in build(prompt[0], prompt[1], chosen, rejected, margin, weight):
-                        yield split, out
-                        emitted += 1
             if emitted:
                 exported += 1
                 split_rows[split] += emitted
@@ -529,6 +547,8 @@ def preference_rows(
         stats.pair_agree += pair_agree
         stats.pair_total += pair_total
         stats.unanimous_multi += unanimous_multi
+        if build is not None:
+            stats.preference_hash = digest.hexdigest()
         for (a_model, a_checkpoint, b_model, b_checkpoint), count in models.items():
             stats.models[(a_model, a_checkpoint)] += count
             stats.models[(b_model, b_checkpoint)] += count

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from labeling import preferences
 from labeling.interchange.formats import EXPORT_FORMATS
 from labeling.models import Flag, Source
 from labeling.services import LabelingError
 
 AGGREGATIONS = ("majority", "unanimous", "all")
-TIE_POLICIES = ("drop",)
-BOTH_BAD_POLICIES = ("drop", "separate", "only")
+TIE_POLICIES = preferences.TIE_POLICIES
+BOTH_BAD_POLICIES = (*preferences.BOTH_BAD_POLICIES, "separate", "only")
 SPLITS = ("all", "train", "test")
 STREAM_CONTAINERS = ("jsonl", "csv", "parquet")
 FILE_CONTAINERS = (*STREAM_CONTAINERS, "hf")
@@ -34,7 +35,7 @@ class ExportSpec:
     both_bad: str = "drop"
     margin: bool = False
     weight: bool = False
-    round: int | None = None
+    rounds: tuple[int, ...] = ()
     batch: str | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -49,7 +50,7 @@ class ExportSpec:
     def filters(self) -> dict[str, Any]:
         """The filters in force, for the dataset card."""
         values = {
-            "round": self.round,
+            "round": ",".join(map(str, self.rounds)) or None,
             "batch": self.batch,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
@@ -66,11 +67,14 @@ PARAMETERS = {
     "format": "dataset format: " + ", ".join(EXPORT_FORMATS),
     "container": "file type: " + ", ".join(FILE_CONTAINERS),
     "aggregation": ", ".join(AGGREGATIONS),
-    "ties": ", ".join(TIE_POLICIES),
-    "both_bad": ", ".join(BOTH_BAD_POLICIES),
-    "margin": "1 to add a margin column (mean strength of the winning votes)",
+    "ties": ", ".join(TIE_POLICIES) + " (split: a tie becomes both orders at half weight)",
+    "both_bad": ", ".join(BOTH_BAD_POLICIES)
+    + " (split: both orders at half weight; KTO formats: both responses undesirable)",
+    "margin": "1 to add a margin column: mean strength of the winning votes on [0, 1] "
+    "(1 negligibly better = 0 ... 4 much better = 1)",
     "weight": "1 to add a weight column (share of votes for the winner)",
-    "round": "round number: comparisons whose batch is round-N or starts with round-N:",
+    "round": "round numbers, comma-separated: comparisons whose batch is round-N or starts with "
+    "round-N:; 0 means comparisons no round made",
     "batch": "exact comparison batch tag",
     "since": "judgments made on or after this ISO date/time",
     "until": "judgments made on or before this ISO date (whole day) or before this time",
@@ -158,10 +162,13 @@ def export_spec_parse(
     fields["margin"] = _flag("margin", raw.get("margin", ""))
     fields["weight"] = _flag("weight", raw.get("weight", ""))
     if raw.get("round"):
-        value = raw["round"].removeprefix("round-")
-        if not value.isdigit():
-            raise LabelingError("round must be a round number, e.g. 3", field="round")
-        fields["round"] = int(value)
+        values = [part.strip().removeprefix("round-") for part in str(raw["round"]).split(",")]
+        if not all(value.isdigit() and len(value) <= 9 for value in values):
+            raise LabelingError(
+                "round must be round numbers, e.g. 3 or 0,3 (0: comparisons no round made)",
+                field="round",
+            )
+        fields["rounds"] = tuple(sorted({int(value) for value in values}))
     if raw.get("batch"):
         fields["batch"] = raw["batch"]
     if raw.get("since"):
@@ -216,6 +223,7 @@ class ExportStats:
     pair_agree: int = 0
     pair_total: int = 0
     content_hash: str = ""
+    preference_hash: str = ""  # labeling.preferences.PreferenceHash: the same in every format
     files: list[str] = field(default_factory=list)
 
     @property

@@ -2,7 +2,8 @@
 
 Preference rows become TRL's conversational preference format: ``prompt`` (messages),
 ``chosen`` / ``rejected`` (one assistant message each), plus ``margin`` and ``weight`` when
-given. Train/eval split is deterministic by a hash of ``prompt_id``, so every response to one
+given. The rows come decided: what votes mean (winner, margin on [0, 1], weight) is defined once,
+on the Django side, in ``labeling.preferences``; this module only validates and converts. Train/eval split is deterministic by a hash of ``prompt_id``, so every response to one
 prompt falls on the same side.
 """
 
@@ -17,13 +18,6 @@ from typing import Any
 from rlhf.training.specs import SpecError
 
 ROLES = ("system", "user", "assistant")
-
-
-def margin_from_strength(strength: int, *, scale: float = 1.0) -> float:
-    """Map an annotator's strength 1-4 to a reward margin in [0, scale] (1 → 0, 4 → scale)."""
-    if not 1 <= strength <= 4:
-        raise ValueError(f"strength must be 1-4, got {strength}")
-    return scale * (strength - 1) / 3
 
 
 def _read_jsonl(path: str | Path, what: str) -> list[dict[str, Any]]:

@@ -149,10 +149,10 @@ def test_export_streams_with_safe_filename_and_card_link(
     assert "card=1" in response["Link"] and 'rel="describedby"' in response["Link"]
     body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
     rows = [json.loads(line) for line in body.splitlines()]
-    assert len(rows) == 6 and set(rows[0]) == {"prompt", "chosen", "rejected"}
+    assert len(rows) == 5 and set(rows[0]) == {"prompt", "chosen", "rejected"}
     card = api.get(url(judged_project, "export") + "?format=trl&container=jsonl&round=1&card=1")
     assert card.status_code == 200 and card["Content-Type"].startswith("text/markdown")
-    assert "Rows: 6" in card.content.decode() and "- round: 1" in card.content.decode()
+    assert "Rows: 5" in card.content.decode() and "- round: 1" in card.content.decode()
 
 
 def test_export_parquet_stream(api: APIClient, judged_project: Project) -> None:
@@ -164,7 +164,7 @@ def test_export_parquet_stream(api: APIClient, judged_project: Project) -> None:
     assert isinstance(response, StreamingHttpResponse)
     body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
     table = pq.read_table(io.BytesIO(body))
-    assert table.num_rows == 12 and table.column_names == ["prompt", "chosen", "rejected", "margin"]
+    assert table.num_rows == 9 and table.column_names == ["prompt", "chosen", "rejected", "margin"]
 
 
 def test_export_bad_parameters_are_400_with_allowed_values(

@@ -59,11 +59,12 @@ def winner(rows: list[dict[str, Any]]) -> str | None:
     ("votes", "expected"),
     [
         ([("a", 2), ("a", 1), ("b", 4)], "A"),  # plain majority
-        ([("a", 1), ("b", 3)], "B"),  # count tie: larger summed strength wins
-        ([("a", 2), ("a", 2), ("b", 4), ("b", 1)], "B"),  # 4 vs 5
-        ([("a", 2), ("b", 2)], None),  # exact standoff: dropped
+        ([("a", 1), ("b", 3)], None),  # shared top: undecided, whatever the strengths
+        ([("a", 2), ("a", 2), ("b", 4), ("b", 1)], None),
+        ([("a", 2), ("b", 2)], None),
         ([("tie", None), ("tie", None), ("a", 4)], None),  # majority says tie: dropped
-        ([("a", 1), ("tie", None)], "A"),  # a side beats tie at equal count
+        ([("a", 1), ("tie", None)], None),  # a side and a tie at equal count: undecided
+        ([("b", 1), ("b", 1), ("tie", None)], "B"),
         ([("both_bad", None)], None),
     ],
 )
@@ -79,7 +80,8 @@ def test_unanimous_only(empty_project: Project, judge: Judge) -> None:
     voted(empty_project, judge, ("a", 2), ("b", 3), ("a", 4), name="split")
     rows, stats = export(empty_project, aggregation="unanimous", margin=1, weight=1)
     assert [row["prompt"] for row in rows] == ["agree"]
-    assert rows[0]["margin"] == 2.5 and rows[0]["weight"] == 1.0
+    # strengths 2 and 3 on the margin scale: (1/3 + 2/3) / 2
+    assert rows[0]["margin"] == 0.5 and rows[0]["weight"] == 1.0
     assert stats.dropped["not_unanimous"] == 1
 
 
@@ -113,6 +115,51 @@ def test_both_bad_only_and_separate_file(
     side = (tmp_path / "out.jsonl.both_bad.jsonl").read_text().splitlines()
     assert [json.loads(line)["prompt_id"] for line in side] == ["bad"]
     assert stats.both_bad_rows == 1
+
+
+def test_split_policies_and_kto_completions(empty_project: Project, judge: Judge) -> None:
+    voted(empty_project, judge, ("tie", None), name="tie")
+    voted(empty_project, judge, ("both_bad", None), name="bad")
+    voted(empty_project, judge, ("b", 4), name="won")
+    rows, stats = export(empty_project, ties="split", both_bad="split", margin=1, weight=1)
+    assert [(r["prompt"], r["chosen"], r["margin"], r["weight"]) for r in rows] == [
+        ("tie", "A for tie", 0.0, 0.5),
+        ("tie", "B for tie", 0.0, 0.5),
+        ("bad", "A for bad", 0.0, 0.5),
+        ("bad", "B for bad", 0.0, 0.5),
+        ("won", "B for won", 1.0, 1.0),
+    ]
+    # KTO: a decided pair is one desirable and one undesirable completion; both-bad under
+    # "split" two undesirable ones; a tie none.
+    rows, stats = export(empty_project, format="kto", both_bad="split", weight=1)
+    assert [(r["completion"], r["label"]) for r in rows] == [
+        ("A for bad", False),
+        ("B for bad", False),
+        ("B for won", True),
+        ("A for won", False),
+    ]
+    assert stats.dropped == {"tie": 1}
+    _, same = export(empty_project, format="kto_conversational", both_bad="split", weight=1)
+    assert same.preference_hash == stats.preference_hash  # one hash per data, any format
+
+
+def test_the_preference_hash_is_the_same_in_every_paired_format(judged_project: Project) -> None:
+    hashes = {
+        export(judged_project, format=fmt, margin=1, weight=1)[1].preference_hash
+        for fmt in ("trl", "trl_conversational", "hh")
+    }
+    assert len(hashes) == 1 and "" not in hashes
+
+
+def test_round_filter_takes_several_rounds_and_zero(empty_project: Project, judge: Judge) -> None:
+    for batch in ("import", "round-1", "round-2:on-policy", "round-3:vs-champion"):
+        comparison = voted(empty_project, judge, ("a", 2), name=batch)
+        Comparison.objects.filter(pk=comparison.pk).update(batch=batch)
+    rows, _ = export(empty_project, round="0,2")
+    assert [row["prompt"] for row in rows] == ["import", "round-2:on-policy"]
+    with pytest.raises(LabelingError, match="round numbers") as error:
+        export(empty_project, round="1,x")
+    assert error.value.field == "round"
 
 
 def test_min_agreement_and_agreement_figures(empty_project: Project, judge: Judge) -> None:
@@ -211,7 +258,8 @@ def test_dataset_card_sidecar(judged_project: Project, tmp_path: Path) -> None:
         "Annotators: 2",
         "| policy | ckpt-7 |",
         "Pairwise agreement",
-        "Rows: 6",
+        "Rows: 5",  # comparison 2 is a 1-1 split: undecided
+        "undecided: 1",
     ):
         assert expected in card, expected
 

@@ -109,7 +109,7 @@ def test_dpo_on_jsonl_parquet_and_hh(
     standard = load_dataset(
         "json", data_files=str(_export(judged_project, tmp_path, "trl", "t.jsonl")), split="train"
     )
-    assert standard.column_names == ["prompt", "chosen", "rejected"] and len(standard) == 12
+    assert standard.column_names == ["prompt", "chosen", "rejected"] and len(standard) == 9
     conversational = load_dataset(
         "parquet",
         data_files=str(_export(judged_project, tmp_path, "trl_conversational", "c.parquet")),
@@ -143,7 +143,7 @@ def test_reward_on_hf_directory_with_margin(
         judged_project, tmp_path, "trl", "hf", "--container", "hf", "--margin", "--test-size", "0.3"
     )
     dataset = load_from_disk(str(directory))
-    assert set(dataset) == {"train", "test"} and len(dataset["train"]) + len(dataset["test"]) == 12
+    assert set(dataset) == {"train", "test"} and len(dataset["train"]) + len(dataset["test"]) == 9
     assert set(dataset["train"]["prompt"]).isdisjoint(dataset["test"]["prompt"])
     assert "Content hash" in (directory / "README.md").read_text()
     model = AutoModelForSequenceClassification.from_pretrained(tiny["path"], num_labels=1)

@@ -1,0 +1,353 @@
+"""What the votes on one comparison mean: the ONE definition of a preference.
+
+Every preference export (TRL, KTO, HH, any container) and every tuning round's snapshot turns
+judgments into preferences here, so an exported dataset is exactly the data a round trains on.
+
+**Decision.** The votes of a comparison (``a``, ``b``, ``tie``, ``both_bad``) decide by strict
+plurality: the choice with more votes than any other wins. A shared top (one ``a`` and one ``b``,
+or one ``a`` and one ``tie``) is *undecided*: no annotator majority, no preference.
+
+**Share.** The winner's votes over all votes (1.0 for a single judgment, 0.67 for 2 of 3).
+
+**Margin**, on one scale, ``[0, 1]``: each winning vote's strength maps linearly,
+1 "negligibly better" → 0, 2 "slightly" → 1/3, 3 "clearly" → 2/3, 4 "much better" → 1; the margin
+is the mean over the winning votes that carry a strength (0 when none does). Ties and both-bad
+have margin 0. TRL's reward trainer subtracts it inside the loss
+(``-logsigmoid(r_chosen - r_rejected - margin)``), so a "much better" pair must be won by more.
+
+**Weight** of a pair: the share, or under ``aggregation=all`` 1/n per judgment. A tie or both-bad
+decision under the ``split`` policy becomes both orders at half the weight, margin 0; under
+``drop`` it yields no pair. For unpaired (KTO) data a decided pair yields its chosen response as
+desirable and its rejected one as undesirable, a both-bad decision both responses as undesirable,
+a tie nothing.
+
+Margins and weights are rounded to 4 decimals here, so every consumer sees the same numbers.
+:class:`PreferenceHash` is the content hash of a sequence of preference pairs (prompt messages,
+chosen text, rejected text, margin, weight), whatever file format carries them: the dataset card
+and the round page both show it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q
+
+from labeling.models import Choice, Judgment
+
+UNDECIDED = "undecided"
+SIDES = (Choice.A.value, Choice.B.value)
+TIE_POLICIES = ("drop", "split")
+BOTH_BAD_POLICIES = ("drop", "split")
+DECIMALS = 4
+
+
+def strength_margin(strength: int | None) -> float | None:
+    """One vote's strength (1-4) on the margin scale [0, 1]; None when the vote has none."""
+    if strength is None:
+        return None
+    if not 1 <= strength <= 4:
+        raise ValueError(f"strength must be 1-4, got {strength}")
+    return (strength - 1) / 3
+
+
+@dataclass(frozen=True, slots=True)
+class Votes:
+    """The votes on one comparison: counts per choice and the winning sides' strengths."""
+
+    a: int = 0
+    b: int = 0
+    tie: int = 0
+    both_bad: int = 0
+    a_strength_sum: int = 0  # sum of the strengths of the ``a`` votes that carry one
+    a_strength_n: int = 0
+    b_strength_sum: int = 0
+    b_strength_n: int = 0
+
+    @property
+    def n(self) -> int:
+        return self.a + self.b + self.tie + self.both_bad
+
+    @classmethod
+    def of(cls, votes: Iterable[tuple[str, int | None]]) -> Votes:
+        """From ``(choice, strength)`` pairs."""
+        counts = dict.fromkeys(Choice.values, 0)
+        strength = {"a": [0, 0], "b": [0, 0]}
+        for choice, value in votes:
+            counts[choice] += 1
+            if value is not None and choice in strength:
+                strength[choice][0] += value
+                strength[choice][1] += 1
+        return cls(
+            a=counts["a"],
+            b=counts["b"],
+            tie=counts["tie"],
+            both_bad=counts["both_bad"],
+            a_strength_sum=strength["a"][0],
+            a_strength_n=strength["a"][1],
+            b_strength_sum=strength["b"][0],
+            b_strength_n=strength["b"][1],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one comparison's votes decided (see the module docstring for the rules)."""
+
+    outcome: str  # a | b | tie | both_bad | undecided
+    share: float  # the winner's share of the votes (undecided: the shared top's share)
+    margin: float  # [0, 1] for a decided side, else 0
+    n: int
+    agreeing_pairs: int  # pairs of judgments that made the same choice
+    pairs: int  # all pairs of judgments: n (n - 1) / 2
+
+    @property
+    def unanimous(self) -> bool:
+        return self.agreeing_pairs == self.pairs
+
+
+@functools.lru_cache(maxsize=8192)
+def decide(votes: Votes) -> Decision:
+    """The decision of one comparison's votes. Few distinct vote counts occur: cached."""
+    counts = {"a": votes.a, "b": votes.b, "tie": votes.tie, "both_bad": votes.both_bad}
+    n = votes.n
+    top = max(counts.values())
+    leaders = [choice for choice, count in counts.items() if count == top]
+    outcome = leaders[0] if len(leaders) == 1 and top else UNDECIDED
+    margin = 0.0
+    if outcome in SIDES:
+        total, counted = (
+            (votes.a_strength_sum, votes.a_strength_n)
+            if outcome == "a"
+            else (votes.b_strength_sum, votes.b_strength_n)
+        )
+        # mean strength s over the counted votes, mapped like strength_margin: (s - 1) / 3
+        margin = round((total / counted - 1) / 3, DECIMALS) if counted else 0.0
+    agreeing = sum(count * (count - 1) for count in counts.values()) // 2
+    return Decision(
+        outcome=outcome,
+        share=round(top / n, DECIMALS) if n else 0.0,
+        margin=margin,
+        n=n,
+        agreeing_pairs=agreeing,
+        pairs=n * (n - 1) // 2,
+    )
+
+
+def vote_decision(choice: str, strength: int | None) -> Decision:
+    """One judgment on its own (``aggregation=all``): its choice, its strength's margin."""
+    return decide(Votes.of([(choice, strength)]))
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """One preference pair in comparison terms: ``chosen`` is ``a`` or ``b``."""
+
+    chosen: str
+    margin: float
+    weight: float
+
+    @property
+    def rejected(self) -> str:
+        return "b" if self.chosen == "a" else "a"
+
+
+def pairs_of(
+    decision: Decision, *, ties: str = "drop", both_bad: str = "drop", weight: float | None = None
+) -> tuple[Pair, ...]:
+    """The preference pairs a decision yields under the tie / both-bad policies.
+
+    ``weight`` replaces the decision's share (``aggregation=all``: 1/n per judgment).
+    """
+    base = decision.share if weight is None else weight
+    if decision.outcome in SIDES:
+        return (Pair(decision.outcome, decision.margin, round(base, DECIMALS)),)
+    policy = {"tie": ties, "both_bad": both_bad}.get(decision.outcome)
+    if policy == "split":
+        half = round(base / 2, DECIMALS)
+        return (Pair("a", 0.0, half), Pair("b", 0.0, half))
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One unpaired (KTO) example in comparison terms: response ``side`` is desirable or not."""
+
+    side: str
+    desirable: bool
+    weight: float
+
+
+def completions_of(
+    decision: Decision, *, both_bad: str = "drop", weight: float | None = None
+) -> tuple[Completion, ...]:
+    """Unpaired examples: a decided pair → chosen desirable + rejected undesirable; both-bad under
+    the ``split`` policy → both undesirable; a tie or an undecided comparison → nothing."""
+    base = round(decision.share if weight is None else weight, DECIMALS)
+    if decision.outcome in SIDES:
+        loser = "b" if decision.outcome == "a" else "a"
+        return (Completion(decision.outcome, True, base), Completion(loser, False, base))
+    if decision.outcome == "both_bad" and both_bad == "split":
+        return (Completion("a", False, base), Completion("b", False, base))
+    return ()
+
+
+def messages_json(messages: Any) -> str:
+    """The canonical JSON of a prompt's messages (as hashed)."""
+    return json.dumps(messages, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+class PreferenceHash:
+    """sha256 over preference pairs (or unpaired completions) in order: the same data gives the
+    same hash in every file format.
+
+    A pair contributes the line ``[messages, chosen, rejected, margin, weight]``, a completion
+    ``[messages, completion, label, weight]`` (canonical JSON; numbers as rounded here)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.items = 0
+
+    def add_pair(
+        self, *, messages_json: str, chosen: str, rejected: str, margin: float, weight: float
+    ) -> None:
+        dumps = json.dumps
+        line = (
+            f"[{messages_json},{dumps(chosen, ensure_ascii=False)},"
+            f"{dumps(rejected, ensure_ascii=False)},{float(margin)!r},{float(weight)!r}]\n"
+        )
+        self._digest.update(line.encode("utf-8"))
+        self.items += 1
+
+    def add_completion(
+        self, *, messages_json: str, completion: str, label: bool, weight: float
+    ) -> None:
+        line = (
+            f"[{messages_json},{json.dumps(completion, ensure_ascii=False)},"
+            f"{'true' if label else 'false'},{float(weight)!r}]\n"
+        )
+        self._digest.update(line.encode("utf-8"))
+        self.items += 1
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+def rows_hash(rows: Iterable[dict[str, Any]]) -> str:
+    """The :class:`PreferenceHash` of snapshot rows: pairs ``{prompt, chosen, rejected, margin,
+    weight}`` or completions ``{prompt, completion, label, weight}`` (prompt: messages)."""
+    digest = PreferenceHash()
+    for row in rows:
+        messages = messages_json(row["prompt"])
+        if "completion" in row:
+            digest.add_completion(
+                messages_json=messages,
+                completion=row["completion"],
+                label=bool(row["label"]),
+                weight=row["weight"],
+            )
+        else:
+            digest.add_pair(
+                messages_json=messages,
+                chosen=row["chosen"],
+                rejected=row["rejected"],
+                margin=row["margin"],
+                weight=row["weight"],
+            )
+    return digest.hexdigest()
+
+
+# --- which comparisons ---------------------------------------------------------------------------
+
+ROUND_TAG = "round-"
+
+
+def rounds_q(rounds: Sequence[int], *, prefix: str = "") -> Q:
+    """Comparisons put into the queue by these rounds (their batch is ``round-N`` or
+    ``round-N:<kind>``); round 0 means comparisons no round made (imported, demo, generated).
+    ``prefix`` is the lookup path to the comparison (``"comparison__"`` from a judgment)."""
+    batch = f"{prefix}batch"
+    condition = Q(pk__in=[])
+    for number in rounds:
+        if number == 0:
+            condition |= ~Q(**{f"{batch}__startswith": ROUND_TAG})
+        else:
+            tag = f"{ROUND_TAG}{number}"
+            condition |= Q(**{batch: tag}) | Q(**{f"{batch}__startswith": f"{tag}:"})
+    return condition
+
+
+# --- a snapshot of judgments as training rows ----------------------------------------------------
+
+
+def snapshot_rows(
+    judgment_ids: Iterable[int],
+    *,
+    ties: str = "drop",
+    both_bad: str = "drop",
+    min_agreement: float = 0.0,
+    unpaired: bool = False,
+) -> list[dict[str, Any]]:
+    """The training rows of a set of judgments, comparisons in id order (one query).
+
+    Pairs: ``{prompt_id, prompt, chosen, rejected, margin, weight}``; ``unpaired`` (KTO):
+    ``{prompt_id, prompt, completion, label, weight}``. ``prompt_id`` is the prompt's primary key
+    as a string, ``prompt`` its messages. An undecided comparison, or one whose winner's share is
+    below ``min_agreement``, yields nothing. An export with the same judgments and policies
+    (``format=trl_conversational&margin=1&weight=1``, or a KTO format) holds the same rows.
+    """
+    votes: dict[int, list[tuple[str, int | None]]] = {}
+    texts: dict[int, tuple[int, Any, str, str]] = {}
+    rows_read = (
+        Judgment.objects.filter(pk__in=list(judgment_ids))
+        .order_by("comparison_id", "id")
+        .values_list(
+            "comparison_id",
+            "choice",
+            "strength",
+            "comparison__prompt_id",
+            "comparison__prompt__messages",
+            "comparison__response_a__text",
+            "comparison__response_b__text",
+        )
+    )
+    for comparison_id, choice, strength, prompt_id, messages, a_text, b_text in rows_read:
+        votes.setdefault(comparison_id, []).append((choice, strength))
+        texts.setdefault(comparison_id, (prompt_id, messages, a_text, b_text))
+    rows: list[dict[str, Any]] = []
+    for comparison_id, comparison_votes in votes.items():
+        decision = decide(Votes.of(comparison_votes))
+        if decision.outcome == UNDECIDED or decision.share < min_agreement:
+            continue
+        prompt_id, messages, a_text, b_text = texts[comparison_id]
+        if isinstance(messages, str):
+            messages = json.loads(messages)
+        base = {"prompt_id": str(prompt_id), "prompt": messages}
+        text_of = {"a": a_text, "b": b_text}
+        if unpaired:
+            rows.extend(
+                {
+                    **base,
+                    "completion": text_of[example.side],
+                    "label": example.desirable,
+                    "weight": example.weight,
+                }
+                for example in completions_of(decision, both_bad=both_bad)
+            )
+            continue
+        rows.extend(
+            {
+                **base,
+                "chosen": text_of[pair.chosen],
+                "rejected": text_of[pair.rejected],
+                "margin": pair.margin,
+                "weight": pair.weight,
+            }
+            for pair in pairs_of(decision, ties=ties, both_bad=both_bad)
+        )
+    return rows
