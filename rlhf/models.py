@@ -200,6 +200,12 @@ class Round(models.Model):
     snapshot_judgment_ids = models.JSONField(default=list)
     snapshot_hash = models.CharField(max_length=64)
     snapshot_size = models.PositiveIntegerField(default=0, help_text="Preference rows used.")
+    snapshot_export = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Export parameters that give exactly the rows the round trains on (frozen at "
+        "launch: its rounds, split, policies and judgment cut-off).",
+    )
     status = models.CharField(
         max_length=10, choices=RoundStatus.choices, default=RoundStatus.QUEUED
     )

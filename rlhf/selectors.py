@@ -6,11 +6,13 @@ Nothing here writes. Nothing here imports the training engine.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
 from labeling.preferences import rounds_q, rows_hash, snapshot_rows
@@ -36,14 +38,10 @@ def batch_tag(round_number: int, kind: str) -> str:
 # --- snapshots -------------------------------------------------------------------------------
 
 
-def snapshot_rounds(project: Project, rounds: Any, *, before: int | None = None) -> list[int]:
-    """The round numbers a snapshot's ``rounds`` setting selects (0: comparisons no round made).
-
-    ``latest`` / ``newest`` mean the newest succeeded round (numbered below ``before``, for a
-    round's own snapshot); ``all`` is every round so far."""
+def snapshot_rounds(project: Project, rounds: Any) -> list[int]:
+    """The round numbers a snapshot's ``rounds`` setting selects now (0: comparisons no round
+    made); ``latest`` / ``newest`` mean the newest succeeded round; ``all`` is every one (``[]``)."""
     succeeded = Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
-    if before is not None:
-        succeeded = succeeded.filter(number__lt=before)
     if rounds in ("latest", "newest"):
         latest = succeeded.order_by("-number").values_list("number", flat=True).first()
         if latest is None:
@@ -68,7 +66,7 @@ def snapshot_judgment_ids(project: Project, snapshot: dict[str, Any]) -> list[in
 
 def preference_rows(judgment_ids: Iterable[int], snapshot: dict[str, Any]) -> list[dict[str, Any]]:
     """The snapshot's preference pairs (the engine's JSONL format), by ``labeling.preferences``:
-    the same rows an export with the round's filters holds (see :func:`round_export_query`)."""
+    the same rows an export with the round's filters holds (see :func:`snapshot_export_query`)."""
     return snapshot_rows(
         judgment_ids,
         ties=snapshot.get("ties", "drop"),
@@ -83,13 +81,15 @@ def snapshot_hash(rows: Iterable[dict[str, Any]]) -> str:
     return rows_hash(rows)
 
 
-def round_export_query(round_: Round) -> dict[str, str]:
-    """Export parameters (``GET /api/v1/projects/{id}/export/``) that give exactly the rows the
-    round trained on: its snapshot's rounds, split, policies and judgment cut-off."""
-    snapshot = round_.config.get("snapshot", {})
-    numbers = snapshot_rounds(round_.project, snapshot.get("rounds", "all"), before=round_.number)
+def snapshot_export_query(
+    project: Project, snapshot: dict[str, Any], judgment_ids: Sequence[int]
+) -> dict[str, str]:
+    """Export parameters (``GET /api/v1/projects/{id}/export/``) that give exactly the rows a
+    snapshot holds: its rounds, split, policies and judgment cut-off. Frozen on the round at
+    launch (``Round.snapshot_export``)."""
+    numbers = snapshot_rounds(project, snapshot.get("rounds", "all"))
     newest = (
-        Judgment.objects.filter(pk__in=round_.snapshot_judgment_ids)
+        Judgment.objects.filter(pk__in=list(judgment_ids))
         .order_by("-created_at")
         .values_list("created_at", flat=True)
         .first()
@@ -111,6 +111,12 @@ def round_export_query(round_: Round) -> dict[str, str]:
     if newest is not None:
         query["until"] = newest.isoformat()
     return query
+
+
+def round_export_url(round_: Round) -> str:
+    """The API export of exactly the rows the round trained on (no query)."""
+    path = reverse("api-export", args=[round_.project_id])
+    return f"{path}?{urlencode(round_.snapshot_export)}"
 
 
 def prompt_rows(prompts: Iterable[Prompt]) -> list[dict[str, Any]]:

@@ -249,6 +249,9 @@ def round_launch(
                 snapshot_judgment_ids=judgment_ids,
                 snapshot_hash=selectors.snapshot_hash(rows),
                 snapshot_size=len(rows),
+                snapshot_export=selectors.snapshot_export_query(
+                    project, resolved["snapshot"], judgment_ids
+                ),
                 created_by=created_by if getattr(created_by, "pk", None) else None,
             )
         except IntegrityError as exc:

@@ -96,6 +96,7 @@ def _round_context(round_: Round) -> dict[str, Any]:
         ],
         "queue": selectors.round_queue_figures(round_),
         "queue_name": services.task_queue_name(),
+        "snapshot_export_url": selectors.round_export_url(round_),
     }
 
 

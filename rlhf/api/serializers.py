@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from rlhf import selectors
 from rlhf.models import Checkpoint, Round, TrainingRun
 
 
@@ -47,6 +48,10 @@ class TrainingRunSerializer(serializers.ModelSerializer[TrainingRun]):
 
 class RoundSerializer(serializers.ModelSerializer[Round]):
     runs = serializers.SerializerMethodField()
+    snapshot_export = serializers.SerializerMethodField(
+        help_text="The export URL of exactly the rows the round trained on (its dataset card "
+        "shows snapshot_hash as the preference hash)."
+    )
 
     class Meta:
         model = Round
@@ -62,11 +67,15 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
             "reward_checkpoint",
             "snapshot_hash",
             "snapshot_size",
+            "snapshot_export",
             "error",
             "created_at",
             "finished_at",
             "runs",
         ]
+
+    def get_snapshot_export(self, round_: Round) -> str:
+        return selectors.round_export_url(round_)
 
     def get_runs(self, round_: Round) -> list[dict[str, Any]]:
         runs = TrainingRun.objects.filter(round=round_).latest_per_step()

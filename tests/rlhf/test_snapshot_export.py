@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils.html import escape
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -25,6 +27,8 @@ from rlhf import selectors, services
 from rlhf.models import Round, RoundStatus, Step
 from rlhf.simulate import annotators_ensure, judge_in_process
 from tests.factories import UserFactory
+
+User = get_user_model()
 
 
 def _admin_api() -> APIClient:
@@ -47,8 +51,8 @@ def _trained_rows(round_: Round, data_dir: Path) -> list[dict[str, Any]]:
 
 def _exported(api: APIClient, round_: Round) -> tuple[list[dict[str, Any]], str]:
     """The export of the round's snapshot (rows, in the engine's row shape) and its card."""
-    query = urlencode(selectors.round_export_query(round_))
-    path = f"/api/v1/projects/{round_.project_id}/export/?{query}"
+    path = api.get(f"/api/v1/rounds/{round_.pk}/").json()["snapshot_export"]
+    assert path == selectors.round_export_url(round_)
     response = api.get(path)
     assert response.status_code == 200
     body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
@@ -113,6 +117,11 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
         assert exported == [{k: v for k, v in row.items() if k != "prompt_id"} for row in trained]
         assert selectors.snapshot_hash(trained) == round_.snapshot_hash
         assert f"`{round_.snapshot_hash}`" in card
+        page = Client()
+        page.force_login(User.objects.get(username="exporter"))
+        html = page.get(f"/rounds/{round_.pk}/").content.decode()
+        assert round_.snapshot_hash[:14] in html
+        assert escape(selectors.round_export_url(round_)) in html
     # round 2 saw only round 1's batch; round 1 split its ties (both orders at half weight)
-    assert selectors.round_export_query(second)["round"] == "1"
+    assert second.snapshot_export["round"] == "1"
     assert any(row["margin"] == 0.0 for row in _trained_rows(first, fake_engine))
