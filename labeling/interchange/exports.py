@@ -1,16 +1,19 @@
-"""Preference exports: select judgments, aggregate them per comparison, stream rows in a format.
+"""Preference exports: select judgments, decide each comparison, stream rows in a format.
 
 The comparisons (with their texts) and their judgments (or per-comparison vote counts the
 database computes) are read side by side in id order from chunked, server-side cursors
 (``connection.chunked_cursor``) and merged, so memory stays flat however large the project.
-The judgments of one comparison are aggregated (majority with ties broken by summed strength,
-unanimous only, or every judgment as its own row) and written as TRL preference rows (standard or
-conversational), KTO unpaired rows, Anthropic HH transcripts, or raw per-annotator judgments, in
-JSON Lines, CSV or Parquet; commands also write a Hugging Face dataset directory. The split is by
-prompt (a hash of the prompt id and a seed), so no prompt is ever in both train and test.
+What the votes of one comparison mean (decision, margin, weight, tie and both-bad policies) is
+``labeling.preferences``'s: the same rules as a round's training snapshot. Aggregation is the
+majority decision, unanimous only, or every judgment as its own row; rows are TRL preference rows
+(standard or conversational), KTO unpaired rows, Anthropic HH transcripts, or raw per-annotator
+judgments, in JSON Lines, CSV or Parquet (files and Hugging Face dataset directories:
+``export_files``). The split is by prompt (a hash of the prompt id and a seed), so no prompt is
+ever in both train and test.
 
-The web process never imports ``datasets``/``torch``: ``datasets`` is imported only inside
-:func:`_hf_directory_write`, which only commands reach.
+Why over 500 lines: the column layouts of the two cursors (the ``T_*`` / ``V_*`` indexes) and the
+one hot loop that reads them by index belong together; split, each half would have to know the
+other's layout.
 """
 
 from __future__ import annotations
@@ -19,13 +22,9 @@ import hashlib
 import itertools
 import json
 import operator
-import os
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -35,11 +34,6 @@ from django.utils.text import slugify
 
 from labeling import preferences
 from labeling.interchange.containers import (
-    PARQUET_BATCH_ROWS,
-    SideFile,
-    parquet_batches,
-    parquet_schema,
-    row_json,
     rows_encode,
 )
 from labeling.interchange.formats import RAW_COLUMNS, hh_transcript, prompt_text
@@ -557,7 +551,7 @@ def preference_rows(
 _first = operator.itemgetter(0)
 
 
-def _main_rows(rows: Iterator[tuple[str, dict[str, Any]]], side: Any) -> Iterator[dict[str, Any]]:
+def main_rows(rows: Iterator[tuple[str, dict[str, Any]]], side: Any) -> Iterator[dict[str, Any]]:
     """The rows of the dataset itself; both-bad rows go to ``side`` (``append``) when given."""
     for split, row in rows:
         if split == "both_bad":
@@ -580,7 +574,7 @@ def export_stream(
             selected, spec=spec, stats=stats, container="jsonl", content_hash=content_hash
         )
     return rows_encode(
-        _main_rows(rows, None),
+        main_rows(rows, None),
         spec=spec,
         stats=stats,
         container=spec.container,
@@ -594,122 +588,3 @@ def export_filename(project: Project, spec: ExportSpec, *, suffix: str | None = 
     extension = suffix or spec.container
     kind = "both-bad" if spec.both_bad == "only" else spec.dataset_format.replace("_", "-")
     return f"{name}-{kind}.{extension}"
-
-
-# --- files -------------------------------------------------------------------------------------
-
-
-def preferences_export(*, project: Project, spec: ExportSpec, output: Path) -> ExportStats:
-    """Write an export to a file (with a ``<file>.card.md`` sidecar) or, for the ``hf``
-    container, a Hugging Face dataset directory with train/test splits and a README.md card."""
-    from labeling.interchange.cards import dataset_card_render
-
-    output = Path(output)
-    stats = ExportStats()
-    if spec.container == "hf":
-        _hf_directory_write(project=project, spec=spec, output=output, stats=stats)
-        card_path = output / "README.md"
-    else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        side = SideFile(Path(f"{output}.both_bad.jsonl")) if spec.both_bad == "separate" else None
-        temporary = output.with_name(f".{output.name}.partial")
-        try:
-            with temporary.open("wb") as handle:
-                for chunk in export_stream_to_side(
-                    project=project, spec=spec, stats=stats, side=side
-                ):
-                    handle.write(chunk)
-            os.replace(temporary, output)
-        finally:
-            temporary.unlink(missing_ok=True)
-            if side is not None:
-                side.close()
-        stats.files.append(output.name)
-        if side is not None:
-            stats.files.append(side.path.name)
-        card_path = Path(f"{output}.card.md")
-    card_path.write_text(
-        dataset_card_render(project=project, spec=spec, stats=stats), encoding="utf-8"
-    )
-    return stats
-
-
-def export_stream_to_side(
-    *, project: Project, spec: ExportSpec, stats: ExportStats, side: Any
-) -> Iterator[bytes]:
-    """Like :func:`export_stream`, with both-bad rows handed to ``side`` (for files)."""
-    if spec.both_bad == "only":
-        return export_stream(project=project, spec=spec, stats=stats)
-    rows = preference_rows(project=project, spec=spec, stats=stats)
-    return rows_encode(_main_rows(rows, side), spec=spec, stats=stats, container=spec.container)
-
-
-def _hf_directory_write(
-    *, project: Project, spec: ExportSpec, output: Path, stats: ExportStats
-) -> None:
-    """A ``datasets`` DatasetDict (train, test) saved with ``save_to_disk``. Commands only: this
-    is the one place ``datasets`` is imported."""
-    import datasets
-    import pyarrow.parquet as pq
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".pairwise-hf-", dir=output.parent))
-    try:
-        writers = {}
-        schema = parquet_schema(spec)
-        for split in ("train", "test"):
-            writers[split] = pq.ParquetWriter(work / f"{split}.parquet", schema)
-        buffers: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
-        digest = hashlib.sha256()
-        lines: list[str] = []
-        side = SideFile(work / "both_bad.jsonl") if spec.both_bad in ("separate",) else None
-
-        def flush(split: str) -> None:
-            for table in parquet_batches(iter(buffers[split]), spec):
-                writers[split].write_table(table)
-            buffers[split] = []
-
-        for split, row in preference_rows(project=project, spec=spec, stats=stats):
-            if split == "both_bad":
-                if side is not None:
-                    side.append(row)
-                continue
-            lines.append(row_json(row))
-            if len(lines) >= 2000:
-                digest.update(("\n".join(lines) + "\n").encode())
-                lines = []
-            buffers[split].append(row)
-            if len(buffers[split]) >= PARQUET_BATCH_ROWS:
-                flush(split)
-        if lines:
-            digest.update(("\n".join(lines) + "\n").encode())
-        for split in ("train", "test"):
-            flush(split)
-            writers[split].close()
-        stats.content_hash = digest.hexdigest()
-        cache = work / "cache"
-        dataset = datasets.DatasetDict(
-            {
-                split: datasets.Dataset.from_parquet(
-                    str(work / f"{split}.parquet"), cache_dir=str(cache)
-                )
-                if stats.rows_by_split.get(split)
-                else datasets.Dataset(schema.empty_table())
-                for split in ("train", "test")
-            }
-        )
-        staging = work / "dataset"
-        dataset.save_to_disk(str(staging))
-        del dataset
-        if side is not None:
-            side.close()
-            shutil.move(str(side.path), staging / "both_bad.jsonl")
-            stats.files.append("both_bad.jsonl")
-        if output.is_dir():
-            shutil.rmtree(output)
-        elif output.exists():
-            output.unlink()
-        shutil.move(str(staging), output)
-        stats.files[:0] = ["train", "test"]
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling.interchange.commands import project_find
-from labeling.interchange.exports import preferences_export
+from labeling.interchange.export_files import preferences_export
 from labeling.interchange.formats import EXPORT_FORMATS
 from labeling.interchange.specs import (
     AGGREGATIONS,
