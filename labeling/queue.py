@@ -23,8 +23,9 @@ statement; the partial unique index "one active lease per annotator and project"
 (annotator, comparison) judgment index turn a double click into a retry that finds the stored row.
 SQLite: ``transaction_mode = IMMEDIATE`` serializes writers (behind the fair write lock of
 ``config.sqlite_backend``, which gives up after the database ``timeout`` with "database is
-locked"). Either way every path that adds a lease or a judgment first locks the comparison row,
-then re-counts, so k is never exceeded.
+locked"; an import holds that lock for its whole atomic write phase: a claim waited 4.5 s behind
+8 000 imported responses, benchmarks/import_vs_claim.py). Either way every path that adds a lease
+or a judgment first locks the comparison row, then re-counts, so k is never exceeded.
 
 The hot path (one claim and one submit per judgment) is hand-written SQL through
 ``connection.cursor()``: the ORM's statement compilation cost several times the queries' own
