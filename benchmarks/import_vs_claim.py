@@ -58,7 +58,13 @@ def main() -> None:
     warm = [(0, {"prompt_id": "p0", "responses": ["first", "second"]})]
     responses_import(project=project, rows=warm)
     rows = [
-        (i, {"prompt_id": f"p{i}", "responses": [f"Answer {j} to {i}." for j in range(args.per_prompt)]})
+        (
+            i,
+            {
+                "prompt_id": f"p{i}",
+                "responses": [f"Answer {j} to {i}." for j in range(args.per_prompt)],
+            },
+        )
         for i in range(1, args.prompts)
     ]
 
