@@ -30,6 +30,8 @@ class ComparisonAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "prompt", "priority", "judgment_count", "status", "batch"]
     list_filter = ["project", "status", "batch"]
     raw_id_fields = ["prompt", "response_a", "response_b"]
+    # Written only by the queue engine (labeling.queue), from the judgments stored.
+    readonly_fields = ["judgment_count"]
 
 
 @admin.register(Assignment)

@@ -73,16 +73,21 @@ def comparison_get_visible(*, user: Any, comparison_id: int) -> Comparison:
 
 _PROJECT = RowReader(Project, "p")
 _COMPARISON = RowReader(Comparison, "c")
+_MEMBERS = Project.annotators.through._meta
 _IS_MEMBER = (
-    f"EXISTS (SELECT 1 FROM {Project.annotators.through._meta.db_table} m "
-    "WHERE m.project_id = p.id AND m.user_id = %s)"
+    f"EXISTS (SELECT 1 FROM {_MEMBERS.db_table} m "
+    f"WHERE m.{_MEMBERS.get_field('project').column} = p.{Project._meta.pk.column} "
+    f"AND m.{_MEMBERS.get_field('user').column} = %s)"
 )
 _MEMBER_PROJECT_SQL = (
-    f"SELECT {_PROJECT.columns} FROM labeling_project p WHERE p.id = %s AND {_IS_MEMBER}"
+    f"SELECT {_PROJECT.columns} FROM {Project._meta.db_table} p "
+    f"WHERE p.{Project._meta.pk.column} = %s AND {_IS_MEMBER}"
 )
 _MEMBER_COMPARISON_SQL = (
-    f"SELECT {_COMPARISON.columns}, {_PROJECT.columns} FROM labeling_comparison c "
-    f"JOIN labeling_project p ON p.id = c.project_id WHERE c.id = %s AND {_IS_MEMBER}"
+    f"SELECT {_COMPARISON.columns}, {_PROJECT.columns} FROM {Comparison._meta.db_table} c "
+    f"JOIN {Project._meta.db_table} p "
+    f"ON p.{Project._meta.pk.column} = c.{Comparison._meta.get_field('project').column} "
+    f"WHERE c.{Comparison._meta.pk.column} = %s AND {_IS_MEMBER}"
 )
 
 

@@ -36,12 +36,8 @@ from labeling.interchange.formats import (
     rows_read,
     size_check,
 )
-from labeling.interchange.imports import (
-    ImportResult,
-    preferences_import,
-    prompts_import,
-    responses_import,
-)
+from labeling.interchange.imports import ImportResult, prompts_import, responses_import
+from labeling.interchange.preference_imports import preferences_import
 from labeling.interchange.specs import PARAMETERS, ExportStats, export_spec_parse
 from labeling.models import Project
 from labeling.roles import is_admin

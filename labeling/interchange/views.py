@@ -21,12 +21,8 @@ from django.views.decorators.http import require_http_methods
 from labeling import selectors
 from labeling.interchange.formats import ImportRejected, SourceFile, rows_read
 from labeling.interchange.forms import ExportForm, UploadForm
-from labeling.interchange.imports import (
-    ImportResult,
-    preferences_import,
-    prompts_import,
-    responses_import,
-)
+from labeling.interchange.imports import ImportResult, prompts_import, responses_import
+from labeling.interchange.preference_imports import preferences_import
 from labeling.models import Project
 from labeling.roles import is_admin
 from labeling.services import LabelingError

@@ -1,4 +1,4 @@
-"""The queue under real concurrency, on PostgreSQL (where ``skip_locked`` is real).
+"""The queue under real concurrency, on PostgreSQL (where ``FOR UPDATE SKIP LOCKED`` is real).
 
 Runs only when the test database is PostgreSQL: ``DATABASE_URL=postgres://… pytest -m postgres``.
 Many threads, one database connection each, claim and submit at once; afterwards the database must

@@ -9,6 +9,7 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
+from labeling import queue as queue_engine
 from labeling import selectors, services
 from labeling.models import Assignment, AssignmentStatus, ComparisonStatus, Judgment
 from tests.factories import ComparisonFactory, UserFactory
@@ -300,8 +301,8 @@ def test_submit_and_claim_next_falls_back_to_two_steps(
 ) -> None:
     """A concurrent claim of the same annotator (IntegrityError) or only locked rows left
     (PostgreSQL): the submit and the claim then run one after the other."""
-    real_claim_in = services._claim_in
-    outcomes: list[Any] = [IntegrityError("a concurrent claim"), services._Wait()]
+    real_claim_in = queue_engine._claim_in
+    outcomes: list[Any] = [IntegrityError("a concurrent claim"), queue_engine._Wait()]
 
     def claim_in(cursor: Any, **kwargs: Any) -> Any:
         if kwargs.get("wait") is False and outcomes:
@@ -311,7 +312,7 @@ def test_submit_and_claim_next_falls_back_to_two_steps(
             return outcome
         return real_claim_in(cursor, **kwargs)
 
-    monkeypatch.setattr(services, "_claim_in", claim_in)
+    monkeypatch.setattr(queue_engine, "_claim_in", claim_in)
     for index in range(2):
         lease = services.assignment_claim_next(annotator=annotator, project=project)
         assert lease is not None

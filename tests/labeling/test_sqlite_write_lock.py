@@ -8,13 +8,17 @@ at once instead of sleeping in SQLite's busy handler.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
+from rest_framework.test import APIClient
 
 from config.sqlite_backend.base import DatabaseWrapper
+from labeling import services
+from labeling.models import Project
 
 pytestmark = [
     pytest.mark.django_db,
@@ -22,12 +26,14 @@ pytestmark = [
 ]
 
 
-def _wrapper(path: Path, alias: str, mode: str = "IMMEDIATE") -> DatabaseWrapper:
+def _wrapper(
+    path: Path, alias: str, mode: str = "IMMEDIATE", timeout: float = 20
+) -> DatabaseWrapper:
     settings = {
         **connections.settings["default"],
         "ENGINE": "config.sqlite_backend",
         "NAME": str(path),
-        "OPTIONS": {"transaction_mode": mode, "timeout": 20},
+        "OPTIONS": {"transaction_mode": mode, "timeout": timeout},
     }
     return DatabaseWrapper(settings, alias=alias)
 
@@ -80,3 +86,67 @@ def test_memory_and_deferred_databases_take_no_lock(tmp_path: Path) -> None:
     assert not _wrapper(Path(":memory:"), "memory")._uses_write_lock()
     assert not _wrapper(tmp_path / "db.sqlite3", "deferred", mode="DEFERRED")._uses_write_lock()
     assert _wrapper(tmp_path / "db.sqlite3", "immediate")._uses_write_lock()
+
+
+def test_writer_gives_up_after_the_database_timeout(tmp_path: Path) -> None:
+    """The lock wait is bounded by OPTIONS["timeout"], like SQLite's busy handler: then
+    "database is locked", holding nothing; once the holder commits, writers get in again."""
+    first = _wrapper(tmp_path / "db.sqlite3", "holder")
+    first.ensure_connection()
+    first.cursor().execute("CREATE TABLE t (x INTEGER)")
+    first._start_transaction_under_autocommit()
+    second = _wrapper(tmp_path / "db.sqlite3", "waiter", timeout=0.3)
+    second.ensure_connection()
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match=r"database is locked: .* over 0\.3 s"):
+        second._start_transaction_under_autocommit()
+    waited = time.monotonic() - started
+    assert 0.3 <= waited < 5, waited
+    assert not second._write_lock_held and second.in_atomic_block is False
+    first._commit()
+    # The given-up wait let the lock go: the second writer (and the first) get it at once.
+    second._start_transaction_under_autocommit()
+    second.cursor().execute("INSERT INTO t VALUES (2)")
+    second._commit()
+    first._start_transaction_under_autocommit()
+    assert first.cursor().execute("SELECT x FROM t").fetchall() == [(2,)]
+    first._rollback()
+    for wrapper in (first, second):
+        wrapper._close()
+
+
+def _locked_error(tmp_path: Path) -> OperationalError:
+    """The error the backend raises when a writer waited past its timeout."""
+    holder = _wrapper(tmp_path / "db.sqlite3", "holder2")
+    holder.ensure_connection()
+    holder._start_transaction_under_autocommit()
+    waiter = _wrapper(tmp_path / "db.sqlite3", "waiter2", timeout=0.1)
+    waiter.ensure_connection()
+    try:
+        waiter._start_transaction_under_autocommit()
+    except OperationalError as error:
+        return error
+    finally:
+        holder._rollback()
+        holder._close()
+        waiter._close()
+    raise AssertionError("the waiter got the lock while it was held")
+
+
+def test_api_answers_503_with_a_reason_when_the_database_is_locked(
+    tmp_path: Path, annotator: Any, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    error = _locked_error(tmp_path)
+    api = APIClient()
+    api.force_authenticate(user=annotator)
+
+    def locked(**kwargs: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(services, "assignment_claim_next", locked)
+    response = api.post(f"/api/v1/projects/{project.pk}/queue/next/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    body = response.json()
+    assert body["error"].startswith("the database is busy with another write")
+    assert body["field"] is None and "database is locked" in body["detail"]

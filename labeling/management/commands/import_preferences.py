@@ -9,7 +9,7 @@ from django.core.management.base import CommandParser
 
 from labeling.interchange.commands import ImportCommand
 from labeling.interchange.formats import IMPORT_FORMATS
-from labeling.interchange.imports import preferences_import
+from labeling.interchange.preference_imports import preferences_import
 
 
 class Command(ImportCommand):

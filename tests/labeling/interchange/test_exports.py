@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from labeling.interchange.export_files import preferences_export
 from labeling.interchange.exports import export_stream
 from labeling.interchange.formats import SourceFile, rows_read
-from labeling.interchange.imports import preferences_import
+from labeling.interchange.preference_imports import preferences_import
 from labeling.interchange.specs import ExportStats, export_spec_parse
 from labeling.models import Comparison, Judgment, Project, Source
 from labeling.services import LabelingError

@@ -194,7 +194,7 @@ def test_web_modules_never_import_torch() -> None:
         "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.test_settings');"
         "django.setup();"
         "import config.urls, labeling.interchange.api, labeling.interchange.views, labeling.interchange.exports,"
-        " labeling.interchange.imports, labeling.interchange.cards, labeling.interchange.formats;"
+        " labeling.interchange.imports, labeling.interchange.preference_imports, labeling.interchange.cards, labeling.interchange.formats;"
         "import labeling.management.commands.export_preferences, labeling.management.commands.import_preferences;"
         "heavy = sorted(m for m in ('torch', 'transformers', 'trl', 'datasets') if m in sys.modules);"
         "print(','.join(heavy))"
