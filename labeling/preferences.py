@@ -206,32 +206,31 @@ class PreferenceHash:
     """sha256 over preference pairs (or unpaired completions) in order: the same data gives the
     same hash in every file format.
 
-    A pair contributes the line ``[messages, chosen, rejected, margin, weight]``, a completion
-    ``[messages, completion, label, weight]`` (canonical JSON; numbers as rounded here)."""
+    A pair adds ``P<len>:<messages><len>:<chosen><len>:<rejected><margin>:<weight>;`` (the
+    canonical messages JSON, the texts length-prefixed so no text can fake a boundary, numbers as
+    rounded here), a completion ``C<len>:<messages><len>:<completion><0|1>:<weight>;``."""
 
     def __init__(self) -> None:
-        self._digest = hashlib.sha256()
+        self._update = (digest := hashlib.sha256()).update
+        self._digest = digest
         self.items = 0
 
     def add_pair(
-        self, *, messages_json: str, chosen: str, rejected: str, margin: float, weight: float
+        self, messages_json: str, chosen: str, rejected: str, margin: float, weight: float
     ) -> None:
-        dumps = json.dumps
-        line = (
-            f"[{messages_json},{dumps(chosen, ensure_ascii=False)},"
-            f"{dumps(rejected, ensure_ascii=False)},{float(margin)!r},{float(weight)!r}]\n"
+        self._update(
+            f"P{len(messages_json)}:{messages_json}{len(chosen)}:{chosen}{len(rejected)}:"
+            f"{rejected}{float(margin)!r}:{float(weight)!r};".encode("utf-8", "surrogatepass")
         )
-        self._digest.update(line.encode("utf-8"))
         self.items += 1
 
     def add_completion(
-        self, *, messages_json: str, completion: str, label: bool, weight: float
+        self, messages_json: str, completion: str, label: bool, weight: float
     ) -> None:
-        line = (
-            f"[{messages_json},{json.dumps(completion, ensure_ascii=False)},"
-            f"{'true' if label else 'false'},{float(weight)!r}]\n"
+        self._update(
+            f"C{len(messages_json)}:{messages_json}{len(completion)}:{completion}"
+            f"{int(label)}:{float(weight)!r};".encode("utf-8", "surrogatepass")
         )
-        self._digest.update(line.encode("utf-8"))
         self.items += 1
 
     def hexdigest(self) -> str:
@@ -245,20 +244,9 @@ def rows_hash(rows: Iterable[dict[str, Any]]) -> str:
     for row in rows:
         messages = messages_json(row["prompt"])
         if "completion" in row:
-            digest.add_completion(
-                messages_json=messages,
-                completion=row["completion"],
-                label=bool(row["label"]),
-                weight=row["weight"],
-            )
+            digest.add_completion(messages, row["completion"], bool(row["label"]), row["weight"])
         else:
-            digest.add_pair(
-                messages_json=messages,
-                chosen=row["chosen"],
-                rejected=row["rejected"],
-                margin=row["margin"],
-                weight=row["weight"],
-            )
+            digest.add_pair(messages, row["chosen"], row["rejected"], row["margin"], row["weight"])
     return digest.hexdigest()
 
 

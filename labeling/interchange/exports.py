@@ -18,6 +18,7 @@ other's layout.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -396,9 +397,30 @@ def preference_rows(
     dropped = stats.dropped
     annotators = stats.annotators
     digest = preferences.PreferenceHash()
-    decide, votes_of, pairs_of = preferences.decide, _votes_of, preferences.pairs_of
-    completions_of, vote_decision = preferences.completions_of, preferences.vote_decision
+    add_pair, add_completion = digest.add_pair, digest.add_completion
     undecided = preferences.UNDECIDED
+
+    def yielded(decision: preferences.Decision, weight: float | None) -> tuple[Any, ...]:
+        """The pairs (or KTO completions) a decision yields under the export's policies."""
+        if unpaired:
+            return preferences.completions_of(decision, both_bad=both_bad_policy, weight=weight)
+        return preferences.pairs_of(
+            decision, ties=ties_policy, both_bad=both_bad_policy, weight=weight
+        )
+
+    # Few distinct vote counts occur: decisions and what they yield are cached by the raw counts.
+    @functools.lru_cache(maxsize=8192)
+    def counts_outcome(counts: Counts) -> tuple[preferences.Decision, tuple[Any, ...]]:
+        decision = preferences.decide(_votes_of(counts))
+        return decision, yielded(decision, None)
+
+    @functools.lru_cache(maxsize=8192)
+    def vote_outcome(
+        choice: str, strength: int | None, n: int
+    ) -> tuple[preferences.Decision, tuple[Any, ...]]:
+        decision = preferences.vote_decision(choice, strength)
+        return decision, yielded(decision, 1.0 / n)
+
     if per_judgment:
         keyed: Iterator[tuple[Any, ...]] = (
             (comparison_id, *_counts(group := list(rows)), group)
@@ -432,7 +454,7 @@ def preference_rows(
             if flagged and comparison_id in flagged:
                 dropped["flagged"] += 1
                 continue
-            decision = decide(votes_of(item[1:10]))
+            decision, examples = counts_outcome(item[1:10])
             if n > 1:
                 multi += 1
                 agreement_sum += decision.share
@@ -456,8 +478,8 @@ def preference_rows(
                     emitted += 1
             else:
                 if per_judgment:
-                    decisions = [
-                        (vote_decision(vote[V_CHOICE], vote[V_STRENGTH]), 1.0 / n, vote[V_USER])
+                    outcomes = [
+                        (*vote_outcome(vote[V_CHOICE], vote[V_STRENGTH], n), vote[V_USER])
                         for vote in item[10]
                     ]
                 elif unanimous and not decision.unanimous:
@@ -467,8 +489,9 @@ def preference_rows(
                     dropped["undecided"] += 1
                     continue
                 else:
-                    decisions = [(decision, None, None)]
-                for one, weight, username in decisions:
+                    outcomes = [(decision, examples, None)]
+                a_text, b_text = text[T_A_TEXT], text[T_B_TEXT]
+                for one, found, username in outcomes:
                     if one.outcome == "both_bad" and side_both_bad:
                         stats.both_bad_rows += 1
                         yield (
@@ -476,48 +499,31 @@ def preference_rows(
                             {
                                 "prompt_id": prompt[2],
                                 "prompt": prompt[0],
-                                "response_a": text[T_A_TEXT],
-                                "response_b": text[T_B_TEXT],
+                                "response_a": a_text,
+                                "response_b": b_text,
                             },
                         )
                         continue
                     if only_both_bad:
                         continue
-                    texts_of = {"a": text[T_A_TEXT], "b": text[T_B_TEXT]}
+                    if not found:
+                        dropped[one.outcome] += 1
+                        continue
                     if unpaired:
-                        examples = completions_of(one, both_bad=both_bad_policy, weight=weight)
-                        if not examples:
-                            dropped[one.outcome] += 1
-                            continue
-                        for example in examples:
-                            completion = texts_of[example.side]
-                            digest.add_completion(
-                                messages_json=prompt[4],
-                                completion=completion,
-                                label=example.desirable,
-                                weight=example.weight,
-                            )
+                        for example in found:
+                            completion = a_text if example.side == "a" else b_text
+                            add_completion(prompt[4], completion, example.desirable, example.weight)
                             for out in build(
                                 prompt[0], prompt[1], completion, example.desirable, example.weight
                             ):
                                 yield split, out
                                 emitted += 1
                     else:
-                        pairs = pairs_of(
-                            one, ties=ties_policy, both_bad=both_bad_policy, weight=weight
-                        )
-                        if not pairs:
-                            dropped[one.outcome] += 1
-                            continue
-                        for pair in pairs:
-                            chosen, rejected = texts_of[pair.chosen], texts_of[pair.rejected]
-                            digest.add_pair(
-                                messages_json=prompt[4],
-                                chosen=chosen,
-                                rejected=rejected,
-                                margin=pair.margin,
-                                weight=pair.weight,
+                        for pair in found:
+                            chosen, rejected = (
+                                (a_text, b_text) if pair.chosen == "a" else (b_text, a_text)
                             )
+                            add_pair(prompt[4], chosen, rejected, pair.margin, pair.weight)
                             for out in build(
                                 prompt[0], prompt[1], chosen, rejected, pair.margin, pair.weight
                             ):
