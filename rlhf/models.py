@@ -14,6 +14,7 @@ Workflows over these rows live in ``rlhf.services``; nothing here imports the tr
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,13 @@ MODEL_DTYPES = ("auto", "float32", "bfloat16", "float16")
 def resolve_model_path(value: str) -> str:
     """``builtin:<name>`` → ``$PAIRWISE_DATA_DIR/models/<name>``; anything else unchanged."""
     if value.startswith(BUILTIN_PREFIX):
-        return str(Path(settings.PAIRWISE_DATA_DIR) / "models" / value[len(BUILTIN_PREFIX) :])
+        return str(data_dir() / "models" / value[len(BUILTIN_PREFIX) :])
     return value
+
+
+def data_dir() -> Path:
+    """``$PAIRWISE_DATA_DIR``: checkpoints, run directories and built-in models live below it."""
+    return Path(settings.PAIRWISE_DATA_DIR)
 
 
 def resolve_data_path(value: str) -> str:
@@ -41,7 +47,16 @@ def resolve_data_path(value: str) -> str:
     if not value:
         return ""
     path = Path(value)
-    return str(path if path.is_absolute() else Path(settings.PAIRWISE_DATA_DIR) / path)
+    return str(path if path.is_absolute() else data_dir() / path)
+
+
+def relative_to_data(path: str | Path) -> str:
+    """The path to store for ``path``: relative to ``$PAIRWISE_DATA_DIR`` when below it, so the
+    data dir can move (:func:`resolve_data_path` turns it back)."""
+    path = Path(path)
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(data_dir().resolve()))
+    return str(path)
 
 
 class Method(models.TextChoices):

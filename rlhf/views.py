@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from labeling.models import Project
 from labeling.roles import is_admin
 from labeling.services import LabelingError
-from rlhf import charts, selectors, services
+from rlhf import charts, selectors, services, tasks
 from rlhf.forms import RoundLaunchForm
 from rlhf.methods import PPO_NOTE
 from rlhf.models import Checkpoint, ModelSpec, Round
@@ -95,7 +95,7 @@ def _round_context(round_: Round) -> dict[str, Any]:
             {"run": run, "curves": charts.curves_for_run(run.metrics_history)} for run in runs
         ],
         "queue": selectors.round_queue_figures(round_),
-        "queue_name": services.task_queue_name(),
+        "queue_name": tasks.task_queue_name(),
     }
 
 
