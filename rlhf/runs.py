@@ -53,9 +53,9 @@ def heartbeat_stale_after() -> timedelta:
 
 def run_next_queued(*, run_id: int) -> int | None:
     """The id of the step to run after ``run_id`` (its round's first queued run), if any."""
-    round_id = TrainingRun.objects.filter(pk=run_id).values_list("round_id", flat=True).first()
+    same_round = TrainingRun.objects.filter(pk=run_id).values("round_id")
     return (
-        TrainingRun.objects.filter(round_id=round_id, status=RunStatus.QUEUED)
+        TrainingRun.objects.filter(round_id__in=same_round, status=RunStatus.QUEUED)
         .order_by("id")
         .values_list("pk", flat=True)
         .first()
