@@ -15,6 +15,7 @@ Workflows over these rows live in ``rlhf.services``; nothing here imports the tr
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -277,16 +278,22 @@ class RunStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+def newest_attempts(runs: Iterable[TrainingRun]) -> list[TrainingRun]:
+    """The newest attempt of each step among ``runs`` (e.g. a round's prefetched runs), in step
+    order."""
+    newest: dict[str, TrainingRun] = {}
+    for run in sorted(runs, key=lambda run: (run.attempt, run.pk)):
+        newest[run.step] = run
+    return [newest[step] for step in STEP_ORDER if step in newest]
+
+
 class TrainingRunQuerySet(models.QuerySet["TrainingRun"]):
     def running(self) -> TrainingRunQuerySet:
         return self.filter(status=RunStatus.RUNNING)
 
     def latest_per_step(self) -> list[TrainingRun]:
         """The newest attempt of each step, in step order."""
-        newest: dict[str, TrainingRun] = {}
-        for run in self.order_by("attempt", "id"):
-            newest[run.step] = run
-        return [newest[step] for step in STEP_ORDER if step in newest]
+        return newest_attempts(self)
 
 
 class TrainingRun(models.Model):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +17,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling.models import Project
-from labeling.roles import is_admin
+from labeling.roles import is_admin, login_required
 from labeling.services import LabelingError
 from rlhf import charts, selectors, services, tasks
 from rlhf.forms import RoundLaunchForm
