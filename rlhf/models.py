@@ -9,7 +9,8 @@
 - :class:`TrainingRun`: one step of a round (reward, policy, evaluate, generate) run by the job
   runner as a child process: status, progress, metrics history, log tail, heartbeat.
 
-Workflows over these rows live in ``rlhf.services``; nothing here imports the training engine.
+Workflows over these rows live in ``rlhf.services`` (admins) and ``rlhf.runs`` (the job runner);
+nothing here imports the training engine.
 """
 
 from __future__ import annotations
