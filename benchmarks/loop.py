@@ -91,7 +91,7 @@ def main() -> int:
         annotators=(),
     ).project
     print(TABLE_HEADER)
-    from rlhf.runner import sigterm_stops_children
+    from rlhf.supervision import sigterm_stops_children
 
     with sigterm_stops_children():
         figures = loop_run(

@@ -1,11 +1,26 @@
-"""Who may do what: annotators label, admins manage. Roles are Django groups."""
+"""Who may do what: annotators label, admins manage. Roles are Django groups.
+
+Also the pages' ``login_required`` (both apps' htmx pages use it): an htmx swap of a logged-out
+user gets ``HX-Redirect`` to the login page instead of the login page swapped into the panel.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required as django_login_required
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 
 if TYPE_CHECKING:
     from labeling.models import Project
+
+View = Callable[..., HttpResponse]
 
 ANNOTATOR_GROUP = "annotator"
 ADMIN_GROUP = "admin"
@@ -29,3 +44,22 @@ def can_label(user: Any, project: Project) -> bool:
     return bool(
         getattr(user, "is_authenticated", False) and project.annotators.filter(pk=user.pk).exists()
     )
+
+
+def login_required(view: View) -> View:
+    """``login_required`` that, for an htmx request of a logged-out user (an expired session),
+    sends the whole browser to the login page instead of swapping it into the panel (a polling
+    section would otherwise show the login form inside itself)."""
+    plain = django_login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        htmx = getattr(request, "htmx", None)
+        swap = htmx is not None and bool(htmx) and not htmx.history_restore_request
+        if htmx is not None and swap and not request.user.is_authenticated:
+            current = htmx.current_url_abs_path or request.get_full_path()
+            login_url = reverse(settings.LOGIN_URL) + "?" + urlencode({"next": current})
+            return HttpResponseClientRedirect(login_url)
+        return plain(request, *args, **kwargs)
+
+    return wrapper

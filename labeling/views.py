@@ -10,14 +10,10 @@ the page again with status 400/409.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required as django_login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -26,12 +22,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from labeling import selectors, services
 from labeling.forms import AssignmentForm, JudgmentForm, ProjectCreateForm
 from labeling.models import Assignment, Project, Side
-from labeling.roles import is_admin
+from labeling.roles import is_admin, login_required
 from labeling.services import Conflict, LabelingError
 
 LABEL_TEMPLATE = "labeling/label.html"
@@ -39,22 +34,6 @@ HISTORY_PAGE_SIZE = 25
 
 
 View = Callable[..., HttpResponse]
-
-
-def login_required(view: View) -> View:
-    """``login_required`` that, for an htmx request of a logged-out user (an expired session),
-    sends the whole browser to the login page instead of swapping it into the panel."""
-    plain = django_login_required(view)
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated and _is_fragment_request(request):
-            current = request.htmx.current_url_abs_path or request.get_full_path()  # type: ignore[attr-defined]
-            login_url = reverse(settings.LOGIN_URL) + "?" + urlencode({"next": current})
-            return HttpResponseClientRedirect(login_url)
-        return plain(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _is_fragment_request(request: HttpRequest) -> bool:

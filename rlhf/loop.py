@@ -18,7 +18,7 @@ from django.conf import settings
 
 from labeling.models import Project, Prompt, Split
 from rlhf import runner, selectors, services
-from rlhf.models import Checkpoint, Round, RoundStatus
+from rlhf.models import Checkpoint, Round, RoundStatus, resolve_data_path
 from rlhf.simulate import annotators_ensure, judge_in_process, judge_over_http
 
 ROUND_STEPS = ("reward", "policy", "evaluate", "generate")
@@ -140,7 +140,7 @@ def rule_win_rate_vs_base(
             "base_model": model_spec.base_model_path,
             "candidate_adapter": round_.checkpoint.adapter_path,
             "parent_adapter": None,
-            "reward_model": runner.services_path(merged),
+            "reward_model": resolve_data_path(merged),
             "prompts": str(workdir / "prompts.jsonl"),
             "max_prompts": max_prompts,
             "max_new_tokens": int(round_.config.get("evaluate", {}).get("max_new_tokens", 32)),

@@ -9,11 +9,14 @@
 - :class:`TrainingRun`: one step of a round (reward, policy, evaluate, generate) run by the job
   runner as a child process: status, progress, metrics history, log tail, heartbeat.
 
-Workflows over these rows live in ``rlhf.services``; nothing here imports the training engine.
+Workflows over these rows live in ``rlhf.services`` (admins) and ``rlhf.runs`` (the job runner);
+nothing here imports the training engine.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +35,13 @@ MODEL_DTYPES = ("auto", "float32", "bfloat16", "float16")
 def resolve_model_path(value: str) -> str:
     """``builtin:<name>`` → ``$PAIRWISE_DATA_DIR/models/<name>``; anything else unchanged."""
     if value.startswith(BUILTIN_PREFIX):
-        return str(Path(settings.PAIRWISE_DATA_DIR) / "models" / value[len(BUILTIN_PREFIX) :])
+        return str(data_dir() / "models" / value[len(BUILTIN_PREFIX) :])
     return value
+
+
+def data_dir() -> Path:
+    """``$PAIRWISE_DATA_DIR``: checkpoints, run directories and built-in models live below it."""
+    return Path(settings.PAIRWISE_DATA_DIR)
 
 
 def resolve_data_path(value: str) -> str:
@@ -41,7 +49,16 @@ def resolve_data_path(value: str) -> str:
     if not value:
         return ""
     path = Path(value)
-    return str(path if path.is_absolute() else Path(settings.PAIRWISE_DATA_DIR) / path)
+    return str(path if path.is_absolute() else data_dir() / path)
+
+
+def relative_to_data(path: str | Path) -> str:
+    """The path to store for ``path``: relative to ``$PAIRWISE_DATA_DIR`` when below it, so the
+    data dir can move (:func:`resolve_data_path` turns it back)."""
+    path = Path(path)
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(data_dir().resolve()))
+    return str(path)
 
 
 class Method(models.TextChoices):
@@ -268,16 +285,22 @@ class RunStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+def newest_attempts(runs: Iterable[TrainingRun]) -> list[TrainingRun]:
+    """The newest attempt of each step among ``runs`` (e.g. a round's prefetched runs), in step
+    order."""
+    newest: dict[str, TrainingRun] = {}
+    for run in sorted(runs, key=lambda run: (run.attempt, run.pk)):
+        newest[run.step] = run
+    return [newest[step] for step in STEP_ORDER if step in newest]
+
+
 class TrainingRunQuerySet(models.QuerySet["TrainingRun"]):
     def running(self) -> TrainingRunQuerySet:
         return self.filter(status=RunStatus.RUNNING)
 
     def latest_per_step(self) -> list[TrainingRun]:
         """The newest attempt of each step, in step order."""
-        newest: dict[str, TrainingRun] = {}
-        for run in self.order_by("attempt", "id"):
-            newest[run.step] = run
-        return [newest[step] for step in STEP_ORDER if step in newest]
+        return newest_attempts(self)
 
 
 class TrainingRun(models.Model):

@@ -1,67 +1,52 @@
 """The job runner: the ONLY bridge between the database and the training engine.
 
 For one :class:`~rlhf.models.TrainingRun` it turns rows into a spec, writes the data files
-(preference rows / prompts JSONL) into ``$PAIRWISE_DATA_DIR/runs/<run id>/``, starts the engine as
-a child process in its own process group::
+(preference rows / prompts JSONL) into ``$PAIRWISE_DATA_DIR/runs/<run id>/``, runs the engine as
+a child process under :func:`rlhf.supervision.supervise`::
 
     python -m rlhf.training <step> --spec spec.json --result result.json
     accelerate launch [--config_file F] -m rlhf.training <step> ...   (PAIRWISE_LAUNCHER=accelerate)
 
-streams its JSON progress lines into the run (throttled writes), writes a heartbeat, honours
-cancel (SIGTERM to the group, SIGKILL after a grace period), records the result and registers
-the checkpoint through ``rlhf.services``. The engine is never imported here (it runs in the
-child), so this module is safe to import in a worker.
+and records what it ended with through :mod:`rlhf.runs` (checkpoints, metrics, queue items).
+The engine is never imported here (it runs in the child), so this module is safe to import in
+a worker and in the web process. It enqueues nothing: :mod:`rlhf.tasks` does.
 
 Settings (all optional): ``PAIRWISE_LAUNCHER`` (python | accelerate), ``PAIRWISE_ACCELERATE_CONFIG``,
-``PAIRWISE_TRAINING_MODULE`` (default ``rlhf.training``), ``PAIRWISE_HEARTBEAT_S`` (5),
-``PAIRWISE_PROGRESS_FLUSH_S`` (1), ``PAIRWISE_CANCEL_GRACE_S`` (20), ``PAIRWISE_HEARTBEAT_STALE_S`` (60).
+``PAIRWISE_TRAINING_MODULE`` (default ``rlhf.training``); the supervision's in ``rlhf.supervision``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import queue
-import resource
-import signal
-import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
-from rlhf import selectors, services
+from rlhf import runs, selectors
 from rlhf.methods import DPO_METHODS
-from rlhf.models import Checkpoint, Round, RunStatus, Step, TrainingRun
+from rlhf.models import (
+    Checkpoint,
+    Round,
+    RunStatus,
+    Step,
+    TrainingRun,
+    data_dir,
+    relative_to_data,
+    resolve_data_path,
+)
+from rlhf.supervision import Listener, Progress, supervise
 
 TRAINING_STEPS = ("bootstrap", "reward", "dpo", "online")
-Listener = Callable[[str, dict[str, Any]], None]  # (phase, event): terminal progress bars
-LOG_TAIL_LINES = 60
-HISTORY_MAX_POINTS = 600
 
 
 def _setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
-
-
-def data_dir() -> Path:
-    return Path(settings.PAIRWISE_DATA_DIR)
-
-
-def relative_to_data(path: str | Path) -> str:
-    """Store paths under the data dir relative to it, so the data dir can move."""
-    path = Path(path)
-    with contextlib.suppress(ValueError):
-        return str(path.resolve().relative_to(data_dir().resolve()))
-    return str(path)
 
 
 # --- the command line -----------------------------------------------------------------------------
@@ -94,217 +79,6 @@ def build_command(
     if launcher not in ("python", "accelerate"):
         raise ValueError(f"PAIRWISE_LAUNCHER must be 'python' or 'accelerate', got {launcher!r}")
     return [sys.executable, "-m", module, *tail]
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    root = str(Path(settings.BASE_DIR))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-# --- supervising one child process ---------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    """How one engine invocation ended."""
-
-    returncode: int
-    cpu_s: float = 0.0
-    result: dict[str, Any] | None = None
-    error: str = ""
-    cancelled: bool = False
-    log: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0 and self.result is not None
-
-
-class Progress:
-    """What the child reported so far, flushed into the run row at most once per interval."""
-
-    def __init__(
-        self,
-        run_id: int | None,
-        *,
-        phase: str,
-        history: list[dict[str, Any]],
-        listener: Listener | None = None,
-    ) -> None:
-        self.run_id = run_id
-        self.phase = phase
-        self.listener = listener
-        self.history = history
-        self.state: dict[str, Any] = {"phase": phase}
-        self.log: list[str] = []
-        self.dirty = False
-
-    def on_event(self, event: dict[str, Any]) -> None:
-        if self.listener is not None:
-            self.listener(self.phase, event)
-        kind = event.get("event")
-        if kind == "progress":
-            self.state = {
-                "phase": self.phase,
-                "step": event.get("step"),
-                "total": event.get("total"),
-                "eta_s": event.get("eta_s"),
-                "loss": event.get("loss"),
-            }
-            point = {"phase": self.phase, "step": event.get("step"), "loss": event.get("loss")}
-            point.update(event.get("metrics") or {})
-            self.history.append(point)
-            if len(self.history) > HISTORY_MAX_POINTS:
-                # Keep the curve's shape: thin the older half.
-                half = len(self.history) // 2
-                self.history[:half] = self.history[:half:2]
-            self.dirty = True
-        elif kind == "log":
-            self.log.append(str(event.get("message", "")))
-            self.dirty = True
-
-    def flush(self, *, heartbeat: bool = True, existing_log: str = "") -> None:
-        if self.run_id is None:
-            return
-        fields: dict[str, Any] = {}
-        if heartbeat:
-            fields["heartbeat_at"] = timezone.now()
-        if self.dirty:
-            lines = (existing_log.splitlines() if existing_log else []) + self.log
-            fields.update(
-                progress=self.state,
-                metrics_history=self.history,
-                log_tail="\n".join(lines[-LOG_TAIL_LINES:]),
-            )
-            self.dirty = False
-        if fields:
-            TrainingRun.objects.filter(pk=self.run_id).update(**fields)
-
-
-def _children_cpu_s() -> float:
-    """CPU seconds of this process's finished (waited-for) children so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return float(usage.ru_utime + usage.ru_stime)
-
-
-def _reader(stream: Iterable[str], lines: queue.Queue[str | None]) -> None:
-    try:
-        for line in stream:
-            lines.put(line)
-    finally:
-        lines.put(None)
-
-
-def _signal_group(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signum)
-
-
-def supervise(
-    command: list[str],
-    *,
-    workdir: Path,
-    progress: Progress,
-    should_cancel: Callable[[], bool],
-    on_start: Callable[[int], None] = lambda pid: None,
-) -> Outcome:
-    """Run one engine invocation to its end, streaming its events; cancel on request."""
-    heartbeat_s = float(_setting("PAIRWISE_HEARTBEAT_S", 5))
-    flush_s = float(_setting("PAIRWISE_PROGRESS_FLUSH_S", 1))
-    grace_s = float(_setting("PAIRWISE_CANCEL_GRACE_S", 20))
-    stderr_path = workdir / f"{progress.phase}.stderr.log"
-    existing_log = ""
-    if progress.run_id is not None:
-        existing_log = (
-            TrainingRun.objects.filter(pk=progress.run_id)
-            .values_list("log_tail", flat=True)
-            .first()
-            or ""
-        )
-    cpu_before = _children_cpu_s()
-    with open(stderr_path, "w", encoding="utf-8") as stderr:
-        child = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            stdin=subprocess.DEVNULL,
-            cwd=str(settings.BASE_DIR),
-            env=child_env(),
-            text=True,
-            bufsize=1,
-            start_new_session=True,
-        )
-        on_start(child.pid)
-        lines: queue.Queue[str | None] = queue.Queue()
-        assert child.stdout is not None
-        threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True).start()
-        outcome = Outcome(returncode=-1)
-        last_flush = last_beat = time.monotonic()
-        term_sent_at: float | None = None
-        killed = False
-        try:
-            done = False
-            while not done:
-                try:
-                    line = lines.get(timeout=0.25)
-                except queue.Empty:
-                    line = ""
-                if line is None:
-                    done = True
-                elif line.strip():
-                    try:
-                        event = json.loads(line)
-                    except json.JSONDecodeError:
-                        progress.log.append(line.rstrip()[:500])
-                        event = {}
-                    progress.on_event(event)
-                    kind = event.get("event")
-                    if kind == "result":
-                        outcome.result = event.get("result")
-                    elif kind == "error":
-                        outcome.error = str(event.get("message", "failed"))
-                    elif kind == "cancelled":
-                        outcome.cancelled = True
-                now = time.monotonic()
-                if now - last_beat >= heartbeat_s or (
-                    progress.dirty and now - last_flush >= flush_s
-                ):
-                    progress.flush(existing_log=existing_log)
-                    last_flush = last_beat = now
-                    if term_sent_at is None and should_cancel():
-                        outcome.cancelled = True
-                        term_sent_at = now
-                        _signal_group(child.pid, signal.SIGTERM)
-                if term_sent_at is not None and not killed and now - term_sent_at >= grace_s:
-                    killed = True
-                    _signal_group(child.pid, signal.SIGKILL)
-            outcome.returncode = child.wait()
-        except BaseException:
-            # The worker itself is stopping: take the child down with it.
-            _signal_group(child.pid, signal.SIGTERM)
-            try:
-                child.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                _signal_group(child.pid, signal.SIGKILL)
-            raise
-        finally:
-            # Leftovers of the group (e.g. accelerate ranks) never outlive the step.
-            _signal_group(child.pid, signal.SIGKILL)
-    progress.flush(existing_log=existing_log)
-    outcome.cpu_s = max(0.0, _children_cpu_s() - cpu_before)
-    if outcome.returncode == 143 or outcome.returncode == -signal.SIGTERM:
-        outcome.cancelled = True
-    if outcome.returncode != 0 and not outcome.error:
-        tail = stderr_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-        outcome.error = "\n".join(tail[-8:]) or f"exit code {outcome.returncode}"
-    if outcome.returncode != 0:
-        outcome.result = None
-    outcome.log = progress.log
-    return outcome
 
 
 # --- specs from rows -------------------------------------------------------------------------------
@@ -351,12 +125,7 @@ def _reward_model_dir(round_: Round) -> str:
     merged = reward.metrics.get("merged_dir")
     if not merged:
         raise RuntimeError(f"reward checkpoint {reward.pk} has no merged model")
-    return services_path(merged)
-
-
-def services_path(stored: str) -> str:
-    path = Path(stored)
-    return str(path if path.is_absolute() else data_dir() / path)
+    return resolve_data_path(merged)
 
 
 def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
@@ -375,7 +144,7 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
             **config["reward"],
             "base_model": model_spec.reward_backbone_path,
             "data": str(workdir / "preferences.jsonl"),
-            "output_dir": str(services.run_output_dir(run.pk)),
+            "output_dir": str(runs.run_output_dir(run.pk)),
             "merge": True,
         }
         return [Invocation("reward", "reward", spec)]
@@ -384,7 +153,7 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
         if policy.get("reference") == "parent" and parent_adapter is None:
             # The round's parent is the base model itself: "the parent" as reference is the base.
             policy["reference"] = "base"
-        output = str(services.run_output_dir(run.pk))
+        output = str(runs.run_output_dir(run.pk))
         if round_.method in DPO_METHODS:
             rows = selectors.preference_rows(round_.snapshot_judgment_ids, config["snapshot"])
             write_jsonl(workdir / "preferences.jsonl", rows)
@@ -476,12 +245,12 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
     raise RuntimeError(f"unknown step {run.step!r}")
 
 
-def read_samples(path: Path) -> list[services.GeneratedSample]:
+def read_samples(path: Path) -> list[runs.GeneratedSample]:
     """The engine's generate output as samples (empty texts dropped)."""
     if not path.is_file():
         return []
     return [
-        services.GeneratedSample(
+        runs.GeneratedSample(
             prompt_id=int(row["prompt_id"]),
             text=str(row["text"]),
             seed=row.get("seed"),
@@ -505,26 +274,26 @@ def _record_success(run: TrainingRun, workdir: Path, results: dict[str, dict[str
         metrics["checkpoint_dir"] = relative_to_data(result["checkpoint_dir"])
         if result.get("merged_dir"):
             metrics["merged_dir"] = relative_to_data(result["merged_dir"])
-        services.training_run_succeed(
+        runs.training_run_succeed(
             run=run,
             result=result,
             checkpoint={"adapter_dir": metrics["checkpoint_dir"], "metrics": metrics},
         )
         return
     if run.step == Step.EVALUATE:
-        services.training_run_succeed(
+        runs.training_run_succeed(
             run=run, result=results["evaluate"], evaluation=results["evaluate"]
         )
         return
     round_ = Round.objects.select_related(
         "checkpoint__model_spec", "parent_checkpoint", "project"
     ).get(pk=run.round_id)
-    counts = services.round_responses_add(
+    counts = runs.round_responses_add(
         round=round_,
         candidate=read_samples(workdir / "candidate.jsonl"),
         champion=read_samples(workdir / "champion.jsonl"),
     )
-    services.training_run_succeed(
+    runs.training_run_succeed(
         run=run, result={**results.get("generate-candidate", {}), "comparisons": counts}
     )
 
@@ -546,8 +315,8 @@ def _cancel_requested(run_id: int) -> Callable[[], bool]:
 
 def training_run_execute(run_id: int, *, listener: Listener | None = None) -> str:
     """Run one step of a round end to end (the body of the task). Safe to call twice."""
-    services.runs_reap()
-    run = services.training_run_claim(run_id=run_id)
+    runs.runs_reap()
+    run = runs.training_run_claim(run_id=run_id)
     if run is None:
         return "skipped"
     run = TrainingRun.objects.select_related(
@@ -587,8 +356,8 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
             if not outcome.ok:
                 for output in outputs:
                     if output and run.step in (Step.REWARD, Step.POLICY):
-                        services.partial_outputs_remove(output)
-                services.training_run_fail(
+                        runs.partial_outputs_remove(output)
+                runs.training_run_fail(
                     run=run,
                     error="cancelled" if outcome.cancelled else outcome.error,
                     cancelled=outcome.cancelled,
@@ -601,12 +370,12 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
         if run.step in (Step.REWARD, Step.POLICY):
             for output in outputs:
                 if output and not Checkpoint.objects.filter(created_by=run).exists():
-                    services.partial_outputs_remove(output)
+                    runs.partial_outputs_remove(output)
         if isinstance(exc, Exception):
-            services.training_run_fail(run=run, error=f"{type(exc).__name__}: {exc}")
+            runs.training_run_fail(run=run, error=f"{type(exc).__name__}: {exc}")
             return "failed"
         # The worker itself is stopping (SIGTERM, Ctrl-C): the step did not fail on its own.
-        services.training_run_fail(run=run, error=f"the worker stopped ({type(exc).__name__})")
+        runs.training_run_fail(run=run, error=f"the worker stopped ({type(exc).__name__})")
         raise
     return "succeeded"
 
@@ -645,24 +414,6 @@ def engine_call(
 
 
 # --- driving a round in this process (commands) -----------------------------------------------------
-
-
-@contextlib.contextmanager
-def sigterm_stops_children() -> Iterator[None]:
-    """In a command: SIGTERM raises SystemExit, so the step being supervised is stopped with it
-    (its own process group would outlive a plain SIGTERM death). Main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def round_drive(round_id: int, *, poll_s: float = 0.5, listener: Listener | None = None) -> Round:

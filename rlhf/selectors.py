@@ -178,33 +178,53 @@ class WinRate:
         return (self.wins + 0.5 * self.ties) / self.judged
 
 
-def human_win_rate(checkpoint: Checkpoint, opponent: Checkpoint | None) -> WinRate:
-    """Human win-rate of ``checkpoint`` over ``opponent`` from judged vs-champion comparisons."""
-    if opponent is None or opponent.pk == checkpoint.pk:
-        return WinRate(0, 0, 0)
-    mine, theirs = str(checkpoint.pk), str(opponent.pk)
+def human_win_rates(
+    checkpoints: Iterable[Checkpoint], opponent: Checkpoint | None
+) -> dict[int, WinRate]:
+    """Human win-rate of each checkpoint over ``opponent`` from judged vs-champion comparisons,
+    keyed by checkpoint id (one query for them all; the opponent itself scores nothing)."""
+    checkpoints = list(checkpoints)
+    rates = {c.pk: WinRate(0, 0, 0) for c in checkpoints}
+    if opponent is None:
+        return rates
+    theirs = str(opponent.pk)
+    mine = {str(c.pk) for c in checkpoints if c.pk != opponent.pk}
+    if not mine:
+        return rates
     judgments = Judgment.objects.filter(
         comparison__batch__endswith=f":{VS_CHAMPION}",
-        comparison__project_id=checkpoint.project_id,
+        comparison__project_id=opponent.project_id,
     ).filter(
         Q(
-            comparison__response_a__checkpoint_ref=mine,
+            comparison__response_a__checkpoint_ref__in=mine,
             comparison__response_b__checkpoint_ref=theirs,
         )
         | Q(
             comparison__response_a__checkpoint_ref=theirs,
-            comparison__response_b__checkpoint_ref=mine,
+            comparison__response_b__checkpoint_ref__in=mine,
         )
     )
-    wins = losses = ties = 0
-    for choice, a_ref in judgments.values_list("choice", "comparison__response_a__checkpoint_ref"):
+    tally: dict[str, list[int]] = {ref: [0, 0, 0] for ref in mine}  # wins, losses, ties
+    rows = judgments.values_list(
+        "choice", "comparison__response_a__checkpoint_ref", "comparison__response_b__checkpoint_ref"
+    )
+    for choice, a_ref, b_ref in rows:
+        candidate = a_ref if a_ref in mine else b_ref
         if choice in (Choice.TIE, Choice.BOTH_BAD):
-            ties += 1
-        elif (choice == Choice.A) == (a_ref == mine):
-            wins += 1
+            tally[candidate][2] += 1
+        elif (choice == Choice.A) == (a_ref == candidate):
+            tally[candidate][0] += 1
         else:
-            losses += 1
-    return WinRate(wins, losses, ties)
+            tally[candidate][1] += 1
+    for checkpoint in checkpoints:
+        if str(checkpoint.pk) in tally:
+            rates[checkpoint.pk] = WinRate(*tally[str(checkpoint.pk)])
+    return rates
+
+
+def human_win_rate(checkpoint: Checkpoint, opponent: Checkpoint | None) -> WinRate:
+    """Human win-rate of ``checkpoint`` over ``opponent`` from judged vs-champion comparisons."""
+    return human_win_rates([checkpoint], opponent)[checkpoint.pk]
 
 
 @dataclass(frozen=True)
@@ -227,6 +247,7 @@ def checkpoint_lineage(project: Project) -> list[LineageNode]:
     rounds = {
         r.checkpoint_id: r for r in Round.objects.filter(project=project, checkpoint__isnull=False)
     }
+    win_rates = human_win_rates(checkpoints, champion)
     children: dict[int | None, list[Checkpoint]] = defaultdict(list)
     ids = {c.pk for c in checkpoints}
     for checkpoint in checkpoints:
@@ -241,7 +262,7 @@ def checkpoint_lineage(project: Project) -> list[LineageNode]:
                     checkpoint=checkpoint,
                     depth=depth,
                     round=rounds.get(checkpoint.pk),
-                    win_rate=human_win_rate(checkpoint, champion),
+                    win_rate=win_rates[checkpoint.pk],
                 )
             )
             walk(checkpoint.pk, depth + 1)

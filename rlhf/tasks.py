@@ -1,29 +1,79 @@
-"""Background jobs of the model side (django-tasks; ``python manage.py db_worker`` runs them).
+"""Background jobs of the model side (django-tasks; ``python manage.py db_worker`` runs them),
+and the ONLY place that enqueues them.
 
-Tasks take ids only, are enqueued with ``transaction.on_commit`` by ``rlhf.services`` and are safe
-to run twice (the runner claims a run with a conditional update). The bodies call the runner,
-imported lazily so that importing this module (the web process does, to enqueue) stays cheap.
+Tasks take ids only, are enqueued with ``transaction.on_commit`` and are safe to run twice (the
+runner claims a run with a conditional update). Their bodies are a few lines that call the runner
+or ``rlhf.runs`` and enqueue what comes next; neither of those imports this module, so there is
+no import cycle. The runner never imports the training engine, so importing this module (the
+web process does, to enqueue) stays cheap.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 from django_tasks import task
+
+from rlhf import runner, runs
+
+
+def task_queue_name() -> str:
+    """The queue of the model steps: ``PAIRWISE_TASK_QUEUE``, else ``gpu`` when the task backend
+    has that queue (GPU hosts run ``db_worker --queue-name gpu``; ``make demo`` runs ``'*'``)."""
+    configured = getattr(settings, "PAIRWISE_TASK_QUEUE", "")
+    if configured:
+        return str(configured)
+    queues = settings.TASKS.get("default", {}).get("QUEUES", [])
+    return "gpu" if "gpu" in queues else "default"
+
+
+def watch_queue_name() -> str:
+    """The watchdog runs on the default queue: any worker reaps a dead step."""
+    queues = settings.TASKS.get("default", {}).get("QUEUES", [])
+    return "default" if not queues or "default" in queues else task_queue_name()
+
+
+# --- enqueueing (on commit) ----------------------------------------------------------------------
+
+
+def training_run_enqueue(run_id: int) -> None:
+    """Run step ``run_id`` on a worker once the current transaction commits."""
+    execute = training_run_execute.using(queue_name=task_queue_name())
+    transaction.on_commit(lambda: execute.enqueue(run_id))
+
+
+def training_run_watch_enqueue(run_id: int) -> None:
+    """Schedule the run's watchdog one stale period ahead (backends without deferral: none)."""
+    watch = training_run_watch.using(queue_name=watch_queue_name())
+    if not watch.get_backend().supports_defer:
+        return
+    run_after = timezone.now() + runs.heartbeat_stale_after()
+    transaction.on_commit(lambda: watch.using(run_after=run_after).enqueue(run_id))
+
+
+# --- the tasks -----------------------------------------------------------------------------------
 
 
 @task()
 def training_run_execute(run_id: int) -> str:
-    """Run one step of a tuning round; the runner enqueues the next step when it succeeds."""
-    from rlhf import runner
+    """Run one step of a tuning round; when it succeeds, enqueue the round's next step.
 
-    return runner.training_run_execute(run_id)
+    The watchdog is scheduled first: should this worker die mid-step, another one reaps it.
+    """
+    training_run_watch_enqueue(run_id)
+    outcome = runner.training_run_execute(run_id)
+    if outcome == "succeeded":
+        next_run_id = runs.run_next_queued(run_id=run_id)
+        if next_run_id is not None:
+            training_run_enqueue(next_run_id)
+    return outcome
 
 
 @task()
 def runs_reap() -> list[int]:
     """Mark steps whose worker stopped (no heartbeat) as failed."""
-    from rlhf import services
-
-    return services.runs_reap()
+    return runs.runs_reap()
 
 
 @task()
@@ -33,6 +83,7 @@ def training_run_watch(run_id: int) -> str:
     Deferred (``run_after``) on backends that support it, so a worker that starts after another
     one died picks it up and the dead worker's round is marked failed.
     """
-    from rlhf import services
-
-    return services.training_run_watch(run_id=run_id)
+    if runs.training_run_watch(run_id=run_id):
+        training_run_watch_enqueue(run_id)
+        return "watching"
+    return "done"

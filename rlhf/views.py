@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,9 +17,9 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling.models import Project
-from labeling.roles import is_admin
+from labeling.roles import is_admin, login_required
 from labeling.services import LabelingError
-from rlhf import charts, selectors, services
+from rlhf import charts, selectors, services, tasks
 from rlhf.forms import RoundLaunchForm
 from rlhf.methods import PPO_NOTE
 from rlhf.models import Checkpoint, ModelSpec, Round
@@ -95,7 +94,7 @@ def _round_context(round_: Round) -> dict[str, Any]:
             {"run": run, "curves": charts.curves_for_run(run.metrics_history)} for run in runs
         ],
         "queue": selectors.round_queue_figures(round_),
-        "queue_name": services.task_queue_name(),
+        "queue_name": tasks.task_queue_name(),
         "snapshot_export_url": selectors.round_export_url(round_),
     }
 

@@ -6,6 +6,8 @@
   (models for foreign keys and types; every write goes through ``labeling.services``).
 - ``rlhf.training`` imports no Django, no ``labeling`` and nothing else from ``rlhf``.
 - The web process (URLconf, views, API, admin) never imports torch/transformers/trl/peft.
+- No two modules of ``labeling``, ``rlhf`` and ``config`` import each other, directly or through
+  others (function-level imports count: a lazy import only hides a cycle).
 """
 
 from __future__ import annotations
@@ -87,6 +89,90 @@ def test_checker_sees_violations(tmp_path: Path) -> None:
         "pkg/mod.py: rlhf.models",
         "pkg/mod.py: rlhf.models.Round",
     ]
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(packages: tuple[str, ...], root: Path = ROOT) -> dict[str, set[str]]:
+    """Module → the project modules it imports anywhere in its body (migrations left out)."""
+    files = {
+        module_name(path, root): path
+        for package in packages
+        for path in sorted((root / package).rglob("*.py"))
+        if "migrations" not in path.parts
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: list[str] = []
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join([*anchor, base] if base else anchor)
+                targets += [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        edges = set()
+        for target in targets:
+            while target and target not in files:  # `from rlhf import runs` names a module
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                edges.add(target)
+        graph[name] = edges
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other (strongly connected components > 1)."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for imported in sorted(graph[module]):
+            if imported not in order:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], order[imported])
+        if low[module] == order[module]:
+            group = [stack.pop()]
+            while group[-1] != module:
+                group.append(stack.pop())
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return sorted(groups)
+
+
+def test_no_import_cycles() -> None:
+    graph = import_graph(("labeling", "rlhf", "config"))
+    assert {"rlhf.runner", "rlhf.runs", "rlhf.tasks", "labeling.services"} <= graph.keys()
+    assert "rlhf.runner" in graph["rlhf.tasks"]  # the task bodies call the runner
+    assert import_cycles(graph) == []
+
+
+def test_cycle_checker_sees_a_lazy_import_cycle(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg import b\n")
+    (package / "b.py").write_text("def f():\n    from . import c\n")
+    (package / "c.py").write_text("import pkg.a\n")
+    (package / "d.py").write_text("from pkg.a import thing\n")
+    graph = import_graph(("pkg",), root=tmp_path)
+    assert import_cycles(graph) == [["pkg.a", "pkg.b", "pkg.c"]]
 
 
 def test_web_process_never_imports_ml_libraries() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from rlhf import selectors
-from rlhf.models import Checkpoint, Round, TrainingRun
+from rlhf.models import Checkpoint, Round, TrainingRun, newest_attempts
 
 
 class RoundLaunchSerializer(serializers.Serializer[Any]):
@@ -78,7 +78,8 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
         return selectors.round_export_url(round_)
 
     def get_runs(self, round_: Round) -> list[dict[str, Any]]:
-        runs = TrainingRun.objects.filter(round=round_).latest_per_step()
+        # ``runs.all()``: a list of rounds prefetches them (one query, not one per round).
+        runs = newest_attempts(round_.runs.all())
         return [dict(TrainingRunSerializer(run).data) for run in runs]
 
 

@@ -47,7 +47,7 @@ class ProjectRoundsView(AdminAPIView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = get_object_or_404(Project, pk=project_id)
-        rounds = selectors.project_rounds(project)
+        rounds = selectors.project_rounds(project).prefetch_related("runs")
         return Response(RoundSerializer(rounds, many=True).data)
 
     @extend_schema(
@@ -104,10 +104,6 @@ class RoundRetryView(AdminAPIView):
         return Response(RoundSerializer(round_).data)
 
 
-def _win_rates(checkpoints: list[Checkpoint], champion: Checkpoint | None) -> dict[int, Any]:
-    return {c.pk: selectors.human_win_rate(c, champion) for c in checkpoints}
-
-
 @extend_schema(tags=["checkpoints"])
 class ProjectCheckpointsView(AdminAPIView):
     @extend_schema(
@@ -120,7 +116,7 @@ class ProjectCheckpointsView(AdminAPIView):
             Checkpoint.objects.filter(project=project).select_related("model_spec").order_by("id")
         )
         champion = next((c for c in checkpoints if c.is_champion), None)
-        context = {"win_rates": _win_rates(checkpoints, champion)}
+        context = {"win_rates": selectors.human_win_rates(checkpoints, champion)}
         return Response(CheckpointSerializer(checkpoints, many=True, context=context).data)
 
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from rlhf import services
 from rlhf.models import Checkpoint, Round, RoundStatus
-from tests.factories import UserFactory
+from tests.factories import ProjectFactory, UserFactory
 
 
 def token_client(user: Any) -> APIClient:
@@ -140,3 +140,26 @@ def test_set_the_project_model(
     assert done.status_code == 200 and done.json()["model_spec"] == "qwen"
     assert done.json()["is_base"] is True
     assert services.checkpoint_champion(project=demo_project).model_spec == spec
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rounds", [1, 4])
+def test_list_query_counts_do_not_grow_with_the_history(
+    admin_api: APIClient, round_history: Any, django_assert_num_queries: Any, rounds: int
+) -> None:
+    """token, user, admin group, then the endpoint's own: the same with 1 round or 4 (4 attempts
+    of each step, 8 checkpoints)."""
+    project = ProjectFactory.create()
+    latest = round_history(project, rounds, attempts=rounds)[-1]
+    with django_assert_num_queries(5):  # + project, rounds, all their runs
+        listed = admin_api.get(f"/api/v1/projects/{project.pk}/rounds/").json()
+    assert [len(r["runs"]) for r in listed] == [4] * rounds
+    assert {run["attempt"] for r in listed for run in r["runs"]} == {rounds}  # the newest
+    with django_assert_num_queries(4):  # + round, its runs
+        detail = admin_api.get(f"/api/v1/rounds/{latest.pk}/").json()
+    assert [run["step"] for run in detail["runs"]] == ["reward", "policy", "evaluate", "generate"]
+    with django_assert_num_queries(5):  # + project, checkpoints, all win-rates
+        checkpoints = admin_api.get(f"/api/v1/projects/{project.pk}/checkpoints/").json()
+    assert len(checkpoints) == 1 + 2 * rounds
+    candidates = [c for c in checkpoints if c["kind"] == "policy" and not c["is_base"]]
+    assert [c["human_win_rate"]["wins"] for c in candidates] == [1] * rounds

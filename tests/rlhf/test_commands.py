@@ -15,7 +15,6 @@ from django.db import connection
 from labeling.models import Comparison, Judgment, Project, Prompt, Split
 from rlhf import services
 from rlhf.models import Checkpoint, ModelSpec, Round, RoundStatus
-from rlhf.runner import build_command
 from tests.factories import ResponseFactory
 
 
@@ -151,71 +150,18 @@ def test_simulate_annotators_reports_an_unreachable_server(db: Any, demo_project
         run("simulate_annotators", str(demo_project.pk), "--url", "http://127.0.0.1:9")
 
 
-def test_the_python_launcher_command() -> None:
-    command = build_command("dpo", "/r/spec.json", "/r/result.json", launcher="python")
-    assert command[1:] == [
-        "-m",
-        "rlhf.training",
-        "dpo",
-        "--spec",
-        "/r/spec.json",
-        "--result",
-        "/r/result.json",
-    ]
-
-
-def test_the_accelerate_launcher_command() -> None:
-    command = build_command(
-        "online",
-        "/r/spec.json",
-        "/r/result.json",
-        launcher="accelerate",
-        accelerate_config="/etc/pairwise/fsdp.yaml",
-    )
-    assert Path(command[0]).name == "accelerate"
-    assert command[1:] == [
-        "launch",
-        "--config_file",
-        "/etc/pairwise/fsdp.yaml",
-        "-m",
-        "rlhf.training",
-        "online",
-        "--spec",
-        "/r/spec.json",
-        "--result",
-        "/r/result.json",
-    ]
-    # Generation and evaluation stay single-process; without a config file none is passed.
-    assert build_command("generate", "s", "r", launcher="accelerate")[1:3] == [
-        "-m",
-        "rlhf.training",
-    ]
-    assert "--config_file" not in build_command(
-        "reward", "s", "r", launcher="accelerate", accelerate_config=""
-    )
-
-
-def test_the_launcher_follows_settings(settings: Any) -> None:
-    settings.PAIRWISE_LAUNCHER = "accelerate"
-    settings.PAIRWISE_ACCELERATE_CONFIG = "/cfg.yaml"
-    assert build_command("dpo", "s", "r")[1:4] == ["launch", "--config_file", "/cfg.yaml"]
-    settings.PAIRWISE_LAUNCHER = "mpirun"
-    with pytest.raises(ValueError, match="PAIRWISE_LAUNCHER"):
-        build_command("dpo", "s", "r")
-
-
 @pytest.mark.django_db
 def test_reap_runs_marks_stale_runs_failed(judged_project: Any, fake_engine: Path) -> None:
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from rlhf import selectors, services
+    from rlhf import runs, selectors
     from rlhf.models import TrainingRun
 
     round_ = services.round_launch(project=judged_project, method="dpo")
     step = selectors.round_runs(round_)[0]
-    services.training_run_claim(run_id=step.pk)
+    runs.training_run_claim(run_id=step.pk)
     TrainingRun.objects.filter(pk=step.pk).update(
         heartbeat_at=timezone.now() - timedelta(minutes=10)
     )

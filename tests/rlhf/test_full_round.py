@@ -17,6 +17,7 @@ from labeling.models import Comparison, Response
 from rlhf import selectors, services
 from rlhf.demo import demo_project_create
 from rlhf.models import ModelSpec, RoundStatus
+from rlhf.runs import run_output_dir
 from rlhf.simulate import annotators_ensure, judge_in_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +78,7 @@ def test_one_full_round_on_the_builtin_models(
     reward, candidate = round_.reward_checkpoint, round_.checkpoint
     assert reward is not None and candidate is not None
     assert reward.metrics["eval_accuracy"] is not None
-    assert Path(services.run_output_dir(runs[0].pk), "merged").is_dir()
+    assert Path(run_output_dir(runs[0].pk), "merged").is_dir()
     assert candidate.parent == base
     adapter = Path(str(candidate.adapter_path))
     manifest = json.loads((adapter / "manifest.json").read_text())

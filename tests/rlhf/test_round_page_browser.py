@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from rlhf import selectors, services
+from rlhf import runs, selectors, services, tasks
 from rlhf.models import Round, RoundStatus, RunStatus, TrainingRun
 from tests.factories import UserFactory
 
@@ -49,10 +49,12 @@ def test_progress_bar_follows_the_run_and_polling_stops(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     UserFactory.create(username="boss", role="admin")
-    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)  # this test plays the worker
+    monkeypatch.setattr(
+        tasks, "training_run_enqueue", lambda run_id: None
+    )  # this test plays the worker
     round_ = services.round_launch(project=judged_project, method="dpo")
     reward = selectors.round_runs(round_)[0]
-    services.training_run_claim(run_id=reward.pk)
+    runs.training_run_claim(run_id=reward.pk)
     history = [{"phase": "reward", "step": s, "loss": 1.0 / s} for s in range(1, 4)]
     TrainingRun.objects.filter(pk=reward.pk).update(
         progress={"phase": "reward", "step": 1, "total": 10, "eta_s": 9.0},

@@ -128,3 +128,39 @@ def test_human_win_rate_counts_from_the_candidate_side(project: Any) -> None:
     nodes = selectors.checkpoint_lineage(project)
     assert [(n.checkpoint.pk, n.depth) for n in nodes] == [(base.pk, 0), (candidate.pk, 1)]
     assert nodes[1].win_rate.rate == pytest.approx(2.5 / 4)
+
+
+@pytest.mark.django_db
+def test_human_win_rates_of_many_checkpoints_in_one_query(
+    project: Any, django_assert_num_queries: Any
+) -> None:
+    base = services.checkpoint_base(project=project)
+    prompt = PromptFactory.create(project=project)
+    candidates = [
+        Checkpoint.objects.create(
+            project=project, model_spec=base.model_spec, parent=base, adapter_dir=f"c{n}"
+        )
+        for n in range(3)
+    ]
+
+    def vs_base(candidate: Checkpoint, choice: str, *, candidate_is_a: bool) -> None:
+        mine = ResponseFactory.create(prompt=prompt, checkpoint_ref=str(candidate.pk))
+        theirs = ResponseFactory.create(prompt=prompt, checkpoint_ref=str(base.pk))
+        a, b = (mine, theirs) if candidate_is_a else (theirs, mine)
+        comparison = ComparisonFactory.create(
+            project=project, prompt=prompt, response_a=a, response_b=b, batch="round-1:vs-champion"
+        )
+        judge(comparison, choice)
+
+    vs_base(candidates[0], "a", candidate_is_a=True)
+    vs_base(candidates[0], "a", candidate_is_a=False)
+    vs_base(candidates[1], "b", candidate_is_a=False)
+    vs_base(candidates[1], "both_bad", candidate_is_a=True)
+    with django_assert_num_queries(1):
+        rates = selectors.human_win_rates([base, *candidates], base)
+    assert rates == {c.pk: selectors.human_win_rate(c, base) for c in [base, *candidates]}
+    assert (rates[candidates[0].pk].wins, rates[candidates[0].pk].losses) == (1, 1)
+    assert (rates[candidates[1].pk].wins, rates[candidates[1].pk].ties) == (1, 1)
+    assert rates[candidates[2].pk].rate is None and rates[base.pk].rate is None
+    with django_assert_num_queries(0):
+        assert selectors.human_win_rates(candidates, None)[candidates[0].pk].judged == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.test import Client
@@ -171,3 +172,52 @@ def test_checkpoints_page_of_a_new_project_writes_nothing(admin_client: Client) 
     page = admin_client.get(f"/projects/{project.pk}/checkpoints/").content.decode()
     assert "No checkpoints yet" in page and "will tune the built-in model" in page
     assert not Checkpoint.objects.filter(project=project).exists()
+
+
+# --- the polling pages: query counts flat in the history, an expired session ----------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rounds", [1, 4])
+def test_polling_pages_query_counts_do_not_grow_with_the_history(
+    admin_client: Client, round_history: Any, django_assert_num_queries: Any, rounds: int
+) -> None:
+    """session, user, admin group, then each page's own; with 1 round (1 attempt per step) or 4
+    (4 attempts per step, 8 checkpoints) alike."""
+    project = ProjectFactory.create()
+    latest = round_history(project, rounds, attempts=rounds)[-1]
+    with django_assert_num_queries(7):  # + round, its runs, 2 queue counts
+        page = admin_client.get(f"/rounds/{latest.pk}/")
+    assert page.content.decode().count('role="progressbar"') == 4
+    with django_assert_num_queries(7):
+        live = admin_client.get(f"/rounds/{latest.pk}/", headers=HX).content.decode()
+    assert live.lstrip().startswith('<section id="round-live"')
+    with django_assert_num_queries(5):  # + project, its rounds
+        listing = admin_client.get(f"/projects/{project.pk}/rounds/", headers=HX)
+    assert listing.content.decode().count("<tr>") == rounds + 1
+    with django_assert_num_queries(5):
+        admin_client.get(f"/projects/{project.pk}/rounds/")
+    # + project, checkpoints, rounds, all win-rates, reward models, model specs, has-rounds,
+    # the project's model
+    with django_assert_num_queries(10):
+        checkpoints = admin_client.get(f"/projects/{project.pk}/checkpoints/").content.decode()
+    assert (
+        checkpoints.count("<b>100%</b> (1\u20130\u20130)") == rounds
+    )  # each candidate won its pair
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url", ["/rounds/{round}/", "/projects/{project}/rounds/", "/projects/{project}/checkpoints/"]
+)
+def test_an_expired_session_sends_the_browser_to_login_instead_of_swapping_it_in(
+    judged_project: Any, url: str
+) -> None:
+    round_ = services.round_launch(project=judged_project, method="dpo")
+    path = url.format(round=round_.pk, project=judged_project.pk)
+    swap = Client().get(path, headers={**HX, "HX-Current-URL": f"http://testserver{path}"})
+    assert swap.status_code == 200
+    assert swap["HX-Redirect"] == f"/accounts/login/?next={quote(path, safe='')}"
+    assert swap.content == b""  # no login form inside #round-live
+    plain = Client().get(path)  # a full page load still gets the ordinary redirect
+    assert plain.status_code == 302 and plain["Location"].startswith("/accounts/login/")

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from rlhf import runner, services
+from rlhf import runner, services, supervision
 from rlhf.terminal import StepBar
 
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             spec["policy_steps"] = options["policy_steps"]
         progress = StepBar(self.stdout, "bootstrap")
         try:
-            with runner.sigterm_stops_children():
+            with supervision.sigterm_stops_children():
                 result = runner.engine_call(
                     "bootstrap",
                     spec,

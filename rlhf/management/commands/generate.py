@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling.models import Project
-from rlhf import runner, selectors, services
+from rlhf import runner, selectors, services, supervision
 from rlhf.models import Checkpoint
 from rlhf.terminal import StepBar
 
@@ -61,7 +61,7 @@ class Command(BaseCommand):
         }
         progress = StepBar(self.stdout, "generate")
         try:
-            with runner.sigterm_stops_children():
+            with supervision.sigterm_stops_children():
                 runner.engine_call("generate", spec, workdir=workdir, on_event=progress.event)
         except RuntimeError as exc:
             raise CommandError(str(exc)) from exc

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling.models import Project
 from labeling.services import LabelingError
-from rlhf import runner, selectors, services
+from rlhf import runner, selectors, services, supervision
 from rlhf.methods import METHODS, PPO_NOTE
 from rlhf.models import Round, RoundStatus
 from rlhf.terminal import RoundWatcher, StepBar
@@ -81,7 +81,7 @@ class Command(BaseCommand):
         if not (options["wait"] or options["inline"]):
             self.stdout.write("queued: a worker (manage.py db_worker) runs it")
             return
-        with runner.sigterm_stops_children():
+        with supervision.sigterm_stops_children():
             round_ = follow(self.stdout, round_.pk, inline=options["inline"])
         if round_.status != RoundStatus.SUCCEEDED:
             raise CommandError(f"round {round_.number} {round_.status}: {round_.error}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from rlhf import services
+from rlhf import runs
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, every: float, **options: Any) -> None:
         while True:
-            reaped = services.runs_reap()
+            reaped = runs.runs_reap()
             if reaped:
                 self.stdout.write(f"reaped runs {', '.join(map(str, reaped))}")
             if every <= 0:

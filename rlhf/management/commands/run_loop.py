@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling.models import Project
 from labeling.services import LabelingError
-from rlhf import runner, selectors, services
+from rlhf import runs, selectors, supervision
 from rlhf.demo import demo_project_create
 from rlhf.loop import TABLE_HEADER, LoopSettings, RoundFigures, loop_run, table_row
 from rlhf.methods import METHODS
@@ -80,7 +80,7 @@ class Command(BaseCommand):
             eval_samples=options["eval_samples"],
             seed=options["seed"],
         )
-        services.runs_reap()
+        runs.runs_reap()
         self.stdout.write(TABLE_HEADER)
 
         def report(row: RoundFigures) -> None:
@@ -88,7 +88,7 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         try:
-            with runner.sigterm_stops_children():
+            with supervision.sigterm_stops_children():
                 figures = loop_run(project, opts, on_round=report)
         except LabelingError as exc:
             raise CommandError(exc.message) from exc

@@ -1,4 +1,5 @@
-"""A round end to end through services, task, runner and a fake engine (fast, no torch)."""
+"""The job runner: a round end to end through services, tasks, runner and a fake engine (fast,
+no torch); specs from rows; what a step's results become; the engine's command line."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 
 from labeling.models import Comparison, Judgment, Response
 from labeling.services import LabelingError
-from rlhf import selectors, services
+from rlhf import runner, selectors, services, supervision
 from rlhf.models import Checkpoint, CheckpointKind, RoundStatus, RunStatus
+from rlhf.runs import run_output_dir, training_run_claim
 from rlhf.simulate import annotators_ensure, judge_in_process
 
 
@@ -104,7 +106,7 @@ def test_failed_step_leaves_champion_and_queue_and_retry_succeeds(
     }
     assert round_.checkpoint is None
     assert not Checkpoint.objects.policies().exclude(pk=champion.pk).exists()
-    assert not services.run_output_dir(selectors.round_runs(round_)[1].pk).exists()
+    assert not run_output_dir(selectors.round_runs(round_)[1].pk).exists()
     assert _queue_state(judged_project) == before
     assert services.checkpoint_champion(project=judged_project) == champion
 
@@ -130,21 +132,19 @@ def test_cancel_mid_training_stops_the_child_and_keeps_no_checkpoint(
     django_capture_on_commit_callbacks: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rlhf import runner
-
     monkeypatch.setenv("FAKE_STEPS", "2000")
     monkeypatch.setenv("FAKE_STEP_S", "0.01")
     seen: list[int] = []
-    original = runner.Progress.on_event
+    original = supervision.Progress.on_event
 
-    def cancel_once_training(self: runner.Progress, event: dict[str, Any]) -> None:
+    def cancel_once_training(self: supervision.Progress, event: dict[str, Any]) -> None:
         original(self, event)
         if self.phase == "reward" and event.get("event") == "progress" and not seen:
             seen.append(event["step"])
             services.round_cancel(round=self_round[0])
 
     self_round: list[Any] = []
-    monkeypatch.setattr(runner.Progress, "on_event", cancel_once_training)
+    monkeypatch.setattr(supervision.Progress, "on_event", cancel_once_training)
     with django_capture_on_commit_callbacks(execute=True):
         self_round.append(services.round_launch(project=judged_project, method="ipo"))
     assert seen
@@ -157,81 +157,21 @@ def test_cancel_mid_training_stops_the_child_and_keeps_no_checkpoint(
     assert 0 < reward.progress["step"] < 100
     assert round_.reward_checkpoint is None
     assert not Checkpoint.objects.filter(kind=CheckpointKind.REWARD).exists()
-    output = services.run_output_dir(reward.pk)
+    output = run_output_dir(reward.pk)
     assert not output.exists()
     assert not list(output.parent.glob(f".{output.name}.*"))
     assert not Comparison.objects.filter(batch__startswith="round-1:").exists()
 
 
 @pytest.mark.django_db
-def test_cancel_of_a_queued_round_is_immediate(judged_project: Any, fake_engine: Path) -> None:
-    round_ = services.round_launch(project=judged_project, method="dpo")  # never committed
-    services.round_cancel(round=round_)
-    round_.refresh_from_db()
-    assert round_.status == RoundStatus.CANCELLED
-    assert set(round_.runs.values_list("status", flat=True)) == {RunStatus.CANCELLED}
-
-
-@pytest.mark.django_db
-def test_one_active_round_per_project(judged_project: Any, fake_engine: Path) -> None:
-    from labeling.services import Conflict
-
-    services.round_launch(project=judged_project, method="dpo")
-    with pytest.raises(Conflict):
-        services.round_launch(project=judged_project, method="dpo")
-
-
-@pytest.mark.django_db
-def test_launch_needs_judgments_and_checks_config(demo_project: Any, fake_engine: Path) -> None:
-    from labeling.services import LabelingError
-
-    with pytest.raises(LabelingError) as empty:
-        services.round_launch(project=demo_project, method="dpo")
-    assert empty.value.field == "config"
-    with pytest.raises(LabelingError) as bad:
-        services.round_launch(project=demo_project, method="dpo", config={"policy": {"betta": 1}})
-    assert bad.value.field == "policy.betta"
-    with pytest.raises(LabelingError) as method:
-        services.round_launch(project=demo_project, method="ppo")
-    assert method.value.field == "method"
-
-
-@pytest.mark.django_db
 def test_task_is_safe_to_run_twice(
     judged_project: Any, fake_engine: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from rlhf import runner
-
     with django_capture_on_commit_callbacks(execute=True):
         round_ = services.round_launch(project=judged_project, method="dpo")
     first = selectors.round_runs(round_)[0]
     assert runner.training_run_execute(first.pk) == "skipped"
     assert Checkpoint.objects.filter(kind=CheckpointKind.REWARD).count() == 1
-
-
-@pytest.mark.django_db
-def test_reaper_fails_runs_without_heartbeat(judged_project: Any, fake_engine: Path) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    round_ = services.round_launch(project=judged_project, method="dpo")
-    run = services.training_run_claim(run_id=selectors.round_runs(round_)[0].pk)
-    assert run is not None
-    output = services.run_output_dir(run.pk)
-    partial = output.parent / f".{output.name}.tmp-999"
-    partial.mkdir(parents=True)
-    assert services.runs_reap() == []
-    later = timezone.now() + timedelta(minutes=5)
-    assert services.runs_reap(now=later) == [run.pk]
-    run.refresh_from_db()
-    round_.refresh_from_db()
-    assert run.status == RunStatus.FAILED and "no heartbeat" in run.error
-    assert round_.status == RoundStatus.FAILED
-    assert not partial.exists()
-    assert set(round_.runs.exclude(pk=run.pk).values_list("status", flat=True)) == {
-        RunStatus.CANCELLED
-    }
 
 
 @pytest.mark.django_db
@@ -321,17 +261,15 @@ def test_iterative_dpo_by_default_parent_reference_and_the_newest_batch(
 def test_cancel_while_a_step_finishes_stops_the_round(
     judged_project: Any, fake_engine: Path
 ) -> None:
-    from rlhf import runner
-
     round_ = services.round_launch(project=judged_project, method="dpo")  # not committed
     reward = selectors.round_runs(round_)[0]
-    claimed = services.training_run_claim(run_id=reward.pk)
+    claimed = training_run_claim(run_id=reward.pk)
     assert claimed is not None
     services.round_cancel(round=round_)  # the step is running: only flagged
     round_.refresh_from_db()
     assert round_.status == RoundStatus.RUNNING
     workdir = runner.run_dir_for(claimed)
-    output = services.run_output_dir(claimed.pk)
+    output = run_output_dir(claimed.pk)
     (output / "merged").mkdir(parents=True)
     runner.record_success(
         claimed,
@@ -348,11 +286,57 @@ def test_cancel_while_a_step_finishes_stops_the_round(
     ]
 
 
-def test_model_steps_go_to_the_gpu_queue_when_there_is_one(settings: Any) -> None:
-    settings.TASKS = {"default": {"BACKEND": "x", "QUEUES": ["default", "gpu"]}}
-    assert services.task_queue_name() == "gpu"
-    assert services.watch_queue_name() == "default"
-    settings.TASKS = {"default": {"BACKEND": "x", "QUEUES": []}}
-    assert services.task_queue_name() == "default"
-    settings.PAIRWISE_TASK_QUEUE = "training"
-    assert services.task_queue_name() == "training"
+# --- the engine's command line ---------------------------------------------------------------
+
+
+def test_the_python_launcher_command() -> None:
+    command = runner.build_command("dpo", "/r/spec.json", "/r/result.json", launcher="python")
+    assert command[1:] == [
+        "-m",
+        "rlhf.training",
+        "dpo",
+        "--spec",
+        "/r/spec.json",
+        "--result",
+        "/r/result.json",
+    ]
+
+
+def test_the_accelerate_launcher_command() -> None:
+    command = runner.build_command(
+        "online",
+        "/r/spec.json",
+        "/r/result.json",
+        launcher="accelerate",
+        accelerate_config="/etc/pairwise/fsdp.yaml",
+    )
+    assert Path(command[0]).name == "accelerate"
+    assert command[1:] == [
+        "launch",
+        "--config_file",
+        "/etc/pairwise/fsdp.yaml",
+        "-m",
+        "rlhf.training",
+        "online",
+        "--spec",
+        "/r/spec.json",
+        "--result",
+        "/r/result.json",
+    ]
+    # Generation and evaluation stay single-process; without a config file none is passed.
+    assert runner.build_command("generate", "s", "r", launcher="accelerate")[1:3] == [
+        "-m",
+        "rlhf.training",
+    ]
+    assert "--config_file" not in runner.build_command(
+        "reward", "s", "r", launcher="accelerate", accelerate_config=""
+    )
+
+
+def test_the_launcher_follows_settings(settings: Any) -> None:
+    settings.PAIRWISE_LAUNCHER = "accelerate"
+    settings.PAIRWISE_ACCELERATE_CONFIG = "/cfg.yaml"
+    assert runner.build_command("dpo", "s", "r")[1:4] == ["launch", "--config_file", "/cfg.yaml"]
+    settings.PAIRWISE_LAUNCHER = "mpirun"
+    with pytest.raises(ValueError, match="PAIRWISE_LAUNCHER"):
+        runner.build_command("dpo", "s", "r")
