@@ -372,7 +372,7 @@ def _raw_row(
 
 
 def preference_rows(
-    *, project: Project, spec: ExportSpec, stats: ExportStats
+    *, project: Project, spec: ExportSpec, stats: ExportStats, hashing: bool = True
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(split, row)`` pairs in export order; split is ``train``/``test`` or ``both_bad``.
 
@@ -397,7 +397,10 @@ def preference_rows(
     dropped = stats.dropped
     annotators = stats.annotators
     digest = preferences.PreferenceHash()
-    add_pair, add_completion = digest.add_pair, digest.add_completion
+    add_pair: Callable[..., None] = digest.add_pair
+    add_completion: Callable[..., None] = digest.add_completion
+    if not hashing:  # a stream whose card is asked for separately
+        add_pair = add_completion = _skip
     undecided = preferences.UNDECIDED
 
     def yielded(decision: preferences.Decision, weight: float | None) -> tuple[Any, ...]:
@@ -547,7 +550,7 @@ def preference_rows(
         stats.pair_agree += pair_agree
         stats.pair_total += pair_total
         stats.unanimous_multi += unanimous_multi
-        if build is not None:
+        if build is not None and hashing:
             stats.preference_hash = digest.hexdigest()
         for (a_model, a_checkpoint, b_model, b_checkpoint), count in models.items():
             stats.models[(a_model, a_checkpoint)] += count
@@ -555,6 +558,10 @@ def preference_rows(
 
 
 _first = operator.itemgetter(0)
+
+
+def _skip(*_: Any) -> None:
+    """Hashing turned off."""
 
 
 def main_rows(rows: Iterator[tuple[str, dict[str, Any]]], side: Any) -> Iterator[dict[str, Any]]:
@@ -573,7 +580,7 @@ def export_stream(
     """The export as a stream of bytes (the API's response body). Both-bad rows go into the
     stream only with ``both_bad=only`` (then they are all it holds). ``content_hash=False``
     skips hashing the rows (the API's card is computed by its own request)."""
-    rows = preference_rows(project=project, spec=spec, stats=stats)
+    rows = preference_rows(project=project, spec=spec, stats=stats, hashing=content_hash)
     if spec.both_bad == "only":
         selected = (row for split, row in rows if split == "both_bad")
         return rows_encode(
