@@ -28,6 +28,10 @@ between runs, not raw rates: the machine may be busy with other work.
 loop, so queueing sets the latency: mean latency = C / throughput (Little's law; 50 clients at
 250/s wait 200 ms on average). Latency targets are only meaningful with think time, a pause
 between judgments like a person reading: quote p95 from the think-time rows.
+
+Why over 500 lines: one self-contained script (seeding, server, load generator, database
+checks, report) that runs from a plain checkout; its parts share the run's settings and are no
+use apart.
 """
 
 from __future__ import annotations

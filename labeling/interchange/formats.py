@@ -2,8 +2,9 @@
 
 Import files are JSON Lines, a JSON array, CSV or Parquet (rows numbered from 1). Every error
 names the line (or, for a JSON list, the item) and the field, e.g. ``line 7, field "prompt": must
-be a string or a list of messages``. Readers yield ``(line, row)``; validators raise :class:`RowError`, which the import
-services collect so that one bad line rejects the whole file before anything is written.
+be a string or a list of messages``. Readers yield ``(line, row)``; validators raise
+:class:`RowError`, which the import services collect so that one bad line rejects the whole file
+before anything is written.
 
 Conversation helpers live here too: rendering a message list as a plain prompt string or as an
 Anthropic HH transcript (``"\\n\\nHuman: …\\n\\nAssistant: …"``) and parsing such transcripts back.

@@ -1,5 +1,8 @@
 """The htmx pages: login landing, access by role, labeling page (full page and fragment), the
-judge / skip / undo round trips with and without htmx, errors, history and query counts."""
+judge / skip / undo round trips with and without htmx, errors, history and query counts.
+
+Over 500 lines because it mirrors ``labeling/views.py`` one to one (one test module per module).
+"""
 
 from __future__ import annotations
 

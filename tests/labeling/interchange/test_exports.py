@@ -1,5 +1,8 @@
 """Exports: aggregation, policies, filters, split by prompt, dataset cards, containers, the
-command, and the raw round trip (export → import → export is byte-identical)."""
+command, and the raw round trip (export → import → export is byte-identical).
+
+Over 500 lines because it mirrors ``exports.py`` and ``export_files.py`` (one test module for the
+export path, as the data flows)."""
 
 from __future__ import annotations
 
