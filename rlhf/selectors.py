@@ -138,6 +138,19 @@ def preference_rows(judgment_ids: Iterable[int], snapshot: dict[str, Any]) -> li
     return rows
 
 
+def kto_rows(judgment_ids: Iterable[int], snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """Unpaired rows (the engine's KTO JSONL format): each preference row's chosen response as
+    a desirable completion and its rejected one as an undesirable completion, with the row's
+    weight. The one place that turns judgments into desirable / undesirable answers."""
+    rows: list[dict[str, Any]] = []
+    for pair in preference_rows(judgment_ids, snapshot):
+        base = {"prompt_id": pair["prompt_id"], "prompt": pair["prompt"]}
+        weight = {"weight": pair["weight"]} if "weight" in pair else {}
+        rows.append({**base, "completion": pair["chosen"], "label": True, **weight})
+        rows.append({**base, "completion": pair["rejected"], "label": False, **weight})
+    return rows
+
+
 def prompt_rows(prompts: Iterable[Prompt]) -> list[dict[str, Any]]:
     """Prompt rows (the engine's JSONL format)."""
     return [{"prompt_id": str(p.pk), "prompt": p.messages} for p in prompts]

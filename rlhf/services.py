@@ -32,7 +32,7 @@ from labeling.services import (
     responses_add,
 )
 from rlhf import selectors
-from rlhf.methods import METHODS, PPO_NOTE, ConfigError, resolve_config
+from rlhf.methods import ConfigError, resolve_config
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
     MODEL_DEVICES,
@@ -202,12 +202,7 @@ def round_launch(
     created_by: Any = None,
 ) -> Round:
     """Freeze the judgment snapshot, create the round and its four steps, enqueue the first."""
-    if method not in METHODS:
-        hint = f" {PPO_NOTE}" if method.lower() == "ppo" else ""
-        raise LabelingError(
-            f"unknown method {method!r}; use one of {', '.join(METHODS)}.{hint}", field="method"
-        )
-    try:
+    try:  # the method, then the whole config, down to the engine specs it becomes
         resolved = resolve_config(method, config)
     except ConfigError as exc:
         raise LabelingError(str(exc), field=exc.field) from exc

@@ -98,7 +98,7 @@ def run(spec: KTOSpec, events: Events | None = None) -> KTOResult:
         after = completion_logps(trainer.model, tokenizer, eval_rows)
         accuracy_after, margin_after = label_metrics(after, reference, labels, spec.beta)
         events.log(f"kto: held-out margin {margin_before} -> {margin_after}")
-        metrics = {
+        metrics: dict[str, Any] = {
             "eval_accuracy_before": accuracy_before,
             "eval_accuracy_after": accuracy_after,
             "eval_margin_before": margin_before,

@@ -106,6 +106,22 @@ class _Json:
                 raise
         return cls(**kwargs)
 
+    @classmethod
+    def placeholder_paths(cls, directory: Path) -> dict[str, str]:
+        """Stand-ins, under the existing ``directory``, for every path field of this spec: an
+        input file, a directory, a free output path. With them a spec's settings can be checked
+        (``from_json``) before the runner has the real files."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        values: dict[str, str] = {}
+        for name in names & set(cls._input_files):
+            values[name] = str(directory / "input.jsonl")
+            Path(values[name]).touch()
+        for name in names & {*cls._input_dirs, "base_model"}:
+            values[name] = str(directory)
+        for name in names & {"output_dir", "output"}:
+            values[name] = str(directory / f"new-{name}")
+        return values
+
     def to_dict(self) -> dict[str, Any]:
         """A plain JSON-compatible dict."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
@@ -470,7 +486,9 @@ class KTOSpec(_Common, _Lora, _Optim):
     base_model: str
     data: str  # unpaired rows JSONL
     output_dir: str
-    parent_adapter: str | None = None  # warm start: trainable adapter initialised from these weights
+    parent_adapter: str | None = (
+        None  # warm start: trainable adapter initialised from these weights
+    )
     reference: str = "base"  # base (default) | parent (base + parent adapter, frozen)
     beta: float = 0.1
     # Loss weights of the two kinds of rows: counter an unequal number of them (the KTO paper
