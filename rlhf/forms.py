@@ -10,6 +10,7 @@ from django import forms
 from rlhf.methods import (
     DEFAULT_METHOD,
     FAMILIES,
+    FAMILY_LABELS,
     METHOD_REGISTRY,
     default_config,
     method_choices,
@@ -40,6 +41,18 @@ class RoundLaunchForm(forms.Form):
         self.fields["config"].help_text += " policy accepts: " + ", ".join(
             settings_of(entry, "policy")
         )
+
+    @property
+    def method_groups(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
+        """The picker's options by family: (family label, [(name, label, description)])."""
+        return [
+            (
+                label,
+                [(m.name, m.label, m.description) for m in METHOD_REGISTRY.values()
+                 if m.family == family],
+            )
+            for family, label in FAMILY_LABELS.items()
+        ]  # fmt: skip
 
     def clean_config(self) -> dict[str, Any]:
         try:

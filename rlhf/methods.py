@@ -96,6 +96,11 @@ FAMILIES = {
     "offline-unpaired": "desirable / undesirable completions from the judgment snapshot (kto.jsonl)",
     "online": "the training prompts, scored by the round's new reward model (prompts.jsonl)",
 }
+FAMILY_LABELS = {
+    "offline-pairs": "Offline, preference pairs",
+    "offline-unpaired": "Offline, unpaired answers",
+    "online": "Online RL (PPO family)",
+}
 # Engine-spec fields the runner fills in, never settings of a round config.
 RUNNER_FIELDS = frozenset(
     {
