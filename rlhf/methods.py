@@ -62,8 +62,8 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {
 # steps at 5e-4 or 2e-3 left the sampled rule win-rate vs base at about 0.5 (96 steps at 2e-3:
 # 0.57), at 5e-3 it reached 0.71. For a real base model override it (1e-5 to 1e-4 is usual for
 # LoRA DPO). IPO, robust and KTO keep the engine's until measured. Any setting of a section
-# (``settings_of``) can be overridden; note that
-# ``max_steps`` > 0 wins over ``num_epochs``: to train by epochs, override ``max_steps`` with -1.
+# (``settings_of``) can be overridden; note that ``max_steps`` > 0 wins over ``num_epochs``: to
+# train by epochs, override ``max_steps`` with -1.
 # DPO-family rounds are iterative DPO: each round trains on the batch the previous round put into
 # the queue (its new-vs-champion and on-policy pairs, judged), with the parent policy as the frozen
 # reference, so every round is a bounded step from where the last one ended. Measured on
@@ -228,7 +228,6 @@ METHODS = tuple(METHOD_REGISTRY)
 DEFAULT_METHOD = "dpo"
 # Derived views, kept for scripts (benchmarks) that read them.
 POLICY_DEFAULTS = {name: dict(m.policy_defaults) for name, m in METHOD_REGISTRY.items()}
-METHOD_HELP = {name: m.description for name, m in METHOD_REGISTRY.items()}
 
 
 def method_choices() -> list[tuple[str, str]]:

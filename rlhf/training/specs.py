@@ -48,7 +48,7 @@ from typing import Any, ClassVar, Self
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DPO_LOSS_TYPES = ("sigmoid", "ipo", "robust")
-ONLINE_METHODS = ("grpo", "rloo")
+ONLINE_ALGORITHMS = ("grpo", "rloo")  # the TRL trainers online.py wraps (OnlineSpec.method)
 REWARD_BACKBONES = ("minilm", "policy")
 REFERENCES = ("base", "parent")
 RULE_NAMES = (
@@ -568,7 +568,7 @@ class OnlineSpec(_Common, _Lora):
         super().__post_init__()
         name = type(self).__name__
         self._check_lora()
-        _choice(name, "method", self.method, ONLINE_METHODS)
+        _choice(name, "method", self.method, ONLINE_ALGORITHMS)
         _base_model_exists(name, "base_model", self.base_model)
         _output_free(name, "output_dir", self.output_dir)
         _require(self.beta >= 0, name, "beta", f"must be >= 0, got {self.beta}")

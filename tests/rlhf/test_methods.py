@@ -20,7 +20,7 @@ from rlhf import methods, runner, services
 from rlhf.forms import RoundLaunchForm
 from rlhf.methods import METHOD_REGISTRY, ConfigError, resolve_config, settings_of
 from rlhf.models import Round
-from rlhf.training.specs import SPEC_TYPES, STEPS, KTOSpec
+from rlhf.training.specs import ONLINE_ALGORITHMS, SPEC_TYPES, STEPS, KTOSpec
 from tests.factories import UserFactory
 
 # Values only the engine's spec classes refuse (the round's own rules let them through).
@@ -45,6 +45,8 @@ def test_every_method_maps_onto_the_engine() -> None:
         allowed = settings_of(method, "policy")
         assert set(method.policy_defaults) <= set(allowed)
         assert set(method.pinned) <= set(method.policy_defaults)
+        if method.family == "online":
+            assert method.policy_defaults["method"] in ONLINE_ALGORITHMS
         resolve_config(method.name)  # the defaults pass the engine's own checks
     assert Round._meta.get_field("method").choices == [
         (m.name, m.label) for m in METHOD_REGISTRY.values()

@@ -59,15 +59,27 @@ def test_unpaired_rows_are_checked(tmp_path: Path) -> None:
         data.load_unpaired(bad)
 
 
-def test_kto_raises_desirable_over_undesirable(policy_dir: str, work_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def kto_rows() -> list[dict[str, Any]]:
+    """Clear-cut pairs unpaired: correct-and-polite answers desirable, the others not."""
+    return _unpaired(rules.synthetic_preferences(48, seed=3, clear_cut=True))
+
+
+@pytest.fixture(scope="module")
+def kto_result(policy_dir: str, work_dir: Path, kto_rows: list[dict[str, Any]]) -> Any:
+    path = write_jsonl(work_dir / "kto.jsonl", kto_rows)
+    spec = KTOSpec(base_model=policy_dir, data=str(path), output_dir=str(work_dir / "kto"),
+                   max_steps=8, batch_size=8, learning_rate=1e-2, max_length=96)  # fmt: skip
+    return kto.run(spec)
+
+
+def test_kto_raises_desirable_over_undesirable(
+    kto_result: Any, kto_rows: list[dict[str, Any]], policy_dir: str
+) -> None:
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
-    rows = _unpaired(rules.synthetic_preferences(48, seed=3, clear_cut=True))
-    path = write_jsonl(work_dir / "kto.jsonl", rows)
-    spec = KTOSpec(base_model=policy_dir, data=str(path), output_dir=str(work_dir / "kto"),
-                   max_steps=8, batch_size=8, learning_rate=1e-2, max_length=96)  # fmt: skip
-    result = kto.run(spec)
+    result, rows = kto_result, kto_rows
     assert result.steps == 8 and result.num_train + result.num_eval == len(rows)
     assert result.eval_margin_before == pytest.approx(0.0, abs=1e-6)  # fresh adapter == ref
     manifest = checkpoints.read_manifest(result.checkpoint_dir)
@@ -91,3 +103,16 @@ def test_kto_raises_desirable_over_undesirable(policy_dir: str, work_dir: Path) 
     ).eval()
     assert gap(tuned) > before + 3.0  # measured: -8.0 -> +1.7
     assert result.eval_margin_after is not None and result.eval_margin_after > 0
+
+
+def test_kto_with_the_parent_as_reference_starts_level_with_it(
+    kto_result: Any, policy_dir: str, work_dir: Path
+) -> None:
+    """Round k > 1: the parent's adapter is both the warm start and the frozen reference."""
+    spec = KTOSpec(base_model=policy_dir, data=str(work_dir / "kto.jsonl"),
+                   output_dir=str(work_dir / "kto-parent"), parent_adapter=kto_result.checkpoint_dir,
+                   reference="parent", max_steps=1, batch_size=4, learning_rate=1e-6)  # fmt: skip
+    result = kto.run(spec)
+    assert result.eval_margin_before == pytest.approx(0.0, abs=1e-6)  # policy == reference
+    manifest = checkpoints.read_manifest(result.checkpoint_dir)
+    assert manifest["reference"] == "parent" and manifest["parent"] == kto_result.checkpoint_dir
