@@ -7,18 +7,21 @@ from typing import Any
 
 from django import forms
 
-from rlhf.methods import METHOD_HELP, METHODS, default_config
-from rlhf.models import Method
-
-
-def method_choices() -> list[tuple[str, str]]:
-    return [(value, label) for value, label in Method.choices if value in METHODS]
+from rlhf.methods import (
+    DEFAULT_METHOD,
+    FAMILIES,
+    FAMILY_LABELS,
+    METHOD_REGISTRY,
+    default_config,
+    method_choices,
+    settings_of,
+)
 
 
 class RoundLaunchForm(forms.Form):
     method = forms.ChoiceField(
         choices=method_choices,
-        initial="dpo",
+        initial=DEFAULT_METHOD,
         help_text="DPO is the default. GRPO and RLOO are the PPO-family online RL methods: TRL "
         "removed PPOTrainer (PR #7020); GRPO is PPO's clipped objective with a group baseline "
         "instead of a critic, RLOO its REINFORCE cousin.",
@@ -26,18 +29,30 @@ class RoundLaunchForm(forms.Form):
     config = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "mono"}),
         help_text="The round config as JSON: the method's defaults, edit what you need. Training "
-        "settings left out take the training engine's defaults; reward and policy accept "
-        "learning_rate, num_epochs, max_steps, batch_size, max_length, lora_r, lora_alpha, … "
-        "(online RL: num_generations, max_completion_length, temperature).",
+        "settings left out take the training engine's defaults.",
     )
 
-    def __init__(self, *args: Any, method: str = "dpo", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, method: str = DEFAULT_METHOD, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if method not in METHODS:
-            method = "dpo"
-        self.fields["method"].initial = method
-        self.fields["config"].initial = json.dumps(default_config(method), indent=2)
-        self.method_help = METHOD_HELP[method]
+        entry = METHOD_REGISTRY.get(method) or METHOD_REGISTRY[DEFAULT_METHOD]
+        self.fields["method"].initial = entry.name
+        self.fields["config"].initial = json.dumps(default_config(entry.name), indent=2)
+        self.method_help = f"{entry.description} Trains on {FAMILIES[entry.family]}."
+        self.fields["config"].help_text += " policy accepts: " + ", ".join(
+            settings_of(entry, "policy")
+        )
+
+    @property
+    def method_groups(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
+        """The picker's options by family: (family label, [(name, label, description)])."""
+        return [
+            (
+                label,
+                [(m.name, m.label, m.description) for m in METHOD_REGISTRY.values()
+                 if m.family == family],
+            )
+            for family, label in FAMILY_LABELS.items()
+        ]  # fmt: skip
 
     def clean_config(self) -> dict[str, Any]:
         try:

@@ -1,14 +1,27 @@
-"""Tuning methods and their round-config defaults (plain data: safe to import in the web process).
+"""The registry of tuning methods and the round config (safe in the web process: no torch).
+
+``METHOD_REGISTRY`` is the one list of methods. Each :class:`TrainingMethod` names its family
+(which data the policy step trains on), its engine step (``python -m rlhf.training <step>``, whose
+spec class is ``SPEC_TYPES[step]`` in the torch-free ``rlhf.training.specs``), its policy defaults,
+the settings that define it, and its label and one-line description for the picker. The round
+model's choices, the launch form, the ``launch_round`` command, config resolution and validation,
+the runner's engine call and data file, and the runner's ``TRAINING_STEPS`` all derive from it.
+Adding a method of an existing family is one entry here (plus the engine module when its step is
+new: a spec class in ``specs.SPEC_TYPES`` and ``rlhf/training/<step>.py``).
 
 A round config has five sections, each a flat dict:
 
 - ``snapshot``: which judgments become preference rows (min agreement, tie / both-bad policy,
   which rounds' comparisons, whether held-out prompts count);
 - ``reward``: the reward-model trainer (RewardSpec fields);
-- ``policy``: the policy trainer: DPOSpec fields for dpo / ipo / robust, OnlineSpec fields for
-  grpo / rloo;
+- ``policy``: the policy trainer: the fields of the method's engine spec (DPOSpec for dpo / ipo /
+  robust, KTOSpec for kto, OnlineSpec for grpo / rloo);
 - ``evaluate`` and ``generate``: the evaluation against the parent and the responses that go back
   into the queue.
+
+The settings a section accepts are its engine spec's fields, less those the runner fills (paths,
+the model's device / dtype / chat template, the seed). A launch checks the whole resolved config
+against the engine's specs, so a bad value is refused with the field's name before any step runs.
 
 "PPO" is not offered on purpose: TRL removed ``PPOTrainer`` (huggingface/trl PR #7020). GRPO is
 PPO's clipped-ratio policy objective with a group-relative baseline in place of the learned critic;
@@ -18,26 +31,19 @@ RLOO is its REINFORCE cousin (leave-one-out baseline). Both are the PPO family o
 from __future__ import annotations
 
 import copy
+import dataclasses
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-DPO_METHODS = ("dpo", "ipo", "robust")
-ONLINE_METHODS = ("grpo", "rloo")
-METHODS = DPO_METHODS + ONLINE_METHODS
+from rlhf.training.specs import SPEC_TYPES, EvaluateSpec, GenerateSpec, RewardSpec, SpecError
 
 PPO_NOTE = (
     "Looking for PPO? TRL removed PPOTrainer (PR #7020). GRPO is PPO's clipped-ratio objective "
     "with a group baseline instead of a critic; RLOO is its REINFORCE (leave-one-out) cousin. "
     "Both are PPO-family online RL against the round's reward model, with a KL penalty (beta > 0)."
 )
-
-METHOD_HELP = {
-    "dpo": "Offline, from the preference snapshot (sigmoid DPO loss). The default.",
-    "ipo": "DPO with the IPO loss: less prone to overfitting deterministic preferences.",
-    "robust": "DPO with the robust loss: label_smoothing is the assumed label-noise rate.",
-    "grpo": "PPO-family online RL: samples groups of responses, scores them with the new reward "
-    "model, clipped-ratio update with a group baseline (no critic).",
-    "rloo": "PPO-family online RL: REINFORCE with a leave-one-out baseline over each group.",
-}
 
 SNAPSHOT_DEFAULTS: dict[str, Any] = {
     "min_agreement": 0.0,  # drop comparisons whose majority share is below this
@@ -55,8 +61,9 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {
 # the built-in models (LoRA on a 3.5M-parameter policy): on round 1 of benchmarks/loop.py, 48
 # steps at 5e-4 or 2e-3 left the sampled rule win-rate vs base at about 0.5 (96 steps at 2e-3:
 # 0.57), at 5e-3 it reached 0.71. For a real base model override it (1e-5 to 1e-4 is usual for
-# LoRA DPO). IPO and robust keep the engine's until measured. Any key of ALLOWED can be overridden; note that
-# ``max_steps`` > 0 wins over ``num_epochs``: to train by epochs, override ``max_steps`` with -1.
+# LoRA DPO). IPO, robust and KTO keep the engine's until measured. Any setting of a section
+# (``settings_of``) can be overridden; note that ``max_steps`` > 0 wins over ``num_epochs``: to
+# train by epochs, override ``max_steps`` with -1.
 # DPO-family rounds are iterative DPO: each round trains on the batch the previous round put into
 # the queue (its new-vs-champion and on-policy pairs, judged), with the parent policy as the frozen
 # reference, so every round is a bounded step from where the last one ended. Measured on
@@ -64,32 +71,13 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {
 # 60.8 -> 73.8 -> 74.1%; warm-starting on the whole history with the base as reference went
 # 60.8 -> 58.1 -> 67.5% and its text degenerated; parent reference on the whole history (re-using
 # the first batch every round) 60.8 -> 65.9 -> 63.7%.
-DPO_SNAPSHOT_DEFAULTS: dict[str, Any] = {"rounds": "newest"}
+# KTO rounds follow the same recipe (the offline families share it).
+OFFLINE_SNAPSHOT_DEFAULTS: dict[str, Any] = {"rounds": "newest"}
 # The reward model adapts only the backbone's top 3 layers (the backward pass stops there): on
 # benchmarks/loop.py's round data, 32 steps took 11-12 s instead of 16 s at equal or better
 # held-out accuracy (0.64 vs 0.61 and 0.73 vs 0.71), with a learning rate of 3e-3.
 REWARD_DEFAULTS: dict[str, Any] = {"max_steps": 32, "lora_top_layers": 3, "learning_rate": 3e-3}
 DPO_MAX_STEPS = 48  # batch 8: about 20 s on 2 busy cores, whatever the snapshot size
-POLICY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "dpo": {
-        "loss_type": "sigmoid",
-        "beta": 0.1,
-        "max_steps": DPO_MAX_STEPS,
-        "learning_rate": 5e-3,
-        "sft_weight": 0.1,
-        "reference": "parent",
-    },
-    "ipo": {"loss_type": "ipo", "beta": 0.1, "max_steps": DPO_MAX_STEPS, "reference": "parent"},
-    "robust": {
-        "loss_type": "robust",
-        "beta": 0.1,
-        "label_smoothing": 0.2,
-        "max_steps": DPO_MAX_STEPS,
-        "reference": "parent",
-    },
-    "grpo": {"method": "grpo", "beta": 0.05},
-    "rloo": {"method": "rloo", "beta": 0.05},
-}
 EVALUATE_DEFAULTS: dict[str, Any] = {"max_prompts": 200, "max_new_tokens": 32}
 GENERATE_DEFAULTS: dict[str, Any] = {
     "max_prompts": 200,  # prompts that get fresh responses (held-out ones first)
@@ -100,47 +88,187 @@ GENERATE_DEFAULTS: dict[str, Any] = {
     "on_policy_priority": 90,
 }
 
-_LORA = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_top_layers")
-_OPTIM = (
-    "learning_rate",
-    "num_epochs",
-    "max_steps",
-    "batch_size",
-    "gradient_accumulation_steps",
-    "max_length",
-    "eval_fraction",
-)
-ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
-    "snapshot": {m: tuple(SNAPSHOT_DEFAULTS) for m in METHODS},
-    "reward": {m: (*_OPTIM, *_LORA, "use_margin", "center_rewards_coefficient") for m in METHODS},
-    "policy": {
-        **{
-            m: (*_OPTIM, *_LORA, "beta", "loss_type", "label_smoothing", "reference", "sft_weight")
-            for m in DPO_METHODS
-        },
-        **{
-            m: (
-                *_LORA,
-                "method",
-                "beta",
-                "learning_rate",
-                "max_steps",
-                "batch_size",
-                "num_generations",
-                "max_completion_length",
-                "temperature",
-                "eval_prompts",
-            )
-            for m in ONLINE_METHODS
-        },
-    },
-    "evaluate": {
-        m: ("max_prompts", "max_new_tokens", "temperature", "batch_size", "tie_tolerance", "rules")
-        for m in METHODS
-    },
-    "generate": {m: tuple(GENERATE_DEFAULTS) for m in METHODS},
-}
 SECTIONS = ("snapshot", "reward", "policy", "evaluate", "generate")
+
+# What the policy step trains on, by family (the runner writes that file):
+FAMILIES = {
+    "offline-pairs": "preference pairs from the judgment snapshot (preferences.jsonl)",
+    "offline-unpaired": "desirable / undesirable completions from the judgment snapshot (kto.jsonl)",
+    "online": "the training prompts, scored by the round's new reward model (prompts.jsonl)",
+}
+FAMILY_LABELS = {
+    "offline-pairs": "Offline, preference pairs",
+    "offline-unpaired": "Offline, unpaired answers",
+    "online": "Online RL (PPO family)",
+}
+# Engine-spec fields the runner fills in, never settings of a round config.
+RUNNER_FIELDS = frozenset(
+    {
+        "seed",
+        "device",
+        "dtype",
+        "chat_template",
+        "base_model",
+        "data",
+        "prompts",
+        "reward_model",
+        "output_dir",
+        "output",
+        "parent_adapter",
+        "candidate_adapter",
+        "adapter",
+        "merge",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingMethod:
+    """One tuning method: what its policy step is and how the picker shows it."""
+
+    name: str
+    label: str  # the picker's option
+    description: str  # one line under the picker
+    family: str  # a key of FAMILIES
+    engine_step: str  # ``python -m rlhf.training <engine_step>``; its spec is SPEC_TYPES[step]
+    policy_defaults: Mapping[str, Any]
+    # Policy settings that make the method what it is: they keep their default's value.
+    pinned: tuple[str, ...] = ()
+    snapshot: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # its own defaults
+
+    @property
+    def unpaired(self) -> bool:
+        """Its policy trains on single answers (desirable / undesirable), not pairs."""
+        return self.family == "offline-unpaired"
+
+    @property
+    def spec(self) -> type[Any]:
+        """The engine's spec class of the policy step."""
+        return SPEC_TYPES[self.engine_step]
+
+    @property
+    def snapshot_defaults(self) -> dict[str, Any]:
+        return {
+            **SNAPSHOT_DEFAULTS,
+            **(OFFLINE_SNAPSHOT_DEFAULTS if self.is_offline else {}),
+            **self.snapshot,
+        }
+
+    @property
+    def is_offline(self) -> bool:
+        return self.family != "online"
+
+
+def _dpo_family(name: str, label: str, description: str, **policy: Any) -> TrainingMethod:
+    return TrainingMethod(
+        name=name,
+        label=label,
+        description=description,
+        family="offline-pairs",
+        engine_step="dpo",
+        policy_defaults={
+            "beta": 0.1,
+            "max_steps": DPO_MAX_STEPS,
+            "reference": "parent",
+            **policy,
+        },
+        pinned=("loss_type",),
+    )
+
+
+def _online(name: str, label: str, description: str) -> TrainingMethod:
+    return TrainingMethod(
+        name=name,
+        label=label,
+        description=description,
+        family="online",
+        engine_step="online",
+        policy_defaults={"method": name, "beta": 0.05},
+        pinned=("method",),
+    )
+
+
+METHOD_REGISTRY: dict[str, TrainingMethod] = {
+    m.name: m
+    for m in (
+        _dpo_family(
+            "dpo",
+            "DPO (direct preference optimisation)",
+            "Offline, from the preference snapshot (sigmoid DPO loss). The default.",
+            loss_type="sigmoid",
+            learning_rate=5e-3,
+            sft_weight=0.1,
+        ),
+        _dpo_family(
+            "ipo",
+            "IPO (DPO with the identity-preference loss)",
+            "DPO with the IPO loss: less prone to overfitting deterministic preferences.",
+            loss_type="ipo",
+        ),
+        _dpo_family(
+            "robust",
+            "Robust DPO (noisy labels)",
+            "DPO with the robust loss: label_smoothing is the assumed label-noise rate.",
+            loss_type="robust",
+            label_smoothing=0.2,
+        ),
+        TrainingMethod(
+            name="kto",
+            label="KTO (unpaired: desirable / undesirable answers)",
+            description="Offline, from the snapshot's judgments as single answers: the preferred "
+            "one desirable, the other undesirable, both undesirable when judged both bad "
+            "(Kahneman-Tversky loss, no pairs needed).",
+            family="offline-unpaired",
+            engine_step="kto",
+            policy_defaults={"beta": 0.1, "max_steps": DPO_MAX_STEPS, "reference": "parent"},
+            # both-bad judgments are KTO's own signal: two undesirable answers
+            snapshot={"both_bad": "split"},
+        ),
+        _online(
+            "grpo",
+            "GRPO: PPO-family online RL (clipped ratio, group baseline)",
+            "PPO-family online RL: samples groups of responses, scores them with the new reward "
+            "model, clipped-ratio update with a group baseline (no critic).",
+        ),
+        _online(
+            "rloo",
+            "RLOO: PPO-family online RL (REINFORCE leave-one-out)",
+            "PPO-family online RL: REINFORCE with a leave-one-out baseline over each group.",
+        ),
+    )
+}
+METHODS = tuple(METHOD_REGISTRY)
+DEFAULT_METHOD = "dpo"
+# Derived views, kept for scripts (benchmarks) that read them.
+POLICY_DEFAULTS = {name: dict(m.policy_defaults) for name, m in METHOD_REGISTRY.items()}
+
+
+def method_choices() -> list[tuple[str, str]]:
+    """``Round.method``'s choices (a callable: the list is not frozen into migrations)."""
+    return [(m.name, m.label) for m in METHOD_REGISTRY.values()]
+
+
+def policy_engine_steps() -> tuple[str, ...]:
+    """The engine steps that train a policy, in registry order, each once."""
+    return tuple(dict.fromkeys(m.engine_step for m in METHOD_REGISTRY.values()))
+
+
+def _engine_settings(spec: type[Any]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(spec) if f.name not in RUNNER_FIELDS)
+
+
+def settings_of(method: TrainingMethod, section: str) -> tuple[str, ...]:
+    """The keys a config section accepts for ``method``."""
+    if section == "snapshot":
+        return tuple(SNAPSHOT_DEFAULTS)
+    if section == "generate":
+        return tuple(GENERATE_DEFAULTS)
+    specs: dict[str, type[Any]] = {
+        "reward": RewardSpec,
+        "policy": method.spec,
+        "evaluate": EvaluateSpec,
+    }
+    return _engine_settings(specs[section])
 
 
 class ConfigError(ValueError):
@@ -151,20 +279,25 @@ class ConfigError(ValueError):
         self.field = field
 
 
+def method_get(name: str) -> TrainingMethod:
+    """The registered method ``name``; ConfigError (field ``method``) if there is none."""
+    try:
+        return METHOD_REGISTRY[name]
+    except KeyError:
+        hint = f" {PPO_NOTE}" if str(name).lower() == "ppo" else ""
+        raise ConfigError(
+            f"unknown method {name!r}; use one of {', '.join(METHODS)}.{hint}", field="method"
+        ) from None
+
+
 def default_config(method: str) -> dict[str, Any]:
     """The full default round config of a method."""
-    if method not in METHODS:
-        raise ConfigError(
-            f"unknown method {method!r}; use one of {', '.join(METHODS)}", field="method"
-        )
-    snapshot = copy.deepcopy(SNAPSHOT_DEFAULTS)
-    if method in DPO_METHODS:
-        snapshot.update(DPO_SNAPSHOT_DEFAULTS)
+    entry = method_get(method)
     return {
         "seed": 0,
-        "snapshot": snapshot,
+        "snapshot": copy.deepcopy(entry.snapshot_defaults),
         "reward": copy.deepcopy(REWARD_DEFAULTS),
-        "policy": copy.deepcopy(POLICY_DEFAULTS[method]),
+        "policy": copy.deepcopy(dict(entry.policy_defaults)),
         "evaluate": copy.deepcopy(EVALUATE_DEFAULTS),
         "generate": copy.deepcopy(GENERATE_DEFAULTS),
     }
@@ -185,9 +318,11 @@ def _same_kind(default: Any, value: Any) -> bool:
 def resolve_config(method: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Defaults of ``method`` with ``overrides`` (same shape, any subset) applied and checked.
 
-    Keys are checked against the defaults; the training engine checks the values again when it
-    loads the spec, so a value this misses fails the step with a message naming the field.
+    Checks, each raising ConfigError naming the field: the method, the sections and their keys,
+    the round's own rules, then every section against the engine spec it becomes (the values the
+    training step would refuse are refused here, before the round exists).
     """
+    entry = method_get(method)
     config = default_config(method)
     for key, value in (overrides or {}).items():
         if key == "seed":
@@ -202,7 +337,7 @@ def resolve_config(method: str, overrides: dict[str, Any] | None = None) -> dict
         if not isinstance(value, dict):
             raise ConfigError(f"config section {key!r} must be an object", field=key)
         section = config[key]
-        allowed = ALLOWED[key][method]
+        allowed = settings_of(entry, key)
         for name, item in value.items():
             field = f"{key}.{name}"
             if name not in allowed:
@@ -214,11 +349,12 @@ def resolve_config(method: str, overrides: dict[str, Any] | None = None) -> dict
                     f"{field} must be like {section[name]!r}, got {item!r}", field=field
                 )
             section[name] = item
-    _check(method, config)
+    _check(entry, config)
+    check_against_engine(entry, config)
     return config
 
 
-def _check(method: str, config: dict[str, Any]) -> None:
+def _check(method: TrainingMethod, config: dict[str, Any]) -> None:
     snapshot = config["snapshot"]
     if not 0.0 <= float(snapshot["min_agreement"]) <= 1.0:
         raise ConfigError(
@@ -239,8 +375,15 @@ def _check(method: str, config: dict[str, Any]) -> None:
             field="snapshot.rounds",
         )
     policy = config["policy"]
-    if float(policy.get("beta", 0)) <= 0:
+    if "beta" in policy and float(policy["beta"]) <= 0:
         raise ConfigError("policy.beta must be > 0 (the KL penalty)", field="policy.beta")
+    for name in method.pinned:
+        if policy.get(name) != method.policy_defaults[name]:
+            raise ConfigError(
+                f"policy.{name} must be {method.policy_defaults[name]!r} for method "
+                f"{method.name!r} (choose the method that has the other one)",
+                field=f"policy.{name}",
+            )
     generate = config["generate"]
     if int(generate["num_samples"]) < 2:
         raise ConfigError(
@@ -248,5 +391,25 @@ def _check(method: str, config: dict[str, Any]) -> None:
         )
     if int(generate["max_prompts"]) < 1:
         raise ConfigError("generate.max_prompts must be >= 1", field="generate.max_prompts")
-    if method in ONLINE_METHODS and policy.get("method") != method:
-        raise ConfigError(f"policy.method must be {method!r}", field="policy.method")
+
+
+def check_against_engine(method: TrainingMethod, config: dict[str, Any]) -> None:
+    """Build each engine spec the round will run from ``config``, with stand-ins for the paths
+    the runner fills in, and let the spec validate itself; ConfigError names ``section.field``."""
+    generate_fields = {f.name for f in dataclasses.fields(GenerateSpec)}
+    sections: list[tuple[str, type[Any], dict[str, Any]]] = [
+        ("reward", RewardSpec, config["reward"]),
+        ("policy", method.spec, config["policy"]),
+        ("evaluate", EvaluateSpec, config["evaluate"]),
+        ("generate", GenerateSpec, {k: v for k, v in config["generate"].items()
+                                    if k in generate_fields}),
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="pairwise-config-check-") as scratch:
+        for section, spec, settings in sections:
+            values = {**spec.placeholder_paths(Path(scratch)), "seed": config["seed"], **settings}
+            try:
+                spec.from_json(values)
+            except SpecError as exc:
+                field = f"{section}.{exc.field}" if exc.field else section
+                reason = str(exc).split(f"field '{exc.field}': ", 1)[-1]
+                raise ConfigError(f"{field}: {reason}", field=field) from exc

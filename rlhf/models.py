@@ -10,7 +10,7 @@
   runner as a child process: status, progress, metrics history, log tail, heartbeat.
 
 Workflows over these rows live in ``rlhf.services`` (admins) and ``rlhf.runs`` (the job runner);
-nothing here imports the training engine.
+nothing here imports torch (the method choices come from the registry in ``rlhf.methods``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from rlhf.methods import DEFAULT_METHOD, method_choices
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -59,14 +61,6 @@ def relative_to_data(path: str | Path) -> str:
     with contextlib.suppress(ValueError):
         return str(path.resolve().relative_to(data_dir().resolve()))
     return str(path)
-
-
-class Method(models.TextChoices):
-    DPO = "dpo", "DPO (direct preference optimisation)"
-    IPO = "ipo", "IPO (DPO with the identity-preference loss)"
-    ROBUST = "robust", "Robust DPO (noisy labels)"
-    GRPO = "grpo", "GRPO: PPO-family online RL (clipped ratio, group baseline)"
-    RLOO = "rloo", "RLOO: PPO-family online RL (REINFORCE leave-one-out)"
 
 
 class ModelSpec(models.Model):
@@ -209,7 +203,8 @@ FINISHED_STATUSES = (RoundStatus.SUCCEEDED, RoundStatus.FAILED, RoundStatus.CANC
 class Round(models.Model):
     project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="rounds")
     number = models.PositiveIntegerField()
-    method = models.CharField(max_length=8, choices=Method.choices, default=Method.DPO)
+    # The choices are the method registry's (a callable: new methods need no migration).
+    method = models.CharField(max_length=16, choices=method_choices, default=DEFAULT_METHOD)
     config = models.JSONField(default=dict, help_text="The full, resolved round config.")
     parent_checkpoint = models.ForeignKey(
         Checkpoint, on_delete=models.PROTECT, related_name="rounds_started"

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import transaction
 
 from rlhf import runs, selectors
-from rlhf.methods import DPO_METHODS
+from rlhf.methods import METHOD_REGISTRY, policy_engine_steps
 from rlhf.models import (
     Checkpoint,
     Round,
@@ -42,7 +42,8 @@ from rlhf.models import (
 )
 from rlhf.supervision import Listener, Progress, supervise
 
-TRAINING_STEPS = ("bootstrap", "reward", "dpo", "online")
+# Engine steps that train (they go through ``accelerate launch`` when so configured).
+TRAINING_STEPS = ("bootstrap", "reward", *policy_engine_steps())
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -128,6 +129,28 @@ def _reward_model_dir(round_: Round) -> str:
     return resolve_data_path(merged)
 
 
+def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
+    """Write the data file the policy step of a method ``family`` trains on; its spec fields."""
+    snapshot = round_.config["snapshot"]
+    if family == "offline-pairs":
+        rows = selectors.preference_rows(round_.snapshot_judgment_ids, snapshot)
+        write_jsonl(workdir / "preferences.jsonl", rows)
+        return {"data": str(workdir / "preferences.jsonl")}
+    if family == "offline-unpaired":
+        write_jsonl(
+            workdir / "kto.jsonl", selectors.kto_rows(round_.snapshot_judgment_ids, snapshot)
+        )
+        return {"data": str(workdir / "kto.jsonl")}
+    if family == "online":
+        prompts = selectors.prompt_rows(selectors.training_prompts(round_.project))
+        write_jsonl(workdir / "prompts.jsonl", prompts)
+        return {
+            "prompts": str(workdir / "prompts.jsonl"),
+            "reward_model": _reward_model_dir(round_),
+        }
+    raise RuntimeError(f"unknown method family {family!r}")
+
+
 def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
     """Write the data files of a step and return the engine calls that make it."""
     round_ = run.round
@@ -149,37 +172,20 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
         }
         return [Invocation("reward", "reward", spec)]
     if run.step == Step.POLICY:
+        method = METHOD_REGISTRY[round_.method]
         policy = dict(config["policy"])
         if policy.get("reference") == "parent" and parent_adapter is None:
             # The round's parent is the base model itself: "the parent" as reference is the base.
             policy["reference"] = "base"
-        output = str(runs.run_output_dir(run.pk))
-        if round_.method in DPO_METHODS:
-            rows = selectors.preference_rows(round_.snapshot_judgment_ids, config["snapshot"])
-            write_jsonl(workdir / "preferences.jsonl", rows)
-            spec = {
-                **common,
-                **policy,
-                "base_model": base_model,
-                "data": str(workdir / "preferences.jsonl"),
-                "output_dir": output,
-                "parent_adapter": parent_adapter,
-            }
-            return [Invocation("policy", "dpo", spec)]
-        write_jsonl(
-            workdir / "prompts.jsonl",
-            selectors.prompt_rows(selectors.training_prompts(round_.project)),
-        )
         spec = {
             **common,
             **policy,
+            **_policy_inputs(method.family, round_, workdir),
             "base_model": base_model,
-            "reward_model": _reward_model_dir(round_),
-            "prompts": str(workdir / "prompts.jsonl"),
-            "output_dir": output,
+            "output_dir": str(runs.run_output_dir(run.pk)),
             "parent_adapter": parent_adapter,
         }
-        return [Invocation("policy", "online", spec)]
+        return [Invocation("policy", method.engine_step, spec)]
     candidate = round_.checkpoint
     if candidate is None or candidate.adapter_path is None:
         raise RuntimeError("the round has no new policy checkpoint yet")

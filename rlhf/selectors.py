@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
 from labeling.preferences import rounds_q, rows_hash, snapshot_rows
+from rlhf.methods import METHOD_REGISTRY
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
     Checkpoint,
@@ -82,11 +83,11 @@ def snapshot_hash(rows: Iterable[dict[str, Any]]) -> str:
 
 
 def snapshot_export_query(
-    project: Project, snapshot: dict[str, Any], judgment_ids: Sequence[int]
+    project: Project, snapshot: dict[str, Any], judgment_ids: Sequence[int], *, method: str
 ) -> dict[str, str]:
     """Export parameters (``GET /api/v1/projects/{id}/export/``) that give exactly the rows a
-    snapshot holds: its rounds, split, policies and judgment cut-off. Frozen on the round at
-    launch (``Round.snapshot_export``)."""
+    round of ``method`` trains on (:func:`training_rows`): its rounds, split, policies and
+    judgment cut-off. Frozen on the round at launch (``Round.snapshot_export``)."""
     numbers = snapshot_rounds(project, snapshot.get("rounds", "all"))
     newest = (
         Judgment.objects.filter(pk__in=list(judgment_ids))
@@ -94,9 +95,10 @@ def snapshot_export_query(
         .values_list("created_at", flat=True)
         .first()
     )
+    unpaired = METHOD_REGISTRY[method].unpaired
     query = {
-        "format": "trl_conversational",
-        "margin": "1",
+        "format": "kto_conversational" if unpaired else "trl_conversational",
+        **({} if unpaired else {"margin": "1"}),
         "weight": "1",
         "aggregation": "majority",
         "ties": snapshot.get("ties", "drop"),
@@ -117,6 +119,28 @@ def round_export_url(round_: Round) -> str:
     """The API export of exactly the rows the round trained on (no query)."""
     path = reverse("api-export", args=[round_.project_id])
     return f"{path}?{urlencode(round_.snapshot_export)}"
+
+
+def kto_rows(judgment_ids: Iterable[int], snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """Unpaired rows (the engine's KTO JSONL format) by ``labeling.preferences``: a decided pair's
+    chosen response desirable and its rejected one undesirable; with ``both_bad: split`` both
+    answers of a both-bad comparison undesirable; ties nothing."""
+    return snapshot_rows(
+        judgment_ids,
+        both_bad=snapshot.get("both_bad", "drop"),
+        min_agreement=float(snapshot.get("min_agreement", 0.0)),
+        unpaired=True,
+    )
+
+
+def training_rows(
+    method: str, judgment_ids: Iterable[int], snapshot: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The snapshot rows that stand for a round of ``method``: what its policy trains on (KTO's
+    completions, DPO's pairs), or for online RL the pairs its reward model trains on."""
+    if METHOD_REGISTRY[method].unpaired:
+        return kto_rows(judgment_ids, snapshot)
+    return preference_rows(judgment_ids, snapshot)
 
 
 def prompt_rows(prompts: Iterable[Prompt]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from labeling.services import (
     responses_add,
 )
 from rlhf import selectors, tasks
-from rlhf.methods import METHODS, PPO_NOTE, ConfigError, resolve_config
+from rlhf.methods import ConfigError, resolve_config
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
     MODEL_DEVICES,
@@ -159,17 +159,12 @@ def round_launch(
     created_by: Any = None,
 ) -> Round:
     """Freeze the judgment snapshot, create the round and its four steps, enqueue the first."""
-    if method not in METHODS:
-        hint = f" {PPO_NOTE}" if method.lower() == "ppo" else ""
-        raise LabelingError(
-            f"unknown method {method!r}; use one of {', '.join(METHODS)}.{hint}", field="method"
-        )
-    try:
+    try:  # the method, then the whole config, down to the engine specs it becomes
         resolved = resolve_config(method, config)
     except ConfigError as exc:
         raise LabelingError(str(exc), field=exc.field) from exc
     judgment_ids = selectors.snapshot_judgment_ids(project, resolved["snapshot"])
-    rows = selectors.preference_rows(judgment_ids, resolved["snapshot"])
+    rows = selectors.training_rows(method, judgment_ids, resolved["snapshot"])
     if not rows:
         newest = resolved["snapshot"]["rounds"] == "newest"
         raise LabelingError(
@@ -207,7 +202,7 @@ def round_launch(
                 snapshot_hash=selectors.snapshot_hash(rows),
                 snapshot_size=len(rows),
                 snapshot_export=selectors.snapshot_export_query(
-                    project, resolved["snapshot"], judgment_ids
+                    project, resolved["snapshot"], judgment_ids, method=method
                 ),
                 created_by=created_by if getattr(created_by, "pk", None) else None,
             )

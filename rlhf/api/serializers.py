@@ -7,14 +7,15 @@ from typing import Any
 from rest_framework import serializers
 
 from rlhf import selectors
+from rlhf.methods import DEFAULT_METHOD, METHODS
 from rlhf.models import Checkpoint, Round, TrainingRun, newest_attempts
 
 
 class RoundLaunchSerializer(serializers.Serializer[Any]):
     method = serializers.CharField(
-        default="dpo",
-        help_text="dpo (default) | ipo | robust | grpo | rloo. No 'ppo': TRL removed PPOTrainer "
-        "(PR #7020); grpo and rloo are the PPO-family online RL methods.",
+        default=DEFAULT_METHOD,
+        help_text=f"One of {' | '.join(METHODS)} (default {DEFAULT_METHOD}). No 'ppo': TRL removed "
+        "PPOTrainer (PR #7020); grpo and rloo are the PPO-family online RL methods.",
     )
     config = serializers.DictField(
         required=False,

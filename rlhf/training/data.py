@@ -1,4 +1,4 @@
-"""Interchange files → HF datasets: preference rows and prompts (formats in ``specs``).
+"""Interchange files → HF datasets: preference rows, unpaired rows and prompts (formats in ``specs``).
 
 Preference rows become TRL's conversational preference format: ``prompt`` (messages),
 ``chosen`` / ``rejected`` (one assistant message each), plus ``margin`` and ``weight`` when
@@ -98,6 +98,52 @@ def load_preferences(path: str | Path) -> list[dict[str, Any]]:
                 clean[field] = float(value)
         out.append(clean)
     return out
+
+
+def load_unpaired(path: str | Path) -> list[dict[str, Any]]:
+    """Unpaired rows (KTO), validated: a completion labelled desirable (true) or not (false)."""
+    allowed = {"prompt_id", "prompt", "completion", "label", "weight"}
+    out = []
+    for number, row in enumerate(_read_jsonl(path, "unpaired rows"), start=1):
+        where = f"unpaired rows {path}:{number}"
+        unknown = sorted(set(row) - allowed)
+        if unknown:
+            raise SpecError(f"{where}: unknown field(s) {unknown}")
+        if not isinstance(row.get("prompt_id"), str):
+            raise SpecError(f"{where}: field 'prompt_id': expected a string")
+        if not isinstance(row.get("completion"), str):
+            raise SpecError(f"{where}: field 'completion': expected a string")
+        if not isinstance(row.get("label"), bool):
+            raise SpecError(f"{where}: field 'label': expected true/false")
+        clean: dict[str, Any] = {
+            "prompt_id": row["prompt_id"],
+            "prompt": _check_messages(where, row.get("prompt")),
+            "completion": row["completion"],
+            "label": row["label"],
+        }
+        if row.get("weight") is not None:
+            weight = row["weight"]
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+                raise SpecError(f"{where}: field 'weight': expected a number >= 0")
+            clean["weight"] = float(weight)
+        out.append(clean)
+    return out
+
+
+def unpaired_dataset(rows: Sequence[dict[str, Any]]) -> Any:
+    """A ``datasets.Dataset`` in TRL's conversational unpaired-preference format."""
+    from datasets import Dataset
+
+    return Dataset.from_list(
+        [
+            {
+                "prompt": row["prompt"],
+                "completion": [{"role": "assistant", "content": row["completion"]}],
+                "label": row["label"],
+            }
+            for row in rows
+        ]
+    )
 
 
 def in_eval_split(prompt_id: str, eval_fraction: float) -> bool:

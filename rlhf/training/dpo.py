@@ -28,7 +28,7 @@ from rlhf.training.devices import (
     with_chat_template,
 )
 from rlhf.training.progress import Events
-from rlhf.training.specs import DPOResult, DPOSpec
+from rlhf.training.specs import DPOResult, DPOSpec, KTOSpec
 
 
 def load_policy(
@@ -92,8 +92,43 @@ def implicit_reward_metrics(
     return accuracy, sum(margins) / len(margins)
 
 
-def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
+def policy_with_adapter(spec: DPOSpec | KTOSpec) -> tuple[Any, Any, Any]:
+    """The policy, its tokenizer and the ``peft_config`` to hand the TRL trainer (shared by the
+    offline policy steps). ``reference="parent"``: a PeftModel carrying the parent adapter,
+    trainable (TRL freezes a copy of it as ``ref``), and no peft_config; else the base model and a
+    fresh adapter's config (warm-started by :func:`warm_start` once the trainer made it)."""
     from peft import PeftModel
+
+    model, tokenizer = load_policy(
+        spec.base_model,
+        resolve_device(spec.device),
+        dtype=spec.dtype,
+        chat_template=spec.chat_template,
+    )
+    if spec.reference == "parent":
+        model = PeftModel.from_pretrained(model, str(spec.parent_adapter), is_trainable=True)
+        return model, tokenizer, None
+    peft_config = lora.lora_config(
+        r=spec.lora_r,
+        alpha=spec.lora_alpha,
+        dropout=spec.lora_dropout,
+        modules=spec.lora_target_modules,
+        top_layers=spec.lora_top_layers,
+        model=model,
+        task_type="CAUSAL_LM",
+        parent_adapter=spec.parent_adapter,
+    )
+    return model, tokenizer, peft_config
+
+
+def warm_start(trainer: Any, spec: DPOSpec | KTOSpec, events: Events, step: str) -> None:
+    """Copy the parent's weights into the trainer's fresh adapter (reference: the base model)."""
+    if spec.parent_adapter is not None and spec.reference == "base":
+        lora.load_adapter_weights(trainer.model, spec.parent_adapter)
+        events.log(f"{step}: warm start from {spec.parent_adapter}; reference is the base model")
+
+
+def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     from trl import DPOConfig, DPOTrainer
 
     events = events or Events()
@@ -106,26 +141,7 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
         f"dpo: {len(train_rows)} train / {len(eval_rows)} held-out pairs, loss {spec.loss_type}"
         + (f" + {spec.sft_weight} x sft" if spec.sft_weight > 0 else "")
     )
-    model, tokenizer = load_policy(
-        spec.base_model,
-        resolve_device(spec.device),
-        dtype=spec.dtype,
-        chat_template=spec.chat_template,
-    )
-    peft_config = None
-    if spec.reference == "parent":
-        model = PeftModel.from_pretrained(model, str(spec.parent_adapter), is_trainable=True)
-    else:
-        peft_config = lora.lora_config(
-            r=spec.lora_r,
-            alpha=spec.lora_alpha,
-            dropout=spec.lora_dropout,
-            modules=spec.lora_target_modules,
-            top_layers=spec.lora_top_layers,
-            model=model,
-            task_type="CAUSAL_LM",
-            parent_adapter=spec.parent_adapter,
-        )
+    model, tokenizer, peft_config = policy_with_adapter(spec)
     events.check()
     with (
         atomic_dir(spec.output_dir) as out,
@@ -150,9 +166,7 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
             callbacks=[ProgressCallback(events)],
         )
         quiet_trainer(trainer)
-        if spec.parent_adapter is not None and spec.reference == "base":
-            lora.load_adapter_weights(trainer.model, spec.parent_adapter)
-            events.log(f"dpo: warm start from {spec.parent_adapter}; reference is the base model")
+        warm_start(trainer, spec, events, "dpo")
         # Held-out metrics: the reference pass is made once and serves before and after training.
         with reference_of(trainer.model):
             reference = pair_logps(trainer.model, tokenizer, eval_rows)

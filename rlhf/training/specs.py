@@ -9,8 +9,9 @@ impossible settings raise :class:`SpecError` whose message names the field.
 CLI
 ---
 ``python -m rlhf.training <step> --spec spec.json [--result result.json]`` where ``<step>`` is
-one of ``bootstrap, reward, dpo, online, generate, evaluate`` (spec classes: BootstrapSpec,
-RewardSpec, DPOSpec, OnlineSpec, GenerateSpec, EvaluateSpec). stdout carries ONLY JSON lines,
+one of ``bootstrap, reward, dpo, kto, online, generate, evaluate`` (``SPEC_TYPES`` maps each step
+to its spec class: BootstrapSpec, RewardSpec, DPOSpec, KTOSpec, OnlineSpec, GenerateSpec,
+EvaluateSpec). stdout carries ONLY JSON lines,
 one object per line; everything else (warnings, tqdm, library logs) goes to stderr:
 
 - ``{"event": "progress", "step": int, "total": int, "loss": float|null, "metrics": {...}, "eta_s": float|null}``
@@ -22,10 +23,14 @@ one object per line; everything else (warnings, tqdm, library logs) goes to stde
 - SIGTERM: training stops at the next step, partial outputs are removed,
   ``{"event": "cancelled"}`` is printed and the exit code is 143.
 
+(Over 500 lines on purpose: this module is the whole runner/engine contract, read in one place.)
+
 Data interchange files (JSONL, one object per line, written by the runner)
 --------------------------------------------------------------------------
 - preference rows (reward, dpo): ``{"prompt_id": str, "prompt": [{"role": str, "content": str}, ...],
   "chosen": str, "rejected": str, "margin": float (optional), "weight": float (optional)}``
+- unpaired rows (kto): ``{"prompt_id": str, "prompt": [...], "completion": str, "label": bool
+  (true: desirable), "weight": float (optional; recorded, TRL's KTO loss has no per-row weight)}``
 - prompts (generate, evaluate, online): ``{"prompt_id": str, "prompt": [{"role": str, "content": str}, ...]}``
 - generate output: ``{"prompt_id": str, "sample_index": int, "text": str, "seed": int, "params": {...}}``
 """
@@ -40,11 +45,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-STEPS = ("bootstrap", "reward", "dpo", "online", "generate", "evaluate")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DPO_LOSS_TYPES = ("sigmoid", "ipo", "robust")
-ONLINE_METHODS = ("grpo", "rloo")
+ONLINE_ALGORITHMS = ("grpo", "rloo")  # the TRL trainers online.py wraps (OnlineSpec.method)
 REWARD_BACKBONES = ("minilm", "policy")
 REFERENCES = ("base", "parent")
 RULE_NAMES = (
@@ -58,7 +62,12 @@ RULE_NAMES = (
 
 
 class SpecError(ValueError):
-    """A spec that cannot run: the message names the offending field."""
+    """A spec that cannot run: the message names the offending field, ``field`` holds its name
+    (None when the error is not about one field, e.g. invalid JSON)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class _Json:
@@ -76,7 +85,8 @@ class _Json:
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise SpecError(
-                f"{cls.__name__}: unknown field(s) {unknown}; known fields: {sorted(fields)}"
+                f"{cls.__name__}: unknown field(s) {unknown}; known fields: {sorted(fields)}",
+                field=unknown[0],
             )
         kwargs: dict[str, Any] = {}
         for name in sorted(fields):
@@ -87,10 +97,30 @@ class _Json:
                     and field.default_factory is dataclasses.MISSING
                 )
                 if required:
-                    raise SpecError(f"{cls.__name__}: field '{name}' is required")
+                    raise SpecError(f"{cls.__name__}: field '{name}' is required", field=name)
                 continue
-            kwargs[name] = _coerce(cls.__name__, name, hints[name], data[name])
+            try:
+                kwargs[name] = _coerce(cls.__name__, name, hints[name], data[name])
+            except SpecError as exc:
+                exc.field = name
+                raise
         return cls(**kwargs)
+
+    @classmethod
+    def placeholder_paths(cls, directory: Path) -> dict[str, str]:
+        """Stand-ins, under the existing ``directory``, for every path field of this spec: an
+        input file, a directory, a free output path. With them a spec's settings can be checked
+        (``from_json``) before the runner has the real files."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        values: dict[str, str] = {}
+        for name in names & set(cls._input_files):
+            values[name] = str(directory / "input.jsonl")
+            Path(values[name]).touch()
+        for name in names & {*cls._input_dirs, "base_model"}:
+            values[name] = str(directory)
+        for name in names & {"output_dir", "output"}:
+            values[name] = str(directory / f"new-{name}")
+        return values
 
     def to_dict(self) -> dict[str, Any]:
         """A plain JSON-compatible dict."""
@@ -105,11 +135,13 @@ class _Json:
         for field in self._input_files:
             value = getattr(self, field)
             if value is not None and not Path(value).is_file():
-                raise SpecError(f"{name}: field '{field}': file not found: {value}")
+                raise SpecError(f"{name}: field '{field}': file not found: {value}", field=field)
         for field in self._input_dirs:
             value = getattr(self, field)
             if value is not None and not Path(value).is_dir():
-                raise SpecError(f"{name}: field '{field}': directory not found: {value}")
+                raise SpecError(
+                    f"{name}: field '{field}': directory not found: {value}", field=field
+                )
 
 
 def _read_source(cls_name: str, source: Mapping[str, Any] | str | Path) -> dict[str, Any]:
@@ -187,7 +219,7 @@ def _plain(value: Any) -> Any:
 
 def _require(ok: bool, cls_name: str, field: str, message: str) -> None:
     if not ok:
-        raise SpecError(f"{cls_name}: field '{field}': {message}")
+        raise SpecError(f"{cls_name}: field '{field}': {message}", field=field)
 
 
 def _choice(cls_name: str, field: str, value: str, choices: tuple[str, ...]) -> None:
@@ -204,7 +236,9 @@ def _base_model_exists(cls_name: str, field: str, value: str) -> None:
     path = Path(value)
     looks_local = path.is_absolute() or value.startswith((".", "~")) or value.count("/") != 1
     if looks_local and not path.is_dir():
-        raise SpecError(f"{cls_name}: field '{field}': model directory not found: {value}")
+        raise SpecError(
+            f"{cls_name}: field '{field}': model directory not found: {value}", field=field
+        )
 
 
 # --------------------------------------------------------------------------- common parts
@@ -438,6 +472,73 @@ class DPOResult(_Json):
     wall_s: float
 
 
+# --------------------------------------------------------------------------- kto
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KTOSpec(_Common, _Lora, _Optim):
+    """KTO (Kahneman-Tversky optimisation) of the policy with LoRA, on unpaired rows: each a
+    completion labelled desirable or undesirable. Warm start and reference as in :class:`DPOSpec`."""
+
+    _input_files: ClassVar[tuple[str, ...]] = ("data",)
+    _input_dirs: ClassVar[tuple[str, ...]] = ("parent_adapter",)
+
+    base_model: str
+    data: str  # unpaired rows JSONL
+    output_dir: str
+    parent_adapter: str | None = (
+        None  # warm start: trainable adapter initialised from these weights
+    )
+    reference: str = "base"  # base (default) | parent (base + parent adapter, frozen)
+    beta: float = 0.1
+    # Loss weights of the two kinds of rows: counter an unequal number of them (the KTO paper
+    # advises desirable_weight * n_desirable / (undesirable_weight * n_undesirable) in [1, 4/3]).
+    desirable_weight: float = 1.0
+    undesirable_weight: float = 1.0
+    learning_rate: float = 5e-4
+    num_epochs: float = 2.0
+    batch_size: int = 8  # > 1: the KL baseline pairs each prompt with another row's completion
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = type(self).__name__
+        self._check_lora()
+        self._check_optim()
+        _base_model_exists(name, "base_model", self.base_model)
+        _output_free(name, "output_dir", self.output_dir)
+        _choice(name, "reference", self.reference, REFERENCES)
+        _require(self.beta > 0, name, "beta", f"must be > 0, got {self.beta}")
+        for field in ("desirable_weight", "undesirable_weight"):
+            value = getattr(self, field)
+            _require(value > 0, name, field, f"must be > 0, got {value}")
+        _require(
+            self.batch_size >= 2, name, "batch_size", "must be >= 2 (the KL baseline needs a batch)"
+        )
+        if self.reference == "parent":
+            _require(
+                self.parent_adapter is not None, name, "reference", "'parent' needs parent_adapter"
+            )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KTOResult(_Json):
+    """Like :class:`DPOResult`. Held-out implicit reward r = beta * (log pi - log ref) of each
+    row: accuracy is the share whose r has the label's sign (ties half), margin the mean of r
+    signed by the label (+ desirable, - undesirable)."""
+
+    checkpoint_dir: str
+    eval_accuracy_before: float | None
+    eval_accuracy_after: float | None
+    eval_margin_before: float | None
+    eval_margin_after: float | None
+    train_loss: float | None
+    num_train: int
+    num_eval: int
+    steps: int
+    data_hash: str
+    wall_s: float
+
+
 # --------------------------------------------------------------------------- online RL
 
 
@@ -467,7 +568,7 @@ class OnlineSpec(_Common, _Lora):
         super().__post_init__()
         name = type(self).__name__
         self._check_lora()
-        _choice(name, "method", self.method, ONLINE_METHODS)
+        _choice(name, "method", self.method, ONLINE_ALGORITHMS)
         _base_model_exists(name, "base_model", self.base_model)
         _output_free(name, "output_dir", self.output_dir)
         _require(self.beta >= 0, name, "beta", f"must be >= 0, got {self.beta}")
@@ -628,6 +729,7 @@ SPEC_TYPES: dict[str, type[_Json]] = {
     "bootstrap": BootstrapSpec,
     "reward": RewardSpec,
     "dpo": DPOSpec,
+    "kto": KTOSpec,
     "online": OnlineSpec,
     "generate": GenerateSpec,
     "evaluate": EvaluateSpec,
@@ -636,7 +738,9 @@ RESULT_TYPES: dict[str, type[_Json]] = {
     "bootstrap": BootstrapResult,
     "reward": RewardResult,
     "dpo": DPOResult,
+    "kto": KTOResult,
     "online": OnlineResult,
     "generate": GenerateResult,
     "evaluate": EvaluateResult,
 }
+STEPS = tuple(SPEC_TYPES)  # each step is the module rlhf.training.<step> with a run(spec, events)

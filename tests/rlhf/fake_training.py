@@ -95,7 +95,7 @@ def main() -> int:
             "num_parameters": 42,
             "wall_s": 0.1,
         }
-    elif args.step in ("reward", "dpo", "online"):
+    elif "output_dir" in spec:  # reward and every policy step (dpo, kto, online, ...)
         output = Path(spec["output_dir"])
         tmp = write_checkpoint(output, spec, merged=args.step == "reward")
         if not train(total, delay, tmp):

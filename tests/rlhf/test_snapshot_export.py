@@ -39,14 +39,18 @@ def _admin_api() -> APIClient:
 
 
 def _trained_rows(round_: Round, data_dir: Path) -> list[dict[str, Any]]:
-    """The preference rows the round's reward and policy steps were given (must be the same)."""
+    """The rows the round's policy step was given (DPO: the same pairs as its reward step)."""
     files = {
-        run.step: Path(data_dir, run.run_dir, "preferences.jsonl").read_text(encoding="utf-8")
+        run.step: Path(data_dir, run.run_dir, name).read_text(encoding="utf-8")
         for run in selectors.round_runs(round_)
-        if run.step in (Step.REWARD, Step.POLICY)
+        for name in ("preferences.jsonl", "kto.jsonl")
+        if run.step in (Step.REWARD, Step.POLICY) and Path(data_dir, run.run_dir, name).exists()
     }
-    assert files[Step.REWARD] == files[Step.POLICY]
-    return [json.loads(line) for line in files[Step.REWARD].splitlines()]
+    if round_.method == "kto":
+        assert set(files) == {Step.REWARD, Step.POLICY}  # reward: pairs; policy: kto.jsonl
+    else:
+        assert files[Step.REWARD] == files[Step.POLICY]
+    return [json.loads(line) for line in files[Step.POLICY].splitlines()]
 
 
 def _exported(api: APIClient, round_: Round) -> tuple[list[dict[str, Any]], str]:
@@ -58,6 +62,13 @@ def _exported(api: APIClient, round_: Round) -> tuple[list[dict[str, Any]], str]
     body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
     rows = [
         {
+            "prompt": row["prompt"],
+            "completion": row["completion"][0]["content"],
+            "label": row["label"],
+            "weight": row["weight"],
+        }
+        if "completion" in row
+        else {
             "prompt": row["prompt"],
             "chosen": row["chosen"][0]["content"],
             "rejected": row["rejected"][0]["content"],
@@ -91,11 +102,12 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
     assert outcomes >= {"a", "b", "tie"}, outcomes  # the data exercises the rules
     api = _admin_api()
 
+    capture = django_capture_on_commit_callbacks
     first = _launch(
         demo_project,
         "dpo",
         {"snapshot": {"rounds": "all", "ties": "split", "both_bad": "split"}},
-        django_capture_on_commit_callbacks,
+        capture,
     )
     # Judge round 1's batch, launch round 2 on it (iterative DPO: rounds "newest"), then judge
     # more: round 2's snapshot was frozen at launch.
@@ -103,14 +115,14 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
         project=demo_project, annotators=users, rule="correct_polite", noise=0.3, limit=30, seed=7
     )
     # (the fake engine writes the same text for both sides: round 1's batch is judged a tie)
-    second = _launch(
-        demo_project, "dpo", {"snapshot": {"ties": "split"}}, django_capture_on_commit_callbacks
-    )
+    second = _launch(demo_project, "dpo", {"snapshot": {"ties": "split"}}, capture)
     judge_in_process(
         project=demo_project, annotators=users, rule="correct_polite", noise=0.3, limit=10, seed=9
     )
+    # KTO on the whole history: completions, both-bad answers undesirable (its default)
+    third = _launch(demo_project, "kto", {"snapshot": {"rounds": "all"}}, capture)
 
-    for round_ in (first, second):
+    for round_ in (first, second, third):
         trained = _trained_rows(round_, fake_engine)
         assert len(trained) == round_.snapshot_size > 0
         exported, card = _exported(api, round_)
@@ -122,6 +134,8 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
         html = page.get(f"/rounds/{round_.pk}/").content.decode()
         assert round_.snapshot_hash[:14] in html
         assert escape(selectors.round_export_url(round_)) in html
+    assert third.snapshot_export["format"] == "kto_conversational"
+    assert {row["label"] for row in _trained_rows(third, fake_engine)} == {True, False}
     # round 2 saw only round 1's batch; round 1 split its ties (both orders at half weight)
     assert second.snapshot_export["round"] == "1"
     assert any(row["margin"] == 0.0 for row in _trained_rows(first, fake_engine))

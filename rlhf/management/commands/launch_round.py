@@ -1,6 +1,7 @@
-"""``manage.py launch_round PROJECT --method dpo|ipo|robust|grpo|rloo [--wait | --inline]``.
+"""``manage.py launch_round PROJECT [--method NAME] [--config JSON] [--wait | --inline]``.
 
-Launches a tuning round (the same service as the page and the API). ``--wait`` follows it with
+Launches a tuning round (the same service as the page and the API, which refuses an unknown
+method or a bad config value by name). The methods are ``rlhf.methods.METHODS``. ``--wait`` follows it with
 a progress bar while a worker (``db_worker``) runs it; ``--inline`` runs its steps in this process
 (no worker needed). GRPO and RLOO are the PPO-family online RL methods: TRL removed PPOTrainer.
 """
@@ -17,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from labeling.models import Project
 from labeling.services import LabelingError
 from rlhf import runner, selectors, services, supervision
-from rlhf.methods import METHODS, PPO_NOTE
+from rlhf.methods import DEFAULT_METHOD, METHODS, PPO_NOTE
 from rlhf.models import Round, RoundStatus
 from rlhf.terminal import RoundWatcher, StepBar
 
@@ -50,7 +51,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("project", help="project id or name")
-        parser.add_argument("--method", choices=METHODS, default="dpo")
+        parser.add_argument(
+            "--method",
+            default=DEFAULT_METHOD,
+            help=f"one of {', '.join(METHODS)} (default {DEFAULT_METHOD})",
+        )
         parser.add_argument(
             "--config", default="", help="JSON overrides of the method's defaults, or @file.json"
         )

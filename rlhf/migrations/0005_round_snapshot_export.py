@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rlhf', '0003_modelspec_dtype'),
+        ('rlhf', '0004_round_method_registry_choices'),
     ]
 
     operations = [

@@ -1,0 +1,176 @@
+"""The method registry: everything derives from it, and a launch checks the whole config against
+the engine's specs, refusing a bad value by its field's name at every entry point."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from labeling.services import LabelingError
+from rlhf import methods, runner, services
+from rlhf.forms import RoundLaunchForm
+from rlhf.methods import METHOD_REGISTRY, ConfigError, resolve_config, settings_of
+from rlhf.models import Round
+from rlhf.training.specs import ONLINE_ALGORITHMS, SPEC_TYPES, STEPS, KTOSpec
+from tests.factories import UserFactory
+
+# Values only the engine's spec classes refuse (the round's own rules let them through).
+ENGINE_ONLY = [
+    ("robust", {"policy": {"label_smoothing": 0.7}}, "policy.label_smoothing"),
+    ("grpo", {"policy": {"batch_size": 6}}, "policy.batch_size"),
+    ("kto", {"policy": {"undesirable_weight": 0.0}}, "policy.undesirable_weight"),
+    ("kto", {"policy": {"batch_size": 1}}, "policy.batch_size"),
+    ("dpo", {"policy": {"gradient_accumulation_steps": "2"}}, "policy.gradient_accumulation_steps"),
+    ("dpo", {"reward": {"lora_dropout": 1.5}}, "reward.lora_dropout"),
+    ("dpo", {"evaluate": {"rules": ["nice"]}}, "evaluate.rules"),
+    ("dpo", {"generate": {"temperature": -1.0}}, "generate.temperature"),
+]
+
+
+def test_every_method_maps_onto_the_engine() -> None:
+    assert set(METHOD_REGISTRY) >= {"dpo", "ipo", "robust", "kto", "grpo", "rloo"}
+    for method in METHOD_REGISTRY.values():
+        assert method.engine_step in STEPS and method.spec is SPEC_TYPES[method.engine_step]
+        assert method.engine_step in runner.TRAINING_STEPS
+        assert method.family in methods.FAMILIES and method.family in methods.FAMILY_LABELS
+        allowed = settings_of(method, "policy")
+        assert set(method.policy_defaults) <= set(allowed)
+        assert set(method.pinned) <= set(method.policy_defaults)
+        if method.family == "online":
+            assert method.policy_defaults["method"] in ONLINE_ALGORITHMS
+        resolve_config(method.name)  # the defaults pass the engine's own checks
+    assert Round._meta.get_field("method").choices == [
+        (m.name, m.label) for m in METHOD_REGISTRY.values()
+    ]
+
+
+def test_settings_are_the_engine_spec_fields_less_what_the_runner_fills() -> None:
+    kto = settings_of(METHOD_REGISTRY["kto"], "policy")
+    fields = {f.name for f in dataclasses.fields(KTOSpec)}
+    assert set(kto) == fields - methods.RUNNER_FIELDS
+    assert {"desirable_weight", "undesirable_weight", "beta"} <= set(kto)
+    assert "desirable_weight" not in settings_of(METHOD_REGISTRY["dpo"], "policy")
+    assert not {"output_dir", "data", "base_model", "seed"} & set(kto)
+    with pytest.raises(ConfigError) as unknown:
+        resolve_config("dpo", {"policy": {"desirable_weight": 2.0}})
+    assert unknown.value.field == "policy.desirable_weight"
+
+
+@pytest.mark.parametrize(("method", "config", "field"), ENGINE_ONLY)
+def test_resolve_checks_the_whole_config_against_the_engine(
+    method: str, config: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        resolve_config(method, config)
+    assert error.value.field == field
+    assert str(error.value).startswith(field)
+
+
+def test_a_method_keeps_the_settings_that_define_it() -> None:
+    with pytest.raises(ConfigError) as loss:
+        resolve_config("dpo", {"policy": {"loss_type": "ipo"}})
+    assert loss.value.field == "policy.loss_type"
+    with pytest.raises(ConfigError) as online:
+        resolve_config("grpo", {"policy": {"method": "rloo"}})
+    assert online.value.field == "policy.method"
+    with pytest.raises(ConfigError) as unknown:
+        methods.method_get("ppo")
+    assert unknown.value.field == "method" and "PR #7020" in str(unknown.value)
+
+
+# --- the three entry points -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_api(db: Any) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=UserFactory.create(username="boss", role="admin"))
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def admin_client(db: Any) -> Client:
+    client = Client()
+    client.force_login(UserFactory.create(username="chief", role="admin"))
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "config", "field"),
+    [("nope", {}, "method"), ENGINE_ONLY[0], ENGINE_ONLY[2], ("dpo", {"policy": {"beta": -1}}, "policy.beta")],
+)  # fmt: skip
+def test_api_refuses_with_the_field(
+    admin_api: APIClient, judged_project: Any, method: str, config: dict[str, Any], field: str
+) -> None:
+    url = f"/api/v1/projects/{judged_project.pk}/rounds/"
+    response = admin_api.post(url, {"method": method, "config": config}, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+    assert Round.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_launch_form_refuses_with_the_field(admin_client: Client, judged_project: Any) -> None:
+    url = f"/projects/{judged_project.pk}/rounds/"
+    unknown = admin_client.post(url, {"method": "nope", "config": "{}"})
+    assert unknown.status_code == 400
+    assert "nope is not one of the available choices" in unknown.content.decode()
+    config = json.dumps({"policy": {"label_smoothing": 0.7}})
+    bad = admin_client.post(url, {"method": "robust", "config": config})
+    assert bad.status_code == 400
+    assert "policy.label_smoothing: must be in [0, 0.5)" in bad.content.decode()
+    assert Round.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_launch_form_offers_every_method_with_its_defaults(
+    admin_client: Client, judged_project: Any
+) -> None:
+    page = admin_client.get(f"/projects/{judged_project.pk}/rounds/").content.decode()
+    for method in METHOD_REGISTRY.values():
+        assert f'<option value="{method.name}"' in page
+    assert '<optgroup label="Offline, unpaired answers">' in page
+    form = RoundLaunchForm(method="kto")
+    assert json.loads(form.fields["config"].initial)["policy"] == {
+        "beta": 0.1,
+        "max_steps": methods.DPO_MAX_STEPS,
+        "reference": "parent",
+    }
+    assert "desirable_weight" in str(form.fields["config"].help_text)
+    assert "desirable" in form.method_help
+
+
+@pytest.mark.django_db
+def test_launch_round_command_refuses_with_the_field(judged_project: Any) -> None:
+    def launch(*args: str) -> None:
+        call_command("launch_round", str(judged_project.pk), *args, stdout=io.StringIO())
+
+    with pytest.raises(CommandError, match=r"^method: unknown method 'nope'"):
+        launch("--method", "nope")
+    with pytest.raises(CommandError, match=r"^policy\.label_smoothing: "):
+        launch("--method", "robust", "--config", '{"policy": {"label_smoothing": 0.7}}')
+    with pytest.raises(CommandError, match=r"^evaluate\.rules: "):
+        launch("--config", '{"evaluate": {"rules": ["nice"]}}')
+    assert Round.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_service_refuses_before_anything_is_written(judged_project: Any, data_dir: Path) -> None:
+    with pytest.raises(LabelingError) as error:
+        services.round_launch(
+            project=judged_project, method="kto", config={"policy": {"batch_size": 1}}
+        )
+    assert error.value.field == "policy.batch_size"
+    assert Round.objects.count() == 0
+    assert list(data_dir.iterdir()) == []
