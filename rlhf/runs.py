@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from rlhf.models import (
     TrainingRun,
     data_dir,
 )
-from rlhf.supervision import signal_group
+from rlhf.supervision import group_kill
 
 
 def run_output_dir(run_id: int) -> Path:
@@ -290,8 +289,9 @@ def runs_reap(*, now: Any = None) -> list[int]:
                 f"{run.step}: {reason}",
             )
         if run.pid and run.host == socket.gethostname():
-            # The step's child (and its group) outlived the worker on this host.
-            signal_group(run.pid, signal.SIGKILL)
+            # The step's child (and its group) outlived the worker on this host: it must have
+            # stopped before its partial output is removed, or it could write it again.
+            group_kill(run.pid)
         if run.step in (Step.REWARD, Step.POLICY):
             partial_outputs_remove(run_output_dir(run.pk))
         reaped.append(run.pk)

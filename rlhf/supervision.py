@@ -146,6 +146,30 @@ def signal_group(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: assume it runs until kill says otherwise
+    return state != "Z"
+
+
+def group_kill(pid: int, *, wait_s: float = 5.0) -> None:
+    """SIGKILL the process group led by ``pid`` and wait (at most ``wait_s``) until its leader
+    has stopped, so nothing it was writing is written after the caller cleans up."""
+    signal_group(pid, signal.SIGKILL)
+    deadline = time.monotonic() + wait_s
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def supervise(
     command: list[str],
     *,

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,30 @@ def test_sigterm_stops_children_turns_sigterm_into_system_exit() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
     assert stopped.value.code == 128 + signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_group_kill_returns_once_the_group_stopped_writing(tmp_path: Path) -> None:
+    out = tmp_path / "partial.txt"
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "with open(sys.argv[1], 'a') as f:\n"
+            "    while True:\n"
+            "        f.write('x'); f.flush(); time.sleep(0.002)\n",
+            str(out),
+        ],
+        start_new_session=True,
+    )
+    try:
+        while not out.exists() or out.stat().st_size < 10:
+            time.sleep(0.01)
+        supervision.group_kill(writer.pid)
+        size = out.stat().st_size
+        time.sleep(0.2)
+        assert out.stat().st_size == size  # nothing written after it returned
+        assert not supervision._running(writer.pid)
+    finally:
+        writer.kill()
+        writer.wait()
