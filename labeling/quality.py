@@ -35,10 +35,10 @@ import math
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 from itertools import combinations
+from typing import Literal
 
 import krippendorff
 import numpy as np
@@ -124,6 +124,7 @@ class RoundAgreement:
 @dataclass(frozen=True, slots=True)
 class PairKappa:
     annotator_ids: tuple[int, int]
+    usernames: tuple[str, str]
     shared: int
     cohen_kappa: Figure
 
@@ -153,6 +154,7 @@ class Bias:
 @dataclass(frozen=True, slots=True)
 class AnnotatorQuality:
     annotator_id: int
+    username: str
     agreement: AgreementFigures  # percent: pairs with others; alpha/kappa: shared comparisons
     bias: Bias
     flags: list[Flag] = field(default_factory=list)
@@ -256,7 +258,9 @@ def agreement(units: Sequence[Sequence[Row]], *, pairs_of: int | None = None) ->
     )
 
 
-def pair_kappas(units: Iterable[Sequence[Row]]) -> list[PairKappa]:
+def pair_kappas(
+    units: Iterable[Sequence[Row]], usernames: Mapping[int, str] | None = None
+) -> list[PairKappa]:
     """Cohen's kappa for every pair of annotators who share at least ``MIN_SHARED_FOR_KAPPA``
     comparisons, most shared first."""
     shared: dict[tuple[int, int], tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
@@ -267,11 +271,16 @@ def pair_kappas(units: Iterable[Sequence[Row]]) -> list[PairKappa]:
             choices[0].append(by_annotator[first])
             choices[1].append(by_annotator[second])
     found = [
-        PairKappa(key, len(first), cohen_kappa(first, second))
+        PairKappa(key, _names(key, usernames), len(first), cohen_kappa(first, second))
         for key, (first, second) in shared.items()
         if len(first) >= MIN_SHARED_FOR_KAPPA
     ]
     return sorted(found, key=lambda pair: (-pair.shared, pair.annotator_ids))
+
+
+def _names(ids: tuple[int, int], usernames: Mapping[int, str] | None) -> tuple[str, str]:
+    names = usernames or {}
+    return names.get(ids[0], str(ids[0])), names.get(ids[1], str(ids[1]))
 
 
 # --- bias ----------------------------------------------------------------------------------------
@@ -455,9 +464,9 @@ def _annotator_flags(own: Bias, others: Bias) -> list[Flag]:
 # --- everything ----------------------------------------------------------------------------------
 
 
-def quality(rows: Sequence[Row]) -> Quality:
+def quality(rows: Sequence[Row], usernames: Mapping[int, str] | None = None) -> Quality:
     """Agreement (project, rounds, annotators, annotator pairs) and the bias audit of a project's
-    judgments."""
+    judgments; ``usernames`` names the annotators (default: their ids)."""
     units = _units(rows)
     by_round: dict[int, list[list[Row]]] = defaultdict(list)
     by_annotator_units: dict[int, list[list[Row]]] = defaultdict(list)
@@ -478,6 +487,7 @@ def quality(rows: Sequence[Row]) -> Quality:
         annotators.append(
             AnnotatorQuality(
                 annotator_id=annotator_id,
+                username=(usernames or {}).get(annotator_id, str(annotator_id)),
                 agreement=agreement(by_annotator_units[annotator_id], pairs_of=annotator_id),
                 bias=own,
                 flags=_annotator_flags(own, others),
@@ -489,7 +499,7 @@ def quality(rows: Sequence[Row]) -> Quality:
             RoundAgreement(number, agreement(round_units))
             for number, round_units in sorted(by_round.items())
         ],
-        pairs=pair_kappas(units.values()),
+        pairs=pair_kappas(units.values(), usernames),
         bias=project_bias,
         flags=_project_flags(project_bias),
         annotators=annotators,

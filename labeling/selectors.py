@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from labeling.models import (
@@ -25,6 +26,7 @@ from labeling.models import (
     Judgment,
     Project,
 )
+from labeling.quality import Quality, Row, quality
 from labeling.roles import is_admin
 from labeling.sqlrows import RowReader
 
@@ -162,6 +164,7 @@ class ProjectStats:
     progress: Progress
     agreement: Agreement
     annotators: list[AnnotatorFigures] = field(default_factory=list)
+    quality: Quality | None = None
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -176,8 +179,11 @@ def _strict_plurality(counts: Counter[str]) -> str | None:
     return top[0][0]
 
 
-def project_stats(*, project: Project, now: datetime | None = None) -> ProjectStats:
-    """Progress, agreement and per-annotator figures of one project, in five queries.
+def project_stats(
+    *, project: Project, now: datetime | None = None, with_quality: bool = True
+) -> ProjectStats:
+    """Progress, agreement and per-annotator figures of one project, in five queries whatever
+    the number of annotators.
 
     - pairwise agreement: over comparisons with two or more judgments, the share of pairs of
       judgments on the same comparison that made the same choice (a, b, tie or both_bad);
@@ -185,7 +191,10 @@ def project_stats(*, project: Project, now: datetime | None = None) -> ProjectSt
       on the left (0.5 is unbiased);
     - agreement with majority: for each judgment on a comparison others judged too, whether it
       matches the strict plurality of the *other* judgments (skipped when those tie);
-    - tie rate: the share of an annotator's judgments that are ``tie``.
+    - tie rate: the share of an annotator's judgments that are ``tie``;
+    - ``quality`` (unless ``with_quality`` is off, as for the page's 15-second refresh):
+      ``labeling.quality`` over the same rows: Krippendorff's alpha, Fleiss' and Cohen's kappa per
+      project, round and annotator, and the bias audit with its flags.
     """
     now = now or timezone.now()
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -216,12 +225,35 @@ def project_stats(*, project: Project, now: datetime | None = None) -> ProjectSt
     )
     times: dict[int, list[int]] = defaultdict(list)
     by_comparison: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for annotator_id, comparison_id, choice, time_spent_ms in judgments.values_list(
-        "annotator_id", "comparison_id", "choice", "time_spent_ms"
+    columns = ["annotator_id", "comparison_id", "choice", "time_spent_ms"]
+    if with_quality:
+        judgments = judgments.annotate(
+            length_a=Length("comparison__response_a__text"),
+            length_b=Length("comparison__response_b__text"),
+        )
+        columns += ["strength", "shown_left", "comparison__batch", "length_a", "length_b"]
+    rows: list[Row] = []
+    for annotator_id, comparison_id, choice, time_spent_ms, *more in judgments.values_list(
+        *columns
     ).order_by():
         by_comparison[comparison_id].append((annotator_id, choice))
         if time_spent_ms is not None:
             times[annotator_id].append(time_spent_ms)
+        if more:
+            strength, shown_left, batch, length_a, length_b = more
+            rows.append(
+                Row(
+                    annotator_id=annotator_id,
+                    comparison_id=comparison_id,
+                    choice=choice,
+                    strength=strength,
+                    shown_left=shown_left,
+                    time_spent_ms=time_spent_ms,
+                    batch=batch,
+                    length_a=length_a or 0,
+                    length_b=length_b or 0,
+                )
+            )
 
     pairs = agreeing = multiply_judged = 0
     majority_hits: Counter[int] = Counter()
@@ -281,6 +313,13 @@ def project_stats(*, project: Project, now: datetime | None = None) -> ProjectSt
             position_bias_left=_ratio(judgment_counts["left"], judgment_counts["sided"]),
         ),
         annotators=figures,
+        quality=(
+            quality(
+                rows, {row["annotator_id"]: row["annotator__username"] for row in per_annotator}
+            )
+            if with_quality
+            else None
+        ),
     )
 
 

@@ -113,9 +113,11 @@ def project_list(request: HttpRequest) -> HttpResponse:
 def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     """Overview: queue status and links to upload, export, rounds and checkpoints."""
     project = _admin_project(request, project_id)
-    context = {"project": project, "stats": selectors.project_stats(project=project)}
+    fragment = _is_fragment_request(request)
+    stats = selectors.project_stats(project=project, with_quality=not fragment)
+    context = {"project": project, "stats": stats}
     template = "labeling/project_detail.html"
-    if _is_fragment_request(request):
+    if fragment:
         template += "#queue-status"
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
