@@ -25,8 +25,8 @@ A figure that is undefined (too few units, no variation) is ``None`` with a reas
 choosing the side shown on the left, the rate of choosing the longer response (pairs of unequal
 length), tie and both-bad rates, median time. Flags in plain words: a left-side rate outside the
 binomial 95% interval around 0.5 (at least ``MIN_JUDGMENTS`` choices); a rate outside the binomial
-95% interval around the *other* annotators' rate and at least ``MIN_RATE_GAP`` from it; a median
-time under a quarter of the project's.
+95% interval around the median of the *other* annotators' rates (robust to one biased annotator
+among few) and at least ``MIN_RATE_GAP`` from it; a median time under a quarter of the others'.
 """
 
 from __future__ import annotations
@@ -44,14 +44,14 @@ import krippendorff
 import numpy as np
 
 from labeling.models import Choice
-from labeling.preferences import ROUND_TAG, SIDES
+from labeling.preferences import ROUND_TAG, SIDES, Votes, decide
 
 CHOICES: tuple[str, ...] = tuple(Choice.values)  # a, b, tie, both_bad
 STRENGTH_SCALE: tuple[int, ...] = tuple(range(-4, 5))  # signed strength: -4 … +4
 MIN_SHARED_FOR_KAPPA = 10
 MIN_JUDGMENTS = 20
-MIN_RATE_GAP = 0.15
-SLOW_FACTOR = 4  # the project's median time over this annotator's before it is flagged
+MIN_RATE_GAP = 0.2
+SLOW_FACTOR = 4  # the others' median time over this annotator's before it is flagged
 LEVEL = 0.95
 DECIMALS = 4
 
@@ -339,36 +339,13 @@ def bias(rows: Sequence[Row]) -> Bias:
     )
 
 
-def _without(total: Bias, own: Bias) -> Bias:
-    """The others' counts: the project's minus one annotator's (the median time stays the
-    project's: a median does not subtract, and re-reading the rows per annotator would not scale)."""
-    side = total.side_choices - own.side_choices
-    left = total.left_choices - own.left_choices
-    pairs = total.length_pairs - own.length_pairs
-    longer = total.longer_choices - own.longer_choices
-    judgments = total.judgments - own.judgments
-    ties, both_bad = total.ties - own.ties, total.both_bad - own.both_bad
-    return Bias(
-        judgments=judgments,
-        side_choices=side,
-        left_choices=left,
-        left_rate=_rate(left, side),
-        length_pairs=pairs,
-        longer_choices=longer,
-        longer_rate=_rate(longer, pairs),
-        ties=ties,
-        tie_rate=_rate(ties, judgments),
-        both_bad=both_bad,
-        both_bad_rate=_rate(both_bad, judgments),
-        median_time_ms=total.median_time_ms,
-    )
-
-
 def _pct(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
-def _against_half(code: str, what: str, hits: int, n: int) -> Flag | None:
+def _against_half(
+    code: str, what: str, hits: int, n: int, unit: str = "a/b choices"
+) -> Flag | None:
     """A rate that should be near 0.5 but lies outside the binomial 95% interval around it."""
     if n < MIN_JUDGMENTS:
         return None
@@ -377,87 +354,116 @@ def _against_half(code: str, what: str, hits: int, n: int) -> Flag | None:
         return None
     return Flag(
         code,
-        f"{what} in {_pct(hits / n)} of {n} a/b choices; without a preference for it, "
+        f"{what} in {_pct(hits / n)} of {n} {unit}; without a preference for it, "
         f"95% of such samples fall within {_pct(low / n)} to {_pct(high / n)}.",
     )
 
 
-def _against_others(code: str, what: str, hits: int, n: int, hits_o: int, n_o: int) -> Flag | None:
-    """A rate far from the other annotators': outside the binomial 95% interval around theirs and
-    at least ``MIN_RATE_GAP`` away."""
-    if n < MIN_JUDGMENTS or n_o < MIN_JUDGMENTS:
+def _against_others(code: str, what: str, hits: int, n: int, others: float | None) -> Flag | None:
+    """A rate far from the other annotators' (the median of their rates): outside the binomial
+    95% interval around it and at least ``MIN_RATE_GAP`` away."""
+    if n < MIN_JUDGMENTS or others is None:
         return None
-    rate, others = hits / n, hits_o / n_o
+    rate = hits / n
     low, high = binomial_interval(n, others)
     if low <= hits <= high or abs(rate - others) < MIN_RATE_GAP:
         return None
     return Flag(
-        code, f"{what} {_pct(rate)} of the time ({n} judgments); the others {_pct(others)}."
+        code,
+        f"{what} {_pct(rate)} of the time ({n} judgments); the other annotators {_pct(others)} "
+        "(median).",
     )
 
 
-def _project_flags(figures: Bias) -> list[Flag]:
+# (code, what, hits, whole) of the rates compared with the other annotators'
+_RATES: tuple[tuple[str, str, str, str], ...] = (
+    ("left_side", "Chose the side shown on the left", "left_choices", "side_choices"),
+    ("longer", "Chose the longer response", "longer_choices", "length_pairs"),
+    ("tie", "Answered tie", "ties", "judgments"),
+    ("both_bad", "Answered both bad", "both_bad", "judgments"),
+)
+
+
+def _others_median(values: dict[int, float], annotator_id: int) -> float | None:
+    others = [value for key, value in values.items() if key != annotator_id]
+    return float(statistics.median(others)) if others else None
+
+
+def _annotator_flags(annotator_id: int, figures: dict[int, Bias]) -> list[Flag]:
+    """Flags of one annotator against 0.5 (left side) and against the median of the other
+    annotators with ``MIN_JUDGMENTS`` or more (robust to one biased annotator among few)."""
+    own = figures[annotator_id]
+    flags = [
+        _against_half(
+            "left_side", "Chose the side shown on the left", own.left_choices, own.side_choices
+        )
+    ]
+    for code, what, hits, whole in _RATES:
+        if code == "left_side" and flags[0] is not None:
+            continue
+        rates = {
+            key: getattr(bias, hits) / getattr(bias, whole)
+            for key, bias in figures.items()
+            if getattr(bias, whole) >= MIN_JUDGMENTS
+        }
+        flags.append(
+            _against_others(
+                code,
+                what,
+                getattr(own, hits),
+                getattr(own, whole),
+                _others_median(rates, annotator_id),
+            )
+        )
+    times = {
+        key: bias.median_time_ms
+        for key, bias in figures.items()
+        if bias.median_time_ms is not None and bias.judgments >= MIN_JUDGMENTS
+    }
+    others_time = _others_median(times, annotator_id)
+    if (
+        own.median_time_ms is not None
+        and others_time is not None
+        and own.judgments >= MIN_JUDGMENTS
+        and own.median_time_ms * SLOW_FACTOR < others_time
+    ):
+        flags.append(
+            Flag(
+                "fast",
+                f"Judges much faster than the others: median {own.median_time_ms / 1000:.1f} s "
+                f"against {others_time / 1000:.1f} s.",
+            )
+        )
+    return [flag for flag in flags if flag is not None]
+
+
+def _project_flags(figures: Bias, rows: Sequence[Row]) -> list[Flag]:
+    """Left side over the judgments (each judgment's sides are drawn on its own); the longer
+    response over the *decided* comparisons (judgments of one comparison are not independent)."""
+    by_comparison: dict[int, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_comparison[row.comparison_id].append(row)
+    decided = longer = 0
+    for votes in by_comparison.values():
+        first = votes[0]
+        if first.length_a == first.length_b:
+            continue
+        outcome = decide(Votes.of((row.choice, row.strength) for row in votes)).outcome
+        if outcome in SIDES:
+            decided += 1
+            longer += (outcome == Choice.A) == (first.length_a > first.length_b)
     flags = [
         _against_half(
             "left_side",
             "The side shown on the left was chosen",
             figures.left_choices,
             figures.side_choices,
+            unit="a/b choices",
         ),
         _against_half(
-            "longer", "The longer response was chosen", figures.longer_choices, figures.length_pairs
+            "longer", "The longer response won", longer, decided, unit="decided comparisons"
         ),
     ]
-    return [flag for flag in flags if flag is not None]
-
-
-def _annotator_flags(own: Bias, others: Bias) -> list[Flag]:
-    flags = [
-        _against_half(
-            "left_side", "Chose the side shown on the left", own.left_choices, own.side_choices
-        ),
-        _against_others(
-            "longer",
-            "Chose the longer response",
-            own.longer_choices,
-            own.length_pairs,
-            others.longer_choices,
-            others.length_pairs,
-        ),
-        _against_others(
-            "tie", "Answered tie", own.ties, own.judgments, others.ties, others.judgments
-        ),
-        _against_others(
-            "both_bad",
-            "Answered both bad",
-            own.both_bad,
-            own.judgments,
-            others.both_bad,
-            others.judgments,
-        ),
-    ]
-    if flags[0] is None:
-        flags[0] = _against_others(
-            "left_side",
-            "Chose the side shown on the left",
-            own.left_choices,
-            own.side_choices,
-            others.left_choices,
-            others.side_choices,
-        )
-    if (
-        own.median_time_ms is not None
-        and others.median_time_ms is not None
-        and own.judgments >= MIN_JUDGMENTS
-        and own.median_time_ms * SLOW_FACTOR < others.median_time_ms
-    ):
-        flags.append(
-            Flag(
-                "fast",
-                f"Judges much faster than the project: median {own.median_time_ms / 1000:.1f} s "
-                f"against {others.median_time_ms / 1000:.1f} s.",
-            )
-        )
     return [flag for flag in flags if flag is not None]
 
 
@@ -480,17 +486,16 @@ def quality(rows: Sequence[Row], usernames: Mapping[int, str] | None = None) -> 
     for row in rows:
         by_annotator[row.annotator_id].append(row)
     project_bias = bias(rows)
+    figures = {key: bias(own_rows) for key, own_rows in sorted(by_annotator.items())}
     annotators = []
-    for annotator_id, own_rows in sorted(by_annotator.items()):
-        own = bias(own_rows)
-        others = _without(project_bias, own)
+    for annotator_id, own in figures.items():
         annotators.append(
             AnnotatorQuality(
                 annotator_id=annotator_id,
                 username=(usernames or {}).get(annotator_id, str(annotator_id)),
                 agreement=agreement(by_annotator_units[annotator_id], pairs_of=annotator_id),
                 bias=own,
-                flags=_annotator_flags(own, others),
+                flags=_annotator_flags(annotator_id, figures),
             )
         )
     return Quality(
@@ -501,6 +506,6 @@ def quality(rows: Sequence[Row], usernames: Mapping[int, str] | None = None) -> 
         ],
         pairs=pair_kappas(units.values(), usernames),
         bias=project_bias,
-        flags=_project_flags(project_bias),
+        flags=_project_flags(project_bias, rows),
         annotators=annotators,
     )

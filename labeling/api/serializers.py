@@ -265,8 +265,87 @@ class AnnotatorFiguresSerializer(serializers.Serializer[Any]):
     tie_rate = serializers.FloatField(allow_null=True)
 
 
+class FigureSerializer(serializers.Serializer[Any]):
+    value = serializers.FloatField(allow_null=True)
+    reason = serializers.CharField(help_text="Why the value is null (empty when it is not).")
+
+
+class QualityAgreementSerializer(serializers.Serializer[Any]):
+    comparisons = serializers.IntegerField(help_text="Comparisons with two or more judgments.")
+    judgments = serializers.IntegerField(help_text="Judgments on those comparisons.")
+    percent_agreement = FigureSerializer(
+        help_text="Share of pairs of judgments with the same choice (an annotator: their pairs "
+        "with the others)."
+    )
+    alpha_nominal = FigureSerializer(help_text="Krippendorff's alpha, nominal, on the choice.")
+    alpha_ordinal = FigureSerializer(
+        help_text="Krippendorff's alpha, ordinal, on the signed strength (a: +s, b: -s, tie: 0; "
+        "both_bad left out)."
+    )
+    fleiss_kappa = FigureSerializer(
+        help_text="Fleiss' kappa, generalised to a varying number of raters per comparison."
+    )
+
+
+class RoundAgreementSerializer(serializers.Serializer[Any]):
+    round = serializers.IntegerField(help_text="0: comparisons no round made.")
+    agreement = QualityAgreementSerializer()
+
+
+class PairKappaSerializer(serializers.Serializer[Any]):
+    annotator_ids = serializers.ListField(child=serializers.IntegerField())
+    usernames = serializers.ListField(child=serializers.CharField())
+    shared = serializers.IntegerField(help_text="Comparisons both judged.")
+    cohen_kappa = FigureSerializer()
+
+
+class FlagSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(help_text="left_side | longer | tie | both_bad | fast")
+    message = serializers.CharField()
+
+
+class BiasSerializer(serializers.Serializer[Any]):
+    judgments = serializers.IntegerField()
+    side_choices = serializers.IntegerField(help_text="Judgments that picked a or b.")
+    left_choices = serializers.IntegerField()
+    left_rate = serializers.FloatField(allow_null=True, help_text="Left-shown side chosen.")
+    length_pairs = serializers.IntegerField(
+        help_text="Side choices between responses of unequal length."
+    )
+    longer_choices = serializers.IntegerField()
+    longer_rate = serializers.FloatField(allow_null=True, help_text="Longer response chosen.")
+    ties = serializers.IntegerField()
+    tie_rate = serializers.FloatField(allow_null=True)
+    both_bad = serializers.IntegerField()
+    both_bad_rate = serializers.FloatField(allow_null=True)
+    median_time_ms = serializers.FloatField(allow_null=True)
+
+
+class AnnotatorQualitySerializer(serializers.Serializer[Any]):
+    annotator_id = serializers.IntegerField()
+    username = serializers.CharField()
+    agreement = QualityAgreementSerializer()
+    bias = BiasSerializer()
+    flags = FlagSerializer(many=True)
+
+
+class QualitySerializer(serializers.Serializer[Any]):
+    agreement = QualityAgreementSerializer()
+    rounds = RoundAgreementSerializer(many=True)
+    pairs = PairKappaSerializer(
+        many=True, help_text="Annotator pairs sharing at least 10 comparisons."
+    )
+    bias = BiasSerializer()
+    flags = FlagSerializer(many=True, help_text="Project-wide bias flags, in plain words.")
+    annotators = AnnotatorQualitySerializer(many=True)
+
+
 class ProjectStatsSerializer(serializers.Serializer[Any]):
     project_id = serializers.IntegerField()
     progress = ProgressSerializer()
     agreement = AgreementSerializer()
     annotators = AnnotatorFiguresSerializer(many=True)
+    quality = QualitySerializer(
+        allow_null=True,
+        help_text="Agreement per project, round, annotator and annotator pair; the bias audit.",
+    )
