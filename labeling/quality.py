@@ -1,5 +1,8 @@
 """How far the labels can be trusted: agreement between annotators and a bias audit.
 
+(A little over 500 lines: both halves read the same rows and report through the same figure and
+flag types; split, each would half-define them.)
+
 Pure functions over judgment rows (no queries here: ``labeling.selectors.project_stats`` reads the
 rows once and passes them in). numpy and ``krippendorff`` only: the web process stays free of torch.
 
