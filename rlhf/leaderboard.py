@@ -133,8 +133,10 @@ class Strength:
     judged: int
 
 
-def _fit(wins: np.ndarray) -> np.ndarray:
-    params = choix.ilsr_pairwise_dense(wins, alpha=BT_ALPHA, max_iter=500, tol=1e-9)
+def _fit(wins: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    params = choix.ilsr_pairwise_dense(
+        wins, alpha=BT_ALPHA, initial_params=start, max_iter=500, tol=1e-7
+    )
     return params - params.mean()
 
 
@@ -180,7 +182,7 @@ def bradley_terry(
     rng = np.random.default_rng(seed)
     total = int(counts.sum())
     draws = rng.multinomial(total, counts / total, size=resamples)
-    boot = np.array([_fit(win_matrix(draw.astype(float))) for draw in draws])
+    boot = np.array([_fit(win_matrix(draw.astype(float)), estimate) for draw in draws])
     lower, upper = np.percentile(boot, [2.5, 97.5], axis=0)
     board = [
         Strength(

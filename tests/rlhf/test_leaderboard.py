@@ -24,7 +24,8 @@ from rlhf.leaderboard import (
 def test_wilson_interval_matches_the_textbook_figures() -> None:
     lower, upper = wilson_interval(103, 191)
     assert (round(lower, 4), round(upper, 4)) == (0.4685, 0.6085)
-    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+    assert wilson_interval(0, 10)[0] == 0.0
+    assert wilson_interval(10, 10)[1] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="at least one trial"):
         wilson_interval(0, 0)
 
@@ -58,9 +59,13 @@ def test_the_verdict_says_why_in_plain_words() -> None:
     assert "the 95% interval 47%\u201361% includes 50%" in refused.reason
     assert refused.more_pairs is not None
     assert f"about {refused.more_pairs} more judged pairs would decide it" in refused.reason
-    passed = promotion_verdict(WinRate(40, 10, 0), candidate="#5", champion="#1", min_lower_bound=0.5)
+    passed = promotion_verdict(
+        WinRate(40, 10, 0), candidate="#5", champion="#1", min_lower_bound=0.5
+    )
     assert passed.passed and "lies above 50%" in passed.reason
-    worse = promotion_verdict(WinRate(40, 60, 0), candidate="#5", champion="#1", min_lower_bound=0.5)
+    worse = promotion_verdict(
+        WinRate(40, 60, 0), candidate="#5", champion="#1", min_lower_bound=0.5
+    )
     assert not worse.passed and "more judging would not change that" in worse.reason
     none = promotion_verdict(WinRate(0, 0, 0), candidate="#5", champion="#1", min_lower_bound=0.5)
     assert not none.passed and "judged no pair" in none.reason
