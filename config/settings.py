@@ -17,6 +17,8 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
 - ``PAIRWISE_MAX_UPLOAD_MB``: the largest import file accepted (default 50).
 - ``PAIRWISE_TASK_QUEUE``: the worker queue of training steps (default: ``gpu`` when configured).
 - ``PAIRWISE_HEARTBEAT_S`` / ``PAIRWISE_HEARTBEAT_STALE_S``: step heartbeat and reaping (5 / 60).
+- ``PAIRWISE_PROMOTION_MIN_LOWER_BOUND``: promotion needs the 95% lower bound of the candidate's
+  human win-rate vs the champion above this (default 0.5); admins can force.
 """
 
 import os
@@ -175,6 +177,10 @@ PAIRWISE_TASK_QUEUE = os.environ.get("PAIRWISE_TASK_QUEUE", "")
 PAIRWISE_HEARTBEAT_S = float(os.environ.get("PAIRWISE_HEARTBEAT_S", "5"))
 PAIRWISE_HEARTBEAT_STALE_S = float(os.environ.get("PAIRWISE_HEARTBEAT_STALE_S", "60"))
 PAIRWISE_ACCELERATE_CONFIG = os.environ.get("PAIRWISE_ACCELERATE_CONFIG", "")
+# Promotion gate: the Wilson 95% lower bound of the human win-rate vs the champion must exceed it.
+PAIRWISE_PROMOTION_MIN_LOWER_BOUND = float(
+    os.environ.get("PAIRWISE_PROMOTION_MIN_LOWER_BOUND", "0.5")
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -60,7 +60,7 @@ class LoopSettings:
     noise: float = 0.2
     limit: int | None = None  # simulated judgments per round
     url: str = ""  # judge over HTTP at this base URL; empty: in-process
-    promote: str = "auto"  # auto (human win-rate >= 0.5) | always | never
+    promote: str = "auto"  # auto (the promotion gate) | always (forced) | never
     eval_prompts: int = 100
     # The rule win-rate samples the policies as the round's generate step does (its temperature),
     # eval_samples answers per held-out prompt and side: greedy decoding judged one answer per
@@ -104,11 +104,17 @@ def _decide_promotion(
     candidate = Checkpoint.objects.get(pk=previous.checkpoint_id)
     champion = services.checkpoint_champion(project=project)
     rate = selectors.human_win_rate(candidate, champion).rate
-    wanted = promote == "always" or (promote == "auto" and rate is not None and rate >= 0.5)
-    if wanted and not candidate.is_champion:
-        services.checkpoint_promote(checkpoint=candidate)
-        return rate, True
-    return rate, False
+    if promote == "never" or candidate.is_champion:
+        return rate, False
+    try:  # auto: the promotion gate decides; always: forced past it (recorded and logged)
+        services.checkpoint_promote(
+            checkpoint=candidate,
+            force=promote == "always",
+            promoted_by=f"run_loop --promote {promote}",
+        )
+    except services.PromotionRefused:
+        return rate, False
+    return rate, True
 
 
 def rule_win_rate_vs_base(

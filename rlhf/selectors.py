@@ -1,4 +1,5 @@
-"""Read queries of the model side: snapshots, preference rows, lineage, win-rates, round views.
+"""Read queries of the model side: snapshots, preference rows, lineage, win-rates and the
+human leaderboard (statistics in ``rlhf.leaderboard``), round views.
 
 Nothing here writes. Nothing here imports the training engine.
 """
@@ -11,11 +12,23 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, QuerySet
 from django.urls import reverse
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
 from labeling.preferences import rounds_q, rows_hash, snapshot_rows
+from rlhf.leaderboard import (
+    LOSS,
+    TIE,
+    WIN,
+    Bar,
+    Outcome,
+    Strength,
+    WinRate,
+    bars,
+    bradley_terry,
+    head_to_head,
+)
 from rlhf.methods import METHOD_REGISTRY
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
@@ -183,72 +196,105 @@ def checkpoint_responses(checkpoint: Checkpoint, prompts: Iterable[Prompt]) -> d
 # --- checkpoints -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WinRate:
-    """Judgments of ``checkpoint`` vs ``opponent`` pairs; ties and both-bad count half."""
-
-    wins: int
-    losses: int
-    ties: int
-
-    @property
-    def judged(self) -> int:
-        return self.wins + self.losses + self.ties
-
-    @property
-    def rate(self) -> float | None:
-        if not self.judged:
-            return None
-        return (self.wins + 0.5 * self.ties) / self.judged
+def checkpoint_outcomes(project_id: int, checkpoint_ids: Iterable[int]) -> list[Outcome]:
+    """Every human judgment of a comparison between two different checkpoints among
+    ``checkpoint_ids`` (any batch), as ``(a's checkpoint, b's checkpoint, WIN | LOSS | TIE)``
+    from response a's side; ties and both-bad answers are TIE. One query."""
+    refs = [str(pk) for pk in checkpoint_ids]
+    if len(refs) < 2:
+        return []
+    rows = (
+        Judgment.objects.filter(
+            comparison__project_id=project_id,
+            comparison__response_a__checkpoint_ref__in=refs,
+            comparison__response_b__checkpoint_ref__in=refs,
+        )
+        .exclude(comparison__response_a__checkpoint_ref=F("comparison__response_b__checkpoint_ref"))
+        .order_by("id")
+        .values_list(
+            "choice",
+            "comparison__response_a__checkpoint_ref",
+            "comparison__response_b__checkpoint_ref",
+        )
+    )
+    results: dict[str, int] = {Choice.A: WIN, Choice.B: LOSS}
+    return [(int(a_ref), int(b_ref), results.get(choice, TIE)) for choice, a_ref, b_ref in rows]
 
 
 def human_win_rates(
     checkpoints: Iterable[Checkpoint], opponent: Checkpoint | None
 ) -> dict[int, WinRate]:
-    """Human win-rate of each checkpoint over ``opponent`` from judged vs-champion comparisons,
-    keyed by checkpoint id (one query for them all; the opponent itself scores nothing)."""
+    """Human win-rate of each checkpoint over ``opponent`` from every judged comparison between
+    their responses, keyed by checkpoint id (one query for them all; the opponent itself scores
+    nothing)."""
     checkpoints = list(checkpoints)
     rates = {c.pk: WinRate(0, 0, 0) for c in checkpoints}
     if opponent is None:
         return rates
-    theirs = str(opponent.pk)
-    mine = {str(c.pk) for c in checkpoints if c.pk != opponent.pk}
-    if not mine:
-        return rates
-    judgments = Judgment.objects.filter(
-        comparison__batch__endswith=f":{VS_CHAMPION}",
-        comparison__project_id=opponent.project_id,
-    ).filter(
-        Q(
-            comparison__response_a__checkpoint_ref__in=mine,
-            comparison__response_b__checkpoint_ref=theirs,
-        )
-        | Q(
-            comparison__response_a__checkpoint_ref=theirs,
-            comparison__response_b__checkpoint_ref__in=mine,
-        )
-    )
-    tally: dict[str, list[int]] = {ref: [0, 0, 0] for ref in mine}  # wins, losses, ties
-    rows = judgments.values_list(
-        "choice", "comparison__response_a__checkpoint_ref", "comparison__response_b__checkpoint_ref"
-    )
-    for choice, a_ref, b_ref in rows:
-        candidate = a_ref if a_ref in mine else b_ref
-        if choice in (Choice.TIE, Choice.BOTH_BAD):
-            tally[candidate][2] += 1
-        elif (choice == Choice.A) == (a_ref == candidate):
-            tally[candidate][0] += 1
-        else:
-            tally[candidate][1] += 1
+    ids = {c.pk for c in checkpoints} | {opponent.pk}
+    tallies = head_to_head(checkpoint_outcomes(opponent.project_id, ids))
     for checkpoint in checkpoints:
-        if str(checkpoint.pk) in tally:
-            rates[checkpoint.pk] = WinRate(*tally[str(checkpoint.pk)])
+        if checkpoint.pk != opponent.pk:
+            rates[checkpoint.pk] = tallies.get((checkpoint.pk, opponent.pk), WinRate(0, 0, 0))
     return rates
 
 
 def human_win_rate(checkpoint: Checkpoint, opponent: Checkpoint | None) -> WinRate:
-    """Human win-rate of ``checkpoint`` over ``opponent`` from judged vs-champion comparisons."""
+    """Human win-rate of ``checkpoint`` over ``opponent`` from their judged comparisons."""
     return human_win_rates([checkpoint], opponent)[checkpoint.pk]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a checkpoint stands with humans: its win-rate against a named opponent (its parent:
+    the champion its round started from and made its vs-champion pairs against, so the figure
+    keeps its meaning after later promotions), against the current champion (what the promotion
+    gate reads), and its Bradley-Terry strength (None before it took part in a judged pair)."""
+
+    opponent_id: int | None
+    vs_opponent: WinRate
+    vs_champion: WinRate
+    strength: Strength | None
+
+
+@dataclass(frozen=True)
+class Standings:
+    by_checkpoint: dict[int, Standing]
+    leaderboard: list[Strength]  # strongest first
+    champion_id: int | None
+    judgments: int
+
+
+def checkpoint_standings(project_id: int, checkpoints: Sequence[Checkpoint]) -> Standings:
+    """Win-rates and the Bradley-Terry leaderboard of the given policy checkpoints (others are
+    ignored) from every human judgment between two of them: one query, whatever their number."""
+    policies = [c for c in checkpoints if c.kind == CheckpointKind.POLICY]
+    ids = {c.pk for c in policies}
+    champion_id = next((c.pk for c in policies if c.is_champion), None)
+    outcomes = checkpoint_outcomes(project_id, ids)
+    tallies = head_to_head(outcomes)
+    board = bradley_terry(outcomes)
+    strengths = {s.checkpoint_id: s for s in board}
+    none = WinRate(0, 0, 0)
+    by_checkpoint = {}
+    for checkpoint in policies:
+        opponent = checkpoint.parent_id if checkpoint.parent_id in ids else None
+        by_checkpoint[checkpoint.pk] = Standing(
+            opponent_id=opponent,
+            vs_opponent=tallies.get((checkpoint.pk, opponent), none) if opponent else none,
+            vs_champion=(
+                tallies.get((checkpoint.pk, champion_id), none)
+                if champion_id is not None and champion_id != checkpoint.pk
+                else none
+            ),
+            strength=strengths.get(checkpoint.pk),
+        )
+    return Standings(
+        by_checkpoint=by_checkpoint,
+        leaderboard=board,
+        champion_id=champion_id,
+        judgments=len(outcomes),
+    )
 
 
 @dataclass(frozen=True)
@@ -256,22 +302,41 @@ class LineageNode:
     checkpoint: Checkpoint
     depth: int
     round: Round | None
-    win_rate: WinRate
+    standing: Standing
+
+    @property
+    def win_rate(self) -> WinRate:
+        """Its human win-rate against its named opponent (its parent)."""
+        return self.standing.vs_opponent
 
 
-def checkpoint_lineage(project: Project) -> list[LineageNode]:
-    """The project's policy checkpoints as a tree in depth-first order (children by id)."""
+@dataclass(frozen=True)
+class Lineage:
+    nodes: list[LineageNode]  # depth-first
+    standings: Standings
+    checkpoints: dict[int, Checkpoint]
+
+    def leaderboard_rows(self) -> list[tuple[Checkpoint, Bar]]:
+        """The leaderboard, strongest first, with each row's bar geometry."""
+        return [
+            (self.checkpoints[b.strength.checkpoint_id], b)
+            for b in bars(self.standings.leaderboard)
+        ]
+
+
+def checkpoint_lineage(project: Project) -> Lineage:
+    """The project's policy checkpoints as a tree in depth-first order (children by id), with
+    their human standings (:func:`checkpoint_standings`)."""
     checkpoints = list(
         Checkpoint.objects.policies()
         .filter(project=project)
         .select_related("model_spec", "created_by")
         .order_by("id")
     )
-    champion = next((c for c in checkpoints if c.is_champion), None)
     rounds = {
         r.checkpoint_id: r for r in Round.objects.filter(project=project, checkpoint__isnull=False)
     }
-    win_rates = human_win_rates(checkpoints, champion)
+    standings = checkpoint_standings(project.pk, checkpoints)
     children: dict[int | None, list[Checkpoint]] = defaultdict(list)
     ids = {c.pk for c in checkpoints}
     for checkpoint in checkpoints:
@@ -286,13 +351,13 @@ def checkpoint_lineage(project: Project) -> list[LineageNode]:
                     checkpoint=checkpoint,
                     depth=depth,
                     round=rounds.get(checkpoint.pk),
-                    win_rate=win_rates[checkpoint.pk],
+                    standing=standings.by_checkpoint[checkpoint.pk],
                 )
             )
             walk(checkpoint.pk, depth + 1)
 
     walk(None, 0)
-    return nodes
+    return Lineage(nodes=nodes, standings=standings, checkpoints={c.pk: c for c in checkpoints})
 
 
 def project_rounds(project: Project) -> QuerySet[Round]:

@@ -9,9 +9,11 @@ runner reports (claim, succeed, fail, reap) lives in ``rlhf.runs``; jobs are enq
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -24,6 +26,7 @@ from labeling.services import (
     responses_add,
 )
 from rlhf import selectors, tasks
+from rlhf.leaderboard import GateVerdict, promotion_verdict
 from rlhf.methods import ConfigError, resolve_config
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
@@ -40,6 +43,8 @@ from rlhf.models import (
     TrainingRun,
 )
 from rlhf.runs import GeneratedSample
+
+logger = logging.getLogger(__name__)
 
 # --- model specs and checkpoints ---------------------------------------------------------------
 
@@ -135,16 +140,73 @@ def checkpoint_champion(*, project: Project) -> Checkpoint:
     return champion if champion is not None else checkpoint_base(project=project)
 
 
-def checkpoint_promote(*, checkpoint: Checkpoint) -> Checkpoint:
-    """Make a policy checkpoint its project's champion (the next round starts from it)."""
+class PromotionRefused(Conflict):
+    """The promotion gate refused: humans have not shown the candidate better than the champion."""
+
+    def __init__(self, verdict: GateVerdict) -> None:
+        super().__init__(
+            f"not promoted: {verdict.reason}. An admin can promote anyway with force.",
+            field="checkpoint",
+        )
+        self.verdict = verdict
+
+
+def checkpoint_promote(
+    *, checkpoint: Checkpoint, force: bool = False, promoted_by: str = ""
+) -> Checkpoint:
+    """Make a policy checkpoint its project's champion (the next round starts from it).
+
+    The gate: the Wilson 95% lower bound of its human win-rate against the current champion must
+    exceed ``settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND`` (default 0.5), else
+    :class:`PromotionRefused` (409) says why and how many more judged pairs would decide it.
+    ``force=True`` promotes anyway. Every promotion records its evidence, whether it was forced
+    and who asked (``promoted_by``) under ``metrics["promotion"]`` and logs it (a warning when
+    forced past a refusal).
+    """
     if checkpoint.kind != CheckpointKind.POLICY:
         raise LabelingError("only a policy checkpoint can be champion", field="checkpoint")
     with transaction.atomic():
+        champion = checkpoint_champion(project=checkpoint.project)
+        if champion.pk == checkpoint.pk:
+            checkpoint.is_champion = True
+            return checkpoint
+        win_rate = selectors.human_win_rate(checkpoint, champion)
+        verdict = promotion_verdict(
+            win_rate,
+            candidate=f"#{checkpoint.pk}",
+            champion=f"#{champion.pk}",
+            min_lower_bound=settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND,
+        )
+        if not verdict.passed and not force:
+            raise PromotionRefused(verdict)
+        record = {
+            "at": timezone.now().isoformat(),
+            "by": promoted_by,
+            "forced": force and not verdict.passed,
+            "previous_champion": champion.pk,
+            "wins": win_rate.wins,
+            "losses": win_rate.losses,
+            "ties": win_rate.ties,
+            "lower": win_rate.lower,
+            "upper": win_rate.upper,
+            "min_lower_bound": settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND,
+            "verdict": verdict.reason,
+        }
         Checkpoint.objects.filter(project_id=checkpoint.project_id, is_champion=True).exclude(
             pk=checkpoint.pk
         ).update(is_champion=False)
-        Checkpoint.objects.filter(pk=checkpoint.pk).update(is_champion=True)
-    checkpoint.is_champion = True
+        checkpoint.metrics = {**checkpoint.metrics, "promotion": record}
+        checkpoint.is_champion = True
+        checkpoint.save(update_fields=["is_champion", "metrics"])
+    if record["forced"]:
+        logger.warning(
+            "checkpoint #%s FORCED to champion by %s past the gate: %s",
+            checkpoint.pk,
+            promoted_by or "?",
+            verdict.reason,
+        )
+    else:
+        logger.info("checkpoint #%s promoted by %s: %s", checkpoint.pk, promoted_by, verdict.reason)
     return checkpoint
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -142,12 +143,17 @@ def round_retry(request: HttpRequest, round_id: int) -> HttpResponse:
 
 @login_required
 def project_checkpoints(request: HttpRequest, project_id: int) -> HttpResponse:
-    """The lineage tree with metrics, human win-rates vs the champion, and promote buttons."""
+    """The human leaderboard, the lineage tree with metrics and human win-rates against named
+    opponents, and promote buttons (gated; admins may force)."""
     _require_admin(request)
     project = get_object_or_404(Project, pk=project_id)
+    lineage = selectors.checkpoint_lineage(project)
     context = {
         "project": project,
-        "nodes": selectors.checkpoint_lineage(project),
+        "nodes": lineage.nodes,
+        "standings": lineage.standings,
+        "leaderboard": lineage.leaderboard_rows(),
+        "min_lower_bound": settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND,
         "reward_models": selectors.reward_checkpoints(project).select_related("created_by"),
         "model_specs": ModelSpec.objects.all(),
         "current_model": selectors.project_model_spec(project),
@@ -179,12 +185,17 @@ def project_model(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def checkpoint_promote(request: HttpRequest, checkpoint_id: int) -> HttpResponse:
+    """Promote through the gate; ``force=1`` (the refusal's "promote anyway") skips it, recorded."""
     _require_admin(request)
     checkpoint = get_object_or_404(Checkpoint, pk=checkpoint_id)
+    force = request.POST.get("force", "") in ("1", "true", "on")
     try:
-        services.checkpoint_promote(checkpoint=checkpoint)
+        services.checkpoint_promote(
+            checkpoint=checkpoint, force=force, promoted_by=request.user.get_username()
+        )
     except LabelingError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Checkpoint #{checkpoint.pk} is now the champion.")
+        forced = " (forced past the promotion gate; recorded)" if force else ""
+        messages.success(request, f"Checkpoint #{checkpoint.pk} is now the champion{forced}.")
     return redirect("rlhf:project_checkpoints", project_id=checkpoint.project_id)

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from rlhf import selectors
+from rlhf.leaderboard import Strength, WinRate
 from rlhf.methods import DEFAULT_METHOD, METHODS
 from rlhf.models import Checkpoint, Round, TrainingRun, newest_attempts
 
@@ -84,11 +85,49 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
         return [dict(TrainingRunSerializer(run).data) for run in runs]
 
 
+def _win_rate(rate: WinRate) -> dict[str, Any]:
+    return {
+        "wins": rate.wins,
+        "losses": rate.losses,
+        "ties": rate.ties,
+        "judged": rate.judged,
+        "rate": rate.rate,
+        "lower": rate.lower,
+        "upper": rate.upper,
+    }
+
+
+def _strength(strength: Strength | None) -> dict[str, Any] | None:
+    if strength is None:
+        return None
+    return {
+        "strength": strength.strength,
+        "lower": strength.lower,
+        "upper": strength.upper,
+        "judged": strength.judged,
+    }
+
+
 class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
+    """A checkpoint; with ``context["standings"]`` (``selectors.checkpoint_standings``) a policy
+    also shows where it stands with humans (None for reward models or without standings)."""
+
     model_spec = serializers.CharField(source="model_spec.name")
     is_base = serializers.BooleanField(read_only=True)
     human_win_rate = serializers.SerializerMethodField(
-        help_text="Judged new-vs-champion pairs: {wins, losses, ties, rate}."
+        help_text="Against the named opponent (human_win_rate_opponent: its parent, the champion "
+        "its round paired it with), every judged pair of their responses; ties and both-bad count "
+        "half: {wins, losses, ties, judged, rate, lower, upper} with a Wilson 95% interval."
+    )
+    human_win_rate_opponent = serializers.SerializerMethodField(
+        help_text="The checkpoint id human_win_rate is measured against (null for the base)."
+    )
+    human_win_rate_vs_champion = serializers.SerializerMethodField(
+        help_text="The same against the current champion: what the promotion gate reads."
+    )
+    strength = serializers.SerializerMethodField(
+        help_text="Bradley-Terry log-strength with bootstrap 95% interval: "
+        "{strength, lower, upper, judged}; null before any judged pair."
     )
 
     class Meta:
@@ -104,15 +143,47 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
             "adapter_dir",
             "metrics",
             "human_win_rate",
+            "human_win_rate_opponent",
+            "human_win_rate_vs_champion",
+            "strength",
             "created_at",
         ]
 
+    def _standing(self, checkpoint: Checkpoint) -> selectors.Standing | None:
+        standings = self.context.get("standings")
+        return None if standings is None else standings.by_checkpoint.get(checkpoint.pk)
+
     def get_human_win_rate(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
-        win_rates = self.context.get("win_rates", {})
-        rate = win_rates.get(checkpoint.pk)
-        if rate is None:
-            return None
-        return {"wins": rate.wins, "losses": rate.losses, "ties": rate.ties, "rate": rate.rate}
+        standing = self._standing(checkpoint)
+        return None if standing is None else _win_rate(standing.vs_opponent)
+
+    def get_human_win_rate_opponent(self, checkpoint: Checkpoint) -> int | None:
+        standing = self._standing(checkpoint)
+        return None if standing is None else standing.opponent_id
+
+    def get_human_win_rate_vs_champion(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
+        standing = self._standing(checkpoint)
+        return None if standing is None else _win_rate(standing.vs_champion)
+
+    def get_strength(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
+        standing = self._standing(checkpoint)
+        return None if standing is None else _strength(standing.strength)
+
+
+class LeaderboardRowSerializer(serializers.Serializer[Any]):
+    checkpoint = serializers.IntegerField(source="checkpoint_id")
+    strength = serializers.FloatField()
+    lower = serializers.FloatField()
+    upper = serializers.FloatField()
+    judged = serializers.IntegerField()
+
+
+class CheckpointPromoteSerializer(serializers.Serializer[Any]):
+    force = serializers.BooleanField(
+        default=False,
+        help_text="Promote even if the promotion gate refuses (recorded on the checkpoint's "
+        "metrics.promotion and logged).",
+    )
 
 
 class ProjectModelSerializer(serializers.Serializer[Any]):

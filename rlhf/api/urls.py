@@ -19,6 +19,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="api-project-checkpoints",
     ),
     path(
+        "projects/<int:project_id>/leaderboard/",
+        views.ProjectLeaderboardView.as_view(),
+        name="api-project-leaderboard",
+    ),
+    path(
         "projects/<int:project_id>/model/",
         views.ProjectModelView.as_view(),
         name="api-project-model",

@@ -17,7 +17,9 @@ from labeling.models import Project
 from labeling.roles import is_admin
 from rlhf import selectors, services
 from rlhf.api.serializers import (
+    CheckpointPromoteSerializer,
     CheckpointSerializer,
+    LeaderboardRowSerializer,
     ProjectModelSerializer,
     RoundLaunchSerializer,
     RoundSerializer,
@@ -108,6 +110,8 @@ class RoundRetryView(AdminAPIView):
 class ProjectCheckpointsView(AdminAPIView):
     @extend_schema(
         summary="The project's checkpoints (policies and reward models)",
+        description="Each policy carries its human win-rate against a named opponent (its "
+        "parent), against the current champion, and its Bradley-Terry strength.",
         responses={200: CheckpointSerializer(many=True)},
     )
     def get(self, request: Request, project_id: int) -> Response:
@@ -115,23 +119,48 @@ class ProjectCheckpointsView(AdminAPIView):
         checkpoints = list(
             Checkpoint.objects.filter(project=project).select_related("model_spec").order_by("id")
         )
-        champion = next((c for c in checkpoints if c.is_champion), None)
-        context = {"win_rates": selectors.human_win_rates(checkpoints, champion)}
+        context = {"standings": selectors.checkpoint_standings(project.pk, checkpoints)}
         return Response(CheckpointSerializer(checkpoints, many=True, context=context).data)
+
+
+@extend_schema(tags=["checkpoints"])
+class ProjectLeaderboardView(AdminAPIView):
+    @extend_schema(
+        summary="The human leaderboard of the project's policy checkpoints",
+        description="Bradley-Terry strengths (choix, small ridge) from every human judgment "
+        "between two checkpoints' responses, a tie or both-bad as half a win each way; "
+        "bootstrap 95% intervals (200 resamples of the judgments, fixed seed). Strongest first.",
+        responses={200: LeaderboardRowSerializer(many=True)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = get_object_or_404(Project, pk=project_id)
+        checkpoints = list(Checkpoint.objects.policies().filter(project=project))
+        standings = selectors.checkpoint_standings(project.pk, checkpoints)
+        return Response(LeaderboardRowSerializer(standings.leaderboard, many=True).data)
 
 
 @extend_schema(tags=["checkpoints"])
 class CheckpointPromoteView(AdminAPIView):
     @extend_schema(
         summary="Make a policy checkpoint the project's champion",
-        request=None,
+        description="Gated: the Wilson 95% lower bound of its human win-rate against the "
+        "current champion must exceed PAIRWISE_PROMOTION_MIN_LOWER_BOUND (default 0.5). "
+        "409 with the reason (and how many more judged pairs would decide it) otherwise; "
+        "`force: true` promotes anyway, recorded in metrics.promotion and logged.",
+        request=CheckpointPromoteSerializer,
         responses={200: CheckpointSerializer},
     )
     def post(self, request: Request, checkpoint_id: int) -> Response:
         checkpoint = get_object_or_404(
             Checkpoint.objects.select_related("model_spec"), pk=checkpoint_id
         )
-        services.checkpoint_promote(checkpoint=checkpoint)
+        serializer = CheckpointPromoteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.checkpoint_promote(
+            checkpoint=checkpoint,
+            force=serializer.validated_data["force"],
+            promoted_by=request.user.get_username(),
+        )
         return Response(CheckpointSerializer(checkpoint).data)
 
 

@@ -62,11 +62,23 @@ def test_launch_watch_and_promote(
     assert base["is_base"] and base["is_champion"]
     assert candidate["parent"] == base["id"]
     assert candidate["metrics"]["evaluate"]["win_rate"] == 0.6
-    assert candidate["human_win_rate"] == {"wins": 0, "losses": 0, "ties": 0, "rate": None}
+    assert candidate["human_win_rate_opponent"] == base["id"]
+    assert candidate["human_win_rate"] == {
+        "wins": 0, "losses": 0, "ties": 0, "judged": 0, "rate": None, "lower": None, "upper": None,
+    }  # fmt: skip
+    assert candidate["strength"] is None  # no judged pair between checkpoints yet
 
-    promoted = admin_api.post(f"/api/v1/checkpoints/{candidate['id']}/promote/")
+    # Nobody judged it against the champion: the gate refuses, saying why; force promotes.
+    refused = admin_api.post(f"/api/v1/checkpoints/{candidate['id']}/promote/")
+    assert refused.status_code == 409
+    assert "judged no pair" in refused.json()["error"], refused.json()
+    promoted = admin_api.post(
+        f"/api/v1/checkpoints/{candidate['id']}/promote/", {"force": True}, format="json"
+    )
     assert promoted.status_code == 200
     assert promoted.json()["is_champion"] is True
+    record = promoted.json()["metrics"]["promotion"]
+    assert record["forced"] is True and record["by"] == "boss"
     champion = Checkpoint.objects.champion_of(judged_project)
     assert champion is not None and champion.pk == candidate["id"]
     reward_id = checkpoints[1]["id"]
@@ -158,8 +170,16 @@ def test_list_query_counts_do_not_grow_with_the_history(
     with django_assert_num_queries(4):  # + round, its runs
         detail = admin_api.get(f"/api/v1/rounds/{latest.pk}/").json()
     assert [run["step"] for run in detail["runs"]] == ["reward", "policy", "evaluate", "generate"]
-    with django_assert_num_queries(5):  # + project, checkpoints, all win-rates
+    with django_assert_num_queries(5):  # + project, checkpoints, all judgments between them
         checkpoints = admin_api.get(f"/api/v1/projects/{project.pk}/checkpoints/").json()
     assert len(checkpoints) == 1 + 2 * rounds
     candidates = [c for c in checkpoints if c["kind"] == "policy" and not c["is_base"]]
-    assert [c["human_win_rate"]["wins"] for c in candidates] == [1] * rounds
+    # Each was judged (and won) once against the base, the champion; its named opponent is its
+    # parent (the previous round's policy from round 2 on), which it never met.
+    assert [c["human_win_rate_vs_champion"]["wins"] for c in candidates] == [1] * rounds
+    assert [c["human_win_rate_opponent"] for c in candidates] == [c["parent"] for c in candidates]
+    assert [c["human_win_rate"]["wins"] for c in candidates] == [1] + [0] * (rounds - 1)
+    assert all(c["strength"]["judged"] == 1 for c in candidates)
+    with django_assert_num_queries(5):  # + project, policies, all judgments between them
+        board = admin_api.get(f"/api/v1/projects/{project.pk}/leaderboard/").json()
+    assert len(board) == 1 + rounds and board[-1]["judged"] == rounds  # the base lost them all

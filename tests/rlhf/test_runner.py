@@ -205,7 +205,7 @@ def test_second_round_warm_starts_from_the_promoted_champion(
         first = services.round_launch(project=judged_project, method="dpo", config=config)
     first.refresh_from_db()
     assert first.checkpoint is not None
-    services.checkpoint_promote(checkpoint=first.checkpoint)
+    services.checkpoint_promote(checkpoint=first.checkpoint, force=True)  # not about the gate
     users = [u for u, _ in annotators_ensure(judged_project, 2)]
     judge_in_process(project=judged_project, annotators=users, rule="correct", noise=0.0)
     with django_capture_on_commit_callbacks(execute=True):
@@ -238,7 +238,7 @@ def test_iterative_dpo_by_default_parent_reference_and_the_newest_batch(
     dpo = selectors.round_runs(first)[1].spec["policy"]
     assert (dpo["reference"], dpo["parent_adapter"]) == ("base", None)
     assert first.checkpoint is not None
-    services.checkpoint_promote(checkpoint=first.checkpoint)
+    services.checkpoint_promote(checkpoint=first.checkpoint, force=True)  # not about the gate
     with pytest.raises(LabelingError, match="latest round queued: judge them first"):
         services.round_launch(project=judged_project, method="dpo", config=config)
     users = [u for u, _ in annotators_ensure(judged_project, 2)]

@@ -116,18 +116,30 @@ def test_human_win_rate_counts_from_the_candidate_side(project: Any) -> None:
     judge(pair(base, candidate), "a")  # champion shown as a, wins
     judge(pair(base, candidate), "b")  # candidate shown as b, wins
     judge(pair(candidate, base), "tie")
-    on_policy = pair(candidate, base)
-    on_policy.batch = "round-1:on-policy"
-    on_policy.save()
-    judge(on_policy, "a")  # not a vs-champion comparison: ignored
+    imported = pair(candidate, base)
+    imported.batch = "import-1"
+    imported.save()
+    judge(imported, "both_bad")  # any batch counts: every judged pair of their responses
+    same = pair(candidate, candidate)
+    same.batch = "round-1:on-policy"
+    same.save()
+    judge(same, "a")  # both sides the candidate's: no head-to-head
+    outside = ComparisonFactory.create(
+        project=project, prompt=prompt, batch="round-1:vs-champion",
+        response_a=ResponseFactory.create(prompt=prompt, checkpoint_ref=str(candidate.pk)),
+        response_b=ResponseFactory.create(prompt=prompt, checkpoint_ref="gpt-4"),
+    )  # fmt: skip
+    judge(outside, "a")  # not a checkpoint of the project: ignored
     rate = selectors.human_win_rate(candidate, base)
-    assert (rate.wins, rate.losses, rate.ties) == (2, 1, 1)
-    assert rate.rate == pytest.approx(2.5 / 4)
-    assert selectors.human_win_rate(base, candidate).rate == pytest.approx(1.5 / 4)
+    assert (rate.wins, rate.losses, rate.ties) == (2, 1, 2)
+    assert rate.rate == pytest.approx(3 / 5)
+    assert selectors.human_win_rate(base, candidate).rate == pytest.approx(2 / 5)
     assert selectors.human_win_rate(candidate, candidate).rate is None
-    nodes = selectors.checkpoint_lineage(project)
+    nodes = selectors.checkpoint_lineage(project).nodes
     assert [(n.checkpoint.pk, n.depth) for n in nodes] == [(base.pk, 0), (candidate.pk, 1)]
-    assert nodes[1].win_rate.rate == pytest.approx(2.5 / 4)
+    assert nodes[1].standing.opponent_id == base.pk
+    assert nodes[1].win_rate.rate == pytest.approx(3 / 5)
+    assert nodes[0].standing.opponent_id is None
 
 
 @pytest.mark.django_db

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from labeling.models import Choice, Judgment, Side
 from labeling.services import Conflict, LabelingError
-from rlhf import runner, runs, selectors, services
-from rlhf.models import Checkpoint, CheckpointKind, RoundStatus, RunStatus
+from rlhf import loop, runner, runs, selectors, services
+from rlhf.models import Checkpoint, CheckpointKind, Round, RoundStatus, RunStatus
+from tests.factories import ComparisonFactory, PromptFactory, ResponseFactory, UserFactory
 
 
 @pytest.mark.django_db
@@ -99,6 +101,154 @@ def test_only_a_policy_checkpoint_can_be_promoted(judged_project: Any) -> None:
     candidate = Checkpoint.objects.create(
         project=judged_project, model_spec=base.model_spec, parent=base, adapter_dir="x"
     )
-    services.checkpoint_promote(checkpoint=candidate)
+    services.checkpoint_promote(checkpoint=candidate, force=True)
     assert Checkpoint.objects.champion_of(judged_project) == candidate
     assert list(Checkpoint.objects.filter(is_champion=True)) == [candidate]
+
+
+# --- the promotion gate --------------------------------------------------------------------------
+
+
+def judged_pairs(
+    candidate: Checkpoint, champion: Checkpoint, *, wins: int, losses: int, ties: int = 0
+) -> None:
+    """That many judged comparisons between the two checkpoints' responses (one annotator each
+    time; the candidate alternately shown as a and b)."""
+    annotator = UserFactory.create()
+    outcomes = ["win"] * wins + ["loss"] * losses + ["tie"] * ties
+    judgments = []
+    for index, outcome in enumerate(outcomes):
+        prompt = PromptFactory.create(project=candidate.project)
+        mine = ResponseFactory.create(prompt=prompt, checkpoint_ref=str(candidate.pk))
+        theirs = ResponseFactory.create(prompt=prompt, checkpoint_ref=str(champion.pk))
+        flipped = index % 2 == 1
+        a, b = (theirs, mine) if flipped else (mine, theirs)
+        comparison = ComparisonFactory.create(
+            project=candidate.project, prompt=prompt, response_a=a, response_b=b,
+            batch="round-1:vs-champion",
+        )  # fmt: skip
+        if outcome == "tie":
+            choice = Choice.TIE
+        else:
+            choice = Choice.A if (outcome == "win") != flipped else Choice.B
+        judgments.append(
+            Judgment(annotator=annotator, comparison=comparison, choice=choice, shown_left=Side.A)
+        )
+    Judgment.objects.bulk_create(judgments)
+
+
+@pytest.fixture
+def candidate(demo_project: Any) -> Checkpoint:
+    base = services.checkpoint_champion(project=demo_project)
+    return Checkpoint.objects.create(
+        project=demo_project, model_spec=base.model_spec, parent=base, adapter_dir="x"
+    )
+
+
+@pytest.mark.django_db
+def test_a_clear_winner_is_promoted_and_the_evidence_recorded(candidate: Checkpoint) -> None:
+    base = services.checkpoint_champion(project=candidate.project)
+    judged_pairs(candidate, base, wins=38, losses=10, ties=4)
+    services.checkpoint_promote(checkpoint=candidate, promoted_by="alice")
+    candidate.refresh_from_db()
+    assert candidate.is_champion
+    record = candidate.metrics["promotion"]
+    assert record["forced"] is False and record["by"] == "alice"
+    assert (record["wins"], record["losses"], record["ties"]) == (38, 10, 4)
+    assert record["previous_champion"] == base.pk and record["lower"] > 0.5
+    assert "lies above 50%" in record["verdict"]
+    services.checkpoint_promote(checkpoint=candidate)  # already champion: nothing to decide
+
+
+@pytest.mark.django_db
+def test_a_54_percent_candidate_is_refused_with_the_reason(
+    candidate: Checkpoint, caplog: Any
+) -> None:
+    base = services.checkpoint_champion(project=candidate.project)
+    judged_pairs(candidate, base, wins=103, losses=88)
+    with pytest.raises(services.PromotionRefused) as refused:
+        services.checkpoint_promote(checkpoint=candidate)
+    message = refused.value.message
+    assert refused.value.status == 409
+    assert f"humans preferred #{candidate.pk} over #{base.pk} in 54% of 191 judged pairs" in message
+    assert "the 95% interval 47%\u201361% includes 50%" in message
+    more = refused.value.verdict.more_pairs
+    assert more is not None and 300 < more < 500
+    assert f"about {more} more judged pairs would decide it" in message
+    assert Checkpoint.objects.champion_of(candidate.project) == base
+    candidate.refresh_from_db()
+    assert "promotion" not in candidate.metrics  # a refusal changes nothing
+
+    with caplog.at_level("WARNING", logger="rlhf.services"):
+        services.checkpoint_promote(checkpoint=candidate, force=True, promoted_by="boss")
+    assert Checkpoint.objects.champion_of(candidate.project) == candidate
+    candidate.refresh_from_db()
+    record = candidate.metrics["promotion"]
+    assert record["forced"] is True and record["by"] == "boss"
+    assert "includes 50%" in record["verdict"]
+    assert any("FORCED" in r.getMessage() and "boss" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.django_db
+def test_the_bar_is_a_setting(candidate: Checkpoint, settings: Any) -> None:
+    base = services.checkpoint_champion(project=candidate.project)
+    judged_pairs(candidate, base, wins=38, losses=10)
+    settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND = 0.7
+    with pytest.raises(services.PromotionRefused, match="includes 70%"):
+        services.checkpoint_promote(checkpoint=candidate)
+    settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND = 0.6
+    services.checkpoint_promote(checkpoint=candidate)
+    assert Checkpoint.objects.champion_of(candidate.project) == candidate
+
+
+@pytest.mark.django_db
+def test_the_gate_reads_the_current_champion_not_the_parent(candidate: Checkpoint) -> None:
+    """A checkpoint that beat its parent but never met the champion since promoted is refused."""
+    base = services.checkpoint_champion(project=candidate.project)
+    judged_pairs(candidate, base, wins=40, losses=5)
+    rival = Checkpoint.objects.create(
+        project=candidate.project, model_spec=base.model_spec, parent=base, adapter_dir="y"
+    )
+    services.checkpoint_promote(checkpoint=rival, force=True)
+    with pytest.raises(services.PromotionRefused, match=f"judged no pair of #{candidate.pk}"):
+        services.checkpoint_promote(checkpoint=candidate)
+    policies = list(Checkpoint.objects.filter(project=candidate.project))
+    standings = selectors.checkpoint_standings(candidate.project_id, policies)
+    assert standings.champion_id == rival.pk
+    standing = standings.by_checkpoint[candidate.pk]
+    assert standing.opponent_id == base.pk and standing.vs_opponent.wins == 40
+    assert standing.vs_champion.judged == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("wins", "losses", "promote", "promoted", "forced"),
+    [
+        (40, 10, "auto", True, False),
+        (103, 88, "auto", False, False),  # 54% of 191: the interval includes 50%
+        (103, 88, "always", True, True),
+        (40, 10, "never", False, False),
+    ],
+)
+def test_the_loop_promotes_through_the_gate(
+    demo_project: Any, wins: int, losses: int, promote: str, promoted: bool, forced: bool
+) -> None:
+    base = services.checkpoint_champion(project=demo_project)
+    candidate = Checkpoint.objects.create(
+        project=demo_project, model_spec=base.model_spec, parent=base, adapter_dir="x"
+    )
+    previous = Round.objects.create(
+        project=demo_project, number=1, parent_checkpoint=base, checkpoint=candidate,
+        status=RoundStatus.SUCCEEDED, snapshot_hash="0" * 64,
+    )  # fmt: skip
+    judged_pairs(candidate, base, wins=wins, losses=losses)
+    rate, did = loop._decide_promotion(demo_project, previous, promote)
+    assert did is promoted and rate is not None
+    champion = Checkpoint.objects.champion_of(demo_project)
+    assert champion == (candidate if promoted else base)
+    candidate.refresh_from_db()
+    if promoted:
+        assert candidate.metrics["promotion"]["forced"] is forced
+        assert candidate.metrics["promotion"]["by"] == f"run_loop --promote {promote}"
+    else:
+        assert "promotion" not in candidate.metrics

@@ -138,10 +138,17 @@ def test_checkpoint_lineage_and_promote(
     assert f'data-checkpoint="{round_.checkpoint_id}"' in page
     assert "no judged pairs yet" in page
     assert "Reward-model win-rate vs parent" in page and "60%" in page
-    response = admin_client.post(f"/checkpoints/{round_.checkpoint_id}/promote/")
-    assert response.status_code == 302
+    url = f"/checkpoints/{round_.checkpoint_id}/promote/"
+    refused = admin_client.post(url, follow=True).content.decode()
+    assert "not promoted: humans have judged no pair" in refused
+    assert Checkpoint.objects.champion_of(judged_project) != round_.checkpoint
+    forced = admin_client.post(url, {"force": "1"}, follow=True).content.decode()
+    assert "forced past the promotion gate" in forced
     champion = Checkpoint.objects.champion_of(judged_project)
     assert champion is not None and champion.pk == round_.checkpoint_id
+    assert champion.metrics["promotion"]["forced"] is True
+    assert champion.metrics["promotion"]["by"] == "boss"
+    assert "data-promotion" in forced and "<b>forced</b>" in forced
 
 
 @pytest.mark.django_db
@@ -197,13 +204,13 @@ def test_polling_pages_query_counts_do_not_grow_with_the_history(
     assert listing.content.decode().count("<tr>") == rounds + 1
     with django_assert_num_queries(5):
         admin_client.get(f"/projects/{project.pk}/rounds/")
-    # + project, checkpoints, rounds, all win-rates, reward models, model specs, has-rounds,
-    # the project's model
+    # + project, checkpoints, rounds, all judgments between checkpoints, reward models, model
+    # specs, has-rounds, the project's model
     with django_assert_num_queries(10):
         checkpoints = admin_client.get(f"/projects/{project.pk}/checkpoints/").content.decode()
-    assert (
-        checkpoints.count("<b>100%</b> (1\u20130\u20130)") == rounds
-    )  # each candidate won its pair
+    # each candidate won its one pair against the base (its parent, or the current champion)
+    assert checkpoints.count("<b>100%</b> of 1 ") == rounds
+    assert checkpoints.count("data-leaderboard=") == rounds + 1
 
 
 @pytest.mark.django_db

@@ -1,8 +1,9 @@
 """``manage.py run_loop PROJECT --rounds R``: the whole loop, unattended, with simulated annotators.
 
 Per round: simulated annotators judge the queue (in-process, or over HTTP with ``--url``), the
-previous round's checkpoint is promoted when its human win-rate vs the champion is >= 50%
-(``--promote``), a round runs in this process (reward → policy → evaluate → generate), and the new
+previous round's checkpoint is promoted when it passes the promotion gate (``--promote auto``: the
+95% lower bound of its human win-rate vs the champion above PAIRWISE_PROMOTION_MIN_LOWER_BOUND;
+``always`` forces it, recorded on the checkpoint), a round runs in this process (reward → policy → evaluate → generate), and the new
 policy is scored by the annotators' rule against the base model on held-out prompts. Prints labels
 used, reward-model held-out accuracy, win-rates and the wall time of every step. A missing
 project is created as a demo project. Stale runs are reaped before each round.
@@ -37,7 +38,12 @@ class Command(BaseCommand):
         parser.add_argument("--noise", type=float, default=0.2)
         parser.add_argument("--limit", type=int, default=None, help="judgments per round")
         parser.add_argument("--url", default="", help="judge over the HTTP API at this URL")
-        parser.add_argument("--promote", choices=("auto", "always", "never"), default="auto")
+        parser.add_argument(
+            "--promote",
+            choices=("auto", "always", "never"),
+            default="auto",
+            help="auto: the promotion gate decides; always: forced past it (recorded); never",
+        )
         parser.add_argument("--eval-prompts", type=int, default=100)
         parser.add_argument(
             "--eval-samples",
