@@ -19,6 +19,8 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
 - ``PAIRWISE_HEARTBEAT_S`` / ``PAIRWISE_HEARTBEAT_STALE_S``: step heartbeat and reaping (5 / 60).
 - ``PAIRWISE_PROMOTION_MIN_LOWER_BOUND``: promotion needs the 95% lower bound of the candidate's
   human win-rate vs the champion above this (default 0.5); admins can force.
+- ``PAIRWISE_MIN_SNAPSHOT``: a round needs at least this many training rows (default 50).
+- ``PAIRWISE_KL_WARN``: the round page warns when the new policy's KL to its parent exceeds it (1.0).
 """
 
 import os
@@ -181,6 +183,10 @@ PAIRWISE_ACCELERATE_CONFIG = os.environ.get("PAIRWISE_ACCELERATE_CONFIG", "")
 PAIRWISE_PROMOTION_MIN_LOWER_BOUND = float(
     os.environ.get("PAIRWISE_PROMOTION_MIN_LOWER_BOUND", "0.5")
 )
+# round_launch refuses a snapshot of fewer training rows than this (too few to learn anything).
+PAIRWISE_MIN_SNAPSHOT = int(os.environ.get("PAIRWISE_MIN_SNAPSHOT", "50"))
+# The round page flags a new policy whose KL estimate to its parent is above this (or negative).
+PAIRWISE_KL_WARN = float(os.environ.get("PAIRWISE_KL_WARN", "1.0"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

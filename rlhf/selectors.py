@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import F, QuerySet
+from django.conf import settings
+from django.db.models import CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce
 from django.urls import reverse
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
@@ -29,7 +31,8 @@ from rlhf.leaderboard import (
     bradley_terry,
     head_to_head,
 )
-from rlhf.methods import METHOD_REGISTRY
+from rlhf import signals
+from rlhf.methods import METHOD_REGISTRY, ConfigError, resolve_config
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
     Checkpoint,
@@ -39,6 +42,7 @@ from rlhf.models import (
     RoundStatus,
     TrainingRun,
 )
+from rlhf.signals import RoundSignals
 
 VS_CHAMPION = "vs-champion"
 ON_POLICY = "on-policy"
@@ -413,3 +417,80 @@ def project_model_spec(project: Project) -> ModelSpec | None:
     if base is not None:
         return base.model_spec
     return ModelSpec.objects.filter(name=DEFAULT_MODEL_SPEC).first()
+
+
+# --- a round's signals (statistics in ``rlhf.signals``) ----------------------------------------
+
+
+def _human_tally(outcome: str) -> Coalesce:
+    """A subquery counting the judgments of the round's new checkpoint vs its parent that end in
+    ``outcome`` (win | loss | tie, from the new checkpoint's side; both-bad is a tie)."""
+    new = Cast(OuterRef("checkpoint_id"), CharField())
+    parent = Cast(OuterRef("parent_checkpoint_id"), CharField())
+    new_is_a = Q(comparison__response_a__checkpoint_ref=new) & Q(
+        comparison__response_b__checkpoint_ref=parent
+    )
+    new_is_b = Q(comparison__response_a__checkpoint_ref=parent) & Q(
+        comparison__response_b__checkpoint_ref=new
+    )
+    decided = Q(choice__in=(Choice.A, Choice.B))
+    condition = {
+        "win": (new_is_a & Q(choice=Choice.A)) | (new_is_b & Q(choice=Choice.B)),
+        "loss": (new_is_a & Q(choice=Choice.B)) | (new_is_b & Q(choice=Choice.A)),
+        "tie": (new_is_a | new_is_b) & ~decided,
+    }[outcome]
+    counted = (
+        Judgment.objects.filter(comparison__project_id=OuterRef("project_id"))
+        .filter(condition)
+        .order_by()
+        .values("comparison__project_id")
+        .annotate(n=Count("id"))
+        .values("n")[:1]
+    )
+    return Coalesce(Subquery(counted), Value(0))
+
+
+def with_human_tallies(rounds: QuerySet[Round]) -> QuerySet[Round]:
+    """``rounds`` annotated with the human judgments of each round's new checkpoint vs its parent
+    (``human_wins``, ``human_losses``, ``human_ties``): subqueries of the same query, so a list
+    of rounds costs no extra query."""
+    return rounds.annotate(
+        human_wins=_human_tally("win"),
+        human_losses=_human_tally("loss"),
+        human_ties=_human_tally("tie"),
+    )
+
+
+def round_signals(round_: Round) -> RoundSignals:
+    """What the reward model and humans say of the round's new policy vs its parent, and the
+    flags they raise. Reads the round's (loaded) checkpoints' metrics and the human tallies of
+    :func:`with_human_tallies` (one query when the round was not annotated)."""
+    if hasattr(round_, "human_wins"):
+        humans = WinRate(round_.human_wins, round_.human_losses, round_.human_ties)
+    elif round_.checkpoint_id is None:
+        humans = WinRate(0, 0, 0)
+    else:
+        ids = (round_.checkpoint_id, round_.parent_checkpoint_id)
+        tallies = head_to_head(checkpoint_outcomes(round_.project_id, ids))
+        humans = tallies.get(ids, WinRate(0, 0, 0))
+    reward = round_.reward_checkpoint if round_.reward_checkpoint_id else None
+    policy = round_.checkpoint if round_.checkpoint_id else None
+    return signals.round_signals(
+        reward_metrics=reward.metrics if reward else None,
+        evaluate_metrics=(policy.metrics.get("evaluate") if policy else None),
+        humans=humans,
+        snapshot_size=round_.snapshot_size,
+        kl_warn=settings.PAIRWISE_KL_WARN,
+        min_snapshot=settings.PAIRWISE_MIN_SNAPSHOT,
+    )
+
+
+def snapshot_preview(project: Project, method: str, config: dict[str, Any] | None) -> int | None:
+    """How many training rows a round of ``method`` with ``config`` would train on now (None
+    when the method or config is not valid: the launch says why)."""
+    try:
+        resolved = resolve_config(method, config)
+    except ConfigError:
+        return None
+    judgment_ids = snapshot_judgment_ids(project, resolved["snapshot"])
+    return len(training_rows(method, judgment_ids, resolved["snapshot"]))

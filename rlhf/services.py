@@ -240,6 +240,14 @@ def round_launch(
             + "or relax snapshot.min_agreement / ties / both_bad)",
             field="config",
         )
+    minimum = settings.PAIRWISE_MIN_SNAPSHOT
+    if len(rows) < minimum:
+        raise LabelingError(
+            f"the snapshot holds {len(rows)} usable training rows, fewer than the "
+            f"{minimum} a round needs (PAIRWISE_MIN_SNAPSHOT): judge {minimum - len(rows)} more "
+            "decided comparisons first, or relax snapshot.min_agreement / ties / both_bad",
+            field="config",
+        )
     with transaction.atomic():
         if Round.objects.filter(
             project=project, status__in=(RoundStatus.QUEUED, RoundStatus.RUNNING)

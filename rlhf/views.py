@@ -77,9 +77,18 @@ def project_rounds(request: HttpRequest, project_id: int) -> HttpResponse:
     else:
         form = RoundLaunchForm(method=request.GET.get("method", "dpo"))
         partial = "launch-form" if "method" in request.GET else "round-list"
+    # The snapshot a launch would train on: counted for the launch form (a method switch, a
+    # refused launch, ``?method=``); the plain list page loads the form again to show it.
+    preview = None
+    if request.method == "POST" or "method" in request.GET:
+        data = form.cleaned_data if form.is_bound and hasattr(form, "cleaned_data") else {}
+        method = data.get("method") or form.fields["method"].initial
+        preview = selectors.snapshot_preview(project, method, data.get("config"))
     context = {
         "project": project,
         "form": form,
+        "snapshot_preview": preview,
+        "min_snapshot": settings.PAIRWISE_MIN_SNAPSHOT,
         "rounds": selectors.project_rounds(project),
         "ppo_note": PPO_NOTE,
     }
@@ -97,6 +106,7 @@ def _round_context(round_: Round) -> dict[str, Any]:
         "queue": selectors.round_queue_figures(round_),
         "queue_name": tasks.task_queue_name(),
         "snapshot_export_url": selectors.round_export_url(round_),
+        "signals": selectors.round_signals(round_),
     }
 
 
@@ -104,9 +114,10 @@ def _round_context(round_: Round) -> dict[str, Any]:
 def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
     """One round: a progress bar per step, curves, the log tail; polls itself while active."""
     _require_admin(request)
-    round_ = get_object_or_404(
-        Round.objects.select_related("project", "checkpoint", "parent_checkpoint"), pk=round_id
+    rounds = Round.objects.select_related(
+        "project", "checkpoint", "parent_checkpoint", "reward_checkpoint"
     )
+    round_ = get_object_or_404(selectors.with_human_tallies(rounds), pk=round_id)
     return _render(request, "rlhf/round_detail.html", "round-live", _round_context(round_))
 
 

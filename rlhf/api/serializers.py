@@ -54,6 +54,13 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
         help_text="The export URL of exactly the rows the round trained on (its dataset card "
         "shows snapshot_hash as the preference hash)."
     )
+    signals = serializers.SerializerMethodField(
+        help_text="Each headline figure by its source: reward_model {says, win_rate_vs_parent, "
+        "kl_to_parent, held_out_accuracy, held_out_pairs, accuracy_lower, accuracy_upper} and "
+        "humans {says, wins, losses, ties, judged, rate, lower, upper} (judged new-vs-parent "
+        "pairs, Wilson 95% intervals), snapshot_size, and flags [{code, message}]: "
+        "reward_model_coin, kl_high, kl_negative, small_snapshot, humans_disagree."
+    )
 
     class Meta:
         model = Round
@@ -74,10 +81,15 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
             "created_at",
             "finished_at",
             "runs",
+            "signals",
         ]
 
     def get_snapshot_export(self, round_: Round) -> str:
         return selectors.round_export_url(round_)
+
+    def get_signals(self, round_: Round) -> dict[str, Any]:
+        # From the round's loaded checkpoints and its human tallies (``with_human_tallies``).
+        return selectors.round_signals(round_).as_dict()
 
     def get_runs(self, round_: Round) -> list[dict[str, Any]]:
         # ``runs.all()``: a list of rounds prefetches them (one query, not one per round).

@@ -39,7 +39,8 @@ class AdminAPIView(APIView):
 
 
 def _round(round_id: int) -> Round:
-    return get_object_or_404(Round.objects.select_related("project"), pk=round_id)
+    rounds = Round.objects.select_related("project", "checkpoint", "reward_checkpoint")
+    return get_object_or_404(selectors.with_human_tallies(rounds), pk=round_id)
 
 
 @extend_schema(tags=["rounds"])
@@ -49,7 +50,9 @@ class ProjectRoundsView(AdminAPIView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = get_object_or_404(Project, pk=project_id)
-        rounds = selectors.project_rounds(project).prefetch_related("runs")
+        rounds = selectors.with_human_tallies(
+            selectors.project_rounds(project).select_related("reward_checkpoint")
+        ).prefetch_related("runs")
         return Response(RoundSerializer(rounds, many=True).data)
 
     @extend_schema(

@@ -24,6 +24,12 @@ from rlhf.simulate import annotators_ensure, judge_in_process
 from tests.factories import ComparisonFactory, PromptFactory, ResponseFactory, UserFactory
 
 
+@pytest.fixture(autouse=True)
+def small_snapshots_allowed(settings: Any) -> None:
+    """The demo projects are tiny: let their rounds launch (test_signals checks the default)."""
+    settings.PAIRWISE_MIN_SNAPSHOT = 1
+
+
 @pytest.fixture
 def data_dir(settings: Any, tmp_path: Path) -> Path:
     settings.PAIRWISE_DATA_DIR = tmp_path / "data"

@@ -1,0 +1,191 @@
+"""What a round's figures say, each labelled by its source, and plain-word warnings.
+
+Two sources speak about a new policy: the reward model (its evaluate step's win-rate vs the
+parent, only as good as the reward model's own held-out accuracy) and humans (judged pairs of the
+new policy vs its parent). Plain Python on figures the selectors read (no queries here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlhf.leaderboard import WinRate, wilson_interval
+
+COIN = 0.5
+
+
+@dataclass(frozen=True)
+class Flag:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RoundSignals:
+    """A round's headline figures by source, and the flags they raise."""
+
+    reward_win_rate: float | None  # the reward model's preference of new over parent
+    kl: float | None  # the KL estimate of the new policy to its parent
+    reward_accuracy: float | None  # the reward model's held-out accuracy
+    reward_pairs: int | None  # ... on this many held-out pairs
+    humans: WinRate  # judged new-vs-parent pairs
+    snapshot_size: int
+    flags: list[Flag] = field(default_factory=list)
+
+    @property
+    def reward_interval(self) -> tuple[float, float] | None:
+        if self.reward_accuracy is None or not self.reward_pairs:
+            return None
+        return wilson_interval(self.reward_accuracy * self.reward_pairs, self.reward_pairs)
+
+    @property
+    def reward_says(self) -> str:
+        if self.reward_win_rate is None:
+            return "Reward model says: not evaluated yet."
+        line = f"Reward model says: new policy wins {_pct(self.reward_win_rate)} vs parent"
+        interval = self.reward_interval
+        if self.reward_accuracy is None:
+            return line + " (the reward model's held-out accuracy was not measured)."
+        accuracy = f"reward-model held-out accuracy {_pct(self.reward_accuracy)}"
+        if interval is None:
+            return f"{line} ({accuracy}, held-out pair count not recorded)."
+        return (
+            f"{line} ({accuracy} on {self.reward_pairs} pairs, "
+            f"95% interval {_pct(interval[0])}–{_pct(interval[1])})."
+        )
+
+    @property
+    def humans_say(self) -> str:
+        rate, interval = self.humans.rate, self.humans.interval
+        if rate is None or interval is None:
+            return "Humans say: not judged yet."
+        return (
+            f"Humans say: {_pct(rate)} of {self.humans.judged} judged new-vs-parent pairs "
+            f"(95% interval {_pct(interval[0])}–{_pct(interval[1])})."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        interval = self.reward_interval
+        humans = self.humans
+        return {
+            "reward_model": {
+                "says": self.reward_says,
+                "win_rate_vs_parent": self.reward_win_rate,
+                "kl_to_parent": self.kl,
+                "held_out_accuracy": self.reward_accuracy,
+                "held_out_pairs": self.reward_pairs,
+                "accuracy_lower": None if interval is None else interval[0],
+                "accuracy_upper": None if interval is None else interval[1],
+            },
+            "humans": {
+                "says": self.humans_say,
+                "wins": humans.wins,
+                "losses": humans.losses,
+                "ties": humans.ties,
+                "judged": humans.judged,
+                "rate": humans.rate,
+                "lower": humans.lower,
+                "upper": humans.upper,
+            },
+            "snapshot_size": self.snapshot_size,
+            "flags": [{"code": f.code, "message": f.message} for f in self.flags],
+        }
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+def round_signals(
+    *,
+    reward_metrics: dict[str, Any] | None,
+    evaluate_metrics: dict[str, Any] | None,
+    humans: WinRate,
+    snapshot_size: int,
+    kl_warn: float,
+    min_snapshot: int,
+) -> RoundSignals:
+    """The signals of a round from its reward checkpoint's metrics, its policy checkpoint's
+    ``evaluate`` metrics, the human tally of new vs parent and the snapshot size."""
+    reward_metrics = reward_metrics or {}
+    evaluate_metrics = evaluate_metrics or {}
+    signals = RoundSignals(
+        reward_win_rate=_number(evaluate_metrics.get("win_rate")),
+        kl=_number(evaluate_metrics.get("kl")),
+        reward_accuracy=_number(reward_metrics.get("eval_accuracy")),
+        reward_pairs=_count(reward_metrics.get("num_eval")),
+        humans=humans,
+        snapshot_size=snapshot_size,
+    )
+    signals.flags.extend(_flags(signals, kl_warn=kl_warn, min_snapshot=min_snapshot))
+    return signals
+
+
+def _flags(signals: RoundSignals, *, kl_warn: float, min_snapshot: int) -> list[Flag]:
+    flags = []
+    interval = signals.reward_interval
+    if interval is not None and interval[0] <= COIN <= interval[1]:
+        flags.append(
+            Flag(
+                "reward_model_coin",
+                f"The reward model is barely better than a coin on {signals.reward_pairs} "
+                f"held-out pairs (accuracy {_pct(signals.reward_accuracy or 0.0)}, 95% interval "
+                f"{_pct(interval[0])}–{_pct(interval[1])} includes 50%): its win-rate is not "
+                "evidence.",
+            )
+        )
+    if signals.kl is not None and signals.kl < 0:
+        flags.append(
+            Flag(
+                "kl_negative",
+                f"The KL estimate to the parent is negative ({signals.kl:.4f}): a KL divergence "
+                "cannot be below zero, so the estimate is noise (too few samples); do not read "
+                "it as 'close to the parent'.",
+            )
+        )
+    elif signals.kl is not None and signals.kl > kl_warn:
+        flags.append(
+            Flag(
+                "kl_high",
+                f"The new policy drifted far from its parent (KL {signals.kl:.3f} > {kl_warn:g}): "
+                "a high reward-model win-rate may be the policy exploiting the reward model.",
+            )
+        )
+    if signals.snapshot_size < min_snapshot:
+        flags.append(
+            Flag(
+                "small_snapshot",
+                f"The round trained on only {signals.snapshot_size} rows (fewer than "
+                f"{min_snapshot}): too few to trust any of its figures.",
+            )
+        )
+    upper = signals.humans.upper
+    if (
+        upper is not None
+        and upper < COIN
+        and signals.reward_win_rate is not None
+        and signals.reward_win_rate > COIN
+    ):
+        flags.append(
+            Flag(
+                "humans_disagree",
+                f"Humans and the reward model disagree: the reward model says the new policy wins "
+                f"{_pct(signals.reward_win_rate)}, but humans prefer the parent (new policy "
+                f"{_pct(signals.humans.rate or 0.0)} of {signals.humans.judged} judged pairs, "
+                f"95% interval up to {_pct(upper)}). Believe the humans.",
+            )
+        )
+    return flags
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
