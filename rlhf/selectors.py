@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
 from labeling.preferences import rounds_q, rows_hash, snapshot_rows
+from rlhf import signals
 from rlhf.leaderboard import (
     LOSS,
     TIE,
@@ -31,7 +32,6 @@ from rlhf.leaderboard import (
     bradley_terry,
     head_to_head,
 )
-from rlhf import signals
 from rlhf.methods import METHOD_REGISTRY, ConfigError, resolve_config
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
@@ -465,8 +465,9 @@ def round_signals(round_: Round) -> RoundSignals:
     """What the reward model and humans say of the round's new policy vs its parent, and the
     flags they raise. Reads the round's (loaded) checkpoints' metrics and the human tallies of
     :func:`with_human_tallies` (one query when the round was not annotated)."""
-    if hasattr(round_, "human_wins"):
-        humans = WinRate(round_.human_wins, round_.human_losses, round_.human_ties)
+    tally: list[int] = [getattr(round_, f"human_{n}", -1) for n in ("wins", "losses", "ties")]
+    if min(tally) >= 0:  # annotated by with_human_tallies
+        humans = WinRate(*tally)
     elif round_.checkpoint_id is None:
         humans = WinRate(0, 0, 0)
     else:

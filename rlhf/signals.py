@@ -13,6 +13,7 @@ from typing import Any
 from rlhf.leaderboard import WinRate, wilson_interval
 
 COIN = 0.5
+DASH = "\N{EN DASH}"  # between the bounds of an interval
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class RoundSignals:
             return f"{line} ({accuracy}, held-out pair count not recorded)."
         return (
             f"{line} ({accuracy} on {self.reward_pairs} pairs, "
-            f"95% interval {_pct(interval[0])}–{_pct(interval[1])})."
+            f"95% interval {_pct(interval[0])}{DASH}{_pct(interval[1])})."
         )
 
     @property
@@ -62,7 +63,7 @@ class RoundSignals:
             return "Humans say: not judged yet."
         return (
             f"Humans say: {_pct(rate)} of {self.humans.judged} judged new-vs-parent pairs "
-            f"(95% interval {_pct(interval[0])}–{_pct(interval[1])})."
+            f"(95% interval {_pct(interval[0])}{DASH}{_pct(interval[1])})."
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -131,7 +132,7 @@ def _flags(signals: RoundSignals, *, kl_warn: float, min_snapshot: int) -> list[
                 "reward_model_coin",
                 f"The reward model is barely better than a coin on {signals.reward_pairs} "
                 f"held-out pairs (accuracy {_pct(signals.reward_accuracy or 0.0)}, 95% interval "
-                f"{_pct(interval[0])}–{_pct(interval[1])} includes 50%): its win-rate is not "
+                f"{_pct(interval[0])}{DASH}{_pct(interval[1])} includes 50%): its win-rate is not "
                 "evidence.",
             )
         )

@@ -1,0 +1,218 @@
+"""A round's signals: each figure by its source, plain-word flags, and the snapshot-size gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from labeling.errors import LabelingError
+from labeling.models import Choice, Judgment, Side
+from rlhf import selectors, services
+from rlhf.models import Round
+from tests.factories import (
+    ComparisonFactory,
+    ProjectFactory,
+    PromptFactory,
+    ResponseFactory,
+    UserFactory,
+)
+from tests.rlhf.test_api import token_client
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def admin_client(db: Any) -> Client:
+    client = Client()
+    client.force_login(UserFactory.create(username="boss", role="admin"))
+    return client
+
+
+@pytest.fixture
+def admin_api(db: Any) -> APIClient:
+    return token_client(UserFactory.create(username="boss-api", role="admin"))
+
+
+@pytest.fixture
+def clean_round(round_history: Any, settings: Any) -> Round:
+    """A finished round whose figures raise no flag: an accurate reward model on many held-out
+    pairs, a small KL, a big snapshot, humans agreeing (one judged pair, the new policy won)."""
+    settings.PAIRWISE_MIN_SNAPSHOT = 50
+    settings.PAIRWISE_KL_WARN = 1.0
+    (round_,) = round_history(ProjectFactory.create(), 1)
+    _set(round_, accuracy=0.8, pairs=200, win_rate=0.6, kl=0.05, snapshot=120)
+    return round_
+
+
+def _set(
+    round_: Round,
+    *,
+    accuracy: float | None = None,
+    pairs: int | None = None,
+    win_rate: float | None = None,
+    kl: float | None = None,
+    snapshot: int | None = None,
+) -> None:
+    reward, policy = round_.reward_checkpoint, round_.checkpoint
+    assert reward is not None and policy is not None
+    if accuracy is not None:
+        reward.metrics = {**reward.metrics, "eval_accuracy": accuracy, "num_eval": pairs}
+        reward.save(update_fields=["metrics"])
+    evaluate = dict(policy.metrics.get("evaluate", {}))
+    if win_rate is not None:
+        evaluate["win_rate"] = win_rate
+    if kl is not None:
+        evaluate["kl"] = kl
+    policy.metrics = {**policy.metrics, "evaluate": evaluate}
+    policy.save(update_fields=["metrics"])
+    if snapshot is not None:
+        Round.objects.filter(pk=round_.pk).update(snapshot_size=snapshot)
+
+
+def _judge(round_: Round, choice: str, *, new_on_a: bool, times: int = 1) -> None:
+    """Judge ``times`` pairs of the round's new checkpoint vs its parent."""
+    new, parent = str(round_.checkpoint_id), str(round_.parent_checkpoint_id)
+    a_ref, b_ref = (new, parent) if new_on_a else (parent, new)
+    for _ in range(times):
+        prompt = PromptFactory.create(project=round_.project)
+        comparison = ComparisonFactory.create(
+            project=round_.project,
+            prompt=prompt,
+            response_a=ResponseFactory.create(prompt=prompt, checkpoint_ref=a_ref),
+            response_b=ResponseFactory.create(prompt=prompt, checkpoint_ref=b_ref),
+            batch=f"round-{round_.number}:vs-champion",
+        )
+        Judgment.objects.create(
+            annotator=UserFactory.create(), comparison=comparison, choice=choice, shown_left=Side.A
+        )
+
+
+def _signals(round_: Round) -> dict[str, Any]:
+    """The signals of the annotated round; the unannotated fallback must agree."""
+    rounds = Round.objects.select_related("checkpoint", "reward_checkpoint")
+    annotated = selectors.round_signals(selectors.with_human_tallies(rounds).get(pk=round_.pk))
+    plain = selectors.round_signals(rounds.get(pk=round_.pk))
+    assert annotated.as_dict() == plain.as_dict()
+    return annotated.as_dict()
+
+
+def _codes(signals: dict[str, Any]) -> list[str]:
+    return [flag["code"] for flag in signals["flags"]]
+
+
+@pytest.mark.django_db
+def test_a_clean_round_raises_no_flag(clean_round: Round) -> None:
+    signals = _signals(clean_round)
+    assert signals["flags"] == []
+    reward = signals["reward_model"]
+    assert reward["says"].startswith("Reward model says: new policy wins 60% vs parent")
+    assert "held-out accuracy 80% on 200 pairs, 95% interval 74%\N{EN DASH}85%" in reward["says"]
+    assert signals["humans"]["judged"] == 1 and signals["humans"]["rate"] == 1.0
+    assert signals["humans"]["says"].startswith("Humans say: 100% of 1 judged new-vs-parent")
+
+
+@pytest.mark.django_db
+def test_a_reward_model_near_a_coin_is_flagged(clean_round: Round) -> None:
+    _set(clean_round, accuracy=0.6, pairs=20)
+    signals = _signals(clean_round)
+    assert _codes(signals) == ["reward_model_coin"]
+    assert "barely better than a coin on 20 held-out pairs" in signals["flags"][0]["message"]
+    assert "not evidence" in signals["flags"][0]["message"]
+    # the same accuracy on many pairs is evidence
+    _set(clean_round, accuracy=0.6, pairs=1000)
+    assert _codes(_signals(clean_round)) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("kl", "code"), [(2.5, "kl_high"), (-0.2, "kl_negative"), (0.9, None)])
+def test_kl_to_the_parent_is_flagged_when_high_or_impossible(
+    clean_round: Round, kl: float, code: str | None
+) -> None:
+    _set(clean_round, kl=kl)
+    signals = _signals(clean_round)
+    assert _codes(signals) == ([code] if code else [])
+    if code == "kl_negative":
+        assert "negative" in signals["flags"][0]["message"]
+        assert "cannot be below zero" in signals["flags"][0]["message"]
+
+
+@pytest.mark.django_db
+def test_a_small_snapshot_is_flagged(clean_round: Round, settings: Any) -> None:
+    _set(clean_round, snapshot=12)
+    signals = _signals(clean_round)
+    assert _codes(signals) == ["small_snapshot"]
+    assert "only 12 rows (fewer than 50)" in signals["flags"][0]["message"]
+    settings.PAIRWISE_MIN_SNAPSHOT = 10
+    assert _codes(_signals(clean_round)) == []
+
+
+@pytest.mark.django_db
+def test_humans_disagreeing_with_the_reward_model_is_flagged(clean_round: Round) -> None:
+    # the parent wins 12 pairs, on either side of the pair; one both-bad counts half
+    _judge(clean_round, Choice.B, new_on_a=True, times=6)
+    _judge(clean_round, Choice.A, new_on_a=False, times=6)
+    _judge(clean_round, Choice.BOTH_BAD, new_on_a=True)
+    signals = _signals(clean_round)
+    humans = signals["humans"]
+    assert (humans["wins"], humans["losses"], humans["ties"]) == (1, 12, 1)
+    assert humans["upper"] < 0.5
+    assert _codes(signals) == ["humans_disagree"]
+    assert "Humans and the reward model disagree" in signals["flags"][0]["message"]
+    # a reward model that also says the parent is better agrees with them
+    _set(clean_round, win_rate=0.4)
+    assert _codes(_signals(clean_round)) == []
+
+
+@pytest.mark.django_db
+def test_the_round_page_and_live_partial_label_each_figure(
+    admin_client: Client, clean_round: Round
+) -> None:
+    _set(clean_round, kl=3.0)
+    page = admin_client.get(f"/rounds/{clean_round.pk}/").content.decode()
+    live = admin_client.get(f"/rounds/{clean_round.pk}/", headers=HX).content.decode()
+    for html in (page, live):
+        assert "Reward model says: new policy wins 60% vs parent" in html
+        assert "Humans say: 100% of 1 judged new-vs-parent pairs" in html
+        assert 'data-flag="kl_high"' in html
+    Judgment.objects.all().delete()
+    page = admin_client.get(f"/rounds/{clean_round.pk}/").content.decode()
+    assert "Humans say: not judged yet." in page
+
+
+@pytest.mark.django_db
+def test_the_api_carries_the_signals(admin_api: APIClient, clean_round: Round) -> None:
+    _set(clean_round, accuracy=0.55, pairs=40)
+    detail = admin_api.get(f"/api/v1/rounds/{clean_round.pk}/").json()
+    assert detail["signals"]["reward_model"]["held_out_pairs"] == 40
+    assert detail["signals"]["reward_model"]["win_rate_vs_parent"] == 0.6
+    assert detail["signals"]["humans"]["judged"] == 1
+    assert [f["code"] for f in detail["signals"]["flags"]] == ["reward_model_coin"]
+    listed = admin_api.get(f"/api/v1/projects/{clean_round.project_id}/rounds/").json()
+    assert listed[0]["signals"] == detail["signals"]
+
+
+@pytest.mark.django_db
+def test_launch_refuses_a_small_snapshot_and_says_how_many_more(
+    judged_project: Any, settings: Any, admin_client: Client, admin_api: APIClient
+) -> None:
+    settings.PAIRWISE_MIN_SNAPSHOT = 50  # the default
+    rows = selectors.snapshot_preview(judged_project, "dpo", None)
+    assert rows is not None and 0 < rows < 50
+    with pytest.raises(LabelingError) as refused:
+        services.round_launch(project=judged_project, method="dpo")
+    assert refused.value.field == "config"
+    assert f"judge {50 - rows} more decided comparisons" in refused.value.message
+    response = admin_api.post(
+        f"/api/v1/projects/{judged_project.pk}/rounds/", {"method": "dpo"}, format="json"
+    )
+    assert response.status_code == 400
+    assert f"judge {50 - rows} more" in str(response.json())
+    form = admin_client.get(f"/projects/{judged_project.pk}/rounds/?method=dpo", headers=HX)
+    assert f"This round would train on <b>{rows}</b> snapshot rows" in form.content.decode()
+    assert "would be refused" in form.content.decode()
+    assert not Round.objects.filter(project=judged_project).exists()
+    settings.PAIRWISE_MIN_SNAPSHOT = rows
+    assert services.round_launch(project=judged_project, method="dpo").snapshot_size == rows
