@@ -521,22 +521,10 @@ class KTOSpec(_Common, _Lora, _Optim):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class KTOResult(_Json):
-    """Like :class:`DPOResult`. Held-out implicit reward r = beta * (log pi - log ref) of each
-    row: accuracy is the share whose r has the label's sign (ties half), margin the mean of r
-    signed by the label (+ desirable, - undesirable)."""
-
-    checkpoint_dir: str
-    eval_accuracy_before: float | None
-    eval_accuracy_after: float | None
-    eval_margin_before: float | None
-    eval_margin_after: float | None
-    train_loss: float | None
-    num_train: int
-    num_eval: int
-    steps: int
-    data_hash: str
-    wall_s: float
+class KTOResult(DPOResult):
+    """The fields of :class:`DPOResult`. Held-out implicit reward r = beta * (log pi - log ref)
+    of each row: accuracy is the share whose r has the label's sign (ties half), margin the mean
+    of r signed by the label (+ desirable, - undesirable)."""
 
 
 # --------------------------------------------------------------------------- online RL
