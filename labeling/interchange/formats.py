@@ -8,6 +8,9 @@ before anything is written.
 
 Conversation helpers live here too: rendering a message list as a plain prompt string or as an
 Anthropic HH transcript (``"\\n\\nHuman: …\\n\\nAssistant: …"``) and parsing such transcripts back.
+
+At about 500 lines: the readers, the row validators and the formats' column lists are one
+vocabulary (every import and export names its columns from here).
 """
 
 from __future__ import annotations
