@@ -68,27 +68,35 @@ def load_prompts(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def load_preferences(path: str | Path) -> list[dict[str, Any]]:
-    """Preference rows, validated; ``margin`` / ``weight`` kept only when present."""
-    allowed = {"prompt_id", "prompt", "chosen", "rejected", "margin", "weight"}
+def _load_rows(
+    path: str | Path,
+    what: str,
+    *,
+    texts: tuple[str, ...],
+    numbers: tuple[str, ...],
+    extra: tuple[str, ...] = (),
+) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Rows with ``prompt_id``, ``prompt`` (messages), string ``texts``, optional ``numbers``
+    (>= 0 for ``weight``) and ``extra`` fields the caller checks; any other field is refused.
+    ``(where, row, clean)`` per row, ``clean`` holding the checked fields (numbers when present)."""
+    allowed = {"prompt_id", "prompt", *texts, *numbers, *extra}
     out = []
-    for number, row in enumerate(_read_jsonl(path, "preferences"), start=1):
-        where = f"preferences {path}:{number}"
+    for number, row in enumerate(_read_jsonl(path, what), start=1):
+        where = f"{what} {path}:{number}"
         unknown = sorted(set(row) - allowed)
         if unknown:
             raise SpecError(f"{where}: unknown field(s) {unknown}")
         if not isinstance(row.get("prompt_id"), str):
             raise SpecError(f"{where}: field 'prompt_id': expected a string")
-        for field in ("chosen", "rejected"):
+        for field in texts:
             if not isinstance(row.get(field), str):
                 raise SpecError(f"{where}: field '{field}': expected a string")
         clean: dict[str, Any] = {
             "prompt_id": row["prompt_id"],
             "prompt": _check_messages(where, row.get("prompt")),
-            "chosen": row["chosen"],
-            "rejected": row["rejected"],
+            **{field: row[field] for field in texts},
         }
-        for field in ("margin", "weight"):
+        for field in numbers:
             if row.get(field) is not None:
                 value = row[field]
                 if isinstance(value, bool) or not isinstance(value, int | float):
@@ -96,37 +104,27 @@ def load_preferences(path: str | Path) -> list[dict[str, Any]]:
                 if field == "weight" and value < 0:
                     raise SpecError(f"{where}: field 'weight': must be >= 0")
                 clean[field] = float(value)
-        out.append(clean)
+        out.append((where, row, clean))
     return out
+
+
+def load_preferences(path: str | Path) -> list[dict[str, Any]]:
+    """Preference rows, validated; ``margin`` / ``weight`` kept only when present."""
+    rows = _load_rows(
+        path, "preferences", texts=("chosen", "rejected"), numbers=("margin", "weight")
+    )
+    return [clean for _, _, clean in rows]
 
 
 def load_unpaired(path: str | Path) -> list[dict[str, Any]]:
     """Unpaired rows (KTO), validated: a completion labelled desirable (true) or not (false)."""
-    allowed = {"prompt_id", "prompt", "completion", "label", "weight"}
     out = []
-    for number, row in enumerate(_read_jsonl(path, "unpaired rows"), start=1):
-        where = f"unpaired rows {path}:{number}"
-        unknown = sorted(set(row) - allowed)
-        if unknown:
-            raise SpecError(f"{where}: unknown field(s) {unknown}")
-        if not isinstance(row.get("prompt_id"), str):
-            raise SpecError(f"{where}: field 'prompt_id': expected a string")
-        if not isinstance(row.get("completion"), str):
-            raise SpecError(f"{where}: field 'completion': expected a string")
+    for where, row, clean in _load_rows(
+        path, "unpaired rows", texts=("completion",), numbers=("weight",), extra=("label",)
+    ):
         if not isinstance(row.get("label"), bool):
             raise SpecError(f"{where}: field 'label': expected true/false")
-        clean: dict[str, Any] = {
-            "prompt_id": row["prompt_id"],
-            "prompt": _check_messages(where, row.get("prompt")),
-            "completion": row["completion"],
-            "label": row["label"],
-        }
-        if row.get("weight") is not None:
-            weight = row["weight"]
-            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
-                raise SpecError(f"{where}: field 'weight': expected a number >= 0")
-            clean["weight"] = float(weight)
-        out.append(clean)
+        out.append({**clean, "label": row["label"]})
     return out
 
 

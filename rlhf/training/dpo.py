@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +128,67 @@ def warm_start(trainer: Any, spec: DPOSpec | KTOSpec, events: Events, step: str)
         events.log(f"{step}: warm start from {spec.parent_adapter}; reference is the base model")
 
 
+def train_and_save(
+    trainer: Any,
+    tokenizer: Any,
+    spec: DPOSpec | KTOSpec,
+    events: Events,
+    out: Path,
+    *,
+    method: str,
+    eval_rows: list[dict[str, Any]],
+    num_train: int,
+    logps: Callable[[Any, Any, list[dict[str, Any]]], Any],
+    score: Callable[[Any, Any], tuple[float | None, float | None]],
+) -> tuple[dict[str, Any], str]:
+    """Train an offline policy step and write its adapter checkpoint into ``out`` (shared by the
+    offline policy steps). Held-out ``logps`` of the reference (one pass, which also serves as
+    "before" while the adapter is still the identity) and of the policy before and after training
+    are turned into (accuracy, margin) by ``score(policy, reference)``. Returns the metrics
+    (the result's fields) and the data hash."""
+    step = method.split("-")[0]
+    warm_start(trainer, spec, events, step)
+    with reference_of(trainer.model):
+        reference = logps(trainer.model, tokenizer, eval_rows)
+    before = (
+        reference
+        if adapter_is_identity(trainer.model)
+        else logps(trainer.model, tokenizer, eval_rows)
+    )
+    accuracy_before, margin_before = score(before, reference)
+    events.check()
+    train_output = trainer.train()
+    events.check()
+    accuracy_after, margin_after = score(logps(trainer.model, tokenizer, eval_rows), reference)
+    events.log(f"{step}: held-out margin {margin_before} -> {margin_after}")
+    metrics: dict[str, Any] = {
+        "eval_accuracy_before": accuracy_before,
+        "eval_accuracy_after": accuracy_after,
+        "eval_margin_before": margin_before,
+        "eval_margin_after": margin_after,
+        "train_loss": float(train_output.training_loss),
+        "num_train": num_train,
+        "num_eval": len(eval_rows),
+        "steps": int(trainer.state.global_step),
+    }
+    data_hash = file_hash(spec.data)
+    trained: Any = trainer.model
+    trained.save_pretrained(str(out), selected_adapters=["default"], safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+    write_manifest(
+        out,
+        base_model=spec.base_model,
+        parent=spec.parent_adapter,
+        method=method,
+        spec=spec.to_dict(),
+        data_hash=data_hash,
+        seed=spec.seed,
+        metrics=metrics,
+        extra={"task": "causal-lm", "reference": spec.reference},
+    )
+    return metrics, data_hash
+
+
 def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     from trl import DPOConfig, DPOTrainer
 
@@ -166,57 +227,21 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
             callbacks=[ProgressCallback(events)],
         )
         quiet_trainer(trainer)
-        warm_start(trainer, spec, events, "dpo")
-        # Held-out metrics: the reference pass is made once and serves before and after training.
-        with reference_of(trainer.model):
-            reference = pair_logps(trainer.model, tokenizer, eval_rows)
-        before = (
-            reference
-            if adapter_is_identity(trainer.model)
-            else pair_logps(trainer.model, tokenizer, eval_rows)
-        )
-        accuracy_before, margin_before = implicit_reward_metrics(before, reference, spec.beta)
-        events.check()
-        train_output = trainer.train()
-        events.check()
-        after = pair_logps(trainer.model, tokenizer, eval_rows)
-        accuracy_after, margin_after = implicit_reward_metrics(after, reference, spec.beta)
-        events.log(f"dpo: held-out margin {margin_before} -> {margin_after}")
-        metrics = {
-            "eval_accuracy_before": accuracy_before,
-            "eval_accuracy_after": accuracy_after,
-            "eval_margin_before": margin_before,
-            "eval_margin_after": margin_after,
-            "train_loss": float(train_output.training_loss),
-            "num_train": len(train_rows),
-            "num_eval": len(eval_rows),
-            "steps": int(trainer.state.global_step),
-        }
-        data_hash = file_hash(spec.data)
-        trained: Any = trainer.model
-        trained.save_pretrained(str(out), selected_adapters=["default"], safe_serialization=True)
-        tokenizer.save_pretrained(str(out))
-        write_manifest(
+        metrics, data_hash = train_and_save(
+            trainer,
+            tokenizer,
+            spec,
+            events,
             out,
-            base_model=spec.base_model,
-            parent=spec.parent_adapter,
             method=f"dpo-{spec.loss_type}",
-            spec=spec.to_dict(),
-            data_hash=data_hash,
-            seed=spec.seed,
-            metrics=metrics,
-            extra={"task": "causal-lm", "reference": spec.reference},
+            eval_rows=eval_rows,
+            num_train=len(train_rows),
+            logps=pair_logps,
+            score=lambda policy, reference: implicit_reward_metrics(policy, reference, spec.beta),
         )
     return DPOResult(
         checkpoint_dir=str(Path(spec.output_dir).resolve()),
-        eval_accuracy_before=accuracy_before,
-        eval_accuracy_after=accuracy_after,
-        eval_margin_before=margin_before,
-        eval_margin_after=margin_after,
-        train_loss=metrics["train_loss"],
-        num_train=len(train_rows),
-        num_eval=len(eval_rows),
-        steps=int(trainer.state.global_step),
         data_hash=data_hash,
         wall_s=round(time.monotonic() - start, 3),
+        **metrics,
     )

@@ -18,9 +18,9 @@ from typing import Any
 
 from rlhf.training import data, scoring
 from rlhf.training.callbacks import ProgressCallback, quiet_trainer
-from rlhf.training.checkpoints import atomic_dir, file_hash, write_manifest
+from rlhf.training.checkpoints import atomic_dir
 from rlhf.training.devices import configure_threads, offline_trainer_kwargs, set_seed
-from rlhf.training.dpo import adapter_is_identity, policy_with_adapter, reference_of, warm_start
+from rlhf.training.dpo import policy_with_adapter, train_and_save
 from rlhf.training.progress import Events
 from rlhf.training.specs import KTOResult, KTOSpec
 
@@ -62,7 +62,6 @@ def run(spec: KTOSpec, events: Events | None = None) -> KTOResult:
     )
     model, tokenizer, peft_config = policy_with_adapter(spec)
     events.check()
-    labels = [bool(r["label"]) for r in eval_rows]
     with (
         atomic_dir(spec.output_dir) as out,
         tempfile.TemporaryDirectory(prefix="kto-trainer-") as scratch,
@@ -83,45 +82,18 @@ def run(spec: KTOSpec, events: Events | None = None) -> KTOResult:
             callbacks=[ProgressCallback(events)],
         )
         quiet_trainer(trainer)
-        warm_start(trainer, spec, events, "kto")
-        with reference_of(trainer.model):
-            reference = completion_logps(trainer.model, tokenizer, eval_rows)
-        before = (
-            reference
-            if adapter_is_identity(trainer.model)
-            else completion_logps(trainer.model, tokenizer, eval_rows)
-        )
-        accuracy_before, margin_before = label_metrics(before, reference, labels, spec.beta)
-        events.check()
-        train_output = trainer.train()
-        events.check()
-        after = completion_logps(trainer.model, tokenizer, eval_rows)
-        accuracy_after, margin_after = label_metrics(after, reference, labels, spec.beta)
-        events.log(f"kto: held-out margin {margin_before} -> {margin_after}")
-        metrics: dict[str, Any] = {
-            "eval_accuracy_before": accuracy_before,
-            "eval_accuracy_after": accuracy_after,
-            "eval_margin_before": margin_before,
-            "eval_margin_after": margin_after,
-            "train_loss": float(train_output.training_loss),
-            "num_train": len(train_rows),
-            "num_eval": len(eval_rows),
-            "steps": int(trainer.state.global_step),
-        }
-        data_hash = file_hash(spec.data)
-        trained: Any = trainer.model
-        trained.save_pretrained(str(out), selected_adapters=["default"], safe_serialization=True)
-        tokenizer.save_pretrained(str(out))
-        write_manifest(
+        labels = [bool(r["label"]) for r in eval_rows]
+        metrics, data_hash = train_and_save(
+            trainer,
+            tokenizer,
+            spec,
+            events,
             out,
-            base_model=spec.base_model,
-            parent=spec.parent_adapter,
             method="kto",
-            spec=spec.to_dict(),
-            data_hash=data_hash,
-            seed=spec.seed,
-            metrics=metrics,
-            extra={"task": "causal-lm", "reference": spec.reference},
+            eval_rows=eval_rows,
+            num_train=len(train_rows),
+            logps=completion_logps,
+            score=lambda policy, reference: label_metrics(policy, reference, labels, spec.beta),
         )
     return KTOResult(
         checkpoint_dir=str(Path(spec.output_dir).resolve()),
