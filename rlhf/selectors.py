@@ -13,8 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import F, QuerySet
 from django.urls import reverse
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
@@ -422,58 +421,23 @@ def project_model_spec(project: Project) -> ModelSpec | None:
 # --- a round's signals (statistics in ``rlhf.signals``) ----------------------------------------
 
 
-def _human_tally(outcome: str) -> Coalesce:
-    """A subquery counting the judgments of the round's new checkpoint vs its parent that end in
-    ``outcome`` (win | loss | tie, from the new checkpoint's side; both-bad is a tie)."""
-    new = Cast(OuterRef("checkpoint_id"), CharField())
-    parent = Cast(OuterRef("parent_checkpoint_id"), CharField())
-    new_is_a = Q(comparison__response_a__checkpoint_ref=new) & Q(
-        comparison__response_b__checkpoint_ref=parent
-    )
-    new_is_b = Q(comparison__response_a__checkpoint_ref=parent) & Q(
-        comparison__response_b__checkpoint_ref=new
-    )
-    decided = Q(choice__in=(Choice.A, Choice.B))
-    condition = {
-        "win": (new_is_a & Q(choice=Choice.A)) | (new_is_b & Q(choice=Choice.B)),
-        "loss": (new_is_a & Q(choice=Choice.B)) | (new_is_b & Q(choice=Choice.A)),
-        "tie": (new_is_a | new_is_b) & ~decided,
-    }[outcome]
-    counted = (
-        Judgment.objects.filter(comparison__project_id=OuterRef("project_id"))
-        .filter(condition)
-        .order_by()
-        .values("comparison__project_id")
-        .annotate(n=Count("id"))
-        .values("n")[:1]
-    )
-    return Coalesce(Subquery(counted), Value(0))
+def round_human_tallies(rounds: Sequence[Round]) -> dict[int, WinRate]:
+    """Round id → the human judgments of its new checkpoint vs its parent, for rounds of one
+    project (one query for them all, by the same count as the leaderboard)."""
+    pairs = {r.pk: (r.checkpoint_id, r.parent_checkpoint_id) for r in rounds if r.checkpoint_id}
+    if not pairs:
+        return {}
+    ids = {pk for pair in pairs.values() for pk in pair}
+    tallies = head_to_head(checkpoint_outcomes(rounds[0].project_id, ids))
+    return {pk: tallies.get(pair, WinRate(0, 0, 0)) for pk, pair in pairs.items()}
 
 
-def with_human_tallies(rounds: QuerySet[Round]) -> QuerySet[Round]:
-    """``rounds`` annotated with the human judgments of each round's new checkpoint vs its parent
-    (``human_wins``, ``human_losses``, ``human_ties``): subqueries of the same query, so a list
-    of rounds costs no extra query."""
-    return rounds.annotate(
-        human_wins=_human_tally("win"),
-        human_losses=_human_tally("loss"),
-        human_ties=_human_tally("tie"),
-    )
-
-
-def round_signals(round_: Round) -> RoundSignals:
+def round_signals(round_: Round, humans: WinRate | None = None) -> RoundSignals:
     """What the reward model and humans say of the round's new policy vs its parent, and the
-    flags they raise. Reads the round's (loaded) checkpoints' metrics and the human tallies of
-    :func:`with_human_tallies` (one query when the round was not annotated)."""
-    tally: list[int] = [getattr(round_, f"human_{n}", -1) for n in ("wins", "losses", "ties")]
-    if min(tally) >= 0:  # annotated by with_human_tallies
-        humans = WinRate(*tally)
-    elif round_.checkpoint_id is None:
-        humans = WinRate(0, 0, 0)
-    else:
-        ids = (round_.checkpoint_id, round_.parent_checkpoint_id)
-        tallies = head_to_head(checkpoint_outcomes(round_.project_id, ids))
-        humans = tallies.get(ids, WinRate(0, 0, 0))
+    flags they raise, from the round's (loaded) checkpoints' metrics and ``humans`` (from
+    :func:`round_human_tallies`; looked up here, one query, when not given)."""
+    if humans is None:
+        humans = round_human_tallies([round_]).get(round_.pk, WinRate(0, 0, 0))
     reward = round_.reward_checkpoint if round_.reward_checkpoint_id else None
     policy = round_.checkpoint if round_.checkpoint_id else None
     return signals.round_signals(

@@ -117,7 +117,7 @@ def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
     rounds = Round.objects.select_related(
         "project", "checkpoint", "parent_checkpoint", "reward_checkpoint"
     )
-    round_ = get_object_or_404(selectors.with_human_tallies(rounds), pk=round_id)
+    round_ = get_object_or_404(rounds, pk=round_id)
     return _render(request, "rlhf/round_detail.html", "round-live", _round_context(round_))
 
 

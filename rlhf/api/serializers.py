@@ -88,8 +88,10 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
         return selectors.round_export_url(round_)
 
     def get_signals(self, round_: Round) -> dict[str, Any]:
-        # From the round's loaded checkpoints and its human tallies (``with_human_tallies``).
-        return selectors.round_signals(round_).as_dict()
+        # A list passes every round's human tallies (one query); a single round looks its up.
+        tallies = self.context.get("human_tallies")
+        humans = None if tallies is None else tallies.get(round_.pk)
+        return selectors.round_signals(round_, humans).as_dict()
 
     def get_runs(self, round_: Round) -> list[dict[str, Any]]:
         # ``runs.all()``: a list of rounds prefetches them (one query, not one per round).

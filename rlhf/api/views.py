@@ -40,7 +40,7 @@ class AdminAPIView(APIView):
 
 def _round(round_id: int) -> Round:
     rounds = Round.objects.select_related("project", "checkpoint", "reward_checkpoint")
-    return get_object_or_404(selectors.with_human_tallies(rounds), pk=round_id)
+    return get_object_or_404(rounds, pk=round_id)
 
 
 @extend_schema(tags=["rounds"])
@@ -50,10 +50,13 @@ class ProjectRoundsView(AdminAPIView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = get_object_or_404(Project, pk=project_id)
-        rounds = selectors.with_human_tallies(
-            selectors.project_rounds(project).select_related("reward_checkpoint")
-        ).prefetch_related("runs")
-        return Response(RoundSerializer(rounds, many=True).data)
+        rounds = list(
+            selectors.project_rounds(project)
+            .select_related("reward_checkpoint")
+            .prefetch_related("runs")
+        )
+        tallies = selectors.round_human_tallies(rounds)
+        return Response(RoundSerializer(rounds, many=True, context={"human_tallies": tallies}).data)
 
     @extend_schema(
         summary="Launch a tuning round",

@@ -163,11 +163,12 @@ def test_list_query_counts_do_not_grow_with_the_history(
     of each step, 8 checkpoints)."""
     project = ProjectFactory.create()
     latest = round_history(project, rounds, attempts=rounds)[-1]
-    with django_assert_num_queries(5):  # + project, rounds, all their runs
+    # + project, rounds, all their runs, the human judgments between all their checkpoints
+    with django_assert_num_queries(6):
         listed = admin_api.get(f"/api/v1/projects/{project.pk}/rounds/").json()
     assert [len(r["runs"]) for r in listed] == [4] * rounds
     assert {run["attempt"] for r in listed for run in r["runs"]} == {rounds}  # the newest
-    with django_assert_num_queries(4):  # + round, its runs
+    with django_assert_num_queries(5):  # + round, its runs, its checkpoint's human judgments
         detail = admin_api.get(f"/api/v1/rounds/{latest.pk}/").json()
     assert [run["step"] for run in detail["runs"]] == ["reward", "policy", "evaluate", "generate"]
     with django_assert_num_queries(5):  # + project, checkpoints, all judgments between them

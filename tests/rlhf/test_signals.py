@@ -91,12 +91,13 @@ def _judge(round_: Round, choice: str, *, new_on_a: bool, times: int = 1) -> Non
 
 
 def _signals(round_: Round) -> dict[str, Any]:
-    """The signals of the annotated round; the unannotated fallback must agree."""
-    rounds = Round.objects.select_related("checkpoint", "reward_checkpoint")
-    annotated = selectors.round_signals(selectors.with_human_tallies(rounds).get(pk=round_.pk))
-    plain = selectors.round_signals(rounds.get(pk=round_.pk))
-    assert annotated.as_dict() == plain.as_dict()
-    return annotated.as_dict()
+    """The signals of the round alone; those of the round within its project's list must agree."""
+    rounds = list(Round.objects.select_related("checkpoint", "reward_checkpoint"))
+    listed = selectors.round_human_tallies(rounds).get(round_.pk)
+    alone = selectors.round_signals(next(r for r in rounds if r.pk == round_.pk))
+    in_list = selectors.round_signals(next(r for r in rounds if r.pk == round_.pk), listed)
+    assert alone.as_dict() == in_list.as_dict()
+    return alone.as_dict()
 
 
 def _codes(signals: dict[str, Any]) -> list[str]:

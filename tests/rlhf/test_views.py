@@ -193,10 +193,11 @@ def test_polling_pages_query_counts_do_not_grow_with_the_history(
     (4 attempts per step, 8 checkpoints) alike."""
     project = ProjectFactory.create()
     latest = round_history(project, rounds, attempts=rounds)[-1]
-    with django_assert_num_queries(7):  # + round, its runs, 2 queue counts
+    # + round, its runs, 2 queue counts, the human judgments of its checkpoint vs its parent
+    with django_assert_num_queries(8):
         page = admin_client.get(f"/rounds/{latest.pk}/")
     assert page.content.decode().count('role="progressbar"') == 4
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         live = admin_client.get(f"/rounds/{latest.pk}/", headers=HX).content.decode()
     assert live.lstrip().startswith('<section id="round-live"')
     with django_assert_num_queries(5):  # + project, its rounds
