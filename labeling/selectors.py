@@ -26,6 +26,7 @@ from labeling.models import (
     Judgment,
     Project,
 )
+from labeling.preferences import UNDECIDED, Votes, decide
 from labeling.quality import Quality, Row, quality
 from labeling.roles import is_admin
 from labeling.sqlrows import RowReader
@@ -171,12 +172,10 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _strict_plurality(counts: Counter[str]) -> str | None:
-    """The choice with more votes than any other, or None when the top is shared or empty."""
-    top = counts.most_common(2)
-    if not top or top[0][1] == 0 or (len(top) == 2 and top[1][1] == top[0][1]):
-        return None
-    return top[0][0]
+def _majority(counts: Counter[str]) -> str | None:
+    """What these votes decide (``labeling.preferences``), or None when undecided."""
+    outcome = decide(Votes(counts["a"], counts["b"], counts["tie"], counts["both_bad"])).outcome
+    return None if outcome == UNDECIDED else outcome
 
 
 def project_stats(
@@ -268,7 +267,7 @@ def project_stats(
         for annotator_id, choice in votes:
             others = counts.copy()
             others[choice] -= 1
-            majority = _strict_plurality(others)
+            majority = _majority(others)
             if majority is None:
                 continue
             majority_seen[annotator_id] += 1
