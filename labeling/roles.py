@@ -46,6 +46,12 @@ def can_label(user: Any, project: Project) -> bool:
     )
 
 
+def is_fragment_request(request: HttpRequest) -> bool:
+    """An htmx swap (not a history restore, which needs the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return htmx is not None and bool(htmx) and not htmx.history_restore_request
+
+
 def login_required(view: View) -> View:
     """``login_required`` that, for an htmx request of a logged-out user (an expired session),
     sends the whole browser to the login page instead of swapping it into the panel (a polling
@@ -54,10 +60,8 @@ def login_required(view: View) -> View:
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        htmx = getattr(request, "htmx", None)
-        swap = htmx is not None and bool(htmx) and not htmx.history_restore_request
-        if htmx is not None and swap and not request.user.is_authenticated:
-            current = htmx.current_url_abs_path or request.get_full_path()
+        if is_fragment_request(request) and not request.user.is_authenticated:
+            current = request.htmx.current_url_abs_path or request.get_full_path()  # type: ignore[attr-defined]
             login_url = reverse(settings.LOGIN_URL) + "?" + urlencode({"next": current})
             return HttpResponseClientRedirect(login_url)
         return plain(request, *args, **kwargs)

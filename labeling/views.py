@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from labeling import selectors, services
 from labeling.forms import AssignmentForm, JudgmentForm, ProjectCreateForm
 from labeling.models import Assignment, Project, Side
-from labeling.roles import is_admin, login_required
+from labeling.roles import is_admin, is_fragment_request, login_required
 from labeling.services import Conflict, LabelingError
 
 LABEL_TEMPLATE = "labeling/label.html"
@@ -34,12 +34,6 @@ HISTORY_PAGE_SIZE = 25
 
 
 View = Callable[..., HttpResponse]
-
-
-def _is_fragment_request(request: HttpRequest) -> bool:
-    """An htmx swap (not a history restore, which needs the whole page)."""
-    htmx = getattr(request, "htmx", None)
-    return htmx is not None and bool(htmx) and not htmx.history_restore_request
 
 
 def _admin_project(request: HttpRequest, project_id: int) -> Project:
@@ -113,7 +107,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     """Overview: queue status and links to upload, export, rounds and checkpoints."""
     project = _admin_project(request, project_id)
-    fragment = _is_fragment_request(request)
+    fragment = is_fragment_request(request)
     stats = selectors.project_stats(project=project, with_quality=not fragment)
     context = {"project": project, "stats": stats}
     template = "labeling/project_detail.html"
@@ -194,7 +188,7 @@ def _render_label(
         "progress": progress,
         "label_url": _label_url(project),
     }
-    template = LABEL_TEMPLATE + "#label-panel" if _is_fragment_request(request) else LABEL_TEMPLATE
+    template = LABEL_TEMPLATE + "#label-panel" if is_fragment_request(request) else LABEL_TEMPLATE
     response = render(request, template, context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -204,7 +198,7 @@ def _after_action(
     request: HttpRequest, project: Project, *, next_lease: Assignment | None = None
 ) -> HttpResponse:
     """Success: htmx gets the next comparison in this same response; a plain form a redirect."""
-    if _is_fragment_request(request):
+    if is_fragment_request(request):
         shown = selectors.assignment_with_content(assignment=next_lease) if next_lease else None
         return _render_label(request, project, assignment=shown)
     response = HttpResponseRedirect(_label_url(project), status=303)

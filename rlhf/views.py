@@ -18,7 +18,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling.models import Project
-from labeling.roles import is_admin, login_required
+from labeling.roles import is_admin, is_fragment_request, login_required
 from labeling.services import LabelingError
 from rlhf import charts, selectors, services, tasks
 from rlhf.forms import RoundLaunchForm
@@ -31,15 +31,10 @@ def _require_admin(request: HttpRequest) -> None:
         raise PermissionDenied("Only admins manage tuning rounds and checkpoints.")
 
 
-def _is_fragment(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return htmx is not None and bool(htmx) and not htmx.history_restore_request
-
-
 def _render(
     request: HttpRequest, template: str, partial: str, context: dict[str, Any], status: int = 200
 ) -> HttpResponse:
-    name = f"{template}#{partial}" if _is_fragment(request) else template
+    name = f"{template}#{partial}" if is_fragment_request(request) else template
     response = render(request, name, context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response

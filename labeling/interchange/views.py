@@ -24,7 +24,7 @@ from labeling.interchange.forms import ExportForm, UploadForm
 from labeling.interchange.imports import ImportResult, prompts_import, responses_import
 from labeling.interchange.preference_imports import preferences_import
 from labeling.models import Project
-from labeling.roles import is_admin
+from labeling.roles import is_admin, is_fragment_request
 from labeling.services import LabelingError
 
 
@@ -52,11 +52,6 @@ def _import(project: Project, form: UploadForm) -> ImportResult:
     return service(project=project, rows=rows)
 
 
-def _is_htmx(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return htmx is not None and bool(htmx) and not htmx.history_restore_request
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest, project_id: int) -> HttpResponse:
@@ -75,7 +70,7 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
                 context["errors"] = [exc.message]
                 status = exc.status
             else:
-                if not _is_htmx(request):
+                if not is_fragment_request(request):
                     messages.success(request, f"Imported: {result.summary()}")
                     return HttpResponseRedirect(reverse("interchange-upload", args=[project.pk]))
                 context["result"] = result
@@ -85,7 +80,11 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
     else:
         form = UploadForm()
     context["form"] = form
-    template = "labeling/upload.html#upload-result" if _is_htmx(request) else "labeling/upload.html"
+    template = (
+        "labeling/upload.html#upload-result"
+        if is_fragment_request(request)
+        else "labeling/upload.html"
+    )
     response = render(request, template, context, status=status)
     patch_vary_headers(response, ("HX-Request",))
     return response
