@@ -138,4 +138,8 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
     assert {row["label"] for row in _trained_rows(third, fake_engine)} == {True, False}
     # round 2 saw only round 1's batch; round 1 split its ties (both orders at half weight)
     assert second.snapshot_export["round"] == "1"
-    assert any(row["margin"] == 0.0 for row in _trained_rows(first, fake_engine))
+    pairs = {
+        (json.dumps(r["prompt"]), r["chosen"], r["rejected"])
+        for r in _trained_rows(first, fake_engine)
+    }
+    assert any((p, rejected, chosen) in pairs for p, chosen, rejected in pairs)  # both orders
