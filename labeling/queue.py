@@ -256,16 +256,27 @@ def assignment_claim_next(
 
 
 class _Wait:
-    """``_claim_in`` without waiting found only rows locked by others (PostgreSQL)."""
+    """``_claim_in`` found only rows locked by others and could not wait for one (PostgreSQL)."""
+
+
+# A claim that had to let go of its locks starts again in a fresh transaction, this many times at
+# most (each retry follows a concurrent commit on the same comparisons, so the queue moved on).
+_CLAIM_ATTEMPTS = 50
 
 
 def _assignment_claim(
     *, annotator: Any, project: Project, now: datetime | None = None
 ) -> Assignment | None:
-    with transaction.atomic(), connection.cursor() as cursor:
-        lease = _claim_in(cursor, annotator=annotator, project=project, now=now or timezone.now())
-    assert not isinstance(lease, _Wait)
-    return lease
+    for _ in range(_CLAIM_ATTEMPTS):
+        with transaction.atomic(), connection.cursor() as cursor:
+            lease = _claim_in(
+                cursor, annotator=annotator, project=project, now=now or timezone.now()
+            )
+        if not isinstance(lease, _Wait):
+            return lease
+        # It would have waited for a row while holding the lock of one it passed: the commit
+        # above let that one go; a fresh transaction claims again.
+    raise Conflict("the queue is too busy to lease a comparison now: try again")
 
 
 def _claim_in(
@@ -279,9 +290,12 @@ def _claim_in(
 ) -> Assignment | _Wait | None:
     """The claim's statements, inside the caller's transaction.
 
-    ``wait=False``: when every claimable row is locked by others at this instant, answer
-    ``_Wait`` instead of blocking on one (the caller then claims again after its commit: it may
-    hold a comparison lock itself, and two such waits could deadlock).
+    Waiting for a row lock is allowed only while the transaction holds no comparison row lock:
+    two transactions that each wait holding one can deadlock (each holds the row the other waits
+    for). So when every claimable row is locked by others at this instant, it answers ``_Wait``
+    instead of blocking when ``wait=False`` (the caller holds the lock of the comparison it just
+    judged) or when it already locked a comparison that turned out full (``passed``); the caller
+    then claims again after its commit.
     ``holds_lease=False``: the caller knows the annotator has no active lease in the project (it
     just closed the only one), so the look-up is skipped.
     """
@@ -314,7 +328,7 @@ def _claim_in(
             row = cursor.fetchone()
             if row is not None:
                 break
-            if not wait and postgres:
+            if postgres and (not wait or passed):
                 return _Wait()
         if row is None:
             return None
