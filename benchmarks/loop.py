@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--annotators", type=int, default=3)
     parser.add_argument("--noise", type=float, default=0.2)
+    parser.add_argument("--labels", type=int, default=200, help="simulated judgments per round")
     parser.add_argument("--rule", default="correct_polite")
     parser.add_argument("--prompts", type=int, default=160)
     parser.add_argument("--held-out", type=int, default=40)
@@ -103,6 +104,7 @@ def main() -> int:
                 annotators=args.annotators,
                 rule=args.rule,
                 noise=args.noise,
+                limit=args.labels,
                 eval_prompts=args.held_out,
                 eval_samples=args.eval_samples,
             ),

@@ -13,6 +13,11 @@ from typing import Any
 from rlhf.leaderboard import WinRate, wilson_interval
 
 COIN = 0.5
+# The sampled KL estimate is "off" when it is further from the direct computation than this
+# (absolute nats, or this share of the direct figure, whichever is larger).
+KL_CHECK_ABS, KL_CHECK_REL = 0.25, 0.5
+FLUENCY_RATIO = 2.0  # base-model perplexity of the new answers over the parent's
+LENGTH_RATIO = 0.5  # mean length of the new answers over the parent's
 DASH = "\N{EN DASH}"  # between the bounds of an interval
 
 
@@ -32,6 +37,11 @@ class RoundSignals:
     reward_pairs: int | None  # ... on this many held-out pairs
     humans: WinRate  # judged new-vs-parent pairs
     snapshot_size: int
+    kl_direct: float | None = None  # the exact token-level KL on the same samples
+    perplexity_candidate: float | None = None  # the base model's, on the new policy's answers
+    perplexity_parent: float | None = None  # ... on the parent's answers
+    length_candidate: float | None = None  # mean answer length in tokens
+    length_parent: float | None = None
     flags: list[Flag] = field(default_factory=list)
 
     @property
@@ -74,6 +84,11 @@ class RoundSignals:
                 "says": self.reward_says,
                 "win_rate_vs_parent": self.reward_win_rate,
                 "kl_to_parent": self.kl,
+                "kl_to_parent_direct": self.kl_direct,
+                "perplexity_under_base": self.perplexity_candidate,
+                "parent_perplexity_under_base": self.perplexity_parent,
+                "mean_length": self.length_candidate,
+                "parent_mean_length": self.length_parent,
                 "held_out_accuracy": self.reward_accuracy,
                 "held_out_pairs": self.reward_pairs,
                 "accuracy_lower": None if interval is None else interval[0],
@@ -118,6 +133,11 @@ def round_signals(
         reward_pairs=_count(reward_metrics.get("num_eval")),
         humans=humans,
         snapshot_size=snapshot_size,
+        kl_direct=_number(evaluate_metrics.get("kl_direct")),
+        perplexity_candidate=_number(evaluate_metrics.get("perplexity_base_candidate")),
+        perplexity_parent=_number(evaluate_metrics.get("perplexity_base_parent")),
+        length_candidate=_number(evaluate_metrics.get("mean_length_candidate")),
+        length_parent=_number(evaluate_metrics.get("mean_length_parent")),
     )
     signals.flags.extend(_flags(signals, kl_warn=kl_warn, min_snapshot=min_snapshot))
     return signals
@@ -145,12 +165,46 @@ def _flags(signals: RoundSignals, *, kl_warn: float, min_snapshot: int) -> list[
                 "it as 'close to the parent'.",
             )
         )
-    elif signals.kl is not None and signals.kl > kl_warn:
+    if (
+        signals.kl is not None
+        and signals.kl_direct is not None
+        and abs(signals.kl - signals.kl_direct)
+        > max(KL_CHECK_ABS, KL_CHECK_REL * signals.kl_direct)
+    ):
+        flags.append(
+            Flag(
+                "kl_estimate_off",
+                f"The sampled KL estimate ({signals.kl:.3f}) disagrees with the direct "
+                f"computation on the same answers ({signals.kl_direct:.3f}): read the direct "
+                "figure.",
+            )
+        )
+    drift = signals.kl_direct if signals.kl_direct is not None else signals.kl
+    if drift is not None and drift > kl_warn:
         flags.append(
             Flag(
                 "kl_high",
-                f"The new policy drifted far from its parent (KL {signals.kl:.3f} > {kl_warn:g}): "
+                f"The new policy drifted far from its parent (KL {drift:.3f} > {kl_warn:g}): "
                 "a high reward-model win-rate may be the policy exploiting the reward model.",
+            )
+        )
+    new_ppl, old_ppl = signals.perplexity_candidate, signals.perplexity_parent
+    if new_ppl is not None and old_ppl is not None and new_ppl > FLUENCY_RATIO * old_ppl:
+        flags.append(
+            Flag(
+                "fluency_collapse",
+                f"The new policy's answers read as far less fluent than its parent's: the base "
+                f"model's perplexity on them is {new_ppl:.1f} vs {old_ppl:.1f} (over "
+                f"{FLUENCY_RATIO:g}x). Read some samples before trusting any win-rate.",
+            )
+        )
+    new_len, old_len = signals.length_candidate, signals.length_parent
+    if new_len is not None and old_len and new_len < LENGTH_RATIO * old_len:
+        flags.append(
+            Flag(
+                "length_collapse",
+                f"The new policy's answers collapsed in length: {new_len:.1f} tokens on average "
+                f"vs its parent's {old_len:.1f}.",
             )
         )
     if signals.snapshot_size < min_snapshot:

@@ -3,8 +3,11 @@
 Both generate one response per prompt (or ``num_samples`` sampled ones, paired by index); the
 reward model scores them. Reported: reward-model
 win rate (ties count half), mean rewards, a KL estimate (mean over the candidate's responses of
-log p_candidate - log p_parent), mean response lengths in tokens, and win rates under any rules
-named in the spec. :func:`win_rate` works with any scoring function (library use).
+log p_candidate - log p_parent) next to its direct computation on the same responses (the exact
+next-token KL summed over each response's tokens, never negative: when the two disagree the
+estimate is noise), fluency (the base model's perplexity on each side's responses: word salad
+shows as a jump), mean response lengths in tokens, and win rates under any rules named in the
+spec. :func:`win_rate` works with any scoring function (library use).
 """
 
 from __future__ import annotations
@@ -66,7 +69,10 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
     candidate_model = (
         generate.with_adapter(copy.deepcopy(base), spec.candidate_adapter).to(device).eval()
     )
+    # The base model judges fluency (its perplexity on both sides' answers) whatever the parent.
+    base_copy: Any = copy.deepcopy(base) if spec.parent_adapter else None
     parent_model = generate.with_adapter(base, spec.parent_adapter).to(device).eval()
+    base_model = parent_model if base_copy is None else base_copy.to(device).eval()
     settings: dict[str, Any] = {"max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature,
                                 "seed": spec.seed, "batch_size": spec.batch_size,
                                 "num_samples": spec.num_samples}  # fmt: skip
@@ -89,6 +95,18 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
     logp_candidate = scoring.completion_logps(candidate_model, tokenizer, paired, candidate_texts)
     logp_parent = scoring.completion_logps(parent_model, tokenizer, paired, candidate_texts)
     kl = _mean([c - p for c, p in zip(logp_candidate, logp_parent, strict=True)])
+    kl_direct = _mean(
+        scoring.completion_token_kl(
+            candidate_model, parent_model, tokenizer, paired, candidate_texts
+        )
+    )
+    fluency = {
+        side: scoring.perplexity(
+            scoring.completion_logps(base_model, tokenizer, paired, texts),
+            scoring.completion_token_counts(tokenizer, paired, texts),
+        )
+        for side, texts in (("candidate", candidate_texts), ("parent", parent_texts))
+    }
     events.progress(3, 4)
     events.check()
 
@@ -111,6 +129,9 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
         mean_reward_candidate=_mean(reward_candidate),
         mean_reward_parent=_mean(reward_parent),
         kl=kl,
+        kl_direct=kl_direct,
+        perplexity_base_candidate=fluency["candidate"],
+        perplexity_base_parent=fluency["parent"],
         mean_length_candidate=_mean([float(n) for _, n in candidate]),
         mean_length_parent=_mean([float(n) for _, n in parent]),
         rule_win_rates=rule_rates,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -126,3 +127,50 @@ def completion_logps(
     if was_training:
         model.train()
     return out
+
+
+@torch.no_grad()
+def completion_token_kl(
+    model: Any,
+    reference: Any,
+    tokenizer: Any,
+    prompts: Sequence[Messages],
+    completions: Sequence[str],
+    *,
+    batch_size: int = 32,
+) -> list[float]:
+    """Per completion, the exact KL(model || reference) of the next-token distributions summed
+    over the completion's tokens (each term over the whole vocabulary, so never negative).
+
+    On completions sampled from ``model`` its mean estimates the sequence-level KL with far less
+    noise than the mean of ``log p_model - log p_reference`` at the sampled tokens, which can come
+    out negative; evaluate reports both, and a round's signals flag their disagreement.
+    """
+    device = next(model.parameters()).device
+    out: list[float] = []
+    for start in range(0, len(prompts), batch_size):
+        batch, mask = _completion_batch(
+            tokenizer, prompts[start : start + batch_size], completions[start : start + batch_size]
+        )
+        batch = {k: v.to(device) for k, v in batch.items()}
+        logp = torch.log_softmax(model(**batch).logits[:, :-1].float(), dim=-1)
+        logq = torch.log_softmax(reference(**batch).logits[:, :-1].float(), dim=-1)
+        per_token = (logp.exp() * (logp - logq)).sum(-1).clamp_min(0.0)
+        out.extend(float(v) for v in (per_token * mask[:, 1:].to(device)).sum(-1).cpu())
+    return out
+
+
+def completion_token_counts(
+    tokenizer: Any, prompts: Sequence[Messages], completions: Sequence[str]
+) -> list[int]:
+    """The number of completion tokens ``completion_logps`` sums over, per completion."""
+    return [
+        int(_completion_batch(tokenizer, [p], [c])[1][:, 1:].sum())
+        for p, c in zip(prompts, completions, strict=True)
+    ]
+
+
+def perplexity(logps: Sequence[float], token_counts: Sequence[int]) -> float:
+    """exp(-total log-probability / total tokens): how surprised a model is by these texts."""
+    tokens = sum(token_counts)
+    return math.exp(-sum(logps) / tokens) if tokens else float("nan")

@@ -704,6 +704,12 @@ class EvaluateResult(_Json):
     mean_length_parent: float
     rule_win_rates: dict[str, float]
     wall_s: float
+    # The exact next-token KL(candidate || parent) summed over each of the candidate's samples,
+    # averaged: the check on ``kl`` (None in results written before it existed).
+    kl_direct: float | None = None
+    # Fluency: the base model's perplexity on the candidate's and on the parent's responses.
+    perplexity_base_candidate: float | None = None
+    perplexity_base_parent: float | None = None
 
 
 def _output_free(cls_name: str, field: str, value: str) -> None:

@@ -55,6 +55,7 @@ def _set(
     win_rate: float | None = None,
     kl: float | None = None,
     snapshot: int | None = None,
+    **evaluate_figures: float,
 ) -> None:
     reward, policy = round_.reward_checkpoint, round_.checkpoint
     assert reward is not None and policy is not None
@@ -66,6 +67,7 @@ def _set(
         evaluate["win_rate"] = win_rate
     if kl is not None:
         evaluate["kl"] = kl
+    evaluate.update(evaluate_figures)
     policy.metrics = {**policy.metrics, "evaluate": evaluate}
     policy.save(update_fields=["metrics"])
     if snapshot is not None:
@@ -138,6 +140,40 @@ def test_kl_to_the_parent_is_flagged_when_high_or_impossible(
     if code == "kl_negative":
         assert "negative" in signals["flags"][0]["message"]
         assert "cannot be below zero" in signals["flags"][0]["message"]
+
+
+@pytest.mark.django_db
+def test_a_kl_estimate_far_from_its_direct_computation_is_flagged(clean_round: Round) -> None:
+    # GRPO's collapse: the estimate said 0.75 while the answers changed completely
+    _set(clean_round, kl=0.75, kl_direct=6.0)
+    signals = _signals(clean_round)
+    assert _codes(signals) == ["kl_estimate_off", "kl_high"]
+    assert "(0.750) disagrees with the direct computation" in signals["flags"][0]["message"]
+    assert "KL 6.000 > 1" in signals["flags"][1]["message"]
+    assert signals["reward_model"]["kl_to_parent_direct"] == 6.0
+    # close enough: no flag
+    _set(clean_round, kl=0.3, kl_direct=0.4)
+    assert _codes(_signals(clean_round)) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("figures", "code"),
+    [
+        ({"perplexity_base_candidate": 45.0, "perplexity_base_parent": 9.0}, "fluency_collapse"),
+        ({"perplexity_base_candidate": 12.0, "perplexity_base_parent": 9.0}, None),
+        ({"mean_length_candidate": 2.0, "mean_length_parent": 11.0}, "length_collapse"),
+        ({"mean_length_candidate": 8.0, "mean_length_parent": 11.0}, None),
+    ],
+)
+def test_word_salad_and_one_token_answers_are_flagged(
+    clean_round: Round, figures: dict[str, float], code: str | None
+) -> None:
+    _set(clean_round, **figures)
+    signals = _signals(clean_round)
+    assert _codes(signals) == ([code] if code else [])
+    if code == "fluency_collapse":
+        assert "perplexity on them is 45.0 vs 9.0" in signals["flags"][0]["message"]
 
 
 @pytest.mark.django_db

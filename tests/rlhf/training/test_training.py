@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -148,9 +149,15 @@ def test_evaluate_against_itself_ties_and_against_base_differs(
               "reward_model": reward_result.merged_dir, "max_prompts": 8, "max_new_tokens": 8}  # fmt: skip
     same = evaluate.run(EvaluateSpec(**common, parent_adapter=dpo_result.checkpoint_dir))
     assert (same.num_prompts, same.win_rate, same.tie_rate, same.kl) == (8, 0.5, 1.0, 0.0)
+    assert same.kl_direct == pytest.approx(0.0, abs=1e-6)
+    assert same.perplexity_base_candidate == same.perplexity_base_parent
     assert same.mean_reward_candidate == same.mean_reward_parent
     versus_base = evaluate.run(EvaluateSpec(**common, rules=("correct_polite",)))
     assert versus_base.kl > 0  # the DPO adapter moved the policy away from the base
+    assert versus_base.kl_direct is not None and versus_base.kl_direct > 0
+    # the parent is the base: its answers are its own greedy ones, the likeliest it knows
+    assert versus_base.perplexity_base_parent is not None
+    assert 1.0 < versus_base.perplexity_base_parent <= versus_base.perplexity_base_candidate
     assert 0.0 <= versus_base.win_rate <= 1.0 and set(versus_base.rule_win_rates) == {
         "correct_polite"
     }
@@ -216,3 +223,34 @@ def test_atomic_dir_leaves_nothing_on_failure(tmp_path: Path) -> None:
     with checkpoints.atomic_dir(target) as tmp:
         (tmp / "manifest.json").write_text(json.dumps({"ok": True}))
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
+
+
+def test_token_kl_is_exact_and_perplexity_tells_word_salad(
+    dpo_result: Any, policy_dir: str, prompts_file: Path
+) -> None:
+    """The direct KL is zero for a model against itself, positive against another and never
+    negative; the base model finds shuffled words far less likely than its own answers."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = generate.load_tokenizer(policy_dir, "")
+    base = AutoModelForCausalLM.from_pretrained(policy_dir).eval()
+    tuned = generate.with_adapter(copy.deepcopy(base), dpo_result.checkpoint_dir).eval()
+    prompts = [r["prompt"] for r in data.load_prompts(str(prompts_file))[:6]]
+    answers = [
+        texts[0][0]
+        for texts in generate.sample(base, tokenizer, prompts, max_new_tokens=12, temperature=0.0)
+    ]
+    assert scoring.completion_token_kl(base, base, tokenizer, prompts, answers) == pytest.approx(
+        [0.0] * 6, abs=1e-6
+    )
+    kls = scoring.completion_token_kl(tuned, base, tokenizer, prompts, answers)
+    assert min(kls) >= 0 and max(kls) > 0
+    salad = [" ".join(sorted(a.split(), reverse=True)) + " women tooth the" for a in answers]
+    fluency = {
+        name: scoring.perplexity(
+            scoring.completion_logps(base, tokenizer, prompts, texts),
+            scoring.completion_token_counts(tokenizer, prompts, texts),
+        )
+        for name, texts in (("answers", answers), ("salad", salad))
+    }
+    assert fluency["salad"] > 2 * fluency["answers"]
