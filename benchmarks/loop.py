@@ -15,11 +15,24 @@ the rule win-rate vs base rises every round. The load average is printed: on a s
 other work slows the wall clock.
 
     .venv/bin/python benchmarks/loop.py [--rounds 3] [--reward-backbone minilm|policy]
+
+Every rule but ``verbose`` at once, each also against one-shot DPO on the same number of labels
+(one round on ``rounds x labels`` judgments of the base model's pairs), in parallel processes
+that share one set of built-in models, then a summary table:
+
+    .venv/bin/python benchmarks/loop.py --rules all --one-shot
+
+Columns: the rule win-rate of the new policy vs the base (sampled answers on held-out prompts,
+95% Wilson interval), ``RM=rule`` the reward model's agreement with the rule's own (noiseless)
+labels on those same answer pairs, ``KL base`` the exact token-level KL to the base model on the
+new policy's answers, ``ppl`` the base model's perplexity on the new policy's answers / on its
+own (fluency: word salad shows as a jump).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -27,6 +40,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_ROUND_S = 60.0
@@ -46,10 +60,28 @@ def main() -> int:
     parser.add_argument("--config", default="{}", help="JSON overrides of the round config")
     parser.add_argument("--reward-backbone", choices=("minilm", "policy"), default="minilm")
     parser.add_argument("--data-dir", default=str(ROOT / "var" / "bench-loop"))
+    parser.add_argument(
+        "--rules", default="", help="comma-separated rules run in parallel ('all': all but verbose)"
+    )
+    parser.add_argument(
+        "--one-shot", action="store_true", help="also one round on rounds x labels judgments"
+    )
+    parser.add_argument(
+        "--variants",
+        default="",
+        help='with --rules: JSON {"name": config overrides, ...}, each run under every rule',
+    )
+    parser.add_argument("--models-from", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
     args = parser.parse_args()
+    if args.rules:
+        return run_parallel(args)
 
     data_dir = Path(args.data_dir).resolve() / args.reward_backbone
     data_dir.mkdir(parents=True, exist_ok=True)
+    if args.models_from and not (data_dir / "models").exists():
+        (data_dir / "models").symlink_to(Path(args.models_from).resolve())
     for stale in ("bench.sqlite3", "bench.sqlite3-wal", "bench.sqlite3-shm"):
         (data_dir / stale).unlink(missing_ok=True)
     for stale in ("checkpoints", "runs"):
@@ -91,29 +123,34 @@ def main() -> int:
         admin="",
         annotators=(),
     ).project
+    from rlhf.models import ModelSpec
+
+    ModelSpec.objects.update(device=args.device, dtype=args.dtype)
     print(TABLE_HEADER)
     from rlhf.supervision import sigterm_stops_children
 
+    settings = LoopSettings(
+        rounds=args.rounds,
+        method=args.method,
+        config=json.loads(args.config),
+        annotators=args.annotators,
+        rule=args.rule,
+        noise=args.noise,
+        limit=args.labels,
+        eval_prompts=args.held_out,
+        eval_samples=args.eval_samples,
+    )
+    if args.one_shot:  # the same labels, all on the base model's pairs, one round
+        settings.limit, settings.rounds = args.labels * args.rounds, 1
     with sigterm_stops_children():
         figures = loop_run(
-            project,
-            LoopSettings(
-                rounds=args.rounds,
-                method=args.method,
-                config=json.loads(args.config),
-                annotators=args.annotators,
-                rule=args.rule,
-                noise=args.noise,
-                limit=args.labels,
-                eval_prompts=args.held_out,
-                eval_samples=args.eval_samples,
-            ),
-            on_round=lambda row: print(table_row(row), flush=True),
+            project, settings, on_round=lambda row: print(table_row(row), flush=True)
         )
     load_after = os.getloadavg()[0]
     rates = [f.rule_win_rate_vs_base for f in figures]
+    print("FIGURES " + json.dumps([dataclasses.asdict(f) for f in figures]), flush=True)
     rising = (
-        len(rates) == args.rounds
+        len(rates) == settings.rounds
         and None not in rates
         and all(b > a for a, b in itertools.pairwise(rates))  # type: ignore[operator]
     )
@@ -125,6 +162,106 @@ def main() -> int:
         f"load average {load_before:.2f} -> {load_after:.2f}"
     )
     return 0 if all(f.status == "succeeded" for f in figures) else 1
+
+
+def run_parallel(args: argparse.Namespace) -> int:
+    """One process per rule (and per one-shot baseline), sharing one set of built-in models;
+    prints each process's table, then the summary."""
+    import subprocess
+
+    from rlhf.training.rules import RULES
+
+    rules = [r for r in RULES if r != "verbose"] if args.rules == "all" else args.rules.split(",")
+    unknown = sorted(set(rules) - set(RULES))
+    if unknown:
+        print(f"unknown rule(s) {unknown}; known: {sorted(RULES)}", file=sys.stderr)
+        return 2
+    base = Path(args.data_dir).resolve()
+    models = base / "shared" / args.reward_backbone
+    models.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PAIRWISE_DATA_DIR": str(models), "DJANGO_SETTINGS_MODULE": "config.settings",
+           "DATABASE_URL": f"sqlite:///{models / 'bootstrap.sqlite3'}", "PAIRWISE_HTTPS": "0"}  # fmt: skip
+    started = time.monotonic()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "bootstrap_models", "--reward-backbone", args.reward_backbone,
+         "--device", args.device],
+        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    print(f"models ready in {time.monotonic() - started:.1f}s")
+    variants = json.loads(args.variants) if args.variants else {"default": json.loads(args.config)}
+    # (label, rule, config, one-shot): every variant's loop; the one-shot baseline of the first
+    jobs = [
+        (f"{rule}:{name}", rule, config, False)
+        for name, config in variants.items()
+        for rule in rules
+    ]
+    first_name, first_config = next(iter(variants.items()))
+    if args.one_shot:
+        jobs += [(f"{rule}:{first_name}:one-shot", rule, first_config, True) for rule in rules]
+    threads = max(1, (os.cpu_count() or 1) // len(jobs))
+    passed = [f"--{k}={v}" for k, v in (("rounds", args.rounds), ("annotators", args.annotators),
+              ("noise", args.noise), ("labels", args.labels), ("prompts", args.prompts),
+              ("held-out", args.held_out), ("eval-samples", args.eval_samples),
+              ("method", args.method), ("reward-backbone", args.reward_backbone),
+              ("device", args.device), ("dtype", args.dtype))]  # fmt: skip
+    procs = []
+    for label, rule, config, one_shot in jobs:
+        name = label.replace(":", "-")
+        log = open(base / f"{name}.log", "w")  # noqa: SIM115 (closed below)
+        command = [sys.executable, str(Path(__file__)), *passed, "--rule", rule,
+                   f"--config={json.dumps(config)}", "--data-dir", str(base / name),
+                   "--models-from", str(models / "models")]  # fmt: skip
+        if one_shot:
+            command.append("--one-shot")
+        child_env = {**os.environ, "PAIRWISE_TORCH_THREADS": str(threads)}
+        procs.append((label, name, log, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_env)))  # fmt: skip
+    print(f"{len(jobs)} processes, {threads} torch threads each; logs in {base}/", flush=True)
+    summary: dict[str, list[dict[str, Any]]] = {}
+    for label, name, log, proc in procs:
+        proc.wait()
+        log.close()
+        text = (base / f"{name}.log").read_text()
+        print(f"\n== {label} (exit {proc.returncode})")
+        print("\n".join(line for line in text.splitlines() if not line.startswith("FIGURES ")))
+        lines = [line for line in text.splitlines() if line.startswith("FIGURES ")]
+        summary[label] = json.loads(lines[-1][len("FIGURES ") :]) if lines else []
+    print(f"\nvariants: {json.dumps(variants)}")
+    print_summary([label for label, *_ in jobs], summary, rounds=args.rounds)
+    return 0 if all(proc.returncode == 0 for *_, proc in procs) else 1
+
+
+def print_summary(labels: list[str], summary: dict[str, list[dict[str, Any]]], rounds: int) -> None:
+    from rlhf.leaderboard import wilson_interval  # rlhf.loop's, without Django
+
+    def cell(row: dict[str, Any] | None) -> str:
+        rate, pairs = (row or {}).get("rule_win_rate_vs_base"), (row or {}).get("rule_pairs")
+        if rate is None or not pairs:
+            return "—"
+        low, high = wilson_interval(rate * pairs, pairs)
+        return f"{100 * rate:.1f} ({100 * low:.0f}-{100 * high:.0f})"
+
+    def number(value: Any, scale: float = 1.0, digits: int = 1) -> str:
+        return "—" if value is None else f"{scale * value:.{digits}f}"
+
+    print(
+        "\nrule win-rate vs base, % (95% interval) per round; after the last round: reward-model "
+        "held-out accuracy (RM acc), its agreement with the rule (RM=rule), KL to the base, "
+        "the base model's perplexity on the new answers / on its own (ppl)"
+    )
+    head = " ".join(f"{'round ' + str(i + 1):>16}" for i in range(rounds))
+    print(f"{'rule:variant':<28} {head} {'RM acc':>7} {'RM=rule':>8} {'KL':>6} {'ppl':>11}")
+    for label in labels:
+        rows = summary.get(label, [])
+        cells = " ".join(f"{cell(rows[i] if i < len(rows) else None):>16}" for i in range(rounds))
+        last = rows[-1] if rows else {}
+        ppl = last.get("perplexity")
+        fluency = "—" if ppl is None else f"{ppl:.1f}/{number(last.get('perplexity_base'))}"
+        print(
+            f"{label:<28} {cells} {number(last.get('reward_accuracy'), 100):>7} "
+            f"{number(last.get('reward_rule_agreement'), 100):>8} "
+            f"{number(last.get('kl_to_base'), digits=2):>6} {fluency:>11}"
+        )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from labeling.models import Project, Prompt, Split
 from rlhf import runner, selectors, services
+from rlhf.leaderboard import wilson_interval
 from rlhf.models import Checkpoint, Round, RoundStatus, resolve_data_path
 from rlhf.simulate import annotators_ensure, judge_in_process, judge_over_http
 
@@ -37,6 +38,12 @@ class RoundFigures:
     rule_win_rate_vs_base: float | None
     human_win_rate_prev: float | None  # the previous round's checkpoint vs its champion
     promoted_prev: bool
+    # From the same sampled evaluation vs the base as the rule win-rate:
+    rule_pairs: int = 0  # pairs judged by the rule (held-out prompts x samples)
+    reward_rule_agreement: float | None = None  # the reward model vs the rule's own labels
+    kl_to_base: float | None = None  # exact token-level KL of the new policy to the base
+    perplexity: float | None = None  # the base model's perplexity on the new policy's answers
+    perplexity_base: float | None = None  # ... on the base model's own answers
     wall_s: dict[str, float] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
     error: str = ""
@@ -117,10 +124,11 @@ def _decide_promotion(
     return rate, True
 
 
-def rule_win_rate_vs_base(
+def rule_evaluation_vs_base(
     round_: Round, rule: str, max_prompts: int, samples: int = 8
-) -> float | None:
-    """The round's new policy against the base model, judged by ``rule``, on held-out prompts.
+) -> dict[str, Any] | None:
+    """The round's new policy against the base model on held-out prompts: the engine's
+    ``evaluate`` result, with the win-rate and the reward model's agreement under ``rule``.
 
     Both sample ``samples`` answers per prompt at the round's generation temperature (the same
     seed every round, so the base model's answers are the same each time); sample i of the new
@@ -158,8 +166,14 @@ def rule_win_rate_vs_base(
         workdir=workdir,
         name="rule-eval",
     )
-    value = (result.get("rule_win_rates") or {}).get(rule)
-    return float(value) if value is not None else None
+    return result
+
+
+def _figure(result: dict[str, Any] | None, key: str, rule: str | None = None) -> float | None:
+    value = (result or {}).get(key)
+    if rule is not None:
+        value = (value or {}).get(rule)
+    return float(value) if isinstance(value, int | float) else None
 
 
 def loop_run(
@@ -189,10 +203,10 @@ def loop_run(
                 walls[run.step] = run.wall_s
             if run.cpu_s is not None:
                 cpus[run.step] = run.cpu_s
-        rule_rate = None
+        evaluation = None
         if round_.status == RoundStatus.SUCCEEDED:
             started = time.monotonic()
-            rule_rate = rule_win_rate_vs_base(
+            evaluation = rule_evaluation_vs_base(
                 round_, opts.rule, opts.eval_prompts, opts.eval_samples
             )
             walls["rule-eval"] = time.monotonic() - started
@@ -209,9 +223,15 @@ def loop_run(
             rm_win_rate_vs_parent=(
                 checkpoint.metrics.get("evaluate", {}).get("win_rate") if checkpoint else None
             ),
-            rule_win_rate_vs_base=rule_rate,
+            rule_win_rate_vs_base=_figure(evaluation, "rule_win_rates", opts.rule),
             human_win_rate_prev=human_prev,
             promoted_prev=promoted,
+            rule_pairs=int(_figure(evaluation, "num_prompts") or 0)
+            * int(_figure(evaluation, "num_samples") or 0),
+            reward_rule_agreement=_figure(evaluation, "reward_rule_agreement", opts.rule),
+            kl_to_base=_figure(evaluation, "kl_direct"),
+            perplexity=_figure(evaluation, "perplexity_base_candidate"),
+            perplexity_base=_figure(evaluation, "perplexity_base_parent"),
             wall_s=walls,
             cpu_s=cpus,
             error=round_.error,
@@ -230,9 +250,17 @@ def _pct(value: float | None) -> str:
 
 TABLE_HEADER = (
     f"{'round':>5} {'method':<6} {'judged':>6} {'labels':>6} {'prefs':>5} {'RM acc':>7} "
-    f"{'RM win':>7} {'rule win vs base':>16} {'human prev':>10} "
+    f"{'RM win':>7} {'rule win vs base (95%)':>22} {'RM=rule':>7} {'KL base':>7} "
+    f"{'ppl':>11} {'human prev':>10} "
     f"{'judge':>6} {'reward':>6} {'policy':>6} {'eval':>6} {'gen':>6} {'round':>6} {'CPU':>6}"
 )
+
+
+def rule_interval(row: RoundFigures) -> tuple[float, float] | None:
+    """The 95% Wilson interval of the rule win-rate vs base (ties count half)."""
+    if row.rule_win_rate_vs_base is None or not row.rule_pairs:
+        return None
+    return wilson_interval(row.rule_win_rate_vs_base * row.rule_pairs, row.rule_pairs)
 
 
 def table_row(row: RoundFigures) -> str:
@@ -242,10 +270,20 @@ def table_row(row: RoundFigures) -> str:
         return f"{walls[name]:.1f}" if name in walls else "—"
 
     human = _pct(row.human_win_rate_prev) + ("*" if row.promoted_prev else "")
+    interval = rule_interval(row)
+    rule = _pct(row.rule_win_rate_vs_base) + (
+        "" if interval is None else f" ({100 * interval[0]:.0f}-{100 * interval[1]:.0f})"
+    )
+    kl = "—" if row.kl_to_base is None else f"{row.kl_to_base:.2f}"
+    ppl = (
+        "—"
+        if row.perplexity is None or row.perplexity_base is None
+        else f"{row.perplexity:.1f}/{row.perplexity_base:.1f}"
+    )
     line = (
         f"{row.number:>5} {row.method:<6} {row.judged:>6} {row.labels:>6} {row.preferences:>5} "
         f"{_pct(row.reward_accuracy):>7} {_pct(row.rm_win_rate_vs_parent):>7} "
-        f"{_pct(row.rule_win_rate_vs_base):>16} {human:>10} "
+        f"{rule:>22} {_pct(row.reward_rule_agreement):>7} {kl:>7} {ppl:>11} {human:>10} "
         f"{sec('judge'):>6} {sec('reward'):>6} {sec('policy'):>6} {sec('evaluate'):>6} "
         f"{sec('generate'):>6} {row.round_s:>6.1f} {row.round_cpu_s:>6.1f}"
     )

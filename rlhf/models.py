@@ -218,6 +218,18 @@ class Round(models.Model):
         help_text="Export parameters that give exactly the rows the round trains on (frozen at "
         "launch: its rounds, split, policies and judgment cut-off).",
     )
+    # What the reward step trains on (``snapshot.reward_rounds``; empty in rounds launched before
+    # it existed, which trained the reward model on the policy's snapshot).
+    reward_judgment_ids = models.JSONField(default=list, blank=True)
+    reward_snapshot_hash = models.CharField(max_length=64, blank=True)
+    reward_snapshot_size = models.PositiveIntegerField(
+        default=0, help_text="Preference rows the reward model trains on."
+    )
+    reward_snapshot_export = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Export parameters that give exactly the rows the reward model trains on.",
+    )
     status = models.CharField(
         max_length=10, choices=RoundStatus.choices, default=RoundStatus.QUEUED
     )

@@ -160,8 +160,7 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
     parent_adapter = round_.parent_checkpoint.adapter_path
     common = _common(round_)
     if run.step == Step.REWARD:
-        rows = selectors.preference_rows(round_.snapshot_judgment_ids, config["snapshot"])
-        write_jsonl(workdir / "preferences.jsonl", rows)
+        write_jsonl(workdir / "preferences.jsonl", selectors.reward_training_rows(round_))
         spec = {
             **_common(round_, policy=False),
             **config["reward"],

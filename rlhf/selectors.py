@@ -81,6 +81,28 @@ def snapshot_judgment_ids(project: Project, snapshot: dict[str, Any]) -> list[in
     return sorted(judgments.values_list("pk", flat=True))
 
 
+def reward_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot config of a round's reward step: the policy's, over ``reward_rounds``."""
+    return {**snapshot, "rounds": snapshot.get("reward_rounds", snapshot.get("rounds", "all"))}
+
+
+def reward_training_rows(round_: Round) -> list[dict[str, Any]]:
+    """The preference pairs the round's reward step trains on (rounds launched before the
+    reward snapshot existed: the policy's)."""
+    if round_.reward_judgment_ids:
+        snapshot = reward_snapshot(round_.config["snapshot"])
+        return preference_rows(round_.reward_judgment_ids, snapshot)
+    return preference_rows(round_.snapshot_judgment_ids, round_.config["snapshot"])
+
+
+def round_reward_export_url(round_: Round) -> str:
+    """The API export of exactly the rows the round's reward model trained on."""
+    if not round_.reward_snapshot_export:
+        return round_export_url(round_)
+    path = reverse("api-export", args=[round_.project_id])
+    return f"{path}?{urlencode(round_.reward_snapshot_export)}"
+
+
 def preference_rows(judgment_ids: Iterable[int], snapshot: dict[str, Any]) -> list[dict[str, Any]]:
     """The snapshot's preference pairs (the engine's JSONL format), by ``labeling.preferences``:
     the same rows an export with the round's filters holds (see :func:`snapshot_export_query`)."""

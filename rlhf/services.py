@@ -248,6 +248,9 @@ def round_launch(
             "decided comparisons first, or relax snapshot.min_agreement / ties / both_bad",
             field="config",
         )
+    reward_snapshot = selectors.reward_snapshot(resolved["snapshot"])
+    reward_ids = selectors.snapshot_judgment_ids(project, reward_snapshot)
+    reward_rows = selectors.preference_rows(reward_ids, reward_snapshot)
     with transaction.atomic():
         if Round.objects.filter(
             project=project, status__in=(RoundStatus.QUEUED, RoundStatus.RUNNING)
@@ -273,6 +276,12 @@ def round_launch(
                 snapshot_size=len(rows),
                 snapshot_export=selectors.snapshot_export_query(
                     project, resolved["snapshot"], judgment_ids, method=method
+                ),
+                reward_judgment_ids=reward_ids,
+                reward_snapshot_hash=selectors.snapshot_hash(reward_rows),
+                reward_snapshot_size=len(reward_rows),
+                reward_snapshot_export=selectors.snapshot_export_query(
+                    project, reward_snapshot, reward_ids, method="dpo"
                 ),
                 created_by=created_by if getattr(created_by, "pk", None) else None,
             )

@@ -101,6 +101,7 @@ def _round_context(round_: Round) -> dict[str, Any]:
         "queue": selectors.round_queue_figures(round_),
         "queue_name": tasks.task_queue_name(),
         "snapshot_export_url": selectors.round_export_url(round_),
+        "reward_export_url": selectors.round_reward_export_url(round_),
         "signals": selectors.round_signals(round_),
     }
 

@@ -54,6 +54,10 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
         help_text="The export URL of exactly the rows the round trained on (its dataset card "
         "shows snapshot_hash as the preference hash)."
     )
+    reward_snapshot_export = serializers.SerializerMethodField(
+        help_text="The export URL of exactly the rows the round's reward model trained on "
+        "(snapshot.reward_rounds: the whole history by default)."
+    )
     signals = serializers.SerializerMethodField(
         help_text="Each headline figure by its source: reward_model {says, win_rate_vs_parent, "
         "kl_to_parent, held_out_accuracy, held_out_pairs, accuracy_lower, accuracy_upper} and "
@@ -77,6 +81,9 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
             "snapshot_hash",
             "snapshot_size",
             "snapshot_export",
+            "reward_snapshot_hash",
+            "reward_snapshot_size",
+            "reward_snapshot_export",
             "error",
             "created_at",
             "finished_at",
@@ -86,6 +93,9 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
 
     def get_snapshot_export(self, round_: Round) -> str:
         return selectors.round_export_url(round_)
+
+    def get_reward_snapshot_export(self, round_: Round) -> str:
+        return selectors.round_reward_export_url(round_)
 
     def get_signals(self, round_: Round) -> dict[str, Any]:
         # A list passes every round's human tallies (one query); a single round looks its up.

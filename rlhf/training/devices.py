@@ -98,7 +98,7 @@ def trainer_device_kwargs(device: str) -> dict[str, Any]:
         "use_cpu": not on_cuda,
         "bf16": on_cuda and torch.cuda.is_bf16_supported(),
         "fp16": False,
-        "activation_checkpointing": False,
+        _checkpointing_field(): False,
         "report_to": "none",
         "dataloader_num_workers": 0,
         "disable_tqdm": True,
@@ -106,6 +106,22 @@ def trainer_device_kwargs(device: str) -> dict[str, Any]:
         "logging_strategy": "steps",
         "logging_steps": 1,
     }
+
+
+def _checkpointing_field() -> str:
+    """TrainingArguments' name for activation (gradient) checkpointing: transformers renamed
+    ``gradient_checkpointing`` to ``activation_checkpointing``: the pinned version has the new
+    name, a GPU machine's own older transformers (5.17 on the H200 image) the old one."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return (
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing"
+    )
 
 
 def offline_trainer_kwargs(spec: Any) -> dict[str, Any]:

@@ -48,6 +48,23 @@ def _win_rate(a: Sequence[float], b: Sequence[float], tolerance: float) -> tuple
     return (wins + 0.5 * ties) / len(a), ties / len(a)
 
 
+def _agreement(
+    reward_a: Sequence[float],
+    reward_b: Sequence[float],
+    rule_a: Sequence[float],
+    rule_b: Sequence[float],
+) -> float | None:
+    """How often the reward model prefers the side a rule prefers, over the pairs the rule
+    decides (its noiseless labels): the reward model's accuracy on the policies' own answers.
+    None when the rule decides no pair."""
+    decided = [
+        (ra - rb > 0) == (ua - ub > 0)
+        for ra, rb, ua, ub in zip(reward_a, reward_b, rule_a, rule_b, strict=True)
+        if ua != ub
+    ]
+    return sum(decided) / len(decided) if decided else None
+
+
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
@@ -116,10 +133,15 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
     reward_candidate = scoring.score(reward_model, reward_tokenizer, paired, candidate_texts)
     reward_parent = scoring.score(reward_model, reward_tokenizer, paired, parent_texts)
     rate, tie_rate = _win_rate(reward_candidate, reward_parent, spec.tie_tolerance)
-    rule_rates = {
-        name: win_rate(paired, candidate_texts, parent_texts, rules.get_rule(name))[0]
-        for name in sorted(spec.rules)
-    }
+    rule_rates, rule_agreement = {}, {}
+    for name in sorted(spec.rules):
+        rule = rules.get_rule(name)
+        rule_candidate = [rule(p, t) for p, t in zip(paired, candidate_texts, strict=True)]
+        rule_parent = [rule(p, t) for p, t in zip(paired, parent_texts, strict=True)]
+        rule_rates[name] = _win_rate(rule_candidate, rule_parent, 0.0)[0]
+        rule_agreement[name] = _agreement(
+            reward_candidate, reward_parent, rule_candidate, rule_parent
+        )
     events.progress(4, 4)
     return EvaluateResult(
         num_prompts=len(rows),
@@ -135,5 +157,6 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
         mean_length_candidate=_mean([float(n) for _, n in candidate]),
         mean_length_parent=_mean([float(n) for _, n in parent]),
         rule_win_rates=rule_rates,
+        reward_rule_agreement=rule_agreement,
         wall_s=round(time.monotonic() - start, 3),
     )

@@ -710,6 +710,9 @@ class EvaluateResult(_Json):
     # Fluency: the base model's perplexity on the candidate's and on the parent's responses.
     perplexity_base_candidate: float | None = None
     perplexity_base_parent: float | None = None
+    # Per rule: how often the reward model prefers the side the rule prefers, over the pairs the
+    # rule decides (None: it decided none).
+    reward_rule_agreement: dict[str, float | None] = dataclasses.field(default_factory=dict)
 
 
 def _output_free(cls_name: str, field: str, value: str) -> None:

@@ -128,6 +128,11 @@ def main() -> int:
             "mean_length_candidate": 9.0,
             "mean_length_parent": 10.0,
             "rule_win_rates": {rule: 0.55 for rule in spec.get("rules", [])},
+            "reward_rule_agreement": {rule: 0.8 for rule in spec.get("rules", [])},
+            "num_samples": spec.get("num_samples", 1),
+            "kl_direct": 0.04,
+            "perplexity_base_candidate": 6.5,
+            "perplexity_base_parent": 6.0,
             "wall_s": 0.1,
         }
     elif args.step == "generate":

@@ -100,6 +100,12 @@ def test_launch_errors_are_json_with_the_field(
     assert bad.status_code == 400
     assert bad.json()["error"] == "policy.beta must be > 0 (the KL penalty)"
     assert bad.json()["field"] == "policy.beta"
+    reward = admin_api.post(
+        url, {"method": "dpo", "config": {"snapshot": {"reward_rounds": "some"}}}, format="json"
+    )
+    assert reward.status_code == 400
+    assert reward.json()["field"] == "snapshot.reward_rounds"
+    assert "snapshot.reward_rounds must be 'all', 'latest', 'newest'" in reward.json()["error"]
     first = admin_api.post(url, {"method": "dpo"}, format="json")  # not committed: stays queued
     assert first.status_code == 201
     second = admin_api.post(url, {"method": "dpo"}, format="json")

@@ -90,7 +90,10 @@ def test_run_loop_prints_a_row_per_round(demo_project: Any, fake_engine: Path) -
     header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("round"))
     rows = lines[header + 1 : header + 3]
     assert rows[0].split()[0] == "1" and rows[1].split()[0] == "2"
-    assert "55.0%" in rows[0]  # the fake engine's rule win-rate vs base
+    # The fake engine's rule win-rate vs base, on 3 prompts x 8 samples, with its Wilson interval;
+    # the reward model's agreement with the rule, the KL to the base and the fluency figures.
+    assert "55.0% (36-73)" in rows[0]  # Wilson: 0.543 ± 0.185
+    assert "80.0%" in rows[0] and "0.04" in rows[0] and "6.5/6.0" in rows[0]
     # The rule win-rate samples both policies at the generation temperature, 8 answers a prompt.
     first = Round.objects.get(number=1)
     spec_file = Path(

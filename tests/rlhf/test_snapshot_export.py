@@ -38,25 +38,30 @@ def _admin_api() -> APIClient:
     return client
 
 
-def _trained_rows(round_: Round, data_dir: Path) -> list[dict[str, Any]]:
-    """The rows the round's policy step was given (DPO: the same pairs as its reward step)."""
+def _trained_rows(round_: Round, data_dir: Path, step: str = Step.POLICY) -> list[dict[str, Any]]:
+    """The rows the round's policy (or reward) step was given."""
     files = {
         run.step: Path(data_dir, run.run_dir, name).read_text(encoding="utf-8")
         for run in selectors.round_runs(round_)
         for name in ("preferences.jsonl", "kto.jsonl")
         if run.step in (Step.REWARD, Step.POLICY) and Path(data_dir, run.run_dir, name).exists()
     }
-    if round_.method == "kto":
-        assert set(files) == {Step.REWARD, Step.POLICY}  # reward: pairs; policy: kto.jsonl
-    else:
-        assert files[Step.REWARD] == files[Step.POLICY]
-    return [json.loads(line) for line in files[Step.POLICY].splitlines()]
+    assert set(files) == {Step.REWARD, Step.POLICY}  # KTO: reward on pairs, policy on kto.jsonl
+    return [json.loads(line) for line in files[step].splitlines()]
 
 
-def _exported(api: APIClient, round_: Round) -> tuple[list[dict[str, Any]], str]:
-    """The export of the round's snapshot (rows, in the engine's row shape) and its card."""
-    path = api.get(f"/api/v1/rounds/{round_.pk}/").json()["snapshot_export"]
-    assert path == selectors.round_export_url(round_)
+def _exported(
+    api: APIClient, round_: Round, link: str = "snapshot_export"
+) -> tuple[list[dict[str, Any]], str]:
+    """The export of the round's snapshot (rows, in the engine's row shape) and its card;
+    ``link="reward_snapshot_export"``: of its reward model's snapshot."""
+    path = api.get(f"/api/v1/rounds/{round_.pk}/").json()[link]
+    url = (
+        selectors.round_export_url
+        if link == "snapshot_export"
+        else selectors.round_reward_export_url
+    )
+    assert path == url(round_)
     response = api.get(path)
     assert response.status_code == 200
     body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
@@ -134,10 +139,24 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
         html = page.get(f"/rounds/{round_.pk}/").content.decode()
         assert round_.snapshot_hash[:14] in html
         assert escape(selectors.round_export_url(round_)) in html
+        # The reward model's rows: the whole history (snapshot.reward_rounds "all"), up to launch.
+        reward_rows = _trained_rows(round_, fake_engine, Step.REWARD)
+        assert len(reward_rows) == round_.reward_snapshot_size > 0
+        exported, card = _exported(api, round_, "reward_snapshot_export")
+        assert exported == [
+            {k: v for k, v in row.items() if k != "prompt_id"} for row in reward_rows
+        ]
+        assert selectors.snapshot_hash(reward_rows) == round_.reward_snapshot_hash
+        assert f"`{round_.reward_snapshot_hash}`" in card
+        assert escape(selectors.round_reward_export_url(round_)) in html
     assert third.snapshot_export["format"] == "kto_conversational"
     assert {row["label"] for row in _trained_rows(third, fake_engine)} == {True, False}
-    # round 2 saw only round 1's batch; round 1 split its ties (both orders at half weight)
+    # round 2's policy saw only round 1's batch, its reward model everything judged before it
     assert second.snapshot_export["round"] == "1"
+    assert "round" not in second.reward_snapshot_export
+    assert second.reward_snapshot_size > second.snapshot_size
+    assert set(second.snapshot_judgment_ids) < set(second.reward_judgment_ids)
+    # round 1 split its ties (both orders at half weight)
     pairs = {
         (json.dumps(r["prompt"]), r["chosen"], r["rejected"])
         for r in _trained_rows(first, fake_engine)

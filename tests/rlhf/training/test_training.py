@@ -162,6 +162,9 @@ def test_evaluate_against_itself_ties_and_against_base_differs(
         "correct_polite"
     }
     assert 1 <= versus_base.mean_length_candidate <= 8
+    agreement = versus_base.reward_rule_agreement
+    assert set(agreement) == {"correct_polite"}
+    assert agreement["correct_polite"] is None or 0.0 <= agreement["correct_polite"] <= 1.0
     # Sampled, several answers per prompt: the same seed gives both sides of a self-comparison
     # the same samples (all ties); against the base the samples differ.
     sampled = {**common, "temperature": 1.0, "num_samples": 3, "rules": ("correct_polite",)}
@@ -223,6 +226,14 @@ def test_atomic_dir_leaves_nothing_on_failure(tmp_path: Path) -> None:
     with checkpoints.atomic_dir(target) as tmp:
         (tmp / "manifest.json").write_text(json.dumps({"ok": True}))
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
+
+
+def test_reward_rule_agreement_counts_only_the_pairs_the_rule_decides() -> None:
+    # pairs: RM prefers a, a, b, b, a; the rule prefers a, b, b, (tie), (tie)
+    reward_a, reward_b = [2.0, 1.0, 0.0, 0.0, 3.0], [1.0, 0.5, 1.0, 1.0, 0.0]
+    rule_a, rule_b = [1.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0, 0.0]
+    assert evaluate._agreement(reward_a, reward_b, rule_a, rule_b) == pytest.approx(2 / 3)
+    assert evaluate._agreement([1.0], [0.0], [1.0], [1.0]) is None
 
 
 def test_token_kl_is_exact_and_perplexity_tells_word_salad(
