@@ -169,7 +169,7 @@ def test_a_kl_estimate_far_from_its_direct_computation_is_flagged(clean_round: R
 def test_word_salad_and_one_token_answers_are_flagged(
     clean_round: Round, figures: dict[str, float], code: str | None
 ) -> None:
-    _set(clean_round, **figures)
+    _set(clean_round, **figures)  # type: ignore[arg-type]
     signals = _signals(clean_round)
     assert _codes(signals) == ([code] if code else [])
     if code == "fluency_collapse":

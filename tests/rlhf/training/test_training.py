@@ -156,8 +156,9 @@ def test_evaluate_against_itself_ties_and_against_base_differs(
     assert versus_base.kl > 0  # the DPO adapter moved the policy away from the base
     assert versus_base.kl_direct is not None and versus_base.kl_direct > 0
     # the parent is the base: its answers are its own greedy ones, the likeliest it knows
-    assert versus_base.perplexity_base_parent is not None
-    assert 1.0 < versus_base.perplexity_base_parent <= versus_base.perplexity_base_candidate
+    ppl_new, ppl_own = versus_base.perplexity_base_candidate, versus_base.perplexity_base_parent
+    assert ppl_new is not None and ppl_own is not None
+    assert 1.0 < ppl_own <= ppl_new
     assert 0.0 <= versus_base.win_rate <= 1.0 and set(versus_base.rule_win_rates) == {
         "correct_polite"
     }
