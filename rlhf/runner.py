@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -207,7 +208,11 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
         return [Invocation("evaluate", "evaluate", spec)]
     if run.step == Step.GENERATE:
         generate = config["generate"]
-        prompts = selectors.generation_prompts(round_.project, int(generate["max_prompts"]))
+        prompts = selectors.generation_prompts(
+            round_.project,
+            int(generate["max_prompts"]),
+            held_out=int(generate.get("held_out_prompts", 0)),
+        )
         write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(prompts))
         sampling = {
             "max_new_tokens": int(generate["max_new_tokens"]),
@@ -386,7 +391,7 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
     return "succeeded"
 
 
-# --- steps outside rounds (bootstrap, evaluation helpers of run_loop) ------------------------------
+# --- steps outside rounds (bootstrap, generation, evaluation helpers of run_loop) ------------------------------
 
 
 def engine_call(
@@ -417,6 +422,55 @@ def engine_call(
     if not outcome.ok or outcome.result is None:
         raise RuntimeError(f"{engine_step} failed: {outcome.error}")
     return outcome.result
+
+
+def checkpoint_generate(
+    *,
+    checkpoint: int,
+    eval_only: bool = True,
+    split: str = "test",
+    prompts: int = 200,
+    samples: int = 2,
+    temperature: float = 1.0,
+    max_new_tokens: int = 32,
+    seed: int = 0,
+    priority: int = 50,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[int, runs.SamplesAdded]:
+    """Sample a checkpoint outside a round (``manage.py generate``, the generate API's task):
+    ``samples`` per prompt of ``split``, stored with its ``checkpoint_ref`` and the generation
+    params and seeds; with ``eval_only`` nothing enters the queue, else the pairs of training
+    prompts do (batch ``generate:ckpt-N``). Returns (prompts sampled, what was added); raises
+    RuntimeError when the engine fails or the split has no prompt."""
+    row = Checkpoint.objects.select_related("model_spec", "project").get(pk=checkpoint)
+    chosen = selectors.split_prompts(row.project, split, prompts)
+    if not chosen:
+        raise RuntimeError(f"the project has no prompts in split {split!r}")
+    parent = data_dir() / "runs"
+    parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"generate-{row.pk}-", dir=parent))
+    write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(chosen))
+    output = workdir / "samples.jsonl"
+    spec = {
+        "base_model": row.model_spec.base_model_path,
+        "adapter": row.adapter_path,
+        "prompts": str(workdir / "prompts.jsonl"),
+        "output": str(output),
+        "num_samples": samples,
+        "temperature": temperature,
+        "max_new_tokens": max_new_tokens,
+        "seed": seed,
+        **row.model_spec.engine_fields(),
+    }
+    engine_call("generate", spec, workdir=workdir, on_event=on_event)
+    added = runs.checkpoint_samples_add(
+        checkpoint=row,
+        samples=read_samples(output),
+        batch=f"generate:ckpt-{row.pk}",
+        priority=priority,
+        eval_only=eval_only,
+    )
+    return len(chosen), added
 
 
 # --- driving a round in this process (commands) -----------------------------------------------------

@@ -45,6 +45,8 @@ from rlhf.signals import RoundSignals
 
 VS_CHAMPION = "vs-champion"
 ON_POLICY = "on-policy"
+HUMAN_EVAL = "human-eval"  # new-vs-champion pairs on held-out prompts, queued only when asked
+SAMPLE_SPLITS = ("test", "train", "all")  # which prompts an evaluation-only generation samples
 
 
 def batch_tag(round_number: int, kind: str) -> str:
@@ -164,15 +166,27 @@ def prompt_rows(prompts: Iterable[Prompt]) -> list[dict[str, Any]]:
     return [{"prompt_id": str(p.pk), "prompt": p.messages} for p in prompts]
 
 
-def generation_prompts(project: Project, limit: int) -> list[Prompt]:
-    """The prompts a round generates for: held-out ones first, then the rest, at most ``limit``."""
-    held_out = list(Prompt.objects.filter(project=project, split=Split.TEST).order_by("id")[:limit])
-    rest = list(
-        Prompt.objects.filter(project=project)
-        .exclude(split=Split.TEST)
-        .order_by("id")[: max(0, limit - len(held_out))]
+def generation_prompts(project: Project, limit: int, *, held_out: int = 0) -> list[Prompt]:
+    """The prompts a round generates for: at most ``limit`` training prompts (their pairs go to
+    the queue), then at most ``held_out`` held-out ones (samples kept for evaluation)."""
+    training = list(
+        Prompt.objects.filter(project=project).exclude(split=Split.TEST).order_by("id")[:limit]
     )
-    return held_out + rest
+    if held_out <= 0:
+        return training
+    return training + list(
+        Prompt.objects.filter(project=project, split=Split.TEST).order_by("id")[:held_out]
+    )
+
+
+def split_prompts(project: Project, split: str, limit: int) -> list[Prompt]:
+    """At most ``limit`` prompts of a split (``test`` | ``train`` | ``all``), by id."""
+    prompts = Prompt.objects.filter(project=project)
+    if split == "test":
+        prompts = prompts.filter(split=Split.TEST)
+    elif split == "train":
+        prompts = prompts.exclude(split=Split.TEST)
+    return list(prompts.order_by("id")[:limit])
 
 
 def evaluation_prompts(project: Project, limit: int) -> list[Prompt]:
@@ -194,6 +208,17 @@ def checkpoint_responses(checkpoint: Checkpoint, prompts: Iterable[Prompt]) -> d
     ).order_by("id"):
         found.setdefault(response.prompt_id, response)
     return found
+
+
+def checkpoint_samples(checkpoint: Checkpoint, *, split: str | None = None) -> QuerySet[Response]:
+    """The responses ``checkpoint`` generated (oldest first) with their prompts; ``split``
+    (``test`` | ``train``) keeps one split's."""
+    samples = Response.objects.filter(
+        checkpoint_ref=str(checkpoint.pk), prompt__project_id=checkpoint.project_id
+    )
+    if split is not None:
+        samples = samples.filter(prompt__split=split)
+    return samples.select_related("prompt").order_by("id")
 
 
 # --- checkpoints -----------------------------------------------------------------------------

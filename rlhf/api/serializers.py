@@ -204,3 +204,59 @@ class ProjectModelSerializer(serializers.Serializer[Any]):
     model_spec = serializers.CharField(
         help_text="The name of a model spec (manage.py model_spec, or the Django admin)."
     )
+
+
+class GenerateRequestSerializer(serializers.Serializer[Any]):
+    eval_only = serializers.BooleanField(
+        default=True,
+        help_text="Store the samples for evaluation and enqueue nothing (default). false: the "
+        "pairs of training prompts' samples enter the labeling queue (held-out prompts' never).",
+    )
+    split = serializers.CharField(
+        default="test", help_text="Which prompts to sample: test (held out) | train | all."
+    )
+    prompts = serializers.IntegerField(default=200, help_text="At most this many prompts.")
+    samples = serializers.IntegerField(default=2, help_text="Samples per prompt.")
+    temperature = serializers.FloatField(default=1.0, help_text="0 = greedy (then 1 sample).")
+    max_new_tokens = serializers.IntegerField(default=32)
+    seed = serializers.IntegerField(default=0)
+    priority = serializers.IntegerField(
+        default=50, help_text="Queue priority of the comparisons (eval_only=false)."
+    )
+
+
+class SampleSerializer(serializers.Serializer[Any]):
+    """One response a checkpoint generated, with its prompt and how it was sampled."""
+
+    id = serializers.IntegerField()
+    prompt = serializers.IntegerField(source="prompt_id")
+    prompt_external_id = serializers.CharField(source="prompt.external_id")
+    messages = serializers.JSONField(source="prompt.messages")
+    split = serializers.CharField(source="prompt.split")
+    text = serializers.CharField()
+    generation_params = serializers.JSONField()
+    seed = serializers.IntegerField(allow_null=True)
+    model_name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class HumanEvalRequestSerializer(serializers.Serializer[Any]):
+    opponent = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The opponent checkpoint's id (default: the current champion).",
+    )
+    priority = serializers.IntegerField(default=100, help_text="Queue priority of the pairs.")
+
+
+class HumanEvalSerializer(serializers.Serializer[Any]):
+    checkpoint = serializers.IntegerField()
+    opponent = serializers.IntegerField()
+    batch = serializers.CharField(help_text="The comparisons' provenance tag.")
+    created = serializers.IntegerField(help_text="New comparisons in the queue.")
+    pairs = serializers.IntegerField(help_text="Held-out prompts with responses of both.")
+    held_out_prompts = serializers.IntegerField()
+    missing = serializers.IntegerField(
+        help_text="Held-out prompts without a response of one side (not paired)."
+    )
