@@ -79,7 +79,15 @@ OFFLINE_SNAPSHOT_DEFAULTS: dict[str, Any] = {"rounds": "newest"}
 # held-out accuracy (0.64 vs 0.61 and 0.73 vs 0.71), with a learning rate of 3e-3.
 REWARD_DEFAULTS: dict[str, Any] = {"max_steps": 32, "lora_top_layers": 3, "learning_rate": 3e-3}
 DPO_MAX_STEPS = 48  # batch 8: about 20 s on 2 busy cores, whatever the snapshot size
-EVALUATE_DEFAULTS: dict[str, Any] = {"max_prompts": 200, "max_new_tokens": 32}
+# The evaluate step: greedy new-vs-parent (one answer a prompt, with the KL estimate), then
+# ``sampled_per_prompt`` samples a prompt at ``sample_temperature`` against the base and the
+# champion (the policy as it is used; several samples a prompt shrink the noise).
+EVALUATE_DEFAULTS: dict[str, Any] = {
+    "max_prompts": 200,
+    "max_new_tokens": 32,
+    "sampled_per_prompt": 4,
+    "sample_temperature": 1.0,
+}
 GENERATE_DEFAULTS: dict[str, Any] = {
     "max_prompts": 200,  # training prompts that get fresh responses (and pairs in the queue)
     # Held-out prompts that also get samples of the new policy and the champion, stored for
@@ -123,6 +131,7 @@ RUNNER_FIELDS = frozenset(
         "parent_adapter",
         "candidate_adapter",
         "adapter",
+        "opponents",
         "merge",
     }
 )

@@ -196,9 +196,14 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
             round_.project, int(evaluate.get("max_prompts", 200))
         )
         write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(prompts))
+        opponents = selectors.evaluation_opponents(round_.project)
+        (workdir / "opponents.json").write_text(
+            json.dumps({label: c.pk for label, c in opponents.items()})
+        )
         spec = {
             **common,
             **evaluate,
+            "opponents": {label: c.adapter_path or "" for label, c in opponents.items()},
             "base_model": base_model,
             "candidate_adapter": candidate.adapter_path,
             "parent_adapter": parent_adapter,
@@ -292,9 +297,15 @@ def _record_success(run: TrainingRun, workdir: Path, results: dict[str, dict[str
         )
         return
     if run.step == Step.EVALUATE:
-        runs.training_run_succeed(
-            run=run, result=results["evaluate"], evaluation=results["evaluate"]
-        )
+        evaluation = dict(results["evaluate"])
+        # Name each sampled opponent's checkpoint: "champion" means the one at evaluation time.
+        opponents_file = workdir / "opponents.json"
+        ids = json.loads(opponents_file.read_text()) if opponents_file.is_file() else {}
+        evaluation["sampled"] = {
+            label: {**figures, "checkpoint": ids.get(label)}
+            for label, figures in (evaluation.get("sampled") or {}).items()
+        }
+        runs.training_run_succeed(run=run, result=evaluation, evaluation=evaluation)
         return
     round_ = Round.objects.select_related(
         "checkpoint__model_spec", "parent_checkpoint", "project"

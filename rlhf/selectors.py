@@ -195,6 +195,15 @@ def evaluation_prompts(project: Project, limit: int) -> list[Prompt]:
     return held_out or list(Prompt.objects.filter(project=project).order_by("id")[:limit])
 
 
+def evaluation_opponents(project: Project) -> dict[str, Checkpoint]:
+    """Whom the evaluate step's sampled evaluation measures a new policy against, by label: the
+    project's base model and its champion now (the same checkpoint before any promotion)."""
+    base = checkpoint_base_of(project)
+    champion = Checkpoint.objects.champion_of(project) or base
+    opponents = {"base": base, "champion": champion}
+    return {label: c for label, c in opponents.items() if c is not None}
+
+
 def training_prompts(project: Project, limit: int = 1000) -> list[Prompt]:
     """Prompts for online RL: the training split."""
     return list(Prompt.objects.filter(project=project).exclude(split=Split.TEST)[:limit])
@@ -273,6 +282,19 @@ def human_win_rate(checkpoint: Checkpoint, opponent: Checkpoint | None) -> WinRa
 
 
 @dataclass(frozen=True)
+class HumanEvaluation:
+    """A recorded request for human evaluation of a checkpoint (``metrics["human_eval"]``) and
+    where it stands against that named opponent now."""
+
+    opponent_id: int
+    batch: str
+    pairs: int
+    requested_at: str
+    requested_by: str
+    win_rate: WinRate
+
+
+@dataclass(frozen=True)
 class Standing:
     """Where a checkpoint stands with humans: its win-rate against a named opponent (its parent:
     the champion its round started from and made its vs-champion pairs against, so the figure
@@ -281,8 +303,10 @@ class Standing:
 
     opponent_id: int | None
     vs_opponent: WinRate
+    champion_id: int | None  # the champion vs_champion is measured against (None: itself)
     vs_champion: WinRate
     strength: Strength | None
+    evaluations: tuple[HumanEvaluation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -307,15 +331,24 @@ def checkpoint_standings(project_id: int, checkpoints: Sequence[Checkpoint]) -> 
     by_checkpoint = {}
     for checkpoint in policies:
         opponent = checkpoint.parent_id if checkpoint.parent_id in ids else None
+        rival = champion_id if champion_id != checkpoint.pk else None
         by_checkpoint[checkpoint.pk] = Standing(
             opponent_id=opponent,
             vs_opponent=tallies.get((checkpoint.pk, opponent), none) if opponent else none,
-            vs_champion=(
-                tallies.get((checkpoint.pk, champion_id), none)
-                if champion_id is not None and champion_id != checkpoint.pk
-                else none
-            ),
+            champion_id=rival,
+            vs_champion=tallies.get((checkpoint.pk, rival), none) if rival is not None else none,
             strength=strengths.get(checkpoint.pk),
+            evaluations=tuple(
+                HumanEvaluation(
+                    opponent_id=int(entry["opponent"]),
+                    batch=str(entry.get("batch", "")),
+                    pairs=int(entry.get("pairs", 0)),
+                    requested_at=str(entry.get("at", "")),
+                    requested_by=str(entry.get("by", "")),
+                    win_rate=tallies.get((checkpoint.pk, int(entry["opponent"])), none),
+                )
+                for entry in checkpoint.metrics.get("human_eval", [])
+            ),
         )
     return Standings(
         by_checkpoint=by_checkpoint,

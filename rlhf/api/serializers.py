@@ -99,8 +99,9 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
         return [dict(TrainingRunSerializer(run).data) for run in runs]
 
 
-def _win_rate(rate: WinRate) -> dict[str, Any]:
+def _win_rate(rate: WinRate, opponent: int | None) -> dict[str, Any]:
     return {
+        "opponent": opponent,
         "wins": rate.wins,
         "losses": rate.losses,
         "ties": rate.ties,
@@ -129,15 +130,22 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
     model_spec = serializers.CharField(source="model_spec.name")
     is_base = serializers.BooleanField(read_only=True)
     human_win_rate = serializers.SerializerMethodField(
-        help_text="Against the named opponent (human_win_rate_opponent: its parent, the champion "
-        "its round paired it with), every judged pair of their responses; ties and both-bad count "
-        "half: {wins, losses, ties, judged, rate, lower, upper} with a Wilson 95% interval."
+        help_text="Against the named opponent (`opponent`, also human_win_rate_opponent: its "
+        "parent, the champion its round paired it with), every judged pair of their responses; "
+        "ties and both-bad count half: {opponent, wins, losses, ties, judged, rate, lower, upper} "
+        "with a Wilson 95% interval. Its meaning does not change when another checkpoint is "
+        "promoted."
     )
     human_win_rate_opponent = serializers.SerializerMethodField(
         help_text="The checkpoint id human_win_rate is measured against (null for the base)."
     )
     human_win_rate_vs_champion = serializers.SerializerMethodField(
-        help_text="The same against the current champion: what the promotion gate reads."
+        help_text="The same against the current champion, named in `opponent` (null when this "
+        "checkpoint is the champion): what the promotion gate reads."
+    )
+    human_evaluations = serializers.SerializerMethodField(
+        help_text="Each time its held-out pairs were sent to human evaluation: {opponent, batch, "
+        "pairs, requested_at, requested_by} and its human win-rate against that opponent."
     )
     strength = serializers.SerializerMethodField(
         help_text="Bradley-Terry log-strength with bootstrap 95% interval: "
@@ -159,6 +167,7 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
             "human_win_rate",
             "human_win_rate_opponent",
             "human_win_rate_vs_champion",
+            "human_evaluations",
             "strength",
             "created_at",
         ]
@@ -169,7 +178,7 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
 
     def get_human_win_rate(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
         standing = self._standing(checkpoint)
-        return None if standing is None else _win_rate(standing.vs_opponent)
+        return None if standing is None else _win_rate(standing.vs_opponent, standing.opponent_id)
 
     def get_human_win_rate_opponent(self, checkpoint: Checkpoint) -> int | None:
         standing = self._standing(checkpoint)
@@ -177,7 +186,22 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
 
     def get_human_win_rate_vs_champion(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
         standing = self._standing(checkpoint)
-        return None if standing is None else _win_rate(standing.vs_champion)
+        return None if standing is None else _win_rate(standing.vs_champion, standing.champion_id)
+
+    def get_human_evaluations(self, checkpoint: Checkpoint) -> list[dict[str, Any]] | None:
+        standing = self._standing(checkpoint)
+        if standing is None:
+            return None
+        return [
+            {
+                "batch": e.batch,
+                "pairs": e.pairs,
+                "requested_at": e.requested_at,
+                "requested_by": e.requested_by,
+                **_win_rate(e.win_rate, e.opponent_id),
+            }
+            for e in standing.evaluations
+        ]
 
     def get_strength(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
         standing = self._standing(checkpoint)
