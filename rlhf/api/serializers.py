@@ -56,7 +56,10 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
     )
     signals = serializers.SerializerMethodField(
         help_text="Each headline figure by its source: reward_model {says, win_rate_vs_parent, "
-        "kl_to_parent, held_out_accuracy, held_out_pairs, accuracy_lower, accuracy_upper} and "
+        "kl_to_parent, held_out_accuracy, held_out_pairs, accuracy_lower, accuracy_upper, "
+        "sampled_says, sampled: [{opponent: base|champion, checkpoint, win_rate, lower, upper, "
+        "pairs, prompts, samples_per_prompt, temperature}] (the evaluate step's sampled "
+        "win-rates, Wilson 95% over prompts)} and "
         "humans {says, wins, losses, ties, judged, rate, lower, upper} (judged new-vs-parent "
         "pairs, Wilson 95% intervals), snapshot_size, and flags [{code, message}]: "
         "reward_model_coin, kl_high, kl_negative, small_snapshot, humans_disagree."

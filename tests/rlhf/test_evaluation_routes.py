@@ -281,7 +281,7 @@ def test_evaluation_only_generation_by_api_and_the_samples_endpoint(
     assert Comparison.objects.count() == before  # evaluation only: nothing in the queue
     samples_url = f"/api/v1/checkpoints/{base.pk}/samples/"
     assert admin_api.get(samples_url).json()["count"] == 3 * 3
-    page = admin_api.get(samples_url, {"split": "test", "limit": 4}).json()
+    page = admin_api.get(samples_url, {"split": "test", "limit": "4"}).json()
     assert page["count"] == 9 and len(page["results"]) == 4 and page["next"]
     assert admin_api.get(samples_url, {"split": "train"}).json()["count"] == 0
     assert {r["split"] for r in page["results"]} == {"test"}
