@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import choix
 import numpy as np
 
-Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
+from rlhf.training.stats import wilson_interval
+
 BOOTSTRAP_RESAMPLES = 200
 BOOTSTRAP_SEED = 20240611
 # A small ridge on the Bradley-Terry fit: an undefeated or unconnected checkpoint keeps a finite
@@ -64,17 +65,6 @@ class WinRate:
 
     def swapped(self) -> WinRate:
         return WinRate(self.losses, self.wins, self.ties)
-
-
-def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a binomial rate (``successes`` may be fractional: ties)."""
-    if n <= 0:
-        raise ValueError("the Wilson interval needs at least one trial")
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def pairs_to_decide(

@@ -16,8 +16,9 @@ A round config has five sections, each a flat dict:
 - ``reward``: the reward-model trainer (RewardSpec fields);
 - ``policy``: the policy trainer: the fields of the method's engine spec (DPOSpec for dpo / ipo /
   robust, KTOSpec for kto, OnlineSpec for grpo / rloo);
-- ``evaluate`` and ``generate``: the evaluation against the parent and the responses that go back
-  into the queue.
+- ``evaluate`` and ``generate``: the evaluation (greedy against the parent, sampled against the
+  base and the champion, scored by the reward model) and the responses that go back into the
+  queue (held-out prompts' pairs only with ``generate.human_eval``).
 
 The settings a section accepts are its engine spec's fields, less those the runner fills (paths,
 the model's device / dtype / chat template, the seed). A launch checks the whole resolved config
@@ -83,9 +84,22 @@ OFFLINE_SNAPSHOT_DEFAULTS: dict[str, Any] = {"rounds": "newest"}
 # held-out accuracy (0.64 vs 0.61 and 0.73 vs 0.71), with a learning rate of 3e-3.
 REWARD_DEFAULTS: dict[str, Any] = {"max_steps": 32, "lora_top_layers": 3, "learning_rate": 3e-3}
 DPO_MAX_STEPS = 48  # batch 8: about 20 s on 2 busy cores, whatever the snapshot size
-EVALUATE_DEFAULTS: dict[str, Any] = {"max_prompts": 200, "max_new_tokens": 32}
+# The evaluate step: greedy new-vs-parent (one answer a prompt, with the KL estimate), then
+# ``sampled_per_prompt`` samples a prompt at ``sample_temperature`` against the base and the
+# champion (the policy as it is used; several samples a prompt shrink the noise).
+EVALUATE_DEFAULTS: dict[str, Any] = {
+    "max_prompts": 200,
+    "max_new_tokens": 32,
+    "sampled_per_prompt": 4,
+    "sample_temperature": 1.0,
+}
 GENERATE_DEFAULTS: dict[str, Any] = {
-    "max_prompts": 200,  # prompts that get fresh responses (held-out ones first)
+    "max_prompts": 200,  # training prompts that get fresh responses (and pairs in the queue)
+    # Held-out prompts that also get samples of the new policy and the champion, stored for
+    # evaluation: they never train, so their pairs stay out of the annotators' queue unless
+    # ``human_eval`` asks for them (or an admin sends the checkpoint to human evaluation).
+    "held_out_prompts": 50,
+    "human_eval": False,  # queue new-vs-champion pairs on the held-out prompts too
     "num_samples": 2,  # samples of the new policy per prompt: the on-policy pair
     "temperature": 1.0,
     "max_new_tokens": 32,
@@ -122,6 +136,7 @@ RUNNER_FIELDS = frozenset(
         "parent_adapter",
         "candidate_adapter",
         "adapter",
+        "opponents",
         "merge",
     }
 )
@@ -397,6 +412,10 @@ def _check(method: TrainingMethod, config: dict[str, Any]) -> None:
         )
     if int(generate["max_prompts"]) < 1:
         raise ConfigError("generate.max_prompts must be >= 1", field="generate.max_prompts")
+    if int(generate["held_out_prompts"]) < 0:
+        raise ConfigError(
+            "generate.held_out_prompts must be >= 0", field="generate.held_out_prompts"
+        )
 
 
 def check_against_engine(method: TrainingMethod, config: dict[str, Any]) -> None:

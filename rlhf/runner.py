@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -194,9 +195,14 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
             round_.project, int(evaluate.get("max_prompts", 200))
         )
         write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(prompts))
+        opponents = selectors.evaluation_opponents(round_.project)
+        (workdir / "opponents.json").write_text(
+            json.dumps({label: c.pk for label, c in opponents.items()})
+        )
         spec = {
             **common,
             **evaluate,
+            "opponents": {label: c.adapter_path or "" for label, c in opponents.items()},
             "base_model": base_model,
             "candidate_adapter": candidate.adapter_path,
             "parent_adapter": parent_adapter,
@@ -206,7 +212,11 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
         return [Invocation("evaluate", "evaluate", spec)]
     if run.step == Step.GENERATE:
         generate = config["generate"]
-        prompts = selectors.generation_prompts(round_.project, int(generate["max_prompts"]))
+        prompts = selectors.generation_prompts(
+            round_.project,
+            int(generate["max_prompts"]),
+            held_out=int(generate.get("held_out_prompts", 0)),
+        )
         write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(prompts))
         sampling = {
             "max_new_tokens": int(generate["max_new_tokens"]),
@@ -286,9 +296,15 @@ def _record_success(run: TrainingRun, workdir: Path, results: dict[str, dict[str
         )
         return
     if run.step == Step.EVALUATE:
-        runs.training_run_succeed(
-            run=run, result=results["evaluate"], evaluation=results["evaluate"]
-        )
+        evaluation = dict(results["evaluate"])
+        # Name each sampled opponent's checkpoint: "champion" means the one at evaluation time.
+        opponents_file = workdir / "opponents.json"
+        ids = json.loads(opponents_file.read_text()) if opponents_file.is_file() else {}
+        evaluation["sampled"] = {
+            label: {**figures, "checkpoint": ids.get(label)}
+            for label, figures in (evaluation.get("sampled") or {}).items()
+        }
+        runs.training_run_succeed(run=run, result=evaluation, evaluation=evaluation)
         return
     round_ = Round.objects.select_related(
         "checkpoint__model_spec", "parent_checkpoint", "project"
@@ -385,7 +401,7 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
     return "succeeded"
 
 
-# --- steps outside rounds (bootstrap, evaluation helpers of run_loop) ------------------------------
+# --- steps outside rounds (bootstrap, generation, evaluation helpers of run_loop) ------------------------------
 
 
 def engine_call(
@@ -416,6 +432,55 @@ def engine_call(
     if not outcome.ok or outcome.result is None:
         raise RuntimeError(f"{engine_step} failed: {outcome.error}")
     return outcome.result
+
+
+def checkpoint_generate(
+    *,
+    checkpoint: int,
+    eval_only: bool = True,
+    split: str = "test",
+    prompts: int = 200,
+    samples: int = 2,
+    temperature: float = 1.0,
+    max_new_tokens: int = 32,
+    seed: int = 0,
+    priority: int = 50,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[int, runs.SamplesAdded]:
+    """Sample a checkpoint outside a round (``manage.py generate``, the generate API's task):
+    ``samples`` per prompt of ``split``, stored with its ``checkpoint_ref`` and the generation
+    params and seeds; with ``eval_only`` nothing enters the queue, else the pairs of training
+    prompts do (batch ``generate:ckpt-N``). Returns (prompts sampled, what was added); raises
+    RuntimeError when the engine fails or the split has no prompt."""
+    row = Checkpoint.objects.select_related("model_spec", "project").get(pk=checkpoint)
+    chosen = selectors.split_prompts(row.project, split, prompts)
+    if not chosen:
+        raise RuntimeError(f"the project has no prompts in split {split!r}")
+    parent = data_dir() / "runs"
+    parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"generate-{row.pk}-", dir=parent))
+    write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(chosen))
+    output = workdir / "samples.jsonl"
+    spec = {
+        "base_model": row.model_spec.base_model_path,
+        "adapter": row.adapter_path,
+        "prompts": str(workdir / "prompts.jsonl"),
+        "output": str(output),
+        "num_samples": samples,
+        "temperature": temperature,
+        "max_new_tokens": max_new_tokens,
+        "seed": seed,
+        **row.model_spec.engine_fields(),
+    }
+    engine_call("generate", spec, workdir=workdir, on_event=on_event)
+    added = runs.checkpoint_samples_add(
+        checkpoint=row,
+        samples=read_samples(output),
+        batch=f"generate:ckpt-{row.pk}",
+        priority=priority,
+        eval_only=eval_only,
+    )
+    return len(chosen), added
 
 
 # --- driving a round in this process (commands) -----------------------------------------------------

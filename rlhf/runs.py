@@ -22,8 +22,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.models import Prompt
-from labeling.services import Conflict, LabelingError, comparisons_create, responses_add
+from labeling.models import Prompt, Split
+from labeling.services import (
+    Conflict,
+    LabelingError,
+    comparisons_create,
+    pairs_all,
+    responses_add,
+)
 from rlhf import selectors
 from rlhf.models import (
     Checkpoint,
@@ -177,6 +183,84 @@ class GeneratedSample:
     params: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class SamplesAdded:
+    """What a checkpoint's samples became: responses stored, comparisons queued, and held-out
+    prompts whose samples were kept out of the queue."""
+
+    responses: int
+    comparisons: int
+    held_out_prompts: int
+
+
+def checkpoint_samples_add(
+    *,
+    checkpoint: Checkpoint,
+    samples: Sequence[GeneratedSample],
+    batch: str,
+    priority: int = 50,
+    eval_only: bool = False,
+) -> SamplesAdded:
+    """Responses a checkpoint generated outside a round (``manage.py generate``, the generate
+    API) stored with its ``checkpoint_ref``. Every pair of its distinct samples of a training
+    prompt becomes a comparison; held-out prompts' samples make none (they never train), and with
+    ``eval_only`` no sample does (evaluation-only generation)."""
+    prompts = Prompt.objects.in_bulk({s.prompt_id for s in samples})
+    by_prompt: dict[int, list[GeneratedSample]] = {}
+    for sample in samples:
+        by_prompt.setdefault(sample.prompt_id, []).append(sample)
+    responses = comparisons = held_out = 0
+    with transaction.atomic():
+        for prompt_id, group in sorted(by_prompt.items()):
+            added = responses_add(
+                prompt=prompts[prompt_id],
+                texts=[s.text for s in group],
+                model_name=f"{checkpoint.model_spec.name}@{checkpoint.pk}",
+                checkpoint_ref=str(checkpoint.pk),
+                generation_params=group[0].params,
+                seeds=[s.seed for s in group],
+            )
+            responses += len(added)
+            if prompts[prompt_id].split == Split.TEST:
+                held_out += 1
+                continue
+            if eval_only:
+                continue
+            comparisons += len(
+                comparisons_create(
+                    project=checkpoint.project,
+                    pairs=pairs_all(added),
+                    priority=priority,
+                    batch=batch,
+                )
+            )
+    return SamplesAdded(responses=responses, comparisons=comparisons, held_out_prompts=held_out)
+
+
+def human_eval_record(
+    *, checkpoint: Checkpoint, opponent: Checkpoint, batch: str, pairs: int, by: str = ""
+) -> None:
+    """Record on ``checkpoint`` that its held-out pairs against ``opponent`` went to human
+    evaluation (``metrics["human_eval"]``: one entry per batch), so each human figure names the
+    opponent it was measured against, whoever is champion later."""
+    locked = Checkpoint.objects.select_for_update().get(pk=checkpoint.pk)
+    entries = list(locked.metrics.get("human_eval", []))
+    previous = [e for e in entries if e.get("batch") == batch]
+    entries = [e for e in entries if e.get("batch") != batch]
+    entries.append(
+        {
+            "opponent": opponent.pk,
+            "batch": batch,
+            "pairs": pairs + sum(int(e.get("pairs", 0)) for e in previous),
+            "at": timezone.now().isoformat(),
+            "by": by,
+        }
+    )
+    locked.metrics = {**locked.metrics, "human_eval": entries}
+    locked.save(update_fields=["metrics"])
+    checkpoint.metrics = locked.metrics
+
+
 def round_responses_add(
     *,
     round: Round,
@@ -186,16 +270,20 @@ def round_responses_add(
     """Put a round's fresh responses into the queue, at the front.
 
     ``candidate``: samples of the new checkpoint (several per prompt); ``champion``: samples of
-    the round's parent for prompts where it had none yet. Creates ``round-N:vs-champion``
-    comparisons (new sample 0 vs the champion's response) and ``round-N:on-policy`` ones (two
-    samples of the new policy). Identical texts collapse into one response, so a pair of
-    identical samples makes no comparison.
+    the round's parent for prompts where it had none yet. On training prompts this creates
+    ``round-N:vs-champion`` comparisons (new sample 0 vs the champion's response) and
+    ``round-N:on-policy`` ones (two samples of the new policy). Held-out prompts never train: their
+    responses are stored for evaluation and make no comparison, unless the round's
+    ``generate.human_eval`` asks for ``round-N:human-eval`` pairs (new vs champion; recorded on
+    the new checkpoint with its opponent). Identical texts collapse into one response, so a pair
+    of identical samples makes no comparison.
     """
     new_ckpt = round.checkpoint
     if new_ckpt is None:
         raise LabelingError("the round has no new checkpoint to generate from")
     parent = round.parent_checkpoint
     generate = round.config.get("generate", {})
+    human_eval = bool(generate.get("human_eval", False))
     spec_name = new_ckpt.model_spec.name
     prompts = Prompt.objects.in_bulk({s.prompt_id for s in (*candidate, *champion)})
     with transaction.atomic():
@@ -212,7 +300,8 @@ def round_responses_add(
         by_prompt: dict[int, list[GeneratedSample]] = {}
         for sample in candidate:
             by_prompt.setdefault(sample.prompt_id, []).append(sample)
-        vs_champion, on_policy = [], []
+        vs_champion, on_policy, held_out_pairs = [], [], []
+        held_out = 0
         for prompt_id, samples in sorted(by_prompt.items()):
             added = responses_add(
                 prompt=prompts[prompt_id],
@@ -223,14 +312,20 @@ def round_responses_add(
                 seeds=[s.seed for s in samples],
             )
             opponent = champion_responses.get(prompt_id)
+            if prompts[prompt_id].split == Split.TEST:
+                held_out += 1
+                if opponent is not None:
+                    held_out_pairs.append((added[0], opponent))
+                continue
             if opponent is not None:
                 vs_champion.append((added[0], opponent))
             if len(added) >= 2:
                 on_policy.append((added[0], added[1]))
+        priority = int(generate.get("vs_champion_priority", 100))
         created_vs = comparisons_create(
             project=round.project,
             pairs=vs_champion,
-            priority=int(generate.get("vs_champion_priority", 100)),
+            priority=priority,
             batch=selectors.batch_tag(round.number, selectors.VS_CHAMPION),
         )
         created_on = comparisons_create(
@@ -239,7 +334,25 @@ def round_responses_add(
             priority=int(generate.get("on_policy_priority", 90)),
             batch=selectors.batch_tag(round.number, selectors.ON_POLICY),
         )
-    return {"vs_champion": len(created_vs), "on_policy": len(created_on)}
+        created_eval = []
+        if human_eval and held_out_pairs:
+            batch = selectors.batch_tag(round.number, selectors.HUMAN_EVAL)
+            created_eval = comparisons_create(
+                project=round.project, pairs=held_out_pairs, priority=priority, batch=batch
+            )
+            human_eval_record(
+                checkpoint=new_ckpt,
+                opponent=parent,
+                batch=batch,
+                pairs=len(created_eval),
+                by=f"round {round.number}",
+            )
+    return {
+        "vs_champion": len(created_vs),
+        "on_policy": len(created_on),
+        "human_eval": len(created_eval),
+        "held_out_prompts": held_out,
+    }
 
 
 # --- the reaper ----------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ from rlhf.signals import RoundSignals
 
 VS_CHAMPION = "vs-champion"
 ON_POLICY = "on-policy"
+HUMAN_EVAL = "human-eval"  # new-vs-champion pairs on held-out prompts, queued only when asked
+SAMPLE_SPLITS = ("test", "train", "all")  # which prompts an evaluation-only generation samples
 
 
 def batch_tag(round_number: int, kind: str) -> str:
@@ -186,21 +188,42 @@ def prompt_rows(prompts: Iterable[Prompt]) -> list[dict[str, Any]]:
     return [{"prompt_id": str(p.pk), "prompt": p.messages} for p in prompts]
 
 
-def generation_prompts(project: Project, limit: int) -> list[Prompt]:
-    """The prompts a round generates for: held-out ones first, then the rest, at most ``limit``."""
-    held_out = list(Prompt.objects.filter(project=project, split=Split.TEST).order_by("id")[:limit])
-    rest = list(
-        Prompt.objects.filter(project=project)
-        .exclude(split=Split.TEST)
-        .order_by("id")[: max(0, limit - len(held_out))]
+def generation_prompts(project: Project, limit: int, *, held_out: int = 0) -> list[Prompt]:
+    """The prompts a round generates for: at most ``limit`` training prompts (their pairs go to
+    the queue), then at most ``held_out`` held-out ones (samples kept for evaluation)."""
+    training = list(
+        Prompt.objects.filter(project=project).exclude(split=Split.TEST).order_by("id")[:limit]
     )
-    return held_out + rest
+    if held_out <= 0:
+        return training
+    return training + list(
+        Prompt.objects.filter(project=project, split=Split.TEST).order_by("id")[:held_out]
+    )
+
+
+def split_prompts(project: Project, split: str, limit: int) -> list[Prompt]:
+    """At most ``limit`` prompts of a split (``test`` | ``train`` | ``all``), by id."""
+    prompts = Prompt.objects.filter(project=project)
+    if split == "test":
+        prompts = prompts.filter(split=Split.TEST)
+    elif split == "train":
+        prompts = prompts.exclude(split=Split.TEST)
+    return list(prompts.order_by("id")[:limit])
 
 
 def evaluation_prompts(project: Project, limit: int) -> list[Prompt]:
     """Held-out prompts for evaluation; all prompts when the project has none held out."""
     held_out = list(Prompt.objects.filter(project=project, split=Split.TEST).order_by("id")[:limit])
     return held_out or list(Prompt.objects.filter(project=project).order_by("id")[:limit])
+
+
+def evaluation_opponents(project: Project) -> dict[str, Checkpoint]:
+    """Whom the evaluate step's sampled evaluation measures a new policy against, by label: the
+    project's base model and its champion now (the same checkpoint before any promotion)."""
+    base = checkpoint_base_of(project)
+    champion = Checkpoint.objects.champion_of(project) or base
+    opponents = {"base": base, "champion": champion}
+    return {label: c for label, c in opponents.items() if c is not None}
 
 
 def training_prompts(project: Project, limit: int = 1000) -> list[Prompt]:
@@ -216,6 +239,17 @@ def checkpoint_responses(checkpoint: Checkpoint, prompts: Iterable[Prompt]) -> d
     ).order_by("id"):
         found.setdefault(response.prompt_id, response)
     return found
+
+
+def checkpoint_samples(checkpoint: Checkpoint, *, split: str | None = None) -> QuerySet[Response]:
+    """The responses ``checkpoint`` generated (oldest first) with their prompts; ``split``
+    (``test`` | ``train``) keeps one split's."""
+    samples = Response.objects.filter(
+        checkpoint_ref=str(checkpoint.pk), prompt__project_id=checkpoint.project_id
+    )
+    if split is not None:
+        samples = samples.filter(prompt__split=split)
+    return samples.select_related("prompt").order_by("id")
 
 
 # --- checkpoints -----------------------------------------------------------------------------
@@ -270,6 +304,19 @@ def human_win_rate(checkpoint: Checkpoint, opponent: Checkpoint | None) -> WinRa
 
 
 @dataclass(frozen=True)
+class HumanEvaluation:
+    """A recorded request for human evaluation of a checkpoint (``metrics["human_eval"]``) and
+    where it stands against that named opponent now."""
+
+    opponent_id: int
+    batch: str
+    pairs: int
+    requested_at: str
+    requested_by: str
+    win_rate: WinRate
+
+
+@dataclass(frozen=True)
 class Standing:
     """Where a checkpoint stands with humans: its win-rate against a named opponent (its parent:
     the champion its round started from and made its vs-champion pairs against, so the figure
@@ -278,8 +325,10 @@ class Standing:
 
     opponent_id: int | None
     vs_opponent: WinRate
+    champion_id: int | None  # the champion vs_champion is measured against (None: itself)
     vs_champion: WinRate
     strength: Strength | None
+    evaluations: tuple[HumanEvaluation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -304,15 +353,24 @@ def checkpoint_standings(project_id: int, checkpoints: Sequence[Checkpoint]) -> 
     by_checkpoint = {}
     for checkpoint in policies:
         opponent = checkpoint.parent_id if checkpoint.parent_id in ids else None
+        rival = champion_id if champion_id != checkpoint.pk else None
         by_checkpoint[checkpoint.pk] = Standing(
             opponent_id=opponent,
             vs_opponent=tallies.get((checkpoint.pk, opponent), none) if opponent else none,
-            vs_champion=(
-                tallies.get((checkpoint.pk, champion_id), none)
-                if champion_id is not None and champion_id != checkpoint.pk
-                else none
-            ),
+            champion_id=rival,
+            vs_champion=tallies.get((checkpoint.pk, rival), none) if rival is not None else none,
             strength=strengths.get(checkpoint.pk),
+            evaluations=tuple(
+                HumanEvaluation(
+                    opponent_id=int(entry["opponent"]),
+                    batch=str(entry.get("batch", "")),
+                    pairs=int(entry.get("pairs", 0)),
+                    requested_at=str(entry.get("at", "")),
+                    requested_by=str(entry.get("by", "")),
+                    win_rate=tallies.get((checkpoint.pk, int(entry["opponent"])), none),
+                )
+                for entry in checkpoint.metrics.get("human_eval", [])
+            ),
         )
     return Standings(
         by_checkpoint=by_checkpoint,

@@ -1,6 +1,7 @@
 """Write workflows of the model side that admins start: model specs, the project's model,
-checkpoints (base, champion, promote), rounds (launch / cancel / retry), and a checkpoint's
-samples into the queue (``manage.py generate``).
+checkpoints (base, champion, promote, send to human evaluation), rounds (launch / cancel /
+retry), and a checkpoint's samples (``manage.py generate`` and the generate API: into the queue,
+or evaluation-only).
 
 The ONE write path used by the htmx views, the API and the management commands. What the job
 runner reports (claim, succeed, fail, reap) lives in ``rlhf.runs``; jobs are enqueued through
@@ -10,20 +11,17 @@ runner reports (claim, succeed, fail, reap) lives in ``rlhf.runs``; jobs are enq
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from labeling.models import Project, Prompt, Response
+from labeling.models import Project, Prompt, Response, Split
 from labeling.services import (
     Conflict,
     LabelingError,
     comparisons_create,
-    pairs_all,
-    responses_add,
 )
 from rlhf import selectors, tasks
 from rlhf.leaderboard import GateVerdict, promotion_verdict
@@ -42,7 +40,7 @@ from rlhf.models import (
     Step,
     TrainingRun,
 )
-from rlhf.runs import GeneratedSample
+from rlhf.runs import human_eval_record
 
 logger = logging.getLogger(__name__)
 
@@ -353,36 +351,114 @@ def round_retry(*, round: Round) -> Round:
     return locked
 
 
-def checkpoint_samples_add(
+def generation_request(
     *,
     checkpoint: Checkpoint,
-    samples: Sequence[GeneratedSample],
-    batch: str,
+    eval_only: bool = True,
+    split: str = "test",
+    prompts: int = 200,
+    samples: int = 2,
+    temperature: float = 1.0,
+    max_new_tokens: int = 32,
+    seed: int = 0,
     priority: int = 50,
-) -> int:
-    """Responses a checkpoint generated outside a round (``manage.py generate``) into the queue:
-    every pair of its distinct samples of a prompt becomes a comparison. Returns how many."""
-    prompts = Prompt.objects.in_bulk({s.prompt_id for s in samples})
-    by_prompt: dict[int, list[GeneratedSample]] = {}
-    for sample in samples:
-        by_prompt.setdefault(sample.prompt_id, []).append(sample)
-    created = 0
+) -> dict[str, Any]:
+    """Check a generation request (the generate API) and enqueue it on a worker: ``checkpoint``
+    samples the prompts of ``split``; with ``eval_only`` (the default) its samples are stored for
+    evaluation and nothing enters the queue. Returns the request as enqueued."""
+    if checkpoint.kind != CheckpointKind.POLICY:
+        raise LabelingError("only a policy checkpoint generates", field="checkpoint")
+    if split not in selectors.SAMPLE_SPLITS:
+        raise LabelingError(
+            f"split must be one of {', '.join(selectors.SAMPLE_SPLITS)}", field="split"
+        )
+    for field, value in (("prompts", prompts), ("samples", samples)):
+        if value < 1:
+            raise LabelingError(f"{field} must be >= 1", field=field)
+    if max_new_tokens < 1:
+        raise LabelingError("max_new_tokens must be >= 1", field="max_new_tokens")
+    if temperature < 0:
+        raise LabelingError("temperature must be >= 0", field="temperature")
+    if temperature == 0 and samples != 1:
+        raise LabelingError(
+            "greedy decoding (temperature 0) gives one sample per prompt: set samples to 1",
+            field="samples",
+        )
+    if not selectors.split_prompts(checkpoint.project, split, 1):
+        raise LabelingError(f"the project has no prompts in split {split!r}", field="split")
+    request = {
+        "checkpoint": checkpoint.pk,
+        "eval_only": eval_only,
+        "split": split,
+        "prompts": prompts,
+        "samples": samples,
+        "temperature": temperature,
+        "max_new_tokens": max_new_tokens,
+        "seed": seed,
+        "priority": priority,
+    }
+    tasks.checkpoint_generate_enqueue(request)
+    return request
+
+
+def checkpoint_human_eval(
+    *,
+    checkpoint: Checkpoint,
+    opponent: Checkpoint | None = None,
+    priority: int = 100,
+    requested_by: str = "",
+) -> dict[str, Any]:
+    """Send ``checkpoint`` vs ``opponent`` (default: the champion) to human evaluation: pair their
+    stored responses on the held-out prompts as ``human-eval:X-vs-Y`` comparisons at the front of
+    the queue, and record the opponent on the checkpoint (``metrics["human_eval"]``).
+
+    Pairs come from responses the two already wrote (a round's generate step, or an
+    evaluation-only generation); a held-out prompt missing either side is counted, not paired.
+    """
+    project = checkpoint.project
+    if checkpoint.kind != CheckpointKind.POLICY:
+        raise LabelingError("only a policy checkpoint can be evaluated", field="checkpoint")
+    opponent = opponent or checkpoint_champion(project=project)
+    if opponent.project_id != checkpoint.project_id or opponent.kind != CheckpointKind.POLICY:
+        raise LabelingError(
+            f"checkpoint #{opponent.pk} is not a policy of this project", field="opponent"
+        )
+    if opponent.pk == checkpoint.pk:
+        raise LabelingError(
+            f"checkpoint #{checkpoint.pk} is the opponent itself (the champion): name another",
+            field="opponent",
+        )
+    held_out = list(Prompt.objects.filter(project=project, split=Split.TEST).order_by("id"))
+    if not held_out:
+        raise LabelingError(
+            "the project has no held-out prompts (split 'test') to evaluate on", field="checkpoint"
+        )
+    mine = selectors.checkpoint_responses(checkpoint, held_out)
+    theirs = selectors.checkpoint_responses(opponent, held_out)
+    pairs = [(mine[p.pk], theirs[p.pk]) for p in held_out if p.pk in mine and p.pk in theirs]
+    if not pairs:
+        raise LabelingError(
+            f"no held-out prompt has responses of both #{checkpoint.pk} and #{opponent.pk}: "
+            "sample them first (evaluation-only generation: POST /api/v1/checkpoints/{id}/"
+            "generate/ or manage.py generate PROJECT --checkpoint ID --eval-only)",
+            field="opponent",
+        )
+    batch = f"{selectors.HUMAN_EVAL}:{checkpoint.pk}-vs-{opponent.pk}"
     with transaction.atomic():
-        for prompt_id, group in sorted(by_prompt.items()):
-            added = responses_add(
-                prompt=prompts[prompt_id],
-                texts=[s.text for s in group],
-                model_name=f"{checkpoint.model_spec.name}@{checkpoint.pk}",
-                checkpoint_ref=str(checkpoint.pk),
-                generation_params=group[0].params,
-                seeds=[s.seed for s in group],
-            )
-            created += len(
-                comparisons_create(
-                    project=checkpoint.project,
-                    pairs=pairs_all(added),
-                    priority=priority,
-                    batch=batch,
-                )
-            )
-    return created
+        created = comparisons_create(project=project, pairs=pairs, priority=priority, batch=batch)
+        human_eval_record(
+            checkpoint=checkpoint,
+            opponent=opponent,
+            batch=batch,
+            pairs=len(created),
+            by=requested_by,
+        )
+    return {
+        "checkpoint": checkpoint.pk,
+        "opponent": opponent.pk,
+        "batch": batch,
+        "created": len(created),
+        "pairs": len(pairs),
+        "held_out_prompts": len(held_out),
+        "missing": len(held_out) - len(pairs),
+    }

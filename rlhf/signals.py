@@ -1,8 +1,9 @@
 """What a round's figures say, each labelled by its source, and plain-word warnings.
 
-Two sources speak about a new policy: the reward model (its evaluate step's win-rate vs the
-parent, only as good as the reward model's own held-out accuracy) and humans (judged pairs of the
-new policy vs its parent). Plain Python on figures the selectors read (no queries here).
+Two sources speak about a new policy: the reward model (its evaluate step's greedy win-rate vs
+the parent, and its sampled win-rates vs the base and the champion with 95% intervals; only as good
+as the reward model's own held-out accuracy) and humans (judged pairs of the new policy vs its
+parent). Plain Python on figures the selectors read (no queries here).
 """
 
 from __future__ import annotations
@@ -28,6 +29,35 @@ class Flag:
 
 
 @dataclass(frozen=True)
+class SampledWinRate:
+    """The evaluate step's sampled reward-model win-rate of the new policy against one opponent
+    (``label``: base | champion, ``checkpoint``: which one it was at evaluation time)."""
+
+    label: str
+    checkpoint: int | None
+    win_rate: float
+    lower: float | None
+    upper: float | None
+    pairs: int
+    prompts: int
+    samples_per_prompt: int | None
+    temperature: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "opponent": self.label,
+            "checkpoint": self.checkpoint,
+            "win_rate": self.win_rate,
+            "lower": self.lower,
+            "upper": self.upper,
+            "pairs": self.pairs,
+            "prompts": self.prompts,
+            "samples_per_prompt": self.samples_per_prompt,
+            "temperature": self.temperature,
+        }
+
+
+@dataclass(frozen=True)
 class RoundSignals:
     """A round's headline figures by source, and the flags they raise."""
 
@@ -43,6 +73,31 @@ class RoundSignals:
     length_candidate: float | None = None  # mean answer length in tokens
     length_parent: float | None = None
     flags: list[Flag] = field(default_factory=list)
+    sampled: list[SampledWinRate] = field(default_factory=list)  # vs the base and the champion
+
+    @property
+    def reward_sampled_says(self) -> str:
+        if not self.sampled:
+            return "Reward model says (sampled): not evaluated."
+        first = self.sampled[0]
+        how = (
+            f"{first.samples_per_prompt} samples a prompt at temperature {first.temperature:g}"
+            if first.samples_per_prompt is not None and first.temperature is not None
+            else "sampled"
+        )
+        parts = []
+        for one in self.sampled:
+            who = f"{one.label} #{one.checkpoint}" if one.checkpoint is not None else one.label
+            interval = (
+                f", 95% interval {_pct(one.lower)}{DASH}{_pct(one.upper)}"
+                if one.lower is not None and one.upper is not None
+                else ""
+            )
+            parts.append(
+                f"{_pct(one.win_rate)} vs {who} ({one.pairs} pairs on {one.prompts} prompts"
+                f"{interval})"
+            )
+        return f"Reward model says ({how}): new policy wins " + "; ".join(parts) + "."
 
     @property
     def reward_interval(self) -> tuple[float, float] | None:
@@ -93,6 +148,8 @@ class RoundSignals:
                 "held_out_pairs": self.reward_pairs,
                 "accuracy_lower": None if interval is None else interval[0],
                 "accuracy_upper": None if interval is None else interval[1],
+                "sampled_says": self.reward_sampled_says,
+                "sampled": [one.as_dict() for one in self.sampled],
             },
             "humans": {
                 "says": self.humans_say,
@@ -138,6 +195,7 @@ def round_signals(
         perplexity_parent=_number(evaluate_metrics.get("perplexity_base_parent")),
         length_candidate=_number(evaluate_metrics.get("mean_length_candidate")),
         length_parent=_number(evaluate_metrics.get("mean_length_parent")),
+        sampled=_sampled(evaluate_metrics.get("sampled")),
     )
     signals.flags.extend(_flags(signals, kl_warn=kl_warn, min_snapshot=min_snapshot))
     return signals
@@ -232,6 +290,33 @@ def _flags(signals: RoundSignals, *, kl_warn: float, min_snapshot: int) -> list[
             )
         )
     return flags
+
+
+def _sampled(figures: Any) -> list[SampledWinRate]:
+    """The evaluate step's sampled win-rates (base first, then champion), those it measured."""
+    if not isinstance(figures, dict):
+        return []
+    order = {"base": 0, "champion": 1}
+    found = []
+    for label in sorted(figures, key=lambda name: (order.get(name, 2), name)):
+        one = figures[label]
+        rate = _number(one.get("win_rate")) if isinstance(one, dict) else None
+        if rate is None:
+            continue
+        found.append(
+            SampledWinRate(
+                label=str(label),
+                checkpoint=_count(one.get("checkpoint")),
+                win_rate=rate,
+                lower=_number(one.get("lower")),
+                upper=_number(one.get("upper")),
+                pairs=_count(one.get("pairs")) or 0,
+                prompts=_count(one.get("prompts")) or 0,
+                samples_per_prompt=_count(one.get("samples_per_prompt")),
+                temperature=_number(one.get("temperature")),
+            )
+        )
+    return found
 
 
 def _number(value: Any) -> float | None:

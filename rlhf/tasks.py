@@ -10,6 +10,8 @@ web process does, to enqueue) stays cheap.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -52,6 +54,13 @@ def training_run_watch_enqueue(run_id: int) -> None:
     transaction.on_commit(lambda: watch.using(run_after=run_after).enqueue(run_id))
 
 
+def checkpoint_generate_enqueue(request: dict[str, Any]) -> None:
+    """Sample a checkpoint on a worker (``runner.checkpoint_generate``'s keyword arguments:
+    plain values) once the current transaction commits."""
+    generate = checkpoint_generate.using(queue_name=task_queue_name())
+    transaction.on_commit(lambda: generate.enqueue(request))
+
+
 # --- the tasks -----------------------------------------------------------------------------------
 
 
@@ -87,3 +96,16 @@ def training_run_watch(run_id: int) -> str:
         training_run_watch_enqueue(run_id)
         return "watching"
     return "done"
+
+
+@task()
+def checkpoint_generate(request: dict[str, Any]) -> dict[str, int]:
+    """Sample a checkpoint outside a round (the generate API). Safe to run twice: the same seed
+    gives the same texts, and identical texts under a prompt are one response."""
+    prompts, added = runner.checkpoint_generate(**request)
+    return {
+        "prompts": prompts,
+        "responses": added.responses,
+        "comparisons": added.comparisons,
+        "held_out_prompts": added.held_out_prompts,
+    }

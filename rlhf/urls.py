@@ -22,4 +22,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.checkpoint_promote,
         name="checkpoint_promote",
     ),
+    path(
+        "checkpoints/<int:checkpoint_id>/human-eval/",
+        views.checkpoint_human_eval,
+        name="checkpoint_human_eval",
+    ),
 ]

@@ -206,3 +206,29 @@ def checkpoint_promote(request: HttpRequest, checkpoint_id: int) -> HttpResponse
         forced = " (forced past the promotion gate; recorded)" if force else ""
         messages.success(request, f"Checkpoint #{checkpoint.pk} is now the champion{forced}.")
     return redirect("rlhf:project_checkpoints", project_id=checkpoint.project_id)
+
+
+@login_required
+@require_POST
+def checkpoint_human_eval(request: HttpRequest, checkpoint_id: int) -> HttpResponse:
+    """Send a checkpoint vs the champion to human evaluation (its held-out pairs into the queue)."""
+    _require_admin(request)
+    checkpoint = get_object_or_404(Checkpoint, pk=checkpoint_id)
+    try:
+        sent = services.checkpoint_human_eval(
+            checkpoint=checkpoint, requested_by=request.user.get_username()
+        )
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        missing = (
+            f"; {sent['missing']} held-out prompts lack a response of one side"
+            if sent["missing"]
+            else ""
+        )
+        messages.success(
+            request,
+            f"Checkpoint #{checkpoint.pk} vs #{sent['opponent']}: {sent['created']} new "
+            f"comparisons at the front of the queue ({sent['batch']}){missing}.",
+        )
+    return redirect("rlhf:project_checkpoints", project_id=checkpoint.project_id)

@@ -60,7 +60,10 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
     )
     signals = serializers.SerializerMethodField(
         help_text="Each headline figure by its source: reward_model {says, win_rate_vs_parent, "
-        "kl_to_parent, held_out_accuracy, held_out_pairs, accuracy_lower, accuracy_upper} and "
+        "kl_to_parent, held_out_accuracy, held_out_pairs, accuracy_lower, accuracy_upper, "
+        "sampled_says, sampled: [{opponent: base|champion, checkpoint, win_rate, lower, upper, "
+        "pairs, prompts, samples_per_prompt, temperature}] (the evaluate step's sampled "
+        "win-rates, Wilson 95% over prompts)} and "
         "humans {says, wins, losses, ties, judged, rate, lower, upper} (judged new-vs-parent "
         "pairs, Wilson 95% intervals), snapshot_size, and flags [{code, message}]: "
         "reward_model_coin, kl_high, kl_negative, small_snapshot, humans_disagree."
@@ -109,8 +112,9 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
         return [dict(TrainingRunSerializer(run).data) for run in runs]
 
 
-def _win_rate(rate: WinRate) -> dict[str, Any]:
+def _win_rate(rate: WinRate, opponent: int | None) -> dict[str, Any]:
     return {
+        "opponent": opponent,
         "wins": rate.wins,
         "losses": rate.losses,
         "ties": rate.ties,
@@ -139,15 +143,22 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
     model_spec = serializers.CharField(source="model_spec.name")
     is_base = serializers.BooleanField(read_only=True)
     human_win_rate = serializers.SerializerMethodField(
-        help_text="Against the named opponent (human_win_rate_opponent: its parent, the champion "
-        "its round paired it with), every judged pair of their responses; ties and both-bad count "
-        "half: {wins, losses, ties, judged, rate, lower, upper} with a Wilson 95% interval."
+        help_text="Against the named opponent (`opponent`, also human_win_rate_opponent: its "
+        "parent, the champion its round paired it with), every judged pair of their responses; "
+        "ties and both-bad count half: {opponent, wins, losses, ties, judged, rate, lower, upper} "
+        "with a Wilson 95% interval. Its meaning does not change when another checkpoint is "
+        "promoted."
     )
     human_win_rate_opponent = serializers.SerializerMethodField(
         help_text="The checkpoint id human_win_rate is measured against (null for the base)."
     )
     human_win_rate_vs_champion = serializers.SerializerMethodField(
-        help_text="The same against the current champion: what the promotion gate reads."
+        help_text="The same against the current champion, named in `opponent` (null when this "
+        "checkpoint is the champion): what the promotion gate reads."
+    )
+    human_evaluations = serializers.SerializerMethodField(
+        help_text="Each time its held-out pairs were sent to human evaluation: {opponent, batch, "
+        "pairs, requested_at, requested_by} and its human win-rate against that opponent."
     )
     strength = serializers.SerializerMethodField(
         help_text="Bradley-Terry log-strength with bootstrap 95% interval: "
@@ -169,6 +180,7 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
             "human_win_rate",
             "human_win_rate_opponent",
             "human_win_rate_vs_champion",
+            "human_evaluations",
             "strength",
             "created_at",
         ]
@@ -179,7 +191,7 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
 
     def get_human_win_rate(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
         standing = self._standing(checkpoint)
-        return None if standing is None else _win_rate(standing.vs_opponent)
+        return None if standing is None else _win_rate(standing.vs_opponent, standing.opponent_id)
 
     def get_human_win_rate_opponent(self, checkpoint: Checkpoint) -> int | None:
         standing = self._standing(checkpoint)
@@ -187,7 +199,22 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
 
     def get_human_win_rate_vs_champion(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
         standing = self._standing(checkpoint)
-        return None if standing is None else _win_rate(standing.vs_champion)
+        return None if standing is None else _win_rate(standing.vs_champion, standing.champion_id)
+
+    def get_human_evaluations(self, checkpoint: Checkpoint) -> list[dict[str, Any]] | None:
+        standing = self._standing(checkpoint)
+        if standing is None:
+            return None
+        return [
+            {
+                "batch": e.batch,
+                "pairs": e.pairs,
+                "requested_at": e.requested_at,
+                "requested_by": e.requested_by,
+                **_win_rate(e.win_rate, e.opponent_id),
+            }
+            for e in standing.evaluations
+        ]
 
     def get_strength(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
         standing = self._standing(checkpoint)
@@ -213,4 +240,60 @@ class CheckpointPromoteSerializer(serializers.Serializer[Any]):
 class ProjectModelSerializer(serializers.Serializer[Any]):
     model_spec = serializers.CharField(
         help_text="The name of a model spec (manage.py model_spec, or the Django admin)."
+    )
+
+
+class GenerateRequestSerializer(serializers.Serializer[Any]):
+    eval_only = serializers.BooleanField(
+        default=True,
+        help_text="Store the samples for evaluation and enqueue nothing (default). false: the "
+        "pairs of training prompts' samples enter the labeling queue (held-out prompts' never).",
+    )
+    split = serializers.CharField(
+        default="test", help_text="Which prompts to sample: test (held out) | train | all."
+    )
+    prompts = serializers.IntegerField(default=200, help_text="At most this many prompts.")
+    samples = serializers.IntegerField(default=2, help_text="Samples per prompt.")
+    temperature = serializers.FloatField(default=1.0, help_text="0 = greedy (then 1 sample).")
+    max_new_tokens = serializers.IntegerField(default=32)
+    seed = serializers.IntegerField(default=0)
+    priority = serializers.IntegerField(
+        default=50, help_text="Queue priority of the comparisons (eval_only=false)."
+    )
+
+
+class SampleSerializer(serializers.Serializer[Any]):
+    """One response a checkpoint generated, with its prompt and how it was sampled."""
+
+    id = serializers.IntegerField()
+    prompt = serializers.IntegerField(source="prompt_id")
+    prompt_external_id = serializers.CharField(source="prompt.external_id")
+    messages = serializers.JSONField(source="prompt.messages")
+    split = serializers.CharField(source="prompt.split")
+    text = serializers.CharField()
+    generation_params = serializers.JSONField()
+    seed = serializers.IntegerField(allow_null=True)
+    model_name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class HumanEvalRequestSerializer(serializers.Serializer[Any]):
+    opponent = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The opponent checkpoint's id (default: the current champion).",
+    )
+    priority = serializers.IntegerField(default=100, help_text="Queue priority of the pairs.")
+
+
+class HumanEvalSerializer(serializers.Serializer[Any]):
+    checkpoint = serializers.IntegerField()
+    opponent = serializers.IntegerField()
+    batch = serializers.CharField(help_text="The comparisons' provenance tag.")
+    created = serializers.IntegerField(help_text="New comparisons in the queue.")
+    pairs = serializers.IntegerField(help_text="Held-out prompts with responses of both.")
+    held_out_prompts = serializers.IntegerField()
+    missing = serializers.IntegerField(
+        help_text="Held-out prompts without a response of one side (not paired)."
     )

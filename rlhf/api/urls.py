@@ -33,4 +33,19 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.CheckpointPromoteView.as_view(),
         name="api-checkpoint-promote",
     ),
+    path(
+        "checkpoints/<int:checkpoint_id>/generate/",
+        views.CheckpointGenerateView.as_view(),
+        name="api-checkpoint-generate",
+    ),
+    path(
+        "checkpoints/<int:checkpoint_id>/samples/",
+        views.CheckpointSamplesView.as_view(),
+        name="api-checkpoint-samples",
+    ),
+    path(
+        "checkpoints/<int:checkpoint_id>/human-eval/",
+        views.CheckpointHumanEvalView.as_view(),
+        name="api-checkpoint-human-eval",
+    ),
 ]

@@ -5,24 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labeling.models import Project
+from labeling.models import Project, Split
 from labeling.roles import is_admin
 from rlhf import selectors, services
 from rlhf.api.serializers import (
     CheckpointPromoteSerializer,
     CheckpointSerializer,
+    GenerateRequestSerializer,
+    HumanEvalRequestSerializer,
+    HumanEvalSerializer,
     LeaderboardRowSerializer,
     ProjectModelSerializer,
     RoundLaunchSerializer,
     RoundSerializer,
+    SampleSerializer,
 )
 from rlhf.models import Checkpoint, ModelSpec, Round
 
@@ -190,3 +195,81 @@ class ProjectModelView(AdminAPIView):
             raise ValidationError({"model_spec": [f"no model spec named {name!r}"]}) from None
         base = services.project_model_set(project=project, model_spec=model_spec)
         return Response(CheckpointSerializer(base).data)
+
+
+def _checkpoint(checkpoint_id: int) -> Checkpoint:
+    return get_object_or_404(
+        Checkpoint.objects.select_related("model_spec", "project"), pk=checkpoint_id
+    )
+
+
+@extend_schema(tags=["checkpoints"])
+class CheckpointGenerateView(AdminAPIView):
+    @extend_schema(
+        summary="Sample a checkpoint (evaluation-only by default)",
+        description="Enqueues a generation job on a worker: `samples` per prompt of `split`, "
+        "stored as the checkpoint's responses (checkpoint_ref, generation params, seed). With "
+        "`eval_only` (the default) no comparison is created: read the samples back with "
+        "GET /api/v1/checkpoints/{id}/samples/. 202 when queued; 400 naming the field otherwise.",
+        request=GenerateRequestSerializer,
+        responses={202: GenerateRequestSerializer},
+    )
+    def post(self, request: Request, checkpoint_id: int) -> Response:
+        checkpoint = _checkpoint(checkpoint_id)
+        serializer = GenerateRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        queued = services.generation_request(checkpoint=checkpoint, **serializer.validated_data)
+        return Response(queued, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["checkpoints"])
+class CheckpointSamplesView(AdminAPIView):
+    @extend_schema(
+        summary="The responses a checkpoint generated",
+        description="Every response whose checkpoint_ref is this checkpoint (a round's generate "
+        "step, manage.py generate, the generate API): prompt, text, generation params, seed, "
+        "split. Oldest first, paginated (limit / offset); `split` = test | train filters.",
+        parameters=[
+            OpenApiParameter("split", str, enum=["test", "train"], required=False),
+        ],
+        responses={200: SampleSerializer(many=True)},
+    )
+    def get(self, request: Request, checkpoint_id: int) -> Response:
+        checkpoint = get_object_or_404(Checkpoint, pk=checkpoint_id)
+        split = request.query_params.get("split", "")
+        if split and split not in (Split.TEST, Split.TRAIN):
+            raise ValidationError({"split": ["must be 'test' or 'train'"]})
+        samples = selectors.checkpoint_samples(checkpoint, split=split or None)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(samples, request, view=self)
+        return paginator.get_paginated_response(SampleSerializer(page, many=True).data)
+
+
+@extend_schema(tags=["checkpoints"])
+class CheckpointHumanEvalView(AdminAPIView):
+    @extend_schema(
+        summary="Send a checkpoint vs the champion (or `opponent`) to human evaluation",
+        description="Pairs the two checkpoints' stored responses on the held-out prompts as "
+        "`human-eval:X-vs-Y` comparisons at the front of the labeling queue and records the "
+        "opponent on the checkpoint (metrics.human_eval). Held-out pairs never enter the queue "
+        "otherwise. 400 when no held-out prompt has responses of both (sample them first).",
+        request=HumanEvalRequestSerializer,
+        responses={201: HumanEvalSerializer},
+    )
+    def post(self, request: Request, checkpoint_id: int) -> Response:
+        checkpoint = _checkpoint(checkpoint_id)
+        serializer = HumanEvalRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        opponent_id = serializer.validated_data["opponent"]
+        opponent = None
+        if opponent_id is not None:
+            opponent = Checkpoint.objects.filter(pk=opponent_id).first()
+            if opponent is None:
+                raise ValidationError({"opponent": [f"no checkpoint #{opponent_id}"]})
+        sent = services.checkpoint_human_eval(
+            checkpoint=checkpoint,
+            opponent=opponent,
+            priority=serializer.validated_data["priority"],
+            requested_by=request.user.get_username(),
+        )
+        return Response(HumanEvalSerializer(sent).data, status=status.HTTP_201_CREATED)

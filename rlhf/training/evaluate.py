@@ -1,13 +1,20 @@
-"""A new checkpoint against its parent (or the base) on held-out prompts.
+"""A new checkpoint against its parent (or the base) on held-out prompts, then sampled against
+the base and the champion.
 
-Both generate one response per prompt (or ``num_samples`` sampled ones, paired by index); the
-reward model scores them. Reported: reward-model
-win rate (ties count half), mean rewards, a KL estimate (mean over the candidate's responses of
-log p_candidate - log p_parent) next to its direct computation on the same responses (the exact
-next-token KL summed over each response's tokens, never negative: when the two disagree the
-estimate is noise), fluency (the base model's perplexity on each side's responses: word salad
-shows as a jump), mean response lengths in tokens, and win rates under any rules named in the
-spec. :func:`win_rate` works with any scoring function (library use).
+First both generate one response per prompt (greedy; or ``num_samples`` sampled ones, paired by
+index); the reward model scores them. Reported: reward-model win rate (ties count half), mean
+rewards, a KL estimate (mean over the candidate's responses of log p_candidate - log p_parent)
+next to its direct computation on the same responses (the exact next-token KL summed over each
+response's tokens, never negative: when the two disagree the estimate is noise), fluency (the base
+model's perplexity on each side's responses: word salad shows as a jump), mean response lengths in
+tokens, win rates under any rules named in the spec and the reward model's agreement with them.
+
+Then the sampled evaluation: ``sampled_per_prompt`` samples per prompt at ``sample_temperature``
+of the candidate and of each opponent in ``opponents`` (the runner names the base and the
+champion; an opponent with the parent's adapter reuses the parent, and sampling that matches the
+first part reuses its samples), scored by the reward model: a win-rate with a 95% interval per
+opponent (``rlhf.training.stats.sampled_win_rate``). :func:`win_rate` works with any scoring
+function (library use).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rlhf.training import data, generate, rules, scoring
+from rlhf.training import data, generate, rules, scoring, stats
 from rlhf.training.devices import configure_threads, model_dtype, resolve_device
 from rlhf.training.progress import Events
 from rlhf.training.specs import EvaluateResult, EvaluateSpec
@@ -143,7 +150,51 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
             reward_candidate, reward_parent, rule_candidate, rule_parent
         )
     events.progress(4, 4)
+    sampled: dict[str, dict[str, Any]] = {}
+    if spec.sampled_per_prompt > 0 and spec.opponents:
+        n = spec.sampled_per_prompt
+        sampling = {**settings, "temperature": spec.sample_temperature, "num_samples": n}
+        same_sampling = spec.temperature == spec.sample_temperature and spec.num_samples == n
+        cache: dict[str, list[str]] = {}  # adapter ("" = base) -> its texts, prompt-major
+
+        def texts(model: Any) -> list[str]:
+            events.check()
+            generated = generate.sample(model, tokenizer, prompts, **sampling)
+            return [text for samples in generated for text, _ in samples]
+
+        mine = candidate_texts if same_sampling else texts(candidate_model)
+        parent_key = spec.parent_adapter or ""
+        if same_sampling:
+            cache[parent_key] = parent_texts
+        paired_n = [p for p in prompts for _ in range(n)]
+        mine_scores = scoring.score(reward_model, reward_tokenizer, paired_n, mine)
+        events.log(f"evaluate: sampled, {len(rows)} prompts x {n} vs {sorted(spec.opponents)}")
+        for label, adapter in sorted(spec.opponents.items()):
+            if adapter not in cache:
+                if adapter == parent_key:
+                    cache[adapter] = texts(parent_model)
+                else:
+                    fresh = AutoModelForCausalLM.from_pretrained(
+                        spec.base_model, dtype=model_dtype(spec.dtype, device)
+                    )
+                    model = generate.with_adapter(fresh, adapter or None).to(device).eval()
+                    cache[adapter] = texts(model)
+                    del model, fresh
+            theirs = scoring.score(reward_model, reward_tokenizer, paired_n, cache[adapter])
+            figures = stats.sampled_win_rate(
+                [mine_scores[i : i + n] for i in range(0, len(mine_scores), n)],
+                [theirs[i : i + n] for i in range(0, len(theirs), n)],
+                tie_tolerance=spec.tie_tolerance,
+            )
+            sampled[label] = {
+                **figures,
+                "mean_reward_candidate": _mean(mine_scores),
+                "mean_reward_opponent": _mean(theirs),
+                "samples_per_prompt": n,
+                "temperature": spec.sample_temperature,
+            }
     return EvaluateResult(
+        sampled=sampled,
         num_prompts=len(rows),
         num_samples=spec.num_samples,
         win_rate=rate,

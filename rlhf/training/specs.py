@@ -670,11 +670,27 @@ class EvaluateSpec(_Common):
     batch_size: int = 64
     tie_tolerance: float = 1e-4
     rules: tuple[str, ...] = ()  # also report win rates under these rules (rlhf.training.rules)
+    # The sampled evaluation: ``sampled_per_prompt`` samples per prompt at ``sample_temperature``
+    # of the candidate against each opponent (label -> adapter directory, "" = the base model;
+    # the runner names the base and the champion), scored by the reward model, with 95%
+    # intervals. 0 samples or no opponent: not run.
+    opponents: dict[str, str] = dataclasses.field(default_factory=dict)
+    sampled_per_prompt: int = 4
+    sample_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
         _base_model_exists(name, "base_model", self.base_model)
+        _require(self.sampled_per_prompt >= 0, name, "sampled_per_prompt", "must be >= 0")
+        _require(self.sample_temperature > 0, name, "sample_temperature", "must be > 0")
+        for label, adapter in self.opponents.items():
+            _require(
+                isinstance(adapter, str) and (adapter == "" or Path(adapter).is_dir()),
+                name,
+                "opponents",
+                f"{label}: adapter directory not found: {adapter!r}",
+            )
         _require(self.max_prompts >= 1, name, "max_prompts", "must be >= 1")
         _require(self.max_new_tokens >= 1, name, "max_new_tokens", "must be >= 1")
         _require(self.temperature >= 0, name, "temperature", "must be >= 0")
@@ -713,6 +729,10 @@ class EvaluateResult(_Json):
     # Per rule: how often the reward model prefers the side the rule prefers, over the pairs the
     # rule decides (None: it decided none).
     reward_rule_agreement: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    # The sampled evaluation, by opponent label: {prompts, pairs, wins, losses, ties, win_rate,
+    # lower, upper (Wilson 95% over prompts), mean_reward_candidate, mean_reward_opponent,
+    # samples_per_prompt, temperature}.
+    sampled: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def _output_free(cls_name: str, field: str, value: str) -> None:

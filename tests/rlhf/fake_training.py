@@ -134,6 +134,25 @@ def main() -> int:
             "perplexity_base_candidate": 6.5,
             "perplexity_base_parent": 6.0,
             "wall_s": 0.1,
+            # The sampled evaluation: 3 prompts x the samples, won 2 of 3 prompts outright.
+            "sampled": {
+                label: {
+                    "prompts": 3,
+                    "pairs": 3 * spec.get("sampled_per_prompt", 4),
+                    "wins": 2 * spec.get("sampled_per_prompt", 4),
+                    "losses": spec.get("sampled_per_prompt", 4),
+                    "ties": 0,
+                    "win_rate": 2 / 3,
+                    "lower": 0.2077,
+                    "upper": 0.9385,
+                    "mean_reward_candidate": 0.5,
+                    "mean_reward_opponent": 0.3,
+                    "samples_per_prompt": spec.get("sampled_per_prompt", 4),
+                    "temperature": spec.get("sample_temperature", 1.0),
+                }
+                for label in spec.get("opponents", {})
+                if spec.get("sampled_per_prompt", 4) > 0
+            },
         }
     elif args.step == "generate":
         prompts = [

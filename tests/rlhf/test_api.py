@@ -64,7 +64,7 @@ def test_launch_watch_and_promote(
     assert candidate["metrics"]["evaluate"]["win_rate"] == 0.6
     assert candidate["human_win_rate_opponent"] == base["id"]
     assert candidate["human_win_rate"] == {
-        "wins": 0, "losses": 0, "ties": 0, "judged": 0, "rate": None, "lower": None, "upper": None,
+        "opponent": base["id"], "wins": 0, "losses": 0, "ties": 0, "judged": 0, "rate": None, "lower": None, "upper": None,
     }  # fmt: skip
     assert candidate["strength"] is None  # no judged pair between checkpoints yet
 
@@ -139,6 +139,9 @@ def test_only_admins(annotator_api: APIClient, judged_project: Any) -> None:
         ("post", "/api/v1/checkpoints/1/promote/"),
         ("get", "/api/v1/rounds/1/"),
         ("post", "/api/v1/rounds/1/cancel/"),
+        ("post", "/api/v1/checkpoints/1/generate/"),
+        ("get", "/api/v1/checkpoints/1/samples/"),
+        ("post", "/api/v1/checkpoints/1/human-eval/"),
     ):
         response = getattr(annotator_api, method)(path)
         assert response.status_code == 403, path

@@ -77,7 +77,7 @@ def test_generate_puts_checkpoint_samples_into_the_queue(
 ) -> None:
     out = run("generate", demo_project.name, "--prompts", "3", "--samples", "2")
     base = Checkpoint.objects.get(project=demo_project)
-    assert f"checkpoint #{base.pk}: 3 prompts, 3 new comparisons" in out
+    assert f"checkpoint #{base.pk}: 3 prompts (train), 6 responses, 3 new comparisons" in out
     batch = Comparison.objects.filter(batch=f"generate:ckpt-{base.pk}")
     assert batch.count() == 3
     assert {c.response_a.checkpoint_ref for c in batch} == {str(base.pk)}

@@ -90,13 +90,20 @@ def test_one_full_round_on_the_builtin_models(
     assert runs[1].metrics_history and runs[1].progress["total"] == 3
 
     # Fresh responses went into the queue with their provenance, ahead of everything else.
+    # 4 training prompts (pairs into the queue) and the 2 held-out ones (kept for evaluation).
     new_responses = Response.objects.filter(checkpoint_ref=str(candidate.pk))
-    assert new_responses.values("prompt").distinct().count() == 4
-    assert Response.objects.filter(checkpoint_ref=str(base.pk)).count() == 4
+    assert new_responses.values("prompt").distinct().count() == 6
+    assert Response.objects.filter(checkpoint_ref=str(base.pk)).count() == 6
     vs_champion = Comparison.objects.filter(batch="round-1:vs-champion")
     assert vs_champion.count() == 4
     assert set(vs_champion.values_list("priority", flat=True)) == {100}
-    held_out = vs_champion.filter(prompt__split="test").count()
-    assert held_out == 2  # held-out prompts come first
+    assert not Comparison.objects.filter(batch__startswith="round-1:", prompt__split="test")
+    # The sampled evaluation: 4 samples a held-out prompt vs the base (also the champion).
+    sampled = evaluation["sampled"]
+    assert {label: f["checkpoint"] for label, f in sampled.items()} == {
+        "base": base.pk, "champion": base.pk,
+    }  # fmt: skip
+    assert sampled["base"]["pairs"] == 2 * 4
+    assert sampled["base"]["lower"] <= sampled["base"]["win_rate"] <= sampled["base"]["upper"]
     first_open = Comparison.objects.filter(project=project).open().first()
     assert first_open is not None and first_open.batch == "round-1:vs-champion"

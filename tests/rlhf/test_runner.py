@@ -46,7 +46,8 @@ def test_round_runs_all_steps_and_fills_the_queue(
     new = Comparison.objects.filter(batch__startswith="round-1:")
     tags = set(new.values_list("batch", flat=True))
     assert tags == {"round-1:vs-champion", "round-1:on-policy"}
-    assert new.count() == 11 * 2
+    assert new.count() == 8 * 2  # the 8 training prompts: held-out pairs stay out of the queue
+    assert not new.filter(prompt__split="test").exists()
     first = Comparison.objects.filter(project=judged_project).open().first()
     assert first is not None and first.batch == "round-1:vs-champion"
     vs = new.filter(batch="round-1:vs-champion").first()

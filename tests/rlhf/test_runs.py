@@ -137,7 +137,7 @@ def test_round_responses_go_into_the_queue_as_vs_champion_and_on_policy_pairs(
             GeneratedSample(second.pk, "old too", 0, params),
         ],
     )
-    assert counts == {"vs_champion": 2, "on_policy": 1}
+    assert counts == {"vs_champion": 2, "on_policy": 1, "human_eval": 0, "held_out_prompts": 0}
     vs = Comparison.objects.filter(batch="round-1:vs-champion")
     assert set(vs.values_list("priority", flat=True)) == {100}
     for comparison in vs:

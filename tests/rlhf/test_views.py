@@ -80,7 +80,8 @@ def test_launch_then_watch_the_round(
     assert "new comparisons" in live
     assert "Held-out accuracy</dt><dd>75%" in live
     assert "Reward-model win-rate vs parent</dt><dd>60%" in live
-    assert "11 vs champion, 11 on-policy" in live
+    assert "8 vs champion, 8 on-policy" in live
+    assert "3 held-out prompts sampled for evaluation (not queued)" in live
     page = admin_client.get(f"/rounds/{round_.pk}/")
     assert "Full config" in page.content.decode()
 

@@ -185,6 +185,31 @@ def test_evaluate_against_itself_ties_and_against_base_differs(
     assert versus_base.kl != 0
 
 
+def test_sampled_evaluation_against_the_base_and_the_champion(
+    dpo_result: Any, reward_result: Any, policy_dir: str, prompts_file: Path
+) -> None:
+    """n samples a prompt against each opponent, with a 95% interval. The champion here is the
+    candidate's own adapter: the same seed gives both sides the same samples, so every pair ties."""
+    spec = EvaluateSpec(
+        base_model=policy_dir, candidate_adapter=dpo_result.checkpoint_dir,
+        prompts=str(prompts_file), reward_model=reward_result.merged_dir, max_prompts=6,
+        max_new_tokens=8, sampled_per_prompt=3, sample_temperature=1.0,
+        opponents={"base": "", "champion": dpo_result.checkpoint_dir},
+    )  # fmt: skip
+    result = evaluate.run(spec)
+    assert set(result.sampled) == {"base", "champion"}
+    champion = result.sampled["champion"]
+    assert (champion["prompts"], champion["pairs"], champion["ties"]) == (6, 18, 18)
+    assert champion["win_rate"] == 0.5
+    assert champion["lower"] < 0.5 < champion["upper"]
+    assert (champion["samples_per_prompt"], champion["temperature"]) == (3, 1.0)
+    base = result.sampled["base"]
+    assert base["wins"] + base["losses"] + base["ties"] == base["pairs"] == 18
+    assert base["ties"] < 18  # the DPO adapter moved the policy: its samples differ from the base's
+    assert base["lower"] <= base["win_rate"] <= base["upper"]
+    assert base["mean_reward_candidate"] == champion["mean_reward_candidate"]  # one candidate set
+
+
 def test_dtype_and_chat_template_are_applied_when_loading(policy_dir: str) -> None:
     import torch
 
