@@ -72,10 +72,14 @@ def snapshot_rounds(project: Project, rounds: Any) -> list[int]:
     return sorted(set(rounds))
 
 
-def snapshot_judgment_ids(project: Project, snapshot: dict[str, Any]) -> list[int]:
-    """The ids of the judgments a round with this snapshot config would train on (sorted)."""
+def snapshot_judgment_ids(
+    project: Project, snapshot: dict[str, Any], numbers: list[int] | None = None
+) -> list[int]:
+    """The ids of the judgments a round with this snapshot config would train on (sorted);
+    ``numbers``: these rounds instead of what the config's ``rounds`` selects."""
     judgments = Judgment.objects.filter(comparison__project=project)
-    numbers = snapshot_rounds(project, snapshot.get("rounds", "all"))
+    if numbers is None:
+        numbers = snapshot_rounds(project, snapshot.get("rounds", "all"))
     if numbers:
         judgments = judgments.filter(rounds_q(numbers, prefix="comparison__"))
     if not snapshot.get("include_held_out", False):
@@ -123,12 +127,18 @@ def snapshot_hash(rows: Iterable[dict[str, Any]]) -> str:
 
 
 def snapshot_export_query(
-    project: Project, snapshot: dict[str, Any], judgment_ids: Sequence[int], *, method: str
+    project: Project,
+    snapshot: dict[str, Any],
+    judgment_ids: Sequence[int],
+    *,
+    method: str,
+    numbers: list[int] | None = None,
 ) -> dict[str, str]:
     """Export parameters (``GET /api/v1/projects/{id}/export/``) that give exactly the rows a
     round of ``method`` trains on (:func:`training_rows`): its rounds, split, policies and
     judgment cut-off. Frozen on the round at launch (``Round.snapshot_export``)."""
-    numbers = snapshot_rounds(project, snapshot.get("rounds", "all"))
+    if numbers is None:
+        numbers = snapshot_rounds(project, snapshot.get("rounds", "all"))
     newest = (
         Judgment.objects.filter(pk__in=list(judgment_ids))
         .order_by("-created_at")
@@ -537,5 +547,39 @@ def snapshot_preview(project: Project, method: str, config: dict[str, Any] | Non
         resolved = resolve_config(method, config)
     except ConfigError:
         return None
-    judgment_ids = snapshot_judgment_ids(project, resolved["snapshot"])
-    return len(training_rows(method, judgment_ids, resolved["snapshot"]))
+    return len(snapshot_select(project, resolved["snapshot"], method).rows)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    rounds: list[int]  # the round numbers it takes ([]: all)
+    judgment_ids: list[int]
+    rows: list[dict[str, Any]]  # the training rows of the round's method
+
+
+def snapshot_select(project: Project, snapshot: dict[str, Any], method: str) -> Snapshot:
+    """What a round of ``method`` with this snapshot config trains on now.
+
+    ``rounds: newest`` takes the latest round's batch and, while that gives fewer training rows
+    than ``PAIRWISE_MIN_SNAPSHOT``, the batches before it too, newest first, then the comparisons
+    no round made: once a policy answers alike, a batch judged by a rule-like preference is mostly
+    ties (benchmarks/loop.py under ``correct``: 15 usable rows of 200 judgments) and the loop would
+    stop. Any other setting takes what it names.
+    """
+    setting = snapshot.get("rounds", "all")
+    candidates = [snapshot_rounds(project, setting)]
+    if setting == "newest":
+        older = (
+            Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
+            .order_by("-number")
+            .values_list("number", flat=True)
+        )
+        numbers = [*dict.fromkeys([*candidates[0], *older, 0])]
+        candidates = [numbers[: i + 1] for i in range(len(candidates[0]) - 1, len(numbers))]
+    chosen = Snapshot([], [], [])
+    for numbers in candidates:
+        ids = snapshot_judgment_ids(project, snapshot, numbers)
+        chosen = Snapshot(numbers, ids, training_rows(method, ids, snapshot))
+        if len(chosen.rows) >= settings.PAIRWISE_MIN_SNAPSHOT:
+            break
+    return chosen

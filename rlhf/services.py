@@ -223,8 +223,8 @@ def round_launch(
         resolved = resolve_config(method, config)
     except ConfigError as exc:
         raise LabelingError(str(exc), field=exc.field) from exc
-    judgment_ids = selectors.snapshot_judgment_ids(project, resolved["snapshot"])
-    rows = selectors.training_rows(method, judgment_ids, resolved["snapshot"])
+    chosen = selectors.snapshot_select(project, resolved["snapshot"], method)
+    judgment_ids, rows = chosen.judgment_ids, chosen.rows
     if not rows:
         newest = resolved["snapshot"]["rounds"] == "newest"
         raise LabelingError(
@@ -273,7 +273,11 @@ def round_launch(
                 snapshot_hash=selectors.snapshot_hash(rows),
                 snapshot_size=len(rows),
                 snapshot_export=selectors.snapshot_export_query(
-                    project, resolved["snapshot"], judgment_ids, method=method
+                    project,
+                    resolved["snapshot"],
+                    judgment_ids,
+                    method=method,
+                    numbers=chosen.rounds,
                 ),
                 reward_judgment_ids=reward_ids,
                 reward_snapshot_hash=selectors.snapshot_hash(reward_rows),

@@ -21,6 +21,7 @@ from django.utils.html import escape
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from labeling.errors import LabelingError
 from labeling.models import Judgment, Project
 from labeling.roles import ADMIN_GROUP
 from rlhf import selectors, services
@@ -162,3 +163,43 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
         for r in _trained_rows(first, fake_engine)
     }
     assert any((p, rejected, chosen) in pairs for p, chosen, rejected in pairs)  # both orders
+
+
+@pytest.mark.django_db
+def test_newest_reaches_back_when_the_latest_batch_is_too_small(
+    demo_project: Project,
+    fake_engine: Path,
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:
+    """Iterative DPO takes the latest round's batch; when that holds fewer rows than a round
+    needs (a rule-like taste on a policy that answers alike gives mostly ties), the batches before
+    it join, newest first, instead of stopping the loop; the export still gives the trained rows."""
+    users = [user for user, _ in annotators_ensure(demo_project, 3)]
+    judge_in_process(project=demo_project, annotators=users, rule="correct_polite", noise=0.2)
+    capture = django_capture_on_commit_callbacks
+    first = _launch(demo_project, "dpo", {}, capture)
+    judge_in_process(
+        project=demo_project, annotators=users, rule="correct_polite", noise=0.2, limit=4, seed=3
+    )
+    latest_only = len(
+        selectors.training_rows(
+            "dpo",
+            selectors.snapshot_judgment_ids(demo_project, first.config["snapshot"], [1]),
+            first.config["snapshot"],
+        )
+    )
+    settings.PAIRWISE_MIN_SNAPSHOT = latest_only + 1
+    assert first.snapshot_size >= settings.PAIRWISE_MIN_SNAPSHOT  # round 0's batch is enough
+    second = _launch(demo_project, "dpo", {}, capture)
+    assert second.config["snapshot"]["rounds"] == "newest"
+    assert second.snapshot_export["round"] == "1,0"
+    assert second.snapshot_size > latest_only
+    assert set(first.snapshot_judgment_ids) < set(second.snapshot_judgment_ids)
+    exported, _ = _exported(_admin_api(), second)
+    trained = _trained_rows(second, fake_engine)
+    assert exported == [{k: v for k, v in row.items() if k != "prompt_id"} for row in trained]
+    # when even the whole history is too small, the launch says how many more are needed
+    settings.PAIRWISE_MIN_SNAPSHOT = 10_000
+    with pytest.raises(LabelingError, match=r"judge \d+ more decided comparisons"):
+        services.round_launch(project=demo_project, method="dpo")
