@@ -52,6 +52,7 @@ from labeling.models import Choice, Judgment
 UNDECIDED = "undecided"
 SIDES = (Choice.A.value, Choice.B.value)
 TIE_POLICIES = ("drop", "split")
+ANNOTATOR_WEIGHTS = reliability.WEIGHTINGS  # none | dawid_skene | mace
 BOTH_BAD_POLICIES = ("drop", "split")
 DECIMALS = 4
 

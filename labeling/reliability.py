@@ -137,7 +137,7 @@ def annotator_weights(votes: Iterable[Vote], model: str) -> dict[Hashable, float
     return {annotator: found.get(annotator, fallback) for annotator in {v[1] for v in votes}}
 
 
-def reliability(votes: Iterable[Vote]) -> dict[Hashable, Reliability]:
+def annotator_reliability(votes: Iterable[Vote]) -> dict[Hashable, Reliability]:
     """Both models' scores for every annotator of ``votes`` (the stats page's table)."""
     units = _units(votes)
     counts = Counter(vote[1] for vote in units)
