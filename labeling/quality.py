@@ -531,7 +531,7 @@ def quality(rows: Sequence[Row], usernames: Mapping[int, str] | None = None) -> 
         own_scores = scores.get(annotator_id, NO_RELIABILITY)
         flags = _annotator_flags(annotator_id, figures)
         if (unreliable := _reliability_flag(own_scores)) is not None:
-            flags.insert(0, unreliable)
+            flags.append(unreliable)
         annotators.append(
             AnnotatorQuality(
                 annotator_id=annotator_id,

@@ -20,8 +20,12 @@ the latent truth":
   scores about 0 whatever their rates, a consistent one with 10% noise about 0.85.
 - **MACE** (Hovy et al. 2013, ``crowdkit...MACE``, variational Bayes): the competence ``θ``, the
   probability that the annotator is not "spamming" (answering from their own distribution) on an
-  item. One restart: crowd-kit seeds every restart with the same ``random_state``, so more would
-  repeat the same fit.
+  item. Not chance-corrected: an annotator answering ``a`` or ``b`` at random on mostly a/b
+  comparisons hits the truth half the time, and the symmetric Dirichlet prior on the spam
+  distribution (crowd-kit: 10 per label) credits part of that to competence (0.2-0.45 for the
+  always-left annotator of ``tests/labeling/test_reliability.py``, ~0.05 for a uniformly random
+  one; Dawid-Skene: both under 0.1). One restart: crowd-kit seeds every restart with the same
+  ``random_state``, so more would repeat the same fit.
 
 **Vote weights** (``annotator_weights=dawid_skene|mace`` of exports and round snapshots,
 ``labeling.preferences.weighted_decision``): a judgment counts by its annotator's score; with
