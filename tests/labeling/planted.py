@@ -41,7 +41,9 @@ def comparison_add(project: Project, name: str) -> Comparison:
 def planted_project(*, seed: int = 0, name: str = "planted") -> Project:
     rng = random.Random(seed)
     project = Project.objects.create(name=name, judgments_per_comparison=7)
-    users = {username: UserFactory.create(username=username) for username in (*CONSISTENT, *PLANTED)}
+    users = {
+        username: UserFactory.create(username=username) for username in (*CONSISTENT, *PLANTED)
+    }
     judgments = []
 
     def vote(comparison: Comparison, username: str, choice: str, shown_left: str) -> None:
@@ -67,7 +69,9 @@ def planted_project(*, seed: int = 0, name: str = "planted") -> Project:
         vote(comparison, LEFT, left, left)
     outvoted = comparison_add(project, "outvoted")
     judgments.append(
-        Judgment(annotator=users["good0"], comparison=outvoted, choice="a", strength=3, shown_left="a")
+        Judgment(
+            annotator=users["good0"], comparison=outvoted, choice="a", strength=3, shown_left="a"
+        )
     )
     vote(outvoted, RANDOM, "b", "a")
     vote(outvoted, LEFT, "b", "b")

@@ -94,9 +94,12 @@ def test_drop_below_removes_the_planted_votes(planted_project: Project) -> None:
     )
     (single,) = probe(per_vote, "outvoted")
     assert single["weight"] == good  # one kept vote: reliability / 1
-    assert len(per_vote) == Judgment.objects.filter(
-        annotator__username__in=CONSISTENT, choice__in=["a", "b"]
-    ).count()
+    assert (
+        len(per_vote)
+        == Judgment.objects.filter(
+            annotator__username__in=CONSISTENT, choice__in=["a", "b"]
+        ).count()
+    )
 
 
 def test_an_export_and_a_snapshot_of_the_same_judgments_hold_the_same_rows(
