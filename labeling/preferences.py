@@ -164,8 +164,10 @@ def weighted_decision(
     plurality of their summed reliabilities (no reliability at all: undecided); the share is the
     winner's sum over all sums; the margin the reliability-weighted mean of the winning votes'
     strength margins; the weight of a pair the share times the mean reliability of the winning
-    votes, so a comparison only weak annotators decided weighs little. With every reliability
-    1.0 this is :func:`decide` with the share as weight, as without weights.
+    votes, so a comparison only weak annotators decided weighs little. A split between annotators
+    of unequal reliability is decided for the more reliable side, at a share near 0.5 (raise
+    ``min_agreement`` to keep such pairs out). With every reliability 1.0 this is :func:`decide`
+    with the share as weight, as without weights.
     """
     kept = [vote for vote in votes if vote[2] >= drop_below]
     sums = dict.fromkeys(Choice.values, 0.0)
@@ -173,6 +175,8 @@ def weighted_decision(
     for choice, _, trust in kept:
         sums[choice] += trust
         counts[choice] += 1
+    # equal sums stay equal whatever the order of float additions: 0.8 + 0.1 against 0.9
+    sums = {choice: round(value, 2 * DECIMALS) for choice, value in sums.items()}
     total = sum(sums.values())
     top = max(sums.values())
     leaders = [choice for choice, value in sums.items() if value == top]

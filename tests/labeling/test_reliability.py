@@ -136,3 +136,11 @@ def test_a_comparison_only_weak_annotators_decided_weighs_little_or_goes() -> No
     assert nothing.outcome == "undecided" and nothing.n == 0
     zero, zero_weight = weighted_decision([("a", 2, 0.0), ("b", 2, 0.0)])
     assert zero.outcome == "undecided" and zero_weight == 0.0
+
+
+def test_a_split_goes_to_the_more_reliable_side_and_equal_sums_stay_undecided() -> None:
+    decision, weight = weighted_decision([("a", 2, 0.8), ("b", 2, 0.7)])
+    assert (decision.outcome, decision.share) == ("a", round(0.8 / 1.5, 4))
+    assert weight == round(0.8 / 1.5 * 0.8, 4)
+    even, even_weight = weighted_decision([("a", 2, 0.9), ("b", 2, 0.8), ("b", 2, 0.1)])
+    assert even.outcome == "undecided" and even_weight == 0.0

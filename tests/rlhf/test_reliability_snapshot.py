@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from labeling.models import Judgment, Project
-from rlhf import selectors, services
+from rlhf import selectors
 from rlhf.methods import ConfigError, resolve_config
 from rlhf.models import Round
 from tests.factories import UserFactory
