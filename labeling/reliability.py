@@ -22,9 +22,9 @@ the latent truth":
   probability that the annotator is not "spamming" (answering from their own distribution) on an
   item. Not chance-corrected: an annotator answering ``a`` or ``b`` at random on mostly a/b
   comparisons hits the truth half the time, and the symmetric Dirichlet prior on the spam
-  distribution (crowd-kit: 10 per label) credits part of that to competence (0.2-0.45 for the
-  always-left annotator of ``tests/labeling/test_reliability.py``, ~0.05 for a uniformly random
-  one; Dawid-Skene: both under 0.1). One restart: crowd-kit seeds every restart with the same
+  distribution (crowd-kit: 10 per label) credits part of that to competence (0.29-0.43 for the
+  always-left annotator of ``tests/labeling/test_reliability.py``, ~0.06 for a uniformly random
+  one; Dawid-Skene: both 0-0.13; the consistent annotators 0.65-0.99 under either). One restart: crowd-kit seeds every restart with the same
   ``random_state``, so more would repeat the same fit.
 
 **Vote weights** (``annotator_weights=dawid_skene|mace`` of exports and round snapshots,
