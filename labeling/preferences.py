@@ -21,6 +21,14 @@ decision under the ``split`` policy becomes both orders at half the weight, marg
 desirable and its rejected one as undesirable, a both-bad decision both responses as undesirable,
 a tie nothing.
 
+**Reliability weights** (opt-in: ``annotator_weights=dawid_skene|mace`` on an export, the same
+option in a round's snapshot; off by default, and then nothing above changes): each vote counts
+by its annotator's reliability on ``[0, 1]`` (``labeling.reliability``, estimated once over the
+judgments being turned into rows), and ``drop_below`` removes the votes of annotators under it.
+The weighted votes decide by plurality of their sums, the share is the winner's sum over all,
+the margin the weighted mean of the winners' strength margins, and the weight of a pair the share
+times the mean reliability of the winning votes (:func:`weighted_decision`).
+
 Margins and weights are rounded to 4 decimals here, so every consumer sees the same numbers.
 :class:`PreferenceHash` is the content hash of a sequence of preference pairs (prompt messages,
 chosen text, rejected text, margin, weight), whatever file format carries them: the dataset card
@@ -38,11 +46,13 @@ from typing import Any
 
 from django.db.models import Q
 
+from labeling import reliability
 from labeling.models import Choice, Judgment
 
 UNDECIDED = "undecided"
 SIDES = (Choice.A.value, Choice.B.value)
 TIE_POLICIES = ("drop", "split")
+ANNOTATOR_WEIGHTS = reliability.WEIGHTINGS  # none | dawid_skene | mace
 BOTH_BAD_POLICIES = ("drop", "split")
 DECIMALS = 4
 
@@ -142,6 +152,54 @@ def decide(votes: Votes) -> Decision:
 def vote_decision(choice: str, strength: int | None) -> Decision:
     """One judgment on its own (``aggregation=all``): its choice, its strength's margin."""
     return decide(Votes.of([(choice, strength)]))
+
+
+def weighted_decision(
+    votes: Iterable[tuple[str, int | None, float]], *, drop_below: float = 0.0
+) -> tuple[Decision, float]:
+    """The decision of votes that count by their annotator's reliability (``labeling.reliability``),
+    and the weight of what it yields. ``votes``: ``(choice, strength, reliability)``.
+
+    Votes whose reliability is under ``drop_below`` are removed first. The rest decide by strict
+    plurality of their summed reliabilities (no reliability at all: undecided); the share is the
+    winner's sum over all sums; the margin the reliability-weighted mean of the winning votes'
+    strength margins; the weight of a pair the share times the mean reliability of the winning
+    votes, so a comparison only weak annotators decided weighs little. A split between annotators
+    of unequal reliability is decided for the more reliable side, at a share near 0.5 (raise
+    ``min_agreement`` to keep such pairs out). With every reliability 1.0 this is :func:`decide`
+    with the share as weight, as without weights.
+    """
+    kept = [vote for vote in votes if vote[2] >= drop_below]
+    sums = dict.fromkeys(Choice.values, 0.0)
+    counts: dict[str, int] = dict.fromkeys(Choice.values, 0)
+    for choice, _, trust in kept:
+        sums[choice] += trust
+        counts[choice] += 1
+    # equal sums stay equal whatever the order of float additions: 0.8 + 0.1 against 0.9
+    sums = {choice: round(value, 2 * DECIMALS) for choice, value in sums.items()}
+    total = sum(sums.values())
+    top = max(sums.values())
+    leaders = [choice for choice, value in sums.items() if value == top]
+    outcome = leaders[0] if len(leaders) == 1 and top > 0 else UNDECIDED
+    n = len(kept)
+    margin = weight = 0.0
+    if outcome != UNDECIDED:
+        winners = [vote for vote in kept if vote[0] == outcome]
+        if outcome in SIDES:
+            strong = [((s - 1) / 3, r) for _, s, r in winners if s is not None]
+            strength_weight = sum(r for _, r in strong)
+            if strength_weight > 0:
+                margin = round(sum(m * r for m, r in strong) / strength_weight, DECIMALS)
+        weight = (top / total) * (top / len(winners))
+    decision = Decision(
+        outcome=outcome,
+        share=round(top / total, DECIMALS) if total > 0 else 0.0,
+        margin=margin,
+        n=n,
+        agreeing_pairs=sum(count * (count - 1) for count in counts.values()) // 2,
+        pairs=n * (n - 1) // 2,
+    )
+    return decision, round(weight, DECIMALS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,16 +338,21 @@ def snapshot_rows(
     both_bad: str = "drop",
     min_agreement: float = 0.0,
     unpaired: bool = False,
+    annotator_weights: str = "none",
+    drop_below: float = 0.0,
 ) -> list[dict[str, Any]]:
     """The training rows of a set of judgments, comparisons in id order (one query).
 
     Pairs: ``{prompt_id, prompt, chosen, rejected, margin, weight}``; ``unpaired`` (KTO):
     ``{prompt_id, prompt, completion, label, weight}``. ``prompt_id`` is the prompt's primary key
     as a string, ``prompt`` its messages. An undecided comparison, or one whose winner's share is
-    below ``min_agreement``, yields nothing. An export with the same judgments and policies
-    (``format=trl_conversational&margin=1&weight=1``, or a KTO format) holds the same rows.
+    below ``min_agreement``, yields nothing. ``annotator_weights`` (``dawid_skene`` / ``mace``):
+    votes count by their annotator's reliability, estimated on these judgments
+    (``labeling.reliability``; :func:`weighted_decision`), those under ``drop_below`` not at all.
+    An export with the same judgments and policies (``format=trl_conversational&margin=1&weight=1``,
+    or a KTO format, and the same ``annotator_weights`` / ``drop_below``) holds the same rows.
     """
-    votes: dict[int, list[tuple[str, int | None]]] = {}
+    votes: dict[int, list[tuple[str, int | None, str]]] = {}
     texts: dict[int, tuple[int, Any, str, str]] = {}
     rows_read = (
         Judgment.objects.filter(pk__in=list(judgment_ids))
@@ -298,18 +361,35 @@ def snapshot_rows(
             "comparison_id",
             "choice",
             "strength",
+            "annotator__username",
             "comparison__prompt_id",
             "comparison__prompt__messages",
             "comparison__response_a__text",
             "comparison__response_b__text",
         )
     )
-    for comparison_id, choice, strength, prompt_id, messages, a_text, b_text in rows_read:
-        votes.setdefault(comparison_id, []).append((choice, strength))
+    for comparison_id, choice, strength, username, prompt_id, messages, a_text, b_text in rows_read:
+        votes.setdefault(comparison_id, []).append((choice, strength, username))
         texts.setdefault(comparison_id, (prompt_id, messages, a_text, b_text))
+    weights = None
+    if annotator_weights != "none":
+        weights = reliability.annotator_weights(
+            (
+                (comparison_id, username, choice)
+                for comparison_id, group in votes.items()
+                for choice, _, username in group
+            ),
+            annotator_weights,
+        )
     rows: list[dict[str, Any]] = []
     for comparison_id, comparison_votes in votes.items():
-        decision = decide(Votes.of(comparison_votes))
+        weight = None
+        if weights is None:
+            decision = decide(Votes.of((c, s) for c, s, _ in comparison_votes))
+        else:
+            decision, weight = weighted_decision(
+                ((c, s, weights[user]) for c, s, user in comparison_votes), drop_below=drop_below
+            )
         if decision.outcome == UNDECIDED or decision.share < min_agreement:
             continue
         prompt_id, messages, a_text, b_text = texts[comparison_id]
@@ -325,7 +405,7 @@ def snapshot_rows(
                     "label": example.desirable,
                     "weight": example.weight,
                 }
-                for example in completions_of(decision, both_bad=both_bad)
+                for example in completions_of(decision, both_bad=both_bad, weight=weight)
             )
             continue
         rows.extend(
@@ -336,6 +416,6 @@ def snapshot_rows(
                 "margin": pair.margin,
                 "weight": pair.weight,
             }
-            for pair in pairs_of(decision, ties=ties, both_bad=both_bad)
+            for pair in pairs_of(decision, ties=ties, both_bad=both_bad, weight=weight)
         )
     return rows

@@ -4,7 +4,8 @@
 flag types; split, each would half-define them.)
 
 Pure functions over judgment rows (no queries here: ``labeling.selectors.project_stats`` reads the
-rows once and passes them in). numpy and ``krippendorff`` only: the web process stays free of torch.
+rows once and passes them in). numpy, ``krippendorff`` and crowd-kit (``labeling.reliability``):
+the web process stays free of torch.
 
 **Agreement** over the comparisons judged by two or more annotators ("units"), in the vocabulary
 of ``labeling.preferences`` (choices ``a`` / ``b`` / ``tie`` / ``both_bad``):
@@ -23,6 +24,12 @@ Per round (batch ``round-N`` or ``round-N:<kind>``; round 0 = comparisons no rou
 ``labeling.preferences.rounds_q``) and per annotator: their pairs with the others for percent
 agreement; alpha and kappa over the comparisons they share with others.
 A figure that is undefined (too few units, no variation) is ``None`` with a reason.
+
+**Reliability** per annotator (``labeling.reliability``): Dawid-Skene chance-corrected accuracy
+and MACE competence, on ``[0, 1]`` (0: no better than chance), fitted on the comparisons judged
+by two or more; the figures ``annotator_weights`` gives votes in exports and round snapshots.
+Flag ``unreliable``: either score under ``UNRELIABLE_BELOW`` with ``MIN_JUDGMENTS`` or more such
+judgments.
 
 **Bias audit** per annotator and per project, among side choices (``a`` / ``b``): the rate of
 choosing the side shown on the left, the rate of choosing the longer response (pairs of unequal
@@ -48,12 +55,15 @@ import numpy as np
 
 from labeling.models import Choice
 from labeling.preferences import ROUND_TAG, SIDES, Votes, decide
+from labeling.reliability import Reliability, annotator_reliability
 
 CHOICES: tuple[str, ...] = tuple(Choice.values)  # a, b, tie, both_bad
 STRENGTH_SCALE: tuple[int, ...] = tuple(range(-4, 5))  # signed strength: -4 … +4
 MIN_SHARED_FOR_KAPPA = 10
 MIN_JUDGMENTS = 20
 MIN_RATE_GAP = 0.2
+UNRELIABLE_BELOW = 0.4  # a reliability score under this (0 = chance, 1 = the consensus) is flagged
+NO_RELIABILITY = Reliability(units=0, dawid_skene=None, mace=None)
 SLOW_FACTOR = 4  # the others' median time over this annotator's before it is flagged
 LEVEL = 0.95
 DECIMALS = 4
@@ -134,7 +144,7 @@ class PairKappa:
 
 @dataclass(frozen=True, slots=True)
 class Flag:
-    code: str  # left_side | longer | tie | both_bad | fast
+    code: str  # unreliable | left_side | longer | tie | both_bad | fast
     message: str
 
 
@@ -161,6 +171,7 @@ class AnnotatorQuality:
     agreement: AgreementFigures  # percent: pairs with others; alpha/kappa: shared comparisons
     bias: Bias
     flags: list[Flag] = field(default_factory=list)
+    reliability: Reliability = NO_RELIABILITY  # no comparison shared with another annotator
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,12 +481,34 @@ def _project_flags(figures: Bias, rows: Sequence[Row]) -> list[Flag]:
     return [flag for flag in flags if flag is not None]
 
 
+# --- reliability ---------------------------------------------------------------------------------
+
+
+def _reliability_flag(scores: Reliability) -> Flag | None:
+    """``unreliable`` when Dawid-Skene or MACE puts the annotator under ``UNRELIABLE_BELOW``."""
+    if scores.units < MIN_JUDGMENTS:
+        return None
+    low = [
+        f"{name} {value:.2f}"
+        for name, value in (("Dawid-Skene", scores.dawid_skene), ("MACE", scores.mace))
+        if value is not None and value < UNRELIABLE_BELOW
+    ]
+    if not low:
+        return None
+    return Flag(
+        "unreliable",
+        f"Unreliable: {' and '.join(low)} (0 is chance, 1 always the consensus; under "
+        f"{UNRELIABLE_BELOW} flagged) over {scores.units} judgments others also made. Their "
+        "votes can be down-weighted or dropped: annotator_weights / drop_below.",
+    )
+
+
 # --- everything ----------------------------------------------------------------------------------
 
 
 def quality(rows: Sequence[Row], usernames: Mapping[int, str] | None = None) -> Quality:
-    """Agreement (project, rounds, annotators, annotator pairs) and the bias audit of a project's
-    judgments; ``usernames`` names the annotators (default: their ids)."""
+    """Agreement (project, rounds, annotators, annotator pairs), reliability and the bias audit of
+    a project's judgments; ``usernames`` names the annotators (default: their ids)."""
     units = _units(rows)
     by_round: dict[int, list[list[Row]]] = defaultdict(list)
     by_annotator_units: dict[int, list[list[Row]]] = defaultdict(list)
@@ -490,15 +523,23 @@ def quality(rows: Sequence[Row], usernames: Mapping[int, str] | None = None) -> 
         by_annotator[row.annotator_id].append(row)
     project_bias = bias(rows)
     figures = {key: bias(own_rows) for key, own_rows in sorted(by_annotator.items())}
+    scores = annotator_reliability(
+        (row.comparison_id, row.annotator_id, row.choice) for row in rows
+    )
     annotators = []
     for annotator_id, own in figures.items():
+        own_scores = scores.get(annotator_id, NO_RELIABILITY)
+        flags = _annotator_flags(annotator_id, figures)
+        if (unreliable := _reliability_flag(own_scores)) is not None:
+            flags.append(unreliable)
         annotators.append(
             AnnotatorQuality(
                 annotator_id=annotator_id,
                 username=(usernames or {}).get(annotator_id, str(annotator_id)),
                 agreement=agreement(by_annotator_units[annotator_id], pairs_of=annotator_id),
                 bias=own,
-                flags=_annotator_flags(annotator_id, figures),
+                flags=flags,
+                reliability=own_scores,
             )
         )
     return Quality(

@@ -12,7 +12,8 @@ new: a spec class in ``specs.SPEC_TYPES`` and ``rlhf/training/<step>.py``).
 A round config has five sections, each a flat dict:
 
 - ``snapshot``: which judgments become preference rows (min agreement, tie / both-bad policy,
-  which rounds' comparisons, whether held-out prompts count);
+  which rounds' comparisons, whether held-out prompts count, annotator reliability weights and
+  the reliability under which an annotator's votes are dropped);
 - ``reward``: the reward-model trainer (RewardSpec fields);
 - ``policy``: the policy trainer: the fields of the method's engine spec (DPOSpec for dpo / ipo /
   robust, KTOSpec for kto, OnlineSpec for grpo / rloo);
@@ -38,6 +39,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from labeling.preferences import ANNOTATOR_WEIGHTS
 from rlhf.training.specs import SPEC_TYPES, EvaluateSpec, GenerateSpec, RewardSpec, SpecError
 
 PPO_NOTE = (
@@ -59,6 +61,10 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {
     # between rounds, and a reward model re-trained on each round's batch alone (200 labels)
     # stayed near a coin (benchmarks/loop.py: 58-70% held-out accuracy).
     "reward_rounds": "all",
+    # none | dawid_skene | mace: votes count by their annotator's reliability, estimated on the
+    # snapshot's judgments (labeling.reliability; the export's annotator_weights)
+    "annotator_weights": "none",
+    "drop_below": 0.0,  # with annotator_weights: drop the votes of annotators scoring less
 }
 # Training hyperparameters default to the engine's own, except the step budgets: a round trains
 # a fixed number of steps (``max_steps``) instead of epochs, so its time does not grow with the
@@ -385,6 +391,19 @@ def _check(method: TrainingMethod, config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"snapshot.{name} must be 'drop' or 'split'", field=f"snapshot.{name}"
             )
+    if snapshot["annotator_weights"] not in ANNOTATOR_WEIGHTS:
+        raise ConfigError(
+            f"snapshot.annotator_weights must be one of {', '.join(ANNOTATOR_WEIGHTS)}",
+            field="snapshot.annotator_weights",
+        )
+    if not 0.0 <= float(snapshot["drop_below"]) <= 1.0:
+        raise ConfigError("snapshot.drop_below must be in [0, 1]", field="snapshot.drop_below")
+    if float(snapshot["drop_below"]) > 0 and snapshot["annotator_weights"] == "none":
+        raise ConfigError(
+            "snapshot.drop_below needs snapshot.annotator_weights dawid_skene or mace (the "
+            "reliability it compares with)",
+            field="snapshot.drop_below",
+        )
     for name in ("rounds", "reward_rounds"):
         rounds = snapshot[name]
         if not (

@@ -204,3 +204,30 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ML_LIBRARIE
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_reliability_fits_leave_the_ml_libraries_out() -> None:
+    """crowd-kit's package ``__init__`` imports its text and embedding aggregators: fitting
+    Dawid-Skene and MACE the way the web process does (``labeling.reliability``) must still
+    leave torch, transformers & co. out of ``sys.modules``."""
+    script = """
+import json, sys
+import django
+django.setup()
+from labeling import reliability
+votes = [(c, w, "ab"[(c + (w == 2) * c // 2) % 2]) for c in range(30) for w in range(3)]
+fitted = {m: reliability.scores(votes, m) for m in reliability.MODELS}
+assert all(len(s) == 3 for s in fitted.values()), fitted
+assert "crowdkit.aggregation" in sys.modules  # the fit did load crowd-kit
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ML_LIBRARIES)))
+""".replace("ML_LIBRARIES", repr((*ML_LIBRARIES, "sentence_transformers", "datasets")))
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"DJANGO_SETTINGS_MODULE": "config.test_settings", "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []

@@ -300,7 +300,9 @@ class PairKappaSerializer(serializers.Serializer[Any]):
 
 
 class FlagSerializer(serializers.Serializer[Any]):
-    code = serializers.CharField(help_text="left_side | longer | tie | both_bad | fast")
+    code = serializers.CharField(
+        help_text="unreliable | left_side | longer | tie | both_bad | fast"
+    )
     message = serializers.CharField()
 
 
@@ -321,10 +323,28 @@ class BiasSerializer(serializers.Serializer[Any]):
     median_time_ms = serializers.FloatField(allow_null=True)
 
 
+class ReliabilitySerializer(serializers.Serializer[Any]):
+    units = serializers.IntegerField(
+        help_text="Judgments on comparisons another annotator judged too (the evidence)."
+    )
+    dawid_skene = serializers.FloatField(
+        allow_null=True,
+        help_text="Dawid-Skene accuracy against the latent truth, chance-corrected, on [0, 1] "
+        "(0: no better than chance). Null without a shared comparison.",
+    )
+    mace = serializers.FloatField(
+        allow_null=True,
+        help_text="MACE competence: the probability of not answering at random, on [0, 1].",
+    )
+
+
 class AnnotatorQualitySerializer(serializers.Serializer[Any]):
     annotator_id = serializers.IntegerField()
     username = serializers.CharField()
     agreement = QualityAgreementSerializer()
+    reliability = ReliabilitySerializer(
+        help_text="The vote weights of annotator_weights=dawid_skene|mace (exports, snapshots)."
+    )
     bias = BiasSerializer()
     flags = FlagSerializer(many=True)
 

@@ -95,6 +95,20 @@ def dataset_card_render(*, project: Project, spec: ExportSpec, stats: ExportStat
             else "no"
         ),
         f"- Weight column: {'yes (share of votes for the winner)' if spec.weight else 'no'}",
+        "- Annotator weights: "
+        + (
+            "none (every vote counts alike)"
+            if spec.annotator_weights == "none"
+            else f"`{spec.annotator_weights}` (each vote counts by its annotator's reliability "
+            "on [0, 1]; weight = reliability-weighted share of the winner times the mean "
+            "reliability of the winning votes)"
+            + (
+                f"; votes of annotators under {spec.drop_below} dropped: "
+                f"{stats.votes_dropped_unreliable}"
+                if spec.drop_below
+                else ""
+            )
+        ),
         "",
         "Dropped comparisons:",
         "",
@@ -106,6 +120,12 @@ def dataset_card_render(*, project: Project, spec: ExportSpec, stats: ExportStat
         ]
     else:
         lines.append("- none")
+    if stats.reliability:
+        lines += ["", "Annotator reliability (vote weight):", ""]
+        lines += [
+            f"- {name}: {weight}"
+            for name, weight in sorted(stats.reliability.items(), key=lambda item: item[1])
+        ]
     lines += [
         "",
         "## Agreement",

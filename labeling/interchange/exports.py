@@ -33,7 +33,7 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils.text import slugify
 
-from labeling import preferences
+from labeling import preferences, reliability
 from labeling.interchange.containers import (
     rows_encode,
 )
@@ -204,6 +204,38 @@ def _flagged(project: Project, spec: ExportSpec) -> set[int]:
     }
 
 
+def _annotator_weights(project: Project, spec: ExportSpec) -> dict[str, float]:
+    """Each annotator's vote weight under ``spec.annotator_weights`` (``labeling.reliability``),
+    estimated once per export on the judgments it selects: the filters and the split (so a
+    round's snapshot export, ``split=train``, sees the judgments the round did), before any
+    decision rule (flags, agreement, policies). One pass over four small columns."""
+    prompts = _PromptCache(spec)
+    splits: dict[int, str] = {}
+    votes: list[reliability.Vote] = []
+    columns = (
+        "comparison_id",
+        "annotator__username",
+        "choice",
+        "comparison__prompt_id",
+        "comparison__prompt__external_id",
+        "comparison__prompt__split",
+    )
+    queryset = _judgments(project, spec).order_by("comparison_id", "id").values_list(*columns)
+    for comparison_id, username, choice, prompt_pk, external_id, stored in _cursor_rows(queryset):
+        if spec.split != "all":
+            split = splits.get(prompt_pk)
+            if split is None:
+                split = prompts.split_of(external_id or f"prompt-{prompt_pk}", stored)
+                splits[prompt_pk] = split
+            if split != spec.split:
+                continue
+        votes.append((comparison_id, username, choice))
+    return {
+        str(name): weight
+        for name, weight in reliability.annotator_weights(votes, spec.annotator_weights).items()
+    }
+
+
 def _json_value(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
@@ -271,13 +303,14 @@ class _PromptCache:
                 messages,
                 prompt_text(messages),
                 key,
-                self._split(key, row[T_SPLIT]),
+                self.split_of(key, row[T_SPLIT]),
                 preferences.messages_json(messages),
             )
             self.entries[prompt_pk] = entry
         return entry
 
-    def _split(self, key: str, stored: str) -> str:
+    def split_of(self, key: str, stored: str) -> str:
+        """``test`` for a prompt held out or hashed into the test share, else ``train``."""
         if stored == Split.TEST:
             return "test"
         digest = hashlib.sha256(f"{key}:{self.spec.seed}".encode()).digest()
@@ -380,7 +413,12 @@ def preference_rows(
     Votes become pairs (or KTO completions) through ``labeling.preferences``; their content hash
     goes to ``stats.preference_hash``.
     """
-    per_judgment = spec.dataset_format == "raw" or spec.aggregation == "all"
+    # Reliability weights (opt-in): estimated once, before the rows; the votes are then read one
+    # by one (the annotator of each matters) and decided by labeling.preferences.weighted_decision.
+    weights = _annotator_weights(project, spec) if spec.annotator_weights != "none" else None
+    drop_below = spec.drop_below
+    per_judgment = spec.dataset_format == "raw" or spec.aggregation == "all" or weights is not None
+    per_vote_rows = spec.dataset_format == "raw" or spec.aggregation == "all"
     build = None if spec.dataset_format == "raw" else _pair_builder(spec)
     unpaired = spec.dataset_format in UNPAIRED_FORMATS
     prompts = _PromptCache(spec)
@@ -424,6 +462,19 @@ def preference_rows(
         decision = preferences.vote_decision(choice, strength)
         return decision, yielded(decision, 1.0 / n)
 
+    def weighted_outcome(
+        group: list[tuple[Any, ...]],
+    ) -> tuple[preferences.Decision, tuple[Any, ...], list[tuple[Any, ...]]]:
+        """The weighted decision of one comparison's votes, what it yields, the votes kept."""
+        assert weights is not None
+        kept = [vote for vote in group if weights[vote[V_USER]] >= drop_below]
+        decision, weight = preferences.weighted_decision(
+            (vote[V_CHOICE], vote[V_STRENGTH], weights[vote[V_USER]]) for vote in kept
+        )
+        return decision, yielded(decision, weight), kept
+
+    if weights is not None:
+        stats.reliability.update(weights)
     if per_judgment:
         keyed: Iterator[tuple[Any, ...]] = (
             (comparison_id, *_counts(group := list(rows)), group)
@@ -431,6 +482,7 @@ def preference_rows(
         )
     else:
         keyed = _counted(project, spec)
+    if not per_vote_rows:
         judged = _judgments(project, spec).filter(annotator=OuterRef("pk"))
         annotators.update(
             get_user_model().objects.filter(Exists(judged)).values_list("username", flat=True)
@@ -457,8 +509,12 @@ def preference_rows(
             if flagged and comparison_id in flagged:
                 dropped["flagged"] += 1
                 continue
-            decision, examples = counts_outcome(item[1:10])
-            if n > 1:
+            if weights is None:
+                decision, examples = counts_outcome(item[1:10])
+            else:
+                decision, examples, kept = weighted_outcome(item[10])
+                stats.votes_dropped_unreliable += n - len(kept)
+            if decision.n > 1:
                 multi += 1
                 agreement_sum += decision.share
                 pair_agree += decision.agreeing_pairs
@@ -480,7 +536,16 @@ def preference_rows(
                     yield split, _raw_row(text, vote, prompt)
                     emitted += 1
             else:
-                if per_judgment:
+                if per_vote_rows and weights is not None:
+                    outcomes = [
+                        (
+                            one := preferences.vote_decision(vote[V_CHOICE], vote[V_STRENGTH]),
+                            yielded(one, weights[vote[V_USER]] / len(kept)),
+                            vote[V_USER],
+                        )
+                        for vote in kept
+                    ]
+                elif per_vote_rows:
                     outcomes = [
                         (*vote_outcome(vote[V_CHOICE], vote[V_STRENGTH], n), vote[V_USER])
                         for vote in item[10]

@@ -10,6 +10,7 @@ from django import forms
 from labeling.interchange.formats import CONTAINERS, EXPORT_FORMATS, IMPORT_FORMATS
 from labeling.interchange.specs import (
     AGGREGATIONS,
+    ANNOTATOR_WEIGHTS,
     BOTH_BAD_POLICIES,
     PARAMETERS,
     SOURCES,
@@ -93,6 +94,19 @@ class ExportForm(forms.Form):
     )
     weight = forms.BooleanField(
         required=False, help_text="Add a weight column: the winner's share of the votes."
+    )
+    annotator_weights = forms.ChoiceField(
+        label="Annotator weights",
+        choices=_choices(ANNOTATOR_WEIGHTS),
+        initial="none",
+        help_text=PARAMETERS["annotator_weights"],
+    )
+    drop_below = forms.FloatField(
+        label="Drop annotators below",
+        required=False,
+        min_value=0,
+        max_value=1,
+        help_text=PARAMETERS["drop_below"],
     )
     round = forms.IntegerField(required=False, min_value=0, help_text=PARAMETERS["round"])
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from labeling import preferences
+from labeling import preferences, reliability
 from labeling.interchange.formats import EXPORT_FORMATS
 from labeling.models import Flag, Source
 from labeling.services import LabelingError
@@ -22,6 +22,7 @@ SPLITS = ("all", "train", "test")
 STREAM_CONTAINERS = ("jsonl", "csv", "parquet")
 FILE_CONTAINERS = (*STREAM_CONTAINERS, "hf")
 SOURCES = ("all", *Source.values)
+ANNOTATOR_WEIGHTS = reliability.WEIGHTINGS
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class ExportSpec:
     split: str = "all"
     test_size: float = 0.1
     seed: int = 0
+    annotator_weights: str = "none"  # labeling.reliability.WEIGHTINGS
+    drop_below: float = 0.0  # with annotator_weights: drop the votes of annotators scoring less
 
     def filters(self) -> dict[str, Any]:
         """The filters in force, for the dataset card."""
@@ -73,6 +76,11 @@ PARAMETERS = {
     "margin": "1 to add a margin column: mean strength of the winning votes on [0, 1] "
     "(1 negligibly better = 0 ... 4 much better = 1)",
     "weight": "1 to add a weight column (share of votes for the winner)",
+    "annotator_weights": ", ".join(ANNOTATOR_WEIGHTS)
+    + " (votes count by their annotator's reliability, estimated on the exported judgments: "
+    "Dawid-Skene chance-corrected accuracy or MACE competence, on [0, 1])",
+    "drop_below": "0-1, with annotator_weights: drop the votes of annotators whose reliability is "
+    "below this",
     "round": "round numbers, comma-separated: comparisons whose batch is round-N or starts with "
     "round-N:; 0 means comparisons no round made",
     "batch": "exact comparison batch tag",
@@ -161,6 +169,23 @@ def export_spec_parse(
         raise LabelingError("both_bad=only is written as jsonl", field="container")
     fields["margin"] = _flag("margin", raw.get("margin", ""))
     fields["weight"] = _flag("weight", raw.get("weight", ""))
+    fields["annotator_weights"] = _choice(
+        "annotator_weights", raw.get("annotator_weights") or "none", ANNOTATOR_WEIGHTS
+    )
+    if fields["annotator_weights"] != "none" and fields["dataset_format"] == "raw":
+        raise LabelingError(
+            "annotator_weights weighs preference rows; format=raw has one row per judgment and "
+            "no weight",
+            field="annotator_weights",
+        )
+    if raw.get("drop_below"):
+        fields["drop_below"] = _number("drop_below", raw["drop_below"])
+        if fields["annotator_weights"] == "none":
+            raise LabelingError(
+                "drop_below needs annotator_weights=dawid_skene or mace (the reliability to "
+                "compare with)",
+                field="drop_below",
+            )
     if raw.get("round"):
         values = [part.strip().removeprefix("round-") for part in str(raw["round"]).split(",")]
         if not all(value.isdigit() and len(value) <= 9 for value in values):
@@ -222,6 +247,8 @@ class ExportStats:
     agreement_sum: float = 0.0
     pair_agree: int = 0
     pair_total: int = 0
+    reliability: dict[str, float] = field(default_factory=dict)  # annotator → vote weight
+    votes_dropped_unreliable: int = 0  # votes of annotators under drop_below
     content_hash: str = ""
     preference_hash: str = ""  # labeling.preferences.PreferenceHash: the same in every format
     files: list[str] = field(default_factory=list)

@@ -17,6 +17,7 @@ from labeling.models import Comparison, Judgment, Project
 from labeling.preferences import rounds_q
 from labeling.quality import Figure, Row
 from tests.factories import ComparisonFactory, ProjectFactory, UserFactory
+from tests.labeling import planted
 
 
 def units(*votes: tuple[tuple[int, str, int | None], ...], batch: str = "") -> list[Row]:
@@ -369,3 +370,36 @@ def test_project_page_shows_quality_and_flags_but_its_refresh_does_not(
         reverse("project_detail", args=[project.pk]), headers={"HX-Request": "true"}
     )
     assert b"Label quality" not in fragment.content
+
+
+def test_stats_api_and_page_show_reliability_and_flag_the_planted_annotators(
+    db: Any, admin_user: Any
+) -> None:
+    project = planted.planted_project()
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    body = client.get(f"/api/v1/projects/{project.pk}/stats/").json()["quality"]
+    rows = {a["username"]: a for a in body["annotators"]}
+    assert set(rows) == {*planted.CONSISTENT, *planted.PLANTED}
+    for model in ("dawid_skene", "mace"):
+        scores = {name: row["reliability"][model] for name, row in rows.items()}
+        assert set(sorted(scores, key=scores.__getitem__)[:2]) == set(planted.PLANTED), scores
+    assert rows["good0"]["reliability"]["units"] == planted.MAIN_COMPARISONS + 1  # + outvoted
+    assert rows[planted.RANDOM]["reliability"]["units"] == planted.MAIN_COMPARISONS + 1
+    unreliable = {
+        name for name, row in rows.items() if "unreliable" in {f["code"] for f in row["flags"]}
+    }
+    assert unreliable == set(planted.PLANTED)
+    page = Client()
+    page.force_login(admin_user)
+    html = page.get(reverse("project_detail", args=[project.pk])).content.decode()
+    assert html.count('data-testid="reliability-ds"') == 7
+    assert f"{rows['good0']['reliability']['dawid_skene']:.2f}" in html
+    assert "Unreliable: Dawid-Skene" in html
+
+
+def test_an_annotator_without_a_shared_comparison_has_no_reliability(db: Any) -> None:
+    rows = [Row(1, 1, "a"), Row(2, 1, "b"), Row(1, 2, "a"), Row(2, 2, "a"), Row(3, 3, "tie")]
+    found = {a.annotator_id: a.reliability for a in quality.quality(rows).annotators}
+    assert found[3] == quality.NO_RELIABILITY and found[3].dawid_skene is None
+    assert found[1].units == 2 and found[1].dawid_skene is not None

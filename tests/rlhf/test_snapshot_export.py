@@ -1,16 +1,18 @@
 """A round's training data IS the export of its snapshot: same rows, same preference hash.
 
 Judgments become preferences in one place (``labeling.preferences``). Here three noisy annotators
-make ties, both-bad votes, 1-1 splits and mixed strengths; two rounds run on the fake engine
+make ties, both-bad votes, 1-1 splits and mixed strengths; rounds run on the fake engine
 (round 1 on the whole history with split policies, round 2 iterative on round 1's batch, with
-judgments made after its launch that it must not see). Exporting each round's snapshot through the
-public API, with the filters the round page links to, gives exactly the rows its steps trained on
-and the hash the round shows.
+judgments made after its launch that it must not see, round 3 KTO, round 4 with votes weighed by
+Dawid-Skene reliability and a planted random annotator's votes dropped). Exporting each round's
+snapshot through the public API, with the filters the round page links to, gives exactly the rows
+its steps trained on and the hash the round shows.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from django.utils.html import escape
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from labeling import reliability
 from labeling.errors import LabelingError
 from labeling.models import Judgment, Project
 from labeling.roles import ADMIN_GROUP
@@ -88,6 +91,23 @@ def _exported(
     return rows, card.content.decode()
 
 
+def _planted_random(project: Project) -> Any:
+    """An annotator who judged every judged comparison of ``project`` at random."""
+    rng = random.Random(5)
+    user = UserFactory.create(username="planted-random")
+    judged = Judgment.objects.filter(comparison__project=project)
+    Judgment.objects.bulk_create(
+        Judgment(
+            annotator=user,
+            comparison_id=comparison_id,
+            choice=rng.choice(["a", "b", "tie", "both_bad"]),
+            shown_left=rng.choice("ab"),
+        )
+        for comparison_id in sorted(set(judged.values_list("comparison_id", flat=True)))
+    )
+    return user
+
+
 def _launch(project: Project, method: str, config: dict[str, Any], capture: Any) -> Round:
     with capture(execute=True):
         round_ = services.round_launch(project=project, method=method, config=config)
@@ -127,8 +147,32 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
     )
     # KTO on the whole history: completions, both-bad answers undesirable (its default)
     third = _launch(demo_project, "kto", {"snapshot": {"rounds": "all"}}, capture)
+    # A planted annotator answering at random on every judged comparison; round 4 weighs votes
+    # by Dawid-Skene reliability and drops the annotators under the planted one's score.
+    planted = _planted_random(demo_project)
+    ids = selectors.snapshot_judgment_ids(demo_project, {"rounds": "all"})
+    scores = reliability.annotator_weights(
+        Judgment.objects.filter(pk__in=ids)
+        .order_by("comparison_id", "id")
+        .values_list("comparison_id", "annotator__username", "choice"),
+        "dawid_skene",
+    )
+    assert min(scores, key=scores.__getitem__) == planted.username
+    drop_below = round(scores[planted.username] + 0.0001, 4)
+    fourth = _launch(
+        demo_project,
+        "dpo",
+        {
+            "snapshot": {
+                "rounds": "all",
+                "annotator_weights": "dawid_skene",
+                "drop_below": drop_below,
+            }
+        },
+        capture,
+    )
 
-    for round_ in (first, second, third):
+    for round_ in (first, second, third, fourth):
         trained = _trained_rows(round_, fake_engine)
         assert len(trained) == round_.snapshot_size > 0
         exported, card = _exported(api, round_)
@@ -150,6 +194,11 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
         assert selectors.snapshot_hash(reward_rows) == round_.reward_snapshot_hash
         assert f"`{round_.reward_snapshot_hash}`" in card
         assert escape(selectors.round_reward_export_url(round_)) in html
+    assert fourth.snapshot_export["annotator_weights"] == "dawid_skene"
+    assert fourth.snapshot_export["drop_below"] == str(drop_below)
+    unweighted = selectors.preference_rows(fourth.snapshot_judgment_ids, {"rounds": "all"})
+    weighted = _trained_rows(fourth, fake_engine)
+    assert [row["weight"] for row in weighted] != [row["weight"] for row in unweighted]
     assert third.snapshot_export["format"] == "kto_conversational"
     assert {row["label"] for row in _trained_rows(third, fake_engine)} == {True, False}
     # round 2's policy saw only round 1's batch, its reward model everything judged before it

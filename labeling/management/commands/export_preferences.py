@@ -12,6 +12,7 @@ from labeling.interchange.export_files import preferences_export
 from labeling.interchange.formats import EXPORT_FORMATS
 from labeling.interchange.specs import (
     AGGREGATIONS,
+    ANNOTATOR_WEIGHTS,
     BOTH_BAD_POLICIES,
     FILE_CONTAINERS,
     PARAMETERS,
@@ -50,6 +51,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--margin", action="store_true", help=PARAMETERS["margin"])
         parser.add_argument("--weight", action="store_true", help=PARAMETERS["weight"])
+        parser.add_argument(
+            "--annotator-weights",
+            default="none",
+            choices=ANNOTATOR_WEIGHTS,
+            help=PARAMETERS["annotator_weights"],
+        )
+        parser.add_argument("--drop-below", help=PARAMETERS["drop_below"])
         parser.add_argument("--round", help=PARAMETERS["round"])
         parser.add_argument("--batch", help=PARAMETERS["batch"])
         parser.add_argument("--since", help=PARAMETERS["since"])
