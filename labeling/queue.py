@@ -46,6 +46,7 @@ from typing import Any
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
+from labeling import gold
 from labeling.errors import Conflict, LabelingError
 from labeling.models import (
     Assignment,
@@ -112,16 +113,27 @@ _LIVE_LEASES = (
     f"AND l.{A.status} = {ACTIVE} AND l.{A.expires_at} > %s"
 )
 
-# THE definition of claimable (its ORM twin: ``ComparisonQuerySet.claimable_by``): comparisons
-# of project %s, open, that annotator %s has neither judged nor skipped (%s), with a free slot
-# (judgments + live leases at %s = now, under %s = k).
-_CLAIMABLE = (
-    f"c.{C.project} = %s AND c.{C.status} = {OPEN} "
-    f"AND NOT EXISTS (SELECT 1 FROM {J.table} j "
+# Neither judged nor skipped by annotator %s (%s).
+_UNSEEN = (
+    f"NOT EXISTS (SELECT 1 FROM {J.table} j "
     f"WHERE j.{J.comparison} = c.{C.id} AND j.{J.annotator} = %s) "
     f"AND NOT EXISTS (SELECT 1 FROM {A.table} s "
-    f"WHERE s.{A.comparison} = c.{C.id} AND s.{A.annotator} = %s AND s.{A.status} = {SKIPPED}) "
+    f"WHERE s.{A.comparison} = c.{C.id} AND s.{A.annotator} = %s AND s.{A.status} = {SKIPPED})"
+)
+
+# THE definition of claimable (its ORM twin: ``ComparisonQuerySet.claimable_by``): comparisons
+# of project %s, open, not gold, that annotator %s has neither judged nor skipped (%s), with a
+# free slot (judgments + live leases at %s = now, under %s = k).
+_CLAIMABLE = (
+    f"c.{C.project} = %s AND c.{C.status} = {OPEN} AND c.{C.gold_answer} = '' AND {_UNSEEN} "
     f"AND c.{C.judgment_count} + ({_LIVE_LEASES.format(comparison=f'c.{C.id}')}) < %s"
+)
+
+# Gold (``labeling.gold``; ORM twin: ``ComparisonQuerySet.gold_claimable_by``): gold comparisons
+# of project %s, open, that annotator %s has neither judged nor skipped (%s). No slots: every
+# annotator once.
+_GOLD_CLAIMABLE = (
+    f"c.{C.project} = %s AND c.{C.status} = {OPEN} AND c.{C.gold_answer} <> '' AND {_UNSEEN}"
 )
 
 # The next claimable comparison in queue order (``Comparison.Meta.ordering``); ``{passed}``:
@@ -130,6 +142,37 @@ _CANDIDATE_SQL = (
     f"SELECT {_COMPARISON.columns} FROM {C.table} c WHERE {_CLAIMABLE}"
     f"{{passed}} ORDER BY c.{C.priority} DESC, c.{C.id} LIMIT 1{{lock}}"
 )
+_GOLD_NEXT_SQL = (
+    f"SELECT c.{C.id} FROM {C.table} c WHERE {_GOLD_CLAIMABLE}"
+    f"{{passed}} ORDER BY c.{C.priority} DESC, c.{C.id} LIMIT 1"
+)
+
+# An annotator's place in the gold schedule (``labeling.gold``), annotator %s, project %s twice:
+# their human judgments in the project since their last gold one, and their gold judgments.
+_HUMAN = _literal(Source.HUMAN)
+_GOLD_SCHEDULE_SQL = (
+    f"SELECT COUNT(CASE WHEN j.{J.id} > COALESCE((SELECT MAX(g.{J.id}) FROM {J.table} g "
+    f"JOIN {C.table} gc ON gc.{C.id} = g.{J.comparison} WHERE g.{J.annotator} = %s "
+    f"AND gc.{C.project} = %s AND gc.{C.gold_answer} <> '' AND g.{J.source} = {_HUMAN}), 0) "
+    f"THEN 1 END) AS since, COUNT(CASE WHEN jc.{C.gold_answer} <> '' THEN 1 END) AS golds "
+    f"FROM {J.table} j JOIN {C.table} jc ON jc.{C.id} = j.{J.comparison} "
+    f"WHERE j.{J.annotator} = %s AND jc.{C.project} = %s AND j.{J.source} = {_HUMAN}"
+)
+
+# The claim's one gold query: the schedule and the next gold comparison (if any) in one row.
+_GOLD_CANDIDATE_SQL = (
+    f"SELECT sched.since, sched.golds, {_COMPARISON.columns} FROM ({_GOLD_SCHEDULE_SQL}) sched "
+    f"LEFT JOIN {C.table} c ON c.{C.id} = ({_GOLD_NEXT_SQL.format(passed='')})"
+)
+
+# The labeling page's: the schedule and how many gold comparisons are left for the annotator.
+_GOLD_LEFT_SQL = (
+    f"SELECT sched.since, sched.golds, (SELECT COUNT(*) FROM {C.table} c "
+    f"WHERE {_GOLD_CLAIMABLE}{{passed}}) FROM ({_GOLD_SCHEDULE_SQL}) sched"
+)
+
+# A gold lease's slot count: never reached (gold takes no slot).
+GOLD_SLOTS = 2**31 - 1
 
 _CURRENT_LEASE_SQL = (
     f"SELECT {_ASSIGNMENT.columns}, {_COMPARISON.columns} "
@@ -179,15 +222,18 @@ def _judgment_count_set(count: str) -> str:
     expression over the row's old values) and the status it implies."""
     return (
         f"{C.judgment_count} = {count}, {C.status} = CASE WHEN {C.status} = {CLOSED} "
-        f"THEN {C.status} WHEN {count} >= ({_K}) THEN {COMPLETE} ELSE {OPEN} END"
+        f"THEN {C.status} WHEN {C.gold_answer} <> '' THEN {OPEN} "
+        f"WHEN {count} >= ({_K}) THEN {COMPLETE} ELSE {OPEN} END"
     )
 
 
 # Takes the comparison's row lock and counts the judgment in one statement; the rest of the
-# submit's checks raise to roll it back. No row comes back for a closed comparison.
+# submit's checks raise to roll it back. No row comes back for a closed comparison. A gold
+# comparison's k is GOLD_SLOTS (a gold lease that expired is never "taken by others").
 _COUNT_JUDGMENT_SQL = (
     f"UPDATE {C.table} SET {_judgment_count_set(f'{C.judgment_count} + 1')} "
-    f"WHERE {C.id} = %s AND {C.status} <> {CLOSED} RETURNING {C.judgment_count}, ({_K}) AS k"
+    f"WHERE {C.id} = %s AND {C.status} <> {CLOSED} RETURNING {C.judgment_count}, "
+    f"CASE WHEN {C.gold_answer} <> '' THEN {GOLD_SLOTS} ELSE ({_K}) END AS k"
 )
 
 _RECOUNT = f"(SELECT COUNT(*) FROM {J.table} WHERE {J.table}.{J.comparison} = {C.table}.{C.id})"
@@ -314,6 +360,11 @@ def _claim_in(
                 return current
             cursor.execute(_LEASE_STATUS_SQL, [AssignmentStatus.EXPIRED.value, current.pk])
 
+    if project.gold_rate > 0:
+        lease = _gold_claim(cursor, annotator=annotator, project=project, now=now)
+        if lease is not None:
+            return lease
+
     k = project.judgments_per_comparison
     passed: list[int] = []
     for _ in range(20):
@@ -333,47 +384,112 @@ def _claim_in(
         if row is None:
             return None
         comparison = _COMPARISON.read(row, 0)
-        shown_left = secrets.choice((Side.A, Side.B))
-        expires_at = now + timedelta(minutes=project.lease_minutes)
-        insert_params = [
-            annotator.pk,
-            project.pk,
-            comparison.pk,
-            db_now,
-            db_datetime(expires_at),
-            shown_left.value,
-            comparison.pk,
-            comparison.pk,
-            db_now,
-            k,
-        ]
-        if postgres:
-            content = [comparison.prompt_id, comparison.response_a_id, comparison.response_b_id]
-            cursor.execute(_LEASE_INSERT_WITH_CONTENT_SQL, insert_params + content)
-            inserted = cursor.fetchone()
-            if inserted is not None:
-                _content_read(inserted, 1, comparison)
-        else:
-            cursor.execute(_LEASE_INSERT_SQL, insert_params)
-            inserted = cursor.fetchone()
-            if inserted is not None:
-                _with_content(cursor, comparison)
-        if inserted is not None:
-            comparison.project = project
-            lease = Assignment(
-                id=inserted[0],
-                annotator=annotator,
-                project=project,
-                comparison=comparison,
-                leased_at=now,
-                expires_at=expires_at,
-                shown_left=shown_left,
-                status=AssignmentStatus.ACTIVE,
-            )
-            saved(lease)
+        lease = _lease_insert(
+            cursor, annotator=annotator, project=project, comparison=comparison, now=now, k=k
+        )
+        if lease is not None:
             return lease
         passed.append(comparison.pk)
     return None
+
+
+def _gold_claim(
+    cursor: Any, *, annotator: Any, project: Project, now: datetime
+) -> Assignment | None:
+    """A lease on the annotator's next gold comparison when the schedule says one is due
+    (``labeling.gold``), in one query more than a claim without gold; None otherwise."""
+    cursor.execute(
+        _GOLD_CANDIDATE_SQL,
+        [
+            annotator.pk,
+            project.pk,
+            annotator.pk,
+            project.pk,
+            project.pk,
+            annotator.pk,
+            annotator.pk,
+        ],
+    )
+    since, golds, *_ = row = cursor.fetchone()
+    comparison = _COMPARISON.read(row, 2)
+    if comparison is None or not gold.gold_due(
+        since=since,
+        golds=golds,
+        project_id=project.pk,
+        annotator_id=annotator.pk,
+        rate=project.gold_rate,
+    ):
+        return None
+    # No row lock: a gold lease takes no slot, so there is nothing to re-count under it.
+    return _lease_insert(
+        cursor, annotator=annotator, project=project, comparison=comparison, now=now, k=GOLD_SLOTS
+    )
+
+
+def gold_schedule(
+    *, annotator: Any, project: Project, current_comparison_id: int | None = None
+) -> tuple[int, int, int]:
+    """The annotator's place in the gold schedule: (human judgments since their last gold one,
+    gold judgments, gold comparisons still claimable by them besides the current one). One query."""
+    passed = f" AND c.{C.id} <> %s" if current_comparison_id is not None else ""
+    params = [project.pk, annotator.pk, annotator.pk]
+    if current_comparison_id is not None:
+        params.append(current_comparison_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _GOLD_LEFT_SQL.format(passed=passed),
+            [*params, annotator.pk, project.pk, annotator.pk, project.pk],
+        )
+        since, golds, left = cursor.fetchone()
+    return int(since), int(golds), int(left)
+
+
+def _lease_insert(
+    cursor: Any, *, annotator: Any, project: Project, comparison: Comparison, now: datetime, k: int
+) -> Assignment | None:
+    """Lease ``comparison`` (shown on a random side) if its slots, re-counted in the INSERT, are
+    under ``k``; the lease comes back with its content loaded. None when the slot was taken."""
+    db_now = db_datetime(now)
+    shown_left = secrets.choice((Side.A, Side.B))
+    expires_at = now + timedelta(minutes=project.lease_minutes)
+    insert_params = [
+        annotator.pk,
+        project.pk,
+        comparison.pk,
+        db_now,
+        db_datetime(expires_at),
+        shown_left.value,
+        comparison.pk,
+        comparison.pk,
+        db_now,
+        k,
+    ]
+    if connection.vendor == "postgresql":
+        content = [comparison.prompt_id, comparison.response_a_id, comparison.response_b_id]
+        cursor.execute(_LEASE_INSERT_WITH_CONTENT_SQL, insert_params + content)
+        inserted = cursor.fetchone()
+        if inserted is not None:
+            _content_read(inserted, 1, comparison)
+    else:
+        cursor.execute(_LEASE_INSERT_SQL, insert_params)
+        inserted = cursor.fetchone()
+        if inserted is not None:
+            _with_content(cursor, comparison)
+    if inserted is None:
+        return None
+    comparison.project = project
+    lease = Assignment(
+        id=inserted[0],
+        annotator=annotator,
+        project=project,
+        comparison=comparison,
+        leased_at=now,
+        expires_at=expires_at,
+        shown_left=shown_left,
+        status=AssignmentStatus.ACTIVE,
+    )
+    saved(lease)
+    return lease
 
 
 def assignment_skip(*, annotator: Any, assignment: Assignment) -> None:
