@@ -167,7 +167,7 @@ class GoldFigures:
 
 
 def min_accuracy() -> float:
-    return float(getattr(settings, "PAIRWISE_GOLD_MIN_ACCURACY", 0.7))
+    return float(settings.PAIRWISE_GOLD_MIN_ACCURACY)
 
 
 def gold_figures(

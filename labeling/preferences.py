@@ -21,6 +21,9 @@ decision under the ``split`` policy becomes both orders at half the weight, marg
 desirable and its rejected one as undesirable, a both-bad decision both responses as undesirable,
 a tie nothing.
 
+**Gold** comparisons (``labeling.gold``) are never preferences: their judgments measure annotators
+and are left out here (``snapshot_rows``) and by every export (``Comparison.objects.not_gold``).
+
 Margins and weights are rounded to 4 decimals here, so every consumer sees the same numbers.
 :class:`PreferenceHash` is the content hash of a sequence of preference pairs (prompt messages,
 chosen text, rejected text, margin, weight), whatever file format carries them: the dataset card
@@ -288,11 +291,12 @@ def snapshot_rows(
     as a string, ``prompt`` its messages. An undecided comparison, or one whose winner's share is
     below ``min_agreement``, yields nothing. An export with the same judgments and policies
     (``format=trl_conversational&margin=1&weight=1``, or a KTO format) holds the same rows.
+    Judgments of gold comparisons yield nothing.
     """
     votes: dict[int, list[tuple[str, int | None]]] = {}
     texts: dict[int, tuple[int, Any, str, str]] = {}
     rows_read = (
-        Judgment.objects.filter(pk__in=list(judgment_ids))
+        Judgment.objects.filter(pk__in=list(judgment_ids), comparison__gold_answer="")
         .order_by("comparison_id", "id")
         .values_list(
             "comparison_id",

@@ -165,10 +165,12 @@ _GOLD_CANDIDATE_SQL = (
     f"LEFT JOIN {C.table} c ON c.{C.id} = ({_GOLD_NEXT_SQL.format(passed='')})"
 )
 
-# The labeling page's: the schedule and how many gold comparisons are left for the annotator.
+# The labeling page's: the schedule, how many gold comparisons are left for the annotator besides
+# the current one (``{passed}``), and whether the current one (%s) is gold.
 _GOLD_LEFT_SQL = (
     f"SELECT sched.since, sched.golds, (SELECT COUNT(*) FROM {C.table} c "
-    f"WHERE {_GOLD_CLAIMABLE}{{passed}}) FROM ({_GOLD_SCHEDULE_SQL}) sched"
+    f"WHERE {_GOLD_CLAIMABLE}{{passed}}), (SELECT COUNT(*) FROM {C.table} c "
+    f"WHERE c.{C.id} = %s AND c.{C.gold_answer} <> '') FROM ({_GOLD_SCHEDULE_SQL}) sched"
 )
 
 # A gold lease's slot count: never reached (gold takes no slot).
@@ -428,20 +430,19 @@ def _gold_claim(
 
 def gold_schedule(
     *, annotator: Any, project: Project, current_comparison_id: int | None = None
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, bool]:
     """The annotator's place in the gold schedule: (human judgments since their last gold one,
-    gold judgments, gold comparisons still claimable by them besides the current one). One query."""
+    gold judgments, gold comparisons still claimable by them besides the current one, whether the
+    current one is gold). One query."""
     passed = f" AND c.{C.id} <> %s" if current_comparison_id is not None else ""
     params = [project.pk, annotator.pk, annotator.pk]
     if current_comparison_id is not None:
         params.append(current_comparison_id)
+    params += [current_comparison_id, annotator.pk, project.pk, annotator.pk, project.pk]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _GOLD_LEFT_SQL.format(passed=passed),
-            [*params, annotator.pk, project.pk, annotator.pk, project.pk],
-        )
-        since, golds, left = cursor.fetchone()
-    return int(since), int(golds), int(left)
+        cursor.execute(_GOLD_LEFT_SQL.format(passed=passed), params)
+        since, golds, left, current_gold = cursor.fetchone()
+    return int(since), int(golds), int(left), bool(current_gold)
 
 
 def _lease_insert(
