@@ -417,3 +417,13 @@ def assignment_get_own(*, annotator: Any, project: Project, assignment_id: int) 
     return Assignment.objects.select_related(
         "comparison__prompt", "comparison__response_a", "comparison__response_b"
     ).get(pk=assignment_id, annotator=annotator, project=project)
+
+
+def comparisons_for_gold(*, project: Project, gold_only: bool = False) -> QuerySet[Comparison]:
+    """The project's comparisons for the gold page (admins): gold first, with their texts."""
+    comparisons = Comparison.objects.filter(project=project)
+    if gold_only:
+        comparisons = comparisons.gold()
+    return comparisons.select_related("prompt", "response_a", "response_b").order_by(
+        F("gold_answer").desc(), "id"
+    )
