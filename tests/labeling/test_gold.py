@@ -121,8 +121,9 @@ def test_a_closed_comparison_keeps_what_it_was(
 
 
 def test_gold_never_completes_and_clearing_gives_back_the_k_rule(
-    project: Project, annotator: Any, other_annotator: Any
+    project: Project, annotator: Any, other_annotator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(gold, "gap", lambda **_: 1)  # gold whenever there is some
     project.judgments_per_comparison = 1
     project.save()
     comparison = ComparisonFactory.create(project=project)
@@ -239,8 +240,9 @@ def test_the_schedules_gaps_average_the_period() -> None:
 def test_remaining_drops_by_one_per_item_with_gold_mixed_in(
     project: Project, annotator: Any
 ) -> None:
-    """The labeling page's "remaining" counts the gold still to come, so it never stalls on a
-    gold item (which would give it away); over 40 items about one in five is gold."""
+    """The claim follows the schedule (a gold item after gap(g) - 1 normal ones), and the
+    labeling page's "remaining" counts the gold still to come, so it never stalls on a gold item
+    (which would give it away)."""
     services.project_gold_rate_set(project=project, gold_rate=0.2)
     _queue(project, normal=40, golds=20)
     shown, served = [], []
@@ -256,10 +258,16 @@ def test_remaining_drops_by_one_per_item_with_gold_mixed_in(
             annotator=annotator, comparison=lease.comparison, choice="a", strength=1
         )
     assert shown == list(range(len(served), 0, -1))
-    assert served.count(False) == 40
-    assert 6 <= served.count(True) <= 14, served
-    end = selectors.labeling_progress(annotator=annotator, project=project)
-    assert end.remaining == 0
+    assert served.count(False) == 40 and served.count(True) >= 2
+
+    def gap(golds: int) -> int:
+        return gold.gap(project_id=project.pk, annotator_id=annotator.pk, golds=golds, rate=0.2)
+
+    runs = "".join("G" if is_gold else "n" for is_gold in served).split("G")
+    for golds, run in enumerate(runs[:-1]):
+        assert len(run) == gap(golds) - 1, (golds, served)
+    assert len(runs[-1]) < gap(len(runs) - 1) - 1  # the queue ended before the next was due
+    assert selectors.labeling_progress(annotator=annotator, project=project).remaining == 0
 
 
 # --- accuracy --------------------------------------------------------------------------------------
