@@ -12,7 +12,13 @@ callers (views, API, commands, rlhf) keep calling ``labeling.services.X``.
 
 "Claimable" has one definition in SQL (``_CLAIMABLE``) and its ORM twin
 ``ComparisonQuerySet.claimable_by`` (used for the remaining counts); a property test
-(tests/labeling/test_queue_claimable.py) holds the two equal. ``judgment_count`` is written only
+(tests/labeling/test_queue_claimable.py) holds the two equal. Gold comparisons
+(``labeling.gold``) are never claimable so; they have their own pair, ``_GOLD_CLAIMABLE`` and
+``gold_claimable_by`` (no k slots: every annotator once), held equal by the same test. With
+``Project.gold_rate`` above 0 a claim first asks, in one query (``_GOLD_CANDIDATE_SQL``), where the
+annotator stands in the gold schedule and which gold comparison is next, and leases that one when
+it is due; at 0 the claim runs exactly the statements it runs without gold. A gold comparison stays
+open (``_judgment_count_set``) and its lease re-counts against ``GOLD_SLOTS``, never reached. ``judgment_count`` is written only
 through ``_judgment_count_set`` below: +1 in the submit's statement, a re-count from the stored
 judgments in ``judgment_counts_refresh`` (undo, imports).
 
