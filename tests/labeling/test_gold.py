@@ -227,6 +227,13 @@ def test_gold_looks_like_any_comparison(
 
     assert shape(gold_payload) == shape(normal)
     assert "gold" not in json.dumps(gold_payload, default=str)
+    # The labeling page of a gold item: nothing says gold.
+    page = Client()
+    page.force_login(annotator)
+    held = services.judgment_undo(annotator=annotator, project=project)  # the gold one, again
+    assert held.comparison.gold_answer
+    html = page.get(f"/projects/{project.pk}/label/").content.decode()
+    assert f'data-assignment="{held.pk}"' in html and "gold" not in html.lower()
 
 
 def test_the_schedules_gaps_average_the_period() -> None:
