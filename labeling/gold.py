@@ -15,11 +15,12 @@ one included, leave gold comparisons out, and the agreement and bias figures of
 truncated side is shorter: it would inflate agreement and the "chose the longer" rate). They are
 reported in the stats' ``gold`` block instead.
 
-**Schedule.** With ``Project.gold_rate`` r > 0 the period is m = round(1 / r). After an
-annotator's g-th gold judgment in a project the next gold is due once they have made
-``gap(g) - 1`` (human) judgments since their last gold one, where ``gap`` is drawn uniformly from
-1 … 2m - 1 (mean m) by a keyed hash of (project, annotator, g) (``SECRET_KEY``: annotators cannot
-compute it). About one served item in m is gold, at no fixed position. When gold is due and none is
+**Schedule.** With ``Project.gold_rate`` r > 0 the period is m = round(1 / r). The next gold is
+due once an annotator has made ``gap - 1`` (human) judgments since their last gold one, where
+``gap`` is drawn uniformly from 1 … 2m - 1 (mean m) by a keyed hash of (project, annotator, that
+last gold comparison) (``SECRET_KEY``: annotators cannot compute it). Gold comparisons are served
+in queue order. The claim reads only the annotator's latest 2m - 1 judgments (an index walk), so
+its cost does not grow with their history. About one served item in m is gold, at no fixed position. When gold is due and none is
 left for the annotator, normal items are served. Deterministic, so tests can replay it, and the
 labeling page's "remaining" counts the gold still to come (``gold_ahead``) so that it drops by one
 with every item, gold or not.
@@ -41,7 +42,7 @@ import hmac
 import math
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -63,39 +64,51 @@ def period(rate: float) -> int:
     return max(1, round(1 / rate))
 
 
-def gap(*, project_id: int, annotator_id: int, golds: int, rate: float) -> int:
-    """Served items from one gold to the next (the gold included): uniform on 1 … 2m - 1."""
+def window(rate: float) -> int:
+    """How many of an annotator's latest judgments the claim reads: the longest gap, 2m - 1."""
+    return max(1, 2 * period(rate) - 1)
+
+
+def gap(*, project_id: int, annotator_id: int, after: int, rate: float) -> int:
+    """Served items from one gold to the next (the gold included), after the annotator's gold
+    comparison ``after`` (0: none yet): uniform on 1 … 2m - 1, by a keyed hash."""
     m = period(rate)
     if m <= 1:
         return 1
     key = settings.SECRET_KEY.encode()
-    digest = hmac.new(key, f"gold:{project_id}:{annotator_id}:{golds}".encode(), hashlib.sha256)
+    digest = hmac.new(key, f"gold:{project_id}:{annotator_id}:{after}".encode(), hashlib.sha256)
     return 1 + int.from_bytes(digest.digest()[:8], "big") % (2 * m - 1)
 
 
-def gold_due(*, since: int, golds: int, project_id: int, annotator_id: int, rate: float) -> bool:
+def gold_due(*, since: int, after: int, project_id: int, annotator_id: int, rate: float) -> bool:
     """Whether the annotator's next item is gold: ``since`` human judgments after their last gold
-    one (all of them if none), ``golds`` gold judgments so far."""
+    one, on comparison ``after`` (0 and all their judgments if none; counted up to
+    ``window(rate)``, enough to decide: a longer gap does not exist)."""
     if rate <= 0:
         return False
-    wanted = gap(project_id=project_id, annotator_id=annotator_id, golds=golds, rate=rate)
+    wanted = gap(project_id=project_id, annotator_id=annotator_id, after=after, rate=rate)
     return since >= wanted - 1
 
 
 def gold_ahead(
-    *, normal_left: int, gold_left: int, since: int, golds: int, gap_of: Callable[[int], int]
+    *,
+    normal_left: int,
+    upcoming: Sequence[int],
+    since: int,
+    after: int,
+    gap_of: Callable[[int], int],
 ) -> int:
-    """How many gold items the schedule will serve while ``normal_left`` normal ones remain
-    (``gap_of(g)``: the gap after the g-th gold; at most ``gold_left``)."""
+    """How many gold items the schedule will serve while ``normal_left`` normal ones remain:
+    ``upcoming`` are the gold comparisons the annotator would be served, in queue order, ``since``
+    and ``after`` where the schedule stands, ``gap_of(after)`` the gap after gold ``after``."""
     ahead = 0
-    while ahead < gold_left:
-        before = max(0, gap_of(golds) - 1 - since)  # normal items served before the next gold
+    for comparison_id in upcoming:
+        before = max(0, gap_of(after) - 1 - since)  # normal items served before the next gold
         if before > normal_left:
             break
         normal_left -= before
         ahead += 1
-        golds += 1
-        since = 0
+        after, since = comparison_id, 0
     return ahead
 
 

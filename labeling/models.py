@@ -154,7 +154,7 @@ class ComparisonQuerySet(models.QuerySet["Comparison"]):
         return self.filter(status=ComparisonStatus.OPEN)
 
     def gold(self) -> ComparisonQuerySet:
-        return self.exclude(gold_answer="")
+        return self.filter(gold_answer__gt="")
 
     def not_gold(self) -> ComparisonQuerySet:
         """What preferences, exports and agreement figures read: gold items never enter them."""
@@ -236,6 +236,12 @@ class Comparison(models.Model):
         indexes = [
             models.Index(
                 fields=["project", "status", "-priority", "id"], name="comparison_queue_idx"
+            ),
+            # The gold queue (labeling.queue._GOLD_CLAIMABLE): the few gold rows of a project.
+            models.Index(
+                fields=["project", "status", "-priority", "id"],
+                condition=Q(gold_answer__gt=""),
+                name="comparison_gold_idx",
             ),
         ]
         constraints = [
@@ -349,6 +355,10 @@ class Judgment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # An annotator's latest judgments, newest first (the gold schedule, labeling.queue).
+            models.Index(fields=["annotator", "-id"], name="judgment_annotator_recent_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["annotator", "comparison"], name="judgment_once_per_annotator"

@@ -137,10 +137,9 @@ _CLAIMABLE = (
 
 # Gold (``labeling.gold``; ORM twin: ``ComparisonQuerySet.gold_claimable_by``): gold comparisons
 # of project %s, open, that annotator %s has neither judged nor skipped (%s). No slots: every
-# annotator once.
-_GOLD_CLAIMABLE = (
-    f"c.{C.project} = %s AND c.{C.status} = {OPEN} AND c.{C.gold_answer} <> '' AND {_UNSEEN}"
-)
+# annotator once. (``gold_answer > ''``, as the partial index comparison_gold_idx is written.)
+_IS_GOLD = f"c.{C.gold_answer} > ''"
+_GOLD_CLAIMABLE = f"c.{C.project} = %s AND c.{C.status} = {OPEN} AND {_IS_GOLD} AND {_UNSEEN}"
 
 # The next claimable comparison in queue order (``Comparison.Meta.ordering``); ``{passed}``:
 # comparisons already tried, ``{lock}``: the row lock clause (PostgreSQL).
@@ -153,31 +152,43 @@ _GOLD_NEXT_SQL = (
     f"{{passed}} ORDER BY c.{C.priority} DESC, c.{C.id} LIMIT 1"
 )
 
-# An annotator's place in the gold schedule (``labeling.gold``), annotator %s, project %s twice:
-# their human judgments in the project since their last gold one, and their gold judgments.
+# An annotator's place in the gold schedule (``labeling.gold``). ``recent``: their latest %s
+# human judgments in project %s (annotator %s first), newest first: enough to tell whether the
+# next gold is due (no gap is longer), read along an index whatever their history. Of those: how
+# many came since their last gold one (all of them if none), and that gold comparison (0: none).
 _HUMAN = _literal(Source.HUMAN)
-_GOLD_SCHEDULE_SQL = (
-    f"SELECT COUNT(CASE WHEN j.{J.id} > COALESCE((SELECT MAX(g.{J.id}) FROM {J.table} g "
-    f"JOIN {C.table} gc ON gc.{C.id} = g.{J.comparison} WHERE g.{J.annotator} = %s "
-    f"AND gc.{C.project} = %s AND gc.{C.gold_answer} <> '' AND g.{J.source} = {_HUMAN}), 0) "
-    f"THEN 1 END) AS since, COUNT(CASE WHEN jc.{C.gold_answer} <> '' THEN 1 END) AS golds "
-    f"FROM {J.table} j JOIN {C.table} jc ON jc.{C.id} = j.{J.comparison} "
-    f"WHERE j.{J.annotator} = %s AND jc.{C.project} = %s AND j.{J.source} = {_HUMAN}"
+_GOLD_RECENT = (
+    f"WITH recent AS (SELECT j.{J.id} AS id, j.{J.comparison} AS comparison, "
+    f"jc.{C.gold_answer} AS answer FROM {J.table} j "
+    f"JOIN {C.table} jc ON jc.{C.id} = j.{J.comparison} WHERE j.{J.annotator} = %s "
+    f"AND jc.{C.project} = %s AND j.{J.source} = {_HUMAN} ORDER BY j.{J.id} DESC LIMIT %s), "
+    "last_gold AS (SELECT r.id, r.comparison FROM recent r WHERE r.answer > '' "
+    "ORDER BY r.id DESC LIMIT 1) "
+)
+_GOLD_PLACE = (
+    "(SELECT COUNT(*) FROM recent WHERE recent.id > COALESCE((SELECT id FROM last_gold), 0)), "
+    "COALESCE((SELECT comparison FROM last_gold), 0)"
 )
 
 # The claim's one gold query: the schedule and the next gold comparison (if any) in one row.
 _GOLD_CANDIDATE_SQL = (
-    f"SELECT sched.since, sched.golds, {_COMPARISON.columns} FROM ({_GOLD_SCHEDULE_SQL}) sched "
-    f"LEFT JOIN {C.table} c ON c.{C.id} = ({_GOLD_NEXT_SQL.format(passed='')})"
+    f"{_GOLD_RECENT}SELECT {_GOLD_PLACE}, {_COMPARISON.columns} "
+    f"FROM (SELECT 1 AS one) o LEFT JOIN {C.table} c ON c.{C.id} = "
+    f"({_GOLD_NEXT_SQL.format(passed='')})"
 )
 
-# The labeling page's: the schedule, how many gold comparisons are left for the annotator besides
-# the current one (``{passed}``), and whether the current one (%s) is gold.
-_GOLD_LEFT_SQL = (
-    f"SELECT sched.since, sched.golds, (SELECT COUNT(*) FROM {C.table} c "
-    f"WHERE {_GOLD_CLAIMABLE}{{passed}}), (SELECT COUNT(*) FROM {C.table} c "
-    f"WHERE c.{C.id} = %s AND c.{C.gold_answer} <> '') FROM ({_GOLD_SCHEDULE_SQL}) sched"
+# The labeling page's: the schedule, whether the current comparison (%s) is gold, and the gold
+# comparisons the annotator would be served after it (``{passed}``), in queue order, one a row
+# (at most %s; none: one row with NULL).
+_GOLD_UPCOMING_SQL = (
+    f"{_GOLD_RECENT}SELECT {_GOLD_PLACE}, "
+    f"(SELECT COUNT(*) FROM {C.table} c WHERE c.{C.id} = %s AND {_IS_GOLD}), up.id "
+    f"FROM (SELECT 1 AS one) o LEFT JOIN (SELECT c.{C.id} AS id, c.{C.priority} AS priority "
+    f"FROM {C.table} c WHERE {_GOLD_CLAIMABLE}{{passed}} "
+    f"ORDER BY c.{C.priority} DESC, c.{C.id} LIMIT %s) up ON true "
+    "ORDER BY up.priority DESC, up.id"
 )
+UPCOMING_LIMIT = 1000
 
 # A gold lease's slot count: never reached (gold takes no slot).
 GOLD_SLOTS = 2**31 - 1
@@ -230,7 +241,7 @@ def _judgment_count_set(count: str) -> str:
     expression over the row's old values) and the status it implies."""
     return (
         f"{C.judgment_count} = {count}, {C.status} = CASE WHEN {C.status} = {CLOSED} "
-        f"THEN {C.status} WHEN {C.gold_answer} <> '' THEN {OPEN} "
+        f"THEN {C.status} WHEN {C.gold_answer} > '' THEN {OPEN} "
         f"WHEN {count} >= ({_K}) THEN {COMPLETE} ELSE {OPEN} END"
     )
 
@@ -241,7 +252,7 @@ def _judgment_count_set(count: str) -> str:
 _COUNT_JUDGMENT_SQL = (
     f"UPDATE {C.table} SET {_judgment_count_set(f'{C.judgment_count} + 1')} "
     f"WHERE {C.id} = %s AND {C.status} <> {CLOSED} RETURNING {C.judgment_count}, "
-    f"CASE WHEN {C.gold_answer} <> '' THEN {GOLD_SLOTS} ELSE ({_K}) END AS k"
+    f"CASE WHEN {C.gold_answer} > '' THEN {GOLD_SLOTS} ELSE ({_K}) END AS k"
 )
 
 _RECOUNT = f"(SELECT COUNT(*) FROM {J.table} WHERE {J.table}.{J.comparison} = {C.table}.{C.id})"
@@ -406,23 +417,13 @@ def _gold_claim(
 ) -> Assignment | None:
     """A lease on the annotator's next gold comparison when the schedule says one is due
     (``labeling.gold``), in one query more than a claim without gold; None otherwise."""
-    cursor.execute(
-        _GOLD_CANDIDATE_SQL,
-        [
-            annotator.pk,
-            project.pk,
-            annotator.pk,
-            project.pk,
-            project.pk,
-            annotator.pk,
-            annotator.pk,
-        ],
-    )
-    since, golds, *_ = row = cursor.fetchone()
+    recent = [annotator.pk, project.pk, gold.window(project.gold_rate)]
+    cursor.execute(_GOLD_CANDIDATE_SQL, [*recent, project.pk, annotator.pk, annotator.pk])
+    since, after, *_ = row = cursor.fetchone()
     comparison = _COMPARISON.read(row, 2)
     if comparison is None or not gold.gold_due(
         since=since,
-        golds=golds,
+        after=after,
         project_id=project.pk,
         annotator_id=annotator.pk,
         rate=project.gold_rate,
@@ -434,21 +435,36 @@ def _gold_claim(
     )
 
 
-def gold_schedule(
+@dataclass(frozen=True)
+class GoldPlace:
+    """Where an annotator stands in the gold schedule (``labeling.gold``)."""
+
+    since: int  # human judgments since their last gold one (up to the schedule's window)
+    after: int  # that gold comparison (0: none in the window)
+    holds_gold: bool  # the comparison they hold now is gold
+    upcoming: list[int]  # the gold comparisons they would be served next, in queue order
+
+
+def gold_place(
     *, annotator: Any, project: Project, current_comparison_id: int | None = None
-) -> tuple[int, int, int, bool]:
-    """The annotator's place in the gold schedule: (human judgments since their last gold one,
-    gold judgments, gold comparisons still claimable by them besides the current one, whether the
-    current one is gold). One query."""
+) -> GoldPlace:
+    """The annotator's place in the gold schedule, in one query (the labeling page's figures)."""
     passed = f" AND c.{C.id} <> %s" if current_comparison_id is not None else ""
-    params = [project.pk, annotator.pk, annotator.pk]
+    params = [annotator.pk, project.pk, gold.window(project.gold_rate), current_comparison_id]
+    params += [project.pk, annotator.pk, annotator.pk]
     if current_comparison_id is not None:
         params.append(current_comparison_id)
-    params += [current_comparison_id, annotator.pk, project.pk, annotator.pk, project.pk]
+    params.append(UPCOMING_LIMIT)
     with connection.cursor() as cursor:
-        cursor.execute(_GOLD_LEFT_SQL.format(passed=passed), params)
-        since, golds, left, current_gold = cursor.fetchone()
-    return int(since), int(golds), int(left), bool(current_gold)
+        cursor.execute(_GOLD_UPCOMING_SQL.format(passed=passed), params)
+        rows = cursor.fetchall()
+    since, after, holds_gold, _ = rows[0]
+    return GoldPlace(
+        since=int(since),
+        after=int(after),
+        holds_gold=bool(holds_gold),
+        upcoming=[row[3] for row in rows if row[3] is not None],
+    )
 
 
 def _lease_insert(

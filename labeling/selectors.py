@@ -29,7 +29,7 @@ from labeling.models import (
 )
 from labeling.preferences import UNDECIDED, Votes, decide
 from labeling.quality import Quality, Row, quality
-from labeling.queue import gold_schedule
+from labeling.queue import gold_place
 from labeling.roles import is_admin
 from labeling.sqlrows import RowReader
 
@@ -374,19 +374,20 @@ def labeling_progress(
     normal_left = claimable.count()
     remaining = normal_left + (1 if current_comparison_id is not None else 0)
     if project.gold_rate > 0:
-        since, golds, gold_left, holds_gold = gold_schedule(
+        place = gold_place(
             annotator=annotator, project=project, current_comparison_id=current_comparison_id
         )
+        since, after = place.since, place.after
         if current_comparison_id is not None:
             # Where the schedule will stand once the current item is judged.
-            since, golds = (0, golds + 1) if holds_gold else (since + 1, golds)
+            since, after = (0, current_comparison_id) if place.holds_gold else (since + 1, after)
         remaining += gold.gold_ahead(
             normal_left=normal_left,
-            gold_left=gold_left,
+            upcoming=place.upcoming,
             since=since,
-            golds=golds,
-            gap_of=lambda g: gold.gap(
-                project_id=project.pk, annotator_id=annotator.pk, golds=g, rate=project.gold_rate
+            after=after,
+            gap_of=lambda last: gold.gap(
+                project_id=project.pk, annotator_id=annotator.pk, after=last, rate=project.gold_rate
             ),
         )
     return LabelingProgress(done_today=done_today, remaining=remaining)

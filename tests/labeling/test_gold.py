@@ -237,11 +237,12 @@ def test_gold_looks_like_any_comparison(
 
 
 def test_the_schedules_gaps_average_the_period() -> None:
-    gaps = [gold.gap(project_id=1, annotator_id=2, golds=g, rate=0.1) for g in range(6000)]
+    gaps = [gold.gap(project_id=1, annotator_id=2, after=c, rate=0.1) for c in range(6000)]
     assert min(gaps) == 1 and max(gaps) == 19
     assert 9.7 <= sum(gaps) / len(gaps) <= 10.3
     assert gold.period(0.3) == 3 and gold.period(0) == 0
-    assert not gold.gold_due(since=100, golds=0, project_id=1, annotator_id=2, rate=0)
+    assert not gold.gold_due(since=100, after=0, project_id=1, annotator_id=2, rate=0)
+    assert gold.window(0.1) == 19
 
 
 def test_remaining_drops_by_one_per_item_with_gold_mixed_in(
@@ -260,20 +261,24 @@ def test_remaining_drops_by_one_per_item_with_gold_mixed_in(
             annotator=annotator, project=project, current_comparison_id=lease.comparison_id
         )
         shown.append(progress.remaining)
-        served.append(bool(lease.comparison.gold_answer))
+        served.append((lease.comparison_id, bool(lease.comparison.gold_answer)))
         services.judgment_submit(
             annotator=annotator, comparison=lease.comparison, choice="a", strength=1
         )
     assert shown == list(range(len(served), 0, -1))
-    assert served.count(False) == 40 and served.count(True) >= 2
+    golds = [pk for pk, is_gold in served if is_gold]
+    assert len(served) - len(golds) == 40 and len(golds) >= 2
+    assert golds == sorted(golds)  # in queue order
 
-    def gap(golds: int) -> int:
-        return gold.gap(project_id=project.pk, annotator_id=annotator.pk, golds=golds, rate=0.2)
+    def gap(after: int) -> int:
+        return gold.gap(project_id=project.pk, annotator_id=annotator.pk, after=after, rate=0.2)
 
-    runs = "".join("G" if is_gold else "n" for is_gold in served).split("G")
-    for golds, run in enumerate(runs[:-1]):
-        assert len(run) == gap(golds) - 1, (golds, served)
-    assert len(runs[-1]) < gap(len(runs) - 1) - 1  # the queue ended before the next was due
+    runs = "".join("G" if is_gold else "n" for _, is_gold in served).split("G")
+    for after, run in zip([0, *golds], runs, strict=True):
+        if after == golds[-1]:
+            assert len(run) < gap(after) - 1  # the queue ended before the next was due
+        else:
+            assert len(run) == gap(after) - 1, served
     assert selectors.labeling_progress(annotator=annotator, project=project).remaining == 0
 
 
