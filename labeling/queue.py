@@ -119,12 +119,14 @@ _LIVE_LEASES = (
     f"AND l.{A.status} = {ACTIVE} AND l.{A.expires_at} > %s"
 )
 
-# Neither judged nor skipped by annotator %s (%s).
+# Neither judged nor skipped by annotator %s (%s). (``annotator + 0``: SQLite would otherwise
+# walk all of the annotator's leases for each candidate instead of the comparison's few, 2-3 ms
+# after 3 000 judgments; PostgreSQL picks the comparison's index either way.)
 _UNSEEN = (
     f"NOT EXISTS (SELECT 1 FROM {J.table} j "
     f"WHERE j.{J.comparison} = c.{C.id} AND j.{J.annotator} = %s) "
     f"AND NOT EXISTS (SELECT 1 FROM {A.table} s "
-    f"WHERE s.{A.comparison} = c.{C.id} AND s.{A.annotator} = %s AND s.{A.status} = {SKIPPED})"
+    f"WHERE s.{A.comparison} = c.{C.id} AND s.{A.status} = {SKIPPED} AND s.{A.annotator} + 0 = %s)"
 )
 
 # THE definition of claimable (its ORM twin: ``ComparisonQuerySet.claimable_by``): comparisons
