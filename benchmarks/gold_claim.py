@@ -6,7 +6,10 @@ one, and their gold judgments) and the next gold comparison. The schedule part r
 judgment of the annotator in the project, so this script measures it after ``--history``
 judgments, on a throwaway SQLite database (or ``DATABASE_URL``).
 
-    .venv/bin/python benchmarks/gold_claim.py --history 5000 --measure 500
+    .venv/bin/python benchmarks/gold_claim.py --history 3000 --measure 400
+
+Measured (SQLite, 2 shared cores, after 3 000 judgments): median 0.61 ms at rate 0, 1.35 ms at
+0.1 (before the schedule read only the latest 2m - 1 judgments: 27 ms, growing with history).
 """
 
 from __future__ import annotations
