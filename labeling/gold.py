@@ -18,12 +18,13 @@ reported in the stats' ``gold`` block instead.
 **Schedule.** With ``Project.gold_rate`` r > 0 the period is m = round(1 / r). The next gold is
 due once an annotator has made ``gap - 1`` (human) judgments since their last gold one, where
 ``gap`` is drawn uniformly from 1 … 2m - 1 (mean m) by a keyed hash of (project, annotator, that
-last gold comparison) (``SECRET_KEY``: annotators cannot compute it). Gold comparisons are served
-in queue order. The claim reads only the annotator's latest 2m - 1 judgments (an index walk), so
-its cost does not grow with their history. About one served item in m is gold, at no fixed position. When gold is due and none is
-left for the annotator, normal items are served. Deterministic, so tests can replay it, and the
-labeling page's "remaining" counts the gold still to come (``gold_ahead``) so that it drops by one
-with every item, gold or not.
+last gold comparison) (``SECRET_KEY``: annotators cannot compute it): about one served item in m
+is gold, at no fixed position. Gold comparisons are served in queue order; when gold is due and
+none is left for the annotator, normal items are served; when the normal queue is empty, the gold
+that is due (if any) is still served. The claim reads only the annotator's latest 2m - 1
+judgments (an index walk), so its cost does not grow with their history. Deterministic, so tests
+can replay it, and the labeling page's "remaining" counts the gold still to come (``gold_ahead``)
+so that it drops by one with every item, gold or not (a figure that stalled would give gold away).
 
 **Generated gold.** A real response paired with a known-worse variant of itself: ``truncated`` (a
 strict prefix, cut at a word boundary near the middle), ``shuffled`` (its sentences in another
