@@ -21,6 +21,8 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
   human win-rate vs the champion above this (default 0.5); admins can force.
 - ``PAIRWISE_MIN_SNAPSHOT``: a round needs at least this many training rows (default 50).
 - ``PAIRWISE_KL_WARN``: the round page warns when the new policy's KL to its parent exceeds it (1.0).
+- ``PAIRWISE_GOLD_MIN_ACCURACY``: annotators whose gold accuracy is surely (95% interval) under it
+  are flagged (default 0.7).
 """
 
 import os
@@ -187,6 +189,7 @@ PAIRWISE_PROMOTION_MIN_LOWER_BOUND = float(
 PAIRWISE_MIN_SNAPSHOT = int(os.environ.get("PAIRWISE_MIN_SNAPSHOT", "50"))
 # The round page flags a new policy whose KL estimate to its parent is above this (or negative).
 PAIRWISE_KL_WARN = float(os.environ.get("PAIRWISE_KL_WARN", "1.0"))
+PAIRWISE_GOLD_MIN_ACCURACY = float(os.environ.get("PAIRWISE_GOLD_MIN_ACCURACY", "0.7"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

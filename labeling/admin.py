@@ -7,7 +7,7 @@ from labeling.models import Assignment, Comparison, Judgment, Project, Prompt, R
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "judgments_per_comparison", "lease_minutes", "created_at"]
+    list_display = ["name", "judgments_per_comparison", "lease_minutes", "gold_rate", "created_at"]
     filter_horizontal = ["annotators"]
 
 
@@ -27,11 +27,21 @@ class ResponseAdmin(admin.ModelAdmin):
 
 @admin.register(Comparison)
 class ComparisonAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "prompt", "priority", "judgment_count", "status", "batch"]
-    list_filter = ["project", "status", "batch"]
+    list_display = [
+        "id",
+        "project",
+        "prompt",
+        "priority",
+        "judgment_count",
+        "status",
+        "batch",
+        "gold_answer",
+    ]
+    list_filter = ["project", "status", "batch", "gold_answer"]
     raw_id_fields = ["prompt", "response_a", "response_b"]
-    # Written only by the queue engine (labeling.queue), from the judgments stored.
-    readonly_fields = ["judgment_count"]
+    # Written only by the queue engine (labeling.queue), from the judgments stored; gold only
+    # through labeling.services.comparison_gold_set / _clear (the project's Gold page, the API).
+    readonly_fields = ["judgment_count", "gold_answer"]
 
 
 @admin.register(Assignment)

@@ -130,3 +130,21 @@ class ProjectCreateForm(forms.Form):
         annotators.queryset = (
             get_user_model().objects.filter(groups__name=ANNOTATOR_GROUP).order_by("username")
         )
+
+
+# --- gold items (admins) -----------------------------------------------------------------------
+
+
+class GoldRateForm(forms.Form):
+    gold_rate = forms.FloatField(
+        label="Gold rate",
+        help_text="Share of each annotator's items that are gold: 0 (off) to 0.5.",
+    )
+
+
+class GoldGenerateForm(forms.Form):
+    count = forms.IntegerField(label="How many", initial=20)
+
+
+class GoldMarkForm(forms.Form):
+    answer = forms.CharField(required=False, help_text="a, b, or empty to clear.")

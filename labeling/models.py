@@ -43,6 +43,11 @@ class Project(models.Model):
         help_text="When responses are imported, at most this many sampled pairs per prompt "
         "(empty: all pairs).",
     )
+    gold_rate = models.FloatField(
+        default=0.0,
+        help_text="Share of the items served to each annotator that are gold (0: none, at most "
+        "0.5). See labeling.gold.",
+    )
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
@@ -63,6 +68,9 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(lease_minutes__gte=1), name="project_lease_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=0.5), name="project_gold_rate_range"
             ),
         ]
 
@@ -134,20 +142,26 @@ class ComparisonStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+class GoldAnswer(models.TextChoices):
+    """A gold item's answer: a side. Ties and both-bad are judgment calls, not checkable facts."""
+
+    A = "a", "A is better"
+    B = "b", "B is better"
+
+
 class ComparisonQuerySet(models.QuerySet["Comparison"]):
     def open(self) -> ComparisonQuerySet:
         return self.filter(status=ComparisonStatus.OPEN)
 
-    def claimable_by(self, annotator: Any, *, now: datetime) -> ComparisonQuerySet:
-        """Open comparisons this annotator has neither judged nor skipped, with a free slot."""
-        live_leases = (
-            Assignment.objects.filter(
-                comparison=OuterRef("pk"), status=AssignmentStatus.ACTIVE, expires_at__gt=now
-            )
-            .values("comparison")
-            .annotate(n=models.Count("pk"))
-            .values("n")
-        )
+    def gold(self) -> ComparisonQuerySet:
+        return self.filter(gold_answer__gt="")
+
+    def not_gold(self) -> ComparisonQuerySet:
+        """What preferences, exports and agreement figures read: gold items never enter them."""
+        return self.filter(gold_answer="")
+
+    def _unseen_by(self, annotator: Any) -> ComparisonQuerySet:
+        """Open comparisons this annotator has neither judged nor skipped."""
         return (
             self.open()
             .exclude(
@@ -162,6 +176,27 @@ class ComparisonQuerySet(models.QuerySet["Comparison"]):
                     )
                 )
             )
+        )
+
+    def gold_claimable_by(self, annotator: Any) -> ComparisonQuerySet:
+        """Gold items this annotator has neither judged nor skipped (no slots: each annotator
+        once). Twin of ``labeling.queue._GOLD_CLAIMABLE``."""
+        return self.gold()._unseen_by(annotator)
+
+    def claimable_by(self, annotator: Any, *, now: datetime) -> ComparisonQuerySet:
+        """Open comparisons, not gold, this annotator has neither judged nor skipped, with a free
+        slot. Twin of ``labeling.queue._CLAIMABLE``."""
+        live_leases = (
+            Assignment.objects.filter(
+                comparison=OuterRef("pk"), status=AssignmentStatus.ACTIVE, expires_at__gt=now
+            )
+            .values("comparison")
+            .annotate(n=models.Count("pk"))
+            .values("n")
+        )
+        return (
+            self.not_gold()
+            ._unseen_by(annotator)
             .alias(
                 live_leases=Coalesce(
                     models.Subquery(live_leases, output_field=models.IntegerField()), 0
@@ -186,6 +221,12 @@ class Comparison(models.Model):
         blank=True,
         help_text="Provenance tag, e.g. 'import' or 'round-3:vs-champion'.",
     )
+    gold_answer = models.CharField(
+        max_length=1,
+        choices=GoldAnswer.choices,
+        blank=True,
+        help_text="A gold item's correct answer (empty: not gold). See labeling.gold.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ComparisonQuerySet.as_manager()
@@ -196,6 +237,12 @@ class Comparison(models.Model):
             models.Index(
                 fields=["project", "status", "-priority", "id"], name="comparison_queue_idx"
             ),
+            # The gold queue (labeling.queue._GOLD_CLAIMABLE): the few gold rows of a project.
+            models.Index(
+                fields=["project", "status", "-priority", "id"],
+                condition=Q(gold_answer__gt=""),
+                name="comparison_gold_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -203,6 +250,9 @@ class Comparison(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["response_a", "response_b"], name="comparison_unique_pair"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_answer__in=["", "a", "b"]), name="comparison_gold_answer_valid"
             ),
         ]
 
@@ -305,6 +355,10 @@ class Judgment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # An annotator's latest judgments, newest first (the gold schedule, labeling.queue).
+            models.Index(fields=["annotator", "-id"], name="judgment_annotator_recent_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["annotator", "comparison"], name="judgment_once_per_annotator"

@@ -29,6 +29,9 @@ The weighted votes decide by plurality of their sums, the share is the winner's 
 the margin the weighted mean of the winners' strength margins, and the weight of a pair the share
 times the mean reliability of the winning votes (:func:`weighted_decision`).
 
+**Gold** comparisons (``labeling.gold``) are never preferences: their judgments measure annotators
+and are left out here (``snapshot_rows``) and by every export (``Comparison.objects.not_gold``).
+
 Margins and weights are rounded to 4 decimals here, so every consumer sees the same numbers.
 :class:`PreferenceHash` is the content hash of a sequence of preference pairs (prompt messages,
 chosen text, rejected text, margin, weight), whatever file format carries them: the dataset card
@@ -351,11 +354,12 @@ def snapshot_rows(
     (``labeling.reliability``; :func:`weighted_decision`), those under ``drop_below`` not at all.
     An export with the same judgments and policies (``format=trl_conversational&margin=1&weight=1``,
     or a KTO format, and the same ``annotator_weights`` / ``drop_below``) holds the same rows.
+    Judgments of gold comparisons yield nothing.
     """
     votes: dict[int, list[tuple[str, int | None, str]]] = {}
     texts: dict[int, tuple[int, Any, str, str]] = {}
     rows_read = (
-        Judgment.objects.filter(pk__in=list(judgment_ids))
+        Judgment.objects.filter(pk__in=list(judgment_ids), comparison__gold_answer="")
         .order_by("comparison_id", "id")
         .values_list(
             "comparison_id",

@@ -12,7 +12,13 @@ callers (views, API, commands, rlhf) keep calling ``labeling.services.X``.
 
 "Claimable" has one definition in SQL (``_CLAIMABLE``) and its ORM twin
 ``ComparisonQuerySet.claimable_by`` (used for the remaining counts); a property test
-(tests/labeling/test_queue_claimable.py) holds the two equal. ``judgment_count`` is written only
+(tests/labeling/test_queue_claimable.py) holds the two equal. Gold comparisons
+(``labeling.gold``) are never claimable so; they have their own pair, ``_GOLD_CLAIMABLE`` and
+``gold_claimable_by`` (no k slots: every annotator once), held equal by the same test. With
+``Project.gold_rate`` above 0 a claim first asks, in one query (``_GOLD_CANDIDATE_SQL``), where the
+annotator stands in the gold schedule and which gold comparison is next, and leases that one when
+it is due; at 0 the claim runs exactly the statements it runs without gold. A gold comparison stays
+open (``_judgment_count_set``) and its lease re-counts against ``GOLD_SLOTS``, never reached. ``judgment_count`` is written only
 through ``_judgment_count_set`` below: +1 in the submit's statement, a re-count from the stored
 judgments in ``judgment_counts_refresh`` (undo, imports).
 
@@ -46,6 +52,7 @@ from typing import Any
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
+from labeling import gold
 from labeling.errors import Conflict, LabelingError
 from labeling.models import (
     Assignment,
@@ -112,17 +119,29 @@ _LIVE_LEASES = (
     f"AND l.{A.status} = {ACTIVE} AND l.{A.expires_at} > %s"
 )
 
-# THE definition of claimable (its ORM twin: ``ComparisonQuerySet.claimable_by``): comparisons
-# of project %s, open, that annotator %s has neither judged nor skipped (%s), with a free slot
-# (judgments + live leases at %s = now, under %s = k).
-_CLAIMABLE = (
-    f"c.{C.project} = %s AND c.{C.status} = {OPEN} "
-    f"AND NOT EXISTS (SELECT 1 FROM {J.table} j "
+# Neither judged nor skipped by annotator %s (%s). (``annotator + 0``: SQLite would otherwise
+# walk all of the annotator's leases for each candidate instead of the comparison's few, 2-3 ms
+# after 3 000 judgments; PostgreSQL picks the comparison's index either way.)
+_UNSEEN = (
+    f"NOT EXISTS (SELECT 1 FROM {J.table} j "
     f"WHERE j.{J.comparison} = c.{C.id} AND j.{J.annotator} = %s) "
     f"AND NOT EXISTS (SELECT 1 FROM {A.table} s "
-    f"WHERE s.{A.comparison} = c.{C.id} AND s.{A.annotator} = %s AND s.{A.status} = {SKIPPED}) "
+    f"WHERE s.{A.comparison} = c.{C.id} AND s.{A.status} = {SKIPPED} AND s.{A.annotator} + 0 = %s)"
+)
+
+# THE definition of claimable (its ORM twin: ``ComparisonQuerySet.claimable_by``): comparisons
+# of project %s, open, not gold, that annotator %s has neither judged nor skipped (%s), with a
+# free slot (judgments + live leases at %s = now, under %s = k).
+_CLAIMABLE = (
+    f"c.{C.project} = %s AND c.{C.status} = {OPEN} AND c.{C.gold_answer} = '' AND {_UNSEEN} "
     f"AND c.{C.judgment_count} + ({_LIVE_LEASES.format(comparison=f'c.{C.id}')}) < %s"
 )
+
+# Gold (``labeling.gold``; ORM twin: ``ComparisonQuerySet.gold_claimable_by``): gold comparisons
+# of project %s, open, that annotator %s has neither judged nor skipped (%s). No slots: every
+# annotator once. (``gold_answer > ''``, as the partial index comparison_gold_idx is written.)
+_IS_GOLD = f"c.{C.gold_answer} > ''"
+_GOLD_CLAIMABLE = f"c.{C.project} = %s AND c.{C.status} = {OPEN} AND {_IS_GOLD} AND {_UNSEEN}"
 
 # The next claimable comparison in queue order (``Comparison.Meta.ordering``); ``{passed}``:
 # comparisons already tried, ``{lock}``: the row lock clause (PostgreSQL).
@@ -130,6 +149,51 @@ _CANDIDATE_SQL = (
     f"SELECT {_COMPARISON.columns} FROM {C.table} c WHERE {_CLAIMABLE}"
     f"{{passed}} ORDER BY c.{C.priority} DESC, c.{C.id} LIMIT 1{{lock}}"
 )
+_GOLD_NEXT_SQL = (
+    f"SELECT c.{C.id} FROM {C.table} c WHERE {_GOLD_CLAIMABLE}"
+    f"{{passed}} ORDER BY c.{C.priority} DESC, c.{C.id} LIMIT 1"
+)
+
+# An annotator's place in the gold schedule (``labeling.gold``). ``recent``: their latest %s
+# human judgments in project %s (annotator %s first), newest first: enough to tell whether the
+# next gold is due (no gap is longer), read along an index whatever their history. Of those: how
+# many came since their last gold one (all of them if none), and that gold comparison (0: none).
+_HUMAN = _literal(Source.HUMAN)
+_GOLD_RECENT = (
+    f"WITH recent AS (SELECT j.{J.id} AS id, j.{J.comparison} AS comparison, "
+    f"jc.{C.gold_answer} AS answer FROM {J.table} j "
+    f"JOIN {C.table} jc ON jc.{C.id} = j.{J.comparison} WHERE j.{J.annotator} = %s "
+    f"AND jc.{C.project} = %s AND j.{J.source} = {_HUMAN} ORDER BY j.{J.id} DESC LIMIT %s), "
+    "last_gold AS (SELECT r.id, r.comparison FROM recent r WHERE r.answer > '' "
+    "ORDER BY r.id DESC LIMIT 1) "
+)
+_GOLD_PLACE = (
+    "(SELECT COUNT(*) FROM recent WHERE recent.id > COALESCE((SELECT id FROM last_gold), 0)), "
+    "COALESCE((SELECT comparison FROM last_gold), 0)"
+)
+
+# The claim's one gold query: the schedule and the next gold comparison (if any) in one row.
+_GOLD_CANDIDATE_SQL = (
+    f"{_GOLD_RECENT}SELECT {_GOLD_PLACE}, {_COMPARISON.columns} "
+    f"FROM (SELECT 1 AS one) o LEFT JOIN {C.table} c ON c.{C.id} = "
+    f"({_GOLD_NEXT_SQL.format(passed='')})"
+)
+
+# The labeling page's: the schedule, whether the current comparison (%s) is gold, and the gold
+# comparisons the annotator would be served after it (``{passed}``), in queue order, one a row
+# (at most %s; none: one row with NULL).
+_GOLD_UPCOMING_SQL = (
+    f"{_GOLD_RECENT}SELECT {_GOLD_PLACE}, "
+    f"(SELECT COUNT(*) FROM {C.table} c WHERE c.{C.id} = %s AND {_IS_GOLD}), up.id "
+    f"FROM (SELECT 1 AS one) o LEFT JOIN (SELECT c.{C.id} AS id, c.{C.priority} AS priority "
+    f"FROM {C.table} c WHERE {_GOLD_CLAIMABLE}{{passed}} "
+    f"ORDER BY c.{C.priority} DESC, c.{C.id} LIMIT %s) up ON true "
+    "ORDER BY up.priority DESC, up.id"
+)
+UPCOMING_LIMIT = 1000
+
+# A gold lease's slot count: never reached (gold takes no slot).
+GOLD_SLOTS = 2**31 - 1
 
 _CURRENT_LEASE_SQL = (
     f"SELECT {_ASSIGNMENT.columns}, {_COMPARISON.columns} "
@@ -179,15 +243,18 @@ def _judgment_count_set(count: str) -> str:
     expression over the row's old values) and the status it implies."""
     return (
         f"{C.judgment_count} = {count}, {C.status} = CASE WHEN {C.status} = {CLOSED} "
-        f"THEN {C.status} WHEN {count} >= ({_K}) THEN {COMPLETE} ELSE {OPEN} END"
+        f"THEN {C.status} WHEN {C.gold_answer} > '' THEN {OPEN} "
+        f"WHEN {count} >= ({_K}) THEN {COMPLETE} ELSE {OPEN} END"
     )
 
 
 # Takes the comparison's row lock and counts the judgment in one statement; the rest of the
-# submit's checks raise to roll it back. No row comes back for a closed comparison.
+# submit's checks raise to roll it back. No row comes back for a closed comparison. A gold
+# comparison's k is GOLD_SLOTS (a gold lease that expired is never "taken by others").
 _COUNT_JUDGMENT_SQL = (
     f"UPDATE {C.table} SET {_judgment_count_set(f'{C.judgment_count} + 1')} "
-    f"WHERE {C.id} = %s AND {C.status} <> {CLOSED} RETURNING {C.judgment_count}, ({_K}) AS k"
+    f"WHERE {C.id} = %s AND {C.status} <> {CLOSED} RETURNING {C.judgment_count}, "
+    f"CASE WHEN {C.gold_answer} > '' THEN {GOLD_SLOTS} ELSE ({_K}) END AS k"
 )
 
 _RECOUNT = f"(SELECT COUNT(*) FROM {J.table} WHERE {J.table}.{J.comparison} = {C.table}.{C.id})"
@@ -314,6 +381,11 @@ def _claim_in(
                 return current
             cursor.execute(_LEASE_STATUS_SQL, [AssignmentStatus.EXPIRED.value, current.pk])
 
+    if project.gold_rate > 0:
+        lease = _gold_claim(cursor, annotator=annotator, project=project, now=now)
+        if lease is not None:
+            return lease
+
     k = project.judgments_per_comparison
     passed: list[int] = []
     for _ in range(20):
@@ -333,47 +405,116 @@ def _claim_in(
         if row is None:
             return None
         comparison = _COMPARISON.read(row, 0)
-        shown_left = secrets.choice((Side.A, Side.B))
-        expires_at = now + timedelta(minutes=project.lease_minutes)
-        insert_params = [
-            annotator.pk,
-            project.pk,
-            comparison.pk,
-            db_now,
-            db_datetime(expires_at),
-            shown_left.value,
-            comparison.pk,
-            comparison.pk,
-            db_now,
-            k,
-        ]
-        if postgres:
-            content = [comparison.prompt_id, comparison.response_a_id, comparison.response_b_id]
-            cursor.execute(_LEASE_INSERT_WITH_CONTENT_SQL, insert_params + content)
-            inserted = cursor.fetchone()
-            if inserted is not None:
-                _content_read(inserted, 1, comparison)
-        else:
-            cursor.execute(_LEASE_INSERT_SQL, insert_params)
-            inserted = cursor.fetchone()
-            if inserted is not None:
-                _with_content(cursor, comparison)
-        if inserted is not None:
-            comparison.project = project
-            lease = Assignment(
-                id=inserted[0],
-                annotator=annotator,
-                project=project,
-                comparison=comparison,
-                leased_at=now,
-                expires_at=expires_at,
-                shown_left=shown_left,
-                status=AssignmentStatus.ACTIVE,
-            )
-            saved(lease)
+        lease = _lease_insert(
+            cursor, annotator=annotator, project=project, comparison=comparison, now=now, k=k
+        )
+        if lease is not None:
             return lease
         passed.append(comparison.pk)
     return None
+
+
+def _gold_claim(
+    cursor: Any, *, annotator: Any, project: Project, now: datetime
+) -> Assignment | None:
+    """A lease on the annotator's next gold comparison when the schedule says one is due
+    (``labeling.gold``), in one query more than a claim without gold; None otherwise."""
+    recent = [annotator.pk, project.pk, gold.window(project.gold_rate)]
+    cursor.execute(_GOLD_CANDIDATE_SQL, [*recent, project.pk, annotator.pk, annotator.pk])
+    since, after, *_ = row = cursor.fetchone()
+    comparison = _COMPARISON.read(row, 2)
+    if comparison is None or not gold.gold_due(
+        since=since,
+        after=after,
+        project_id=project.pk,
+        annotator_id=annotator.pk,
+        rate=project.gold_rate,
+    ):
+        return None
+    # No row lock: a gold lease takes no slot, so there is nothing to re-count under it.
+    return _lease_insert(
+        cursor, annotator=annotator, project=project, comparison=comparison, now=now, k=GOLD_SLOTS
+    )
+
+
+@dataclass(frozen=True)
+class GoldPlace:
+    """Where an annotator stands in the gold schedule (``labeling.gold``)."""
+
+    since: int  # human judgments since their last gold one (up to the schedule's window)
+    after: int  # that gold comparison (0: none in the window)
+    holds_gold: bool  # the comparison they hold now is gold
+    upcoming: list[int]  # the gold comparisons they would be served next, in queue order
+
+
+def gold_place(
+    *, annotator: Any, project: Project, current_comparison_id: int | None = None
+) -> GoldPlace:
+    """The annotator's place in the gold schedule, in one query (the labeling page's figures)."""
+    passed = f" AND c.{C.id} <> %s" if current_comparison_id is not None else ""
+    params = [annotator.pk, project.pk, gold.window(project.gold_rate), current_comparison_id]
+    params += [project.pk, annotator.pk, annotator.pk]
+    if current_comparison_id is not None:
+        params.append(current_comparison_id)
+    params.append(UPCOMING_LIMIT)
+    with connection.cursor() as cursor:
+        cursor.execute(_GOLD_UPCOMING_SQL.format(passed=passed), params)
+        rows = cursor.fetchall()
+    since, after, holds_gold, _ = rows[0]
+    return GoldPlace(
+        since=int(since),
+        after=int(after),
+        holds_gold=bool(holds_gold),
+        upcoming=[row[3] for row in rows if row[3] is not None],
+    )
+
+
+def _lease_insert(
+    cursor: Any, *, annotator: Any, project: Project, comparison: Comparison, now: datetime, k: int
+) -> Assignment | None:
+    """Lease ``comparison`` (shown on a random side) if its slots, re-counted in the INSERT, are
+    under ``k``; the lease comes back with its content loaded. None when the slot was taken."""
+    db_now = db_datetime(now)
+    shown_left = secrets.choice((Side.A, Side.B))
+    expires_at = now + timedelta(minutes=project.lease_minutes)
+    insert_params = [
+        annotator.pk,
+        project.pk,
+        comparison.pk,
+        db_now,
+        db_datetime(expires_at),
+        shown_left.value,
+        comparison.pk,
+        comparison.pk,
+        db_now,
+        k,
+    ]
+    if connection.vendor == "postgresql":
+        content = [comparison.prompt_id, comparison.response_a_id, comparison.response_b_id]
+        cursor.execute(_LEASE_INSERT_WITH_CONTENT_SQL, insert_params + content)
+        inserted = cursor.fetchone()
+        if inserted is not None:
+            _content_read(inserted, 1, comparison)
+    else:
+        cursor.execute(_LEASE_INSERT_SQL, insert_params)
+        inserted = cursor.fetchone()
+        if inserted is not None:
+            _with_content(cursor, comparison)
+    if inserted is None:
+        return None
+    comparison.project = project
+    lease = Assignment(
+        id=inserted[0],
+        annotator=annotator,
+        project=project,
+        comparison=comparison,
+        leased_at=now,
+        expires_at=expires_at,
+        shown_left=shown_left,
+        status=AssignmentStatus.ACTIVE,
+    )
+    saved(lease)
+    return lease
 
 
 def assignment_skip(*, annotator: Any, assignment: Assignment) -> None:

@@ -17,6 +17,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
 
+from labeling import gold
 from labeling.models import (
     Assignment,
     AssignmentStatus,
@@ -28,6 +29,7 @@ from labeling.models import (
 )
 from labeling.preferences import UNDECIDED, Votes, decide
 from labeling.quality import Quality, Row, quality
+from labeling.queue import gold_place
 from labeling.roles import is_admin
 from labeling.sqlrows import RowReader
 
@@ -166,6 +168,7 @@ class ProjectStats:
     agreement: Agreement
     annotators: list[AnnotatorFigures] = field(default_factory=list)
     quality: Quality | None = None
+    gold: gold.GoldFigures | None = None
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -193,7 +196,10 @@ def project_stats(
     - tie rate: the share of an annotator's judgments that are ``tie``;
     - ``quality`` (unless ``with_quality`` is off, as for the page's 15-second refresh):
       ``labeling.quality`` over the same rows: Krippendorff's alpha, Fleiss' and Cohen's kappa per
-      project, round and annotator, and the bias audit with its flags.
+      project, round and annotator, and the bias audit with its flags;
+    - ``gold`` (with ``quality``): each annotator's accuracy on gold comparisons
+      (``labeling.gold``). Gold judgments count as work done (judgments, done, median time) but
+      are left out of every agreement and bias figure above.
     """
     now = now or timezone.now()
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -204,15 +210,17 @@ def project_stats(
         open=Count("pk", filter=Q(status=ComparisonStatus.OPEN)),
         complete=Count("pk", filter=Q(status=ComparisonStatus.COMPLETE)),
         closed=Count("pk", filter=Q(status=ComparisonStatus.CLOSED)),
+        gold=Count("pk", filter=~Q(gold_answer="")),
     )
     live_leases = Assignment.objects.filter(
         project=project, status=AssignmentStatus.ACTIVE, expires_at__gt=now
     ).count()
+    sided = Q(choice__in=[Choice.A, Choice.B], comparison__gold_answer="")
     judgment_counts = judgments.aggregate(
         total=Count("pk"),
         today=Count("pk", filter=Q(created_at__gte=start_of_day)),
-        sided=Count("pk", filter=Q(choice__in=[Choice.A, Choice.B])),
-        left=Count("pk", filter=Q(choice__in=[Choice.A, Choice.B], choice=F("shown_left"))),
+        sided=Count("pk", filter=sided),
+        left=Count("pk", filter=sided & Q(choice=F("shown_left"))),
     )
 
     # Per-annotator counts in SQL; the median and the majority need the rows themselves, but only
@@ -224,7 +232,14 @@ def project_stats(
     )
     times: dict[int, list[int]] = defaultdict(list)
     by_comparison: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    columns = ["annotator_id", "comparison_id", "choice", "time_spent_ms"]
+    columns = [
+        "annotator_id",
+        "comparison_id",
+        "choice",
+        "time_spent_ms",
+        "comparison__gold_answer",
+    ]
+    gold_rows: list[tuple[int, str, str]] = []
     if with_quality:
         judgments = judgments.annotate(
             length_a=Length("comparison__response_a__text"),
@@ -232,12 +247,15 @@ def project_stats(
         )
         columns += ["strength", "shown_left", "comparison__batch", "length_a", "length_b"]
     rows: list[Row] = []
-    for annotator_id, comparison_id, choice, time_spent_ms, *more in judgments.values_list(
+    for annotator_id, comparison_id, choice, time_spent_ms, answer, *more in judgments.values_list(
         *columns
     ).order_by():
-        by_comparison[comparison_id].append((annotator_id, choice))
         if time_spent_ms is not None:
             times[annotator_id].append(time_spent_ms)
+        if answer:
+            gold_rows.append((annotator_id, choice, answer))
+            continue
+        by_comparison[comparison_id].append((annotator_id, choice))
         if more:
             strength, shown_left, batch, length_a, length_b = more
             rows.append(
@@ -291,6 +309,7 @@ def project_stats(
         )
         for row in per_annotator
     ]
+    usernames = {row["annotator_id"]: row["annotator__username"] for row in per_annotator}
     return ProjectStats(
         project_id=project.pk,
         progress=Progress(
@@ -312,10 +331,9 @@ def project_stats(
             position_bias_left=_ratio(judgment_counts["left"], judgment_counts["sided"]),
         ),
         annotators=figures,
-        quality=(
-            quality(
-                rows, {row["annotator_id"]: row["annotator__username"] for row in per_annotator}
-            )
+        quality=quality(rows, usernames) if with_quality else None,
+        gold=(
+            gold.gold_figures(gold_rows, usernames, items=comparison_counts["gold"])
             if with_quality
             else None
         ),
@@ -341,7 +359,9 @@ def labeling_progress(
     """One annotator's figures on the labeling page: judged today, and still claimable by them.
 
     ``remaining`` counts the comparison they hold now (``current_comparison_id``) plus those
-    they could claim next, in two queries.
+    they could claim next, in two queries; with gold on (``Project.gold_rate``), plus the gold
+    items the schedule will mix in among them (``labeling.gold.gold_ahead``), in one query more,
+    so that the figure drops by one with every item, gold or not.
     """
     now = now or timezone.now()
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -351,7 +371,25 @@ def labeling_progress(
     claimable = Comparison.objects.filter(project=project).claimable_by(annotator, now=now)
     if current_comparison_id is not None:
         claimable = claimable.exclude(pk=current_comparison_id)
-    remaining = claimable.count() + (1 if current_comparison_id is not None else 0)
+    normal_left = claimable.count()
+    remaining = normal_left + (1 if current_comparison_id is not None else 0)
+    if project.gold_rate > 0:
+        place = gold_place(
+            annotator=annotator, project=project, current_comparison_id=current_comparison_id
+        )
+        since, after = place.since, place.after
+        if current_comparison_id is not None:
+            # Where the schedule will stand once the current item is judged.
+            since, after = (0, current_comparison_id) if place.holds_gold else (since + 1, after)
+        remaining += gold.gold_ahead(
+            normal_left=normal_left,
+            upcoming=place.upcoming,
+            since=since,
+            after=after,
+            gap_of=lambda last: gold.gap(
+                project_id=project.pk, annotator_id=annotator.pk, after=last, rate=project.gold_rate
+            ),
+        )
     return LabelingProgress(done_today=done_today, remaining=remaining)
 
 
@@ -380,3 +418,13 @@ def assignment_get_own(*, annotator: Any, project: Project, assignment_id: int) 
     return Assignment.objects.select_related(
         "comparison__prompt", "comparison__response_a", "comparison__response_b"
     ).get(pk=assignment_id, annotator=annotator, project=project)
+
+
+def comparisons_for_gold(*, project: Project, gold_only: bool = False) -> QuerySet[Comparison]:
+    """The project's comparisons for the gold page (admins): gold first, with their texts."""
+    comparisons = Comparison.objects.filter(project=project)
+    if gold_only:
+        comparisons = comparisons.gold()
+    return comparisons.select_related("prompt", "response_a", "response_b").order_by(
+        F("gold_answer").desc(), "id"
+    )

@@ -1,6 +1,6 @@
 """Write workflows of the labeling side: the ONE write path used by views, API, commands, tasks.
 
-Accounts, projects, prompts, responses and comparisons are here. The queue's actions (claim,
+Accounts, projects, prompts, responses, comparisons and gold items (``labeling.gold``) are here. The queue's actions (claim,
 skip, submit, undo, close, the judgment counts) live in ``labeling.queue``, the queue engine,
 and are re-exported below: callers keep calling ``labeling.services.X``.
 """
@@ -16,9 +16,21 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from labeling import gold
 from labeling.errors import Conflict as Conflict
 from labeling.errors import LabelingError as LabelingError
-from labeling.models import Comparison, Project, Prompt, Response, Split, text_hash
+from labeling.models import (
+    Assignment,
+    AssignmentStatus,
+    Comparison,
+    ComparisonStatus,
+    GoldAnswer,
+    Project,
+    Prompt,
+    Response,
+    Split,
+    text_hash,
+)
 from labeling.queue import STRENGTHLESS as STRENGTHLESS
 from labeling.queue import SubmitResult as SubmitResult
 from labeling.queue import assignment_claim_next as assignment_claim_next
@@ -67,6 +79,7 @@ def project_create(
     lease_minutes: int = 10,
     max_pairs_per_prompt: int | None = None,
     annotator_usernames: Sequence[str] = (),
+    gold_rate: float = 0.0,
 ) -> Project:
     """Create a project and make the named users its annotators (all must exist)."""
     from django.contrib.auth import get_user_model
@@ -77,6 +90,7 @@ def project_create(
         )
     if lease_minutes < 1:
         raise LabelingError("lease_minutes must be at least 1", field="lease_minutes")
+    _gold_rate_checked(gold_rate)
     wanted = set(annotator_usernames)
     users = list(get_user_model().objects.filter(username__in=wanted))
     missing = sorted(wanted - {u.username for u in users})
@@ -93,8 +107,24 @@ def project_create(
             judgments_per_comparison=judgments_per_comparison,
             lease_minutes=lease_minutes,
             max_pairs_per_prompt=max_pairs_per_prompt,
+            gold_rate=gold_rate,
         )
         project.annotators.add(*users)
+    return project
+
+
+def _gold_rate_checked(rate: float) -> None:
+    if not 0 <= rate <= 0.5:
+        raise LabelingError(
+            "gold_rate must be between 0 (no gold) and 0.5 (every other item)", field="gold_rate"
+        )
+
+
+def project_gold_rate_set(*, project: Project, gold_rate: float) -> Project:
+    """How often gold is served to each annotator (``labeling.gold``); 0 turns it off."""
+    _gold_rate_checked(gold_rate)
+    Project.objects.filter(pk=project.pk).update(gold_rate=gold_rate)
+    project.gold_rate = gold_rate
     return project
 
 
@@ -211,3 +241,130 @@ def comparisons_create(
             )
         )
     return Comparison.objects.bulk_create(new)
+
+
+# --- gold items (labeling.gold) ----------------------------------------------------------------
+
+
+def comparison_gold_set(*, comparison: Comparison, answer: str) -> Comparison:
+    """Make a comparison gold with ``answer`` (a side) as its correct answer, or change it.
+
+    A gold comparison is served to every annotator once and never completes; its judgments leave
+    preferences, exports and agreement figures. A closed comparison keeps what it was.
+    """
+    if answer not in GoldAnswer.values:
+        raise LabelingError(
+            f"answer must be one of {', '.join(GoldAnswer.values)}; got {answer!r} "
+            "(only a side can be gold)",
+            field="answer",
+        )
+    return _gold_change(comparison=comparison, answer=answer)
+
+
+def comparison_gold_clear(*, comparison: Comparison) -> Comparison:
+    """Make a gold comparison a normal one again: it takes k slots, its judgments count again."""
+    return _gold_change(comparison=comparison, answer="")
+
+
+def _gold_change(*, comparison: Comparison, answer: str) -> Comparison:
+    with transaction.atomic():
+        locked = Comparison.objects.select_for_update(of=("self",)).get(pk=comparison.pk)
+        if locked.status == ComparisonStatus.CLOSED:
+            raise Conflict("this comparison is closed: its gold answer can no longer change")
+        if locked.gold_answer and not answer:
+            # Its leases held no slot; let them go so that k is not exceeded (a submit on one
+            # is still accepted while a slot is free).
+            Assignment.objects.filter(comparison=locked, status=AssignmentStatus.ACTIVE).update(
+                status=AssignmentStatus.RELEASED
+            )
+        Comparison.objects.filter(pk=locked.pk).update(gold_answer=answer)
+        judgment_counts_refresh(comparison_ids=[locked.pk])  # gold stays open, normal completes
+    locked.refresh_from_db()
+    return locked
+
+
+GOLD_GENERATE_MAX = 1000
+
+
+def gold_generate(
+    *,
+    project: Project,
+    count: int,
+    seed: int | None = None,
+    variants: Sequence[str] = gold.VARIANTS,
+) -> list[Comparison]:
+    """Up to ``count`` generated gold comparisons: a real response of the project against a
+    known-worse variant of it (``labeling.gold``), stored as a response with model name
+    ``gold:<variant>``; the original is the answer, on a random side. Fewer when the project has
+    too few usable responses."""
+    if not 1 <= count <= GOLD_GENERATE_MAX:
+        raise LabelingError(f"count must be between 1 and {GOLD_GENERATE_MAX}", field="count")
+    unknown = sorted(set(variants) - set(gold.VARIANTS))
+    if unknown or not variants:
+        raise LabelingError(
+            f"variants must be among {', '.join(gold.VARIANTS)}; got {unknown or 'none'}",
+            field="variants",
+        )
+    rng = random.Random(seed)
+    real = list(
+        Response.objects.filter(prompt__project=project)
+        .exclude(model_name__startswith=gold.MODEL_PREFIX)
+        .order_by("id")
+        .values_list("id", "prompt_id")
+    )
+    order = rng.sample(real, len(real))
+    created: list[Comparison] = []
+    with transaction.atomic():
+        for response_id, _ in order:
+            if len(created) >= count:
+                break
+            original = Response.objects.select_related("prompt").get(pk=response_id)
+            made = _gold_variant(original=original, kinds=variants, rng=rng, real=real)
+            if made is None:
+                continue
+            kind, text = made
+            [variant] = responses_add(
+                prompt=original.prompt, texts=[text], model_name=f"{gold.MODEL_PREFIX}{kind}"
+            )
+            if not variant.model_name.startswith(gold.MODEL_PREFIX):
+                continue  # the "variant" is a real answer to this prompt: not known-worse
+            if Comparison.objects.filter(
+                response_a__in=[original.pk, variant.pk], response_b__in=[original.pk, variant.pk]
+            ).exists():
+                continue
+            answer = rng.choice(GoldAnswer.values)
+            a, b = (original, variant) if answer == GoldAnswer.A else (variant, original)
+            created.append(
+                Comparison.objects.create(
+                    project=project,
+                    prompt=original.prompt,
+                    response_a=a,
+                    response_b=b,
+                    batch=gold.BATCH,
+                    gold_answer=answer,
+                )
+            )
+    return created
+
+
+def _gold_variant(
+    *, original: Response, kinds: Sequence[str], rng: random.Random, real: Sequence[tuple[int, int]]
+) -> tuple[str, str] | None:
+    """A known-worse variant of ``original``: the first of ``kinds`` (tried in random order)
+    that applies, as (kind, text)."""
+    for kind in rng.sample(list(kinds), len(kinds)):
+        if kind == "truncated":
+            text = gold.truncated(original.text)
+        elif kind == "shuffled":
+            text = gold.shuffled(original.text, rng)
+        else:
+            text = None
+            for _ in range(20):  # a response to another prompt, drawn at random
+                other_id, prompt_id = rng.choice(real)
+                if prompt_id != original.prompt_id:
+                    other = Response.objects.get(pk=other_id)
+                    text = other.text if other.text_hash != original.text_hash else None
+                    break
+        if text is not None:
+            return kind, text
+    return None

@@ -12,4 +12,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("projects/<int:project_id>/label/skip/", views.label_skip, name="label_skip"),
     path("projects/<int:project_id>/label/undo/", views.label_undo, name="label_undo"),
     path("projects/<int:project_id>/history/", views.history, name="history"),
+    path("projects/<int:project_id>/gold/", views.gold_page, name="gold"),
+    path(
+        "projects/<int:project_id>/gold/<int:comparison_id>/",
+        views.gold_mark,
+        name="gold_mark",
+    ),
 ]

@@ -1,4 +1,4 @@
-"""The htmx pages of the labeling side: home, projects, the labeling page and history.
+"""The htmx pages of the labeling side: home, projects, the labeling page, history and gold.
 
 Each view parses input with a form, calls one service or selector, and renders. A view that
 htmx swaps into the page serves both the full page and the fragment (the named partial whose
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
@@ -24,8 +25,15 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling import selectors, services
-from labeling.forms import AssignmentForm, JudgmentForm, ProjectCreateForm
-from labeling.models import Assignment, Project, Side
+from labeling.forms import (
+    AssignmentForm,
+    GoldGenerateForm,
+    GoldMarkForm,
+    GoldRateForm,
+    JudgmentForm,
+    ProjectCreateForm,
+)
+from labeling.models import Assignment, Comparison, Project, Side
 from labeling.roles import is_admin, is_fragment_request, login_required
 from labeling.services import Conflict, LabelingError
 
@@ -299,3 +307,92 @@ class LogoutView(auth_views.LogoutView):
         if request.user.is_authenticated:
             services.assignment_release_all(annotator=request.user)
         return super().post(request, *args, **kwargs)
+
+
+# --- gold items (admins) -------------------------------------------------------------------------
+
+GOLD_PAGE_SIZE = 25
+GOLD_TEMPLATE = "labeling/gold.html"
+
+
+def _gold_context(request: HttpRequest, project: Project) -> dict[str, Any]:
+    show = "gold" if request.GET.get("show") == "gold" else "all"
+    comparisons = selectors.comparisons_for_gold(project=project, gold_only=show == "gold")
+    page = Paginator(comparisons, GOLD_PAGE_SIZE).get_page(request.GET.get("page"))
+    return {
+        "project": project,
+        "page": page,
+        "show": show,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def gold_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Gold items: the project's gold rate, generated gold, and each comparison's gold answer."""
+    project = _admin_project(request, project_id)
+    status = 200
+    rate_form: forms.Form = GoldRateForm(initial={"gold_rate": project.gold_rate})
+    generate_form: forms.Form = GoldGenerateForm()
+    if request.method == "POST":
+        action = request.POST.get("action")
+        form: forms.Form = (
+            GoldRateForm(request.POST) if action == "rate" else GoldGenerateForm(request.POST)
+        )
+        try:
+            if not form.is_valid():
+                raise LabelingError(_form_error(form))
+            if action == "rate":
+                services.project_gold_rate_set(
+                    project=project, gold_rate=form.cleaned_data["gold_rate"]
+                )
+                messages.success(request, f"Gold rate set to {project.gold_rate:g}.")
+            else:
+                made = services.gold_generate(project=project, count=form.cleaned_data["count"])
+                messages.success(request, f"{len(made)} gold comparisons generated.")
+        except LabelingError as exc:
+            messages.error(request, exc.message)
+            status = exc.status
+        else:
+            return redirect("gold", project_id=project.pk)
+        rate_form = form if action == "rate" else rate_form
+        generate_form = form if action != "rate" else generate_form
+    context = _gold_context(request, project)
+    context.update(rate_form=rate_form, generate_form=generate_form)
+    return render(request, GOLD_TEMPLATE, context, status=status)
+
+
+def _form_error(form: forms.Form) -> str:
+    for field, errors in form.errors.items():
+        return f"{field}: {errors[0]}"
+    return "The form is incomplete."
+
+
+@login_required
+@require_POST
+def gold_mark(request: HttpRequest, project_id: int, comparison_id: int) -> HttpResponse:
+    """Set (answer a / b) or clear (empty answer) a comparison's gold answer; htmx gets its row."""
+    project = _admin_project(request, project_id)
+    comparison = get_object_or_404(Comparison, pk=comparison_id, project=project)
+    form = GoldMarkForm(request.POST)
+    error, status = "", 200
+    try:
+        answer = form.cleaned_data["answer"] if form.is_valid() else ""
+        if answer:
+            comparison = services.comparison_gold_set(comparison=comparison, answer=answer)
+        else:
+            comparison = services.comparison_gold_clear(comparison=comparison)
+    except LabelingError as exc:
+        error, status = exc.message, exc.status
+    if not is_fragment_request(request):
+        if error:
+            messages.error(request, error)
+        response: HttpResponse = HttpResponseRedirect(
+            reverse("gold", args=[project.pk]), status=303
+        )
+    else:
+        row = selectors.comparisons_for_gold(project=project).get(pk=comparison.pk)
+        context = {"project": project, "comparison": row, "error": error}
+        response = render(request, GOLD_TEMPLATE + "#gold-row", context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response

@@ -33,6 +33,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "judgments_per_comparison",
             "lease_minutes",
             "max_pairs_per_prompt",
+            "gold_rate",
             "annotators",
             "created_at",
         ]
@@ -41,7 +42,9 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
     def to_representation(self, instance: Project) -> dict[str, Any]:
         data = super().to_representation(instance)
         if not self.context.get("show_annotators", False):
+            # Admins' eyes only: annotators are not told that gold exists.
             data.pop("annotators", None)
+            data.pop("gold_rate", None)
         return data
 
 
@@ -54,6 +57,7 @@ class ProjectCreateSerializer(serializers.Serializer[Any]):
     max_pairs_per_prompt = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=1, max_value=32767
     )
+    gold_rate = serializers.FloatField(required=False, default=0.0)
     annotators = serializers.ListField(
         child=serializers.CharField(), required=False, default=list, help_text="Usernames."
     )
@@ -360,6 +364,47 @@ class QualitySerializer(serializers.Serializer[Any]):
     annotators = AnnotatorQualitySerializer(many=True)
 
 
+class GoldAccuracySerializer(serializers.Serializer[Any]):
+    annotator_id = serializers.IntegerField()
+    username = serializers.CharField()
+    n = serializers.IntegerField(help_text="Gold judgments.")
+    correct = serializers.IntegerField(help_text="... that chose the gold answer.")
+    accuracy = serializers.FloatField(help_text="correct / n.")
+    interval = serializers.ListField(
+        child=serializers.FloatField(), help_text="Wilson 95% interval of the accuracy [low, high]."
+    )
+    flagged = serializers.BooleanField(help_text="The interval lies wholly under the threshold.")
+    message = serializers.CharField(help_text="Why flagged, in plain words (empty when not).")
+
+
+class GoldFiguresSerializer(serializers.Serializer[Any]):
+    items = serializers.IntegerField(help_text="Gold comparisons in the project.")
+    judgments = serializers.IntegerField(help_text="Judgments of gold comparisons.")
+    threshold = serializers.FloatField(help_text="Accuracy under which annotators are flagged.")
+    annotators = GoldAccuracySerializer(many=True)
+
+
+class GoldMarkSerializer(serializers.Serializer[Any]):
+    answer = serializers.CharField(help_text="The correct answer: a or b.")
+
+
+class GoldGenerateSerializer(serializers.Serializer[Any]):
+    count = serializers.IntegerField(help_text="How many gold comparisons to make (1-1000).")
+    seed = serializers.IntegerField(required=False, allow_null=True, default=None)
+    variants = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        default=None,
+        help_text="Among truncated, shuffled, swapped (default: all).",
+    )
+
+
+class ProjectUpdateSerializer(serializers.Serializer[Any]):
+    gold_rate = serializers.FloatField(
+        help_text="Share of served items that are gold, 0 (off) to 0.5."
+    )
+
+
 class ProjectStatsSerializer(serializers.Serializer[Any]):
     project_id = serializers.IntegerField()
     progress = ProgressSerializer()
@@ -367,5 +412,9 @@ class ProjectStatsSerializer(serializers.Serializer[Any]):
     annotators = AnnotatorFiguresSerializer(many=True)
     quality = QualitySerializer(
         allow_null=True,
-        help_text="Agreement per project, round, annotator and annotator pair; the bias audit.",
+        help_text="Agreement per project, round, annotator and annotator pair; the bias audit "
+        "(gold judgments left out).",
+    )
+    gold = GoldFiguresSerializer(
+        allow_null=True, help_text="Accuracy of each annotator on gold comparisons."
     )

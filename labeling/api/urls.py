@@ -31,6 +31,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="api-queue-undo",
     ),
     path(
+        "projects/<int:project_id>/gold/generate/",
+        views.GoldGenerateView.as_view(),
+        name="api-gold-generate",
+    ),
+    path(
+        "comparisons/<int:comparison_id>/gold/",
+        views.ComparisonGoldView.as_view(),
+        name="api-comparison-gold",
+    ),
+    path(
         "comparisons/<int:comparison_id>/judgments/",
         views.JudgmentSubmitView.as_view(),
         name="api-judgments",

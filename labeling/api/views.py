@@ -2,7 +2,8 @@
 
 Scoping: a project the caller is not a member of (admins are members of all) answers 404, and so
 does a comparison in such a project, so ids cannot be probed. Annotators lease, judge, skip,
-undo and read their projects; admins also create projects and read their figures.
+undo and read their projects; admins also create projects, read their figures and manage gold
+items (``labeling.gold``).
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from rest_framework.views import APIView
 
 from labeling import selectors, services
 from labeling.api.serializers import (
+    GoldGenerateSerializer,
+    GoldMarkSerializer,
     JudgmentInputSerializer,
     JudgmentResultSerializer,
     LeaseSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
     ProjectStatsSerializer,
+    ProjectUpdateSerializer,
     SkipInputSerializer,
     SkipResultSerializer,
     judgment_payload,
@@ -126,6 +130,80 @@ class ProjectDetailView(APIView):
             ProjectSerializer(project, context={"show_annotators": is_admin(request.user)}).data
         )
 
+    @extend_schema(
+        summary="Change a project's settings (admins): its gold rate",
+        request=ProjectUpdateSerializer,
+        responses={200: ProjectSerializer},
+    )
+    def patch(self, request: Request, project_id: int) -> Response:
+        project = _admin_project(request, project_id)
+        data = _parsed(ProjectUpdateSerializer, request)
+        project = services.project_gold_rate_set(project=project, gold_rate=data["gold_rate"])
+        return Response(ProjectSerializer(project, context={"show_annotators": True}).data)
+
+
+def _admin_project(request: Request, project_id: int) -> Project:
+    project = _visible_project(request, project_id)
+    if not is_admin(request.user):
+        raise PermissionDenied("only admins may do this")
+    return project
+
+
+def _gold_body(comparison: Comparison) -> dict[str, Any]:
+    return {"comparison": comparison.pk, "gold_answer": comparison.gold_answer or None}
+
+
+@extend_schema(tags=["gold"])
+class ComparisonGoldView(APIView):
+    @extend_schema(
+        summary="Make a comparison gold with its correct answer (admins)",
+        description="Gold is served to every annotator once, unannounced; its judgments measure "
+        "annotators and never become preferences. Answer: a or b.",
+        request=GoldMarkSerializer,
+        responses={200: OpenApiResponse(description="{comparison, gold_answer}")},
+    )
+    def post(self, request: Request, comparison_id: int) -> Response:
+        comparison = _visible_comparison(request, comparison_id)
+        if not is_admin(request.user):
+            raise PermissionDenied("only admins may mark gold")
+        data = _parsed(GoldMarkSerializer, request)
+        comparison = services.comparison_gold_set(comparison=comparison, answer=data["answer"])
+        return Response(_gold_body(comparison))
+
+    @extend_schema(
+        summary="Make a gold comparison a normal one again (admins)",
+        request=None,
+        responses={200: OpenApiResponse(description="{comparison, gold_answer: null}")},
+    )
+    def delete(self, request: Request, comparison_id: int) -> Response:
+        comparison = _visible_comparison(request, comparison_id)
+        if not is_admin(request.user):
+            raise PermissionDenied("only admins may mark gold")
+        comparison = services.comparison_gold_clear(comparison=comparison)
+        return Response(_gold_body(comparison))
+
+
+@extend_schema(tags=["gold"])
+class GoldGenerateView(APIView):
+    @extend_schema(
+        summary="Generate gold comparisons from the project's responses (admins)",
+        description="Each pairs a real response with a known-worse variant of it (truncated, "
+        "sentences shuffled, or another prompt's response); the original is the answer.",
+        request=GoldGenerateSerializer,
+        responses={201: OpenApiResponse(description="{created, comparisons: [ids]}")},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = _admin_project(request, project_id)
+        data = _parsed(GoldGenerateSerializer, request)
+        options: dict[str, Any] = {"count": data["count"], "seed": data["seed"]}
+        if data["variants"] is not None:
+            options["variants"] = data["variants"]
+        created = services.gold_generate(project=project, **options)
+        return Response(
+            {"created": len(created), "comparisons": [c.pk for c in created]},
+            status=status.HTTP_201_CREATED,
+        )
+
 
 @extend_schema(tags=["projects"])
 class ProjectStatsView(APIView):
@@ -137,6 +215,7 @@ class ProjectStatsView(APIView):
         project = _visible_project(request, project_id)
         if not is_admin(request.user):
             raise PermissionDenied("only admins may read a project's figures")
+
         return Response(ProjectStatsSerializer(selectors.project_stats(project=project)).data)
 
 

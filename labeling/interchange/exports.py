@@ -9,7 +9,7 @@ majority decision, unanimous only, or every judgment as its own row; rows are TR
 (standard or conversational), KTO unpaired rows, Anthropic HH transcripts, or raw per-annotator
 judgments, in JSON Lines, CSV or Parquet (files and Hugging Face dataset directories:
 ``export_files``). The split is by prompt (a hash of the prompt id and a seed), so no prompt is
-ever in both train and test.
+ever in both train and test. Gold comparisons (``labeling.gold``) are in no export.
 
 Why over 500 lines: the column layouts of the two cursors (the ``T_*`` / ``V_*`` indexes) and the
 one hot loop that reads them by index belong together; split, each half would have to know the
@@ -121,7 +121,8 @@ Counts = tuple[int, int, int, int, int, int, int, int, int]
 
 
 def _comparisons(project: Project, spec: ExportSpec) -> QuerySet[Comparison]:
-    queryset = Comparison.objects.filter(project=project)
+    # Gold comparisons measure annotators; no export holds them, the raw one included.
+    queryset = Comparison.objects.filter(project=project).not_gold()
     if spec.rounds:
         queryset = queryset.filter(preferences.rounds_q(spec.rounds))
     if spec.batch:

@@ -227,3 +227,40 @@ def test_submit_with_next_in_one_transaction_under_load() -> None:
     )
     assert set(rows) == {(k, k, ComparisonStatus.COMPLETE)}
     assert not Assignment.objects.filter(status=AssignmentStatus.ACTIVE).exists()
+
+
+def test_gold_mixed_in_under_load() -> None:
+    """Gold at rate 0.25 among normal items, 12 annotators submitting with ``next`` at once: every
+    annotator judges every gold item at most once, gold stays open, and no normal comparison goes
+    over k (gold took none of its slots)."""
+    k, n_annotators = 2, 12
+    project = ProjectFactory.create(judgments_per_comparison=k, gold_rate=0.25)
+    annotators = [UserFactory.create(username=f"golden{i}") for i in range(n_annotators)]
+    project.annotators.add(*annotators)
+    normal = [ComparisonFactory.create(project=project) for _ in range(30)]
+    golds = [ComparisonFactory.create(project=project, gold_answer="a") for _ in range(6)]
+
+    def work(index: int) -> None:
+        annotator = annotators[index]
+        lease = services.assignment_claim_next(annotator=annotator, project=project)
+        while lease is not None:
+            _, lease = services.judgment_submit_and_claim_next(
+                annotator=annotator,
+                comparison=lease.comparison,
+                project=project,
+                choice="a",
+                strength=2,
+            )
+
+    assert run_threads(n_annotators, work) == []
+    counts = dict(
+        Comparison.objects.filter(project=project)
+        .annotate(n=Count("judgments"))
+        .values_list("pk", "n")
+    )
+    assert all(counts[c.pk] == k for c in normal)  # every slot filled, none over
+    assert sum(counts[c.pk] for c in golds) > 0
+    for comparison in Comparison.objects.filter(pk__in=[c.pk for c in golds]):
+        assert comparison.status == ComparisonStatus.OPEN
+        assert comparison.judgment_count == counts[comparison.pk] <= n_annotators
+    assert not Assignment.objects.filter(status=AssignmentStatus.ACTIVE).exists()

@@ -1,12 +1,15 @@
 """One meaning of "claimable": the claim's SQL, the ORM's ``claimable_by`` and the rule agree.
 
 Hypothesis draws small queues: one or two projects (k = 1..3), comparisons with priorities, some
-closed, and for every (annotator, comparison) one state among none, judged (by the queue or
+closed, some gold, and for every (annotator, comparison) one state among none, judged (by the queue or
 imported), a live / expired / just-expiring lease, a skip, a released lease. For one annotator
 and project, the comparisons the claim's candidate query (``labeling.queue._CANDIDATE_SQL``,
 walked in queue order as the claim walks it) offers must equal ``Comparison.objects
 .claimable_by(...)`` (what the remaining counts read) and the rule computed here in Python, in
-the same order. Runs on SQLite and, with ``DATABASE_URL``, on PostgreSQL.
+the same order. The same for gold (``labeling.gold``): the claim's gold query
+(``_GOLD_NEXT_SQL``), ``gold_claimable_by`` and the gold rule (open, gold, neither judged nor
+skipped by this annotator, whatever k and the leases) agree, and no gold comparison is ever
+claimable as a normal one. Runs on SQLite and, with ``DATABASE_URL``, on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ JUDGED = {"judged", "imported"}
 class Queue:
     ks: list[int]
     comparisons: list[tuple[int, int, bool]]  # (project index, priority, closed)
+    gold: list[str]  # [comparison]: its gold answer, "" when not gold
     cells: list[list[str]]  # [comparison][annotator]
     annotator: int
     project: int
@@ -74,9 +78,17 @@ def queues(draw: Any) -> Queue:
         draw(st.lists(st.sampled_from(CELLS), min_size=ANNOTATORS, max_size=ANNOTATORS))
         for _ in comparisons
     ]
+    gold = draw(
+        st.lists(
+            st.sampled_from(["", "", "a", "b"]),
+            min_size=len(comparisons),
+            max_size=len(comparisons),
+        )
+    )
     return Queue(
         ks=ks,
         comparisons=comparisons,
+        gold=gold,
         cells=cells,
         annotator=draw(st.integers(0, ANNOTATORS - 1)),
         project=draw(st.integers(0, len(ks) - 1)),
@@ -106,13 +118,29 @@ def _sql_candidates(annotator: Any, project: Any, now: Any, lock: str = "") -> l
             passed.append(row[0])
 
 
+def _sql_gold_candidates(annotator: Any, project: Any) -> list[int]:
+    """The claim's gold query, walked in queue order."""
+    passed: list[int] = []
+    with connection.cursor() as cursor:
+        while True:
+            passed_sql = f" AND c.id NOT IN ({', '.join(['%s'] * len(passed))})" if passed else ""
+            cursor.execute(
+                queue_engine._GOLD_NEXT_SQL.format(passed=passed_sql),
+                [project.pk, annotator.pk, annotator.pk, *passed],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return passed
+            passed.append(row[0])
+
+
 def _build(drawn: Queue, now: Any) -> tuple[list[Any], list[Any], list[Comparison]]:
     user_model = get_user_model()
     users = [user_model.objects.create(username=f"prop-{i}") for i in range(ANNOTATORS)]
     projects = [ProjectFactory.create(judgments_per_comparison=k) for k in drawn.ks]
     comparisons = [
-        ComparisonFactory.create(project=projects[p], priority=priority)
-        for p, priority, _ in drawn.comparisons
+        ComparisonFactory.create(project=projects[p], priority=priority, gold_answer=answer)
+        for (p, priority, _), answer in zip(drawn.comparisons, drawn.gold, strict=True)
     ]
     # One active lease per annotator and project (a unique index): later ones become "none".
     holding: set[tuple[int, int]] = set()
@@ -161,24 +189,20 @@ def _build(drawn: Queue, now: Any) -> tuple[list[Any], list[Any], list[Compariso
     return users, projects, comparisons
 
 
-def _expected(drawn: Queue, comparisons: list[Comparison]) -> list[int]:
-    """The rule, from the drawn data alone."""
+def _expected(drawn: Queue, comparisons: list[Comparison], *, gold: bool = False) -> list[int]:
+    """The rule, from the drawn data alone (``gold``: the gold rule)."""
     k = drawn.ks[drawn.project]
     claimable = []
-    for comparison, (project, priority, closed), row in zip(
-        comparisons, drawn.comparisons, drawn.cells, strict=True
+    for comparison, (project, priority, closed), answer, row in zip(
+        comparisons, drawn.comparisons, drawn.gold, drawn.cells, strict=True
     ):
         judged = sum(cell in JUDGED for cell in row)
         live = sum(cell in LIVE_AFTER for cell in row)
         mine = row[drawn.annotator]
-        if (
-            project == drawn.project
-            and not closed
-            and judged < k  # open, not complete
-            and mine not in JUDGED
-            and mine != "skipped"
-            and judged + live < k
-        ):
+        unseen = mine not in JUDGED and mine != "skipped"
+        if project != drawn.project or closed or not unseen or bool(answer) != gold:
+            continue
+        if gold or (judged < k and judged + live < k):  # normal: open, not complete, a free slot
             claimable.append((-priority, comparison.pk))
     return [pk for _, pk in sorted(claimable)]
 
@@ -196,8 +220,9 @@ def test_sql_candidates_equal_orm_claimable_by(db: Any, drawn: Queue) -> None:
         annotator, project = users[drawn.annotator], projects[drawn.project]
 
         # The one writer of judgment_count left it equal to the judgments, status to match.
-        for comparison, (_, _, closed), row in zip(
-            comparisons, drawn.comparisons, drawn.cells, strict=True
+        # A gold comparison never completes.
+        for comparison, (_, _, closed), answer, row in zip(
+            comparisons, drawn.comparisons, drawn.gold, drawn.cells, strict=True
         ):
             comparison.refresh_from_db()
             judged = sum(cell in JUDGED for cell in row)
@@ -207,7 +232,7 @@ def test_sql_candidates_equal_orm_claimable_by(db: Any, drawn: Queue) -> None:
                 ComparisonStatus.CLOSED
                 if closed
                 else ComparisonStatus.COMPLETE
-                if judged >= k
+                if judged >= k and not answer
                 else ComparisonStatus.OPEN
             )
 
@@ -220,6 +245,15 @@ def test_sql_candidates_equal_orm_claimable_by(db: Any, drawn: Queue) -> None:
         sql = _sql_candidates(annotator, project, now)
         expected = _expected(drawn, comparisons)
         assert sql == orm == expected, drawn
+        gold_orm = list(
+            Comparison.objects.filter(project=project)
+            .gold_claimable_by(annotator)
+            .order_by("-priority", "id")
+            .values_list("pk", flat=True)
+        )
+        gold_sql = _sql_gold_candidates(annotator, project)
+        assert gold_sql == gold_orm == _expected(drawn, comparisons, gold=True), drawn
+        assert not set(gold_sql) & set(sql)
         if connection.vendor == "postgresql":
             # With the row lock the claim takes (no other transaction holds one here).
             assert _sql_candidates(annotator, project, now, " FOR UPDATE OF c SKIP LOCKED") == sql

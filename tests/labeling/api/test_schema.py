@@ -10,12 +10,14 @@ from rest_framework.test import APIClient
 
 OUR_PATHS = {
     "/api/v1/projects/": {"get", "post"},
-    "/api/v1/projects/{project_id}/": {"get"},
+    "/api/v1/projects/{project_id}/": {"get", "patch"},
     "/api/v1/projects/{project_id}/queue/next/": {"post"},
     "/api/v1/projects/{project_id}/queue/skip/": {"post"},
     "/api/v1/projects/{project_id}/queue/undo/": {"post"},
     "/api/v1/comparisons/{comparison_id}/judgments/": {"post"},
     "/api/v1/projects/{project_id}/stats/": {"get"},
+    "/api/v1/comparisons/{comparison_id}/gold/": {"post", "delete"},
+    "/api/v1/projects/{project_id}/gold/generate/": {"post"},
 }
 
 
