@@ -576,15 +576,16 @@ class Snapshot:
 def snapshot_select(project: Project, snapshot: dict[str, Any], method: str) -> Snapshot:
     """What a round of ``method`` with this snapshot config trains on now.
 
-    ``rounds: newest`` takes the latest round's batch and, while that gives fewer training rows
-    than ``PAIRWISE_MIN_SNAPSHOT``, the batches before it too, newest first, then the comparisons
-    no round made: once a policy answers alike, a batch judged by a rule-like preference is mostly
-    ties (benchmarks/loop.py under ``correct``: 15 usable rows of 200 judgments) and the loop would
-    stop. Any other setting takes what it names.
+    ``rounds: newest`` takes the latest round's batch and, once it is judged but gives fewer
+    training rows than ``PAIRWISE_MIN_SNAPSHOT``, the batches before it too, newest first, then the
+    comparisons no round made: once a policy answers alike, a batch judged by a rule-like
+    preference is mostly ties (benchmarks/loop.py under ``correct``: 15 usable rows of 200
+    judgments) and the loop would stop. A batch nobody has judged yet is not passed over (the
+    launch then says to judge it). Any other setting takes what it names.
     """
     setting = snapshot.get("rounds", "all")
     candidates = [snapshot_rounds(project, setting)]
-    if setting == "newest":
+    if setting == "newest" and snapshot_judgment_ids(project, snapshot, candidates[0]):
         older = (
             Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
             .order_by("-number")

@@ -248,7 +248,13 @@ def test_newest_reaches_back_when_the_latest_batch_is_too_small(
     exported, _ = _exported(_admin_api(), second)
     trained = _trained_rows(second, fake_engine)
     assert exported == [{k: v for k, v in row.items() if k != "prompt_id"} for row in trained]
-    # when even the whole history is too small, the launch says how many more are needed
+    # a batch nobody judged yet is not passed over: the launch says to judge it
     settings.PAIRWISE_MIN_SNAPSHOT = 10_000
+    with pytest.raises(LabelingError, match="latest round queued: judge them first"):
+        services.round_launch(project=demo_project, method="dpo")
+    # judged, but even the whole history is too small: it says how many more are needed
+    judge_in_process(
+        project=demo_project, annotators=users, rule="correct_polite", noise=0.2, seed=5
+    )
     with pytest.raises(LabelingError, match=r"judge \d+ more decided comparisons"):
         services.round_launch(project=demo_project, method="dpo")
