@@ -60,7 +60,9 @@ def _row(page: Any, testid: str, username: str) -> Any:
 def test_project_page_shows_reliability_and_gold_accuracy(page: Any, live_server: Any) -> None:
     project = planted_project()
     # Ten gold items answered "a": the consistent annotators get them right, the random one wrong.
-    users = {j.annotator.username: j.annotator for j in Judgment.objects.select_related("annotator")}
+    users = {
+        j.annotator.username: j.annotator for j in Judgment.objects.select_related("annotator")
+    }
     for index in range(10):
         gold = comparison_add(project, f"gold-{index}")
         labeling_services.comparison_gold_set(comparison=gold, answer="a")
@@ -76,7 +78,10 @@ def test_project_page_shows_reliability_and_gold_accuracy(page: Any, live_server
     page.goto(f"{live_server.url}/projects/{project.pk}/")
     quality = page.locator("#label-quality")
     assert quality.is_visible()
-    good, random_ = _row(page, "quality-annotator", "good0"), _row(page, "quality-annotator", RANDOM)
+    good, random_ = (
+        _row(page, "quality-annotator", "good0"),
+        _row(page, "quality-annotator", RANDOM),
+    )
     ds_good = float(good.locator('[data-testid="reliability-ds"]').inner_text())
     ds_random = float(random_.locator('[data-testid="reliability-ds"]').inner_text())
     assert ds_random < 0.4 < ds_good
