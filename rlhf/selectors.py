@@ -6,6 +6,7 @@ Nothing here writes. Nothing here imports the training engine.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from rlhf.leaderboard import (
     bradley_terry,
     head_to_head,
 )
-from rlhf.methods import METHOD_REGISTRY, ConfigError, resolve_config
+from rlhf.methods import METHOD_REGISTRY, QUEUE_TIER, ConfigError, resolve_config
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
     Checkpoint,
@@ -47,11 +48,24 @@ VS_CHAMPION = "vs-champion"
 ON_POLICY = "on-policy"
 HUMAN_EVAL = "human-eval"  # new-vs-champion pairs on held-out prompts, queued only when asked
 SAMPLE_SPLITS = ("test", "train", "all")  # which prompts an evaluation-only generation samples
+_ROUND_BATCH = re.compile(r"round-(\d+)(?::.*)?", re.DOTALL)
 
 
 def batch_tag(round_number: int, kind: str) -> str:
     """The provenance tag of comparisons a round puts into the queue."""
     return f"round-{round_number}:{kind}"
+
+
+def batch_round(batch: str) -> int:
+    """The number of the round that made a comparison with this batch tag (0: no round)."""
+    match = _ROUND_BATCH.fullmatch(batch)
+    return int(match.group(1)) if match else 0
+
+
+def batch_priority(round_number: int, within: int) -> int:
+    """A comparison's queue priority: its round's tier (newest batch first), then ``within``
+    (``0 <= within < QUEUE_TIER``; see ``rlhf.methods.QUEUE_TIER``)."""
+    return round_number * QUEUE_TIER + within
 
 
 # --- snapshots -------------------------------------------------------------------------------
