@@ -27,6 +27,13 @@ class Source(models.TextChoices):
     IMPORTED = "imported", "Imported"
 
 
+class QueueOrder(models.TextChoices):
+    """How a project's queue orders the comparisons within a priority (``Comparison.priority``)."""
+
+    FIFO = "fifo", "First in, first out"
+    UNCERTAINTY = "uncertainty", "Most uncertain for the reward model first"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
@@ -42,6 +49,14 @@ class Project(models.Model):
         blank=True,
         help_text="When responses are imported, at most this many sampled pairs per prompt "
         "(empty: all pairs).",
+    )
+    queue_order = models.CharField(
+        max_length=16,
+        choices=QueueOrder.choices,
+        default=QueueOrder.FIFO,
+        help_text="fifo: each batch in the order it came; uncertainty: after each reward-model "
+        "step the worker re-orders open comparisons, those the reward model is least sure of "
+        "(or disagrees with the votes on) first.",
     )
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
@@ -63,6 +78,10 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(lease_minutes__gte=1), name="project_lease_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(queue_order__in=["fifo", "uncertainty"]),
+                name="project_queue_order_valid",
             ),
         ]
 

@@ -33,6 +33,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "judgments_per_comparison",
             "lease_minutes",
             "max_pairs_per_prompt",
+            "queue_order",
             "annotators",
             "created_at",
         ]
@@ -54,9 +55,16 @@ class ProjectCreateSerializer(serializers.Serializer[Any]):
     max_pairs_per_prompt = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=1, max_value=32767
     )
+    queue_order = serializers.CharField(
+        required=False, default="fifo", help_text="fifo (default) or uncertainty."
+    )
     annotators = serializers.ListField(
         child=serializers.CharField(), required=False, default=list, help_text="Usernames."
     )
+
+
+class ProjectUpdateSerializer(serializers.Serializer[Any]):
+    queue_order = serializers.CharField(help_text="fifo or uncertainty.")
 
 
 # --- leases ------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from labeling.api.serializers import (
     ProjectCreateSerializer,
     ProjectSerializer,
     ProjectStatsSerializer,
+    ProjectUpdateSerializer,
     SkipInputSerializer,
     SkipResultSerializer,
     judgment_payload,
@@ -119,12 +120,25 @@ class ProjectListCreateView(generics.ListCreateAPIView[Project]):
 
 @extend_schema(tags=["projects"])
 class ProjectDetailView(APIView):
+    permission_classes = [IsAuthenticated, IsAdminOrReadOnly]
+
     @extend_schema(summary="One project", responses={200: ProjectSerializer})
     def get(self, request: Request, project_id: int) -> Response:
         project = _visible_project(request, project_id)
         return Response(
             ProjectSerializer(project, context={"show_annotators": is_admin(request.user)}).data
         )
+
+    @extend_schema(
+        summary="Change a project's queue order (admins)",
+        request=ProjectUpdateSerializer,
+        responses={200: ProjectSerializer},
+    )
+    def patch(self, request: Request, project_id: int) -> Response:
+        project = _visible_project(request, project_id)
+        data = _parsed(ProjectUpdateSerializer, request)
+        project = services.project_queue_order_set(project=project, queue_order=data["queue_order"])
+        return Response(ProjectSerializer(project, context={"show_annotators": True}).data)
 
 
 @extend_schema(tags=["projects"])
