@@ -12,9 +12,9 @@ the training engine called in-process:
   rounds' default ``ties: drop``);
 - after each batch the reward model is retrained from scratch (``rlhf.training.reward.fit``,
   the round's reward settings) on every decided label so far and its held-out accuracy measured;
-- arms: ``random`` (a seeded shuffle of the pool) and ``uncertainty`` (the pool scored by the
-  current reward model, smallest ``|r_a - r_b|`` first; ``--random-fraction`` of each batch is
-  drawn at random instead). Both arms of a seed start from the same random first batch, with the
+- arms (``--arms``): ``random`` (a seeded shuffle of the pool), ``uncertainty`` (the pool scored
+  by the current reward model, smallest ``|r_a - r_b|`` first) and ``mixed`` (the same, with
+  ``--random-fraction`` of each batch drawn at random instead). Both arms of a seed start from the same random first batch, with the
   same annotator seed and training seed.
 
 The figure: labels until the held-out accuracy first reaches ``--target``, per seed and arm (a
@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,7 @@ from rlhf.training import bootstrap, corpus, generate, reward, rules, scoring  #
 from rlhf.training.devices import configure_threads, set_seed  # noqa: E402
 from rlhf.training.specs import BootstrapSpec, GenerateSpec, RewardSpec  # noqa: E402
 
-ARMS = ("random", "uncertainty")
+ARMS = ("random", "uncertainty", "mixed")
 TEST_MODELS_STEPS = 60  # the tests' cached models (var/test-models): no bootstrap wait
 
 
@@ -66,6 +68,7 @@ class Trace:
     seed: int
     labels_to_target: int | None = None  # None: not reached within max_labels
     curve: list[tuple[int, float]] = field(default_factory=list)  # (labels, held-out accuracy)
+    rows: list[int] = field(default_factory=list)  # training rows (decided labels) at each point
 
 
 def models_dir(path: str | None) -> Path:
@@ -145,6 +148,10 @@ class Learner:
 
 def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]],
             args: argparse.Namespace, backbone: Path, workdir: Path) -> Trace:  # fmt: skip
+    if args.jobs > 1:  # a worker process: its share of the cores
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.jobs))
     rng = random.Random(seed)
     order = list(range(len(pool)))
     rng.shuffle(order)  # the random arm's order; both arms' first batch
@@ -160,7 +167,7 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
         if arm == "random" or not rows or learner.fitted is None:
             batch = remaining[:size]
         else:
-            explore = round(size * args.random_fraction)
+            explore = round(size * args.random_fraction) if arm == "mixed" else 0
             margins = dict(
                 zip(remaining, learner.margins([pool[i] for i in remaining]), strict=True)
             )
@@ -177,6 +184,7 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
                 rows.append({"prompt": pair.prompt, "chosen": chosen, "rejected": rejected,
                              "margin": margin})  # fmt: skip
         picked.extend(batch)
+        trace.rows.append(len(rows))
         if not rows:
             trace.curve.append((len(picked), 0.5))
             continue
@@ -218,10 +226,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--noise", type=float, default=0.1, help="annotator label noise")
     parser.add_argument("--rule", default="correct_polite", choices=sorted(rules.RULES))
     parser.add_argument(
+        "--arms",
+        type=lambda text: tuple(a.strip() for a in text.split(",") if a.strip()),
+        default=("random", "uncertainty", "mixed"),
+        help=f"comma-separated, of {', '.join(ARMS)}",
+    )
+    parser.add_argument(
         "--random-fraction",
         type=float,
-        default=0.0,
-        help="share of each uncertainty batch drawn at random (exploration)",
+        default=0.3,
+        help="share of each batch of the mixed arm drawn at random (exploration)",
     )
     parser.add_argument(
         "--steps",
@@ -231,19 +245,99 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--models-dir", help="built-in models (default: the tests' cached ones)")
+    parser.add_argument(
+        "--no-ties",
+        action="store_true",
+        help="diagnostic: leave the pairs the rule scores equal out of the pool",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="arms and seeds run in this many processes at once"
+    )
     parser.add_argument("--json", help="also write the traces to this file")
     args = parser.parse_args(argv)  # fmt: skip
     if args.quick:
         args.seeds, args.pool_prompts, args.held_out_prompts = 2, 300, 120
         args.max_labels = min(args.max_labels, 250)
-    for name in ("seeds", "pool_prompts", "held_out_prompts", "batch", "max_labels", "steps"):
+    for name in (
+        "jobs",
+        "seeds",
+        "pool_prompts",
+        "held_out_prompts",
+        "batch",
+        "max_labels",
+        "steps",
+    ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    unknown = sorted(set(args.arms) - set(ARMS))
+    if unknown or not args.arms:
+        parser.error(f"--arms: unknown {unknown}; choose from {', '.join(ARMS)}")
     if not 0.0 <= args.random_fraction <= 1.0:
         parser.error("--random-fraction must be in [0, 1]")
     if not 0.0 <= args.noise <= 1.0:
         parser.error("--noise must be in [0, 1]")
     return args
+
+
+def labels_to(trace: Trace, target: float) -> int | None:
+    """Labels when the held-out accuracy first reached ``target`` (None: never)."""
+    return next((n for n, accuracy in trace.curve if accuracy >= target), None)
+
+
+def report(traces: list[Trace], args: argparse.Namespace) -> None:
+    """Per seed and arm, labels to the target; each arm's total against random's, with a
+    bootstrap interval over seeds; the mean accuracy curve of each arm."""
+    arms = list(args.arms)
+    cost = {(t.seed, t.arm): labels_to(t, args.target) for t in traces}
+    print()
+    print(f"labels to held-out accuracy >= {args.target} (>{args.max_labels}: not reached, "
+          f"counted as {args.max_labels})")  # fmt: skip
+    print("seed | " + " | ".join(f"{arm:>11}" for arm in arms))
+    for seed in range(args.seeds):
+        cells = [_cell(cost[(seed, arm)], args.max_labels) for arm in arms]
+        print(f"{seed:>4} | " + " | ".join(f"{cell:>11}" for cell in cells))
+    counted = {k: (v if v is not None else args.max_labels) for k, v in cost.items()}
+    means = [statistics.mean(counted[(s, arm)] for s in range(args.seeds)) for arm in arms]
+    print("mean | " + " | ".join(f"{mean:>11.1f}" for mean in means))
+    if "random" in arms:
+        for arm in arms:
+            if arm == "random":
+                continue
+            paired = [(counted[(s, "random")], counted[(s, arm)]) for s in range(args.seeds)]
+            ratio = sum(u for _, u in paired) / sum(r for r, _ in paired)
+            low, high = bootstrap_interval(paired)
+            verdict = "met" if ratio <= 0.70 else "missed"
+            print(f"{arm}/random {ratio:.2f} (95% bootstrap over seeds {low:.2f}-{high:.2f}): "
+                  f"{100 * (1 - ratio):.0f}% fewer labels; target >= 30% fewer: {verdict}")  # fmt: skip
+    print()
+    print("mean held-out accuracy (and training rows: decided labels) by labels")
+    sizes = sorted({n for t in traces for n, _ in t.curve})
+    print("labels | " + " | ".join(f"{arm:>17}" for arm in arms))
+    for size in sizes:
+        cells = []
+        for arm in arms:
+            points = [
+                (a, r)
+                for t in traces
+                if t.arm == arm
+                for (n, a), r in zip(t.curve, t.rows, strict=True)
+                if n == size
+            ]
+            cells.append(
+                f"{statistics.mean(a for a, _ in points):.3f} "
+                f"({statistics.mean(r for _, r in points):.0f})"
+                if points
+                else "-"
+            )
+        print(f"{size:>6} | " + " | ".join(f"{cell:>17}" for cell in cells))
+
+
+def _print_trace(trace: Trace, max_labels: int) -> None:
+    curve = " ".join(
+        f"{n}:{acc:.2f}/{rows}" for (n, acc), rows in zip(trace.curve, trace.rows, strict=True)
+    )
+    print(f"seed {trace.seed} {trace.arm:<11} {_cell(trace.labels_to_target, max_labels):>5}"
+          f"  [{curve}]", flush=True)  # fmt: skip
 
 
 def _cell(labels: int | None, max_labels: int) -> str:
@@ -267,38 +361,30 @@ def main(argv: list[str] | None = None) -> int:
             print("no usable pairs: raise --pool-prompts / --held-out-prompts", file=sys.stderr)
             return 1
         ties = len(pool) - len(truth_rows(pool, args.rule))
+        if args.no_ties:  # a diagnostic: what the arms do when no label is spent on a rule tie
+            judge = rules.get_rule(args.rule)
+            pool = [p for p in pool if judge(p.prompt, p.a) != judge(p.prompt, p.b)]
         print(f"pool {len(pool)} pairs ({ties} rule ties), held-out {len(held_out)} pairs, "
               f"target accuracy {args.target}, batch {args.batch}, noise {args.noise}, "
               f"random fraction {args.random_fraction}")  # fmt: skip
+        jobs = [(arm, seed) for seed in range(args.seeds) for arm in args.arms]
+        backbone = models / "reward-backbone"
         traces: list[Trace] = []
-        for seed in range(args.seeds):
-            for arm in ARMS:
-                trace = run_arm(
-                    arm, seed, pool, held_out, args, models / "reward-backbone", workdir
-                )
-                traces.append(trace)
-                curve = " ".join(f"{n}:{acc:.2f}" for n, acc in trace.curve)
-                print(f"seed {seed} {arm:<11} {_cell(trace.labels_to_target, args.max_labels):>5}"
-                      f"  [{curve}]", flush=True)  # fmt: skip
-    by_seed = {(t.seed, t.arm): t.labels_to_target or args.max_labels for t in traces}
-    paired = [(by_seed[(s, "random")], by_seed[(s, "uncertainty")]) for s in range(args.seeds)]
-    print()
-    print(f"{'seed':>4} | {'random':>7} | {'uncertainty':>11}")
-    for seed in range(args.seeds):
-        cells = [
-            _cell(next(t.labels_to_target for t in traces if (t.seed, t.arm) == (seed, arm)),
-                  args.max_labels)
-            for arm in ARMS
-        ]  # fmt: skip
-        print(f"{seed:>4} | {cells[0]:>7} | {cells[1]:>11}")
-    random_mean = statistics.mean(r for r, _ in paired)
-    uncertain_mean = statistics.mean(u for _, u in paired)
-    ratio = sum(u for _, u in paired) / sum(r for r, _ in paired)
-    low, high = bootstrap_interval(paired)
-    print(f"mean | {random_mean:>7.1f} | {uncertain_mean:>11.1f}")
-    print(f"ratio uncertainty/random {ratio:.2f} (95% bootstrap over seeds {low:.2f}-{high:.2f}): "
-          f"{100 * (1 - ratio):.0f}% fewer labels; target >= 30% fewer: "
-          f"{'met' if ratio <= 0.70 else 'missed'}")  # fmt: skip
+        if args.jobs > 1:
+            context = multiprocessing.get_context("spawn")  # no fork after torch started threads
+            with ProcessPoolExecutor(args.jobs, mp_context=context) as workers:
+                futures = [
+                    workers.submit(run_arm, arm, seed, pool, held_out, args, backbone, workdir)
+                    for arm, seed in jobs
+                ]
+                for future in futures:
+                    traces.append(future.result())
+                    _print_trace(traces[-1], args.max_labels)
+        else:
+            for arm, seed in jobs:
+                traces.append(run_arm(arm, seed, pool, held_out, args, backbone, workdir))
+                _print_trace(traces[-1], args.max_labels)
+    report(traces, args)
     print(f"wall {time.monotonic() - started:.0f}s")
     if args.json:
         Path(args.json).write_text(

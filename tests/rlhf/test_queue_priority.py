@@ -11,15 +11,17 @@ from rest_framework.test import APIClient
 
 from labeling import services as labeling_services
 from labeling.models import Assignment, Comparison, Judgment, Project
-from rlhf import selectors, services
+from rlhf import runner, selectors, services
+from rlhf.demo import demo_project_create
 from rlhf.methods import QUEUE_TIER
-from rlhf.models import Round, RoundStatus, resolve_data_path
+from rlhf.models import ModelSpec, Round, RoundStatus, resolve_data_path
 from rlhf.prioritize import priorities, uncertainty_score
 from rlhf.runner import read_jsonl
 from rlhf.selectors import batch_priority, batch_round
 from rlhf.simulate import annotators_ensure, judge_in_process
 from tests.factories import UserFactory
 from tests.rlhf.test_api import token_client
+from tests.rlhf.test_full_round import TINY, tiny_models  # noqa: F401 (a fixture)
 
 
 def _round_through_api(client: APIClient, project: Project, capture: Any) -> int:
@@ -211,3 +213,50 @@ def test_a_failed_rescore_is_recorded_and_the_round_goes_on(
         )
     )
     assert after == before
+
+
+@pytest.mark.training
+@pytest.mark.django_db
+def test_after_a_real_reward_step_the_most_uncertain_pair_is_served_first(
+    tiny_models: Path,  # noqa: F811 (the fixture imported above)
+    data_dir: Path,
+    settings: Any,
+) -> None:
+    """The tiny built-in models, the real engine in a child process: a few seconds."""
+    settings.PAIRWISE_HEARTBEAT_S = 1
+    spec = ModelSpec.objects.create(
+        name="tiny",
+        base_model=str(tiny_models / "policy"),
+        reward_backbone=str(tiny_models / "reward-backbone"),
+        device="cpu",
+    )
+    project = demo_project_create(
+        name="uncertain", train_prompts=6, held_out_prompts=0, annotators=()
+    ).project
+    project.checkpoints.all().delete()
+    services.checkpoint_base(project=project, model_spec=spec)
+    users = [user for user, _ in annotators_ensure(project, 2)]
+    total = Comparison.objects.filter(project=project).count()
+    judge_in_process(
+        project=project, annotators=users, rule="correct_polite", noise=0.0, limit=total // 2
+    )
+    labeling_services.project_queue_order_set(project=project, queue_order="uncertainty")
+    before = dict(Comparison.objects.open().filter(project=project).values_list("pk", "priority"))
+    assert before and set(before.values()) == {0}
+    round_ = services.round_launch(project=project, method="dpo", config=TINY)
+    reward_run = selectors.round_runs(round_)[0]
+    assert runner.training_run_execute(reward_run.pk) == "succeeded"  # the reward step only
+    reward_run.refresh_from_db()
+    assert reward_run.result["queue_rescore"] == {"scored": len(before), "changed": len(before)}
+    scores = read_jsonl(Path(resolve_data_path(reward_run.run_dir), "queue-scores.jsonl"))
+    margins = {int(r["id"]): abs(r["reward_a"] - r["reward_b"]) for r in scores}
+    assert set(margins) == set(before) and len(set(margins.values())) > 1
+    after = dict(Comparison.objects.filter(pk__in=before).values_list("pk", "priority"))
+    assert after != before
+    # a smaller margin never ranks below a larger one
+    ranked = sorted(before, key=lambda pk: (-after[pk], pk))
+    assert [margins[pk] for pk in ranked] == sorted(margins[pk] for pk in ranked)
+    annotator = UserFactory.create(username="labeler")
+    project.annotators.add(annotator)
+    lease = token_client(annotator).post(f"/api/v1/projects/{project.pk}/queue/next/")
+    assert lease.json()["comparison"] == min(margins, key=lambda pk: (margins[pk], pk))
