@@ -7,22 +7,45 @@ the training engine called in-process:
 - a pool of candidate pairs: two samples per prompt of the built-in base policy (generated once,
   shared by every seed and arm), plus a held-out set of pairs on other prompts, labelled by the
   rule without noise and without ties (the truth the accuracy is measured against);
-- a simulated annotator (``rlhf.training.rules.RuleJudge``, as ``rlhf.simulate`` uses it: the rule plus label noise) judges the pairs
-  the arm asks for, ``--batch`` at a time; a tie costs a label and yields no training row (the
+- a simulated annotator (``rlhf.training.rules.RuleJudge`` as ``rlhf.simulate`` uses it: the
+  rule plus label noise) judges the pairs the arm asks for, ``--batch`` at a time; a tie costs a label and yields no training row (the
   rounds' default ``ties: drop``);
 - after each batch the reward model is retrained from scratch (``rlhf.training.reward.fit``,
   the round's reward settings) on every decided label so far and its held-out accuracy measured;
 - arms (``--arms``): ``random`` (a seeded shuffle of the pool), ``uncertainty`` (the pool scored
   by the current reward model, smallest ``|r_a - r_b|`` first) and ``mixed`` (the same, with
-  ``--random-fraction`` of each batch drawn at random instead). Both arms of a seed start from the same random first batch, with the
-  same annotator seed and training seed.
+  ``--random-fraction`` of each batch drawn at random instead). Every arm of a seed starts from
+  the same random first batch, with the same annotator seed and training seed.
 
 The figure: labels until the held-out accuracy first reaches ``--target``, per seed and arm (a
 run that never gets there within ``--max-labels`` counts as ``--max-labels``, marked ``>``), the
 ratio of the arms' totals with a bootstrap interval over seeds. Target: uncertainty needs >= 30%
-fewer labels.
+fewer labels. ``--quick`` (random vs uncertainty, 2 seeds, at most 150 labels) takes a few minutes
+on 2 idle CPU cores; ``--jobs N`` runs arms and seeds in N processes.
 
-    .venv/bin/python benchmarks/active_learning.py [--quick] [--seeds 4] [--target 0.8]
+    .venv/bin/python benchmarks/active_learning.py [--quick] [--seeds 4] [--target 0.62]
+
+Measured (2026-12-04, on a 16-core H200 host, pool of 600 prompts (354 of the 600 pairs are rule
+ties), held-out 174 / 338 pairs, noise 0.1, batch 25): the target is MISSED.
+
+- rounds' reward settings (32 steps), 8 seeds, to 400 labels: the held-out accuracy climbs from
+  0.52 to about 0.65 and flattens (random 0.651, uncertainty 0.642, mixed 0.648 at 400 labels).
+  Labels to 0.60 / 0.62 / 0.64: random 131 / 144 / 175, uncertainty 159 / 175 / 234 (ratio 1.21 /
+  1.22 / 1.34), mixed (30% random) 81 / 119 / 212 (0.62 / 0.83 / 1.21); every interval but one
+  includes 1.
+- 96 steps, 12 seeds, target 0.62: random 133, uncertainty 123, mixed 146 labels; ratio 0.92
+  (95% bootstrap 0.64-1.47), mixed 1.09 (0.66-1.98).
+- 32 steps, rule ties left out of the pool (``--no-ties``), 4 seeds: ratio 0.70 / 1.08 / 0.59 to
+  0.60 / 0.62 / 0.64, intervals again including 1.
+
+Why: the tiny reward model tops out near 0.65 held-out accuracy (presumably it can learn
+politeness, a word list, but hardly correctness, which takes knowing the answer; not measured
+apart), so the curves are flat and the labels-to-target figure is dominated by noise (the
+held-out accuracy's standard error alone is 0.026-0.037; a run's curve moves by more between
+batches). Ties are not the cause: the uncertainty arm spent the same share of its labels on rule
+ties as random (82 vs 79 training rows of 200 labels, 96 steps). Uncertainty sampling pays when
+the model's errors are learnable from the pairs it is unsure of; with a ceiling this low it
+reorders noise. Whether the 30% holds for a real reward backbone is not measured here.
 """
 
 from __future__ import annotations
@@ -215,14 +238,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a smaller run (2 seeds, smaller pool): a few minutes on 2 cores",
+        help="a smaller run (random vs uncertainty, 2 seeds, at most 150 labels): minutes",
     )
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--pool-prompts", type=int, default=600)
     parser.add_argument("--held-out-prompts", type=int, default=200)
     parser.add_argument("--batch", type=int, default=25, help="labels acquired per retraining")
     parser.add_argument("--max-labels", type=int, default=400)
-    parser.add_argument("--target", type=float, default=0.8, help="held-out accuracy to reach")
+    parser.add_argument("--target", type=float, default=0.62, help="held-out accuracy to reach")
     parser.add_argument("--noise", type=float, default=0.1, help="annotator label noise")
     parser.add_argument("--rule", default="correct_polite", choices=sorted(rules.RULES))
     parser.add_argument(
@@ -256,8 +279,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", help="also write the traces to this file")
     args = parser.parse_args(argv)  # fmt: skip
     if args.quick:
-        args.seeds, args.pool_prompts, args.held_out_prompts = 2, 300, 120
-        args.max_labels = min(args.max_labels, 250)
+        args.seeds, args.pool_prompts, args.held_out_prompts = 2, 300, 200
+        args.max_labels = min(args.max_labels, 150)
+        args.arms = tuple(a for a in args.arms if a != "mixed") or args.arms
     for name in (
         "jobs",
         "seeds",
@@ -310,7 +334,8 @@ def report(traces: list[Trace], args: argparse.Namespace) -> None:
             print(f"{arm}/random {ratio:.2f} (95% bootstrap over seeds {low:.2f}-{high:.2f}): "
                   f"{100 * (1 - ratio):.0f}% fewer labels; target >= 30% fewer: {verdict}")  # fmt: skip
     print()
-    print("mean held-out accuracy (and training rows: decided labels) by labels")
+    print("mean held-out accuracy (and training rows: decided labels) by labels; runs stop at the "
+          "target, so later points average the runs still going")  # fmt: skip
     sizes = sorted({n for t in traces for n, _ in t.curve})
     print("labels | " + " | ".join(f"{arm:>17}" for arm in arms))
     for size in sizes:

@@ -25,7 +25,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.training
 def test_tiny_run_prints_labels_to_target_per_arm_and_the_ratio() -> None:
-    done = _run("--seeds", "1", "--pool-prompts", "24", "--held-out-prompts", "24",
+    done = _run("--seeds", "1", "--pool-prompts", "16", "--held-out-prompts", "16",
                 "--batch", "6", "--max-labels", "12", "--steps", "1", "--max-new-tokens", "8",
                 "--target", "0.0", "--arms", "random,uncertainty")  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
