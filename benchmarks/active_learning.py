@@ -8,8 +8,8 @@ the training engine called in-process:
   shared by every seed and arm), plus a held-out set of pairs on other prompts, labelled by the
   rule without noise and without ties (the truth the accuracy is measured against);
 - a simulated annotator (``rlhf.training.rules.RuleJudge`` as ``rlhf.simulate`` uses it: the
-  rule plus label noise) judges the pairs the arm asks for, ``--batch`` at a time; a tie costs a label and yields no training row (the
-  rounds' default ``ties: drop``);
+  rule plus label noise) judges the pairs the arm asks for, ``--batch`` at a time; a tie costs a
+  label and yields no training row (the rounds' default ``ties: drop``);
 - after each batch the reward model is retrained from scratch (``rlhf.training.reward.fit``,
   the round's reward settings) on every decided label so far and its held-out accuracy measured;
 - arms (``--arms``): ``random`` (a seeded shuffle of the pool), ``uncertainty`` (the pool scored
@@ -195,8 +195,8 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
                 zip(remaining, learner.margins([pool[i] for i in remaining]), strict=True)
             )
             greedy = sorted(remaining, key=lambda i: (margins[i], i))[: size - explore]
-            chosen = set(greedy)
-            rest = [i for i in remaining if i not in chosen]
+            greedy_set = set(greedy)
+            rest = [i for i in remaining if i not in greedy_set]
             batch = greedy + rng.sample(rest, min(explore, len(rest)))
         for index in batch:
             pair = pool[index]

@@ -1,10 +1,11 @@
 """Queue priorities from the live reward model, for projects with ``queue_order = uncertainty``.
 
-The worker (``rlhf.runner.queue_rescore``) runs after a round's reward step (a new
-reward model) and after its generate step (new pairs, scored by that round's reward model); never
-in a request. It writes the project's open comparisons as pairs (:func:`open_pairs`), runs the engine's ``score`` step
-(``python -m rlhf.training score``) on the round's merged reward model and sets each comparison's
-priority (:func:`priorities`, through ``labeling.services.comparisons_prioritize``) to
+The worker (``rlhf.runner.queue_rescore``) runs after a round's reward step (a new reward model)
+and after its generate step (new pairs, scored by that round's reward model); never in a request.
+It writes the project's open comparisons as pairs (:func:`open_pairs`), runs the engine's
+``score`` step (``python -m rlhf.training score``) on the round's merged reward model and sets
+each comparison's priority (:func:`priorities`, through
+``labeling.services.comparisons_prioritize``) to
 
     priority = round tier * QUEUE_TIER + round(score * (QUEUE_TIER - 1))
 
@@ -37,7 +38,8 @@ from rlhf.selectors import batch_priority, batch_round
 
 def uncertainty_score(reward_a: float, reward_b: float, decided: str | None = None) -> float:
     """In [0, 1], higher first: the reward model's uncertainty about the pair, or (``decided``:
-    the side the votes chose, ``a`` / ``b``) its disagreement with the votes, whichever is larger."""
+    the side the votes chose, ``a`` / ``b``) its disagreement with the votes, whichever is
+    larger."""
 
     def sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))

@@ -405,7 +405,7 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
     return "succeeded"
 
 
-# --- queue order from the live reward model (uncertainty projects) ---------------------------------
+# --- queue order from the live reward model (uncertainty projects) ------------------------------
 
 RESCORE_AFTER = (Step.REWARD, Step.GENERATE)  # a new reward model; new pairs
 
