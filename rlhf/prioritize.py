@@ -9,9 +9,10 @@ each comparison's priority (:func:`priorities`, through
 
     priority = round tier * QUEUE_TIER + round(score * (QUEUE_TIER - 1))
 
-The tier (``rlhf.selectors.batch_priority``: the number of the round that made the pair, 0 for
-pairs no round made) keeps the newest batch first, as in ``fifo`` projects; the score in [0, 1]
-orders pairs within a tier:
+The tier (``priority // QUEUE_TIER``, kept as it is: the number of the round that made the pair,
+``rlhf.selectors.batch_priority``; 0 for pairs no round made, unless given a higher priority)
+keeps the newest batch first, as in ``fifo`` projects; the score in [0, 1] orders pairs within a
+tier:
 
 - uncertainty ``1 - |2p - 1|`` with ``p = sigmoid(r_a - r_b)`` the reward model's probability that
   ``a`` is preferred: 1 for ``r_a == r_b``, towards 0 for a clear margin;
@@ -33,7 +34,7 @@ from typing import Any
 from labeling.models import Comparison, Judgment, Project
 from labeling.preferences import SIDES, Votes, decide
 from rlhf.methods import QUEUE_TIER
-from rlhf.selectors import batch_priority, batch_round
+from rlhf.selectors import batch_priority
 
 
 def uncertainty_score(reward_a: float, reward_b: float, decided: str | None = None) -> float:
@@ -87,12 +88,14 @@ def vote_decisions(comparison_ids: Iterable[int]) -> dict[int, str]:
 def priorities(project: Project, scores: Iterable[Mapping[str, Any]]) -> dict[int, int]:
     """Comparison id -> priority from the score step's rows ``{id, reward_a, reward_b}``."""
     rewards = {int(row["id"]): (float(row["reward_a"]), float(row["reward_b"])) for row in scores}
-    batches = dict(
-        Comparison.objects.filter(project=project, pk__in=list(rewards)).values_list("pk", "batch")
+    current = dict(
+        Comparison.objects.filter(project=project, pk__in=list(rewards)).values_list(
+            "pk", "priority"
+        )
     )
-    decided = vote_decisions(batches)
+    decided = vote_decisions(current)
     out = {}
-    for pk, batch in batches.items():
+    for pk, priority in current.items():
         score = uncertainty_score(*rewards[pk], decided.get(pk))
-        out[pk] = batch_priority(batch_round(batch), round(score * (QUEUE_TIER - 1)))
+        out[pk] = batch_priority(priority // QUEUE_TIER, round(score * (QUEUE_TIER - 1)))
     return out

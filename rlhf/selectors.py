@@ -6,7 +6,6 @@ Nothing here writes. Nothing here imports the training engine.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -48,18 +47,11 @@ VS_CHAMPION = "vs-champion"
 ON_POLICY = "on-policy"
 HUMAN_EVAL = "human-eval"  # new-vs-champion pairs on held-out prompts, queued only when asked
 SAMPLE_SPLITS = ("test", "train", "all")  # which prompts an evaluation-only generation samples
-_ROUND_BATCH = re.compile(r"round-(\d+)(?::.*)?", re.DOTALL)
 
 
 def batch_tag(round_number: int, kind: str) -> str:
     """The provenance tag of comparisons a round puts into the queue."""
     return f"round-{round_number}:{kind}"
-
-
-def batch_round(batch: str) -> int:
-    """The number of the round that made a comparison with this batch tag (0: no round)."""
-    match = _ROUND_BATCH.fullmatch(batch)
-    return int(match.group(1)) if match else 0
 
 
 def batch_priority(round_number: int, within: int) -> int:

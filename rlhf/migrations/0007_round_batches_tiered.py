@@ -20,8 +20,8 @@ def tiered(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0002_judgment_origin"),
-        ("rlhf", "0005_round_snapshot_export"),
+        ("labeling", "0003_project_queue_order"),
+        ("rlhf", "0006_round_reward_snapshot"),
     ]
 
     operations = [migrations.RunPython(tiered, migrations.RunPython.noop)]
