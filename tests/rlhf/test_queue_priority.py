@@ -3,6 +3,7 @@ on) is served before older rounds' leftovers; ``uncertainty`` projects reorder b
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +262,21 @@ def test_after_a_real_reward_step_the_most_uncertain_pair_is_served_first(
     project.annotators.add(annotator)
     lease = token_client(annotator).post(f"/api/v1/projects/{project.pk}/queue/next/")
     assert lease.json()["comparison"] == min(margins, key=lambda pk: (margins[pk], pk))
+
+
+@pytest.mark.django_db
+def test_the_migration_moves_queued_round_batches_into_their_tier_once(
+    demo_project: Project,
+) -> None:
+    from django.apps import apps
+
+    migration = importlib.import_module("rlhf.migrations.0007_round_batches_tiered")
+    old, new, imported = Comparison.objects.filter(project=demo_project).order_by("id")[:3]
+    Comparison.objects.filter(pk=old.pk).update(batch="round-1:on-policy", priority=90)
+    Comparison.objects.filter(pk=new.pk).update(batch="round-2:vs-champion", priority=100)
+    Comparison.objects.filter(pk=imported.pk).update(batch="import", priority=5)
+    for _ in range(2):  # a second run changes nothing
+        migration.tiered(apps, None)
+        tiers = dict(Comparison.objects.values_list("pk", "priority"))
+        assert tiers[old.pk] == QUEUE_TIER + 90 and tiers[new.pk] == 2 * QUEUE_TIER + 100
+        assert tiers[imported.pk] == 5
