@@ -279,7 +279,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", help="also write the traces to this file")
     args = parser.parse_args(argv)  # fmt: skip
     if args.quick:
-        args.seeds, args.pool_prompts, args.held_out_prompts = 2, 300, 200
+        args.seeds, args.pool_prompts, args.held_out_prompts = 2, 300, 400
         args.max_labels = min(args.max_labels, 150)
         args.arms = tuple(a for a in args.arms if a != "mixed") or args.arms
     for name in (
