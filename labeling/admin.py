@@ -7,7 +7,14 @@ from labeling.models import Assignment, Comparison, Judgment, Project, Prompt, R
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "judgments_per_comparison", "lease_minutes", "gold_rate", "created_at"]
+    list_display = [
+        "name",
+        "judgments_per_comparison",
+        "lease_minutes",
+        "gold_rate",
+        "queue_order",
+        "created_at",
+    ]
     filter_horizontal = ["annotators"]
 
 

@@ -27,6 +27,13 @@ class Source(models.TextChoices):
     IMPORTED = "imported", "Imported"
 
 
+class QueueOrder(models.TextChoices):
+    """How a project's queue orders the comparisons within a priority (``Comparison.priority``)."""
+
+    FIFO = "fifo", "First in, first out"
+    UNCERTAINTY = "uncertainty", "Most uncertain for the reward model first"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
@@ -47,6 +54,14 @@ class Project(models.Model):
         default=0.0,
         help_text="Share of the items served to each annotator that are gold (0: none, at most "
         "0.5). See labeling.gold.",
+    )
+    queue_order = models.CharField(
+        max_length=16,
+        choices=QueueOrder.choices,
+        default=QueueOrder.FIFO,
+        help_text="fifo: each batch in the order it came; uncertainty: after each reward-model "
+        "step the worker re-orders open comparisons, those the reward model is least sure of "
+        "(or disagrees with the votes on) first.",
     )
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
@@ -71,6 +86,10 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(gold_rate__gte=0, gold_rate__lte=0.5), name="project_gold_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(queue_order__in=["fifo", "uncertainty"]),
+                name="project_queue_order_valid",
             ),
         ]
 

@@ -27,6 +27,7 @@ from labeling.models import (
     GoldAnswer,
     Project,
     Prompt,
+    QueueOrder,
     Response,
     Split,
     text_hash,
@@ -78,6 +79,7 @@ def project_create(
     judgments_per_comparison: int = 1,
     lease_minutes: int = 10,
     max_pairs_per_prompt: int | None = None,
+    queue_order: str = QueueOrder.FIFO,
     annotator_usernames: Sequence[str] = (),
     gold_rate: float = 0.0,
 ) -> Project:
@@ -91,6 +93,7 @@ def project_create(
     if lease_minutes < 1:
         raise LabelingError("lease_minutes must be at least 1", field="lease_minutes")
     _gold_rate_checked(gold_rate)
+    _queue_order_checked(queue_order)
     wanted = set(annotator_usernames)
     users = list(get_user_model().objects.filter(username__in=wanted))
     missing = sorted(wanted - {u.username for u in users})
@@ -108,6 +111,7 @@ def project_create(
             lease_minutes=lease_minutes,
             max_pairs_per_prompt=max_pairs_per_prompt,
             gold_rate=gold_rate,
+            queue_order=queue_order,
         )
         project.annotators.add(*users)
     return project
@@ -126,6 +130,52 @@ def project_gold_rate_set(*, project: Project, gold_rate: float) -> Project:
     Project.objects.filter(pk=project.pk).update(gold_rate=gold_rate)
     project.gold_rate = gold_rate
     return project
+
+
+def _queue_order_checked(queue_order: str) -> None:
+    if queue_order not in QueueOrder.values:
+        raise LabelingError(
+            f"queue_order must be one of {', '.join(QueueOrder.values)}; got {queue_order!r}",
+            field="queue_order",
+        )
+
+
+def project_queue_order_set(*, project: Project, queue_order: str) -> Project:
+    """Switch how the project's queue is ordered (``QueueOrder``). Switching to ``fifo`` stops
+    the re-ordering; priorities already scored stay until the next batch arrives (the round tiers,
+    newest batch first, hold either way)."""
+    _queue_order_checked(queue_order)
+    Project.objects.filter(pk=project.pk).update(queue_order=queue_order)
+    project.queue_order = queue_order
+    return project
+
+
+PRIORITIZE_CHUNK = 200
+
+
+def comparisons_prioritize(*, project: Project, priorities: dict[int, int]) -> int:
+    """Set the queue priority of the project's open comparisons named in ``priorities``
+    (comparison id -> priority); closed or complete ones and other projects' are left alone.
+    Returns how many changed. Called by the worker (``rlhf.prioritize``), never per request."""
+    if not priorities:
+        return 0
+    open_ids = set(
+        Comparison.objects.open()
+        .filter(project=project, pk__in=list(priorities))
+        .values_list("pk", flat=True)
+    )
+    changed = [
+        Comparison(pk=pk, priority=priority)
+        for pk, priority in sorted(priorities.items())
+        if pk in open_ids
+    ]
+    # Short transactions (one per chunk, rows in id order): claims skip the rows locked here.
+    count = 0
+    for start in range(0, len(changed), PRIORITIZE_CHUNK):
+        count += Comparison.objects.bulk_update(
+            changed[start : start + PRIORITIZE_CHUNK], ["priority"]
+        )
+    return count
 
 
 # --- prompts, responses, comparisons ----------------------------------------------------------

@@ -122,6 +122,13 @@ GENERATE_DEFAULTS: dict[str, Any] = {
     "vs_champion_priority": 100,
     "on_policy_priority": 90,
 }
+# Queue order of the pairs a round generates: ``priority = round number * QUEUE_TIER + within``.
+# Round N's batch is what round N+1 trains on (``snapshot.rounds: newest``, the offline default;
+# ``latest`` and ``all`` include it too), so it is served before any older round's leftovers and
+# before comparisons no round made (tier 0). ``within`` orders a tier: the ``generate`` section's
+# ``*_priority`` (fifo projects) or the live reward model's uncertainty score (``uncertainty``
+# projects, ``rlhf.prioritize``); it must stay in ``[0, QUEUE_TIER)``.
+QUEUE_TIER = 1_000_000
 
 SECTIONS = ("snapshot", "reward", "policy", "evaluate", "generate")
 
@@ -446,6 +453,13 @@ def _check(method: TrainingMethod, config: dict[str, Any]) -> None:
         raise ConfigError(
             "generate.held_out_prompts must be >= 0", field="generate.held_out_prompts"
         )
+    for name in ("vs_champion_priority", "on_policy_priority"):
+        if not 0 <= int(generate[name]) < QUEUE_TIER:
+            raise ConfigError(
+                f"generate.{name} must be in [0, {QUEUE_TIER}) (it orders pairs within the "
+                "round's batch)",
+                field=f"generate.{name}",
+            )
 
 
 def check_against_engine(method: TrainingMethod, config: dict[str, Any]) -> None:

@@ -29,7 +29,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from rlhf import runs, selectors
+from labeling.models import QueueOrder
+from labeling.services import comparisons_prioritize
+from rlhf import prioritize, runs, selectors
 from rlhf.methods import METHOD_REGISTRY, policy_engine_steps
 from rlhf.models import (
     Checkpoint,
@@ -398,7 +400,49 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
         # The worker itself is stopping (SIGTERM, Ctrl-C): the step did not fail on its own.
         runs.training_run_fail(run=run, error=f"the worker stopped ({type(exc).__name__})")
         raise
+    if run.step in RESCORE_AFTER:
+        queue_rescore(run, workdir)
     return "succeeded"
+
+
+# --- queue order from the live reward model (uncertainty projects) ------------------------------
+
+RESCORE_AFTER = (Step.REWARD, Step.GENERATE)  # a new reward model; new pairs
+
+
+def queue_rescore(run: TrainingRun, workdir: Path) -> dict[str, Any] | None:
+    """Re-order an ``uncertainty`` project's open comparisons by the round's reward model
+    (``rlhf.prioritize``), after its reward or generate step succeeded; None for fifo projects.
+
+    The step is done and recorded: a failure here is logged on its result (``queue_rescore``)
+    and the round goes on with the queue's current order.
+    """
+    round_ = Round.objects.select_related(
+        "project", "reward_checkpoint", "parent_checkpoint__model_spec"
+    ).get(pk=run.round_id)
+    if round_.project.queue_order != QueueOrder.UNCERTAINTY:
+        return None
+    try:
+        pairs = prioritize.open_pairs(round_.project)
+        outcome: dict[str, Any] = {"scored": len(pairs), "changed": 0}
+        if pairs:
+            write_jsonl(workdir / "queue-pairs.jsonl", pairs)
+            spec = {
+                **_common(round_, policy=False),
+                "reward_model": _reward_model_dir(round_),
+                "pairs": str(workdir / "queue-pairs.jsonl"),
+                "output": str(workdir / "queue-scores.jsonl"),
+            }
+            engine_call("score", spec, workdir=workdir, name="queue-score")
+            scores = read_jsonl(workdir / "queue-scores.jsonl")
+            outcome["changed"] = comparisons_prioritize(
+                project=round_.project, priorities=prioritize.priorities(round_.project, scores)
+            )
+    except Exception as exc:
+        outcome = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+    result = TrainingRun.objects.get(pk=run.pk).result
+    TrainingRun.objects.filter(pk=run.pk).update(result={**result, "queue_rescore": outcome})
+    return outcome
 
 
 # --- steps outside rounds (bootstrap, generation, evaluation helpers of run_loop) ------------------------------

@@ -267,7 +267,9 @@ def round_responses_add(
     candidate: Sequence[GeneratedSample],
     champion: Sequence[GeneratedSample],
 ) -> dict[str, int]:
-    """Put a round's fresh responses into the queue, at the front.
+    """Put a round's fresh responses into the queue, at the front: in the round's priority tier
+    (``rlhf.methods.QUEUE_TIER``), above every older round's unjudged pairs, since they are what
+    the next round trains on.
 
     ``candidate``: samples of the new checkpoint (several per prompt); ``champion``: samples of
     the round's parent for prompts where it had none yet. On training prompts this creates
@@ -321,7 +323,9 @@ def round_responses_add(
                 vs_champion.append((added[0], opponent))
             if len(added) >= 2:
                 on_policy.append((added[0], added[1]))
-        priority = int(generate.get("vs_champion_priority", 100))
+        priority = selectors.batch_priority(
+            round.number, int(generate.get("vs_champion_priority", 100))
+        )
         created_vs = comparisons_create(
             project=round.project,
             pairs=vs_champion,
@@ -331,7 +335,9 @@ def round_responses_add(
         created_on = comparisons_create(
             project=round.project,
             pairs=on_policy,
-            priority=int(generate.get("on_policy_priority", 90)),
+            priority=selectors.batch_priority(
+                round.number, int(generate.get("on_policy_priority", 90))
+            ),
             batch=selectors.batch_tag(round.number, selectors.ON_POLICY),
         )
         created_eval = []

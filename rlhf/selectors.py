@@ -31,7 +31,7 @@ from rlhf.leaderboard import (
     bradley_terry,
     head_to_head,
 )
-from rlhf.methods import METHOD_REGISTRY, ConfigError, resolve_config
+from rlhf.methods import METHOD_REGISTRY, QUEUE_TIER, ConfigError, resolve_config
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
     Checkpoint,
@@ -52,6 +52,12 @@ SAMPLE_SPLITS = ("test", "train", "all")  # which prompts an evaluation-only gen
 def batch_tag(round_number: int, kind: str) -> str:
     """The provenance tag of comparisons a round puts into the queue."""
     return f"round-{round_number}:{kind}"
+
+
+def batch_priority(round_number: int, within: int) -> int:
+    """A comparison's queue priority: its round's tier (newest batch first), then ``within``
+    (``0 <= within < QUEUE_TIER``; see ``rlhf.methods.QUEUE_TIER``)."""
+    return round_number * QUEUE_TIER + within
 
 
 # --- snapshots -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from labeling.models import Project, Prompt, Response, Split
@@ -25,7 +26,7 @@ from labeling.services import (
 )
 from rlhf import selectors, tasks
 from rlhf.leaderboard import GateVerdict, promotion_verdict
-from rlhf.methods import ConfigError, resolve_config
+from rlhf.methods import QUEUE_TIER, ConfigError, resolve_config
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
     MODEL_DEVICES,
@@ -422,6 +423,12 @@ def checkpoint_human_eval(
     project = checkpoint.project
     if checkpoint.kind != CheckpointKind.POLICY:
         raise LabelingError("only a policy checkpoint can be evaluated", field="checkpoint")
+    if not 0 <= priority < QUEUE_TIER:
+        raise LabelingError(
+            f"priority must be in [0, {QUEUE_TIER}) (it orders pairs within the newest round's "
+            "queue tier)",
+            field="priority",
+        )
     opponent = opponent or checkpoint_champion(project=project)
     if opponent.project_id != checkpoint.project_id or opponent.kind != CheckpointKind.POLICY:
         raise LabelingError(
@@ -448,8 +455,11 @@ def checkpoint_human_eval(
             field="opponent",
         )
     batch = f"{selectors.HUMAN_EVAL}:{checkpoint.pk}-vs-{opponent.pk}"
+    # At the front: in the newest round's queue tier (rlhf.methods.QUEUE_TIER).
+    newest = Round.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0
+    tiered = selectors.batch_priority(newest, priority)
     with transaction.atomic():
-        created = comparisons_create(project=project, pairs=pairs, priority=priority, batch=batch)
+        created = comparisons_create(project=project, pairs=pairs, priority=tiered, batch=batch)
         human_eval_record(
             checkpoint=checkpoint,
             opponent=opponent,

@@ -9,10 +9,9 @@ answers ``tie`` when the scores are equal, and sets the strength from the score 
 from __future__ import annotations
 
 import json
-import random
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,35 +24,8 @@ from labeling.services import (
     judgment_submit,
     user_create,
 )
-from rlhf.training import rules
-
-
-@dataclass
-class Decision:
-    choice: str  # canonical: a | b | tie
-    strength: int | None
-
-
-class RuleJudge:
-    """One simulated annotator's taste: a rule plus label noise, with its own random stream."""
-
-    def __init__(self, rule: str, noise: float, seed: int) -> None:
-        if not 0.0 <= noise <= 1.0:
-            raise ValueError("noise must be in [0, 1]")
-        self.rule_name = rule
-        self.rule = rules.get_rule(rule)
-        self.noise = noise
-        self.rng = random.Random(seed)
-
-    def decide(self, prompt: Sequence[Mapping[str, str]], text_a: str, text_b: str) -> Decision:
-        score_a, score_b = self.rule(prompt, text_a), self.rule(prompt, text_b)
-        if score_a == score_b:
-            return Decision("tie", None)
-        better = "a" if score_a > score_b else "b"
-        if self.rng.random() < self.noise:
-            better = "b" if better == "a" else "a"
-        strength = max(1, min(4, round(abs(score_a - score_b) * 2)))
-        return Decision(better, strength)
+from rlhf.training.rules import Decision as Decision
+from rlhf.training.rules import RuleJudge as RuleJudge
 
 
 @dataclass

@@ -34,6 +34,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "lease_minutes",
             "max_pairs_per_prompt",
             "gold_rate",
+            "queue_order",
             "annotators",
             "created_at",
         ]
@@ -58,9 +59,26 @@ class ProjectCreateSerializer(serializers.Serializer[Any]):
         required=False, allow_null=True, default=None, min_value=1, max_value=32767
     )
     gold_rate = serializers.FloatField(required=False, default=0.0)
+    queue_order = serializers.CharField(
+        required=False, default="fifo", help_text="fifo (default) or uncertainty."
+    )
     annotators = serializers.ListField(
         child=serializers.CharField(), required=False, default=list, help_text="Usernames."
     )
+
+
+class ProjectUpdateSerializer(serializers.Serializer[Any]):
+    """A PATCH changes the settings it names, at least one."""
+
+    gold_rate = serializers.FloatField(
+        required=False, help_text="Share of served items that are gold, 0 (off) to 0.5."
+    )
+    queue_order = serializers.CharField(required=False, help_text="fifo or uncertainty.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("name a setting to change: gold_rate, queue_order")
+        return attrs
 
 
 # --- leases ------------------------------------------------------------------------------------
@@ -396,12 +414,6 @@ class GoldGenerateSerializer(serializers.Serializer[Any]):
         required=False,
         default=None,
         help_text="Among truncated, shuffled, swapped (default: all).",
-    )
-
-
-class ProjectUpdateSerializer(serializers.Serializer[Any]):
-    gold_rate = serializers.FloatField(
-        help_text="Share of served items that are gold, 0 (off) to 0.5."
     )
 
 

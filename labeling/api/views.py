@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -123,6 +124,8 @@ class ProjectListCreateView(generics.ListCreateAPIView[Project]):
 
 @extend_schema(tags=["projects"])
 class ProjectDetailView(APIView):
+    permission_classes = [IsAuthenticated, IsAdminOrReadOnly]
+
     @extend_schema(summary="One project", responses={200: ProjectSerializer})
     def get(self, request: Request, project_id: int) -> Response:
         project = _visible_project(request, project_id)
@@ -131,14 +134,22 @@ class ProjectDetailView(APIView):
         )
 
     @extend_schema(
-        summary="Change a project's settings (admins): its gold rate",
+        summary="Change a project's settings (admins): its gold rate and queue order",
         request=ProjectUpdateSerializer,
         responses={200: ProjectSerializer},
     )
     def patch(self, request: Request, project_id: int) -> Response:
         project = _admin_project(request, project_id)
         data = _parsed(ProjectUpdateSerializer, request)
-        project = services.project_gold_rate_set(project=project, gold_rate=data["gold_rate"])
+        with transaction.atomic():  # both or neither
+            if "gold_rate" in data:
+                project = services.project_gold_rate_set(
+                    project=project, gold_rate=data["gold_rate"]
+                )
+            if "queue_order" in data:
+                project = services.project_queue_order_set(
+                    project=project, queue_order=data["queue_order"]
+                )
         return Response(ProjectSerializer(project, context={"show_annotators": True}).data)
 
 

@@ -55,6 +55,25 @@ def _check_messages(where: str, messages: Any) -> list[dict[str, str]]:
     return clean
 
 
+def load_pairs(path: str | Path) -> list[dict[str, Any]]:
+    """Pair rows ``{"id", "prompt", "a", "b"}`` (the score step's input), validated, in order."""
+    out = []
+    for number, row in enumerate(_read_jsonl(path, "pairs"), start=1):
+        where = f"pairs {path}:{number}"
+        for field in ("a", "b"):
+            if not isinstance(row.get(field), str):
+                raise SpecError(f"{where}: field {field!r}: expected a string")
+        out.append(
+            {
+                "id": str(row.get("id", number)),
+                "prompt": _check_messages(where, row.get("prompt")),
+                "a": row["a"],
+                "b": row["b"],
+            }
+        )
+    return out
+
+
 def load_prompts(path: str | Path) -> list[dict[str, Any]]:
     """Prompt rows ``{"prompt_id", "prompt"}``, validated, in file order."""
     out = []

@@ -6,6 +6,7 @@ a ``merged/`` standalone model for scoring. Result: held-out pairwise accuracy a
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -106,18 +107,29 @@ def pairwise_metrics(
     return sum(d > 0 for d in diffs) / len(diffs), sum(diffs) / len(diffs)
 
 
-def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
+@dataclasses.dataclass(frozen=True)
+class Fitted:
+    model: Any  # the PEFT model (backbone + LoRA + head)
+    tokenizer: Any
+    steps: int
+    train_loss: float
+
+
+def fit(
+    spec: RewardSpec,
+    train_rows: list[dict[str, Any]],
+    *,
+    use_margin: bool,
+    use_weight: bool,
+    events: Events | None = None,
+) -> Fitted:
+    """Train the LoRA reward model on ``train_rows`` in this process (``spec.data`` and
+    ``spec.output_dir`` are not read).
+    :func:`run` is this plus the data split, the held-out metrics and the checkpoint;
+    benchmarks/active_learning.py calls it directly to retrain after each batch of labels."""
     from trl import RewardConfig
 
     events = events or Events()
-    start = time.monotonic()
-    configure_threads()
-    set_seed(spec.seed)
-    rows = data.load_preferences(spec.data)
-    train_rows, eval_rows = data.split(rows, spec.eval_fraction)
-    use_margin = spec.use_margin and data.has_field(rows, "margin")
-    use_weight = data.has_field(rows, "weight")
-    events.log(f"reward: {len(train_rows)} train / {len(eval_rows)} held-out pairs")
     device = resolve_device(spec.device)
     model, tokenizer = load_backbone(
         spec.base_model, device, dtype=spec.dtype, chat_template=spec.chat_template
@@ -134,10 +146,7 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
         model=model,
     )
     events.check()
-    with (
-        atomic_dir(spec.output_dir) as out,
-        tempfile.TemporaryDirectory(prefix="reward-trainer-") as scratch,
-    ):
+    with tempfile.TemporaryDirectory(prefix="reward-trainer-") as scratch:
         args = RewardConfig(
             output_dir=scratch,
             warmup_steps=0,
@@ -159,17 +168,37 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
             lora.load_adapter_weights(trainer.model, spec.parent_adapter)
             events.log(f"reward: warm start from {spec.parent_adapter}")
         train_output = trainer.train()
-        events.check()
-        peft_model = trainer.model
+    events.check()
+    return Fitted(
+        model=trainer.model,
+        tokenizer=tokenizer,
+        steps=int(trainer.state.global_step),
+        train_loss=float(train_output.training_loss),
+    )
+
+
+def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
+    events = events or Events()
+    start = time.monotonic()
+    configure_threads()
+    set_seed(spec.seed)
+    rows = data.load_preferences(spec.data)
+    train_rows, eval_rows = data.split(rows, spec.eval_fraction)
+    use_margin = spec.use_margin and data.has_field(rows, "margin")
+    use_weight = data.has_field(rows, "weight")
+    events.log(f"reward: {len(train_rows)} train / {len(eval_rows)} held-out pairs")
+    with atomic_dir(spec.output_dir) as out:
+        fitted = fit(spec, train_rows, use_margin=use_margin, use_weight=use_weight, events=events)
+        peft_model, tokenizer = fitted.model, fitted.tokenizer
         accuracy, margin = pairwise_metrics(peft_model, tokenizer, eval_rows)
         events.log(f"reward: held-out accuracy {accuracy}, mean margin {margin}")
         metrics = {
             "eval_accuracy": accuracy,
             "eval_mean_margin": margin,
-            "train_loss": float(train_output.training_loss),
+            "train_loss": fitted.train_loss,
             "num_train": len(train_rows),
             "num_eval": len(eval_rows),
-            "steps": int(trainer.state.global_step),
+            "steps": fitted.steps,
         }
         data_hash = file_hash(spec.data)
         save_model(peft_model, tokenizer, out)
@@ -197,7 +226,7 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
         train_loss=metrics["train_loss"],
         num_train=len(train_rows),
         num_eval=len(eval_rows),
-        steps=int(trainer.state.global_step),
+        steps=fitted.steps,
         data_hash=data_hash,
         wall_s=round(time.monotonic() - start, 3),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rlhf.training import corpus
@@ -145,3 +146,34 @@ def _clear_cut(prompt: Messages, first: str, second: str) -> bool:
         return not is_correct(prompt, text) and politeness(text) <= 0
 
     return (good(first) and bad(second)) or (good(second) and bad(first))
+
+
+# --- simulated annotators (rlhf.simulate drives them through the labeling services) ----------
+
+
+@dataclass
+class Decision:
+    choice: str  # canonical: a | b | tie
+    strength: int | None
+
+
+class RuleJudge:
+    """One simulated annotator's taste: a rule plus label noise, with its own random stream."""
+
+    def __init__(self, rule: str, noise: float, seed: int) -> None:
+        if not 0.0 <= noise <= 1.0:
+            raise ValueError("noise must be in [0, 1]")
+        self.rule_name = rule
+        self.rule = get_rule(rule)
+        self.noise = noise
+        self.rng = random.Random(seed)
+
+    def decide(self, prompt: Sequence[Mapping[str, str]], text_a: str, text_b: str) -> Decision:
+        score_a, score_b = self.rule(prompt, text_a), self.rule(prompt, text_b)
+        if score_a == score_b:
+            return Decision("tie", None)
+        better = "a" if score_a > score_b else "b"
+        if self.rng.random() < self.noise:
+            better = "b" if better == "a" else "a"
+        strength = max(1, min(4, round(abs(score_a - score_b) * 2)))
+        return Decision(better, strength)

@@ -9,9 +9,9 @@ impossible settings raise :class:`SpecError` whose message names the field.
 CLI
 ---
 ``python -m rlhf.training <step> --spec spec.json [--result result.json]`` where ``<step>`` is
-one of ``bootstrap, reward, dpo, kto, online, generate, evaluate`` (``SPEC_TYPES`` maps each step
-to its spec class: BootstrapSpec, RewardSpec, DPOSpec, KTOSpec, OnlineSpec, GenerateSpec,
-EvaluateSpec). stdout carries ONLY JSON lines,
+one of ``bootstrap, reward, dpo, kto, online, generate, evaluate, score`` (``SPEC_TYPES`` maps each
+step to its spec class: BootstrapSpec, RewardSpec, DPOSpec, KTOSpec, OnlineSpec, GenerateSpec,
+EvaluateSpec, ScoreSpec). stdout carries ONLY JSON lines,
 one object per line; everything else (warnings, tqdm, library logs) goes to stderr:
 
 - ``{"event": "progress", "step": int, "total": int, "loss": float|null, "metrics": {...}, "eta_s": float|null}``
@@ -33,6 +33,8 @@ Data interchange files (JSONL, one object per line, written by the runner)
   (true: desirable), "weight": float (optional; recorded, TRL's KTO loss has no per-row weight)}``
 - prompts (generate, evaluate, online): ``{"prompt_id": str, "prompt": [{"role": str, "content": str}, ...]}``
 - generate output: ``{"prompt_id": str, "sample_index": int, "text": str, "seed": int, "params": {...}}``
+- pairs (score): ``{"id": str, "prompt": [...], "a": str, "b": str}``; score output:
+  ``{"id": str, "reward_a": float, "reward_b": float}``
 """
 
 from __future__ import annotations
@@ -735,6 +737,41 @@ class EvaluateResult(_Json):
     sampled: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------- score
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ScoreSpec(_Common):
+    """Score both responses of each pair with a merged reward model, into a JSONL file (the
+    worker orders an ``uncertainty`` project's queue by it)."""
+
+    _input_files: ClassVar[tuple[str, ...]] = ("pairs",)
+    _input_dirs: ClassVar[tuple[str, ...]] = ("reward_model",)
+
+    reward_model: str  # merged reward model directory (with its tokenizer)
+    pairs: str  # pairs JSONL
+    output: str  # JSONL written atomically
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = type(self).__name__
+        _require(self.batch_size >= 1, name, "batch_size", "must be >= 1")
+        _require(
+            Path(self.output).parent.is_dir(),
+            name,
+            "output",
+            f"parent directory not found: {self.output}",
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ScoreResult(_Json):
+    output: str
+    num_pairs: int
+    wall_s: float
+
+
 def _output_free(cls_name: str, field: str, value: str) -> None:
     path = Path(value)
     _require(value != "", cls_name, field, "must not be empty")
@@ -750,6 +787,7 @@ SPEC_TYPES: dict[str, type[_Json]] = {
     "online": OnlineSpec,
     "generate": GenerateSpec,
     "evaluate": EvaluateSpec,
+    "score": ScoreSpec,
 }
 RESULT_TYPES: dict[str, type[_Json]] = {
     "bootstrap": BootstrapResult,
@@ -759,5 +797,6 @@ RESULT_TYPES: dict[str, type[_Json]] = {
     "online": OnlineResult,
     "generate": GenerateResult,
     "evaluate": EvaluateResult,
+    "score": ScoreResult,
 }
 STEPS = tuple(SPEC_TYPES)  # each step is the module rlhf.training.<step> with a run(spec, events)

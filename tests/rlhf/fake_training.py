@@ -186,6 +186,14 @@ def main() -> int:
             "num_samples": spec.get("num_samples", 2),
             "wall_s": 0.1,
         }
+    elif args.step == "score":
+        # A stand-in reward: the number of words (so tests can tell which pair is closest).
+        pairs = [json.loads(line) for line in Path(spec["pairs"]).read_text().splitlines() if line]
+        with open(spec["output"], "w") as handle:
+            for pair in pairs:
+                rewards = {f"reward_{s}": float(len(pair[s].split())) for s in ("a", "b")}
+                handle.write(json.dumps({"id": pair["id"], **rewards}) + "\n")
+        result = {"output": spec["output"], "num_pairs": len(pairs), "wall_s": 0.1}
     else:
         emit({"event": "error", "message": f"unknown step {args.step}"})
         return 2

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from labeling.models import Choice, Comparison, Judgment, Response, Side, Split
 from rlhf import services
+from rlhf.methods import QUEUE_TIER
 from rlhf.models import Checkpoint, CheckpointKind
 from rlhf.training.stats import sampled_win_rate, wilson_interval
 from tests.factories import UserFactory
@@ -83,7 +84,8 @@ def test_a_round_with_human_eval_queues_held_out_pairs_and_names_the_opponent(
     assert detail["runs"][-1]["result"]["comparisons"]["human_eval"] == 3
     held_out = _claimable_held_out(newcomer, judged_project)
     assert len(held_out) == 3 and {c.batch for c in held_out} == {"round-1:human-eval"}
-    assert all(c.priority == 100 for c in held_out)  # at the front, like vs-champion pairs
+    # at the front, like vs-champion pairs: in round 1's queue tier
+    assert all(c.priority == 1 * QUEUE_TIER + 100 for c in held_out)
     refs = {(c.response_a.checkpoint_ref, c.response_b.checkpoint_ref) for c in held_out}
     assert refs == {(str(detail["checkpoint"]), str(detail["parent_checkpoint"]))}
     listed = admin_api.get(f"/api/v1/projects/{judged_project.pk}/checkpoints/").json()
@@ -132,6 +134,9 @@ def test_send_a_checkpoint_vs_the_champion_to_human_evaluation(
         newcomer, now=timezone.now()
     )
     assert held_out.filter(batch=f"human-eval:{candidate}-vs-{base}").count() == 3
+    # at the front: in the newest round's queue tier, the default priority within it
+    sent_pairs = held_out.filter(batch=f"human-eval:{candidate}-vs-{base}")
+    assert set(sent_pairs.values_list("priority", flat=True)) == {1 * QUEUE_TIER + 100}
     again = admin_api.post(f"/api/v1/checkpoints/{candidate}/human-eval/", {}, format="json")
     assert again.status_code == 201 and again.json()["created"] == 0  # no pair twice
     assert Checkpoint.objects.get(pk=candidate).metrics["human_eval"][0]["pairs"] == 3
@@ -143,6 +148,7 @@ def test_send_a_checkpoint_vs_the_champion_to_human_evaluation(
         (f"/api/v1/checkpoints/{candidate}/human-eval/", {"opponent": 999999}, "opponent"),
         (f"/api/v1/checkpoints/{candidate}/human-eval/", {"opponent": reward.pk}, "opponent"),
         (f"/api/v1/checkpoints/{reward.pk}/human-eval/", {}, "checkpoint"),
+        (f"/api/v1/checkpoints/{candidate}/human-eval/", {"priority": QUEUE_TIER}, "priority"),
     ):
         refused = admin_api.post(url, body, format="json")
         assert refused.status_code == 400, (url, refused.json())

@@ -16,6 +16,7 @@ import pytest
 from labeling.models import Comparison, Response
 from rlhf import selectors, services
 from rlhf.demo import demo_project_create
+from rlhf.methods import QUEUE_TIER
 from rlhf.models import ModelSpec, RoundStatus
 from rlhf.runs import run_output_dir
 from rlhf.simulate import annotators_ensure, judge_in_process
@@ -96,7 +97,7 @@ def test_one_full_round_on_the_builtin_models(
     assert Response.objects.filter(checkpoint_ref=str(base.pk)).count() == 6
     vs_champion = Comparison.objects.filter(batch="round-1:vs-champion")
     assert vs_champion.count() == 4
-    assert set(vs_champion.values_list("priority", flat=True)) == {100}
+    assert set(vs_champion.values_list("priority", flat=True)) == {1 * QUEUE_TIER + 100}
     assert not Comparison.objects.filter(batch__startswith="round-1:", prompt__split="test")
     # The sampled evaluation: 4 samples a held-out prompt vs the base (also the champion).
     sampled = evaluation["sampled"]

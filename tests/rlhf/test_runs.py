@@ -16,6 +16,7 @@ from django.utils import timezone
 from labeling.models import Comparison, Prompt
 from labeling.services import Conflict
 from rlhf import runs, selectors, services
+from rlhf.methods import QUEUE_TIER
 from rlhf.models import Checkpoint, CheckpointKind, Round, RoundStatus, RunStatus, TrainingRun
 from rlhf.runs import GeneratedSample
 
@@ -139,12 +140,12 @@ def test_round_responses_go_into_the_queue_as_vs_champion_and_on_policy_pairs(
     )
     assert counts == {"vs_champion": 2, "on_policy": 1, "human_eval": 0, "held_out_prompts": 0}
     vs = Comparison.objects.filter(batch="round-1:vs-champion")
-    assert set(vs.values_list("priority", flat=True)) == {100}
+    assert set(vs.values_list("priority", flat=True)) == {1 * QUEUE_TIER + 100}
     for comparison in vs:
         refs = {comparison.response_a.checkpoint_ref, comparison.response_b.checkpoint_ref}
         assert refs == {str(round_.checkpoint_id), str(round_.parent_checkpoint_id)}
     on_policy = Comparison.objects.get(batch="round-1:on-policy")
-    assert on_policy.priority == 90 and on_policy.prompt_id == first.pk
+    assert on_policy.priority == 1 * QUEUE_TIER + 90 and on_policy.prompt_id == first.pk
     assert {on_policy.response_a.text, on_policy.response_b.text} == {"new one", "new two"}
     # The queue serves them first.
     head = Comparison.objects.filter(project=judged_project).open().first()
