@@ -38,7 +38,8 @@ def test_bad_queue_order_is_400_naming_the_field_and_changes_nothing(
     bad = admin_api.patch(url, {"queue_order": "newest"}, format="json")
     assert bad.status_code == 400 and bad.json()["field"] == "queue_order"
     missing = admin_api.patch(url, {}, format="json")
-    assert missing.status_code == 400 and missing.json()["field"] == "queue_order"
+    assert missing.status_code == 400
+    assert "name a setting to change: gold_rate, queue_order" in str(missing.json())
     created = admin_api.post(
         "/api/v1/projects/", {"name": "odd", "queue_order": "lifo"}, format="json"
     )
@@ -53,3 +54,14 @@ def test_bad_queue_order_is_400_naming_the_field_and_changes_nothing(
     )
     project.refresh_from_db()
     assert project.queue_order == QueueOrder.FIFO
+
+
+def test_one_patch_changes_both_settings_or_neither(admin_api: APIClient, project: Project) -> None:
+    url = f"/api/v1/projects/{project.pk}/"
+    both = admin_api.patch(url, {"queue_order": "uncertainty", "gold_rate": 0.2}, format="json")
+    assert both.status_code == 200
+    assert (both.json()["queue_order"], both.json()["gold_rate"]) == ("uncertainty", 0.2)
+    bad = admin_api.patch(url, {"queue_order": "fifo", "gold_rate": 0.9}, format="json")
+    assert bad.status_code == 400 and bad.json()["field"] == "gold_rate"
+    project.refresh_from_db()
+    assert (project.queue_order, project.gold_rate) == ("uncertainty", 0.2)
