@@ -39,7 +39,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from labeling.preferences import ANNOTATOR_WEIGHTS
+from labeling.reliability import (
+    WEIGHTINGS as ANNOTATOR_WEIGHTS,
+)  # Django-free: benchmarks import this module
 from rlhf.training.specs import SPEC_TYPES, EvaluateSpec, GenerateSpec, RewardSpec, SpecError
 
 PPO_NOTE = (

@@ -63,6 +63,7 @@ def test_rlhf_uses_labeling_only_through_its_public_modules() -> None:
             "labeling.services",
             "labeling.selectors",
             "labeling.preferences",
+            "labeling.reliability",
             "labeling.roles",
             "labeling.models",
         ),
