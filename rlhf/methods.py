@@ -39,9 +39,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from labeling.reliability import (
-    WEIGHTINGS as ANNOTATOR_WEIGHTS,
-)  # Django-free: benchmarks import this module
+# labeling.reliability, not labeling.preferences: this module stays Django-free (benchmarks use it)
+from labeling.reliability import WEIGHTINGS as ANNOTATOR_WEIGHTS
 from rlhf.training.specs import SPEC_TYPES, EvaluateSpec, GenerateSpec, RewardSpec, SpecError
 
 PPO_NOTE = (
