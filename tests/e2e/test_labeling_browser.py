@@ -4,7 +4,6 @@ the same page with JavaScript off. Saves var/screenshots/labeling.png for the RE
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +21,10 @@ from tests.factories import (
 # Playwright's sync API runs an event loop in this thread; the ORM calls below are still sync.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "labeling.png"
 
 GUIDELINES = """Pick the response that is **correct**, **helpful** and **concise**.
@@ -60,16 +48,6 @@ for n in reversed([1, 2, 3]):
 ```
 
 `reversed()` returns an *iterator*, so wrap it in `list()` if you need a list."""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (make chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
