@@ -590,19 +590,22 @@ def snapshot_select(project: Project, snapshot: dict[str, Any], method: str) -> 
     launch then says to judge it). Any other setting takes what it names.
     """
     setting = snapshot.get("rounds", "all")
-    candidates = [snapshot_rounds(project, setting)]
-    if setting == "newest" and snapshot_judgment_ids(project, snapshot, candidates[0]):
-        older = (
-            Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
-            .order_by("-number")
-            .values_list("number", flat=True)
-        )
-        numbers = [*dict.fromkeys([*candidates[0], *older, 0])]
-        candidates = [numbers[: i + 1] for i in range(len(candidates[0]) - 1, len(numbers))]
-    chosen = Snapshot([], [], [])
-    for numbers in candidates:
+
+    def take(numbers: list[int]) -> Snapshot:
         ids = snapshot_judgment_ids(project, snapshot, numbers)
-        chosen = Snapshot(numbers, ids, training_rows(method, ids, snapshot))
+        return Snapshot(numbers, ids, training_rows(method, ids, snapshot))
+
+    chosen = take(snapshot_rounds(project, setting))
+    if setting != "newest" or not chosen.judgment_ids:
+        return chosen
+    older = (
+        Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
+        .order_by("-number")
+        .values_list("number", flat=True)
+    )
+    numbers = [*dict.fromkeys([*chosen.rounds, *older, 0])]
+    for end in range(len(chosen.rounds) + 1, len(numbers) + 1):
         if len(chosen.rows) >= settings.PAIRWISE_MIN_SNAPSHOT:
             break
+        chosen = take(numbers[:end])
     return chosen
