@@ -31,8 +31,8 @@ from labeling.models import (
 )
 from labeling.preferences import UNDECIDED, Votes, decide
 from labeling.quality import Quality, Row, quality, reliability_votes
-from labeling.reliability import Reliability, annotator_reliability
 from labeling.queue import gold_place
+from labeling.reliability import Reliability, annotator_reliability
 from labeling.roles import is_admin
 from labeling.sqlrows import RowReader
 
