@@ -8,9 +8,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
     path("projects/", views.project_list, name="project_list"),
     path("projects/<int:project_id>/", views.project_detail, name="project_detail"),
-    path(
-        "projects/<int:project_id>/queue-order/", views.queue_order_set, name="queue_order_set"
-    ),
+    path("projects/<int:project_id>/queue-order/", views.queue_order_set, name="queue_order_set"),
     path("projects/<int:project_id>/label/", views.label, name="label"),
     path("projects/<int:project_id>/label/skip/", views.label_skip, name="label_skip"),
     path("projects/<int:project_id>/label/undo/", views.label_undo, name="label_undo"),

@@ -157,9 +157,9 @@ def queue_order_set(request: HttpRequest, project_id: int) -> HttpResponse:
     else:
         context = {
             "project": project,
-            "queue_order_form": form if error else QueueOrderForm(
-                initial={"queue_order": project.queue_order}
-            ),
+            "queue_order_form": form
+            if error
+            else QueueOrderForm(initial={"queue_order": project.queue_order}),
             "queue_order_error": error,
             "queue_order_saved": not error,
         }
