@@ -1,0 +1,65 @@
+"""API rate limits: judgments and exports per user, invalid tokens per client IP.
+
+Rates live in ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``PAIRWISE_THROTTLE_*`` in
+config/settings.py) and are read on every request, not at import, so a changed setting applies.
+Counts are kept in Django's default cache: with the default local-memory cache each web process
+counts on its own (a limit is then per process).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
+
+
+def rate_of(scope: str) -> str | None:
+    rates: dict[str, str | None] = api_settings.DEFAULT_THROTTLE_RATES
+    return rates.get(scope)
+
+
+class ScopedThrottle(ScopedRateThrottle):
+    """DRF's scoped throttle (``throttle_scope`` on the view), rate read from the settings now."""
+
+    def get_rate(self) -> str | None:
+        return rate_of(self.scope)
+
+
+class TokenFailureThrottle(SimpleRateThrottle):
+    """Invalid API tokens per client IP. Past the rate every token from that IP answers 429 with
+    ``Retry-After`` until the window has room again, so guessing keys gains nothing from it."""
+
+    scope = "auth"
+
+    def get_rate(self) -> str | None:
+        return rate_of(self.scope)
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def _recent(self, request: Request) -> tuple[str, list[float], float]:
+        assert self.duration is not None
+        key, now = self.get_cache_key(request, None), time.time()
+        history: list[float] = self.cache.get(key, [])
+        return key, [moment for moment in history if moment > now - self.duration], now
+
+    def check(self, request: Request) -> None:
+        """Raise ``Throttled`` when this IP sent too many invalid tokens lately."""
+        if self.num_requests is None or self.duration is None:
+            return
+        _, history, now = self._recent(request)
+        if len(history) >= self.num_requests:
+            wait = max(1.0, self.duration - (now - min(history)))
+            raise exceptions.Throttled(
+                wait=wait, detail="too many invalid API tokens from this address"
+            )
+
+    def record_failure(self, request: Request) -> None:
+        if self.num_requests is None or self.duration is None:
+            return
+        key, history, now = self._recent(request)
+        self.cache.set(key, [*history, now], self.duration)
