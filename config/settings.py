@@ -28,6 +28,8 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
   rates (DRF syntax, ``N/second|minute|hour|day``): invalid API tokens per client IP (after which
   every token from that IP waits), judgments per user, exports per user (30/minute, 600/minute,
   30/minute).
+- ``PAIRWISE_PROXY_COUNT``: the number of reverse proxies in front of the web processes; the
+  lockout and the throttles then take the client's address from ``X-Forwarded-For``.
 - ``PAIRWISE_GOLD_MIN_ACCURACY``: annotators whose gold accuracy is surely (95% interval) under it
   are flagged (default 0.7).
 """
@@ -257,6 +259,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# The client's address for the lockout and the throttles: REMOTE_ADDR, or behind N reverse proxies
+# the Nth address from the right of X-Forwarded-For (never a client-chosen one).
+REST_FRAMEWORK["NUM_PROXIES"] = int(os.environ.get("PAIRWISE_PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "labeling.api.throttles.client_address"
 # DRF: invalid tokens per client IP, judgments and exports per user (labeling.api.throttles).
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "auth": os.environ.get("PAIRWISE_THROTTLE_AUTH", "30/minute"),

@@ -12,7 +12,6 @@ from labeling.models import Project
 from labeling.roles import ADMIN_GROUP
 from tests.factories import ComparisonFactory, ProjectFactory, UserFactory
 
-
 # --- safe by default: throttles and CSP (helper "safe") ----------------------------------------
 
 

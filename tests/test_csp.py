@@ -22,9 +22,7 @@ TEMPLATES = [
 
 def _policy(response: Any) -> dict[str, list[str]]:
     header = response["Content-Security-Policy"]
-    return {
-        part.split()[0]: part.split()[1:] for part in header.split(";") if part.strip()
-    }
+    return {part.split()[0]: part.split()[1:] for part in header.split(";") if part.strip()}
 
 
 @pytest.mark.parametrize("url", ["/accounts/login/", "/projects/", "/tokens/", "/api/v1/docs/"])

@@ -8,18 +8,32 @@ counts on its own (a limit is then per process).
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle, SimpleRateThrottle
 
 
-def rate_of(scope: str) -> str | None:
-    rates: dict[str, str | None] = api_settings.DEFAULT_THROTTLE_RATES
-    return rates.get(scope)
+def client_address(request: Any) -> str | None:
+    """The client's IP address: ``REMOTE_ADDR``, or behind ``NUM_PROXIES`` reverse proxies
+    (``PAIRWISE_PROXY_COUNT``) the address the nearest of them saw in ``X-Forwarded-For``. Also
+    django-axes' (``AXES_CLIENT_IP_CALLABLE``), so lockout and throttles agree on who is who."""
+    address = BaseThrottle().get_ident(request)
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        remote = request.META.get("REMOTE_ADDR")
+        return str(remote) if remote else None
+
+
+def rate_of(scope: str | None) -> str | None:
+    rates: dict[str, Any] = api_settings.DEFAULT_THROTTLE_RATES
+    rate = rates.get(scope or "")
+    return None if rate is None else str(rate)
 
 
 class ScopedThrottle(ScopedRateThrottle):
@@ -34,12 +48,14 @@ class TokenFailureThrottle(SimpleRateThrottle):
     ``Retry-After`` until the window has room again, so guessing keys gains nothing from it."""
 
     scope = "auth"
+    num_requests: int | None
+    duration: int | None
 
     def get_rate(self) -> str | None:
         return rate_of(self.scope)
 
     def get_cache_key(self, request: Any, view: Any) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
 
     def _recent(self, request: Request) -> tuple[str, list[float], float]:
         assert self.duration is not None

@@ -31,7 +31,7 @@ def _fail_five_times(client: Client, url: str = LOGIN) -> None:
 
 def test_defaults_are_five_failures_and_fifteen_minutes() -> None:
     assert settings.AXES_FAILURE_LIMIT == 5
-    assert settings.AXES_COOLOFF_TIME == timedelta(minutes=15)
+    assert settings.AXES_COOLOFF_TIME.total_seconds() == 15 * 60
     assert settings.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
 
 
@@ -67,9 +67,7 @@ def test_lockout_is_per_username_and_ip(annotator: Any, other_annotator: Any) ->
     assert _post(Client(), LOGIN, "pw").status_code == 429
     # the same user from another address, another user from the same address: not locked
     assert _post(Client(), LOGIN, "pw", ip="10.0.0.2").status_code == 302
-    response = Client().post(
-        LOGIN, {"username": "ann2", "password": "pw"}, REMOTE_ADDR="10.0.0.1"
-    )
+    response = Client().post(LOGIN, {"username": "ann2", "password": "pw"}, REMOTE_ADDR="10.0.0.1")
     assert response.status_code == 302
 
 
@@ -99,3 +97,47 @@ def test_reset_commands_lift_the_lockout(annotator: Any, command: list[str]) -> 
     assert _post(Client(), LOGIN, "pw").status_code == 429
     call_command(*command)
     assert _post(Client(), LOGIN, "pw").status_code == 302
+
+
+def test_behind_a_proxy_each_client_address_counts_alone(settings: Any, annotator: Any) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}  # PAIRWISE_PROXY_COUNT
+    proxy = "10.0.0.254"
+    client = Client()
+    for attempt in range(5):
+        client.post(
+            LOGIN,
+            {"username": "ann1", "password": f"wrong{attempt}"},
+            REMOTE_ADDR=proxy,
+            HTTP_X_FORWARDED_FOR="203.0.113.7",
+        )
+    locked = Client().post(
+        LOGIN,
+        {"username": "ann1", "password": "pw"},
+        REMOTE_ADDR=proxy,
+        HTTP_X_FORWARDED_FOR="203.0.113.7",
+    )
+    assert locked.status_code == 429
+    other = Client().post(
+        LOGIN,
+        {"username": "ann1", "password": "pw"},
+        REMOTE_ADDR=proxy,
+        HTTP_X_FORWARDED_FOR="198.51.100.9",
+    )
+    assert other.status_code == 302
+
+
+def test_a_forged_forwarded_for_changes_nothing_without_proxies(annotator: Any) -> None:
+    for attempt in range(5):
+        Client().post(
+            LOGIN,
+            {"username": "ann1", "password": f"wrong{attempt}"},
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{attempt}",
+        )
+    forged = Client().post(
+        LOGIN,
+        {"username": "ann1", "password": "pw"},
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="198.51.100.99",
+    )
+    assert forged.status_code == 429

@@ -34,7 +34,7 @@ def test_export_throttle_is_on_by_default(admin_api: APIClient, project: Project
     for _ in range(30):  # the default: 30 a minute per user
         response = admin_api.get(url)
         assert response.status_code == 200
-        b"".join(response.streaming_content)
+        response.getvalue()
     _assert_throttled(admin_api.get(url))
     # another admin still exports
     other = token_client(UserFactory.create(username="boss2", role="admin"))
@@ -86,3 +86,43 @@ def test_rates_come_from_the_environment(scope: str, monkeypatch: Any) -> None:
     finally:
         monkeypatch.undo()
         importlib.reload(config.settings)
+
+
+def test_proxy_count_comes_from_the_environment(monkeypatch: Any) -> None:
+    import importlib
+
+    import config.settings
+
+    monkeypatch.setenv("PAIRWISE_PROXY_COUNT", "1")
+    try:
+        reloaded = importlib.reload(config.settings)
+        assert reloaded.REST_FRAMEWORK["NUM_PROXIES"] == 1
+        assert reloaded.AXES_CLIENT_IP_CALLABLE == "labeling.api.throttles.client_address"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(config.settings)
+
+
+def test_behind_a_proxy_invalid_tokens_count_per_client(settings: Any, db: Any) -> None:
+    _rates(settings, auth="2/minute")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    attacker = APIClient(REMOTE_ADDR="10.0.0.254", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    attacker.credentials(HTTP_AUTHORIZATION="Token wrong")
+    assert [attacker.get("/api/v1/projects/").status_code for _ in range(3)] == [401, 401, 429]
+    honest = APIClient(REMOTE_ADDR="10.0.0.254", HTTP_X_FORWARDED_FOR="198.51.100.9")
+    honest.credentials(HTTP_AUTHORIZATION="Token typo")
+    assert honest.get("/api/v1/projects/").status_code == 401
+    # a forwarded-for that is no address counts as the proxy's own
+    forged = APIClient(REMOTE_ADDR="10.0.0.253", HTTP_X_FORWARDED_FOR="not-an-ip")
+    forged.credentials(HTTP_AUTHORIZATION="Token wrong")
+    assert [forged.get("/api/v1/projects/").status_code for _ in range(3)] == [401, 401, 429]
+
+
+def test_a_forged_forwarded_for_does_not_dodge_the_token_throttle(settings: Any, db: Any) -> None:
+    _rates(settings, auth="2/minute")
+    codes = []
+    for guess in range(3):
+        client = APIClient(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=f"198.51.100.{guess}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token guess{guess}")
+        codes.append(client.get("/api/v1/projects/").status_code)
+    assert codes == [401, 401, 429]

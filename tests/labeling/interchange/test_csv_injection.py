@@ -88,9 +88,7 @@ def test_csv_round_trip_restores_the_exact_text(hostile_project: Project, tmp_pa
     call_command("import_preferences", "copy", str(first), "--format", "raw")
     stored = Judgment.objects.filter(comparison__project=copy)
     assert sorted(stored.values_list("rationale", flat=True)) == sorted(PAYLOADS)
-    assert sorted(stored.values_list("comparison__response_a__text", flat=True)) == sorted(
-        PAYLOADS
-    )
+    assert sorted(stored.values_list("comparison__response_a__text", flat=True)) == sorted(PAYLOADS)
     second = tmp_path / "second.csv"
     call_command("export_preferences", "copy", "--format", "raw", "--output", str(second))
     assert first.read_bytes() == second.read_bytes()
