@@ -25,6 +25,7 @@ def _log_in(page: Any, base_url: str, username: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", "pw")
     page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)  # the redirect has landed
     page.wait_for_load_state("networkidle")
 
 

@@ -5,6 +5,7 @@ violation (tests/conftest.py)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "tokens.png"
 
 
 @pytest.fixture
@@ -53,6 +56,8 @@ def test_create_and_revoke_a_token_by_keyboard(admin_page: Any, live_server: Any
     assert page.input_value("#new-token-key") == key
     assert page.evaluate("document.activeElement.id") == "new-token-key"  # ready to copy
     assert page.locator("[data-token-user=ann1] code").inner_text() == key[:6] + "…"
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     page.on("dialog", lambda dialog: dialog.accept())
     page.focus("[data-token-user=ann1] button")
