@@ -44,6 +44,7 @@ from labeling.queue import judgment_submit_and_claim_next as judgment_submit_and
 from labeling.queue import judgment_undo as judgment_undo
 from labeling.queue import judgment_validate as judgment_validate
 from labeling.roles import ADMIN_GROUP, ANNOTATOR_GROUP
+from labeling.tokens import admin_group_ensure as admin_group_ensure
 
 # --- accounts ----------------------------------------------------------------------------------
 
@@ -62,7 +63,10 @@ def user_create(*, username: str, role: str, password: str | None = None) -> tup
         user = user_model.objects.create_user(
             username=username, password=password, is_staff=role == ADMIN_GROUP
         )
-        group, _ = Group.objects.get_or_create(name=role)
+        if role == ADMIN_GROUP:
+            group = admin_group_ensure()  # the Django-admin permissions admins need
+        else:
+            group, _ = Group.objects.get_or_create(name=role)
         user.groups.add(group)
     return user, password
 

@@ -2,11 +2,13 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from labeling import views
+from labeling import token_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
     path("projects/", views.project_list, name="project_list"),
+    path("tokens/", token_views.token_list, name="tokens"),
+    path("tokens/<int:user_id>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("projects/<int:project_id>/", views.project_detail, name="project_detail"),
     path("projects/<int:project_id>/queue-order/", views.queue_order_set, name="queue_order_set"),
     path("projects/<int:project_id>/label/", views.label, name="label"),

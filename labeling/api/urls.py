@@ -3,12 +3,14 @@
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.views import SpectacularAPIView
 
-from labeling.api import docs, views
+from labeling.api import docs, tokens, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", docs.api_docs, name="api-docs"),
     path("projects/", views.ProjectListCreateView.as_view(), name="api-projects"),
+    path("tokens/", tokens.TokenListCreateView.as_view(), name="api-tokens"),
+    path("tokens/<int:user_id>/", tokens.TokenRevokeView.as_view(), name="api-token"),
     path("projects/<int:project_id>/", views.ProjectDetailView.as_view(), name="api-project"),
     path(
         "projects/<int:project_id>/stats/",

@@ -37,6 +37,7 @@ from labeling.api.serializers import (
     judgment_payload,
     lease_payload,
 )
+from labeling.api.throttles import ScopedThrottle
 from labeling.models import Assignment, Comparison, Project
 from labeling.roles import is_admin
 
@@ -291,6 +292,9 @@ class QueueUndoView(APIView):
 
 @extend_schema(tags=["judgments"])
 class JudgmentSubmitView(APIView):
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "submit"
+
     @extend_schema(
         summary="Submit your judgment of a leased comparison",
         description=(
