@@ -296,12 +296,13 @@ def ranking_submit(
     *,
     annotator: Any,
     ranking_set: RankingSet,
-    order: Order,
+    order: Any,
     time_spent_ms: int | None = None,
     now: datetime | None = None,
 ) -> RankingResult:
     """Store a ranking and its C(K, 2) derived judgments, atomically. A retried submit returns
-    the stored ranking and writes nothing."""
+    the stored ranking and writes nothing. ``order``: any shape ``order_parse`` reads."""
+    order = order_parse(order)
     if time_spent_ms is not None and time_spent_ms < 0:
         raise LabelingError("time_spent_ms must not be negative", field="time_spent_ms")
     now = now or timezone.now()
