@@ -338,7 +338,7 @@ def ranking_submit(
         ranking = Ranking.objects.create(
             annotator=annotator,
             ranking_set=locked,
-            order=[list(tier) for tier in order],
+            order=[sorted(tier) for tier in order],  # ties in id order: one canonical form
             display_order=lease.display_order,
             time_spent_ms=time_spent_ms,
         )
