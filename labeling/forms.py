@@ -59,6 +59,19 @@ class JudgmentForm(forms.Form):
     time_spent_ms = forms.IntegerField(
         required=False, min_value=0, max_value=2**31 - 1, widget=forms.HiddenInput
     )
+    # rank: Project.ask_acceptable ("is the better response acceptable?"); the view requires it
+    acceptable = forms.ChoiceField(
+        choices=[("yes", "Acceptable"), ("no", "Not acceptable")],
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+    def acceptable_options(self) -> list[Option]:  # rank
+        current = str(self["acceptable"].value() or "")
+        return [
+            Option("yes", "Yes, acceptable", "Y", current == "yes"),
+            Option("no", "No, needs a rewrite", "N", current == "no"),
+        ]
 
     def choice_options(self) -> list[Option]:
         current = str(self["choice"].value() or "")

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from labeling import views
+from labeling import depth_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
@@ -19,4 +19,19 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.gold_mark,
         name="gold_mark",
     ),
+    # --- rank: labeling depth (issue 13) ---
+    path("projects/<int:project_id>/rank/", depth_views.rank, name="rank"),
+    path("projects/<int:project_id>/rank/skip/", depth_views.rank_skip, name="rank_skip"),
+    path("projects/<int:project_id>/onboarding/", depth_views.onboarding_page, name="onboarding"),
+    path(
+        "projects/<int:project_id>/onboarding/acknowledge/",
+        depth_views.onboarding_acknowledge,
+        name="onboarding_acknowledge",
+    ),
+    path(
+        "projects/<int:project_id>/onboarding/answer/",
+        depth_views.onboarding_answer,
+        name="onboarding_answer",
+    ),
+    # --- end rank ---
 ]
