@@ -99,9 +99,11 @@ def _render_rank(
         if ranks:
             responses = sorted(responses, key=lambda r: ranks.get(r.pk, len(responses)))
         previous = None
-        for position, response in enumerate(responses, start=1):
-            rank = ranks.get(response.pk, position) if ranks else position
-            items.append({"response": response, "rank": rank, "tied": previous == rank and ranks})
+        for position, shown in enumerate(responses, start=1):
+            rank = ranks.get(shown.pk, position) if ranks else position
+            items.append(
+                {"response": shown, "rank": rank, "tied": bool(ranks) and previous == rank}
+            )
             previous = rank
     context = {
         "project": project,

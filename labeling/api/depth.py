@@ -173,7 +173,7 @@ class RankingSkipView(APIView):
         data = _parsed(RankingSkipSerializer, request)
         lease = RankingLease.objects.filter(
             pk=data["lease"],
-            annotator=request.user,
+            annotator_id=request.user.pk,
             project=project,
             status=AssignmentStatus.ACTIVE,
         ).first()

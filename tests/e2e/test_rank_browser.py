@@ -37,7 +37,10 @@ def ranking_project(db: Any) -> tuple[Any, Project]:
 
 
 def _order(page: Any) -> list[int]:
-    return [int(v) for v in page.eval_on_selector_all(".rank-item", "els => els.map(e => e.dataset.response)")]
+    return [
+        int(v)
+        for v in page.eval_on_selector_all(".rank-item", "els => els.map(e => e.dataset.response)")
+    ]
 
 
 def _ranks(page: Any) -> list[str]:

@@ -62,7 +62,9 @@ def test_rank_without_javascript(ranking_project: Project, annotator: Any) -> No
     assert client.post(url, one_tie).status_code == 400
     assert not Ranking.objects.exists()
 
-    done = client.post(url, {"lease": lease.pk, f"rank-{x}": "2", f"rank-{y}": "1", f"rank-{z}": "2"})
+    done = client.post(
+        url, {"lease": lease.pk, f"rank-{x}": "2", f"rank-{y}": "1", f"rank-{z}": "2"}
+    )
     assert done.status_code == 303
     ranking = Ranking.objects.get(annotator=annotator)
     assert ranking.order == [[y], sorted([x, z])]
@@ -85,7 +87,9 @@ def test_rank_page_fragment_shows_the_error_in_the_panel(
 
 def test_rank_page_sends_pairwise_projects_back(project: Project, annotator: Any) -> None:
     response = _client(annotator).get(reverse("rank", args=[project.pk]))
-    assert response.status_code == 303 and response["Location"] == reverse("label", args=[project.pk])
+    assert response.status_code == 303 and response["Location"] == reverse(
+        "label", args=[project.pk]
+    )
 
 
 def test_onboarding_page_flow(project: Project, annotator: Any) -> None:

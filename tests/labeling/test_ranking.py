@@ -163,7 +163,9 @@ def test_submit_needs_a_lease_and_a_ranking_project(project: Project, annotator:
     _ranking_project(project)
     ranking_set = _set(project)
     with pytest.raises(services.Conflict):
-        services.ranking_submit(annotator=annotator, ranking_set=ranking_set, order=_ids(ranking_set))
+        services.ranking_submit(
+            annotator=annotator, ranking_set=ranking_set, order=_ids(ranking_set)
+        )
     services.project_depth_set(project=project, task_kind="pairwise")
     with pytest.raises(services.Conflict):
         services.ranking_lease_next(annotator=annotator, project=project)
