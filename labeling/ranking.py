@@ -8,10 +8,10 @@ instead of pairwise comparisons. The write path is here and re-exported by
 **Storage and expansion.** A submitted ranking is stored as a ``Ranking`` (its ``order``: tiers
 of response ids, best first; a tier of two or more is a tie) and expanded, in the same
 transaction, into C(K, 2) ``Judgment`` rows, one per pair, each pointing back at its ranking
-(``Judgment.ranking``): the pair's ``Comparison`` (created when missing, batch ``ranking``), the
-choice ``a``/``b`` for the higher-ranked response or ``tie`` for a shared tier, no strength (a
-rank says nothing of by how much: margin 0), ``shown_left`` the side shown higher when the set
-was first displayed. Those judgments are ordinary votes: snapshots and every preference export
+(``Judgment.ranking``): the pair's ``Comparison`` (created when missing, with the set's batch,
+e.g. ``round-3:ranking``, so round snapshots find it; else ``ranking``), the choice ``a``/``b``
+for the higher-ranked response or ``tie`` for a shared tier, no strength (a rank says nothing of
+by how much: margin 0), ``shown_left`` the side shown higher when the set was first displayed. Those judgments are ordinary votes: snapshots and every preference export
 read them exactly as they read pairwise judgments.
 
 **No double counting.** One annotator has at most one vote on a pair
@@ -377,7 +377,7 @@ def _expand(
             prompt_id=ranking_set.prompt_id,
             response_a=responses[a],
             response_b=responses[b],
-            batch=BATCH,
+            batch=ranking_set.batch or BATCH,
         )
         for a, b in itertools.combinations(ids, 2)
         if frozenset((a, b)) not in comparisons
