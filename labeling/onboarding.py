@@ -10,7 +10,8 @@ judgments: they take no slot and enter neither gold accuracy nor preferences nor
 
 Until then the queue refuses them: ``onboarding_check`` raises ``NotOnboarded`` (403, with the
 reason), which the labeling and ranking pages turn into a redirect to the onboarding page and
-the API's queue endpoints into a 403. With onboarding off the check reads nothing.
+the API's queue endpoints into a 403. With onboarding off the check reads nothing; once onboarded
+it reads one row.
 """
 
 from __future__ import annotations
@@ -117,6 +118,14 @@ def onboarding_check(*, annotator: Any, project: Project) -> None:
     when the project requires no onboarding."""
     if not project.onboarding_required or is_admin(annotator):
         return
+    record = Onboarding.objects.filter(project=project, annotator=annotator).first()
+    if (
+        record is not None
+        and record.acknowledged_at is not None
+        and record.guidelines_hash == guidelines_hash(project)
+        and (record.qualified_at is not None or project.qualification_items == 0)
+    ):
+        return  # the common case, once onboarded: one query
     status = onboarding_status(annotator=annotator, project=project)
     if not status.ready:
         raise NotOnboarded(status.reason, field="onboarding")
