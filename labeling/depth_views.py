@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,8 +22,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from labeling import onboarding, ranking, selectors, services
+from labeling.forms import DepthSettingsForm, RankingSetsForm
 from labeling.models import Choice, Project, RankingLease
-from labeling.roles import is_fragment_request, login_required
+from labeling.roles import is_admin, is_fragment_request, login_required
 from labeling.services import Conflict, LabelingError
 
 RANK_TEMPLATE = "labeling/rank.html"
@@ -261,3 +263,54 @@ def onboarding_answer(request: HttpRequest, project_id: int) -> HttpResponse:
     if not is_fragment_request(request):
         return HttpResponseRedirect(reverse("onboarding", args=[project.pk]), status=303)
     return _render_onboarding(request, project, note=note)
+
+
+# --- the settings page (admins) ------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def depth_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Task kind, the acceptable check, onboarding; and making ranking sets."""
+    if not is_admin(request.user):
+        raise PermissionDenied("Only admins manage projects.")
+    project = _project(request, project_id)
+    initial = {name: getattr(project, name) for name in services.PROJECT_DEPTH_FIELDS}
+    settings_form = DepthSettingsForm(initial=initial)
+    sets_form = RankingSetsForm()
+    status, note = 200, ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "sets":
+                sets_form = RankingSetsForm(request.POST)
+                if not sets_form.is_valid():
+                    raise LabelingError("Responses per set: a number from 3 to 9.", field="size")
+                made = services.ranking_sets_create(
+                    project=project, size=sets_form.cleaned_data["size"]
+                )
+                note = f"{len(made)} ranking sets made."
+            else:
+                settings_form = DepthSettingsForm(request.POST)
+                if not settings_form.is_valid():
+                    raise LabelingError("Check the settings below.")
+                services.project_depth_set(project=project, **settings_form.cleaned_data)
+                note = "Settings saved."
+        except LabelingError as exc:
+            status, note = exc.status, exc.message
+        else:
+            if not is_fragment_request(request):
+                return HttpResponseRedirect(
+                    reverse("depth_settings", args=[project.pk]) + "?saved=1", status=303
+                )
+    elif request.GET.get("saved"):
+        note = "Saved."
+    context = {
+        "project": project,
+        "settings_form": settings_form,
+        "sets_form": sets_form,
+        "note": note,
+        "error": status >= 400,
+        "ranking_sets": project.ranking_sets.count(),
+    }
+    return render(request, "labeling/depth_settings.html", context, status=status)

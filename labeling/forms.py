@@ -170,3 +170,45 @@ class GoldGenerateForm(forms.Form):
 
 class GoldMarkForm(forms.Form):
     answer = forms.CharField(required=False, help_text="a, b, or empty to clear.")
+
+
+# --- rank: labeling-depth settings (labeling.depth_views) ---
+
+
+class DepthSettingsForm(forms.Form):
+    task_kind = forms.ChoiceField(
+        label="Task",
+        choices=[("pairwise", "Pairwise comparisons"), ("ranking", "Rank K responses (3-9)")],
+    )
+    ask_acceptable = forms.BooleanField(
+        label="Ask whether the better response is acceptable",
+        required=False,
+        help_text="Unacceptable and both-bad comparisons go to the rewrite export, not to pairs.",
+    )
+    onboarding_required = forms.BooleanField(
+        label="Onboarding before live work",
+        required=False,
+        help_text="Annotators acknowledge the guidelines and pass the qualification set.",
+    )
+    qualification_items = forms.IntegerField(
+        label="Qualification items",
+        min_value=0,
+        max_value=100,
+        help_text="The first N gold items (0: guidelines only).",
+    )
+    qualification_pass_mark = forms.FloatField(
+        label="Pass mark", min_value=0, max_value=1, help_text="Share right to pass, 0-1."
+    )
+
+
+class RankingSetsForm(forms.Form):
+    size = forms.IntegerField(
+        label="Responses per set (K)",
+        min_value=3,
+        max_value=9,
+        initial=4,
+        help_text="One set per prompt with at least 3 responses.",
+    )
+
+
+# --- end rank ---

@@ -33,5 +33,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
         depth_views.onboarding_answer,
         name="onboarding_answer",
     ),
+    path(
+        "projects/<int:project_id>/labeling-settings/",
+        depth_views.depth_settings,
+        name="depth_settings",
+    ),
     # --- end rank ---
 ]

@@ -145,3 +145,38 @@ def test_projects_without_the_features_are_unchanged(project: Project, annotator
     ComparisonFactory.create(project=project)
     page = _client(annotator).get(reverse("label", args=[project.pk]))
     assert page.status_code == 200 and b"acceptable-fieldset" not in page.content
+
+
+def test_settings_page_for_admins(project: Project, admin_user: Any, annotator: Any) -> None:
+    url = reverse("depth_settings", args=[project.pk])
+    assert _client(annotator).get(url).status_code == 403
+    client = _client(admin_user)
+    assert b"Ranking sets" in client.get(url).content
+    detail = client.get(reverse("project_detail", args=[project.pk]))
+    assert url.encode() in detail.content
+    form = {
+        "action": "settings",
+        "task_kind": "ranking",
+        "ask_acceptable": "on",
+        "qualification_items": "3",
+        "qualification_pass_mark": "0.75",
+    }
+    assert client.post(url, form).status_code == 303
+    project.refresh_from_db()
+    assert (project.task_kind, project.ask_acceptable, project.onboarding_required) == (
+        "ranking",
+        True,
+        False,
+    )
+    assert (project.qualification_items, project.qualification_pass_mark) == (3, 0.75)
+    bad = client.post(url, {**form, "qualification_pass_mark": "2"})
+    assert bad.status_code == 400
+    project.refresh_from_db()
+    assert project.qualification_pass_mark == 0.75
+
+    prompt = PromptFactory.create(project=project)
+    for i in range(5):
+        ResponseFactory.create(prompt=prompt, text=f"r{i}")
+    assert client.post(url, {"action": "sets", "size": "4"}).status_code == 303
+    assert project.ranking_sets.get().size == 4
+    assert client.post(url, {"action": "sets", "size": "12"}).status_code == 400
