@@ -200,6 +200,10 @@ def ranking_lease_next(
             candidates = _claimable(project, annotator, now)
             candidate = candidates.select_for_update(skip_locked=True, of=("self",)).first()
             if candidate is None:
+                # Every claimable set may be locked by a claim in flight (PostgreSQL): wait for
+                # one rather than answer "nothing left".
+                candidate = candidates.select_for_update(of=("self",)).first()
+            if candidate is None:
                 return None
             # Re-counted under the row lock: a concurrent lease may have taken the last slot.
             if not _claimable(project, annotator, now).filter(pk=candidate.pk).exists():
@@ -382,8 +386,13 @@ def _expand(
         for a, b in itertools.combinations(ids, 2)
         if frozenset((a, b)) not in comparisons
     ]
-    for comparison in Comparison.objects.bulk_create(missing):
-        comparisons[frozenset((comparison.response_a_id, comparison.response_b_id))] = comparison
+    if missing:
+        # Another set's ranking may add the same pair at the same moment: keep whichever is first.
+        Comparison.objects.bulk_create(missing, ignore_conflicts=True)
+        comparisons = {
+            frozenset((c.response_a_id, c.response_b_id)): c
+            for c in Comparison.objects.filter(response_a__in=ids, response_b__in=ids)
+        }
     judged = set(
         Judgment.objects.filter(
             annotator_id=ranking.annotator_id,
