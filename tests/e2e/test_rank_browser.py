@@ -98,3 +98,58 @@ def test_rank_with_the_keyboard_only(
     page.wait_for_selector("#queue-empty")
     assert errors == []
     page.close()
+
+
+def test_onboarding_then_the_acceptable_check_with_the_keyboard(
+    browser: Any, live_server: Any, db: Any
+) -> None:
+    from tests.factories import ComparisonFactory
+
+    annotator: Any = UserFactory.create(username="newcomer")
+    project: Any = ProjectFactory.create(name="Onboard me")
+    project.annotators.add(annotator)
+    services.project_depth_set(
+        project=project,
+        ask_acceptable=True,
+        onboarding_required=True,
+        qualification_items=1,
+        qualification_pass_mark=1.0,
+    )
+    ComparisonFactory.create(project=project, gold_answer="b")
+    ComparisonFactory.create(project=project)
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "newcomer")
+    page.fill("input[name=password]", "pw")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/projects/{project.pk}/onboarding/")
+    assert not re.search(r"\sstyle=|\son[a-z]+=", page.content())
+
+    page.wait_for_function("document.activeElement.id === 'acknowledge'")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#qualification-form")
+    page.keyboard.press("2")  # right is better: the gold answer
+    page.wait_for_selector("#start-work")
+    assert "Passed with 100%" in page.inner_text("#onboarding-status")
+    page.wait_for_function("document.activeElement.id === 'start-work'")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/projects/{project.pk}/label/")
+
+    panel = page.get_attribute("#label-panel", "data-assignment")
+    page.keyboard.press("1")
+    page.keyboard.press("9")
+    page.keyboard.press("n")  # not acceptable
+    assert page.is_checked("#acceptable-no")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        """old => document.querySelector('#label-panel').dataset.assignment !== old
+            && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')""",
+        arg=panel,
+    )
+    judgment = Judgment.objects.get(annotator=annotator)
+    assert (judgment.strength, judgment.acceptable) == (3, False)
+    assert errors == []
+    page.close()
