@@ -188,6 +188,18 @@ def rank_skip(request: HttpRequest, project_id: int) -> HttpResponse:
     return _after(request, project)
 
 
+@login_required
+@require_POST
+def rank_undo(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Take back the last ranking: its set comes back, in the order it was first shown."""
+    project = _project(request, project_id)
+    try:
+        services.ranking_undo(annotator=request.user, project=project)
+    except LabelingError as exc:
+        return _render_rank(request, project, error=exc.message, status=exc.status)
+    return _after(request, project)
+
+
 # --- the onboarding page -------------------------------------------------------------------------
 
 

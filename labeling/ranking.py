@@ -432,6 +432,41 @@ def _expand(
     return judgments, kept
 
 
+def ranking_undo(*, annotator: Any, project: Project, now: datetime | None = None) -> RankingLease:
+    """Take back the annotator's last ranking in a project (with its derived judgments) and
+    lease its set to them again, shown in the same order as before."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        last = (
+            Ranking.objects.filter(annotator=annotator, ranking_set__project=project)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if last is None:
+            raise LabelingError("there is no ranking to undo")
+        locked = RankingSet.objects.select_for_update(of=("self",)).get(pk=last.ranking_set_id)
+        if locked.status == ComparisonStatus.CLOSED:
+            raise Conflict("that ranking set is closed; its ranking can no longer be undone")
+        comparison_ids = list(last.judgments.values_list("comparison_id", flat=True))
+        RankingLease.objects.filter(
+            annotator=annotator, project=project, status=AssignmentStatus.ACTIVE
+        ).update(status=AssignmentStatus.RELEASED)
+        display_order = last.display_order
+        last.delete()  # its judgments go with it (Judgment.ranking cascades)
+        judgment_counts_refresh(comparison_ids=comparison_ids)
+        RankingSet.objects.filter(pk=locked.pk).update(
+            ranking_count=F("ranking_count") - 1, status=ComparisonStatus.OPEN
+        )
+        return RankingLease.objects.create(
+            annotator=annotator,
+            project=project,
+            ranking_set=locked,
+            display_order=display_order,
+            leased_at=now,
+            expires_at=now + timedelta(minutes=project.lease_minutes),
+        )
+
+
 # --- reads ---------------------------------------------------------------------------------------
 
 

@@ -52,6 +52,7 @@ from labeling.ranking import ranking_lease_next as ranking_lease_next
 from labeling.ranking import ranking_sets_create as ranking_sets_create
 from labeling.ranking import ranking_skip as ranking_skip
 from labeling.ranking import ranking_submit as ranking_submit
+from labeling.ranking import ranking_undo as ranking_undo
 from labeling.roles import ADMIN_GROUP, ANNOTATOR_GROUP
 
 # --- rank: labeling-depth settings (issue 13) ---

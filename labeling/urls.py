@@ -22,6 +22,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # --- rank: labeling depth (issue 13) ---
     path("projects/<int:project_id>/rank/", depth_views.rank, name="rank"),
     path("projects/<int:project_id>/rank/skip/", depth_views.rank_skip, name="rank_skip"),
+    path("projects/<int:project_id>/rank/undo/", depth_views.rank_undo, name="rank_undo"),
     path("projects/<int:project_id>/onboarding/", depth_views.onboarding_page, name="onboarding"),
     path(
         "projects/<int:project_id>/onboarding/acknowledge/",

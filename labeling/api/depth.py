@@ -225,6 +225,20 @@ class RankingSubmitView(APIView):
         return Response(body, status=status.HTTP_201_CREATED if result.created else 200)
 
 
+class RankingUndoView(APIView):
+    @extend_schema(
+        tags=["rankings"],
+        summary="Take back your last ranking",
+        description="Its derived judgments go with it; its set is leased to you again.",
+        request=None,
+        responses={200: OpenApiResponse(description="the lease, as rankings/next gives it")},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = _project(request, project_id)
+        lease = services.ranking_undo(annotator=request.user, project=project)
+        return Response(ranking_lease_payload(lease))
+
+
 # --- exports -------------------------------------------------------------------------------------
 
 

@@ -67,6 +67,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="api-rankings-skip",
     ),
     path(
+        "projects/<int:project_id>/rankings/undo/",
+        depth.RankingUndoView.as_view(),
+        name="api-rankings-undo",
+    ),
+    path(
         "ranking-sets/<int:ranking_set_id>/rankings/",
         depth.RankingSubmitView.as_view(),
         name="api-rankings-submit",

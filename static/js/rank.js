@@ -3,9 +3,9 @@
  * The form posts one rank-<id> number per response (equal numbers: a tie), so the page works
  * without this script (type the numbers). Here: Up/Down (or K/J) select a response, Shift+Up/
  * Shift+Down (or Shift+K/J) move it, "=" ties it with the one above (again: untie), 1-9 select by
- * position, Enter submits, S skips. After every change the numbers are rewritten from the order
- * on screen and a live region says where the response now stands. htmx swaps #rank-panel after
- * each action; listeners sit on the document.
+ * position, Enter submits, S skips, U takes the last ranking back. After every change the numbers
+ * are rewritten from the order on screen and a live region says where the response now stands.
+ * htmx swaps #rank-panel after each action; listeners sit on the document.
  */
 (function () {
   "use strict";
@@ -137,6 +137,8 @@
       submitForm("rank-form");
     } else if (key === "s") {
       submitForm("rank-skip-form");
+    } else if (key === "u") {
+      submitForm("rank-undo-form");
     } else {
       handled = false;
     }

@@ -96,6 +96,10 @@ def test_rank_with_the_keyboard_only(
     assert page.evaluate("document.activeElement.classList.contains('rank-item')")
     page.keyboard.press("s")  # skip the second set
     page.wait_for_selector("#queue-empty")
+    page.keyboard.press("u")  # take the ranking back: its set returns, shown as before
+    page.wait_for_selector(".rank-item")
+    assert _order(page) == [r0, r1, r2, r3]
+    assert not Ranking.objects.exists() and not Judgment.objects.exists()
     assert errors == []
     page.close()
 

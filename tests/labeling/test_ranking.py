@@ -245,3 +245,25 @@ def test_undo_leaves_ranking_judgments_alone(project: Project, annotator: Any) -
     with pytest.raises(services.LabelingError):
         services.judgment_undo(annotator=annotator, project=project)
     assert Judgment.objects.count() == 6
+
+
+def test_undo_takes_the_ranking_and_its_judgments_back(project: Project, annotator: Any) -> None:
+    _ranking_project(project)
+    ranking_set = _set(project)
+    ids = _ids(ranking_set)
+    first = _lease_and_rank(annotator, project, ids)
+    shown = first.ranking.display_order
+    lease = services.ranking_undo(annotator=annotator, project=project)
+    assert lease.ranking_set_id == ranking_set.pk and lease.display_order == shown
+    assert not Ranking.objects.exists() and not Judgment.objects.exists()
+    ranking_set.refresh_from_db()
+    assert (ranking_set.ranking_count, ranking_set.status) == (0, ComparisonStatus.OPEN)
+    assert set(Comparison.objects.values_list("judgment_count", "status")) == {
+        (0, ComparisonStatus.OPEN)
+    }
+    again = services.ranking_submit(
+        annotator=annotator, ranking_set=ranking_set, order=list(reversed(ids))
+    )
+    assert again.created and len(again.judgments) == 6
+    with pytest.raises(services.LabelingError):
+        services.ranking_undo(annotator=annotator, project=Project.objects.create(name="empty"))

@@ -226,3 +226,17 @@ def test_ranking_queue_is_gated_too(ranking_project: Project, api: APIClient) ->
     services.project_depth_set(project=ranking_project, onboarding_required=True)
     answer = api.post(f"/api/v1/projects/{ranking_project.pk}/rankings/next/")
     assert answer.status_code == 403 and answer.json()["field"] == "onboarding"
+
+
+def test_undo_through_the_api(ranking_project: Project, api: APIClient) -> None:
+    base = f"/api/v1/projects/{ranking_project.pk}"
+    assert api.post(f"{base}/rankings/undo/").status_code == 400
+    lease = api.post(f"{base}/rankings/next/").json()
+    ids = [r["id"] for r in lease["responses"]]
+    api.post(
+        f"/api/v1/ranking-sets/{lease['ranking_set']}/rankings/", {"order": ids}, format="json"
+    )
+    back = api.post(f"{base}/rankings/undo/")
+    assert back.status_code == 200
+    assert [r["id"] for r in back.json()["responses"]] == ids
+    assert not Ranking.objects.exists() and not Judgment.objects.exists()
