@@ -167,7 +167,7 @@ def rank(request: HttpRequest, project_id: int) -> HttpResponse:
             annotator=request.user,
             ranking_set=lease.ranking_set,
             order=ranking.order_from_ranks(ranks),
-            time_spent_ms=int(raw_time) if raw_time.isdigit() else None,
+            time_spent_ms=int(raw_time) if raw_time.isdigit() and len(raw_time) < 10 else None,
         )
     except LabelingError as exc:
         return _render_rank(
