@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from labeling import token_views, views
+from labeling import depth_views, token_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
@@ -21,4 +21,25 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.gold_mark,
         name="gold_mark",
     ),
+    # --- rank: labeling depth (issue 13) ---
+    path("projects/<int:project_id>/rank/", depth_views.rank, name="rank"),
+    path("projects/<int:project_id>/rank/skip/", depth_views.rank_skip, name="rank_skip"),
+    path("projects/<int:project_id>/rank/undo/", depth_views.rank_undo, name="rank_undo"),
+    path("projects/<int:project_id>/onboarding/", depth_views.onboarding_page, name="onboarding"),
+    path(
+        "projects/<int:project_id>/onboarding/acknowledge/",
+        depth_views.onboarding_acknowledge,
+        name="onboarding_acknowledge",
+    ),
+    path(
+        "projects/<int:project_id>/onboarding/answer/",
+        depth_views.onboarding_answer,
+        name="onboarding_answer",
+    ),
+    path(
+        "projects/<int:project_id>/labeling-settings/",
+        depth_views.depth_settings,
+        name="depth_settings",
+    ),
+    # --- end rank ---
 ]

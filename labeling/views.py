@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
-from labeling import selectors, services
+from labeling import depth_views, selectors, services
 from labeling.forms import (
     AssignmentForm,
     GoldGenerateForm,
@@ -272,6 +272,11 @@ def _first_error(form: JudgmentForm | AssignmentForm) -> str:
 def label(request: HttpRequest, project_id: int) -> HttpResponse:
     """GET: the annotator's current comparison. POST: judge it, then show the next one."""
     project = _labeling_project(request, project_id)
+    # --- rank: onboarding first; a ranking project ranks (labeling.depth_views) ---
+    gate = depth_views.label_gate(request, project)
+    if gate is not None:
+        return gate
+    # --- end rank ---
     if request.method == "GET":
         return _render_label(request, project)
 
@@ -285,6 +290,20 @@ def label(request: HttpRequest, project_id: int) -> HttpResponse:
             request, project, assignment=assignment, form=form, error=_first_error(form), status=400
         )
     data = form.cleaned_data
+    # --- rank: the absolute check (Project.ask_acceptable) ---
+    acceptable = {"yes": True, "no": False}.get(data.get("acceptable") or "")
+    if project.ask_acceptable and data["choice"] != "both_bad" and acceptable is None:
+        return _render_label(
+            request,
+            project,
+            assignment=assignment,
+            form=form,
+            error="Is the better response acceptable? Press Y or N.",
+            status=400,
+        )
+    if data["choice"] == "both_bad":
+        acceptable = None
+    # --- end rank ---
     try:
         # One transaction stores the judgment and leases the next comparison (one commit).
         _, next_lease = services.judgment_submit_and_claim_next(
@@ -296,6 +315,7 @@ def label(request: HttpRequest, project_id: int) -> HttpResponse:
             rationale=data["rationale"],
             flags=data["flags"],
             time_spent_ms=data["time_spent_ms"],
+            acceptable=acceptable,  # rank
         )
     except LabelingError as exc:
         return _render_label(

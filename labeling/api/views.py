@@ -244,6 +244,13 @@ class QueueNextView(APIView):
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = _visible_project(request, project_id)
+        # --- rank: onboarding first (403 with the reason); ranking projects lease rankings ---
+        services.onboarding_check(annotator=request.user, project=project)
+        if project.task_kind == "ranking":
+            raise services.Conflict(
+                "this project ranks responses: lease from rankings/next/", field="task_kind"
+            )
+        # --- end rank ---
         lease = services.assignment_claim_next(annotator=request.user, project=project)
         if lease is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -319,6 +326,7 @@ class JudgmentSubmitView(APIView):
             "rationale": data["rationale"],
             "flags": data["flags"],
             "time_spent_ms": data["time_spent_ms"],
+            "acceptable": data["acceptable"],  # rank
         }
         if _wants_next(request, data):
             # One transaction for both: one commit per judgment.

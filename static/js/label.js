@@ -123,6 +123,9 @@
       // A focused button or link keeps its own Enter.
       if (target.tagName === "BUTTON" || target.tagName === "A" || target.tagName === "SUMMARY") return;
       if (form) form.requestSubmit();
+    } else if (key === "y" || key === "n") {
+      // rank: the absolute check (only on projects that ask it)
+      if (form) pick(form, "acceptable", key === "y" ? "yes" : "no");
     } else if (key === "s") {
       submit("skip-form");
     } else if (key === "u") {
