@@ -18,7 +18,13 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling.models import Project
-from labeling.roles import is_admin, is_fragment_request, login_required
+from labeling.roles import (
+    FORM_ERROR_STATUS,
+    is_admin,
+    is_fragment_request,
+    login_required,
+    page_error_status,
+)
 from labeling.services import LabelingError
 from rlhf import charts, selectors, services, tasks
 from rlhf.forms import RoundLaunchForm
@@ -62,12 +68,12 @@ def project_rounds(request: HttpRequest, project_id: int) -> HttpResponse:
                 )
             except LabelingError as exc:
                 form.add_error(None, f"{exc.field}: {exc.message}" if exc.field else exc.message)
-                status = exc.status
+                status = page_error_status(exc.status)
             else:
-                messages.success(request, f"Round {round_.number} queued.")
+                messages.success(request, f"Round {round_.number} launched.")
                 return redirect("rlhf:round_detail", round_id=round_.pk)
         else:
-            status = 400
+            status = FORM_ERROR_STATUS
         partial = "launch-form"
     else:
         form = RoundLaunchForm(method=request.GET.get("method", "dpo"))

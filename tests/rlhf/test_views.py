@@ -115,12 +115,12 @@ def test_launch_errors_are_shown_on_the_form(admin_client: Client, demo_project:
     response = admin_client.post(
         f"/projects/{demo_project.pk}/rounds/", {"method": "dpo", "config": "{}"}, headers=HX
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "no usable preference" in response.content.decode()
     bad_json = admin_client.post(
         f"/projects/{demo_project.pk}/rounds/", {"method": "dpo", "config": "{oops"}
     )
-    assert bad_json.status_code == 400
+    assert bad_json.status_code == 422
     assert "not valid JSON" in bad_json.content.decode()
 
 
