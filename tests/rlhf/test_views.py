@@ -230,3 +230,30 @@ def test_an_expired_session_sends_the_browser_to_login_instead_of_swapping_it_in
     assert swap.content == b""  # no login form inside #round-live
     plain = Client().get(path)  # a full page load still gets the ordinary redirect
     assert plain.status_code == 302 and plain["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_the_launch_message_goes_with_the_next_poll(
+    admin_client: Client, judged_project: Any, fake_engine: Path
+) -> None:
+    url = f"/projects/{judged_project.pk}/rounds/"
+    form = admin_client.get(url).context["form"]
+    response = admin_client.post(
+        url, {"method": "dpo", "config": form.fields["config"].initial}, follow=True
+    )
+    page = response.content.decode()
+    live = page[page.index('<section id="round-live"') :]
+    assert "Round 1 launched." in live  # shown inside the polled section
+    polled = admin_client.get(response.redirect_chain[-1][0], headers=HX).content.decode()
+    assert "launched" not in polled and "queued." not in polled
+
+
+@pytest.mark.django_db
+def test_checkpoints_page_numbers_the_base_model_as_it_is_shown(
+    admin_client: Client, judged_project: Any
+) -> None:
+    services.round_launch(project=judged_project, method="dpo")
+    page = admin_client.get(f"/projects/{judged_project.pk}/checkpoints/").content.decode()
+    base = Checkpoint.objects.get(project=judged_project, parent__isnull=True)
+    assert f"<b>#{base.pk}</b>" in page and "base model (" in page
+    assert "checkpoint 0" not in page
