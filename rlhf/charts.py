@@ -60,8 +60,10 @@ def _steps_along(history: Sequence[dict[str, Any]]) -> list[float]:
             offset = last
         phase = point.get("phase")
         step = point.get("step")
-        numeric = isinstance(step, int | float) and not isinstance(step, bool)
-        x = offset + float(step) if numeric else last + 1
+        if isinstance(step, int | float) and not isinstance(step, bool):
+            x = offset + float(step)
+        else:
+            x = last + 1
         xs.append(x)
         last = x
     return xs

@@ -3,6 +3,8 @@ does), phases end to end; a step's bar runs once from 0 to 100 across its engine
 
 from __future__ import annotations
 
+from typing import Any
+
 from rlhf.charts import curves_for_run
 from rlhf.models import RunStatus, TrainingRun
 
@@ -26,7 +28,11 @@ def test_phases_are_laid_end_to_end() -> None:
 
 
 def test_a_point_without_a_step_follows_the_one_before() -> None:
-    history = [{"step": 4, "loss": 1.0}, {"loss": 0.5}, {"step": None, "loss": 0.25}]
+    history: list[dict[str, Any]] = [
+        {"step": 4, "loss": 1.0},
+        {"loss": 0.5},
+        {"step": None, "loss": 0.25},
+    ]
     (loss,) = curves_for_run(history)
     assert [x for x, _ in loss.points] == [4.0, 5.0, 6.0]
 
