@@ -46,12 +46,17 @@ def test_launch_form_defaults_per_method(admin_client: Client, judged_project: A
     assert page.status_code == 200
     html = page.content.decode()
     assert "PPO-family online RL" in html and "PR #7020" in html
-    assert "&quot;loss_type&quot;: &quot;sigmoid&quot;" in html
+    # The resolved defaults as fields, named by their config path.
+    assert 'name="policy.learning_rate" value="0.005"' in html
+    assert 'name="policy.loss_type"' not in html  # pinned: the method picker chooses it
+    assert 'id="method-dpo" aria-describedby="method-dpo-help" checked' in html
     assert page["Vary"].count("HX-Request") == 1
     swapped = admin_client.get(f"/projects/{judged_project.pk}/rounds/?method=grpo", headers=HX)
     fragment = swapped.content.decode()
     assert fragment.lstrip().startswith('<form id="launch-form"')
-    assert "&quot;method&quot;: &quot;grpo&quot;" in fragment
+    assert 'id="method-grpo" aria-describedby="method-grpo-help" checked' in fragment
+    assert 'name="policy.beta" value="0.05"' in fragment
+    assert "&quot;method&quot;: &quot;grpo&quot;" in fragment  # the resolved config, shown
     assert "<html" not in fragment
 
 
