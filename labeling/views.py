@@ -44,6 +44,11 @@ from labeling.roles import (
 from labeling.services import Conflict, LabelingError
 
 LABEL_TEMPLATE = "labeling/label.html"
+# The labeling page's words for a refusal of a field (the API's say it in the API's terms).
+PAGE_WORDING = {
+    "strength": "How much better? A winning side needs a strength: press 7, 8, 9 or 0 "
+    "(or pick one), or choose Tie / Both bad.",
+}
 HISTORY_PAGE_SIZE = 25
 
 
@@ -265,8 +270,9 @@ def label(request: HttpRequest, project_id: int) -> HttpResponse:
             time_spent_ms=data["time_spent_ms"],
         )
     except LabelingError as exc:
+        message = PAGE_WORDING.get(exc.field or "", exc.message)
         return _render_label(
-            request, project, assignment=assignment, form=form, error=exc.message, status=exc.status
+            request, project, assignment=assignment, form=form, error=message, status=exc.status
         )
     return _after_action(request, project, next_lease=next_lease)
 

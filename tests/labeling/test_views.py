@@ -310,7 +310,7 @@ def test_prg_then_get_shows_the_next_comparison(
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"choice": "left"}, b"strength is required"),
+        ({"choice": "left"}, b"A winning side needs a strength: press 7, 8, 9 or 0"),
         ({"choice": "sideways"}, b"Select a valid choice"),
         ({}, b"Pick a side"),
         ({"choice": "left", "strength": "9"}, b"Select a valid choice"),
