@@ -218,7 +218,7 @@ class RoundLaunchForm(forms.Form):
         # ``config`` is the whole config to the services (e.g. too small a snapshot), not the
         # advanced box.
         if field and field in self.fields and field != "config":
-            self.add_error(field, message)
+            self.add_error(field, message.removeprefix(f"{field}: "))
         else:
             named = field and field != "config" and not message.startswith(field)
             self.add_error(None, f"{field}: {message}" if named else message)
