@@ -166,7 +166,7 @@ class RoundLaunchForm(forms.Form):
                 [self[path] for path in self.setting_paths.get(section, [])],
                 section in OPEN_SECTIONS,
             )
-            for section in SECTIONS
+            for section in sorted(SECTIONS, key=lambda name: name not in OPEN_SECTIONS)
         ] + groups
 
     def clean_config(self) -> dict[str, Any]:

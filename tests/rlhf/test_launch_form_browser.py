@@ -20,6 +20,8 @@ pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
+SCREENSHOT = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "launch.png"
+
 
 def _idle(page: Any) -> None:
     page.wait_for_function("!document.querySelector('.htmx-request, .htmx-settling')")
@@ -63,6 +65,8 @@ def test_launch_a_round_with_the_keyboard(
         "document.querySelector('[data-testid=launch-steps]').innerText.includes('6 steps')"
     )
     _idle(page)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
     page.focus('[name="policy.max_steps"]')
     page.keyboard.press("Enter")  # submits the form
     page.wait_for_url("**/rounds/*/")
