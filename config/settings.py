@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "labeling.middleware.PageFormErrorStatus",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 

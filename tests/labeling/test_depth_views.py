@@ -55,9 +55,9 @@ def test_rank_without_javascript(ranking_project: Project, annotator: Any) -> No
     x, y, z = lease.display_order
 
     bad = client.post(url, {"lease": lease.pk, f"rank-{x}": "1", f"rank-{y}": "7"})
-    assert bad.status_code == 400 and b"Ranks go from 1 to 3; got 7" in bad.content
+    assert bad.status_code == 422 and b"Ranks go from 1 to 3; got 7" in bad.content
     missing = client.post(url, {"lease": lease.pk, f"rank-{x}": "1", f"rank-{y}": "2"})
-    assert missing.status_code == 400 and b"Give every response a rank" in missing.content
+    assert missing.status_code == 422 and b"Give every response a rank" in missing.content
     one_tie = {"lease": lease.pk, f"rank-{x}": "1", f"rank-{y}": "1", f"rank-{z}": "1"}
     assert client.post(url, one_tie).status_code == 400
     assert not Ranking.objects.exists()
@@ -80,7 +80,7 @@ def test_rank_page_fragment_shows_the_error_in_the_panel(
     client.get(url)
     lease = RankingLease.objects.get(annotator=annotator)
     response = client.post(url, {"lease": lease.pk}, headers=HTMX)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.content.lstrip().startswith(b'<div id="rank-panel"')
     assert "HX-Request" in response["Vary"]
 
@@ -115,7 +115,7 @@ def test_onboarding_page_flow(project: Project, annotator: Any) -> None:
     assert b"Passed with 100%" in right.content and b'id="start-work"' in right.content
     assert client.get(label).status_code == 200
     refused = client.post(answer, {"comparison": item.pk, "choice": "maybe"}, headers=HTMX)
-    assert refused.status_code == 400
+    assert refused.status_code == 422
 
 
 def test_labeling_page_asks_whether_acceptable(project: Project, annotator: Any) -> None:
@@ -130,7 +130,7 @@ def test_labeling_page_asks_whether_acceptable(project: Project, annotator: Any)
     assert lease is not None
     form = {"assignment": lease.pk, "choice": "left", "strength": "3"}
     missing = client.post(url, form, headers=HTMX)
-    assert missing.status_code == 400 and b"acceptable?" in missing.content
+    assert missing.status_code == 422 and b"acceptable?" in missing.content
     assert not Judgment.objects.exists()
     assert client.post(url, {**form, "acceptable": "no"}).status_code == 303
     assert Judgment.objects.get().acceptable is False
@@ -170,7 +170,7 @@ def test_settings_page_for_admins(project: Project, admin_user: Any, annotator: 
     )
     assert (project.qualification_items, project.qualification_pass_mark) == (3, 0.75)
     bad = client.post(url, {**form, "qualification_pass_mark": "2"})
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     project.refresh_from_db()
     assert project.qualification_pass_mark == 0.75
 
@@ -179,4 +179,4 @@ def test_settings_page_for_admins(project: Project, admin_user: Any, annotator: 
         ResponseFactory.create(prompt=prompt, text=f"r{i}")
     assert client.post(url, {"action": "sets", "size": "4"}).status_code == 303
     assert project.ranking_sets.get().size == 4
-    assert client.post(url, {"action": "sets", "size": "12"}).status_code == 400
+    assert client.post(url, {"action": "sets", "size": "12"}).status_code == 422

@@ -63,7 +63,7 @@ def test_a_second_token_is_refused_and_bad_users_named(admin_user: Any, annotato
     Token.objects.create(user=annotator)
     response = client.post("/tokens/", {"user": annotator.pk}, headers=HTMX)
     assert response.status_code == 409 and "already has a token" in response.content.decode()
-    assert client.post("/tokens/", {"user": "x"}, headers=HTMX).status_code == 400
+    assert client.post("/tokens/", {"user": "x"}, headers=HTMX).status_code == 422
     assert client.post("/tokens/", {"user": 99999}, headers=HTMX).status_code == 404
     assert Token.objects.count() == 1
 

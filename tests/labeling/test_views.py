@@ -603,7 +603,7 @@ def test_bad_queue_order_changes_nothing(admin_user: Any, project: Project, htmx
     project.refresh_from_db()
     assert project.queue_order == "fifo"
     if htmx:
-        assert response.status_code == 400
+        assert response.status_code == 422  # a page's refusal (labeling.middleware)
         assert "queue_order: Select a valid choice." in response.content.decode()
     else:
         assert response.status_code == 303
@@ -618,3 +618,13 @@ def test_annotator_cannot_switch_queue_order(annotator: Any, project: Project) -
     assert response.status_code == 403
     project.refresh_from_db()
     assert project.queue_order == "fifo"
+
+
+def test_a_page_refusal_is_422_and_the_api_keeps_400(admin_user: Any, project: Project) -> None:
+    """labeling.middleware: an HTML 400 to a page's POST becomes 422 (htmx swaps it in DEBUG too);
+    API answers and GET pages are left alone."""
+    client = _client(admin_user)
+    page = client.post(reverse("project_list"), {"name": ""}, headers=HTMX)
+    assert page.status_code == 422 and page["Content-Type"].startswith("text/html")
+    api = client.post("/api/v1/projects/", {"name": ""}, content_type="application/json")
+    assert api.status_code == 400
