@@ -59,7 +59,7 @@ def test_rank_without_javascript(ranking_project: Project, annotator: Any) -> No
     missing = client.post(url, {"lease": lease.pk, f"rank-{x}": "1", f"rank-{y}": "2"})
     assert missing.status_code == 422 and b"Give every response a rank" in missing.content
     one_tie = {"lease": lease.pk, f"rank-{x}": "1", f"rank-{y}": "1", f"rank-{z}": "1"}
-    assert client.post(url, one_tie).status_code == 400
+    assert client.post(url, one_tie).status_code == 422
     assert not Ranking.objects.exists()
 
     done = client.post(
