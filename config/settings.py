@@ -9,7 +9,7 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
 - ``CSRF_TRUSTED_ORIGINS``: comma-separated origins behind a proxy.
 - ``DATABASE_URL``: e.g. ``postgres://user@host:5432/db``; default: SQLite in the data dir.
 - ``CONN_MAX_AGE``: seconds a database connection is kept between requests (default 60, SQLite
-  included; ``0`` opens one per request).
+  included; ``0`` opens one per request). Always 0 under ``runserver`` (see below).
 - ``PAIRWISE_SQLITE_WRITE_LOCK``: ``0`` turns off the SQLite writers' fair lock (default on).
 - ``PAIRWISE_DATA_DIR``: where the database, models, checkpoints and exports live (default ``var/``).
 - ``PAIRWISE_HTTPS``: ``1`` (default when not DEBUG) turns on HSTS, secure cookies, SSL redirect.
@@ -27,6 +27,7 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -114,12 +115,21 @@ TEMPLATES = [
     },
 ]
 
+# --- deploy: no persistent connections under runserver ---------------------------------------
+# runserver serves each HTTP connection in a new thread and never closes that thread's database
+# connection: with CONN_MAX_AGE > 0 every request left one open (SQLite: 3 files plus the write
+# lock's) until "Too many open files". gunicorn's gthread workers (manage.py serve) pool their
+# threads, so there a kept connection is reused and the count stays bounded.
+RUNSERVER = sys.argv[1:2] == ["runserver"]
+CONN_MAX_AGE = 0 if RUNSERVER else int(os.environ.get("CONN_MAX_AGE", "60"))
+# --- end deploy ----------------------------------------------------------------------------------
+
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{PAIRWISE_DATA_DIR / 'pairwise.sqlite3'}",
         # Persistent connections (SQLite too): opening one per request, with its PRAGMAs, cost
         # more CPU than a queue call's queries.
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+        conn_max_age=CONN_MAX_AGE,
         conn_health_checks=True,
     )
 }
