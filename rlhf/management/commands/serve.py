@@ -145,8 +145,8 @@ class Command(BaseCommand):
                 exited = [child for child in children if child.poll() is not None]
                 if exited:
                     status = exited[0].returncode or 0
-                    name = " ".join(str(arg) for arg in list(exited[0].args)[2:4])
-                    self.stderr.write(f"{name} exited with status {status}; stopping the rest")
+                    which = "gunicorn" if exited[0] is children[0] else "a job worker"
+                    self.stderr.write(f"{which} exited with status {status}; stopping the rest")
                     break
                 time.sleep(0.2)
         finally:
