@@ -137,3 +137,53 @@ def stop(process: subprocess.Popen[Any], timeout: float = 30) -> int:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
     return process.wait(timeout=timeout)
+
+
+ANNOTATORS_SETUP = """
+import json
+from labeling.services import project_create
+from rlhf.simulate import annotators_ensure
+from tests.factories import ComparisonFactory
+project = project_create(name="classroom", judgments_per_comparison=50)
+for _ in range({comparisons}):
+    ComparisonFactory.create(project=project)
+tokens = [token for _, token in annotators_ensure(project, {annotators})]
+print(json.dumps({{"project": project.pk, "tokens": tokens}}))
+"""
+
+
+def annotators_setup(env: dict[str, str], *, annotators: int, comparisons: int) -> Any:
+    """A project whose comparisons every annotator may judge (k=50), and annotator tokens."""
+    import json
+
+    script = ANNOTATORS_SETUP.format(annotators=annotators, comparisons=comparisons)
+    return json.loads(manage(env, "shell", "-c", script).strip().splitlines()[-1])
+
+
+def annotate(base_url: str, project_id: int, token: str, judgments: int) -> list[str]:
+    """One annotator over the API, a new connection per request (as ``simulate_annotators``):
+    lease, judge, ``judgments`` times. Returns the errors seen (status and body)."""
+    errors: list[str] = []
+    headers = {"Authorization": f"Token {token}"}
+    for _ in range(judgments):
+        try:
+            lease = httpx.post(
+                f"{base_url}/api/v1/projects/{project_id}/queue/next/", headers=headers, timeout=60
+            )
+            if lease.status_code == 204:
+                return errors
+            if lease.status_code != 200:
+                errors.append(f"queue/next {lease.status_code}: {lease.text[:200]}")
+                continue
+            comparison = lease.json()["comparison"]
+            judged = httpx.post(
+                f"{base_url}/api/v1/comparisons/{comparison}/judgments/",
+                headers=headers,
+                json={"choice": "a", "strength": 2},
+                timeout=60,
+            )
+            if judged.status_code not in (200, 201):
+                errors.append(f"judgments {judged.status_code}: {judged.text[:200]}")
+        except httpx.HTTPError as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+    return errors
