@@ -16,6 +16,7 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
 - ``PAIRWISE_LAUNCHER``: ``python`` (default) or ``accelerate`` for multi-GPU training steps.
 - ``PAIRWISE_MAX_UPLOAD_MB``: the largest import file accepted (default 50).
 - ``PAIRWISE_TASK_QUEUE``: the worker queue of training steps (default: ``gpu`` when configured).
+- ``PAIRWISE_STEP_QUEUES``: per-step queues, e.g. ``reward=default,evaluate=default``.
 - ``PAIRWISE_HEARTBEAT_S`` / ``PAIRWISE_HEARTBEAT_STALE_S``: step heartbeat and reaping (5 / 60).
 - ``PAIRWISE_PROMOTION_MIN_LOWER_BOUND``: promotion needs the 95% lower bound of the candidate's
   human win-rate vs the champion above this (default 0.5); admins can force.
@@ -191,6 +192,13 @@ PAIRWISE_TASK_QUEUE = os.environ.get("PAIRWISE_TASK_QUEUE", "")
 PAIRWISE_HEARTBEAT_S = float(os.environ.get("PAIRWISE_HEARTBEAT_S", "5"))
 PAIRWISE_HEARTBEAT_STALE_S = float(os.environ.get("PAIRWISE_HEARTBEAT_STALE_S", "60"))
 PAIRWISE_ACCELERATE_CONFIG = os.environ.get("PAIRWISE_ACCELERATE_CONFIG", "")
+# --- deploy: per-step worker queues ------------------------------------------------------------
+# e.g. "reward=default,evaluate=default": those round steps go to CPU hosts' workers, the others
+# to PAIRWISE_TASK_QUEUE (docs/deploy.md). Steps: reward, policy, evaluate, generate.
+PAIRWISE_STEP_QUEUES = dict(
+    item.split("=", 1) for item in env_list("PAIRWISE_STEP_QUEUES", "") if "=" in item
+)
+# --- end deploy ----------------------------------------------------------------------------------
 # Promotion gate: the Wilson 95% lower bound of the human win-rate vs the champion must exceed it.
 PAIRWISE_PROMOTION_MIN_LOWER_BOUND = float(
     os.environ.get("PAIRWISE_PROMOTION_MIN_LOWER_BOUND", "0.5")
