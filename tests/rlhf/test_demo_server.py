@@ -32,6 +32,8 @@ from tests.serving import (
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
+WORKERS, THREADS = 2, 8  # make demo's on a 2-core machine
+
 
 def _demo_env(tmp_path: Path) -> dict[str, str]:
     env = server_env(tmp_path, DEBUG="1", CONN_MAX_AGE="60")  # make demo's: the default 60
@@ -77,7 +79,18 @@ def test_the_demo_server_holds_50_concurrent_annotators(tmp_path: Path) -> None:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(  # make demo's server: serve, DEBUG=1, SQLite, a job worker
-        [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}", "--no-collectstatic"],
+        [
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--no-collectstatic",
+            "--workers",
+            str(WORKERS),
+            "--threads",
+            str(THREADS),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -107,6 +120,8 @@ def test_the_demo_server_holds_50_concurrent_annotators(tmp_path: Path) -> None:
         stop(server)
     assert errors == []
     assert judged.status_code in (200, 403)
-    # Pooled threads: one kept connection each at most, whatever the number of requests.
-    assert after <= warm + 20, (warm, after)
-    assert after < 400, after
+    # Pooled threads: one kept connection each at most (4 files: database, WAL, shared memory,
+    # write lock), whatever the number of requests; a thread first used after the warm-up may
+    # open its own. Leaking as runserver did, the 400 requests would have kept 1600.
+    assert after <= warm + WORKERS * THREADS * 4, (warm, after)
+    assert after < 300, after
