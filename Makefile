@@ -28,18 +28,29 @@ migrate: venv
 models: migrate
 	$(PY) manage.py bootstrap_models
 
+# --- deploy: demo and serve run `manage.py serve` (gunicorn gthread + job worker, see docs/deploy.md)
+# `make demo PORT=8001` for another port. Ctrl-C, or SIGTERM to make's PID, stops everything;
+# --exit-with-parent stops it too should make itself be killed.
 demo: models
 	$(PY) manage.py demo_data
 	@echo "Pairwise on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"
-	@trap 'kill 0' EXIT INT TERM; \
-	  $(PY) manage.py db_worker --queue-name '*' & \
-	  DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	DEBUG=1 $(PY) manage.py serve --bind $(HOST):$(PORT) --exit-with-parent
+
+# Production start: collectstatic, migrate, gunicorn sized to the cores, one job worker on every
+# queue. Set DATABASE_URL, ALLOWED_HOSTS, SECRET_KEY… first (docs/deploy.md).
+serve: venv
+	$(PY) manage.py serve --bind $(HOST):$(PORT)
+# --- end deploy
 
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	SECRET_KEY=$$(head -c 48 /dev/urandom | base64) DEBUG=0 ALLOWED_HOSTS=pairwise.example.org \
+# deploy: check --deploy needs the static manifest (pairwise.E001): collected into a temp dir
+	@static=$$(mktemp -d); trap 'rm -rf "$$static"' EXIT; \
+	  export PAIRWISE_DATA_DIR="$$static" SECRET_KEY=$$(head -c 48 /dev/urandom | base64) DEBUG=0 \
+	    ALLOWED_HOSTS=pairwise.example.org; \
+	  $(PY) manage.py collectstatic --noinput -v 0 && \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 test: venv chromium lint

@@ -9,13 +9,14 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
 - ``CSRF_TRUSTED_ORIGINS``: comma-separated origins behind a proxy.
 - ``DATABASE_URL``: e.g. ``postgres://user@host:5432/db``; default: SQLite in the data dir.
 - ``CONN_MAX_AGE``: seconds a database connection is kept between requests (default 60, SQLite
-  included; ``0`` opens one per request).
+  included; ``0`` opens one per request). Always 0 under ``runserver`` (see below).
 - ``PAIRWISE_SQLITE_WRITE_LOCK``: ``0`` turns off the SQLite writers' fair lock (default on).
 - ``PAIRWISE_DATA_DIR``: where the database, models, checkpoints and exports live (default ``var/``).
 - ``PAIRWISE_HTTPS``: ``1`` (default when not DEBUG) turns on HSTS, secure cookies, SSL redirect.
 - ``PAIRWISE_LAUNCHER``: ``python`` (default) or ``accelerate`` for multi-GPU training steps.
 - ``PAIRWISE_MAX_UPLOAD_MB``: the largest import file accepted (default 50).
 - ``PAIRWISE_TASK_QUEUE``: the worker queue of training steps (default: ``gpu`` when configured).
+- ``PAIRWISE_STEP_QUEUES``: per-step queues, e.g. ``reward=default,evaluate=default``.
 - ``PAIRWISE_HEARTBEAT_S`` / ``PAIRWISE_HEARTBEAT_STALE_S``: step heartbeat and reaping (5 / 60).
 - ``PAIRWISE_PROMOTION_MIN_LOWER_BOUND``: promotion needs the 95% lower bound of the candidate's
   human win-rate vs the champion above this (default 0.5); admins can force.
@@ -36,6 +37,7 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -128,12 +130,21 @@ TEMPLATES = [
     },
 ]
 
+# --- deploy: no persistent connections under runserver ---------------------------------------
+# runserver serves each HTTP connection in a new thread and never closes that thread's database
+# connection: with CONN_MAX_AGE > 0 every request left one open (SQLite: 3 files plus the write
+# lock's) until "Too many open files". gunicorn's gthread workers (manage.py serve) pool their
+# threads, so there a kept connection is reused and the count stays bounded.
+RUNSERVER = sys.argv[1:2] == ["runserver"]
+CONN_MAX_AGE = 0 if RUNSERVER else int(os.environ.get("CONN_MAX_AGE", "60"))
+# --- end deploy ----------------------------------------------------------------------------------
+
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{PAIRWISE_DATA_DIR / 'pairwise.sqlite3'}",
         # Persistent connections (SQLite too): opening one per request, with its PRAGMAs, cost
         # more CPU than a queue call's queries.
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+        conn_max_age=CONN_MAX_AGE,
         conn_health_checks=True,
     )
 }
@@ -195,6 +206,13 @@ PAIRWISE_TASK_QUEUE = os.environ.get("PAIRWISE_TASK_QUEUE", "")
 PAIRWISE_HEARTBEAT_S = float(os.environ.get("PAIRWISE_HEARTBEAT_S", "5"))
 PAIRWISE_HEARTBEAT_STALE_S = float(os.environ.get("PAIRWISE_HEARTBEAT_STALE_S", "60"))
 PAIRWISE_ACCELERATE_CONFIG = os.environ.get("PAIRWISE_ACCELERATE_CONFIG", "")
+# --- deploy: per-step worker queues ------------------------------------------------------------
+# e.g. "reward=default,evaluate=default": those round steps go to CPU hosts' workers, the others
+# to PAIRWISE_TASK_QUEUE (docs/deploy.md). Steps: reward, policy, evaluate, generate.
+PAIRWISE_STEP_QUEUES = dict(
+    item.split("=", 1) for item in env_list("PAIRWISE_STEP_QUEUES", "") if "=" in item
+)
+# --- end deploy ----------------------------------------------------------------------------------
 # Promotion gate: the Wilson 95% lower bound of the human win-rate vs the champion must exceed it.
 PAIRWISE_PROMOTION_MIN_LOWER_BOUND = float(
     os.environ.get("PAIRWISE_PROMOTION_MIN_LOWER_BOUND", "0.5")

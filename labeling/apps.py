@@ -7,3 +7,6 @@ class LabelingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "labeling"
     verbose_name = "Labeling"
+
+    def ready(self) -> None:
+        from labeling import checks  # noqa: F401 - registers the deployment checks

@@ -19,6 +19,7 @@ from django_tasks import TaskResult, default_task_backend, task
 from django_tasks.exceptions import TaskResultDoesNotExist
 
 from rlhf import runner, runs
+from rlhf.models import TrainingRun
 
 
 def task_queue_name() -> str:
@@ -31,6 +32,13 @@ def task_queue_name() -> str:
     return "gpu" if "gpu" in queues else "default"
 
 
+def step_queue_name(step: str) -> str:
+    """The queue of one round step: ``PAIRWISE_STEP_QUEUES`` names it (e.g. ``reward=default``:
+    CPU hosts train the reward model), else :func:`task_queue_name`."""
+    routes = getattr(settings, "PAIRWISE_STEP_QUEUES", {}) or {}
+    return str(routes.get(step) or task_queue_name())
+
+
 def watch_queue_name() -> str:
     """The watchdog runs on the default queue: any worker reaps a dead step."""
     queues = settings.TASKS.get("default", {}).get("QUEUES", [])
@@ -41,8 +49,10 @@ def watch_queue_name() -> str:
 
 
 def training_run_enqueue(run_id: int) -> None:
-    """Run step ``run_id`` on a worker once the current transaction commits."""
-    execute = training_run_execute.using(queue_name=task_queue_name())
+    """Run step ``run_id`` on a worker (of its step's queue) once the current transaction
+    commits."""
+    step = TrainingRun.objects.filter(pk=run_id).values_list("step", flat=True).first() or ""
+    execute = training_run_execute.using(queue_name=step_queue_name(step))
     transaction.on_commit(lambda: execute.enqueue(run_id))
 
 

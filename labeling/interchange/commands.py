@@ -30,6 +30,8 @@ class ImportCommand(BaseCommand):
     """A command that reads FILE into PROJECT through one import service."""
 
     container_option = "format"
+    #: False: the service streams, so the file may be of any size (no upload or row limit).
+    upload_limits = True
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("project", help="project id or name")
@@ -49,7 +51,8 @@ class ImportCommand(BaseCommand):
             raise CommandError(f"cannot read {options['file']}: {exc.strerror}") from exc
         try:
             result = service(
-                project=project, rows=rows_read(source, container=options["container"])
+                project=project,
+                rows=rows_read(source, container=options["container"], limits=self.upload_limits),
             )
         except ImportRejected as exc:
             raise CommandError(

@@ -186,10 +186,16 @@ def size_check(size: int) -> None:
         )
 
 
-def rows_read(source: SourceFile, *, container: str | None = None) -> Iterator[tuple[int, Any]]:
+def rows_read(
+    source: SourceFile, *, container: str | None = None, limits: bool = True
+) -> Iterator[tuple[int, Any]]:
     """Yield ``(line, value)`` for each row; a line that cannot be read yields a RowError as its
-    value (the import collects them with its own); unreadable files raise ImportRejected."""
-    size_check(source.size)
+    value (the import collects them with its own); unreadable files raise ImportRejected.
+
+    ``limits``: refuse files over PAIRWISE_MAX_UPLOAD_MB and imports over the row limit (uploads);
+    a server-side command that streams turns them off."""
+    if limits:
+        size_check(source.size)
     head = source.stream.read(64)
     source.stream.seek(0)
     kind = container_detect(
@@ -201,9 +207,9 @@ def rows_read(source: SourceFile, *, container: str | None = None) -> Iterator[t
         "csv": _csv_rows,
         "parquet": _parquet_rows,
     }[kind]
-    limit_rows = max_rows()
+    limit_rows = max_rows() if limits else None
     for count, (line, value) in enumerate(reader(source.stream), start=1):
-        if count > limit_rows:
+        if limit_rows is not None and count > limit_rows:
             raise ImportRejected(
                 [RowError(line, None, f"too many rows: at most {limit_rows} per import")],
                 status=413,

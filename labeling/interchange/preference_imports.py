@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -265,6 +266,10 @@ def _raw_row(line: int, row: dict[str, Any], unit: str) -> _Preference:
 _SWAP: dict[str, str] = {Choice.A: Choice.B, Choice.B: Choice.A}
 
 
+#: Rows checked and written at a time: an import's memory stays flat whatever the file's size.
+IMPORT_CHUNK_ROWS = 2000
+
+
 def preferences_import(
     *,
     project: Project,
@@ -280,6 +285,12 @@ def preferences_import(
     Prompts are matched by id (TRL/HH rows without one get a content-derived id), responses by
     text, comparisons by their pair of responses (either order); a judgment an annotator already
     gave on a comparison is a duplicate.
+
+    Streams: rows are read, checked and written IMPORT_CHUNK_ROWS at a time inside one
+    transaction, each chunk matched against the database (earlier chunks included), so memory
+    stays flat with the file's size. A bad row stops the writing; the rest of the file is still
+    checked (up to MAX_ERRORS errors are reported), then the transaction rolls back: all or
+    nothing. On SQLite the import holds the write lock from its first row to its last.
     """
     if dataset_format not in IMPORT_FORMATS:
         raise LabelingError(
@@ -287,65 +298,85 @@ def preferences_import(
             field="format",
         )
     importer = annotator or f"import-{dataset_format.replace('_', '-')}"
-    records = _preference_records(rows, unit, dataset_format, importer, batch)
-    prompts = _prompts_existing(project, {record.prompt_id for record in records})
-    _prompt_conflicts_check(records, prompts, unit)
-
     result = ImportResult()
+    errors = ErrorList()
+    users: dict[str, int] = {}
     with transaction.atomic():
-        users = _users_ensure({record.annotator for record in records}, result)
-        result.prompts_created = _prompts_create(project, records, prompts)
-        responses = _responses_ensure(records, prompts, result)
-        pairs = _comparisons_ensure(project, records, prompts, responses, result)
-        touched = _judgments_create(records, prompts, responses, pairs, users, unit, result)
-        judgment_counts_refresh(comparison_ids=touched)
+        for records in _record_chunks(rows, unit, dataset_format, importer, batch, errors):
+            if not errors.errors:
+                _chunk_write(project, records, users, unit, result, errors)
+        errors.check()  # raised inside the transaction: every chunk written is rolled back
     return result
 
 
-def _preference_records(
-    rows: Rows, unit: str, dataset_format: str, importer: str, batch: str
-) -> list[_Preference]:
-    errors = ErrorList()
+def _chunk_write(
+    project: Project,
+    records: list[_Preference],
+    users: dict[str, int],
+    unit: str,
+    result: ImportResult,
+    errors: ErrorList,
+) -> None:
+    prompts = _prompts_existing(project, {record.prompt_id for record in records})
+    conflicts = _prompt_conflicts(records, prompts, unit)
+    if conflicts:
+        for error in conflicts:
+            errors.add(error)
+        return
+    users.update(_users_ensure({record.annotator for record in records} - set(users), result))
+    result.prompts_created += _prompts_create(project, records, prompts)
+    responses = _responses_ensure(records, prompts, result)
+    pairs = _comparisons_ensure(project, records, prompts, responses, result)
+    touched = _judgments_create(records, prompts, responses, pairs, users, unit, result)
+    judgment_counts_refresh(comparison_ids=touched)
+
+
+def _record_chunks(
+    rows: Rows, unit: str, dataset_format: str, importer: str, batch: str, errors: ErrorList
+) -> Iterator[list[_Preference]]:
+    """The checked rows, IMPORT_CHUNK_ROWS at a time; bad rows go to ``errors`` (reading stops
+    once it is full)."""
     records: list[_Preference] = []
     for line, row in rows:
         if isinstance(row, RowError):
             errors.add(row)
-            continue
-        try:
-            record = _preference_row(line, row, unit, dataset_format, importer)
-        except RowError as error:
-            errors.add(error)
-            continue
-        if dataset_format != "raw":
-            record.batch = batch
-        records.append(record)
-    errors.check()
-    return records
+        else:
+            try:
+                record = _preference_row(line, row, unit, dataset_format, importer)
+            except RowError as error:
+                errors.add(error)
+            else:
+                if dataset_format != "raw":
+                    record.batch = batch
+                if not errors.errors:  # after an error rows are only checked, not kept
+                    records.append(record)
+        if errors.full:
+            break
+        if len(records) >= IMPORT_CHUNK_ROWS:
+            yield records
+            records = []
+    if records:
+        yield records
 
 
 def _prompts_existing(project: Project, external_ids: set[str]) -> dict[str, Prompt]:
-    """The project's prompts with these ids (looked up in chunks: no giant IN lists)."""
-    pks = [
-        pk
-        for external_id, pk in Prompt.objects.filter(project=project)
-        .exclude(external_id="")
-        .values_list("external_id", "pk")
-        if external_id in external_ids
-    ]
+    """The project's prompts with these ids (a chunk's worth: the IN list stays small)."""
+    ids = sorted(external_ids)
     found: dict[str, Prompt] = {}
-    for start in range(0, len(pks), BATCH_SIZE):
-        for prompt in Prompt.objects.filter(pk__in=pks[start : start + BATCH_SIZE]).only(
-            "id", "external_id", "messages"
-        ):
+    for start in range(0, len(ids), BATCH_SIZE):
+        for prompt in Prompt.objects.filter(
+            project=project, external_id__in=ids[start : start + BATCH_SIZE]
+        ).only("id", "external_id", "messages"):
             found[prompt.external_id] = prompt
     return found
 
 
-def _prompt_conflicts_check(
+def _prompt_conflicts(
     records: list[_Preference], prompts: dict[str, Prompt], unit: str
-) -> None:
-    """One prompt id, one conversation: in the file and against the project."""
-    errors = ErrorList()
+) -> list[RowError]:
+    """One prompt id, one conversation: in the chunk and against the project (which holds the
+    import's earlier chunks)."""
+    errors = []
     first_messages: dict[str, list[dict[str, str]]] = {}
     for record in records:
         known = prompts.get(record.prompt_id)
@@ -355,7 +386,7 @@ def _prompt_conflicts_check(
             else first_messages.setdefault(record.prompt_id, record.messages)
         )
         if expected != record.messages:
-            errors.add(
+            errors.append(
                 RowError(
                     record.line,
                     "prompt",
@@ -363,7 +394,7 @@ def _prompt_conflicts_check(
                     unit=unit,
                 )
             )
-    errors.check()
+    return errors
 
 
 def _prompts_create(
@@ -426,7 +457,7 @@ def _responses_ensure(
                 responses[key] = response
                 new.append(response)
     Response.objects.bulk_create(new, batch_size=BATCH_SIZE)
-    result.responses_created = len(new)
+    result.responses_created += len(new)
     return responses
 
 
@@ -464,7 +495,7 @@ def _comparisons_ensure(
             pairs[frozenset((a_pk, b_pk))] = (a_pk, comparison)
             new.append(comparison)
     Comparison.objects.bulk_create(new, batch_size=BATCH_SIZE)
-    result.comparisons_created = len(new)
+    result.comparisons_created += len(new)
     return pairs
 
 
@@ -523,11 +554,13 @@ def _judgments_create(
             judgment.created_at = stamp
             restored.append(judgment)
     Judgment.objects.bulk_update(restored, ["created_at"], batch_size=BATCH_SIZE)
-    result.judgments_created = len(new)
+    result.judgments_created += len(new)
     return sorted({judgment.comparison_id for judgment in new})
 
 
 def _users_ensure(usernames: set[str], result: ImportResult) -> dict[str, int]:
+    if not usernames:
+        return {}
     user_model = get_user_model()
     found = dict(user_model.objects.filter(username__in=usernames).values_list("username", "pk"))
     missing = sorted(usernames - set(found))
@@ -537,5 +570,5 @@ def _users_ensure(usernames: set[str], result: ImportResult) -> dict[str, int]:
             [user_model(username=name, password=unusable) for name in missing]
         )
         found.update(user_model.objects.filter(username__in=missing).values_list("username", "pk"))
-        result.users_created = len(missing)
+        result.users_created += len(missing)
     return found

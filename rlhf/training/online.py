@@ -49,6 +49,26 @@ def mean_greedy_reward(
     return sum(rewards) / len(rewards)
 
 
+def vllm_kwargs(spec: OnlineSpec) -> dict[str, Any]:
+    """The TRL config's vLLM arguments (none unless ``use_vllm``); vLLM must be installed on the
+    worker host that runs the step (``pip install vllm``)."""
+    if not spec.use_vllm:
+        return {}
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise RuntimeError(
+            "policy.use_vllm is set but vllm is not installed on this worker host "
+            "(pip install vllm, on a GPU host), or set policy.use_vllm to false"
+        )
+    kwargs: dict[str, Any] = {"use_vllm": True, "vllm_mode": spec.vllm_mode}
+    if spec.vllm_mode == "server":
+        kwargs["vllm_server_base_url"] = spec.vllm_server_base_url
+    else:
+        kwargs["vllm_gpu_memory_utilization"] = spec.vllm_gpu_memory_utilization
+    return kwargs
+
+
 def _last_logged(log_history: list[dict[str, Any]], key: str) -> float | None:
     for entry in reversed(log_history):
         if key in entry:
@@ -61,6 +81,7 @@ def run(spec: OnlineSpec, events: Events | None = None) -> OnlineResult:
 
     events = events or Events()
     start = time.monotonic()
+    vllm = vllm_kwargs(spec)  # a host without vLLM fails here, before any model is loaded
     configure_threads()
     set_seed(spec.seed)
     device = resolve_device(spec.device)
@@ -109,6 +130,7 @@ def run(spec: OnlineSpec, events: Events | None = None) -> OnlineResult:
             seed=spec.seed,
             data_seed=spec.seed,
             **trainer_device_kwargs(spec.device),
+            **vllm,
         )
         trainer = trainer_class(
             model=model,

@@ -553,12 +553,31 @@ class OnlineSpec(_Common, _Lora):
     max_completion_length: int = 32
     temperature: float = 1.0
     eval_prompts: int = 32  # prompts sampled greedily before/after to measure mean reward
+    # deploy: generation with vLLM through TRL on GPU hosts (docs/deploy.md): "colocate" runs
+    # vLLM inside the training process, "server" talks to `trl vllm-serve` at vllm_server_base_url.
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"
+    vllm_server_base_url: str = ""
+    vllm_gpu_memory_utilization: float = 0.3
 
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
         self._check_lora()
         _choice(name, "method", self.method, ONLINE_ALGORITHMS)
+        _choice(name, "vllm_mode", self.vllm_mode, ("colocate", "server"))
+        _require(
+            not (self.use_vllm and self.vllm_mode == "server" and not self.vllm_server_base_url),
+            name,
+            "vllm_server_base_url",
+            "is required with vllm_mode server (e.g. http://gpu-host:8000 of `trl vllm-serve`)",
+        )
+        _require(
+            0 < self.vllm_gpu_memory_utilization <= 1,
+            name,
+            "vllm_gpu_memory_utilization",
+            "must be in (0, 1]",
+        )
         _base_model_exists(name, "base_model", self.base_model)
         _output_free(name, "output_dir", self.output_dir)
         _require(self.beta >= 0, name, "beta", f"must be >= 0, got {self.beta}")

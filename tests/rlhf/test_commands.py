@@ -148,6 +148,28 @@ def test_simulate_annotators_drives_the_http_api(live_server: Any, demo_project:
     connection.close()
 
 
+def test_simulate_annotators_finds_the_demo_server_by_port(
+    live_server: Any, demo_project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make demo PORT=…`` off 8000: PORT in the environment is enough, no --url."""
+    monkeypatch.delenv("PAIRWISE_URL", raising=False)
+    monkeypatch.setenv("PORT", live_server.url.rsplit(":", 1)[1])
+    out = run("simulate_annotators", str(demo_project.pk), "--annotators", "1", "--limit", "2")
+    assert "2 judgments by 1 simulated annotators" in out
+    connection.close()
+
+
+def test_simulate_annotators_help_shows_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    from django.core.management import get_commands, load_command_class
+
+    command = load_command_class(get_commands()["simulate_annotators"], "simulate_annotators")
+    command.print_help("manage.py", "simulate_annotators")
+    shown = capsys.readouterr().out
+    assert "example" in shown
+    assert 'simulate_annotators "Demo: helpful answers" --annotators 3' in shown
+    assert "--url http://127.0.0.1:8001" in shown
+
+
 def test_simulate_annotators_reports_an_unreachable_server(db: Any, demo_project: Any) -> None:
     with pytest.raises(CommandError, match="failed"):
         run("simulate_annotators", str(demo_project.pk), "--url", "http://127.0.0.1:9")

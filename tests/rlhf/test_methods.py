@@ -183,3 +183,22 @@ def test_service_refuses_before_anything_is_written(judged_project: Any, data_di
     assert error.value.field == "policy.batch_size"
     assert Round.objects.count() == 0
     assert list(data_dir.iterdir()) == []
+
+
+def test_vllm_generation_is_launch_config_checked_by_field_name() -> None:
+    """docs/deploy.md's vLLM launch configs: accepted as written, refused by field name."""
+    from rlhf import methods
+
+    config = methods.resolve_config(
+        "grpo",
+        {
+            "policy": {
+                "use_vllm": True,
+                "vllm_mode": "server",
+                "vllm_server_base_url": "http://g:8000",
+            }
+        },
+    )
+    assert config["policy"]["use_vllm"] is True
+    with pytest.raises(methods.ConfigError, match=r"policy\.vllm_server_base_url"):
+        methods.resolve_config("grpo", {"policy": {"use_vllm": True, "vllm_mode": "server"}})

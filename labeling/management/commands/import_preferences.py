@@ -1,4 +1,9 @@
-"""``import_preferences PROJECT FILE --format trl|trl_conversational|hh|raw``."""
+"""``import_preferences PROJECT FILE --format trl|trl_conversational|hh|raw``.
+
+Server-side, so neither the web upload limit (PAIRWISE_MAX_UPLOAD_MB) nor the row limit applies:
+JSON Lines, CSV and Parquet files of any size stream through in chunks with flat memory (a
+``.json`` list is read whole). Still all or nothing: a bad line imports nothing and is named.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,11 @@ class Command(ImportCommand):
     help = (
         "Import an existing preference dataset: prompts, responses, comparisons and judgments, "
         "all marked imported. Judgments belong to an import user (import-<format>, or --annotator) "
-        "or, for raw, to the original annotators."
+        "or, for raw, to the original annotators. Any file size (JSONL/CSV/Parquet stream); a bad "
+        "line imports nothing."
     )
     container_option = "container"
+    upload_limits = False
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)

@@ -1,12 +1,14 @@
 """``manage.py simulate_annotators PROJECT --annotators N --rule NAME --noise P --limit M``.
 
-Drives the real HTTP API (``--url``, default http://127.0.0.1:8000) as N annotator accounts
+Drives the real HTTP API (``--url``, default ``$PAIRWISE_URL``, else http://127.0.0.1:$PORT with
+``PORT`` as ``make demo PORT=…`` takes it, 8000 when unset) as N annotator accounts
 (created if missing, with API tokens) that judge by a preference rule from
 ``rlhf.training.rules`` with label noise P. ``--in-process`` uses the services directly instead.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -17,8 +19,31 @@ from rlhf.simulate import ApiError, annotators_ensure, judge_in_process, judge_o
 from rlhf.training.rules import RULES
 
 
+def default_url() -> str:
+    """``$PAIRWISE_URL``, else the demo server's address: ``make demo`` binds 127.0.0.1:$PORT."""
+    return os.environ.get("PAIRWISE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 8000}"
+
+
+EXAMPLE = """example, against `make demo PORT=8001` (the demo project is "Demo: helpful answers"):
+  .venv/bin/python manage.py simulate_annotators "Demo: helpful answers" --annotators 3 \\
+      --rule correct_polite --noise 0.1 --limit 150 --url http://127.0.0.1:8001
+(or PORT=8001 in the environment instead of --url)"""
+
+
 class Command(BaseCommand):
     help = "Judge a project's queue as N scripted annotators (a rule plus label noise)."
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        import argparse
+
+        parser = super().create_parser(
+            prog_name,
+            subcommand,
+            epilog=EXAMPLE,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            **kwargs,
+        )
+        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("project", help="project id or name")
@@ -26,7 +51,11 @@ class Command(BaseCommand):
         parser.add_argument("--rule", choices=sorted(RULES), default="correct_polite")
         parser.add_argument("--noise", type=float, default=0.0, help="label-flip probability")
         parser.add_argument("--limit", type=int, default=None, help="judgments in all")
-        parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL")
+        parser.add_argument(
+            "--url",
+            default=default_url(),
+            help="server base URL (default %(default)s: $PAIRWISE_URL, else 127.0.0.1:$PORT)",
+        )
         parser.add_argument("--in-process", action="store_true", help="no HTTP: call services")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--prefix", default="sim", help="account names: PREFIX-annotator-i")

@@ -103,3 +103,33 @@ def test_invalid_json_and_non_object() -> None:
         RewardResult.from_json("{not json")
     with pytest.raises(SpecError, match="not found"):
         DPOSpec.from_json(Path("/nonexistent/spec.json"))
+
+
+def test_online_vllm_generation_settings(tmp_path: Path) -> None:
+    """TRL's vLLM generation for online RL on GPU hosts (docs/deploy.md): checked by field name
+    at launch, passed to the TRL config, refused with a plain reason where vLLM is missing."""
+    import importlib.util
+
+    from rlhf.training.online import vllm_kwargs
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("{}\n")
+    base = {"base_model": str(tmp_path), "reward_model": str(tmp_path), "prompts": str(prompts),
+            "output_dir": str(tmp_path / "o")}  # fmt: skip
+    with pytest.raises(SpecError, match="vllm_mode"):
+        OnlineSpec.from_json({**base, "use_vllm": True, "vllm_mode": "remote"})
+    with pytest.raises(SpecError, match="vllm_server_base_url"):
+        OnlineSpec.from_json({**base, "use_vllm": True, "vllm_mode": "server"})
+    assert vllm_kwargs(OnlineSpec.from_json(base)) == {}
+    server = OnlineSpec.from_json(
+        {**base, "use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": "http://gpu:8000"}
+    )
+    if importlib.util.find_spec("vllm") is None:
+        with pytest.raises(RuntimeError, match="vllm is not installed on this worker host"):
+            vllm_kwargs(server)
+    else:
+        assert vllm_kwargs(server) == {
+            "use_vllm": True,
+            "vllm_mode": "server",
+            "vllm_server_base_url": "http://gpu:8000",
+        }
