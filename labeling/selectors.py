@@ -408,10 +408,23 @@ def labeling_progress(
 
 
 def judgments_by_annotator(*, annotator: Any, project: Project) -> QuerySet[Judgment]:
-    """An annotator's own judgments in a project, newest first, with their prompts."""
+    """An annotator's own judgments in a project, newest first, with the texts they judged,
+    how often each was edited (``revision_count``) and whether its comparison was adjudicated
+    (``adjudicated``; then, as when it is closed, it can no longer be edited). One query a page."""
+    revisions = (
+        JudgmentRevision.objects.filter(judgment=OuterRef("pk"))
+        .order_by()
+        .values("judgment")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
         Judgment.objects.filter(annotator=annotator, comparison__project=project)
-        .select_related("comparison__prompt")
+        .select_related("comparison__prompt", "comparison__response_a", "comparison__response_b")
+        .annotate(
+            revision_count=Subquery(revisions, output_field=IntegerField()),
+            adjudicated=Exists(Adjudication.objects.filter(comparison=OuterRef("comparison"))),
+        )
         .order_by("-created_at", "-id")
     )
 
@@ -570,6 +583,7 @@ def votes_summary(comparison: Comparison) -> dict[str, Any]:
         "n": len(judgments),
         "disagreement": len(counts) > 1,
         "flagged": any(j.flags for j in judgments),
+        "adjudication": adjudication_of(comparison),
         "decision": decide(Votes.of((j.choice, j.strength) for j in judgments)).outcome
         if judgments
         else UNDECIDED,
@@ -599,3 +613,26 @@ def projects_reviewable_by(*, user: Any) -> QuerySet[Project]:
     if is_admin(user):
         return Project.objects.all()
     return Project.objects.filter(reviewers=user)
+
+
+def user_by_username(*, username: str) -> Any:
+    """A user by username; a 400 naming the field when there is none."""
+    from django.contrib.auth import get_user_model
+
+    from labeling.errors import LabelingError
+
+    user = get_user_model().objects.filter(username=username.strip()).first()
+    if user is None:
+        raise LabelingError(f"no user {username!r}: invite them instead", field="username")
+    return user
+
+
+def user_by_id(*, user_id: int) -> Any:
+    from django.contrib.auth import get_user_model
+
+    from labeling.errors import LabelingError
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise LabelingError(f"no user {user_id}", field="user")
+    return user
