@@ -207,7 +207,7 @@ def test_export_prefers_the_adjudication_only_when_asked(
 ) -> None:
     split = _voted(empty_project, judge, ("a", 2), ("b", 3), name="split")  # undecided
     overruled = _voted(empty_project, judge, ("a", 4), ("a", 4), ("b", 1), name="overruled")
-    plain = _voted(empty_project, judge, ("b", 2), name="plain")
+    _voted(empty_project, judge, ("b", 2), name="plain")
     reviewer = UserFactory.create(username="rev")
     services.comparison_adjudicate(comparison=split, adjudicator=reviewer, choice="b", strength=4)
     services.comparison_adjudicate(comparison=overruled, adjudicator=reviewer, choice="both_bad")

@@ -217,7 +217,7 @@ def test_the_list_is_paginated_in_constant_queries(
     assert large.content.count(b"data-review-row") == 25
     assert b"Page 1 of 2" in large.content
     assert b"disagreement=on&amp;page=2" in large.content
-    fragment = client.get(url, {"page": 2, "disagreement": "on"}, headers=HTMX)
+    fragment = client.get(url, {"page": "2", "disagreement": "on"}, headers=HTMX)
     assert fragment.content.lstrip().startswith(b'<section id="review-results"')
     assert fragment.content.count(b"data-review-row") == 17
     _csp_clean(large.content)
