@@ -213,3 +213,24 @@ def test_members_and_invites_by_api(
     kim = get_user_model().objects.get(username="kim")
     assert project.annotators.filter(pk=kim.pk).exists()
     assert api.get(invites).json()[0]["used_at"] is not None
+
+
+def test_schema_lists_the_review_paths(db: Any) -> None:
+    import json
+
+    from drf_spectacular.validation import validate_schema
+
+    schema = json.loads(APIClient().get("/api/v1/schema/?format=json").content)
+    validate_schema(schema)
+    paths = {
+        "/api/v1/projects/{project_id}/comparisons/": {"get"},
+        "/api/v1/comparisons/{comparison_id}/": {"get"},
+        "/api/v1/comparisons/{comparison_id}/comments/": {"post"},
+        "/api/v1/comparisons/{comparison_id}/adjudication/": {"post", "delete"},
+        "/api/v1/judgments/{judgment_id}/": {"patch"},
+        "/api/v1/projects/{project_id}/members/": {"get", "post"},
+        "/api/v1/projects/{project_id}/members/{user_id}/": {"delete"},
+        "/api/v1/projects/{project_id}/invites/": {"get", "post"},
+    }
+    for path, methods in paths.items():
+        assert methods <= set(schema["paths"][path]), path

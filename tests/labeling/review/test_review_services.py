@@ -247,3 +247,21 @@ def test_adjudicated_parameter_is_checked(db: Any) -> None:
     with pytest.raises(LabelingError, match="raw"):
         export_spec_parse({"format": "raw", "adjudicated": "prefer"})
     assert export_spec_parse({"adjudicated": "prefer"}).filters() == {"adjudicated": "prefer"}
+
+
+def test_the_export_command_takes_adjudicated(
+    empty_project: Project, judge: Judge, tmp_path: Any
+) -> None:
+    from django.core.management import call_command
+
+    split = _voted(empty_project, judge, ("a", 2), ("b", 3), name="split")
+    reviewer = UserFactory.create(username="rev")
+    services.comparison_adjudicate(comparison=split, adjudicator=reviewer, choice="a", strength=2)
+    for option, expected in (("ignore", []), ("prefer", ["A for split"])):
+        output = tmp_path / f"{option}.jsonl"
+        call_command(
+            "export_preferences", str(empty_project.pk), "--output", str(output),
+            "--adjudicated", option,
+        )  # fmt: skip
+        rows = [json.loads(line) for line in output.read_text().splitlines()]
+        assert [row["chosen"] for row in rows] == expected
