@@ -97,6 +97,11 @@ class JudgmentEditForm(forms.Form):
 
 
 class MemberAddForm(forms.Form):
+    """On the people page beside the invite form: its own element ids (``add_role``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, auto_id="add_%s", **kwargs)
+
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=ProjectRole.choices)
 
@@ -107,6 +112,9 @@ class MemberRemoveForm(forms.Form):
 
 
 class InviteForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, auto_id="invite_%s", **kwargs)
+
     role = forms.ChoiceField(choices=ProjectRole.choices)
     note = forms.CharField(required=False, max_length=200, help_text="Who it is for.")
     valid_days = forms.IntegerField(label="Valid for (days)", initial=7, min_value=1, max_value=90)

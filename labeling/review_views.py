@@ -419,6 +419,6 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
         {"invite": invite, "form": form, "error": error},
         status=status,
     )
-    response["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    response["Referrer-Policy"] = "same-origin"  # the token is in the URL: never to other sites
     response["Cache-Control"] = "no-store"
     return response

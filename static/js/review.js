@@ -1,6 +1,6 @@
 /* Pairwise review pages: keyboard moves.
  *
- * List: "/" focuses the text filter, j / k move between the comparisons' links (Enter opens).
+ * List: "/" focuses the text filter (Escape leaves it), j / k move between the comparisons' links (Enter opens).
  * One comparison: c focuses the comment box, d the adjudication's first choice.
  * Keys typed into a field are left alone. Without this script the pages work as plain links
  * and forms.
@@ -41,6 +41,11 @@
   }
 
   document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && isTyping(event.target) && event.target.closest("#review-filters")) {
+      event.target.blur();  // back to the keys: j / k move through the results
+      event.preventDefault();
+      return;
+    }
     if (event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) return;
     var handled = false;
     if (event.key === "/") handled = focusFirst("#review-filters input[name=q]");

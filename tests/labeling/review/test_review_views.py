@@ -390,7 +390,7 @@ def test_invite_link_works_once(client: Client, project: Project, admin_user: An
 
     page = client.get(link)
     assert page.status_code == 200 and b"Join" in page.content
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
     weak = client.post(link, {"username": "dana", "password": "x", "password_again": "x"})
     assert weak.status_code == 400
     assert not get_user_model().objects.filter(username="dana").exists()
@@ -432,3 +432,11 @@ def test_expired_and_withdrawn_invites_refuse(project: Project, admin_user: Any)
     )
     assert withdrawn.status_code == 409
     assert not get_user_model().objects.filter(username="z").exists()
+
+
+def test_people_page_ids_are_unique(project: Project, admin_user: Any) -> None:
+    content = _client(admin_user).get(reverse("people", args=[project.pk])).content
+    ids = re.findall(rb'\sid="([^"]+)"', content)
+    assert len(ids) == len(set(ids))
+    for target in re.findall(rb'<label for="([^"]+)"', content):
+        assert target in ids
