@@ -100,7 +100,8 @@ class MemberAddForm(forms.Form):
     """On the people page beside the invite form: its own element ids (``add_role``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, auto_id="add_%s", **kwargs)
+        kwargs.setdefault("auto_id", "add_%s")
+        super().__init__(*args, **kwargs)
 
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=ProjectRole.choices)
@@ -113,7 +114,8 @@ class MemberRemoveForm(forms.Form):
 
 class InviteForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, auto_id="invite_%s", **kwargs)
+        kwargs.setdefault("auto_id", "invite_%s")
+        super().__init__(*args, **kwargs)
 
     role = forms.ChoiceField(choices=ProjectRole.choices)
     note = forms.CharField(required=False, max_length=200, help_text="Who it is for.")
