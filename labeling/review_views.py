@@ -266,8 +266,11 @@ def judgment_edit(request: HttpRequest, project_id: int, judgment_id: int) -> Ht
         if judgment.shown_left == Side.A
         else (comparison.response_b, comparison.response_a)
     )
+    refusal = selectors.judgment_edit_refusal(judgment=judgment)
     context = {
         "project": project,
+        "editable": not refusal,
+        "not_editable_reason": refusal,
         "judgment": judgment,
         "prompt": comparison.prompt,
         "left": left,

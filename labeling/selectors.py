@@ -636,3 +636,15 @@ def user_by_id(*, user_id: int) -> Any:
     if user is None:
         raise LabelingError(f"no user {user_id}", field="user")
     return user
+
+
+def judgment_edit_refusal(*, judgment: Judgment) -> str:
+    """Why its annotator can no longer change a judgment ("" when they can): the rule of
+    ``services.judgment_edit``, read for the page (the service re-checks it under a lock)."""
+    if judgment.source != "human":
+        return "it was imported"
+    if judgment.comparison.status == ComparisonStatus.CLOSED:
+        return "its comparison is closed"
+    if Adjudication.objects.filter(comparison_id=judgment.comparison_id).exists():
+        return "a reviewer has adjudicated its comparison"
+    return ""

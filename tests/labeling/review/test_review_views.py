@@ -328,7 +328,9 @@ def test_history_shows_the_texts_and_the_edit_round_trip(
     closed = client.post(edit_url, {"choice": "tie"})
     assert closed.status_code == 409 and b"closed" in closed.content
     assert Judgment.objects.get(pk=mine.pk).choice == "b"
-    assert edit_url not in client.get(reverse("history", args=[project.pk])).content.decode()
+    after = client.get(reverse("history", args=[project.pk])).content.decode()
+    assert f'href="{edit_url}" data-testid="edit-link"' not in after
+    assert "can no longer change" in after
 
 
 def test_nobody_edits_anothers_judgment(
@@ -440,3 +442,36 @@ def test_people_page_ids_are_unique(project: Project, admin_user: Any) -> None:
     assert len(ids) == len(set(ids))
     for target in re.findall(rb'<label for="([^"]+)"', content):
         assert target in ids
+
+
+def test_history_page_costs_the_same_queries_for_any_number_of_items(
+    project: Project, annotator: Any, judge: Judge, django_assert_num_queries: Any
+) -> None:
+    client = _client(annotator)
+    url = reverse("history", args=[project.pk])
+    first = _comparison(project, "first")
+    judge(first, "ann1", "a", 2)
+    client.get(url)
+    # session, user, project, count, the nav's admin check, the page with texts and edit state
+    with django_assert_num_queries(6):
+        small = client.get(url)
+    for index in range(12):
+        judge(_comparison(project, f"more{index}"), "ann1", "b", 1)
+    long_text = "word " * 2000
+    first.response_a.text = long_text
+    first.response_a.save()
+    with django_assert_num_queries(6):
+        large = client.get(url)
+    assert small.content.count(b'data-testid="history-item"') == 1
+    assert large.content.count(b'data-testid="history-item"') == 13
+    assert large.content.count(b'data-testid="edit-link"') == 13
+    assert b"Shortened" in large.content and len(large.content) < 60_000
+    # A closed comparison's judgment: its page says why and offers no form.
+    services.comparisons_close(comparison_ids=[first.pk])
+    mine = Judgment.objects.get(comparison=first)
+    page = client.get(reverse("judgment_edit", args=[project.pk, mine.pk]))
+    assert (
+        b'data-testid="not-editable"' in page.content
+        and b'<form method="post" class="judge"' not in page.content
+    )
+    assert b"word word" in page.content  # the full text
