@@ -475,3 +475,23 @@ def test_history_page_costs_the_same_queries_for_any_number_of_items(
         and b'<form method="post" class="judge"' not in page.content
     )
     assert b"word word" in page.content  # the full text
+
+
+def test_detail_costs_the_same_queries_for_any_number_of_votes(
+    project: Project, reviewer: Any, judge: Judge, django_assert_num_queries: Any
+) -> None:
+    client = _client(reviewer)
+    comparison = _comparison(project, "many")
+    judge(comparison, "v0", "a", 2)
+    url = reverse("review_detail", args=[project.pk, comparison.pk])
+    client.get(url)
+    # session, user, project, admin and reviewer checks, comparison, votes, revisions, comments
+    with django_assert_num_queries(9):
+        client.get(url)
+    for index in range(1, 8):
+        vote = judge(comparison, f"v{index}", "b", 1)
+        services.judgment_edit(annotator=vote.annotator, judgment=vote, choice="tie", strength=None)
+        services.comparison_comment_add(comparison=comparison, author=reviewer, text=f"c{index}")
+    with django_assert_num_queries(9):
+        response = client.get(url)
+    assert response.content.count(b'data-testid="vote"') == 8
