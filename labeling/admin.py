@@ -10,9 +10,12 @@ from labeling.models import (
     Comparison,
     Judgment,
     JudgmentRevision,
+    Onboarding,
     Project,
     ProjectInvite,
     Prompt,
+    Ranking,
+    RankingSet,
     Response,
     ReviewComment,
 )
@@ -111,3 +114,30 @@ class ReviewCommentAdmin(_ReadOnly):
 class ProjectInviteAdmin(_ReadOnly):
     list_display = ["id", "project", "role", "note", "expires_at", "used_at", "revoked_at"]
     exclude = ["token_hash"]
+
+
+# --- rank: rankings and onboarding (labeling.ranking, labeling.onboarding); written only there ---
+
+
+@admin.register(RankingSet)
+class RankingSetAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "prompt", "size", "ranking_count", "status", "batch"]
+    list_filter = ["project", "status"]
+    raw_id_fields = ["prompt", "responses"]
+    readonly_fields = ["ranking_count"]
+
+
+@admin.register(Ranking)
+class RankingAdmin(admin.ModelAdmin):
+    list_display = ["id", "annotator", "ranking_set", "order", "created_at"]
+    raw_id_fields = ["ranking_set"]
+    readonly_fields = ["order", "display_order"]
+
+
+@admin.register(Onboarding)
+class OnboardingAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "annotator", "acknowledged_at", "attempt", "last_score"]
+    list_filter = ["project"]
+
+
+# --- end rank ---

@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
-from labeling.models import Flag, Strength
+from labeling.models import Flag, QueueOrder, Strength
 from labeling.roles import ANNOTATOR_GROUP
 
 SHOWN_CHOICES = [
@@ -59,6 +59,19 @@ class JudgmentForm(forms.Form):
     time_spent_ms = forms.IntegerField(
         required=False, min_value=0, max_value=2**31 - 1, widget=forms.HiddenInput
     )
+    # rank: Project.ask_acceptable ("is the better response acceptable?"); the view requires it
+    acceptable = forms.ChoiceField(
+        choices=[("yes", "Acceptable"), ("no", "Not acceptable")],
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+    def acceptable_options(self) -> list[Option]:  # rank
+        current = str(self["acceptable"].value() or "")
+        return [
+            Option("yes", "Yes, acceptable", "Y", current == "yes"),
+            Option("no", "No, needs a rewrite", "N", current == "no"),
+        ]
 
     def choice_options(self) -> list[Option]:
         current = str(self["choice"].value() or "")
@@ -142,9 +155,60 @@ class GoldRateForm(forms.Form):
     )
 
 
+class QueueOrderForm(forms.Form):
+    queue_order = forms.ChoiceField(
+        label="Queue order",
+        choices=QueueOrder.choices,
+        help_text="Uncertainty: the worker re-scores open pairs after each reward step and serves "
+        "the ones the reward model is least sure of first.",
+    )
+
+
 class GoldGenerateForm(forms.Form):
     count = forms.IntegerField(label="How many", initial=20)
 
 
 class GoldMarkForm(forms.Form):
     answer = forms.CharField(required=False, help_text="a, b, or empty to clear.")
+
+
+# --- rank: labeling-depth settings (labeling.depth_views) ---
+
+
+class DepthSettingsForm(forms.Form):
+    task_kind = forms.ChoiceField(
+        label="Task",
+        choices=[("pairwise", "Pairwise comparisons"), ("ranking", "Rank K responses (3-9)")],
+    )
+    ask_acceptable = forms.BooleanField(
+        label="Ask whether the better response is acceptable",
+        required=False,
+        help_text="Unacceptable and both-bad comparisons go to the rewrite export, not to pairs.",
+    )
+    onboarding_required = forms.BooleanField(
+        label="Onboarding before live work",
+        required=False,
+        help_text="Annotators acknowledge the guidelines and pass the qualification set.",
+    )
+    qualification_items = forms.IntegerField(
+        label="Qualification items",
+        min_value=0,
+        max_value=100,
+        help_text="The first N gold items (0: guidelines only).",
+    )
+    qualification_pass_mark = forms.FloatField(
+        label="Pass mark", min_value=0, max_value=1, help_text="Share right to pass, 0-1."
+    )
+
+
+class RankingSetsForm(forms.Form):
+    size = forms.IntegerField(
+        label="Responses per set (K)",
+        min_value=3,
+        max_value=9,
+        initial=4,
+        help_text="One set per prompt with at least 3 responses.",
+    )
+
+
+# --- end rank ---

@@ -2,12 +2,15 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from labeling import review_views, views
+from labeling import depth_views, review_views, token_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
     path("projects/", views.project_list, name="project_list"),
+    path("tokens/", token_views.token_list, name="tokens"),
+    path("tokens/<int:user_id>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("projects/<int:project_id>/", views.project_detail, name="project_detail"),
+    path("projects/<int:project_id>/queue-order/", views.queue_order_set, name="queue_order_set"),
     path("projects/<int:project_id>/label/", views.label, name="label"),
     path("projects/<int:project_id>/label/skip/", views.label_skip, name="label_skip"),
     path("projects/<int:project_id>/label/undo/", views.label_undo, name="label_undo"),
@@ -57,4 +60,25 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="invite_revoke",
     ),
     path("invites/<str:token>/", review_views.invite_accept, name="invite_accept"),
+    # --- rank: labeling depth (issue 13) ---
+    path("projects/<int:project_id>/rank/", depth_views.rank, name="rank"),
+    path("projects/<int:project_id>/rank/skip/", depth_views.rank_skip, name="rank_skip"),
+    path("projects/<int:project_id>/rank/undo/", depth_views.rank_undo, name="rank_undo"),
+    path("projects/<int:project_id>/onboarding/", depth_views.onboarding_page, name="onboarding"),
+    path(
+        "projects/<int:project_id>/onboarding/acknowledge/",
+        depth_views.onboarding_acknowledge,
+        name="onboarding_acknowledge",
+    ),
+    path(
+        "projects/<int:project_id>/onboarding/answer/",
+        depth_views.onboarding_answer,
+        name="onboarding_answer",
+    ),
+    path(
+        "projects/<int:project_id>/labeling-settings/",
+        depth_views.depth_settings,
+        name="depth_settings",
+    ),
+    # --- end rank ---
 ]

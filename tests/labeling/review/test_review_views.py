@@ -190,7 +190,7 @@ def test_filters(project: Project, reviewer: Any, judged: dict[str, Any]) -> Non
     assert _listed(client, project, adjudicated="yes") == [ids["split"]]
     assert ids["split"] not in _listed(client, project, adjudicated="no")
     bad = client.get(reverse("review", args=[project.pk]), {"gold": "maybe"})
-    assert bad.status_code == 400 and b"Gold" in bad.content
+    assert bad.status_code == 422 and b"Gold" in bad.content
 
 
 def test_the_list_is_paginated_in_constant_queries(
@@ -258,7 +258,7 @@ def test_comment_and_adjudicate_with_htmx_and_without(
     plain = client.post(comment_url, {"text": "second"})
     assert plain.status_code == 303
     empty = client.post(comment_url, {"text": ""}, headers=HTMX)
-    assert empty.status_code == 400 and b'role="alert"' in empty.content
+    assert empty.status_code == 422 and b'role="alert"' in empty.content
     assert list(split.comments.values_list("text", flat=True)) == [
         "Look at B's safety flag",
         "second",
@@ -266,7 +266,7 @@ def test_comment_and_adjudicate_with_htmx_and_without(
 
     adjudicate_url = reverse("review_adjudicate", args=[project.pk, split.pk])
     missing = client.post(adjudicate_url, {"choice": "a"}, headers=HTMX)
-    assert missing.status_code == 400 and b"strength" in missing.content
+    assert missing.status_code == 422 and b"strength" in missing.content
     assert not Adjudication.objects.exists()
     done = client.post(
         adjudicate_url, {"choice": "a", "strength": "3", "note": "B is unsafe"}, headers=HTMX
@@ -323,7 +323,7 @@ def test_history_shows_the_texts_and_the_edit_round_trip(
     assert b"edited" in client.get(reverse("history", args=[project.pk])).content
 
     bad = client.post(edit_url, {"choice": "left"})
-    assert bad.status_code == 400 and b"strength" in bad.content
+    assert bad.status_code == 422 and b"strength" in bad.content
     services.comparisons_close(comparison_ids=[judged["split"].pk])
     closed = client.post(edit_url, {"choice": "tie"})
     assert closed.status_code == 409 and b"closed" in closed.content
@@ -361,7 +361,7 @@ def test_admin_adds_and_removes_members(
     unknown = client.post(
         reverse("people", args=[project.pk]), {"username": "nobody", "role": "annotator"}
     )
-    assert unknown.status_code == 400 and b"no user" in unknown.content
+    assert unknown.status_code == 422 and b"no user" in unknown.content
     lease = services.assignment_claim_next(annotator=annotator, project=project)
     assert lease is not None
     removed = client.post(
@@ -394,12 +394,12 @@ def test_invite_link_works_once(client: Client, project: Project, admin_user: An
     assert page.status_code == 200 and b"Join" in page.content
     assert page["Referrer-Policy"] == "same-origin"
     weak = client.post(link, {"username": "dana", "password": "x", "password_again": "x"})
-    assert weak.status_code == 400
+    assert weak.status_code == 422
     assert not get_user_model().objects.filter(username="dana").exists()
     differ = client.post(
         link, {"username": "dana", "password": "tr0ub4dor&3x", "password_again": "other"}
     )
-    assert differ.status_code == 400
+    assert differ.status_code == 422
     joined = client.post(
         link, {"username": "dana", "password": "tr0ub4dor&3x", "password_again": "tr0ub4dor&3x"}
     )

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0004_project_queue_order'),
+        ('labeling', '0005_rank_depth'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
