@@ -136,3 +136,50 @@ def test_invite_link_from_admin_to_new_user(browser: Any, live_server: Any, db: 
     fresh.keyboard.press("Enter")
     fresh.wait_for_url(f"**/projects/{project.pk}/**")
     assert project.annotators.filter(username="newbie").exists()
+
+
+def test_review_and_people_pages_have_no_serious_axe_violations(
+    browser: Any, live_server: Any, review_project: tuple[Any, Project, Any]
+) -> None:
+    from tests.e2e.test_accessibility_browser import _context, _violations
+
+    _, project, target = review_project
+    UserFactory.create(username="boss", role="admin")
+    voter = Judgment.objects.filter(comparison=target).first()
+    assert voter is not None
+    context = _context(browser)
+    page = context.new_page()
+    seen: dict[str, Any] = {}
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", "pw")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    for name, path in {
+        "review": f"/projects/{project.pk}/review/?disagreement=on",
+        "review detail": f"/projects/{project.pk}/review/{target.pk}/",
+        "people": f"/projects/{project.pk}/people/",
+    }.items():
+        page.goto(f"{live_server.url}{path}")
+        seen[name] = _violations(page)
+    page.locator("form[action$='/people/invites/'] button[type=submit]").click()
+    link = page.locator("[data-testid=invite-url]").input_value()
+    seen["people with a link"] = _violations(page)
+    fresh = _context(browser).new_page()  # logged out
+    fresh.goto(link)
+    seen["invite"] = _violations(fresh)
+    voter.annotator.set_password("pw")
+    voter.annotator.save()
+    other = _context(browser).new_page()
+    other.goto(f"{live_server.url}/accounts/login/")
+    other.fill("input[name=username]", voter.annotator.username)
+    other.fill("input[name=password]", "pw")
+    other.keyboard.press("Enter")
+    other.wait_for_url(lambda url: "/accounts/login/" not in url)
+    project.annotators.add(voter.annotator)
+    other.goto(f"{live_server.url}/projects/{project.pk}/history/")
+    seen["history"] = _violations(other)
+    other.goto(f"{live_server.url}/projects/{project.pk}/history/{voter.pk}/edit/")
+    seen["judgment edit"] = _violations(other)
+    failing = {name: found for name, found in seen.items() if found}
+    assert failing == {}, failing
