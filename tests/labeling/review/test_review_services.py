@@ -265,3 +265,22 @@ def test_the_export_command_takes_adjudicated(
         )  # fmt: skip
         rows = [json.loads(line) for line in output.read_text().splitlines()]
         assert [row["chosen"] for row in rows] == expected
+
+
+def test_a_judgment_from_a_ranking_is_not_edited_alone(
+    empty_project: Project, judge: Judge
+) -> None:
+    from labeling.models import Ranking, RankingSet
+
+    comparison = _voted(empty_project, judge, ("a", 2), name="ranked")
+    judgment = Judgment.objects.get(comparison=comparison)
+    ranking_set = RankingSet.objects.create(project=empty_project, prompt=comparison.prompt, size=3)
+    ranking = Ranking.objects.create(
+        annotator=judgment.annotator, ranking_set=ranking_set, order=[[1], [2], [3]]
+    )
+    Judgment.objects.filter(pk=judgment.pk).update(ranking=ranking)
+    with pytest.raises(Conflict, match="ranking"):
+        services.judgment_edit(
+            annotator=judgment.annotator, judgment=judgment, choice="b", strength=1
+        )
+    assert not JudgmentRevision.objects.exists()
