@@ -1,17 +1,23 @@
 """Django admin registrations for the labeling data."""
 
+from typing import Any
+
 from django.contrib import admin
 
 from labeling.models import (
+    Adjudication,
     Assignment,
     Comparison,
     Judgment,
+    JudgmentRevision,
     Onboarding,
     Project,
+    ProjectInvite,
     Prompt,
     Ranking,
     RankingSet,
     Response,
+    ReviewComment,
 )
 
 
@@ -25,7 +31,7 @@ class ProjectAdmin(admin.ModelAdmin):
         "queue_order",
         "created_at",
     ]
-    filter_horizontal = ["annotators"]
+    filter_horizontal = ["annotators", "reviewers"]
 
 
 @admin.register(Prompt)
@@ -73,6 +79,41 @@ class JudgmentAdmin(admin.ModelAdmin):
     list_display = ["id", "annotator", "comparison", "choice", "strength", "source", "created_at"]
     list_filter = ["choice", "source"]
     raw_id_fields = ["comparison"]
+
+
+# --- review, people (helper: review): read-only; written through labeling.services ---
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(JudgmentRevision)
+class JudgmentRevisionAdmin(_ReadOnly):
+    list_display = ["id", "judgment", "choice", "strength", "replaced_at"]
+    raw_id_fields = ["judgment"]
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(_ReadOnly):
+    list_display = ["comparison", "choice", "strength", "adjudicator", "updated_at"]
+    raw_id_fields = ["comparison"]
+
+
+@admin.register(ReviewComment)
+class ReviewCommentAdmin(_ReadOnly):
+    list_display = ["id", "comparison", "author", "created_at"]
+    raw_id_fields = ["comparison"]
+
+
+@admin.register(ProjectInvite)
+class ProjectInviteAdmin(_ReadOnly):
+    list_display = ["id", "project", "role", "note", "expires_at", "used_at", "revoked_at"]
+    exclude = ["token_hash"]
 
 
 # --- rank: rankings and onboarding (labeling.ranking, labeling.onboarding); written only there ---

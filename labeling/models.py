@@ -69,6 +69,13 @@ class Project(models.Model):
         related_name="annotated_projects",
         help_text="Who may label in this project (admins always may).",
     )
+    # review (helper: review): per-project reviewers (labeling.roles.can_review)
+    reviewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="reviewed_projects",
+        help_text="Who may review and adjudicate in this project (admins always may).",
+    )
     # --- rank: labeling depth (issue 13): rankings, acceptability, onboarding ---
     task_kind = models.CharField(
         max_length=16,
@@ -595,3 +602,128 @@ class QualificationAnswer(models.Model):
 
 
 # --- end rank ---
+
+
+# --- review, judgment edits, people (helper: review) ---------------------------------------------
+
+
+class JudgmentRevision(models.Model):
+    """A judgment's values before its annotator edited it (``services.judgment_edit``): the audit
+    trail. The judgment row holds the current values; each edit adds the previous ones here."""
+
+    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="revisions")
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    strength = models.PositiveSmallIntegerField(choices=Strength.choices, null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    replaced_at = models.DateTimeField(help_text="When these values were replaced.")
+
+    class Meta:
+        ordering = ["judgment", "-replaced_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"revision of judgment {self.judgment_id}: {self.choice}"
+
+
+class Adjudication(models.Model):
+    """A reviewer's decision on one comparison, stored beside its votes (never over them).
+
+    Exports use it only when asked (``adjudicated=prefer``): then it stands for the comparison's
+    votes as one decisive vote (``labeling.interchange.exports``)."""
+
+    comparison = models.OneToOneField(
+        Comparison, on_delete=models.CASCADE, related_name="adjudication"
+    )
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    strength = models.PositiveSmallIntegerField(choices=Strength.choices, null=True, blank=True)
+    note = models.TextField(blank=True)
+    adjudicator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(choice__in=["a", "b", "tie", "both_bad"]),
+                name="adjudication_choice_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(choice__in=["a", "b"]) | Q(strength__isnull=True),
+                name="adjudication_no_strength_for_tie",
+            ),
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | Q(strength__gte=1, strength__lte=4),
+                name="adjudication_strength_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"adjudication of {self.comparison_id}: {self.choice}"
+
+
+class ReviewComment(models.Model):
+    """A reviewer's or admin's comment on one comparison (a flat list, oldest first)."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["comparison", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on {self.comparison_id}"
+
+
+class ProjectRole(models.TextChoices):
+    """A member's role in one project (admins have every role everywhere)."""
+
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+
+
+class ProjectInvite(models.Model):
+    """A one-time link that lets a new user set a password and join a project in a role.
+
+    Only the token's sha256 is stored; the link is shown once, when the invite is created."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invites")
+    role = models.CharField(max_length=16, choices=ProjectRole.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    note = models.CharField(max_length=200, blank=True, help_text="Who it is for (for admins).")
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role__in=["annotator", "reviewer"]), name="invite_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invite {self.pk} to {self.project_id} as {self.role}"
+
+    def is_usable(self, now: datetime) -> bool:
+        return self.used_at is None and self.revoked_at is None and self.expires_at > now

@@ -29,6 +29,13 @@ The weighted votes decide by plurality of their sums, the share is the winner's 
 the margin the weighted mean of the winners' strength margins, and the weight of a pair the share
 times the mean reliability of the winning votes (:func:`weighted_decision`).
 
+**Adjudications** (``Adjudication``: a reviewer's decision, stored beside the votes) change
+nothing by default (``adjudicated=ignore``). Under ``adjudicated=prefer`` (an export option and a
+``snapshot_rows`` argument) a comparison that has one and at least one selected judgment yields
+what the adjudication says, decided as one vote (:func:`adjudicated_decision`: share and weight
+1.0, the margin of its strength) whatever the aggregation, reliability weights or
+``min_agreement``; a comparison without one is decided by its votes as always.
+
 **Gold** comparisons (``labeling.gold``) are never preferences: their judgments measure annotators
 and are left out here (``snapshot_rows``) and by every export (``Comparison.objects.not_gold``).
 
@@ -50,13 +57,14 @@ from typing import Any
 from django.db.models import Count, F, Q, QuerySet
 
 from labeling import reliability
-from labeling.models import Choice, Judgment
+from labeling.models import Adjudication, Choice, Judgment
 
 UNDECIDED = "undecided"
 SIDES = (Choice.A.value, Choice.B.value)
 TIE_POLICIES = ("drop", "split")
 ANNOTATOR_WEIGHTS = reliability.WEIGHTINGS  # none | dawid_skene | mace
 BOTH_BAD_POLICIES = ("drop", "split")
+ADJUDICATED = ("ignore", "prefer")
 DECIMALS = 4
 
 
@@ -154,6 +162,11 @@ def decide(votes: Votes) -> Decision:
 
 def vote_decision(choice: str, strength: int | None) -> Decision:
     """One judgment on its own (``aggregation=all``): its choice, its strength's margin."""
+    return decide(Votes.of([(choice, strength)]))
+
+
+def adjudicated_decision(choice: str, strength: int | None) -> Decision:
+    """A reviewer's adjudication as a decision: one decisive vote."""
     return decide(Votes.of([(choice, strength)]))
 
 
@@ -367,6 +380,7 @@ def snapshot_rows(
     unpaired: bool = False,
     annotator_weights: str = "none",
     drop_below: float = 0.0,
+    adjudicated: str = "ignore",
 ) -> list[dict[str, Any]]:
     """The training rows of a set of judgments, comparisons in id order (one query).
 
@@ -379,7 +393,8 @@ def snapshot_rows(
     An export with the same judgments and policies (``format=trl_conversational&margin=1&weight=1``,
     or a KTO format, and the same ``annotator_weights`` / ``drop_below``) holds the same rows.
     Judgments of gold comparisons yield nothing, nor do those of comparisons judged not
-    acceptable (:func:`unacceptable_comparisons`).
+    acceptable (:func:`unacceptable_comparisons`). ``adjudicated=prefer``: an adjudicated
+    comparison yields its adjudication's decision instead of its votes' (module docstring).
     """
     votes: dict[int, list[tuple[str, int | None, str]]] = {}
     texts: dict[int, tuple[int, Any, str, str]] = {}
@@ -411,10 +426,20 @@ def snapshot_rows(
             ),
             annotator_weights,
         )
+    adjudications: dict[int, tuple[str, int | None]] = {}
+    if adjudicated == "prefer":
+        adjudications = {
+            comparison_id: (choice, strength)
+            for comparison_id, choice, strength in Adjudication.objects.filter(
+                comparison_id__in=list(votes)
+            ).values_list("comparison_id", "choice", "strength")
+        }
     rows: list[dict[str, Any]] = []
     for comparison_id, comparison_votes in votes.items():
         weight = None
-        if weights is None:
+        if comparison_id in adjudications:
+            decision = adjudicated_decision(*adjudications[comparison_id])
+        elif weights is None:
             decision = decide(Votes.of((c, s) for c, s, _ in comparison_votes))
         else:
             decision, weight = weighted_decision(

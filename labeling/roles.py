@@ -1,4 +1,5 @@
-"""Who may do what: annotators label, admins manage. Roles are Django groups.
+"""Who may do what: annotators label, reviewers review (per project), admins manage. Account
+roles are Django groups; project roles are ``Project.annotators`` and ``Project.reviewers``.
 
 Also the pages' ``login_required`` (both apps' htmx pages use it): an htmx swap of a logged-out
 user gets ``HX-Redirect`` to the login page instead of the login page swapped into the panel.
@@ -43,6 +44,19 @@ def can_label(user: Any, project: Project) -> bool:
         return True
     return bool(
         getattr(user, "is_authenticated", False) and project.annotators.filter(pk=user.pk).exists()
+    )
+
+
+# --- reviewers (helper: review) -----------------------------------------------------------------
+
+
+def can_review(user: Any, project: Project) -> bool:
+    """Reviewers browse, comment and adjudicate in the projects they review; admins anywhere.
+    Reviewing grants no management (people, rounds, exports, uploads): those stay admins'."""
+    if is_admin(user):
+        return True
+    return bool(
+        getattr(user, "is_authenticated", False) and project.reviewers.filter(pk=user.pk).exists()
     )
 
 

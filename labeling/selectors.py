@@ -15,21 +15,35 @@ from typing import Any, cast
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet
-from django.db.models.functions import Length
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+)
+from django.db.models.functions import Cast, Length
 from django.utils import timezone
 
 from labeling import gold
 from labeling.models import (
+    Adjudication,
     Assignment,
     AssignmentStatus,
     Choice,
     Comparison,
     ComparisonStatus,
     Judgment,
+    JudgmentRevision,
     Project,
+    ReviewComment,
 )
-from labeling.preferences import UNDECIDED, Votes, decide
+from labeling.preferences import UNDECIDED, Votes, decide, rounds_q
 from labeling.quality import Quality, Row, quality, reliability_votes
 from labeling.queue import gold_place
 from labeling.reliability import Reliability, annotator_reliability
@@ -419,10 +433,23 @@ def labeling_progress(
 
 
 def judgments_by_annotator(*, annotator: Any, project: Project) -> QuerySet[Judgment]:
-    """An annotator's own judgments in a project, newest first, with their prompts."""
+    """An annotator's own judgments in a project, newest first, with the texts they judged,
+    how often each was edited (``revision_count``) and whether its comparison was adjudicated
+    (``adjudicated``; then, as when it is closed, it can no longer be edited). One query a page."""
+    revisions = (
+        JudgmentRevision.objects.filter(judgment=OuterRef("pk"))
+        .order_by()
+        .values("judgment")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
         Judgment.objects.filter(annotator=annotator, comparison__project=project)
-        .select_related("comparison__prompt")
+        .select_related("comparison__prompt", "comparison__response_a", "comparison__response_b")
+        .annotate(
+            revision_count=Subquery(revisions, output_field=IntegerField()),
+            adjudicated=Exists(Adjudication.objects.filter(comparison=OuterRef("comparison"))),
+        )
         .order_by("-created_at", "-id")
     )
 
@@ -453,3 +480,198 @@ def comparisons_for_gold(*, project: Project, gold_only: bool = False) -> QueryS
     return comparisons.select_related("prompt", "response_a", "response_b").order_by(
         F("gold_answer").desc(), "id"
     )
+
+
+# --- review (helper: review) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewFilters:
+    """What the review list is narrowed to; empty values filter nothing."""
+
+    round: int | None = None  # comparisons of round N (0: those no round made)
+    annotator: str = ""  # judged by this username
+    disagreement: bool = False  # votes that do not all make the same choice
+    flag: str = ""  # "any" or one Flag value: some judgment carries it
+    gold: str = ""  # "yes" / "no"
+    adjudicated: str = ""  # "yes" / "no"
+    status: str = ""  # a ComparisonStatus value
+    q: str = ""  # text in the prompt or either response
+
+
+def _flag_q(flag: str) -> Q:
+    """On a judgment queryset aliased with ``flags_text`` (its flags as JSON text: SQLite has no
+    JSON containment)."""
+    if flag == "any":
+        return ~Q(flags_text__in=["[]", ""]) & Q(flags_text__isnull=False)
+    return Q(flags_text__contains=f'"{flag}"')
+
+
+def comparisons_for_review(*, project: Project, filters: ReviewFilters) -> QuerySet[Comparison]:
+    """The project's comparisons for reviewers, newest first, narrowed by ``filters``; each with
+    its prompt, responses and adjudication joined and its judgments (with annotators) prefetched,
+    so a page of any size costs the same three queries (count, rows, judgments)."""
+    comparisons = Comparison.objects.filter(project=project)
+    if filters.round is not None:
+        comparisons = comparisons.filter(rounds_q([filters.round]))
+    if filters.annotator:
+        comparisons = comparisons.filter(
+            Exists(
+                Judgment.objects.filter(
+                    comparison=OuterRef("pk"), annotator__username=filters.annotator
+                )
+            )
+        )
+    if filters.disagreement:
+        distinct_choices = (
+            Judgment.objects.filter(comparison=OuterRef("pk"))
+            .order_by()
+            .values("comparison")
+            .annotate(n=Count("choice", distinct=True))
+            .values("n")
+        )
+        comparisons = comparisons.alias(
+            distinct_choices=Subquery(distinct_choices, output_field=IntegerField())
+        ).filter(distinct_choices__gt=1)
+    if filters.flag:
+        flagged = Judgment.objects.alias(flags_text=Cast("flags", TextField())).filter(
+            _flag_q(filters.flag), comparison=OuterRef("pk")
+        )
+        comparisons = comparisons.filter(Exists(flagged))
+    if filters.gold == "yes":
+        comparisons = comparisons.gold()
+    elif filters.gold == "no":
+        comparisons = comparisons.not_gold()
+    if filters.adjudicated:
+        comparisons = comparisons.filter(adjudication__isnull=filters.adjudicated == "no")
+    if filters.status:
+        comparisons = comparisons.filter(status=filters.status)
+    if filters.q:
+        comparisons = comparisons.alias(messages_text=Cast("prompt__messages", TextField())).filter(
+            Q(messages_text__icontains=filters.q)
+            | Q(response_a__text__icontains=filters.q)
+            | Q(response_b__text__icontains=filters.q)
+            | Q(prompt__external_id=filters.q)
+        )
+    return (
+        comparisons.select_related(
+            "prompt", "response_a", "response_b", "adjudication__adjudicator"
+        )
+        .prefetch_related(
+            Prefetch(
+                "judgments",
+                queryset=Judgment.objects.select_related("annotator").order_by("id"),
+            )
+        )
+        .order_by("-id")
+    )
+
+
+def comparison_for_review(*, project: Project, comparison_id: int) -> Comparison:
+    """One comparison of the project with everything a reviewer sees: texts, every vote (with
+    its annotator and earlier values), the comments and the adjudication (five queries)."""
+    return (
+        Comparison.objects.filter(project=project)
+        .select_related(
+            "project", "prompt", "response_a", "response_b", "adjudication__adjudicator"
+        )
+        .prefetch_related(
+            Prefetch(
+                "judgments",
+                queryset=Judgment.objects.select_related("annotator").order_by("id"),
+            ),
+            Prefetch(
+                "judgments__revisions",
+                queryset=JudgmentRevision.objects.order_by("-replaced_at", "-id"),
+            ),
+            Prefetch("comments", queryset=ReviewComment.objects.select_related("author")),
+        )
+        .get(pk=comparison_id)
+    )
+
+
+def adjudication_of(comparison: Comparison) -> Adjudication | None:
+    """The comparison's adjudication, if any (no query when it was joined)."""
+    try:
+        return comparison.adjudication
+    except Adjudication.DoesNotExist:
+        return None
+
+
+def votes_summary(comparison: Comparison) -> dict[str, Any]:
+    """What the prefetched votes of a comparison say: counts per choice, whether they disagree,
+    whether any carries a flag, and what they decide (``labeling.preferences``)."""
+    judgments = list(comparison.judgments.all())
+    counts = Counter(j.choice for j in judgments)
+    return {
+        "counts": {choice: counts[choice] for choice in Choice.values if counts[choice]},
+        "n": len(judgments),
+        "disagreement": len(counts) > 1,
+        "flagged": any(j.flags for j in judgments),
+        "adjudication": adjudication_of(comparison),
+        "decision": decide(Votes.of((j.choice, j.strength) for j in judgments)).outcome
+        if judgments
+        else UNDECIDED,
+    }
+
+
+def judgment_get_own(*, annotator: Any, judgment_id: int) -> Judgment:
+    """One of the annotator's own judgments, with its comparison's texts; DoesNotExist else."""
+    return Judgment.objects.select_related(
+        "comparison__prompt",
+        "comparison__response_a",
+        "comparison__response_b",
+        "comparison__project",
+    ).get(pk=judgment_id, annotator=annotator)
+
+
+def project_members(*, project: Project) -> dict[str, list[Any]]:
+    """A project's annotators and reviewers (two queries)."""
+    return {
+        "annotator": list(project.annotators.order_by("username")),
+        "reviewer": list(project.reviewers.order_by("username")),
+    }
+
+
+def projects_reviewable_by(*, user: Any) -> QuerySet[Project]:
+    """The projects a user may review (admins: all; reviewers: theirs)."""
+    if is_admin(user):
+        return Project.objects.all()
+    return Project.objects.filter(reviewers=user)
+
+
+def user_by_username(*, username: str) -> Any:
+    """A user by username; a 400 naming the field when there is none."""
+    from django.contrib.auth import get_user_model
+
+    from labeling.errors import LabelingError
+
+    user = get_user_model().objects.filter(username=username.strip()).first()
+    if user is None:
+        raise LabelingError(f"no user {username!r}: invite them instead", field="username")
+    return user
+
+
+def user_by_id(*, user_id: int) -> Any:
+    from django.contrib.auth import get_user_model
+
+    from labeling.errors import LabelingError
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise LabelingError(f"no user {user_id}", field="user")
+    return user
+
+
+def judgment_edit_refusal(*, judgment: Judgment) -> str:
+    """Why its annotator can no longer change a judgment ("" when they can): the rule of
+    ``services.judgment_edit``, read for the page (the service re-checks it under a lock)."""
+    if judgment.source != "human":
+        return "it was imported"
+    if judgment.ranking_id is not None:
+        return "it comes from a ranking"
+    if judgment.comparison.status == ComparisonStatus.CLOSED:
+        return "its comparison is closed"
+    if Adjudication.objects.filter(comparison_id=judgment.comparison_id).exists():
+        return "a reviewer has adjudicated its comparison"
+    return ""

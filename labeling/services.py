@@ -7,28 +7,39 @@ and are re-exported below: callers keep calling ``labeling.services.X``.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 import secrets
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
 from labeling import gold
 from labeling.errors import Conflict as Conflict
 from labeling.errors import LabelingError as LabelingError
 from labeling.models import (
+    Adjudication,
     Assignment,
     AssignmentStatus,
+    Choice,
     Comparison,
     ComparisonStatus,
     GoldAnswer,
+    Judgment,
+    JudgmentRevision,
     Project,
+    ProjectInvite,
+    ProjectRole,
     Prompt,
     QueueOrder,
     Response,
+    ReviewComment,
+    Source,
     Split,
     text_hash,
 )
@@ -470,3 +481,246 @@ def _gold_variant(
         if text is not None:
             return kind, text
     return None
+
+
+# --- review, judgment edits, people (helper: review) --------------------------------------------
+#
+# Reviewers (``Project.reviewers``) and admins browse, comment and adjudicate; an adjudication is
+# stored beside the votes (``Adjudication``), never over them. Annotators edit their own judgments
+# while the comparison is not closed and not adjudicated; each edit keeps the values it replaces
+# (``JudgmentRevision``). Admins add and remove members and invite new users with a one-time link.
+
+INVITE_DAYS = 7
+INVITE_MAX_DAYS = 90
+COMMENT_MAX = 5000
+
+
+class Forbidden(LabelingError):
+    status = 403
+
+
+class InviteNotFound(LabelingError):
+    status = 404
+
+
+def _judgment_values_checked(*, choice: str, strength: int | None, flags: Sequence[str]) -> None:
+    judgment_validate(choice=choice, strength=strength, flags=flags)
+    if choice in (Choice.A, Choice.B) and strength is None:
+        raise LabelingError("strength is required when a side is chosen (1-4)", field="strength")
+
+
+def judgment_edit(
+    *,
+    annotator: Any,
+    judgment: Judgment,
+    choice: str,
+    strength: int | None,
+    rationale: str = "",
+    flags: Sequence[str] = (),
+    now: datetime | None = None,
+) -> Judgment:
+    """Change one's own judgment while its comparison is still open to it: not closed (frozen
+    for a published dataset) and not adjudicated (the reviewer decided on the votes as they
+    were). The values it replaces are kept (``JudgmentRevision``); an edit that changes nothing
+    writes nothing. Imported judgments are not edited here."""
+    if judgment.annotator_id != annotator.pk:
+        raise Forbidden("only its annotator may edit a judgment")
+    _judgment_values_checked(choice=choice, strength=strength, flags=flags)
+    now = now or timezone.now()
+    new = {
+        "choice": choice,
+        "strength": strength,
+        "rationale": rationale,
+        "flags": sorted(set(flags)),
+    }
+    with transaction.atomic():
+        comparison = Comparison.objects.select_for_update(of=("self",)).get(
+            pk=judgment.comparison_id
+        )
+        current = Judgment.objects.get(pk=judgment.pk)
+        if current.source != Source.HUMAN:
+            raise Conflict("an imported judgment cannot be edited")
+        if current.ranking_id is not None:
+            raise Conflict("this judgment comes from a ranking: it changes with the ranking")
+        if comparison.status == ComparisonStatus.CLOSED:
+            raise Conflict("this comparison is closed: its judgments can no longer change")
+        if Adjudication.objects.filter(comparison=comparison).exists():
+            raise Conflict("a reviewer has adjudicated this comparison: it can no longer change")
+        old = {name: getattr(current, name) for name in new}
+        if old == new:
+            return current
+        JudgmentRevision.objects.create(
+            judgment=current, edited_by=annotator, replaced_at=now, **old
+        )
+        Judgment.objects.filter(pk=current.pk).update(**new)
+    current.__dict__.update(new)
+    return current
+
+
+def comparison_comment_add(*, comparison: Comparison, author: Any, text: str) -> ReviewComment:
+    """Add a comment to a comparison's review (a flat list)."""
+    text = text.strip()
+    if not text:
+        raise LabelingError("a comment needs some text", field="text")
+    if len(text) > COMMENT_MAX:
+        raise LabelingError(f"a comment is at most {COMMENT_MAX} characters", field="text")
+    return ReviewComment.objects.create(comparison=comparison, author=author, text=text)
+
+
+def comparison_adjudicate(
+    *,
+    comparison: Comparison,
+    adjudicator: Any,
+    choice: str,
+    strength: int | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> Adjudication:
+    """Decide a comparison as a reviewer: stored beside its votes, which stay as they are; a
+    second adjudication replaces the first. Gold comparisons have their answer already, and a
+    comparison nobody judged has nothing to adjudicate."""
+    _judgment_values_checked(choice=choice, strength=strength, flags=())
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Comparison.objects.select_for_update(of=("self",)).get(pk=comparison.pk)
+        if locked.gold_answer:
+            raise Conflict("a gold comparison has its answer already: nothing to adjudicate")
+        if not Judgment.objects.filter(comparison=locked).exists():
+            raise Conflict("nobody has judged this comparison yet: nothing to adjudicate")
+        values = {"choice": choice, "strength": strength, "note": note.strip()}
+        adjudication, _ = Adjudication.objects.update_or_create(
+            comparison=locked,
+            defaults={**values, "adjudicator": adjudicator, "updated_at": now},
+            create_defaults={
+                **values,
+                "adjudicator": adjudicator,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    return adjudication
+
+
+def comparison_adjudication_clear(*, comparison: Comparison) -> int:
+    """Withdraw a comparison's adjudication (its votes decide again). Returns 1, or 0 if none."""
+    deleted, _ = Adjudication.objects.filter(comparison=comparison).delete()
+    return deleted
+
+
+def _role_checked(role: str) -> str:
+    if role not in ProjectRole.values:
+        raise LabelingError(
+            f"role must be one of {', '.join(ProjectRole.values)}; got {role!r}", field="role"
+        )
+    return role
+
+
+def _members(project: Project, role: str) -> Any:
+    return project.annotators if role == ProjectRole.ANNOTATOR else project.reviewers
+
+
+def project_member_add(*, project: Project, user: Any, role: str) -> None:
+    """Make a user an annotator or reviewer of a project (already one: nothing changes)."""
+    _members(project, _role_checked(role)).add(user)
+
+
+def project_member_remove(*, project: Project, user: Any, role: str) -> None:
+    """Take a role in a project away from a user. An annotator's live lease there is given
+    back (its comparison goes to others); their judgments stay."""
+    _role_checked(role)
+    with transaction.atomic():
+        _members(project, role).remove(user)
+        if role == ProjectRole.ANNOTATOR:
+            assignment_release_all(annotator=user, project=project)
+
+
+def invite_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def invite_create(
+    *,
+    project: Project,
+    role: str,
+    created_by: Any,
+    note: str = "",
+    valid_days: int = INVITE_DAYS,
+    now: datetime | None = None,
+) -> tuple[ProjectInvite, str]:
+    """A one-time invite to a project in a role; returns it and its token (shown once: only its
+    sha256 is stored)."""
+    _role_checked(role)
+    if not 1 <= valid_days <= INVITE_MAX_DAYS:
+        raise LabelingError(f"valid_days must be 1 to {INVITE_MAX_DAYS}", field="valid_days")
+    now = now or timezone.now()
+    token = secrets.token_urlsafe(32)
+    invite = ProjectInvite.objects.create(
+        project=project,
+        role=role,
+        token_hash=invite_token_hash(token),
+        note=note.strip()[:200],
+        expires_at=now + timedelta(days=valid_days),
+        created_by=created_by,
+    )
+    return invite, token
+
+
+def invite_revoke(*, invite: ProjectInvite, now: datetime | None = None) -> ProjectInvite:
+    """Make an unused invite's link useless."""
+    now = now or timezone.now()
+    if invite.used_at is not None:
+        raise Conflict("this invite has been used already")
+    ProjectInvite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(revoked_at=now)
+    invite.refresh_from_db()
+    return invite
+
+
+def invite_usable(*, token: str, now: datetime | None = None) -> ProjectInvite:
+    """The invite a token opens, if it can still be used; Conflict (409) / 404 otherwise."""
+    now = now or timezone.now()
+    invite = (
+        ProjectInvite.objects.select_related("project")
+        .filter(token_hash=invite_token_hash(token))
+        .first()
+    )
+    if invite is None:
+        raise InviteNotFound("this invite link is not valid")
+    if invite.used_at is not None:
+        raise Conflict("this invite link has been used already")
+    if invite.revoked_at is not None:
+        raise Conflict("this invite link has been withdrawn")
+    if invite.expires_at <= now:
+        raise Conflict("this invite link has expired: ask for a new one")
+    return invite
+
+
+def invite_accept(
+    *, token: str, username: str, password: str, now: datetime | None = None
+) -> tuple[Any, ProjectInvite]:
+    """Use an invite: create the new user with this password and join the project in the
+    invite's role, all or nothing. The link works once (a second use, even concurrent, is 409)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    now = now or timezone.now()
+    username = username.strip()
+    if not username:
+        raise LabelingError("choose a username", field="username")
+    invite = invite_usable(token=token, now=now)
+    try:
+        validate_password(password, get_user_model()(username=username))
+    except ValidationError as exc:
+        raise LabelingError(" ".join(exc.messages), field="password") from None
+    with transaction.atomic():
+        # The conditional UPDATE is the single use: of two concurrent accepts one updates a row.
+        taken = ProjectInvite.objects.filter(
+            pk=invite.pk, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now)
+        if not taken:
+            raise Conflict("this invite link has been used already")
+        user, _ = user_create(username=username, role=ANNOTATOR_GROUP, password=password)
+        ProjectInvite.objects.filter(pk=invite.pk).update(used_by=user)
+        project_member_add(project=invite.project, user=user, role=invite.role)
+    invite.refresh_from_db()
+    return user, invite

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from labeling import depth_views, token_views, views
+from labeling import depth_views, review_views, token_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
@@ -21,6 +21,45 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.gold_mark,
         name="gold_mark",
     ),
+    # --- review, judgment edits, people (helper: review) ---
+    path("projects/<int:project_id>/review/", review_views.review_list, name="review"),
+    path(
+        "projects/<int:project_id>/review/<int:comparison_id>/",
+        review_views.review_detail,
+        name="review_detail",
+    ),
+    path(
+        "projects/<int:project_id>/review/<int:comparison_id>/comments/",
+        review_views.review_comment,
+        name="review_comment",
+    ),
+    path(
+        "projects/<int:project_id>/review/<int:comparison_id>/adjudication/",
+        review_views.review_adjudicate,
+        name="review_adjudicate",
+    ),
+    path(
+        "projects/<int:project_id>/history/<int:judgment_id>/edit/",
+        review_views.judgment_edit,
+        name="judgment_edit",
+    ),
+    path("projects/<int:project_id>/people/", review_views.people, name="people"),
+    path(
+        "projects/<int:project_id>/people/remove/",
+        review_views.people_remove,
+        name="people_remove",
+    ),
+    path(
+        "projects/<int:project_id>/people/invites/",
+        review_views.invite_create,
+        name="invite_create",
+    ),
+    path(
+        "projects/<int:project_id>/people/invites/<int:invite_id>/revoke/",
+        review_views.invite_revoke,
+        name="invite_revoke",
+    ),
+    path("invites/<str:token>/", review_views.invite_accept, name="invite_accept"),
     # --- rank: labeling depth (issue 13) ---
     path("projects/<int:project_id>/rank/", depth_views.rank, name="rank"),
     path("projects/<int:project_id>/rank/skip/", depth_views.rank_skip, name="rank_skip"),

@@ -83,9 +83,10 @@ def home(request: HttpRequest) -> HttpResponse:
     if is_admin(request.user):
         return redirect("project_list")
     projects = list(selectors.projects_visible_to(user=request.user).order_by("name"))
-    if len(projects) == 1:
+    reviewing = list(selectors.projects_reviewable_by(user=request.user).order_by("name"))
+    if len(projects) == 1 and not reviewing:
         return redirect("label", project_id=projects[0].pk)
-    return render(request, "labeling/home.html", {"projects": projects})
+    return render(request, "labeling/home.html", {"projects": projects, "reviewing": reviewing})
 
 
 @login_required

@@ -3,7 +3,7 @@
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.views import SpectacularAPIView
 
-from labeling.api import depth, docs, tokens, views
+from labeling.api import depth, docs, review, tokens, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -46,6 +46,43 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "comparisons/<int:comparison_id>/judgments/",
         views.JudgmentSubmitView.as_view(),
         name="api-judgments",
+    ),
+    # --- review, judgment edits, people (helper: review) ---
+    path(
+        "projects/<int:project_id>/comparisons/",
+        review.ProjectComparisonsView.as_view(),
+        name="api-review-comparisons",
+    ),
+    path(
+        "comparisons/<int:comparison_id>/",
+        review.ComparisonReviewView.as_view(),
+        name="api-review-comparison",
+    ),
+    path(
+        "comparisons/<int:comparison_id>/comments/",
+        review.ComparisonCommentsView.as_view(),
+        name="api-review-comments",
+    ),
+    path(
+        "comparisons/<int:comparison_id>/adjudication/",
+        review.ComparisonAdjudicationView.as_view(),
+        name="api-review-adjudication",
+    ),
+    path("judgments/<int:judgment_id>/", review.JudgmentEditView.as_view(), name="api-judgment"),
+    path(
+        "projects/<int:project_id>/members/",
+        review.ProjectMembersView.as_view(),
+        name="api-project-members",
+    ),
+    path(
+        "projects/<int:project_id>/members/<int:user_id>/",
+        review.ProjectMemberView.as_view(),
+        name="api-project-member",
+    ),
+    path(
+        "projects/<int:project_id>/invites/",
+        review.ProjectInvitesView.as_view(),
+        name="api-project-invites",
     ),
     # --- rank: labeling depth (issue 13) ---
     path(

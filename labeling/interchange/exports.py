@@ -9,7 +9,9 @@ majority decision, unanimous only, or every judgment as its own row; rows are TR
 (standard or conversational), KTO unpaired rows, Anthropic HH transcripts, or raw per-annotator
 judgments, in JSON Lines, CSV or Parquet (files and Hugging Face dataset directories:
 ``export_files``). The split is by prompt (a hash of the prompt id and a seed), so no prompt is
-ever in both train and test. Gold comparisons (``labeling.gold``) are in no export.
+ever in both train and test. Gold comparisons (``labeling.gold``) are in no export. With
+``adjudicated=prefer`` a reviewer's adjudication decides its comparison in place of the votes
+(``labeling.preferences``); the default ignores adjudications.
 
 Why over 500 lines: the column layouts of the two cursors (the ``T_*`` / ``V_*`` indexes) and the
 one hot loop that reads them by index belong together; split, each half would have to know the
@@ -39,7 +41,7 @@ from labeling.interchange.containers import (
 )
 from labeling.interchange.formats import RAW_COLUMNS, hh_transcript, prompt_text
 from labeling.interchange.specs import ExportSpec, ExportStats
-from labeling.models import Comparison, Judgment, Project, Split
+from labeling.models import Adjudication, Comparison, Judgment, Project, Split
 from labeling.services import LabelingError
 
 CHUNK_ROWS = 5000
@@ -204,6 +206,16 @@ def _flagged(project: Project, spec: ExportSpec) -> set[int]:
             _judgments(project, spec).values_list("comparison_id", "flags")
         )
         if flags and flags != "[]" and excluded.intersection(_json_value(flags))
+    }
+
+
+def _adjudications(project: Project, spec: ExportSpec) -> dict[int, tuple[str, int | None]]:
+    """``adjudicated=prefer``: each selected comparison's adjudication as (choice, strength)."""
+    return {
+        comparison_id: (choice, strength)
+        for comparison_id, choice, strength in Adjudication.objects.filter(
+            comparison__in=_comparisons(project, spec)
+        ).values_list("comparison_id", "choice", "strength")
     }
 
 
@@ -476,6 +488,16 @@ def preference_rows(
         )
         return decision, yielded(decision, weight), kept
 
+    # adjudicated=prefer: an adjudicated comparison's decision is its adjudication's
+    adjudications = _adjudications(project, spec) if spec.adjudicated == "prefer" else {}
+
+    @functools.lru_cache(maxsize=16)
+    def adjudged_outcome(
+        adjudication: tuple[str, int | None],
+    ) -> tuple[preferences.Decision, tuple[Any, ...]]:
+        decision = preferences.adjudicated_decision(*adjudication)
+        return decision, yielded(decision, None)
+
     if weights is not None:
         stats.reliability.update(weights)
     if per_judgment:
@@ -524,6 +546,10 @@ def preference_rows(
                 pair_total += decision.pairs
                 if decision.unanimous:
                     unanimous_multi += 1
+            adjudged = adjudications.get(comparison_id) if adjudications else None
+            if adjudged is not None:
+                decision, examples = adjudged_outcome(adjudged)
+                stats.adjudicated += 1
             if min_agreement is not None and decision.share < min_agreement:
                 dropped["below_min_agreement"] += 1
                 continue
@@ -539,7 +565,9 @@ def preference_rows(
                     yield split, _raw_row(text, vote, prompt)
                     emitted += 1
             else:
-                if per_vote_rows and weights is not None:
+                if adjudged is not None:
+                    outcomes = [(decision, examples, None)]
+                elif per_vote_rows and weights is not None:
                     outcomes = [
                         (
                             one := preferences.vote_decision(vote[V_CHOICE], vote[V_STRENGTH]),

@@ -108,6 +108,12 @@ class ExportForm(forms.Form):
         max_value=1,
         help_text=PARAMETERS["drop_below"],
     )
+    adjudicated = forms.ChoiceField(
+        label="Adjudications",
+        choices=[("ignore", "ignore: votes only"), ("prefer", "prefer: the reviewer's decision")],
+        initial="ignore",
+        help_text=PARAMETERS["adjudicated"],
+    )
     round = forms.IntegerField(required=False, min_value=0, help_text=PARAMETERS["round"])
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

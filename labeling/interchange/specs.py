@@ -23,6 +23,7 @@ STREAM_CONTAINERS = ("jsonl", "csv", "parquet")
 FILE_CONTAINERS = (*STREAM_CONTAINERS, "hf")
 SOURCES = ("all", *Source.values)
 ANNOTATOR_WEIGHTS = reliability.WEIGHTINGS
+ADJUDICATED = preferences.ADJUDICATED  # ignore | prefer
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ExportSpec:
     seed: int = 0
     annotator_weights: str = "none"  # labeling.reliability.WEIGHTINGS
     drop_below: float = 0.0  # with annotator_weights: drop the votes of annotators scoring less
+    adjudicated: str = "ignore"  # prefer: a reviewer's adjudication stands for the votes
 
     def filters(self) -> dict[str, Any]:
         """The filters in force, for the dataset card."""
@@ -62,6 +64,7 @@ class ExportSpec:
             "exclude_flags": list(self.exclude_flags) or None,
             "source": None if self.source == "all" else self.source,
             "split": None if self.split == "all" else self.split,
+            "adjudicated": None if self.adjudicated == "ignore" else self.adjudicated,
         }
         return {key: value for key, value in values.items() if value is not None}
 
@@ -81,6 +84,9 @@ PARAMETERS = {
     "Dawid-Skene chance-corrected accuracy or MACE competence, on [0, 1])",
     "drop_below": "0-1, with annotator_weights: drop the votes of annotators whose reliability is "
     "below this",
+    "adjudicated": ", ".join(ADJUDICATED)
+    + " (prefer: an adjudicated comparison yields what its reviewer decided, as one decisive "
+    "vote, in place of its annotators' votes; ignore: votes only, as if none were adjudicated)",
     "round": "round numbers, comma-separated: comparisons whose batch is round-N or starts with "
     "round-N:; 0 means comparisons no round made",
     "batch": "exact comparison batch tag",
@@ -186,6 +192,13 @@ def export_spec_parse(
                 "compare with)",
                 field="drop_below",
             )
+    fields["adjudicated"] = _choice("adjudicated", raw.get("adjudicated") or "ignore", ADJUDICATED)
+    if fields["adjudicated"] != "ignore" and fields["dataset_format"] == "raw":
+        raise LabelingError(
+            "adjudicated=prefer replaces votes by a decision; format=raw lists the judgments "
+            "themselves (each comparison's adjudication is on the review API)",
+            field="adjudicated",
+        )
     if raw.get("round"):
         values = [part.strip().removeprefix("round-") for part in str(raw["round"]).split(",")]
         if not all(value.isdigit() and len(value) <= 9 for value in values):
@@ -249,6 +262,7 @@ class ExportStats:
     pair_total: int = 0
     reliability: dict[str, float] = field(default_factory=dict)  # annotator → vote weight
     votes_dropped_unreliable: int = 0  # votes of annotators under drop_below
+    adjudicated: int = 0  # comparisons decided by their adjudication (adjudicated=prefer)
     content_hash: str = ""
     preference_hash: str = ""  # labeling.preferences.PreferenceHash: the same in every format
     files: list[str] = field(default_factory=list)

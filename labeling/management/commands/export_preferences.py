@@ -11,6 +11,7 @@ from labeling.interchange.commands import project_find
 from labeling.interchange.export_files import preferences_export
 from labeling.interchange.formats import EXPORT_FORMATS
 from labeling.interchange.specs import (
+    ADJUDICATED,
     AGGREGATIONS,
     ANNOTATOR_WEIGHTS,
     BOTH_BAD_POLICIES,
@@ -58,6 +59,9 @@ class Command(BaseCommand):
             help=PARAMETERS["annotator_weights"],
         )
         parser.add_argument("--drop-below", help=PARAMETERS["drop_below"])
+        parser.add_argument(
+            "--adjudicated", default="ignore", choices=ADJUDICATED, help=PARAMETERS["adjudicated"]
+        )
         parser.add_argument("--round", help=PARAMETERS["round"])
         parser.add_argument("--batch", help=PARAMETERS["batch"])
         parser.add_argument("--since", help=PARAMETERS["since"])
