@@ -24,7 +24,8 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "laun
 
 
 def _idle(page: Any) -> None:
-    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-settling')")
+    # A function, not an expression string: Playwright evals a bare expression, which the CSP blocks.
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling')")
 
 
 def test_launch_a_round_with_the_keyboard(
@@ -62,7 +63,7 @@ def test_launch_a_round_with_the_keyboard(
     page.keyboard.type("6")
     page.keyboard.press("Tab")  # a change previews the round with the form's values
     page.wait_for_function(
-        "document.querySelector('[data-testid=launch-steps]').innerText.includes('6 steps')"
+        "() => document.querySelector('[data-testid=launch-steps]').innerText.includes('6 steps')"
     )
     _idle(page)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
