@@ -317,9 +317,18 @@ DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": 
 
 @pytest.mark.django_db
 def test_the_generate_api_names_its_job_and_the_job_endpoint_follows_it(
-    admin_api: APIClient, demo_project: Any, fake_engine: Path, settings: Any
+    admin_api: APIClient,
+    demo_project: Any,
+    fake_engine: Path,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings.TASKS = DB_TASKS
+    # The worker closes "old" connections between tasks; on PostgreSQL that would close the
+    # test's own connection inside its transaction.
+    from django_tasks_db.management.commands import db_worker
+
+    monkeypatch.setattr(db_worker, "close_old_connections", lambda: None)
     base = services.checkpoint_base(project=demo_project)
     queued = admin_api.post(
         f"/api/v1/checkpoints/{base.pk}/generate/", {"samples": 2}, format="json"
