@@ -1,9 +1,13 @@
 """URL map: pages, the REST API under /api/v1/, and the Django admin."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
+from labeling.converters import DatabaseIdConverter
 from labeling.views import LogoutView
+
+# <id:...>: a database id, at most 2**63 - 1 (a larger one matches no route: 404).
+register_converter(DatabaseIdConverter, "id")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

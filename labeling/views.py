@@ -35,6 +35,7 @@ from labeling.forms import (
 )
 from labeling.models import Assignment, Comparison, Project, Side
 from labeling.roles import is_admin, is_fragment_request, login_required
+from labeling.safeinput import db_id
 from labeling.services import Conflict, LabelingError
 
 LABEL_TEMPLATE = "labeling/label.html"
@@ -143,10 +144,11 @@ def _own_assignment(request: HttpRequest, project: Project, assignment_id: Any) 
     if not assignment_id:
         raise Conflict("This form is out of date; here is your current comparison.")
     try:
-        return selectors.assignment_get_own(
-            annotator=request.user, project=project, assignment_id=int(assignment_id)
-        )
-    except (Assignment.DoesNotExist, ValueError, TypeError) as exc:
+        pk = db_id(assignment_id)
+        if pk is None:
+            raise Assignment.DoesNotExist
+        return selectors.assignment_get_own(annotator=request.user, project=project, assignment_id=pk)
+    except Assignment.DoesNotExist as exc:
         raise Conflict("This comparison is not assigned to you; here is your current one.") from exc
 
 

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from labeling.safeinput import text_problem
 from labeling.sqlrows import RowReader
 
 
@@ -31,6 +32,8 @@ def _readers() -> tuple[RowReader, RowReader, str]:
 
 class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        if text_problem(key):  # a NUL would reach PostgreSQL as a 500
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
         token_reader, user_reader, sql = _readers()
         with connection.cursor() as cursor:
             cursor.execute(sql, [key])
