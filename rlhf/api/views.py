@@ -11,9 +11,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from labeling.api.pagination import LimitOffsetPagination
 from labeling.models import Project, Split
 from labeling.roles import is_admin
 from rlhf import selectors, services
@@ -240,7 +240,7 @@ class CheckpointSamplesView(AdminAPIView):
         if split and split not in (Split.TEST, Split.TRAIN):
             raise ValidationError({"split": ["must be 'test' or 'train'"]})
         samples = selectors.checkpoint_samples(checkpoint, split=split or None)
-        paginator = LimitOffsetPagination()
+        paginator = api_settings.DEFAULT_PAGINATION_CLASS()  # the API's, with its largest page
         page = paginator.paginate_queryset(samples, request, view=self)
         return paginator.get_paginated_response(SampleSerializer(page, many=True).data)
 
