@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from labeling import selectors
 from labeling.api.parsers import RowsJSONParser
+from labeling.api.schema import ErrorSerializer
 from labeling.interchange.cards import dataset_card_render
 from labeling.interchange.exports import export_filename, export_stream
 from labeling.interchange.formats import (
@@ -184,7 +185,7 @@ def _import_schema(summary: str, *parameters: OpenApiParameter) -> Any:
         summary=summary,
         request=_IMPORT_REQUEST,
         parameters=list(parameters),
-        responses={201: ImportResultSerializer, 400: OpenApiTypes.OBJECT, 413: OpenApiTypes.OBJECT},
+        responses={201: ImportResultSerializer, 413: ErrorSerializer},
     )
 
 
@@ -282,7 +283,6 @@ class ExportView(APIView):
             (200, "text/csv"): OpenApiTypes.BINARY,
             (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
             (200, "text/markdown"): OpenApiTypes.STR,
-            400: OpenApiTypes.OBJECT,
         },
     )
     def get(self, request: Request, project_id: int) -> HttpResponseBase:

@@ -224,6 +224,9 @@ class CheckpointGenerateView(AdminAPIView):
 
 @extend_schema(tags=["checkpoints"])
 class CheckpointSamplesView(AdminAPIView):
+    # The API's (largest page included); named here so that the schema documents the page.
+    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
+
     @extend_schema(
         summary="The responses a checkpoint generated",
         description="Every response whose checkpoint_ref is this checkpoint (a round's generate "
@@ -240,7 +243,7 @@ class CheckpointSamplesView(AdminAPIView):
         if split and split not in (Split.TEST, Split.TRAIN):
             raise ValidationError({"split": ["must be 'test' or 'train'"]})
         samples = selectors.checkpoint_samples(checkpoint, split=split or None)
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()  # the API's, with its largest page
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(samples, request, view=self)
         return paginator.get_paginated_response(SampleSerializer(page, many=True).data)
 
