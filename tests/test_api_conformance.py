@@ -1,7 +1,8 @@
 """Schemathesis against /api/v1/schema/: every operation, as an admin and as an annotator, a few
 generated requests each (valid and invalid ones, fixed seed). No response may be a 5xx and every
 one must match the schema: a documented status code and content type, a body of the documented
-shape; invalid input must be refused.
+shape. (Not checked: that every schema-violating request is refused. DRF coerces on purpose,
+e.g. ``"name": 0`` is the name "0", and an unreadable ``limit`` means the default page.)
 
 The requests go through Django's WSGI handler inside the test's transaction, so the PostgreSQL
 pass runs this too. Even path ids are mapped to real rows (a project, a comparison, a finished
@@ -25,7 +26,6 @@ from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
-    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -42,7 +42,6 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
-    negative_data_rejection,
 ]
 CONFIG = schemathesis.Config.from_dict(
     {
