@@ -147,7 +147,9 @@ def _own_assignment(request: HttpRequest, project: Project, assignment_id: Any) 
         pk = db_id(assignment_id)
         if pk is None:
             raise Assignment.DoesNotExist
-        return selectors.assignment_get_own(annotator=request.user, project=project, assignment_id=pk)
+        return selectors.assignment_get_own(
+            annotator=request.user, project=project, assignment_id=pk
+        )
     except Assignment.DoesNotExist as exc:
         raise Conflict("This comparison is not assigned to you; here is your current one.") from exc
 

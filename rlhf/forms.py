@@ -8,7 +8,6 @@ from typing import Any
 from django import forms
 
 from labeling.safeinput import UnsafeInput, json_parse
-
 from rlhf.methods import (
     DEFAULT_METHOD,
     FAMILIES,

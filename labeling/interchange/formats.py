@@ -360,7 +360,9 @@ def json_cell(
             return json_parse(value)
         except UnsafeInput as exc:
             where = f"{field_name}{'' if exc.path.startswith('[') else '.'}{exc.path}"
-            raise RowError(line, where if exc.path else field_name, exc.message, unit=unit) from None
+            raise RowError(
+                line, where if exc.path else field_name, exc.message, unit=unit
+            ) from None
         except json.JSONDecodeError as exc:
             if not strict:
                 return value

@@ -225,7 +225,7 @@ class CheckpointGenerateView(AdminAPIView):
 @extend_schema(tags=["checkpoints"])
 class CheckpointSamplesView(AdminAPIView):
     # The API's (largest page included); named here so that the schema documents the page.
-    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
+    pagination_class: Any = api_settings.DEFAULT_PAGINATION_CLASS
 
     @extend_schema(
         summary="The responses a checkpoint generated",

@@ -267,13 +267,13 @@ def test_405_answers_json(api: APIClient, project: Project) -> None:
     assert docs["Allow"] == "GET, HEAD"
 
 
-def test_500_answers_json(api: APIClient, project: Project, monkeypatch: Any) -> None:
+def test_500_answers_json(annotator: Any, project: Project, monkeypatch: Any) -> None:
     def broken(**kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
     monkeypatch.setattr("labeling.selectors.project_get_visible", broken)
     client = APIClient(raise_request_exception=False)
-    client.credentials(**api._credentials)
+    client.force_authenticate(annotator)
     body = _is_json_error(client.get(f"/api/v1/projects/{project.pk}/"), 500)
     assert "boom" not in body["error"]
 

@@ -38,7 +38,9 @@ def _nothing_written(project: Project) -> None:
     assert not Judgment.objects.exists()
 
 
-def _upload(api: APIClient, project: Project, what: str, name: str, data: str, query: str = "") -> Any:
+def _upload(
+    api: APIClient, project: Project, what: str, name: str, data: str, query: str = ""
+) -> Any:
     upload = SimpleUploadedFile(name, data.encode(), content_type="application/octet-stream")
     return api.post(
         f"/api/v1/projects/{project.pk}/{what}/{query}", {"file": upload}, format="multipart"
@@ -100,7 +102,9 @@ def test_nul_in_prompts_is_refused_naming_line_and_field(api: APIClient, project
     csv_json_cell = 'id,prompt\np1,"[{""role"": ""user"", ""content"": ""a\\u0000""}]"\n'
     error = _error(_upload(api, project, "prompts", "p.csv", csv_json_cell))
     assert error.startswith('line 2, field "prompt[0].content": contains a NUL')
-    key = _upload(api, project, "prompts", "p.jsonl", '{"prompt": "x", "metadata": {"k\\u0000": 1}}')
+    key = _upload(
+        api, project, "prompts", "p.jsonl", '{"prompt": "x", "metadata": {"k\\u0000": 1}}'
+    )
     assert _error(key).startswith('line 1, field "metadata.k')
     _nothing_written(project)
 
@@ -132,9 +136,7 @@ def test_upload_page_refuses_nul(admin_user: Any, project: Project) -> None:
     client = Client()
     client.force_login(admin_user)
     upload = SimpleUploadedFile("p.jsonl", (NUL_PROMPT + "\n").encode())
-    response = client.post(
-        f"/projects/{project.pk}/upload/", {"kind": "prompts", "file": upload}
-    )
+    response = client.post(f"/projects/{project.pk}/upload/", {"kind": "prompts", "file": upload})
     assert response.status_code == 400
     assert "line 1, field &quot;prompt&quot;: contains a NUL" in response.content.decode()
     _nothing_written(project)
