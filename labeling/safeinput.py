@@ -23,6 +23,9 @@ DB_ID_MAX = 2**63 - 1
 
 NUL = "\x00"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# In JSON text a NUL or a lone surrogate can only come as an escape (raw control characters are
+# invalid JSON, and decoded UTF-8 holds no surrogates).
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class UnsafeInput(ValueError):
@@ -81,8 +84,20 @@ def json_parse(
     malformed JSON still raises ``json.JSONDecodeError`` (a ValueError). ``allow_nan=False``
     also refuses ``NaN`` and ``Infinity``."""
     value = json_load_bounded(text, max_depth=max_depth, allow_nan=allow_nan)
-    value_check(value, max_depth=max_depth)
+    if not json_text_is_plain(text, max_depth=max_depth):
+        value_check(value, max_depth=max_depth)
     return value
+
+
+def json_text_is_plain(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> bool:
+    """True when JSON text surely parses to a value :func:`value_check` accepts: no NUL or
+    surrogate escape, fewer brackets than the depth limit. A fast test (string searches only)
+    that spares the walk for most rows and bodies."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if "\\u" in text and _RISKY_ESCAPE.search(text):
+        return False
+    return text.count("[") + text.count("{") <= max_depth
 
 
 def json_load_bounded(
