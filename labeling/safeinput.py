@@ -97,6 +97,8 @@ def json_text_is_plain(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) ->
         text = text.decode("utf-8", "replace")
     if "\\u" in text and _RISKY_ESCAPE.search(text):
         return False
+    if NUL in text or (not text.isascii() and _SURROGATE.search(text)):
+        return False  # raw: not valid JSON inside a string, but a caller may hand such text
     return text.count("[") + text.count("{") <= max_depth
 
 
