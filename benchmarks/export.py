@@ -143,8 +143,8 @@ def generate(judgments: int) -> int:
 
             cursor.executemany(
                 "INSERT INTO labeling_comparison (id, project_id, prompt_id, response_a_id, "
-                "response_b_id, priority, judgment_count, status, batch, created_at) VALUES "
-                "(%s, %s, %s, %s, %s, 0, 2, 'complete', %s, %s)",
+                "response_b_id, priority, judgment_count, status, batch, gold_answer, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, 0, 2, 'complete', %s, '', %s)",
                 comparisons_rows(),
             )
             choices = ["a"] * 6 + ["b"] * 3 + ["tie", "both_bad"]

@@ -1,6 +1,6 @@
 """Reliability-weighted export time: the API export with ``annotator_weights`` none, dawid_skene and
 mace, on the synthetic project of ``benchmarks/export.py`` (two judgments per comparison, 20
-annotators), and the reliability fit alone.
+annotators), the reliability fit alone, and the stats figures cold and with the fit cached.
 
 Each export runs in its own child process (a cold crowd-kit import included, as a fresh web
 worker would pay it) and prints wall and CPU seconds and peak RSS; the fit alone is timed on the
@@ -69,6 +69,26 @@ def fit_only(project_id: int) -> None:
         )
 
 
+def stats_page(project_id: int) -> None:
+    """The stats API's figures, cold (reliability fitted) and warm (the fit from the cache)."""
+    from django.core.cache import cache
+
+    from labeling import selectors
+    from labeling.models import Project
+
+    project = Project.objects.get(pk=project_id)
+    cache.clear()
+    timings = []
+    for _ in range(2):
+        started = time.perf_counter()
+        selectors.project_stats(project=project)
+        timings.append(time.perf_counter() - started)
+    print(
+        f"stats cold {timings[0]:6.2f} s  warm (fit cached) {timings[1]:6.2f} s  "
+        f"warm/cold {timings[1] / timings[0]:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judgments", type=int, default=50_000)
@@ -90,6 +110,7 @@ def main() -> None:
             project_id = base.generate(args.judgments)
             marker.write_text(str(project_id))
         fit_only(project_id)
+        stats_page(project_id)
         from django.db import connections
 
         connections.close_all()

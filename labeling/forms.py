@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
-from labeling.models import Flag, Strength
+from labeling.models import Flag, QueueOrder, Strength
 from labeling.roles import ANNOTATOR_GROUP
 from labeling.safeinput import DB_ID_MAX
 
@@ -140,6 +140,15 @@ class GoldRateForm(forms.Form):
     gold_rate = forms.FloatField(
         label="Gold rate",
         help_text="Share of each annotator's items that are gold: 0 (off) to 0.5.",
+    )
+
+
+class QueueOrderForm(forms.Form):
+    queue_order = forms.ChoiceField(
+        label="Queue order",
+        choices=QueueOrder.choices,
+        help_text="Uncertainty: the worker re-scores open pairs after each reward step and serves "
+        "the ones the reward model is least sure of first.",
     )
 
 

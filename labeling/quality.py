@@ -48,7 +48,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Literal
+from typing import Any, Literal
 
 import krippendorff
 import numpy as np
@@ -506,9 +506,21 @@ def _reliability_flag(scores: Reliability) -> Flag | None:
 # --- everything ----------------------------------------------------------------------------------
 
 
-def quality(rows: Sequence[Row], usernames: Mapping[int, str] | None = None) -> Quality:
+def reliability_votes(rows: Sequence[Row]) -> list[tuple[int, int, str]]:
+    """The votes the reliability models are fitted on: (comparison, annotator, choice)."""
+    return [(row.comparison_id, row.annotator_id, row.choice) for row in rows]
+
+
+def quality(
+    rows: Sequence[Row],
+    usernames: Mapping[int, str] | None = None,
+    *,
+    scores: Mapping[Any, Reliability] | None = None,
+) -> Quality:
     """Agreement (project, rounds, annotators, annotator pairs), reliability and the bias audit of
-    a project's judgments; ``usernames`` names the annotators (default: their ids)."""
+    a project's judgments; ``usernames`` names the annotators (default: their ids). ``scores``:
+    reliability already fitted on ``reliability_votes(rows)`` (the stats page caches the fit,
+    the slowest part); fitted here when absent."""
     units = _units(rows)
     by_round: dict[int, list[list[Row]]] = defaultdict(list)
     by_annotator_units: dict[int, list[list[Row]]] = defaultdict(list)
@@ -523,9 +535,8 @@ def quality(rows: Sequence[Row], usernames: Mapping[int, str] | None = None) -> 
         by_annotator[row.annotator_id].append(row)
     project_bias = bias(rows)
     figures = {key: bias(own_rows) for key, own_rows in sorted(by_annotator.items())}
-    scores = annotator_reliability(
-        (row.comparison_id, row.annotator_id, row.choice) for row in rows
-    )
+    if scores is None:
+        scores = annotator_reliability(reliability_votes(rows))
     annotators = []
     for annotator_id, own in figures.items():
         own_scores = scores.get(annotator_id, NO_RELIABILITY)

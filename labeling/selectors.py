@@ -6,12 +6,14 @@ Writes go through ``labeling.services``; everything here only reads. Scoping hel
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Length
@@ -28,8 +30,9 @@ from labeling.models import (
     Project,
 )
 from labeling.preferences import UNDECIDED, Votes, decide
-from labeling.quality import Quality, Row, quality
+from labeling.quality import Quality, Row, quality, reliability_votes
 from labeling.queue import gold_place
+from labeling.reliability import Reliability, annotator_reliability
 from labeling.roles import is_admin
 from labeling.sqlrows import RowReader
 
@@ -179,6 +182,26 @@ def _majority(counts: Counter[str]) -> str | None:
     """What these votes decide (``labeling.preferences``), or None when undecided."""
     outcome = decide(Votes(counts["a"], counts["b"], counts["tie"], counts["both_bad"])).outcome
     return None if outcome == UNDECIDED else outcome
+
+
+RELIABILITY_CACHE_SECONDS = 7 * 24 * 3600
+
+
+def _reliability_cached(rows: list[Row]) -> dict[Any, Reliability]:
+    """Dawid-Skene and MACE fitted on these votes, from the cache when the same votes were fitted
+    before. The fit is the stats page's slowest part (seconds at 100k judgments) and its input
+    changes only when a vote does, so the key is a digest of the votes themselves: never stale,
+    whichever process or cache backend answers."""
+    votes = sorted(reliability_votes(rows))
+    digest = hashlib.blake2b(digest_size=20)
+    for comparison_id, annotator_id, choice in votes:
+        digest.update(f"{comparison_id},{annotator_id},{choice};".encode())
+    key = f"pairwise:reliability:v1:{digest.hexdigest()}"
+    scores = cache.get(key)
+    if scores is None:
+        scores = annotator_reliability(votes)
+        cache.set(key, scores, RELIABILITY_CACHE_SECONDS)
+    return cast(dict[Any, Reliability], scores)
 
 
 def project_stats(
@@ -331,7 +354,9 @@ def project_stats(
             position_bias_left=_ratio(judgment_counts["left"], judgment_counts["sided"]),
         ),
         annotators=figures,
-        quality=quality(rows, usernames) if with_quality else None,
+        quality=(
+            quality(rows, usernames, scores=_reliability_cached(rows)) if with_quality else None
+        ),
         gold=(
             gold.gold_figures(gold_rows, usernames, items=comparison_counts["gold"])
             if with_quality

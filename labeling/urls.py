@@ -8,6 +8,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
     path("projects/", views.project_list, name="project_list"),
     path("projects/<id:project_id>/", views.project_detail, name="project_detail"),
+    path("projects/<id:project_id>/queue-order/", views.queue_order_set, name="queue_order_set"),
     path("projects/<id:project_id>/label/", views.label, name="label"),
     path("projects/<id:project_id>/label/skip/", views.label_skip, name="label_skip"),
     path("projects/<id:project_id>/label/undo/", views.label_undo, name="label_undo"),

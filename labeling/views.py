@@ -32,6 +32,7 @@ from labeling.forms import (
     GoldRateForm,
     JudgmentForm,
     ProjectCreateForm,
+    QueueOrderForm,
 )
 from labeling.models import Assignment, Comparison, Project, Side
 from labeling.roles import is_admin, is_fragment_request, login_required
@@ -118,11 +119,54 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     fragment = is_fragment_request(request)
     stats = selectors.project_stats(project=project, with_quality=not fragment)
-    context = {"project": project, "stats": stats}
+    context = {
+        "project": project,
+        "stats": stats,
+        "queue_order_form": QueueOrderForm(initial={"queue_order": project.queue_order}),
+    }
     template = "labeling/project_detail.html"
     if fragment:
         template += "#queue-status"
     response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_POST
+def queue_order_set(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Switch the project's queue order; htmx gets the setting's section back."""
+    project = _admin_project(request, project_id)
+    form = QueueOrderForm(request.POST)
+    error, status = "", 200
+    try:
+        if not form.is_valid():
+            raise LabelingError(_form_error(form))
+        project = services.project_queue_order_set(
+            project=project, queue_order=form.cleaned_data["queue_order"]
+        )
+    except LabelingError as exc:
+        error, status = exc.message, exc.status
+    if not is_fragment_request(request):
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, f"Queue order: {project.get_queue_order_display()}.")
+        response: HttpResponse = HttpResponseRedirect(
+            reverse("project_detail", args=[project.pk]), status=303
+        )
+    else:
+        context = {
+            "project": project,
+            "queue_order_form": form
+            if error
+            else QueueOrderForm(initial={"queue_order": project.queue_order}),
+            "queue_order_error": error,
+            "queue_order_saved": not error,
+        }
+        response = render(
+            request, "labeling/project_detail.html#queue-order", context, status=status
+        )
     patch_vary_headers(response, ["HX-Request"])
     return response
 

@@ -370,7 +370,8 @@ def generation_request(
 ) -> dict[str, Any]:
     """Check a generation request (the generate API) and enqueue it on a worker: ``checkpoint``
     samples the prompts of ``split``; with ``eval_only`` (the default) its samples are stored for
-    evaluation and nothing enters the queue. Returns the request as enqueued."""
+    evaluation and nothing enters the queue. Returns the request as enqueued, with the job's id
+    (``job``; None when the task backend keeps no results)."""
     if checkpoint.kind != CheckpointKind.POLICY:
         raise LabelingError("only a policy checkpoint generates", field="checkpoint")
     if split not in selectors.SAMPLE_SPLITS:
@@ -402,8 +403,7 @@ def generation_request(
         "seed": seed,
         "priority": priority,
     }
-    tasks.checkpoint_generate_enqueue(request)
-    return request
+    return {**request, "job": tasks.checkpoint_generate_enqueue(request)}
 
 
 def checkpoint_human_eval(

@@ -15,7 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_tasks import task
+from django_tasks import TaskResult, default_task_backend, task
+from django_tasks.exceptions import TaskResultDoesNotExist
 
 from rlhf import runner, runs
 
@@ -54,11 +55,31 @@ def training_run_watch_enqueue(run_id: int) -> None:
     transaction.on_commit(lambda: watch.using(run_after=run_after).enqueue(run_id))
 
 
-def checkpoint_generate_enqueue(request: dict[str, Any]) -> None:
+def checkpoint_generate_enqueue(request: dict[str, Any]) -> str | None:
     """Sample a checkpoint on a worker (``runner.checkpoint_generate``'s keyword arguments:
-    plain values) once the current transaction commits."""
+    plain values). Returns the job's id, which ``GET /api/v1/jobs/{id}/`` reads back, when the
+    backend keeps jobs in the database (django-tasks-db): the job row is written now, inside the
+    caller's transaction, so it commits or rolls back with the request, as on_commit would
+    guarantee. Other backends enqueue on commit and no id is known (None)."""
     generate = checkpoint_generate.using(queue_name=task_queue_name())
+    if _jobs_in_database(generate.get_backend()):
+        return str(generate.enqueue(request).id)
     transaction.on_commit(lambda: generate.enqueue(request))
+    return None
+
+
+def _jobs_in_database(backend: Any) -> bool:
+    return bool(backend.supports_get_result) and type(backend).__module__.startswith(
+        "django_tasks_db"
+    )
+
+
+def job_get(job_id: str) -> TaskResult[Any]:
+    """A job of this app's backend by id (raises ``TaskResultDoesNotExist``)."""
+    backend = default_task_backend
+    if not backend.supports_get_result:
+        raise TaskResultDoesNotExist(job_id)
+    return backend.get_result(job_id)
 
 
 # --- the tasks -----------------------------------------------------------------------------------

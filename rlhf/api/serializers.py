@@ -262,6 +262,32 @@ class GenerateRequestSerializer(serializers.Serializer[Any]):
     )
 
 
+class GenerateQueuedSerializer(GenerateRequestSerializer):
+    checkpoint = serializers.IntegerField()
+    job = serializers.CharField(
+        allow_null=True,
+        help_text="The job's id: GET /api/v1/jobs/{job}/ follows it (null with a task backend "
+        "that keeps no results).",
+    )
+
+
+class JobSerializer(serializers.Serializer[Any]):
+    """A background job (django-tasks) and how it ended."""
+
+    id = serializers.CharField()
+    task = serializers.CharField(help_text="What the job runs, e.g. checkpoint_generate.")
+    status = serializers.CharField(help_text="READY, RUNNING, SUCCESSFUL or FAILED.")
+    enqueued_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    result = serializers.JSONField(
+        allow_null=True, help_text="What the job returned, once SUCCESSFUL."
+    )
+    errors = serializers.ListField(  # type: ignore[assignment]
+        child=serializers.CharField(), help_text="The exceptions of failed attempts."
+    )
+
+
 class SampleSerializer(serializers.Serializer[Any]):
     """One response a checkpoint generated, with its prompt and how it was sampled."""
 

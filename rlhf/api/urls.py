@@ -38,6 +38,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.CheckpointGenerateView.as_view(),
         name="api-checkpoint-generate",
     ),
+    path("jobs/<str:job_id>/", views.JobView.as_view(), name="api-job"),
     path(
         "checkpoints/<id:checkpoint_id>/samples/",
         views.CheckpointSamplesView.as_view(),

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django_tasks import TaskResultStatus
+from django_tasks.exceptions import TaskResultDoesNotExist
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,13 +20,15 @@ from rest_framework.views import APIView
 
 from labeling.models import Project, Split
 from labeling.roles import is_admin
-from rlhf import selectors, services
+from rlhf import selectors, services, tasks
 from rlhf.api.serializers import (
     CheckpointPromoteSerializer,
     CheckpointSerializer,
+    GenerateQueuedSerializer,
     GenerateRequestSerializer,
     HumanEvalRequestSerializer,
     HumanEvalSerializer,
+    JobSerializer,
     LeaderboardRowSerializer,
     ProjectModelSerializer,
     RoundLaunchSerializer,
@@ -210,16 +216,53 @@ class CheckpointGenerateView(AdminAPIView):
         description="Enqueues a generation job on a worker: `samples` per prompt of `split`, "
         "stored as the checkpoint's responses (checkpoint_ref, generation params, seed). With "
         "`eval_only` (the default) no comparison is created: read the samples back with "
-        "GET /api/v1/checkpoints/{id}/samples/. 202 when queued; 400 naming the field otherwise.",
+        "GET /api/v1/checkpoints/{id}/samples/. 202 when queued, with the job's id (`job`) and "
+        "its address in `Location`: GET /api/v1/jobs/{job}/ says when it has finished. 400 "
+        "naming the field otherwise.",
         request=GenerateRequestSerializer,
-        responses={202: GenerateRequestSerializer},
+        responses={202: GenerateQueuedSerializer},
     )
     def post(self, request: Request, checkpoint_id: int) -> Response:
         checkpoint = _checkpoint(checkpoint_id)
         serializer = GenerateRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         queued = services.generation_request(checkpoint=checkpoint, **serializer.validated_data)
-        return Response(queued, status=status.HTTP_202_ACCEPTED)
+        headers = {}
+        if queued["job"]:
+            headers["Location"] = reverse("api-job", args=[queued["job"]])
+        return Response(
+            GenerateQueuedSerializer(queued).data, status=status.HTTP_202_ACCEPTED, headers=headers
+        )
+
+
+@extend_schema(tags=["jobs"])
+class JobView(AdminAPIView):
+    @extend_schema(
+        summary="A background job's state",
+        description="A job enqueued through the API (e.g. POST /api/v1/checkpoints/{id}/"
+        "generate/): READY until a worker takes it, RUNNING, then SUCCESSFUL with its `result` "
+        "or FAILED with its `errors`. 404 for an unknown id.",
+        responses={200: JobSerializer},
+    )
+    def get(self, request: Request, job_id: str) -> Response:
+        try:
+            job = tasks.job_get(str(uuid.UUID(job_id)))
+        except (ValueError, TaskResultDoesNotExist) as exc:
+            raise NotFound("No such job.") from exc
+        body = {
+            "id": str(job.id),
+            "task": job.task.name,
+            "status": str(job.status),
+            "enqueued_at": job.enqueued_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+            "result": job.return_value if job.status == TaskResultStatus.SUCCESSFUL else None,
+            "errors": [
+                f"{e.exception_class_path}: {e.traceback.strip().splitlines()[-1]}"
+                for e in job.errors
+            ],
+        }
+        return Response(JobSerializer(body).data)
 
 
 @extend_schema(tags=["checkpoints"])

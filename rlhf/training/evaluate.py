@@ -126,8 +126,7 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
     )
     fluency = {
         side: scoring.perplexity(
-            scoring.completion_logps(base_model, tokenizer, paired, texts),
-            scoring.completion_token_counts(tokenizer, paired, texts),
+            *scoring.completion_logps_and_counts(base_model, tokenizer, paired, texts)
         )
         for side, texts in (("candidate", candidate_texts), ("parent", parent_texts))
     }

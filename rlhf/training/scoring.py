@@ -101,7 +101,6 @@ def _ids(value: Any) -> list[int]:
     return list(value)
 
 
-@torch.no_grad()
 def completion_logps(
     model: Any,
     tokenizer: Any,
@@ -111,22 +110,40 @@ def completion_logps(
     batch_size: int = 32,
 ) -> list[float]:
     """Sum of the causal LM's log-probabilities of each completion given its (chat-templated) prompt."""
+    return completion_logps_and_counts(
+        model, tokenizer, prompts, completions, batch_size=batch_size
+    )[0]
+
+
+@torch.no_grad()
+def completion_logps_and_counts(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Messages],
+    completions: Sequence[str],
+    *,
+    batch_size: int = 32,
+) -> tuple[list[float], list[int]]:
+    """``completion_logps`` and, from the same tokenization, the number of completion tokens
+    each sum runs over (what a perplexity divides by)."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out: list[float] = []
+    logps_out: list[float] = []
+    counts: list[int] = []
     for start in range(0, len(prompts), batch_size):
         batch, mask = _completion_batch(
             tokenizer, prompts[start : start + batch_size], completions[start : start + batch_size]
         )
+        counts.extend(int(n) for n in mask[:, 1:].sum(-1))
         batch = {k: v.to(device) for k, v in batch.items()}
         logits = model(**batch).logits[:, :-1].float()
         targets = batch["input_ids"][:, 1:]
         logps = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        out.extend(float(v) for v in (logps * mask[:, 1:].to(device)).sum(-1).cpu())
+        logps_out.extend(float(v) for v in (logps * mask[:, 1:].to(device)).sum(-1).cpu())
     if was_training:
         model.train()
-    return out
+    return logps_out, counts
 
 
 @torch.no_grad()
@@ -158,16 +175,6 @@ def completion_token_kl(
         per_token = (logp.exp() * (logp - logq)).sum(-1).clamp_min(0.0)
         out.extend(float(v) for v in (per_token * mask[:, 1:].to(device)).sum(-1).cpu())
     return out
-
-
-def completion_token_counts(
-    tokenizer: Any, prompts: Sequence[Messages], completions: Sequence[str]
-) -> list[int]:
-    """The number of completion tokens ``completion_logps`` sums over, per completion."""
-    return [
-        int(_completion_batch(tokenizer, [p], [c])[1][:, 1:].sum())
-        for p, c in zip(prompts, completions, strict=True)
-    ]
 
 
 def perplexity(logps: Sequence[float], token_counts: Sequence[int]) -> float:

@@ -8,6 +8,7 @@ import random
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -313,6 +314,35 @@ def test_project_stats_quality_in_five_queries(
     assert "left_side" in {f.code for f in by_name["ann4"].flags}
     assert by_name["ann5"].bias.longer_rate == 1.0
     assert stats.quality.agreement.comparisons == 30
+
+
+def test_the_reliability_fit_is_cached_until_a_vote_changes(
+    db: Any, admin_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = judged_project(5)
+    fits: list[int] = []
+    real_fit = selectors.annotator_reliability
+
+    def counting_fit(votes: Any) -> Any:
+        fits.append(len(votes))
+        return real_fit(votes)
+
+    monkeypatch.setattr(selectors, "annotator_reliability", counting_fit)
+    cache.clear()
+    first = selectors.project_stats(project=project).quality
+    second = selectors.project_stats(project=project).quality
+    assert len(fits) == 1
+    assert first is not None and second is not None
+    assert [a.reliability for a in first.annotators] == [a.reliability for a in second.annotators]
+    judgment = Judgment.objects.filter(comparison__project=project).order_by("pk").first()
+    assert judgment is not None
+    judgment.choice = "b" if judgment.choice == "a" else "a"
+    judgment.save(update_fields=["choice"])
+    third = selectors.project_stats(project=project).quality
+    assert len(fits) == 2
+    assert third is not None
+    selectors.project_stats(project=project)
+    assert len(fits) == 2
 
 
 def test_stats_api_reports_quality_as_json_without_nan(db: Any, admin_user: Any) -> None:

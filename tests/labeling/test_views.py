@@ -567,3 +567,54 @@ def test_error_pages_explain(client: Any, project: Any, annotator: Any) -> None:
     missing = client.get("/projects/999999/label/")
     assert missing.status_code == 404
     assert b"not a member" in missing.content
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_admin_switches_queue_order_on_the_project_page(
+    admin_user: Any, project: Project, htmx: bool
+) -> None:
+    client = _client(admin_user)
+    page = client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    assert 'id="queue-order"' in page
+    assert '<option value="fifo" selected>' in page
+    url = reverse("queue_order_set", args=[project.pk])
+    response = client.post(url, {"queue_order": "uncertainty"}, headers=HTMX if htmx else {})
+    project.refresh_from_db()
+    assert project.queue_order == "uncertainty"
+    if htmx:
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert b"<html" not in response.content
+        assert body.lstrip().startswith('<section id="queue-order"')
+        assert '<option value="uncertainty" selected>' in body
+        assert "Saved: Most uncertain for the reward model first." in body
+    else:
+        assert response.status_code == 303
+        assert response["Location"] == reverse("project_detail", args=[project.pk])
+        follow = client.get(response["Location"]).content.decode()
+        assert "Queue order: Most uncertain for the reward model first." in follow
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_bad_queue_order_changes_nothing(admin_user: Any, project: Project, htmx: bool) -> None:
+    client = _client(admin_user)
+    url = reverse("queue_order_set", args=[project.pk])
+    response = client.post(url, {"queue_order": "random"}, headers=HTMX if htmx else {})
+    project.refresh_from_db()
+    assert project.queue_order == "fifo"
+    if htmx:
+        assert response.status_code == 400
+        assert "queue_order: Select a valid choice." in response.content.decode()
+    else:
+        assert response.status_code == 303
+        follow = client.get(response["Location"]).content.decode()
+        assert "queue_order: Select a valid choice." in follow
+
+
+def test_annotator_cannot_switch_queue_order(annotator: Any, project: Project) -> None:
+    response = _client(annotator).post(
+        reverse("queue_order_set", args=[project.pk]), {"queue_order": "uncertainty"}
+    )
+    assert response.status_code == 403
+    project.refresh_from_db()
+    assert project.queue_order == "fifo"

@@ -284,6 +284,7 @@ def test_evaluation_only_generation_by_api_and_the_samples_endpoint(
         queued = admin_api.post(url, {"samples": 3, "temperature": 0.7}, format="json")
     assert queued.status_code == 202, queued.json()
     assert queued.json()["eval_only"] is True and queued.json()["split"] == "test"
+    assert queued.json()["job"] is None  # the immediate backend keeps no results
     assert Comparison.objects.count() == before  # evaluation only: nothing in the queue
     samples_url = f"/api/v1/checkpoints/{base.pk}/samples/"
     assert admin_api.get(samples_url).json()["count"] == 3 * 3
@@ -309,6 +310,45 @@ def test_evaluation_only_generation_by_api_and_the_samples_endpoint(
     assert Response.objects.filter(checkpoint_ref=str(base.pk)).count() == 9
     assert admin_api.get(samples_url, {"split": "held"}).status_code == 400
     assert admin_api.get("/api/v1/checkpoints/999999/samples/").status_code == 404
+
+
+DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+
+@pytest.mark.django_db
+def test_the_generate_api_names_its_job_and_the_job_endpoint_follows_it(
+    admin_api: APIClient, demo_project: Any, fake_engine: Path, settings: Any
+) -> None:
+    settings.TASKS = DB_TASKS
+    base = services.checkpoint_base(project=demo_project)
+    queued = admin_api.post(
+        f"/api/v1/checkpoints/{base.pk}/generate/", {"samples": 2}, format="json"
+    )
+    assert queued.status_code == 202, queued.json()
+    job = queued.json()["job"]
+    assert job and queued["Location"] == f"/api/v1/jobs/{job}/"
+    waiting = admin_api.get(queued["Location"]).json()
+    assert waiting["status"] == "READY" and waiting["task"] == "checkpoint_generate"
+    assert waiting["result"] is None and waiting["started_at"] is None
+    call_command("db_worker", "--batch", "--queue-name", "*", "--no-startup-delay", verbosity=0)
+    done = admin_api.get(queued["Location"]).json()
+    assert done["status"] == "SUCCESSFUL", done
+    assert done["result"] == {"prompts": 3, "responses": 6, "comparisons": 0, "held_out_prompts": 3}
+    assert done["finished_at"] and done["errors"] == []
+    assert Response.objects.filter(checkpoint_ref=str(base.pk)).count() == 6
+    # A refused request enqueues no job; unknown or malformed ids are 404; annotators get 403.
+    from django_tasks_db.models import DBTaskResult
+
+    jobs = DBTaskResult.objects.count()
+    refused = admin_api.post(
+        f"/api/v1/checkpoints/{base.pk}/generate/", {"samples": 0}, format="json"
+    )
+    assert refused.status_code == 400 and DBTaskResult.objects.count() == jobs
+    assert admin_api.get("/api/v1/jobs/4a1c63f0-0000-4000-8000-000000000000/").status_code == 404
+    assert admin_api.get("/api/v1/jobs/not-a-uuid/").status_code == 404
+    annotator = APIClient()
+    annotator.force_authenticate(UserFactory.create(username="ann-jobs", role="annotator"))
+    assert annotator.get(queued["Location"]).status_code == 403
 
 
 @pytest.mark.django_db

@@ -285,9 +285,19 @@ def test_token_kl_is_exact_and_perplexity_tells_word_salad(
     salad = [" ".join(sorted(a.split(), reverse=True)) + " women tooth the" for a in answers]
     fluency = {
         name: scoring.perplexity(
-            scoring.completion_logps(base, tokenizer, prompts, texts),
-            scoring.completion_token_counts(tokenizer, prompts, texts),
+            *scoring.completion_logps_and_counts(base, tokenizer, prompts, texts, batch_size=4)
         )
         for name, texts in (("answers", answers), ("salad", salad))
     }
     assert fluency["salad"] > 2 * fluency["answers"]
+    # The counts come from the same (batched, padded) tokenization as the sums, and padding
+    # changes neither: one completion at a time gives the same figures.
+    logps, counts = scoring.completion_logps_and_counts(base, tokenizer, prompts, salad)
+    assert logps == pytest.approx(scoring.completion_logps(base, tokenizer, prompts, salad))
+    assert len({len(t) for t in salad}) > 1 and min(counts) > 0
+    for i, (prompt, text) in enumerate(zip(prompts, salad, strict=True)):
+        one_logps, one_counts = scoring.completion_logps_and_counts(
+            base, tokenizer, [prompt], [text]
+        )
+        assert one_counts == [counts[i]]
+        assert one_logps == pytest.approx([logps[i]], abs=1e-3)
