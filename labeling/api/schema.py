@@ -3,8 +3,9 @@ the API's one error shape (``labeling.api.errors``), the ``Error`` component.
 
 Which codes an operation gets: 400 (a malformed body or query, text that cannot be stored) for
 all; 401 and 403 where it needs a caller; 404 where its path names a row; 409 (a rule of the
-current state refused it), 415 (a body type it does not read) and 503 (SQLite busy with another
-write, ``Retry-After``) for writes. An operation's own ``extend_schema`` responses win.
+current state refused it) and 503 (SQLite busy with another write, ``Retry-After``) for writes,
+415 (a body type it does not read) for those with a body. An operation's own ``extend_schema``
+responses win.
 
 A serializer's ``Meta.optional_fields`` are not ``required`` in the schema: fields only some
 callers receive (a project's annotators, shown to admins only).
@@ -27,6 +28,7 @@ ERROR_DESCRIPTIONS = {
     "503": "The database is busy with another write: retry after Retry-After seconds.",
 }
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
+BODY_WRITES = ("POST", "PUT", "PATCH")
 
 
 class ErrorSerializer(serializers.Serializer[Any]):
@@ -52,7 +54,9 @@ class AutoSchema(openapi.AutoSchema):
         if "{" in self.path:
             codes.append("404")
         if self.method in WRITES:
-            codes += ["409", "415", "503"]
+            codes += ["409", "503"]
+        if self.method in BODY_WRITES:
+            codes.append("415")
         return codes
 
     def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
