@@ -21,12 +21,22 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
   human win-rate vs the champion above this (default 0.5); admins can force.
 - ``PAIRWISE_MIN_SNAPSHOT``: a round needs at least this many training rows (default 50).
 - ``PAIRWISE_KL_WARN``: the round page warns when the new policy's KL to its parent exceeds it (1.0).
+- ``PAIRWISE_LOGIN_FAILURE_LIMIT`` / ``PAIRWISE_LOGIN_COOLOFF_MINUTES``: django-axes locks a
+  username+IP pair out of the login page and the Django admin after this many wrong passwords,
+  for this long (5 / 15).
+- ``PAIRWISE_THROTTLE_AUTH`` / ``PAIRWISE_THROTTLE_SUBMIT`` / ``PAIRWISE_THROTTLE_EXPORT``: API
+  rates (DRF syntax, ``N/second|minute|hour|day``): invalid API tokens per client IP (after which
+  every token from that IP waits), judgments per user, exports per user (30/minute, 600/minute,
+  30/minute).
+- ``PAIRWISE_PROXY_COUNT``: the number of reverse proxies in front of the web processes; the
+  lockout and the throttles then take the client's address from ``X-Forwarded-For``.
 - ``PAIRWISE_GOLD_MIN_ACCURACY``: annotators whose gold accuracy is surely (95% interval) under it
   are flagged (default 0.7).
 """
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -79,6 +89,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "labeling",
     "rlhf",
 ]
@@ -86,6 +97,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "labeling.middleware.ApiErrorsAsJson",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -94,7 +106,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "labeling.middleware.PageFormErrorStatus",
     "labeling.middleware.RefuseUnstorableText",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -208,6 +222,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "labeling.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "labeling.api.errors.exception_handler",
+    # Scoped throttles (labeling.api.throttles); rates in the "Safe by default" block below.
+    "DEFAULT_THROTTLE_RATES": {},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
 }
@@ -238,6 +254,46 @@ if HTTPS:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# --- Safe by default: login lockout, API throttles, Content-Security-Policy ----------------------
+# django-axes: wrong passwords at the login page and the Django admin lock that username from that
+# IP out for a while (the lockout page says for how long); `manage.py axes_reset` lifts it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("PAIRWISE_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("PAIRWISE_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# The client's address for the lockout and the throttles: REMOTE_ADDR, or behind N reverse proxies
+# the Nth address from the right of X-Forwarded-For (never a client-chosen one).
+REST_FRAMEWORK["NUM_PROXIES"] = int(os.environ.get("PAIRWISE_PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "labeling.api.throttles.client_address"
+# DRF: invalid tokens per client IP, judgments and exports per user (labeling.api.throttles).
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "auth": os.environ.get("PAIRWISE_THROTTLE_AUTH", "30/minute"),
+    "submit": os.environ.get("PAIRWISE_THROTTLE_SUBMIT", "600/minute"),
+    "export": os.environ.get("PAIRWISE_THROTTLE_EXPORT", "30/minute"),
+}
+# Pages run only the app's own files: no inline script, no inline style, no eval.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# --- end of safe by default ---------------------------------------------------------------------
 
 LOGGING = {
     "version": 1,

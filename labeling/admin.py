@@ -2,7 +2,17 @@
 
 from django.contrib import admin
 
-from labeling.models import Assignment, Comparison, Judgment, Project, Prompt, Response
+from labeling.models import (
+    Assignment,
+    Comparison,
+    Judgment,
+    Onboarding,
+    Project,
+    Prompt,
+    Ranking,
+    RankingSet,
+    Response,
+)
 
 
 @admin.register(Project)
@@ -63,3 +73,30 @@ class JudgmentAdmin(admin.ModelAdmin):
     list_display = ["id", "annotator", "comparison", "choice", "strength", "source", "created_at"]
     list_filter = ["choice", "source"]
     raw_id_fields = ["comparison"]
+
+
+# --- rank: rankings and onboarding (labeling.ranking, labeling.onboarding); written only there ---
+
+
+@admin.register(RankingSet)
+class RankingSetAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "prompt", "size", "ranking_count", "status", "batch"]
+    list_filter = ["project", "status"]
+    raw_id_fields = ["prompt", "responses"]
+    readonly_fields = ["ranking_count"]
+
+
+@admin.register(Ranking)
+class RankingAdmin(admin.ModelAdmin):
+    list_display = ["id", "annotator", "ranking_set", "order", "created_at"]
+    raw_id_fields = ["ranking_set"]
+    readonly_fields = ["order", "display_order"]
+
+
+@admin.register(Onboarding)
+class OnboardingAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "annotator", "acknowledged_at", "attempt", "last_score"]
+    list_filter = ["project"]
+
+
+# --- end rank ---

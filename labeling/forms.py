@@ -60,6 +60,19 @@ class JudgmentForm(forms.Form):
     time_spent_ms = forms.IntegerField(
         required=False, min_value=0, max_value=2**31 - 1, widget=forms.HiddenInput
     )
+    # rank: Project.ask_acceptable ("is the better response acceptable?"); the view requires it
+    acceptable = forms.ChoiceField(
+        choices=[("yes", "Acceptable"), ("no", "Not acceptable")],
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+    def acceptable_options(self) -> list[Option]:  # rank
+        current = str(self["acceptable"].value() or "")
+        return [
+            Option("yes", "Yes, acceptable", "Y", current == "yes"),
+            Option("no", "No, needs a rewrite", "N", current == "no"),
+        ]
 
     def choice_options(self) -> list[Option]:
         current = str(self["choice"].value() or "")
@@ -158,3 +171,45 @@ class GoldGenerateForm(forms.Form):
 
 class GoldMarkForm(forms.Form):
     answer = forms.CharField(required=False, help_text="a, b, or empty to clear.")
+
+
+# --- rank: labeling-depth settings (labeling.depth_views) ---
+
+
+class DepthSettingsForm(forms.Form):
+    task_kind = forms.ChoiceField(
+        label="Task",
+        choices=[("pairwise", "Pairwise comparisons"), ("ranking", "Rank K responses (3-9)")],
+    )
+    ask_acceptable = forms.BooleanField(
+        label="Ask whether the better response is acceptable",
+        required=False,
+        help_text="Unacceptable and both-bad comparisons go to the rewrite export, not to pairs.",
+    )
+    onboarding_required = forms.BooleanField(
+        label="Onboarding before live work",
+        required=False,
+        help_text="Annotators acknowledge the guidelines and pass the qualification set.",
+    )
+    qualification_items = forms.IntegerField(
+        label="Qualification items",
+        min_value=0,
+        max_value=100,
+        help_text="The first N gold items (0: guidelines only).",
+    )
+    qualification_pass_mark = forms.FloatField(
+        label="Pass mark", min_value=0, max_value=1, help_text="Share right to pass, 0-1."
+    )
+
+
+class RankingSetsForm(forms.Form):
+    size = forms.IntegerField(
+        label="Responses per set (K)",
+        min_value=3,
+        max_value=9,
+        initial=4,
+        help_text="One set per prompt with at least 3 responses.",
+    )
+
+
+# --- end rank ---

@@ -1,6 +1,6 @@
 """Request-wide guards: unstorable text refused before any view, every API error in JSON.
 
-``RefuseUnstorableText`` answers 400 to a query parameter or form field holding a NUL character
+``RefuseUnstorableText`` answers 400 (422 to a page's POST) to a query parameter or form field holding a NUL character
 or a lone surrogate (``labeling.safeinput``), naming the field: on PostgreSQL such a value,
 stored or merely looked up, raised a 500. JSON bodies are checked by the API's parser, files by
 the imports.
@@ -8,6 +8,14 @@ the imports.
 ``ApiErrorsAsJson`` gives every error response under ``/api/`` that is not JSON yet (Django's
 404 for a path no route matches, a 405, a 403 from the CSRF check, the 500 page) the API's JSON
 shape ``{"error", "field", "detail"}`` (``labeling.api.errors``), keeping its status and headers.
+
+``PageFormErrorStatus``: pages answer refused form input with 422, never 400, whichever view
+refused it. In DEBUG, django-htmx's error handler replaces the whole document with any 400/403/404/500
+answer to an htmx request, so a form error would wipe the page; ``base.html``'s htmx-config swaps
+422 (and 409) into the form's target like a success. Views say 422 themselves
+(``labeling.roles.page_error_status``); this middleware holds the rule for every page, those
+added later included: an HTML answer of 400 to a page's POST becomes 422. The API (``/api/``)
+keeps its 400s.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 
+from labeling.roles import FORM_ERROR_STATUS
 from labeling.safeinput import text_problem
 
 API_PREFIX = "/api/"
@@ -31,7 +40,11 @@ def _is_api(request: HttpRequest) -> bool:
 def _refusal(request: HttpRequest, field: str | None, message: str) -> HttpResponse:
     if _is_api(request):
         return JsonResponse({"error": message, "field": field, "detail": None}, status=400)
-    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+    response = HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+    if request.method == "POST":
+        response.status_code = FORM_ERROR_STATUS  # a page's refusal (PageFormErrorStatus)
+        response.reason_phrase = "Unprocessable Content"
+    return response
 
 
 def _unstorable_field(request: HttpRequest) -> tuple[str, str] | None:
@@ -93,3 +106,20 @@ class ApiErrorsAsJson:
             if header in response:
                 json_response[header] = response[header]
         return json_response
+
+
+class PageFormErrorStatus:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 400
+            and request.method == "POST"
+            and not request.path.startswith("/api/")
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            response.status_code = FORM_ERROR_STATUS
+            response.reason_phrase = "Unprocessable Content"
+        return response

@@ -69,6 +69,31 @@ class Project(models.Model):
         related_name="annotated_projects",
         help_text="Who may label in this project (admins always may).",
     )
+    # --- rank: labeling depth (issue 13): rankings, acceptability, onboarding ---
+    task_kind = models.CharField(
+        max_length=16,
+        choices=[("pairwise", "Pairwise comparisons"), ("ranking", "Rank K responses")],
+        default="pairwise",
+        help_text="pairwise: annotators judge two responses; ranking: they order the K "
+        "responses of a ranking set (labeling.ranking), expanded into pairwise judgments.",
+    )
+    ask_acceptable = models.BooleanField(
+        default=False,
+        help_text="Also ask whether the better response is acceptable; unacceptable and "
+        "both-bad comparisons go to the rewrite export instead of preference pairs.",
+    )
+    onboarding_required = models.BooleanField(
+        default=False,
+        help_text="Annotators acknowledge the guidelines and pass the qualification set "
+        "(labeling.onboarding) before live work.",
+    )
+    qualification_items = models.PositiveSmallIntegerField(
+        default=0, help_text="How many gold items the qualification set holds (0: none)."
+    )
+    qualification_pass_mark = models.FloatField(
+        default=0.8, help_text="The share of qualification items to answer right to pass."
+    )
+    # --- end rank ---
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -91,6 +116,15 @@ class Project(models.Model):
                 condition=Q(queue_order__in=["fifo", "uncertainty"]),
                 name="project_queue_order_valid",
             ),
+            # --- rank ---
+            models.CheckConstraint(
+                condition=Q(task_kind__in=["pairwise", "ranking"]), name="project_task_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(qualification_pass_mark__gte=0, qualification_pass_mark__lte=1),
+                name="project_pass_mark_range",
+            ),
+            # --- end rank ---
         ]
 
     def __str__(self) -> str:
@@ -370,6 +404,21 @@ class Judgment(models.Model):
         blank=True,
         help_text="Imported judgments: the source the dataset recorded (kept for lossless export).",
     )
+    # --- rank ---
+    ranking = models.ForeignKey(
+        "Ranking",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="judgments",
+        help_text="The ranking this judgment was derived from (labeling.ranking), if any.",
+    )
+    acceptable = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Is the better response acceptable? (Project.ask_acceptable; empty: not asked)",
+    )
+    # --- end rank ---
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -404,3 +453,145 @@ class Judgment(models.Model):
         if self.choice not in (Choice.A, Choice.B):
             return str(self.choice)
         return "left" if self.choice == self.shown_left else "right"
+
+
+# --- rank: rankings (labeling.ranking) and onboarding (labeling.onboarding), issue 13 -----------
+
+RANKING_MIN_K = 3
+RANKING_MAX_K = 9
+
+
+class RankingSet(models.Model):
+    """K responses to one prompt that annotators put in order, each set ranked by
+    ``Project.judgments_per_comparison`` annotators (the queue item of a ranking project)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="ranking_sets")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="ranking_sets")
+    responses = models.ManyToManyField(Response, related_name="ranking_sets")
+    size = models.PositiveSmallIntegerField(help_text="K: how many responses are ranked.")
+    ranking_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=8, choices=ComparisonStatus.choices, default=ComparisonStatus.OPEN
+    )
+    batch = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(size__gte=RANKING_MIN_K, size__lte=RANKING_MAX_K),
+                name="ranking_set_size_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ranking set {self.pk} ({self.size} responses)"
+
+
+class RankingLease(models.Model):
+    """One annotator holds one ranking set until ``expires_at``; ``display_order`` is the order
+    the responses were first shown in (response ids), kept for position-bias audits."""
+
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ranking_leases"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    ranking_set = models.ForeignKey(RankingSet, on_delete=models.CASCADE, related_name="leases")
+    display_order = models.JSONField()
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=8, choices=AssignmentStatus.choices, default=AssignmentStatus.ACTIVE
+    )
+
+    class Meta:
+        ordering = ["-leased_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotator", "project"],
+                condition=Q(status="active"),
+                name="ranking_lease_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lease of ranking set {self.ranking_set_id} by {self.annotator_id}"
+
+    def is_live(self, now: datetime) -> bool:
+        return self.status == AssignmentStatus.ACTIVE and self.expires_at > now
+
+
+class Ranking(models.Model):
+    """One annotator's order of a ranking set, best first; ``order`` is a list of tiers (lists
+    of response ids, a tier of two or more being a tie). Expanded into one ``Judgment`` per pair
+    (``Judgment.ranking``): C(K, 2) of them."""
+
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rankings"
+    )
+    ranking_set = models.ForeignKey(RankingSet, on_delete=models.CASCADE, related_name="rankings")
+    order = models.JSONField()
+    display_order = models.JSONField(default=list)
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotator", "ranking_set"], name="ranking_once_per_annotator"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ranking {self.pk} of set {self.ranking_set_id} by {self.annotator_id}"
+
+
+class Onboarding(models.Model):
+    """Where one annotator stands in a project's onboarding: guidelines acknowledged (for which
+    text) and qualification passed."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="onboardings")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="onboardings"
+    )
+    guidelines_hash = models.CharField(max_length=64, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    last_score = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "annotator"], name="onboarding_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"onboarding of {self.annotator_id} in {self.project_id}"
+
+
+class QualificationAnswer(models.Model):
+    """One answer to a qualification (gold) item, in one attempt. Not a ``Judgment``: it
+    neither takes a slot nor enters gold accuracy, preferences or agreement."""
+
+    onboarding = models.ForeignKey(Onboarding, on_delete=models.CASCADE, related_name="answers")
+    attempt = models.PositiveSmallIntegerField()
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="+")
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    correct = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["onboarding", "attempt", "comparison"], name="qualification_answer_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"answer of {self.onboarding_id} on {self.comparison_id}"
+
+
+# --- end rank ---

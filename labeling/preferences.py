@@ -47,7 +47,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Count, F, Q, QuerySet
 
 from labeling import reliability
 from labeling.models import Choice, Judgment
@@ -331,6 +331,30 @@ def rounds_q(rounds: Sequence[int], *, prefix: str = "") -> Q:
     return condition
 
 
+# --- rank: the absolute check (Project.ask_acceptable) -------------------------------------------
+
+
+def unacceptable_comparisons() -> QuerySet[Any]:
+    """Ids of comparisons whose acceptability answers (``Judgment.acceptable``) say "not
+    acceptable" more often than "acceptable": their better response is not good enough to be
+    a chosen one, so they go to the rewrite export (``labeling.interchange.depth_exports``)
+    instead of preference pairs, and no snapshot or preference export (raw excepted) holds them.
+    Comparisons nobody was asked about are never in it. (A subquery: ``pk__in=``.)"""
+    return (
+        Judgment.objects.filter(acceptable__isnull=False)
+        .order_by()
+        .values("comparison_id")
+        .annotate(
+            no=Count("pk", filter=Q(acceptable=False)), yes=Count("pk", filter=Q(acceptable=True))
+        )
+        .filter(no__gt=F("yes"))
+        .values("comparison_id")
+    )
+
+
+# --- end rank ---
+
+
 # --- a snapshot of judgments as training rows ----------------------------------------------------
 
 
@@ -354,12 +378,14 @@ def snapshot_rows(
     (``labeling.reliability``; :func:`weighted_decision`), those under ``drop_below`` not at all.
     An export with the same judgments and policies (``format=trl_conversational&margin=1&weight=1``,
     or a KTO format, and the same ``annotator_weights`` / ``drop_below``) holds the same rows.
-    Judgments of gold comparisons yield nothing.
+    Judgments of gold comparisons yield nothing, nor do those of comparisons judged not
+    acceptable (:func:`unacceptable_comparisons`).
     """
     votes: dict[int, list[tuple[str, int | None, str]]] = {}
     texts: dict[int, tuple[int, Any, str, str]] = {}
     rows_read = (
         Judgment.objects.filter(pk__in=list(judgment_ids), comparison__gold_answer="")
+        .exclude(comparison_id__in=unacceptable_comparisons())  # rank: to the rewrite export
         .order_by("comparison_id", "id")
         .values_list(
             "comparison_id",

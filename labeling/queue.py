@@ -629,6 +629,18 @@ def _judgment_checked(
         raise LabelingError("time_spent_ms must not be negative", field="time_spent_ms")
 
 
+# --- rank: the absolute check (Project.ask_acceptable) ---
+def _acceptable_checked(choice: str, acceptable: bool | None) -> None:
+    if acceptable is not None and choice == Choice.BOTH_BAD:
+        raise LabelingError(
+            "acceptable must be empty when choice is both_bad (both are unacceptable)",
+            field="acceptable",
+        )
+
+
+# --- end rank ---
+
+
 def judgment_submit(
     *,
     annotator: Any,
@@ -638,14 +650,16 @@ def judgment_submit(
     rationale: str = "",
     flags: Sequence[str] = (),
     time_spent_ms: int | None = None,
+    acceptable: bool | None = None,  # rank: Judgment.acceptable
     now: datetime | None = None,
     _retried: bool = False,
 ) -> SubmitResult:
     """Store one judgment. A retried submit returns the stored judgment and writes nothing."""
     _judgment_checked(choice=choice, strength=strength, flags=flags, time_spent_ms=time_spent_ms)
+    _acceptable_checked(choice, acceptable)  # rank
     submit = {"annotator": annotator, "comparison": comparison, "choice": choice,
               "strength": strength, "rationale": rationale, "flags": flags,
-              "time_spent_ms": time_spent_ms}  # fmt: skip
+              "time_spent_ms": time_spent_ms, "acceptable": acceptable}  # fmt: skip
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             judgment, _ = _judgment_store(cursor, **submit, now=now or timezone.now())
@@ -670,6 +684,7 @@ def judgment_submit_and_claim_next(
     rationale: str = "",
     flags: Sequence[str] = (),
     time_spent_ms: int | None = None,
+    acceptable: bool | None = None,  # rank: Judgment.acceptable
     now: datetime | None = None,
 ) -> tuple[SubmitResult, Assignment | None]:
     """``judgment_submit`` then ``assignment_claim_next`` in ``project``, in one transaction.
@@ -680,8 +695,10 @@ def judgment_submit_and_claim_next(
     claimable row locked by others), it falls back to exactly those two calls.
     """
     _judgment_checked(choice=choice, strength=strength, flags=flags, time_spent_ms=time_spent_ms)
+    _acceptable_checked(choice, acceptable)  # rank
     now = now or timezone.now()
     submit = {
+        "acceptable": acceptable,  # rank
         "annotator": annotator,
         "comparison": comparison,
         "choice": choice,
@@ -731,6 +748,7 @@ def _judgment_store(
     flags: Sequence[str],
     time_spent_ms: int | None,
     now: datetime,
+    acceptable: bool | None = None,  # rank
 ) -> tuple[Judgment, Assignment]:
     """The submit's statements, inside the caller's transaction (which a raise rolls back).
 
@@ -745,6 +763,7 @@ def _judgment_store(
         flags=sorted(set(flags)),
         time_spent_ms=time_spent_ms,
         source=Source.HUMAN,
+        acceptable=acceptable,  # rank
         created_at=timezone.now(),
     )
     inserted: int | None = None
@@ -805,7 +824,10 @@ def judgment_undo(*, annotator: Any, project: Project, now: datetime | None = No
     with transaction.atomic():
         last = (
             Judgment.objects.filter(
-                annotator=annotator, comparison__project=project, source=Source.HUMAN
+                annotator=annotator,
+                comparison__project=project,
+                source=Source.HUMAN,
+                ranking__isnull=True,  # rank: a ranking's judgments go with their ranking
             )
             .order_by("-created_at", "-id")
             .first()

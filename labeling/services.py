@@ -32,6 +32,10 @@ from labeling.models import (
     Split,
     text_hash,
 )
+from labeling.onboarding import NotOnboarded as NotOnboarded  # rank (and below)
+from labeling.onboarding import guidelines_acknowledge as guidelines_acknowledge
+from labeling.onboarding import onboarding_check as onboarding_check
+from labeling.onboarding import qualification_answer as qualification_answer
 from labeling.queue import STRENGTHLESS as STRENGTHLESS
 from labeling.queue import SubmitResult as SubmitResult
 from labeling.queue import assignment_claim_next as assignment_claim_next
@@ -43,7 +47,52 @@ from labeling.queue import judgment_submit as judgment_submit
 from labeling.queue import judgment_submit_and_claim_next as judgment_submit_and_claim_next
 from labeling.queue import judgment_undo as judgment_undo
 from labeling.queue import judgment_validate as judgment_validate
+from labeling.ranking import RankingResult as RankingResult
+from labeling.ranking import ranking_lease_next as ranking_lease_next
+from labeling.ranking import ranking_sets_create as ranking_sets_create
+from labeling.ranking import ranking_skip as ranking_skip
+from labeling.ranking import ranking_submit as ranking_submit
+from labeling.ranking import ranking_undo as ranking_undo
 from labeling.roles import ADMIN_GROUP, ANNOTATOR_GROUP
+from labeling.tokens import admin_group_ensure as admin_group_ensure
+
+# --- rank: labeling-depth settings (issue 13) ---
+
+PROJECT_DEPTH_FIELDS = (
+    "task_kind",
+    "ask_acceptable",
+    "onboarding_required",
+    "qualification_items",
+    "qualification_pass_mark",
+)
+
+
+def project_depth_set(*, project: Project, **changes: Any) -> Project:
+    """Change a project's labeling-depth settings: ``task_kind`` (pairwise | ranking),
+    ``ask_acceptable``, ``onboarding_required``, ``qualification_items`` (0-100) and
+    ``qualification_pass_mark`` (0-1). Checked here, stored in one UPDATE."""
+    unknown = sorted(set(changes) - set(PROJECT_DEPTH_FIELDS))
+    if unknown:
+        raise LabelingError(f"unknown settings {unknown}", field=unknown[0])
+    if "task_kind" in changes and changes["task_kind"] not in ("pairwise", "ranking"):
+        raise LabelingError("task_kind must be pairwise or ranking", field="task_kind")
+    if "qualification_items" in changes and not 0 <= int(changes["qualification_items"]) <= 100:
+        raise LabelingError(
+            "qualification_items must be between 0 and 100", field="qualification_items"
+        )
+    mark = changes.get("qualification_pass_mark")
+    if mark is not None and not 0 <= float(mark) <= 1:
+        raise LabelingError(
+            "qualification_pass_mark must be between 0 and 1", field="qualification_pass_mark"
+        )
+    if changes:
+        Project.objects.filter(pk=project.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(project, name, value)
+    return project
+
+
+# --- end rank ---
 
 # --- accounts ----------------------------------------------------------------------------------
 
@@ -62,7 +111,10 @@ def user_create(*, username: str, role: str, password: str | None = None) -> tup
         user = user_model.objects.create_user(
             username=username, password=password, is_staff=role == ADMIN_GROUP
         )
-        group, _ = Group.objects.get_or_create(name=role)
+        if role == ADMIN_GROUP:
+            group = admin_group_ensure()  # the Django-admin permissions admins need
+        else:
+            group, _ = Group.objects.get_or_create(name=role)
         user.groups.add(group)
     return user, password
 

@@ -2,11 +2,13 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from labeling import views
+from labeling import depth_views, token_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
     path("projects/", views.project_list, name="project_list"),
+    path("tokens/", token_views.token_list, name="tokens"),
+    path("tokens/<id:user_id>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("projects/<id:project_id>/", views.project_detail, name="project_detail"),
     path("projects/<id:project_id>/queue-order/", views.queue_order_set, name="queue_order_set"),
     path("projects/<id:project_id>/label/", views.label, name="label"),
@@ -19,4 +21,25 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.gold_mark,
         name="gold_mark",
     ),
+    # --- rank: labeling depth (issue 13) ---
+    path("projects/<id:project_id>/rank/", depth_views.rank, name="rank"),
+    path("projects/<id:project_id>/rank/skip/", depth_views.rank_skip, name="rank_skip"),
+    path("projects/<id:project_id>/rank/undo/", depth_views.rank_undo, name="rank_undo"),
+    path("projects/<id:project_id>/onboarding/", depth_views.onboarding_page, name="onboarding"),
+    path(
+        "projects/<id:project_id>/onboarding/acknowledge/",
+        depth_views.onboarding_acknowledge,
+        name="onboarding_acknowledge",
+    ),
+    path(
+        "projects/<id:project_id>/onboarding/answer/",
+        depth_views.onboarding_answer,
+        name="onboarding_answer",
+    ),
+    path(
+        "projects/<id:project_id>/labeling-settings/",
+        depth_views.depth_settings,
+        name="depth_settings",
+    ),
+    # --- end rank ---
 ]

@@ -4,7 +4,7 @@ Each view parses input with a form, calls one service or selector, and renders. 
 htmx swaps into the page serves both the full page and the fragment (the named partial whose
 name is the id of the element it replaces), and varies on ``HX-Request``. Every form also works
 without JavaScript: a plain POST answers with a redirect (POST/redirect/GET) or, on an error,
-the page again with status 400/409.
+the page again with status 422/409 (never 400: see ``labeling.roles.FORM_ERROR_STATUS``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
-from labeling import selectors, services
+from labeling import depth_views, selectors, services
 from labeling.forms import (
     AssignmentForm,
     GoldGenerateForm,
@@ -35,11 +35,22 @@ from labeling.forms import (
     QueueOrderForm,
 )
 from labeling.models import Assignment, Comparison, Project, Side
-from labeling.roles import is_admin, is_fragment_request, login_required
+from labeling.roles import (
+    FORM_ERROR_STATUS,
+    is_admin,
+    is_fragment_request,
+    login_required,
+    page_error_status,
+)
 from labeling.safeinput import db_id
 from labeling.services import Conflict, LabelingError
 
 LABEL_TEMPLATE = "labeling/label.html"
+# The labeling page's words for a refusal of a field (the API's say it in the API's terms).
+PAGE_WORDING = {
+    "strength": "How much better? A winning side needs a strength: press 7, 8, 9 or 0 "
+    "(or pick one), or choose Tie / Both bad.",
+}
 HISTORY_PAGE_SIZE = 25
 
 
@@ -101,12 +112,12 @@ def project_list(request: HttpRequest) -> HttpResponse:
                 )
             except LabelingError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-                status = exc.status
+                status = page_error_status(exc.status)
             else:
                 messages.success(request, f"Project “{project.name}” created.")
                 return redirect("project_detail", project_id=project.pk)
         else:
-            status = 400
+            status = FORM_ERROR_STATUS
     else:
         form = ProjectCreateForm()
     context = {"projects": selectors.projects_with_counts(), "form": form}
@@ -245,7 +256,7 @@ def _render_label(
         "label_url": _label_url(project),
     }
     template = LABEL_TEMPLATE + "#label-panel" if is_fragment_request(request) else LABEL_TEMPLATE
-    response = render(request, template, context, status=status)
+    response = render(request, template, context, status=page_error_status(status))
     patch_vary_headers(response, ["HX-Request"])
     return response
 
@@ -276,6 +287,11 @@ def _first_error(form: JudgmentForm | AssignmentForm) -> str:
 def label(request: HttpRequest, project_id: int) -> HttpResponse:
     """GET: the annotator's current comparison. POST: judge it, then show the next one."""
     project = _labeling_project(request, project_id)
+    # --- rank: onboarding first; a ranking project ranks (labeling.depth_views) ---
+    gate = depth_views.label_gate(request, project)
+    if gate is not None:
+        return gate
+    # --- end rank ---
     if request.method == "GET":
         return _render_label(request, project)
 
@@ -286,9 +302,28 @@ def label(request: HttpRequest, project_id: int) -> HttpResponse:
         return _render_label(request, project, error=exc.message, status=exc.status)
     if not form.is_valid():
         return _render_label(
-            request, project, assignment=assignment, form=form, error=_first_error(form), status=400
+            request,
+            project,
+            assignment=assignment,
+            form=form,
+            error=_first_error(form),
+            status=FORM_ERROR_STATUS,
         )
     data = form.cleaned_data
+    # --- rank: the absolute check (Project.ask_acceptable) ---
+    acceptable = {"yes": True, "no": False}.get(data.get("acceptable") or "")
+    if project.ask_acceptable and data["choice"] != "both_bad" and acceptable is None:
+        return _render_label(
+            request,
+            project,
+            assignment=assignment,
+            form=form,
+            error="Is the better response acceptable? Press Y or N.",
+            status=400,
+        )
+    if data["choice"] == "both_bad":
+        acceptable = None
+    # --- end rank ---
     try:
         # One transaction stores the judgment and leases the next comparison (one commit).
         _, next_lease = services.judgment_submit_and_claim_next(
@@ -300,10 +335,12 @@ def label(request: HttpRequest, project_id: int) -> HttpResponse:
             rationale=data["rationale"],
             flags=data["flags"],
             time_spent_ms=data["time_spent_ms"],
+            acceptable=acceptable,  # rank
         )
     except LabelingError as exc:
+        message = PAGE_WORDING.get(exc.field or "", exc.message)
         return _render_label(
-            request, project, assignment=assignment, form=form, error=exc.message, status=exc.status
+            request, project, assignment=assignment, form=form, error=message, status=exc.status
         )
     return _after_action(request, project, next_lease=next_lease)
 
@@ -400,7 +437,7 @@ def gold_page(request: HttpRequest, project_id: int) -> HttpResponse:
                 messages.success(request, f"{len(made)} gold comparisons generated.")
         except LabelingError as exc:
             messages.error(request, exc.message)
-            status = exc.status
+            status = page_error_status(exc.status)
         else:
             return redirect("gold", project_id=project.pk)
         rate_form = form if action == "rate" else rate_form
@@ -431,7 +468,7 @@ def gold_mark(request: HttpRequest, project_id: int, comparison_id: int) -> Http
         else:
             comparison = services.comparison_gold_clear(comparison=comparison)
     except LabelingError as exc:
-        error, status = exc.message, exc.status
+        error, status = exc.message, page_error_status(exc.status)
     if not is_fragment_request(request):
         if error:
             messages.error(request, error)

@@ -35,11 +35,7 @@ class Curve:
 def curves_for_run(history: Sequence[dict[str, Any]]) -> list[Curve]:
     """The run's curves worth drawing: loss first, then accuracy / reward / margin / KL series."""
     series: dict[str, list[tuple[float, float]]] = {}
-    for index, point in enumerate(history):
-        step = point.get("step")
-        x = float(step) if isinstance(step, int | float) else float(index)
-        if point.get("phase"):
-            x = float(index)  # several phases (e.g. two generate calls) share one axis
+    for x, point in zip(_steps_along(history), history, strict=True):
         for key, value in point.items():
             if key in ("step", "phase") or not isinstance(value, int | float):
                 continue
@@ -50,6 +46,27 @@ def curves_for_run(history: Sequence[dict[str, Any]]) -> list[Curve]:
             series.setdefault(key, []).append((x, float(value)))
     names = sorted(series, key=lambda k: (k != "loss", "accurac" not in k, k))
     return [Curve(name, series[name]) for name in names if len(series[name]) >= 2][:MAX_CURVES]
+
+
+def _steps_along(history: Sequence[dict[str, Any]]) -> list[float]:
+    """The x of each point: its reported step, so the axis ends where the run's header does
+    (a thinned history has gaps in its indexes, not in its steps). Phases (e.g. the two generate
+    calls) are laid end to end: a phase's steps start after the previous phase's last one. A
+    point without a step comes one after the point before it."""
+    xs: list[float] = []
+    offset, last, phase = 0.0, 0.0, None
+    for point in history:
+        if xs and point.get("phase") != phase:
+            offset = last
+        phase = point.get("phase")
+        step = point.get("step")
+        if isinstance(step, int | float) and not isinstance(step, bool):
+            x = offset + float(step)
+        else:
+            x = last + 1
+        xs.append(x)
+        last = x
+    return xs
 
 
 def _fmt(value: float) -> str:

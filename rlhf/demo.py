@@ -16,6 +16,7 @@ from django.db import transaction
 
 from labeling.models import Project, Split
 from labeling.services import (
+    admin_group_ensure,
     comparisons_create,
     pairs_all,
     project_create,
@@ -63,6 +64,7 @@ def demo_project_create(
     """Create (or complete) the demo project; returns it with any accounts made on this call."""
     created: list[tuple[str, str, str]] = []
     admin_user = _ensure_user(admin, "admin", created) if admin else None
+    admin_group_ensure()  # an older demo's admin group gets the Django-admin permissions too
     annotator_users = [_ensure_user(u, "annotator", created) for u in annotators]
     project = Project.objects.filter(name=name).first()
     if project is None:

@@ -189,13 +189,14 @@ def bradley_terry(
 
 @dataclass(frozen=True)
 class Bar:
-    """A leaderboard row's geometry on a shared axis, in percent of its width (CSS bars)."""
+    """A leaderboard row's geometry on a shared axis, in percent of its width (an SVG per row)."""
 
     strength: Strength
     lower_pct: float
     point_pct: float
     width_pct: float
     zero_pct: float
+    upper_pct: float
     win_prob_vs_mean: float  # the Bradley-Terry chance to beat an average checkpoint
 
 
@@ -217,6 +218,7 @@ def bars(board: Sequence[Strength]) -> list[Bar]:
             point_pct=pct(s.strength),
             width_pct=round(pct(s.upper) - pct(s.lower), 2),
             zero_pct=pct(0.0),
+            upper_pct=pct(s.upper),
             win_prob_vs_mean=1 / (1 + math.exp(-s.strength)),
         )
         for s in board

@@ -361,7 +361,11 @@ class TrainingRun(models.Model):
         total = int(self.progress.get("total") or 0)
         if total <= 0:
             return 0
-        return max(0, min(100, round(100 * int(self.progress.get("step") or 0) / total)))
+        within = max(0.0, min(1.0, int(self.progress.get("step") or 0) / total))
+        # A step of several engine calls (generate: candidate, then champion) fills one bar.
+        phases = max(1, int(self.progress.get("phase_count") or 1))
+        done = max(0, min(phases - 1, int(self.progress.get("phase_index") or 0)))
+        return round(100 * (done + within) / phases)
 
     @property
     def wall_s(self) -> float | None:

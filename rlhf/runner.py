@@ -359,7 +359,7 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
         history: list[dict[str, Any]] = []
         results: dict[str, dict[str, Any]] = {}
         cpu_s = 0.0
-        for invocation in invocations:
+        for index, invocation in enumerate(invocations):
             spec_path = workdir / f"{invocation.name}.spec.json"
             result_path = workdir / f"{invocation.name}.result.json"
             spec_path.write_text(json.dumps(invocation.spec, indent=2, sort_keys=True))
@@ -369,7 +369,12 @@ def training_run_execute(run_id: int, *, listener: Listener | None = None) -> st
                 command,
                 workdir=workdir,
                 progress=Progress(
-                    run.pk, phase=invocation.name, history=history, listener=listener
+                    run.pk,
+                    phase=invocation.name,
+                    history=history,
+                    listener=listener,
+                    phase_index=index,
+                    phase_count=len(invocations),
                 ),
                 should_cancel=_cancel_requested(run.pk),
                 on_start=lambda pid: _record_pid(run.pk, pid),

@@ -6,9 +6,11 @@ Nothing here writes. Nothing here imports the training engine.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 from urllib.parse import urlencode
 
@@ -574,6 +576,84 @@ def snapshot_preview(project: Project, method: str, config: dict[str, Any] | Non
     except ConfigError:
         return None
     return len(snapshot_select(project, resolved["snapshot"], method).rows)
+
+
+@dataclass(frozen=True)
+class LaunchPreview:
+    """What a round launched now would do: its resolved config, the rows it would train on and
+    the checkpoints it would start from and stay near (the launch form's preview)."""
+
+    method: str
+    config: dict[str, Any]
+    rows: int  # training rows of the policy step
+    rounds: list[int]  # the round numbers the snapshot takes ([]: every comparison)
+    min_rows: int  # PAIRWISE_MIN_SNAPSHOT
+    parent: Checkpoint | None  # the champion it starts from; None: the base, made at launch
+
+    @property
+    def data_words(self) -> str:
+        """Which comparisons the rows come from, in words."""
+        if not self.rounds:
+            return "every judged comparison"
+        parts = ["the comparisons no round made" if n == 0 else f"round {n}'s" for n in self.rounds]
+        return ", ".join(parts)
+
+    @property
+    def starts_from(self) -> str:
+        if self.parent is None:
+            return "the base model"
+        if self.parent.parent_id is None:
+            return f"checkpoint #{self.parent.pk}, the base model"
+        return f"checkpoint #{self.parent.pk}, the champion"
+
+    @property
+    def config_json(self) -> str:
+        return json.dumps(self.config, indent=2)
+
+    @property
+    def short_by(self) -> int:
+        """How many more training rows the round needs (0: enough)."""
+        return max(0, self.min_rows - self.rows)
+
+    @property
+    def family(self) -> str:
+        return METHOD_REGISTRY[self.method].family
+
+    @property
+    def policy_steps(self) -> int:
+        """The policy step's budget: the config's ``max_steps`` or the engine's default."""
+        policy = self.config["policy"]
+        if "max_steps" in policy:
+            return int(policy["max_steps"])
+        spec = METHOD_REGISTRY[self.method].spec
+        engine: dict[str, Any] = {f.name: f.default for f in dataclass_fields(spec)}
+        return int(engine["max_steps"])
+
+    @property
+    def reference(self) -> str:
+        """The model the policy's KL / DPO reference is, in words."""
+        starts_from_base = self.parent is None or self.parent.parent_id is None
+        if self.family == "online" or self.config["policy"].get("reference") == "base":
+            return "the base model"
+        if starts_from_base:
+            return "the base model (the parent is the base)"
+        return f"the parent, checkpoint #{self.parent.pk}" if self.parent else "the parent"
+
+
+def launch_preview(
+    project: Project, method: str, overrides: dict[str, Any] | None
+) -> LaunchPreview:
+    """The preview of a launch of ``method`` with ``overrides``; ConfigError names the field."""
+    config = resolve_config(method, overrides)
+    chosen = snapshot_select(project, config["snapshot"], method)
+    return LaunchPreview(
+        method=method,
+        config=config,
+        rows=len(chosen.rows),
+        rounds=chosen.rounds,
+        min_rows=settings.PAIRWISE_MIN_SNAPSHOT,
+        parent=Checkpoint.objects.champion_of(project),
+    )
 
 
 @dataclass(frozen=True)

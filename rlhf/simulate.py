@@ -9,6 +9,7 @@ answers ``tie`` when the scores are equal, and sets the strength from the score 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -99,7 +100,19 @@ class ApiClient:
         self.token = token
         self.timeout = timeout
 
+    # A throttled (429) or busy (503) call is retried after its Retry-After, this many times:
+    # a judgment is idempotent, a lease is the caller's one active lease.
+    RETRIES = 20
+
     def post(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        for _ in range(self.RETRIES):
+            status, payload, retry_after = self._post(path, body)
+            if status not in (429, 503) or retry_after is None:
+                break
+            time.sleep(min(retry_after, 60.0))
+        return status, payload
+
+    def _post(self, path: str, body: dict[str, Any] | None) -> tuple[int, Any, float | None]:
         request = urllib.request.Request(
             f"{self.base_url}{path}",
             data=json.dumps(body or {}).encode("utf-8"),
@@ -113,14 +126,18 @@ class ApiClient:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
-                return response.status, json.loads(raw) if raw else None
+                return response.status, json.loads(raw) if raw else None, None
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             try:
                 payload = json.loads(raw) if raw else None
             except json.JSONDecodeError:
                 payload = raw.decode("utf-8", "replace")
-            return exc.code, payload
+            try:
+                retry_after = float(exc.headers.get("Retry-After", ""))
+            except ValueError:
+                retry_after = None
+            return exc.code, payload, retry_after
 
 
 class ApiError(RuntimeError):

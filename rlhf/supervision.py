@@ -74,9 +74,13 @@ class Progress:
         phase: str,
         history: list[dict[str, Any]],
         listener: Listener | None = None,
+        phase_index: int = 0,
+        phase_count: int = 1,
     ) -> None:
         self.run_id = run_id
         self.phase = phase
+        # Where this engine call stands among the step's calls (``TrainingRun.percent``).
+        self.phase_place = {"phase_index": phase_index, "phase_count": phase_count}
         self.listener = listener
         self.history = history
         self.state: dict[str, Any] = {"phase": phase}
@@ -94,6 +98,7 @@ class Progress:
                 "total": event.get("total"),
                 "eta_s": event.get("eta_s"),
                 "loss": event.get("loss"),
+                **self.phase_place,
             }
             point = {"phase": self.phase, "step": event.get("step"), "loss": event.get("loss")}
             point.update(event.get("metrics") or {})

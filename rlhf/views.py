@@ -11,19 +11,25 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling.models import Project
-from labeling.roles import is_admin, is_fragment_request, login_required
+from labeling.roles import (
+    FORM_ERROR_STATUS,
+    is_admin,
+    is_fragment_request,
+    login_required,
+    page_error_status,
+)
 from labeling.safeinput import db_id
 from labeling.services import LabelingError
 from rlhf import charts, selectors, services, tasks
 from rlhf.forms import RoundLaunchForm
-from rlhf.methods import PPO_NOTE
+from rlhf.methods import DEFAULT_METHOD, PPO_NOTE, ConfigError
 from rlhf.models import Checkpoint, ModelSpec, Round
 
 
@@ -47,48 +53,69 @@ def _render(
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_rounds(request: HttpRequest, project_id: int) -> HttpResponse:
-    """The round list and the launch form (``?method=`` swaps in that method's defaults)."""
+    """The round list and the launch form.
+
+    ``?method=`` swaps in that method's defaults; ``?preview=1`` with the form's fields checks
+    them and previews the round (the form's values kept). POST launches, then redirects.
+    """
     _require_admin(request)
     project = get_object_or_404(Project, pk=project_id)
     status = 200
+    partial = "round-list"
+    form = RoundLaunchForm(method=request.GET.get("method", DEFAULT_METHOD))
     if request.method == "POST":
-        form = RoundLaunchForm(request.POST, method=request.POST.get("method", "dpo"))
+        form = RoundLaunchForm(request.POST, method=request.POST.get("method", DEFAULT_METHOD))
+        partial = "launch-form"
         if form.is_valid():
             try:
                 round_ = services.round_launch(
                     project=project,
                     method=form.cleaned_data["method"],
-                    config=form.cleaned_data["config"],
+                    config=form.overrides(),
                     created_by=request.user,
                 )
             except LabelingError as exc:
-                form.add_error(None, f"{exc.field}: {exc.message}" if exc.field else exc.message)
-                status = exc.status
+                form.add_config_error(exc.field, exc.message)
+                status = page_error_status(exc.status)
             else:
-                messages.success(request, f"Round {round_.number} queued.")
+                messages.success(request, f"Round {round_.number} launched.")
                 return redirect("rlhf:round_detail", round_id=round_.pk)
         else:
-            status = 400
+            status = FORM_ERROR_STATUS
+    elif "preview" in request.GET:
+        form = RoundLaunchForm(request.GET, method=request.GET.get("method", DEFAULT_METHOD))
         partial = "launch-form"
-    else:
-        form = RoundLaunchForm(method=request.GET.get("method", "dpo"))
-        partial = "launch-form" if "method" in request.GET else "round-list"
-    # The snapshot a launch would train on: counted for the launch form (a method switch, a
-    # refused launch, ``?method=``); the plain list page loads the form again to show it.
+    elif "method" in request.GET:
+        partial = "launch-form"
+    # The preview of a launch: for the launch form (a method switch, a changed field, a refused
+    # launch); the plain list page loads the form again to show it (counting rows takes a while).
     preview = None
-    if request.method == "POST" or "method" in request.GET:
-        data = form.cleaned_data if form.is_bound and hasattr(form, "cleaned_data") else {}
-        method = data.get("method") or form.fields["method"].initial
-        preview = selectors.snapshot_preview(project, method, data.get("config"))
+    if partial == "launch-form":
+        preview = _launch_preview(project, form)
     context = {
         "project": project,
         "form": form,
-        "snapshot_preview": preview,
+        "preview": preview,
         "min_snapshot": settings.PAIRWISE_MIN_SNAPSHOT,
         "rounds": selectors.project_rounds(project),
         "ppo_note": PPO_NOTE,
     }
     return _render(request, "rlhf/rounds.html", partial, context, status=status)
+
+
+def _launch_preview(project: Project, form: RoundLaunchForm) -> selectors.LaunchPreview | None:
+    """The round the form would launch, or None (its errors then say why)."""
+    if form.is_bound and (
+        not form.is_valid() and any(name != NON_FIELD_ERRORS for name in form.errors)
+    ):
+        return None
+    method = form.cleaned_data["method"] if form.is_bound else form.entry.name
+    try:
+        return selectors.launch_preview(project, method, form.overrides() if form.is_bound else {})
+    except ConfigError as exc:
+        if not form.errors.get(exc.field or "__all__"):
+            form.add_config_error(exc.field, str(exc))
+        return None
 
 
 def _round_context(round_: Round) -> dict[str, Any]:

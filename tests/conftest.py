@@ -12,6 +12,71 @@ from labeling.models import Project
 from labeling.roles import ADMIN_GROUP
 from tests.factories import ComparisonFactory, ProjectFactory, UserFactory
 
+# --- safe by default: throttles and CSP (helper "safe") ----------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> Iterator[None]:
+    """API throttles count in the default cache, which outlives a test: each test starts with
+    none spent. The rates themselves stay the production ones (tests/labeling/api/test_throttles)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+class CSPWatchedBrowser:
+    """The Chromium browser, with every page it opens watched for Content-Security-Policy
+    violations (``securitypolicyviolation`` events and Chromium's console reports); the
+    ``_no_csp_violations`` fixture fails the test that caused any."""
+
+    SCRIPT = """document.addEventListener("securitypolicyviolation", (e) => console.error(
+        "CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+        " at " + e.sourceFile + ":" + e.lineNumber + " " + (e.sample || "")));"""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+        self.violations: list[str] = []
+        self.console: list[str] = []
+
+    def _on_console(self, message: Any) -> None:
+        text = f"[{message.type}] {message.text}"
+        self.console.append(text)
+        if "Content Security Policy" in message.text or "CSP violation" in message.text:
+            self.violations.append(text)
+
+    def watch(self, context: Any) -> Any:
+        context.add_init_script(self.SCRIPT)
+        context.on("console", self._on_console)
+        return context
+
+    def new_context(self, **kwargs: Any) -> Any:
+        return self.watch(self._browser.new_context(**kwargs))
+
+    def new_page(self, **kwargs: Any) -> Any:
+        page = self._browser.new_page(**kwargs)
+        self.watch(page.context)
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A browser test fails on any CSP violation seen while it ran."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    watched = request.getfixturevalue("browser")
+    watched.violations.clear()
+    yield
+    violations, watched.violations[:] = list(watched.violations), []
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
+
+
+# --- end safe by default ------------------------------------------------------------------------
+
 
 @pytest.fixture
 def admin_user(db: Any) -> Any:
@@ -62,5 +127,5 @@ def browser() -> Iterator[Any]:
         pytest.skip("Debian chromium is not installed (make chromium)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
+        yield CSPWatchedBrowser(browser)  # helper "safe": fails a test on any CSP violation
         browser.close()

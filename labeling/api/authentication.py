@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from labeling.api.throttles import TokenFailureThrottle
 from labeling.safeinput import text_problem
 from labeling.sqlrows import RowReader
 
@@ -31,6 +32,20 @@ def _readers() -> tuple[RowReader, RowReader, str]:
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
+    """Also throttles guessing: invalid keys are counted per client IP (``TokenFailureThrottle``,
+    rate ``auth``); past the rate any key from that IP answers 429 until the window has room."""
+
+    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+        throttle = TokenFailureThrottle()
+        header = authentication.get_authorization_header(request).split()
+        if header and header[0].lower() == self.keyword.lower().encode():
+            throttle.check(request)
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            throttle.record_failure(request)
+            raise
+
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         if text_problem(key):  # a NUL would reach PostgreSQL as a 500
             raise exceptions.AuthenticationFailed(_("Invalid token."))

@@ -169,6 +169,13 @@ class JudgmentInputSerializer(serializers.Serializer[Any]):
     time_spent_ms = serializers.IntegerField(
         required=False, allow_null=True, default=None, max_value=2_147_483_647
     )
+    acceptable = serializers.BooleanField(  # rank
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Is the better response acceptable? (projects with ask_acceptable; empty "
+        "for both_bad). Unacceptable comparisons go to the rewrite export, not to pairs.",
+    )
     next = serializers.BooleanField(
         required=False,
         default=False,

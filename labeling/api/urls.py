@@ -3,12 +3,14 @@
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.views import SpectacularAPIView
 
-from labeling.api import docs, views
+from labeling.api import depth, docs, tokens, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", docs.api_docs, name="api-docs"),
     path("projects/", views.ProjectListCreateView.as_view(), name="api-projects"),
+    path("tokens/", tokens.TokenListCreateView.as_view(), name="api-tokens"),
+    path("tokens/<id:user_id>/", tokens.TokenRevokeView.as_view(), name="api-token"),
     path("projects/<id:project_id>/", views.ProjectDetailView.as_view(), name="api-project"),
     path(
         "projects/<id:project_id>/stats/",
@@ -45,4 +47,61 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.JudgmentSubmitView.as_view(),
         name="api-judgments",
     ),
+    # --- rank: labeling depth (issue 13) ---
+    path(
+        "projects/<id:project_id>/labeling-settings/",
+        depth.DepthSettingsView.as_view(),
+        name="api-depth-settings",
+    ),
+    path(
+        "projects/<id:project_id>/ranking-sets/",
+        depth.RankingSetsView.as_view(),
+        name="api-ranking-sets",
+    ),
+    path(
+        "projects/<id:project_id>/rankings/next/",
+        depth.RankingNextView.as_view(),
+        name="api-rankings-next",
+    ),
+    path(
+        "projects/<id:project_id>/rankings/skip/",
+        depth.RankingSkipView.as_view(),
+        name="api-rankings-skip",
+    ),
+    path(
+        "projects/<id:project_id>/rankings/undo/",
+        depth.RankingUndoView.as_view(),
+        name="api-rankings-undo",
+    ),
+    path(
+        "ranking-sets/<id:ranking_set_id>/rankings/",
+        depth.RankingSubmitView.as_view(),
+        name="api-rankings-submit",
+    ),
+    path(
+        "projects/<id:project_id>/export/rankings/",
+        depth.RankingsExportView.as_view(),
+        name="api-export-rankings",
+    ),
+    path(
+        "projects/<id:project_id>/export/rewrite/",
+        depth.RewriteExportView.as_view(),
+        name="api-export-rewrite",
+    ),
+    path(
+        "projects/<id:project_id>/onboarding/",
+        depth.OnboardingView.as_view(),
+        name="api-onboarding",
+    ),
+    path(
+        "projects/<id:project_id>/onboarding/acknowledge/",
+        depth.OnboardingAcknowledgeView.as_view(),
+        name="api-onboarding-acknowledge",
+    ),
+    path(
+        "projects/<id:project_id>/onboarding/answers/",
+        depth.OnboardingAnswerView.as_view(),
+        name="api-onboarding-answers",
+    ),
+    # --- end rank ---
 ]

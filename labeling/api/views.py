@@ -37,6 +37,7 @@ from labeling.api.serializers import (
     judgment_payload,
     lease_payload,
 )
+from labeling.api.throttles import ScopedThrottle
 from labeling.models import Assignment, Comparison, Project
 from labeling.roles import is_admin
 
@@ -243,6 +244,13 @@ class QueueNextView(APIView):
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = _visible_project(request, project_id)
+        # --- rank: onboarding first (403 with the reason); ranking projects lease rankings ---
+        services.onboarding_check(annotator=request.user, project=project)
+        if project.task_kind == "ranking":
+            raise services.Conflict(
+                "this project ranks responses: lease from rankings/next/", field="task_kind"
+            )
+        # --- end rank ---
         lease = services.assignment_claim_next(annotator=request.user, project=project)
         if lease is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -291,6 +299,9 @@ class QueueUndoView(APIView):
 
 @extend_schema(tags=["judgments"])
 class JudgmentSubmitView(APIView):
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "submit"
+
     @extend_schema(
         summary="Submit your judgment of a leased comparison",
         description=(
@@ -315,6 +326,7 @@ class JudgmentSubmitView(APIView):
             "rationale": data["rationale"],
             "flags": data["flags"],
             "time_spent_ms": data["time_spent_ms"],
+            "acceptable": data["acceptable"],  # rank
         }
         if _wants_next(request, data):
             # One transaction for both: one commit per judgment.

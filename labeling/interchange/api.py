@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from labeling import selectors
 from labeling.api.parsers import RowsJSONParser
 from labeling.api.schema import ErrorSerializer
+from labeling.api.throttles import ScopedThrottle
 from labeling.interchange.cards import dataset_card_render
 from labeling.interchange.exports import export_filename, export_stream
 from labeling.interchange.formats import (
@@ -269,6 +270,9 @@ class PreferencesImportView(_ImportView):
 
 class ExportView(APIView):
     """GET a streamed export. ``?card=1`` answers the dataset card instead (Markdown)."""
+
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "export"
 
     content_negotiation_class = IgnoreFormatNegotiation
 

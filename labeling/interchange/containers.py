@@ -18,6 +18,7 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labeling.interchange.csvsafe import csv_escape
 from labeling.interchange.formats import RAW_COLUMNS
 from labeling.services import LabelingError
 
@@ -41,7 +42,7 @@ def row_json(value: Any) -> str:
 def _csv_cell(value: Any) -> Any:
     if isinstance(value, list | dict):
         return row_json(value)
-    return value
+    return csv_escape(value)  # no spreadsheet formula from annotators' or models' text
 
 
 class _Chunks:
@@ -187,11 +188,18 @@ def rows_encode(
     elif container == "csv":
         buffer = io.StringIO()
         writer = None
+        # csv quotes a cell holding "\n" (the line terminator) but not a lone "\r", which readers
+        # take for a line end: a row with one is written with every cell quoted.
+        quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
         for count, row in enumerate(hashed(rows), start=1):
             if writer is None:
                 writer = csv.writer(buffer, lineterminator="\n")
                 writer.writerow(list(row))
-            writer.writerow([_csv_cell(value) for value in row.values()])
+            cells = [_csv_cell(value) for value in row.values()]
+            if any(isinstance(cell, str) and "\r" in cell for cell in cells):
+                quoted.writerow(cells)
+            else:
+                writer.writerow(cells)
             if count % 2000 == 0:
                 yield buffer.getvalue().encode()
                 buffer.seek(0)

@@ -127,6 +127,8 @@ def _comparisons(project: Project, spec: ExportSpec) -> QuerySet[Comparison]:
         queryset = queryset.filter(preferences.rounds_q(spec.rounds))
     if spec.batch:
         queryset = queryset.filter(batch=spec.batch)
+    if spec.dataset_format != "raw":  # rank: unacceptable pairs go to the rewrite export
+        queryset = queryset.exclude(pk__in=preferences.unacceptable_comparisons())
     return queryset
 
 

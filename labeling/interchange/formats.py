@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from django.conf import settings
 
+from labeling.interchange.csvsafe import csv_unescape
 from labeling.safeinput import (
     UnsafeInput,
     json_load_bounded,
@@ -325,7 +326,10 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
                     RowError(reader.line_num, None, "more cells than the header has columns"),
                 )
                 continue
-            yield reader.line_num, {k.strip(): v for k, v in record.items() if k is not None}
+            yield (
+                reader.line_num,
+                {k.strip(): csv_unescape(v) for k, v in record.items() if k is not None},
+            )
     except UnicodeDecodeError as exc:
         raise ImportRejected([RowError(None, None, f"not valid UTF-8 ({exc.reason})")]) from exc
     except csv.Error as exc:

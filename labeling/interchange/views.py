@@ -1,6 +1,6 @@
 """The interchange pages (admins): upload prompts, responses or a preference dataset, and
 export a dataset. The upload form posts here (htmx swaps the ``upload-result`` partial; a plain
-post redirects after success or shows the page again with 400); the export form is a plain GET
+post redirects after success or shows the page again with 422); the export form is a plain GET
 to the export API, which streams the file.
 """
 
@@ -24,7 +24,7 @@ from labeling.interchange.forms import ExportForm, UploadForm
 from labeling.interchange.imports import ImportResult, prompts_import, responses_import
 from labeling.interchange.preference_imports import preferences_import
 from labeling.models import Project
-from labeling.roles import is_admin, is_fragment_request
+from labeling.roles import FORM_ERROR_STATUS, is_admin, is_fragment_request, page_error_status
 from labeling.services import LabelingError
 
 
@@ -65,10 +65,10 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
                 result = _import(project, form)
             except ImportRejected as exc:
                 context["errors"] = [str(error) for error in exc.errors]
-                status = exc.status
+                status = page_error_status(exc.status)
             except LabelingError as exc:
                 context["errors"] = [exc.message]
-                status = exc.status
+                status = page_error_status(exc.status)
             else:
                 if not is_fragment_request(request):
                     messages.success(request, f"Imported: {result.summary()}")
@@ -76,7 +76,7 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
                 context["result"] = result
                 form = UploadForm(initial={"kind": form.cleaned_data["kind"]})
         else:
-            status = 400
+            status = FORM_ERROR_STATUS
     else:
         form = UploadForm()
     context["form"] = form

@@ -185,8 +185,8 @@ class CheckpointPromoteView(AdminAPIView):
 class ProjectModelView(AdminAPIView):
     @extend_schema(
         summary="Choose the base model a project tunes (before its first round)",
-        description="The project's checkpoint 0 becomes that model spec's base model. "
-        "409 once the project has rounds.",
+        description="The project's base checkpoint (the root of its lineage) becomes that "
+        "model spec's base model. 409 once the project has rounds.",
         request=ProjectModelSerializer,
         responses={200: CheckpointSerializer},
     )

@@ -59,12 +59,31 @@
     return !!document.querySelector("#label-panel.htmx-request, #label-panel .htmx-request");
   }
 
+  // Screen readers hear each new comparison (or the empty queue) from a live region that stays
+  // outside the swapped panel, so it is not replaced along with it.
+  function announce() {
+    var region = document.getElementById("label-announce");
+    if (!region) return;
+    var remaining = document.querySelector("[data-testid=remaining]");
+    region.textContent = currentAssignment()
+      ? "Next comparison." + (remaining ? " Remaining " + remaining.textContent + "." : "")
+      : "All done: nothing left to judge.";
+  }
+
   // A new comparison on screen restarts the clock; an error re-render of the same one does not.
+  // htmx keeps focus on an element with the same id after a swap (Ctrl+Enter from the rationale
+  // box would leave the caret in the next comparison's box): a new comparison gets the focus on
+  // the panel, so the next keys are shortcuts again.
   function onPanelShown() {
     var assignment = currentAssignment();
     if (assignment !== shownAssignment) {
       shownAssignment = assignment;
       shownAt = performance.now();
+      var panel = document.getElementById("label-panel");
+      if (panel && panel.contains(document.activeElement) && document.activeElement !== panel) {
+        panel.focus({ preventScroll: true });
+      }
+      announce();
     }
     syncStrength(judgeForm());
   }
@@ -123,6 +142,9 @@
       // A focused button or link keeps its own Enter.
       if (target.tagName === "BUTTON" || target.tagName === "A" || target.tagName === "SUMMARY") return;
       if (form) form.requestSubmit();
+    } else if (key === "y" || key === "n") {
+      // rank: the absolute check (only on projects that ask it)
+      if (form) pick(form, "acceptable", key === "y" ? "yes" : "no");
     } else if (key === "s") {
       submit("skip-form");
     } else if (key === "u") {

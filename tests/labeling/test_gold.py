@@ -466,7 +466,7 @@ def test_gold_page_marks_with_htmx(
     assert "<b>B</b>" in html
     assert Comparison.objects.get(pk=queue[1].pk).gold_answer == "b"
     bad = page.post(url, {"answer": "tie"}, HTTP_HX_REQUEST="true")
-    assert bad.status_code == 400 and "only a side can be gold" in bad.content.decode()
+    assert bad.status_code == 422 and "only a side can be gold" in bad.content.decode()
     assert page.post(url, {"answer": ""}).status_code == 303  # plain form: back to the page
     assert Comparison.objects.get(pk=queue[1].pk).gold_answer == ""
     listed = page.get(f"/projects/{project.pk}/gold/?show=gold").content.decode()

@@ -117,13 +117,13 @@ def test_admin_creates_a_project(admin_user: Any, annotator: Any) -> None:
     assert project.created_by == admin_user
 
 
-def test_project_create_errors_are_400(admin_user: Any, project: Project) -> None:
+def test_project_create_errors_are_422(admin_user: Any, project: Project) -> None:
     client = _client(admin_user)
     response = client.post(
         reverse("project_list"),
         {"name": "x", "judgments_per_comparison": "0", "lease_minutes": "10"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     duplicate = client.post(
         reverse("project_list"),
         {"name": project.name, "judgments_per_comparison": "1", "lease_minutes": "10"},
@@ -310,14 +310,14 @@ def test_prg_then_get_shows_the_next_comparison(
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"choice": "left"}, b"strength is required"),
+        ({"choice": "left"}, b"A winning side needs a strength: press 7, 8, 9 or 0"),
         ({"choice": "sideways"}, b"Select a valid choice"),
         ({}, b"Pick a side"),
         ({"choice": "left", "strength": "9"}, b"Select a valid choice"),
     ],
     ids=["strength-missing", "bad-choice", "no-choice", "bad-strength"],
 )
-def test_bad_judgments_are_400_and_store_nothing(
+def test_bad_judgments_are_422_and_store_nothing(
     annotator: Any, project: Project, queue: list[Any], htmx: bool, data: dict, message: bytes
 ) -> None:
     lease = _lease(annotator, project)
@@ -326,7 +326,7 @@ def test_bad_judgments_are_400_and_store_nothing(
         {"assignment": lease.pk, "rationale": "kept", **data},
         headers=HTMX if htmx else None,
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert message in response.content
     assert b'role="alert"' in response.content
     assert b">kept</textarea>" in response.content  # the annotator's input survives
@@ -419,9 +419,9 @@ def test_undo_brings_the_comparison_back_on_the_same_sides(
         assert b"taken back" in response.content
 
 
-def test_undo_with_nothing_to_undo_is_400(annotator: Any, project: Project) -> None:
+def test_undo_with_nothing_to_undo_is_422(annotator: Any, project: Project) -> None:
     response = _client(annotator).post(reverse("label_undo", args=[project.pk]), headers=HTMX)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert b"no judgment to undo" in response.content
 
 
@@ -603,7 +603,7 @@ def test_bad_queue_order_changes_nothing(admin_user: Any, project: Project, htmx
     project.refresh_from_db()
     assert project.queue_order == "fifo"
     if htmx:
-        assert response.status_code == 400
+        assert response.status_code == 422  # a page's refusal (labeling.middleware)
         assert "queue_order: Select a valid choice." in response.content.decode()
     else:
         assert response.status_code == 303
@@ -618,3 +618,13 @@ def test_annotator_cannot_switch_queue_order(annotator: Any, project: Project) -
     assert response.status_code == 403
     project.refresh_from_db()
     assert project.queue_order == "fifo"
+
+
+def test_a_page_refusal_is_422_and_the_api_keeps_400(admin_user: Any, project: Project) -> None:
+    """labeling.middleware: an HTML 400 to a page's POST becomes 422 (htmx swaps it in DEBUG too);
+    API answers and GET pages are left alone."""
+    client = _client(admin_user)
+    page = client.post(reverse("project_list"), {"name": ""}, headers=HTMX)
+    assert page.status_code == 422 and page["Content-Type"].startswith("text/html")
+    api = client.post("/api/v1/projects/", {"name": ""}, content_type="application/json")
+    assert api.status_code == 400

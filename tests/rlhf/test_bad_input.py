@@ -37,7 +37,7 @@ def test_launch_form_refuses_deep_or_nul_config(
     response = admin_client.post(
         f"/projects/{project.pk}/rounds/", {"method": "dpo", "config": config}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert message in response.content.decode()
     assert not Round.objects.exists()
 

@@ -231,3 +231,28 @@ def test_a_project_model_changes_only_before_its_base_wrote_responses(demo_proje
         run("model_spec", "other", "--base-model", "some/model", "--project", demo_project.name)
     base.refresh_from_db()
     assert base.model_spec.name != "other"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulated_annotators_wait_out_the_submit_throttle(
+    live_server: Any, demo_project: Any, settings: Any
+) -> None:
+    from rlhf.simulate import annotators_ensure, judge_over_http
+
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "submit": "2/second"},
+    }
+    tokens = [token for _, token in annotators_ensure(demo_project, 1)]
+    stats = judge_over_http(
+        base_url=live_server.url,
+        project_id=demo_project.pk,
+        tokens=tokens,
+        rule="correct",
+        noise=0.0,
+        limit=5,
+    )
+    assert stats.judged == 5
+    assert Judgment.objects.filter(comparison__project=demo_project).count() == 5
+    connection.close()

@@ -124,12 +124,18 @@ def test_api_refuses_with_the_field(
 def test_launch_form_refuses_with_the_field(admin_client: Client, judged_project: Any) -> None:
     url = f"/projects/{judged_project.pk}/rounds/"
     unknown = admin_client.post(url, {"method": "nope", "config": "{}"})
-    assert unknown.status_code == 400
+    assert unknown.status_code == 422
     assert "nope is not one of the available choices" in unknown.content.decode()
     config = json.dumps({"policy": {"label_smoothing": 0.7}})
     bad = admin_client.post(url, {"method": "robust", "config": config})
-    assert bad.status_code == 400
-    assert "policy.label_smoothing: must be in [0, 0.5)" in bad.content.decode()
+    assert bad.status_code == 422
+    html = bad.content.decode()
+    assert (
+        '<a href="#id_policy.label_smoothing">policy.label_smoothing</a>: must be in [0, 0.5)'
+        in html
+    )
+    field = bad.context["form"]["policy.label_smoothing"]
+    assert field.errors == ["must be in [0, 0.5)"]
     assert Round.objects.count() == 0
 
 
@@ -139,12 +145,15 @@ def test_launch_form_offers_every_method_with_its_defaults(
 ) -> None:
     page = admin_client.get(f"/projects/{judged_project.pk}/rounds/").content.decode()
     for method in METHOD_REGISTRY.values():
-        assert f'<option value="{method.name}"' in page
-    assert '<optgroup label="Offline, unpaired answers">' in page
+        assert f'<input type="radio" name="method" value="{method.name}"' in page
+    assert '<p class="method-family-label">Offline, unpaired answers</p>' in page
     form = RoundLaunchForm(method="kto")
-    assert json.loads(form.fields["config"].initial)["policy"] == {
-        "beta": 0.1,
-        "max_steps": methods.DPO_MAX_STEPS,
+    policy = {
+        path: form.fields[path].initial for path in form.setting_paths["policy"]
+    }  # the method's defaults, then the engine's for the common settings
+    assert {k: policy[f"policy.{k}"] for k in ("beta", "max_steps", "reference")} == {
+        "beta": "0.1",
+        "max_steps": str(methods.DPO_MAX_STEPS),
         "reference": "parent",
     }
     assert "desirable_weight" in str(form.fields["config"].help_text)

@@ -161,8 +161,8 @@ def test_launch_form_preview_counts_the_reliability_snapshot(
     counts = {}
     for name, snapshot in (("plain", {"rounds": "all"}), ("strict", STRICT)):
         response = page.post(url, {"method": "dpo", "config": json.dumps({"snapshot": snapshot})})
-        assert response.status_code == 400
+        assert response.status_code == 422
         counts[name] = selectors.snapshot_preview(project, "dpo", {"snapshot": snapshot})
-        assert f"would train on <b>{counts[name]}</b>" in response.content.decode()
+        assert f"It trains on <b>{counts[name]}</b>" in response.content.decode()
     assert counts["strict"] == 0 < (counts["plain"] or 0)
     assert Round.objects.count() == 0

@@ -248,7 +248,8 @@ def test_launch_refuses_a_small_snapshot_and_says_how_many_more(
     assert response.status_code == 400
     assert f"judge {50 - rows} more" in str(response.json())
     form = admin_client.get(f"/projects/{judged_project.pk}/rounds/?method=dpo", headers=HX)
-    assert f"This round would train on <b>{rows}</b> snapshot rows" in form.content.decode()
+    assert f"It trains on <b>{rows}</b> training rows" in form.content.decode()
+    assert f"judge at least {50 - rows} more</b>" in form.content.decode()
     assert "would be refused" in form.content.decode()
     assert not Round.objects.filter(project=judged_project).exists()
     settings.PAIRWISE_MIN_SNAPSHOT = rows

@@ -46,12 +46,17 @@ def test_launch_form_defaults_per_method(admin_client: Client, judged_project: A
     assert page.status_code == 200
     html = page.content.decode()
     assert "PPO-family online RL" in html and "PR #7020" in html
-    assert "&quot;loss_type&quot;: &quot;sigmoid&quot;" in html
+    # The resolved defaults as fields, named by their config path.
+    assert 'name="policy.learning_rate" value="0.005"' in html
+    assert 'name="policy.loss_type"' not in html  # pinned: the method picker chooses it
+    assert 'id="method-dpo" aria-describedby="method-dpo-help" checked' in html
     assert page["Vary"].count("HX-Request") == 1
     swapped = admin_client.get(f"/projects/{judged_project.pk}/rounds/?method=grpo", headers=HX)
     fragment = swapped.content.decode()
     assert fragment.lstrip().startswith('<form id="launch-form"')
-    assert "&quot;method&quot;: &quot;grpo&quot;" in fragment
+    assert 'id="method-grpo" aria-describedby="method-grpo-help" checked' in fragment
+    assert 'name="policy.beta" value="0.05"' in fragment
+    assert "&quot;method&quot;: &quot;grpo&quot;" in fragment  # the resolved config, shown
     assert "<html" not in fragment
 
 
@@ -115,12 +120,12 @@ def test_launch_errors_are_shown_on_the_form(admin_client: Client, demo_project:
     response = admin_client.post(
         f"/projects/{demo_project.pk}/rounds/", {"method": "dpo", "config": "{}"}, headers=HX
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "no usable preference" in response.content.decode()
     bad_json = admin_client.post(
         f"/projects/{demo_project.pk}/rounds/", {"method": "dpo", "config": "{oops"}
     )
-    assert bad_json.status_code == 400
+    assert bad_json.status_code == 422
     assert "not valid JSON" in bad_json.content.decode()
 
 
@@ -230,3 +235,30 @@ def test_an_expired_session_sends_the_browser_to_login_instead_of_swapping_it_in
     assert swap.content == b""  # no login form inside #round-live
     plain = Client().get(path)  # a full page load still gets the ordinary redirect
     assert plain.status_code == 302 and plain["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_the_launch_message_goes_with_the_next_poll(
+    admin_client: Client, judged_project: Any, fake_engine: Path
+) -> None:
+    url = f"/projects/{judged_project.pk}/rounds/"
+    form = admin_client.get(url).context["form"]
+    response = admin_client.post(
+        url, {"method": "dpo", "config": form.fields["config"].initial}, follow=True
+    )
+    page = response.content.decode()
+    live = page[page.index('<section id="round-live"') :]
+    assert "Round 1 launched." in live  # shown inside the polled section
+    polled = admin_client.get(response.redirect_chain[-1][0], headers=HX).content.decode()
+    assert "launched" not in polled and "queued." not in polled
+
+
+@pytest.mark.django_db
+def test_checkpoints_page_numbers_the_base_model_as_it_is_shown(
+    admin_client: Client, judged_project: Any
+) -> None:
+    services.round_launch(project=judged_project, method="dpo")
+    page = admin_client.get(f"/projects/{judged_project.pk}/checkpoints/").content.decode()
+    base = Checkpoint.objects.get(project=judged_project, parent__isnull=True)
+    assert f"<b>#{base.pk}</b>" in page and "base model (" in page
+    assert "checkpoint 0" not in page

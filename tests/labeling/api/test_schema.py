@@ -8,6 +8,9 @@ from typing import Any
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
+from labeling.roles import ADMIN_GROUP
+from tests.factories import UserFactory
+
 OUR_PATHS = {
     "/api/v1/projects/": {"get", "post"},
     "/api/v1/projects/{project_id}/": {"get", "patch"},
@@ -46,6 +49,17 @@ def test_docs_page_renders_operations(db: Any) -> None:
     assert "Submit your judgment of a leased comparison" in html
     assert "left.canonical" in html and "choice" in html
     assert "Authorization: Token" in html
+
+
+def test_docs_page_renders_markdown_inside_the_site(db: Any) -> None:
+    admin = UserFactory.create(username="boss", role=ADMIN_GROUP)
+    client = APIClient()
+    client.force_login(admin)
+    html = client.get("/api/v1/docs/").content.decode()
+    assert "`" not in html and "**" not in html  # the descriptions' markdown is rendered
+    assert "<code>opponent</code>" in html
+    assert 'class="site-header"' in html and 'href="/projects/"' in html  # the way back
+    assert "css/app.css" in html and "<style" not in html
 
 
 def test_schema_documents_errors_and_admin_only_fields(db: Any) -> None:

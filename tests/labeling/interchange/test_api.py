@@ -204,7 +204,7 @@ def test_upload_page_plain_and_htmx(admin_user: Any, project: Project) -> None:
     bad = SimpleUploadedFile("p.jsonl", b'{"id": "b"}\n')
     response = client.post(f"/projects/{project.pk}/upload/", {"kind": "prompts", "file": bad})
     assert (
-        response.status_code == 400
+        response.status_code == 422  # a page: never 400 (labeling.roles)
         and "line 1, field &quot;prompt&quot;: is required" in response.content.decode()
     )
     PromptFactory.create(project=project, external_id="q")

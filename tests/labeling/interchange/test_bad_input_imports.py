@@ -137,7 +137,7 @@ def test_upload_page_refuses_nul(admin_user: Any, project: Project) -> None:
     client.force_login(admin_user)
     upload = SimpleUploadedFile("p.jsonl", (NUL_PROMPT + "\n").encode())
     response = client.post(f"/projects/{project.pk}/upload/", {"kind": "prompts", "file": upload})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "line 1, field &quot;prompt&quot;: contains a NUL" in response.content.decode()
     _nothing_written(project)
 

@@ -1,0 +1,78 @@
+"""The launch form in a real browser (headless Chromium), keyboard only: pick a method with the
+arrow keys (its defaults swap in), change a setting, see the preview follow, launch with Enter."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlhf import tasks
+from rlhf.models import Round
+from tests.factories import UserFactory
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls below are still sync.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "launch.png"
+
+
+def _idle(page: Any) -> None:
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-settling')")
+
+
+def test_launch_a_round_with_the_keyboard(
+    browser: Any,
+    live_server: Any,
+    judged_project: Any,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tasks, "training_run_enqueue", lambda run_id: None)  # no worker here
+    UserFactory.create(username="boss", role="admin")
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", "pw")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/projects/")
+    page.goto(f"{live_server.url}/projects/{judged_project.pk}/rounds/")
+    page.wait_for_selector("[data-testid=launch-steps]")  # the preview loads itself
+
+    page.focus("#method-dpo")
+    page.keyboard.press("ArrowDown")  # the next method: IPO; its defaults swap in
+    page.wait_for_selector("#method-ipo:checked")
+    _idle(page)
+    assert page.evaluate("document.activeElement.id") == "method-ipo"  # focus kept
+    assert "IPO loss" in page.inner_text("[data-testid=method-help]")
+    for _ in range(40):  # Tab on to the policy's step budget
+        if page.evaluate("document.activeElement.name") == "policy.max_steps":
+            break
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "policy.max_steps"
+    page.keyboard.press("Control+A")
+    page.keyboard.type("6")
+    page.keyboard.press("Tab")  # a change previews the round with the form's values
+    page.wait_for_function(
+        "document.querySelector('[data-testid=launch-steps]').innerText.includes('6 steps')"
+    )
+    _idle(page)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.focus('[name="policy.max_steps"]')
+    page.keyboard.press("Enter")  # submits the form
+    page.wait_for_url("**/rounds/*/")
+    round_ = Round.objects.get(project=judged_project)
+    assert round_.method == "ipo" and round_.config["policy"]["max_steps"] == 6
+    assert page.url.endswith(f"/rounds/{round_.pk}/")
+    assert "Round 1 launched." in page.inner_text("#round-live")
+    assert errors == []
+    page.close()
