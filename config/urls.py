@@ -11,6 +11,7 @@ from labeling.views import LogoutView
 # <id:...>: a database id, at most 2**63 - 1 (a larger one matches no route: 404).
 register_converter(DatabaseIdConverter, "id")
 
+
 def favicon(request: HttpRequest) -> HttpResponseRedirect:
     """Browsers ask for /favicon.ico whatever the page links: send them to the static icon."""
     return HttpResponseRedirect(static("img/favicon.svg"))
