@@ -3,9 +3,13 @@
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponseRedirect
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
+from labeling.converters import DatabaseIdConverter
 from labeling.views import LogoutView
+
+# <id:...>: a database id, at most 2**63 - 1 (a larger one matches no route: 404).
+register_converter(DatabaseIdConverter, "id")
 
 
 def favicon(request: HttpRequest) -> HttpResponseRedirect:

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 
 from labeling.models import Flag, QueueOrder, Strength
 from labeling.roles import ANNOTATOR_GROUP
+from labeling.safeinput import DB_ID_MAX
 
 SHOWN_CHOICES = [
     ("left", "Left is better"),
@@ -39,7 +40,7 @@ class Option:
 
 
 class JudgmentForm(forms.Form):
-    assignment = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    assignment = forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=DB_ID_MAX)
     choice = forms.ChoiceField(
         choices=SHOWN_CHOICES,
         widget=forms.RadioSelect,
@@ -103,7 +104,7 @@ class JudgmentForm(forms.Form):
 class AssignmentForm(forms.Form):
     """Skip: which lease to pass on."""
 
-    assignment = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    assignment = forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=DB_ID_MAX)
 
 
 class ProjectCreateForm(forms.Form):

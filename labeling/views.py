@@ -42,6 +42,7 @@ from labeling.roles import (
     login_required,
     page_error_status,
 )
+from labeling.safeinput import db_id
 from labeling.services import Conflict, LabelingError
 
 LABEL_TEMPLATE = "labeling/label.html"
@@ -199,10 +200,13 @@ def _own_assignment(request: HttpRequest, project: Project, assignment_id: Any) 
     if not assignment_id:
         raise Conflict("This form is out of date; here is your current comparison.")
     try:
+        pk = db_id(assignment_id)
+        if pk is None:
+            raise Assignment.DoesNotExist
         return selectors.assignment_get_own(
-            annotator=request.user, project=project, assignment_id=int(assignment_id)
+            annotator=request.user, project=project, assignment_id=pk
         )
-    except (Assignment.DoesNotExist, ValueError, TypeError) as exc:
+    except Assignment.DoesNotExist as exc:
         raise Conflict("This comparison is not assigned to you; here is your current one.") from exc
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 
 from labeling.reliability import WEIGHTINGS as ANNOTATOR_WEIGHTS
+from labeling.safeinput import UnsafeInput, json_parse
 from rlhf.methods import (
     DEFAULT_METHOD,
     FAMILIES,
@@ -171,7 +172,9 @@ class RoundLaunchForm(forms.Form):
 
     def clean_config(self) -> dict[str, Any]:
         try:
-            value = json.loads(self.cleaned_data["config"] or "{}")
+            value = json_parse(self.cleaned_data["config"] or "{}")
+        except UnsafeInput as exc:
+            raise forms.ValidationError(str(exc)) from exc
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"not valid JSON: {exc}") from exc
         if not isinstance(value, dict):

@@ -20,6 +20,7 @@ from django.urls import reverse
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
 from labeling.preferences import rounds_q, rows_hash, snapshot_rows
+from labeling.safeinput import db_id
 from rlhf import signals
 from rlhf.leaderboard import (
     LOSS,
@@ -508,7 +509,10 @@ def reward_checkpoints(project: Project) -> QuerySet[Checkpoint]:
 def project_by_ref(ref: str) -> Project:
     """A project by id (all digits) or by exact name; raises Project.DoesNotExist."""
     if ref.isdigit():
-        return Project.objects.get(pk=int(ref))
+        pk = db_id(ref)
+        if pk is None:  # past the largest id: no such row
+            raise Project.DoesNotExist(f"no project {ref}")
+        return Project.objects.get(pk=pk)
     return Project.objects.get(name=ref)
 
 

@@ -25,6 +25,7 @@ from labeling.roles import (
     login_required,
     page_error_status,
 )
+from labeling.safeinput import db_id
 from labeling.services import LabelingError
 from rlhf import charts, selectors, services, tasks
 from rlhf.forms import RoundLaunchForm
@@ -203,7 +204,8 @@ def project_model(request: HttpRequest, project_id: int) -> HttpResponse:
     _require_admin(request)
     project = get_object_or_404(Project, pk=project_id)
     chosen = request.POST.get("model_spec", "")
-    model_spec = ModelSpec.objects.filter(pk=int(chosen)).first() if chosen.isdigit() else None
+    pk = db_id(chosen)
+    model_spec = ModelSpec.objects.filter(pk=pk).first() if pk is not None else None
     if model_spec is None:
         messages.error(request, "choose one of the model specs")
         return redirect("rlhf:project_checkpoints", project_id=project.pk)

@@ -17,6 +17,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
 from labeling.api.throttles import TokenFailureThrottle
+from labeling.safeinput import text_problem
 from labeling.sqlrows import RowReader
 
 
@@ -46,6 +47,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
             raise
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        if text_problem(key):  # a NUL would reach PostgreSQL as a 500
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
         token_reader, user_reader, sql = _readers()
         with connection.cursor() as cursor:
             cursor.execute(sql, [key])

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.template import engines
+from django.views.decorators.http import require_safe
 from drf_spectacular.generators import SchemaGenerator
 
 TEMPLATE_PATH = Path(__file__).with_name("docs.html")
@@ -148,6 +149,7 @@ def operations(schema: dict[str, Any]) -> list[OperationDoc]:
     return result
 
 
+@require_safe
 def api_docs(request: HttpRequest) -> HttpResponse:
     schema = SchemaGenerator().get_schema(request=None, public=True)
     template = engines["django"].from_string(TEMPLATE_PATH.read_text())

@@ -39,13 +39,15 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "created_at",
         ]
         read_only_fields = fields
+        # Admins' eyes only (annotators are not told that gold exists): absent for annotators,
+        # so not required in the schema (labeling.api.schema).
+        optional_fields = ["annotators", "gold_rate"]
 
     def to_representation(self, instance: Project) -> dict[str, Any]:
         data = super().to_representation(instance)
         if not self.context.get("show_annotators", False):
-            # Admins' eyes only: annotators are not told that gold exists.
-            data.pop("annotators", None)
-            data.pop("gold_rate", None)
+            for name in self.Meta.optional_fields:
+                data.pop(name, None)
         return data
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling import tokens
+from labeling.api.schema import ErrorSerializer
 from labeling.roles import is_admin
 
 
@@ -55,7 +56,10 @@ class TokenListCreateView(APIView):
     @extend_schema(
         summary="Create a user's API token (admins; the key is shown once)",
         request=TokenCreateSerializer,
-        responses={201: TokenCreatedSerializer},
+        responses={
+            201: TokenCreatedSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No user with that id."),
+        },
     )
     def post(self, request: Request) -> Response:
         data = TokenCreateSerializer(data=request.data)

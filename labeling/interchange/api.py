@@ -19,13 +19,15 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling import selectors
+from labeling.api.parsers import RowsJSONParser
+from labeling.api.schema import ErrorSerializer
 from labeling.api.throttles import ScopedThrottle
 from labeling.interchange.cards import dataset_card_render
 from labeling.interchange.exports import export_filename, export_stream
@@ -42,6 +44,7 @@ from labeling.interchange.preference_imports import preferences_import
 from labeling.interchange.specs import PARAMETERS, ExportStats, export_spec_parse
 from labeling.models import Project
 from labeling.roles import is_admin
+from labeling.safeinput import text_problem
 from labeling.services import LabelingError
 
 CONTENT_TYPES = {
@@ -109,7 +112,7 @@ def rejected_response(exc: ImportRejected) -> Response:
 
 
 class _ImportView(APIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser, *FILE_BODY_PARSERS]
+    parser_classes = [RowsJSONParser, MultiPartParser, FormParser, *FILE_BODY_PARSERS]
     content_negotiation_class = IgnoreFormatNegotiation
     container_param = "format"
 
@@ -128,6 +131,9 @@ class _ImportView(APIView):
             options.update({key: value for key, value in data.dict().items() if key != "file"})
         if isinstance(data, dict) and not hasattr(data, "dict"):
             options.update({k: v for k, v in data.items() if isinstance(v, str | int)})
+        for name, value in options.items():
+            if isinstance(value, str) and (problem := text_problem(value)):
+                raise LabelingError(f"{name} {problem}", field=name)
         upload = request.FILES.get("file")
         try:
             if upload is not None or isinstance(data, SourceFile):
@@ -180,7 +186,7 @@ def _import_schema(summary: str, *parameters: OpenApiParameter) -> Any:
         summary=summary,
         request=_IMPORT_REQUEST,
         parameters=list(parameters),
-        responses={201: ImportResultSerializer, 400: OpenApiTypes.OBJECT, 413: OpenApiTypes.OBJECT},
+        responses={201: ImportResultSerializer, 413: ErrorSerializer},
     )
 
 
@@ -281,7 +287,6 @@ class ExportView(APIView):
             (200, "text/csv"): OpenApiTypes.BINARY,
             (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
             (200, "text/markdown"): OpenApiTypes.STR,
-            400: OpenApiTypes.OBJECT,
         },
     )
     def get(self, request: Request, project_id: int) -> HttpResponseBase:

@@ -11,14 +11,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from labeling.interchange.formats import CONTAINERS, ImportRejected, SourceFile, rows_read
 from labeling.interchange.imports import ImportResult
 from labeling.models import Project
+from labeling.safeinput import db_id
 from labeling.services import LabelingError
 
 
 def project_find(reference: str) -> Project:
     """A project by id or by name."""
     project = None
-    if reference.isdigit():
-        project = Project.objects.filter(pk=int(reference)).first()
+    if (pk := db_id(reference)) is not None:
+        project = Project.objects.filter(pk=pk).first()
     if project is None:
         project = Project.objects.filter(name=reference).first()
     if project is None:

@@ -25,6 +25,13 @@ from typing import IO, Any
 from django.conf import settings
 
 from labeling.interchange.csvsafe import csv_unescape
+from labeling.safeinput import (
+    UnsafeInput,
+    json_load_bounded,
+    json_parse,
+    nesting_exceeded_at,
+    value_check,
+)
 from labeling.services import LabelingError
 
 CONTAINERS = ("jsonl", "json", "csv", "parquet")
@@ -214,7 +221,18 @@ def rows_read(
                 [RowError(line, None, f"too many rows: at most {limit_rows} per import")],
                 status=413,
             )
-        yield line, value
+        yield line, value if kind == "jsonl" else _row_checked(line, value)
+
+
+def _row_checked(line: int, value: Any, *, unit: str = "line") -> Any:
+    """A row, or the RowError naming its field nested too deep or holding unstorable text."""
+    if isinstance(value, RowError):
+        return value
+    try:
+        value_check(value)
+    except UnsafeInput as exc:
+        return RowError(line, exc.path or None, exc.message, unit=unit)
+    return value
 
 
 def _decode(raw: bytes, line: int) -> str:
@@ -232,7 +250,9 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
         if not text:
             continue
         try:
-            yield number, json.loads(text)
+            yield number, json_parse(text)
+        except UnsafeInput as exc:
+            yield number, RowError(number, exc.path or None, exc.message)
         except json.JSONDecodeError as exc:
             yield (
                 number,
@@ -243,16 +263,26 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
 def _json_rows(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
     text = _decode(stream.read(), 1).lstrip("\ufeff")
     try:
-        data = json.loads(text)
+        data = json_load_bounded(text)
+    except UnsafeInput as exc:
+        offset = nesting_exceeded_at(text) or 0
+        line = text.count("\n", 0, offset) + 1
+        raise ImportRejected([RowError(line, None, exc.message)]) from None
     except json.JSONDecodeError as exc:
         raise ImportRejected(
             [RowError(exc.lineno, None, f"not valid JSON ({exc.msg} at column {exc.colno})")]
         ) from exc
-    yield from items_read(data)
+    yield from _items(data)  # rows_read checks each row
 
 
 def items_read(data: Any) -> Iterator[tuple[int, Any]]:
-    """Rows of a JSON list (an API body); numbered as items, from 1."""
+    """Rows of a JSON list (an API body); numbered as items, from 1. A row nested too deep or
+    holding unstorable text comes as its RowError."""
+    for item, row in _items(data):
+        yield item, _row_checked(item, row, unit="item")
+
+
+def _items(data: Any) -> Iterator[tuple[int, Any]]:
     if isinstance(data, dict) and ("prompt_id" in data or "prompt" in data):
         data = [data]  # one row sent on its own
     if isinstance(data, dict):
@@ -337,7 +367,12 @@ def json_cell(
     Not ``strict``: a text that merely starts with ``[`` or ``{`` stays text."""
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
         try:
-            return json.loads(value)
+            return json_parse(value)
+        except UnsafeInput as exc:
+            where = f"{field_name}{'' if exc.path.startswith('[') else '.'}{exc.path}"
+            raise RowError(
+                line, where if exc.path else field_name, exc.message, unit=unit
+            ) from None
         except json.JSONDecodeError as exc:
             if not strict:
                 return value

@@ -6,25 +6,25 @@ from labeling.interchange import api, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path(
-        "api/v1/projects/<int:project_id>/prompts/",
+        "api/v1/projects/<id:project_id>/prompts/",
         api.PromptsImportView.as_view(),
         name="api-import-prompts",
     ),
     path(
-        "api/v1/projects/<int:project_id>/responses/",
+        "api/v1/projects/<id:project_id>/responses/",
         api.ResponsesImportView.as_view(),
         name="api-import-responses",
     ),
     path(
-        "api/v1/projects/<int:project_id>/preferences/",
+        "api/v1/projects/<id:project_id>/preferences/",
         api.PreferencesImportView.as_view(),
         name="api-import-preferences",
     ),
     path(
-        "api/v1/projects/<int:project_id>/export/",
+        "api/v1/projects/<id:project_id>/export/",
         api.ExportView.as_view(),
         name="api-export",
     ),
-    path("projects/<int:project_id>/upload/", views.upload, name="interchange-upload"),
-    path("projects/<int:project_id>/export/", views.export, name="interchange-export"),
+    path("projects/<id:project_id>/upload/", views.upload, name="interchange-upload"),
+    path("projects/<id:project_id>/export/", views.export, name="interchange-export"),
 ]

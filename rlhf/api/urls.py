@@ -6,46 +6,46 @@ from rlhf.api import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path(
-        "projects/<int:project_id>/rounds/",
+        "projects/<id:project_id>/rounds/",
         views.ProjectRoundsView.as_view(),
         name="api-project-rounds",
     ),
-    path("rounds/<int:round_id>/", views.RoundDetailView.as_view(), name="api-round"),
-    path("rounds/<int:round_id>/cancel/", views.RoundCancelView.as_view(), name="api-round-cancel"),
-    path("rounds/<int:round_id>/retry/", views.RoundRetryView.as_view(), name="api-round-retry"),
+    path("rounds/<id:round_id>/", views.RoundDetailView.as_view(), name="api-round"),
+    path("rounds/<id:round_id>/cancel/", views.RoundCancelView.as_view(), name="api-round-cancel"),
+    path("rounds/<id:round_id>/retry/", views.RoundRetryView.as_view(), name="api-round-retry"),
     path(
-        "projects/<int:project_id>/checkpoints/",
+        "projects/<id:project_id>/checkpoints/",
         views.ProjectCheckpointsView.as_view(),
         name="api-project-checkpoints",
     ),
     path(
-        "projects/<int:project_id>/leaderboard/",
+        "projects/<id:project_id>/leaderboard/",
         views.ProjectLeaderboardView.as_view(),
         name="api-project-leaderboard",
     ),
     path(
-        "projects/<int:project_id>/model/",
+        "projects/<id:project_id>/model/",
         views.ProjectModelView.as_view(),
         name="api-project-model",
     ),
     path(
-        "checkpoints/<int:checkpoint_id>/promote/",
+        "checkpoints/<id:checkpoint_id>/promote/",
         views.CheckpointPromoteView.as_view(),
         name="api-checkpoint-promote",
     ),
     path(
-        "checkpoints/<int:checkpoint_id>/generate/",
+        "checkpoints/<id:checkpoint_id>/generate/",
         views.CheckpointGenerateView.as_view(),
         name="api-checkpoint-generate",
     ),
     path("jobs/<str:job_id>/", views.JobView.as_view(), name="api-job"),
     path(
-        "checkpoints/<int:checkpoint_id>/samples/",
+        "checkpoints/<id:checkpoint_id>/samples/",
         views.CheckpointSamplesView.as_view(),
         name="api-checkpoint-samples",
     ),
     path(
-        "checkpoints/<int:checkpoint_id>/human-eval/",
+        "checkpoints/<id:checkpoint_id>/human-eval/",
         views.CheckpointHumanEvalView.as_view(),
         name="api-checkpoint-human-eval",
     ),

@@ -12,10 +12,10 @@ from django_tasks.exceptions import TaskResultDoesNotExist
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from labeling.models import Project, Split
@@ -267,6 +267,9 @@ class JobView(AdminAPIView):
 
 @extend_schema(tags=["checkpoints"])
 class CheckpointSamplesView(AdminAPIView):
+    # The API's (largest page included); named here so that the schema documents the page.
+    pagination_class: Any = api_settings.DEFAULT_PAGINATION_CLASS
+
     @extend_schema(
         summary="The responses a checkpoint generated",
         description="Every response whose checkpoint_ref is this checkpoint (a round's generate "
@@ -283,7 +286,7 @@ class CheckpointSamplesView(AdminAPIView):
         if split and split not in (Split.TEST, Split.TRAIN):
             raise ValidationError({"split": ["must be 'test' or 'train'"]})
         samples = selectors.checkpoint_samples(checkpoint, split=split or None)
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(samples, request, view=self)
         return paginator.get_paginated_response(SampleSerializer(page, many=True).data)
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling.models import Project
+from labeling.safeinput import UnsafeInput, json_parse
 from labeling.services import LabelingError
 from rlhf import runner, selectors, services, supervision
 from rlhf.methods import DEFAULT_METHOD, METHODS, PPO_NOTE
@@ -72,7 +73,9 @@ class Command(BaseCommand):
         if raw.startswith("@"):
             raw = Path(raw[1:]).read_text(encoding="utf-8")
         try:
-            config = json.loads(raw) if raw else {}
+            config = json_parse(raw) if raw else {}
+        except UnsafeInput as exc:
+            raise CommandError(f"--config {exc}") from exc
         except json.JSONDecodeError as exc:
             raise CommandError(f"--config is not valid JSON: {exc}") from exc
         try:

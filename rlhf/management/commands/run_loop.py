@@ -17,6 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling.models import Project
+from labeling.safeinput import UnsafeInput, json_parse
 from labeling.services import LabelingError
 from rlhf import runs, selectors, supervision
 from rlhf.demo import demo_project_create
@@ -69,7 +70,9 @@ class Command(BaseCommand):
             ).project
             self.stdout.write(f"created demo project {project.name!r} (id {project.pk})")
         try:
-            config = json.loads(options["config"]) if options["config"] else {}
+            config = json_parse(options["config"]) if options["config"] else {}
+        except UnsafeInput as exc:
+            raise CommandError(f"--config {exc}") from exc
         except json.JSONDecodeError as exc:
             raise CommandError(f"--config is not valid JSON: {exc}") from exc
         opts = LoopSettings(

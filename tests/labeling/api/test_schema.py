@@ -60,3 +60,22 @@ def test_docs_page_renders_markdown_inside_the_site(db: Any) -> None:
     assert "<code>opponent</code>" in html
     assert 'class="site-header"' in html and 'href="/projects/"' in html  # the way back
     assert "css/app.css" in html and "<style" not in html
+
+
+def test_schema_documents_errors_and_admin_only_fields(db: Any) -> None:
+    schema = json.loads(APIClient().get("/api/v1/schema/?format=json").content)
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"error", "field", "detail"}
+    detail = schema["paths"]["/api/v1/projects/{project_id}/"]
+    assert {"400", "401", "403", "404"} <= set(detail["get"]["responses"])
+    assert {"409", "415"} <= set(detail["patch"]["responses"]) - set(detail["get"]["responses"])
+    not_found = detail["get"]["responses"]["404"]["content"]["application/json"]["schema"]
+    assert not_found == {"$ref": "#/components/schemas/Error"}
+    assert detail["get"]["parameters"][0]["schema"]["maximum"] == 2**63 - 1
+    # Annotators never receive a project's annotators or gold rate.
+    project = schema["components"]["schemas"]["Project"]
+    assert {"annotators", "gold_rate"} & set(project["required"]) == set()
+    assert {"annotators", "gold_rate"} <= set(project["properties"])
+    samples = schema["paths"]["/api/v1/checkpoints/{checkpoint_id}/samples/"]["get"]
+    page = samples["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["$ref"].endswith("PaginatedSampleList")
