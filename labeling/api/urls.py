@@ -49,38 +49,38 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     # --- review, judgment edits, people (helper: review) ---
     path(
-        "projects/<int:project_id>/comparisons/",
+        "projects/<id:project_id>/comparisons/",
         review.ProjectComparisonsView.as_view(),
         name="api-review-comparisons",
     ),
     path(
-        "comparisons/<int:comparison_id>/",
+        "comparisons/<id:comparison_id>/",
         review.ComparisonReviewView.as_view(),
         name="api-review-comparison",
     ),
     path(
-        "comparisons/<int:comparison_id>/comments/",
+        "comparisons/<id:comparison_id>/comments/",
         review.ComparisonCommentsView.as_view(),
         name="api-review-comments",
     ),
     path(
-        "comparisons/<int:comparison_id>/adjudication/",
+        "comparisons/<id:comparison_id>/adjudication/",
         review.ComparisonAdjudicationView.as_view(),
         name="api-review-adjudication",
     ),
-    path("judgments/<int:judgment_id>/", review.JudgmentEditView.as_view(), name="api-judgment"),
+    path("judgments/<id:judgment_id>/", review.JudgmentEditView.as_view(), name="api-judgment"),
     path(
-        "projects/<int:project_id>/members/",
+        "projects/<id:project_id>/members/",
         review.ProjectMembersView.as_view(),
         name="api-project-members",
     ),
     path(
-        "projects/<int:project_id>/members/<int:user_id>/",
+        "projects/<id:project_id>/members/<id:user_id>/",
         review.ProjectMemberView.as_view(),
         name="api-project-member",
     ),
     path(
-        "projects/<int:project_id>/invites/",
+        "projects/<id:project_id>/invites/",
         review.ProjectInvitesView.as_view(),
         name="api-project-invites",
     ),

@@ -290,3 +290,26 @@ def test_pages_keep_html_errors(annotator: Any) -> None:
 def test_ordinary_text_passes(admin_api: APIClient, value: str) -> None:
     response = admin_api.post("/api/v1/projects/", {"name": f"p {value}"}, format="json")
     assert response.status_code == 201, response.content
+
+
+def test_every_route_takes_ids_through_the_bounded_converter() -> None:
+    """A route added with ``<int:…>`` would answer 500 (SQLite) for an id past 2**63 - 1 again:
+    every path converter of the project's routes is the bounded ``<id:…>``, or not an integer."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+    from django.urls.converters import IntConverter
+
+    def walk(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
+        found = []
+        for entry in patterns:
+            converters = getattr(entry.pattern, "converters", {})
+            found += [(prefix + str(entry.pattern), c) for c in converters.values()]
+            if isinstance(entry, URLResolver):
+                found += walk(entry.url_patterns, prefix + str(entry.pattern))
+            else:
+                assert isinstance(entry, URLPattern)
+        return found
+
+    routes = walk(get_resolver().url_patterns)
+    assert len(routes) > 40
+    unbounded = [route for route, c in routes if type(c) is IntConverter]
+    assert unbounded == []
