@@ -172,7 +172,9 @@ def _demo_smollm2_create(
         (Split.TRAIN, train_prompts, False, "train"),
         (Split.TEST, held_out_prompts, True, "test"),
     ):
-        for index, question in enumerate(questions.sample_questions(count, seed, held_out=held_out)):
+        for index, question in enumerate(
+            questions.sample_questions(count, seed, held_out=held_out)
+        ):
             asked.append(question)
             rows.append(
                 {
@@ -184,7 +186,9 @@ def _demo_smollm2_create(
             )
     added = 0
     with transaction.atomic():
-        services.project_model_set(project=project, model_spec=services.model_spec_preset("smollm2"))
+        services.project_model_set(
+            project=project, model_spec=services.model_spec_preset("smollm2")
+        )
         prompts = prompts_add(project=project, rows=rows)
         for prompt, question in zip(prompts, asked, strict=True):
             texts = list(

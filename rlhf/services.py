@@ -279,6 +279,16 @@ def round_launch(
             "decided comparisons first, or relax snapshot.min_agreement / ties / both_bad",
             field="config",
         )
+    # smollm2 issue: the size-aware defaults of the project's base model and this snapshot (the
+    # toy's tuned values for the built-in model); the overrides still win
+    model_params = checkpoint_champion(project=project).model_spec.num_parameters()
+    if model_params is not None:
+        try:
+            resolved = resolve_config(
+                method, config, model_params=model_params, snapshot_size=len(rows)
+            )
+        except ConfigError as exc:
+            raise LabelingError(str(exc), field=exc.field) from exc
     reward_snapshot = selectors.reward_snapshot(resolved["snapshot"])
     reward_ids = selectors.snapshot_judgment_ids(project, reward_snapshot)
     reward_rows = selectors.preference_rows(reward_ids, reward_snapshot)
