@@ -78,7 +78,7 @@ def main() -> int:
                 device="cpu",
                 eval_fraction=0.0,
                 **config,
-            )  # fmt: skip
+            )
         )
         train_s, train_cpu = time.monotonic() - wall, cpu_s() - cpu
         model, tokenizer = scoring.load_reward_model(str(result.merged_dir))
