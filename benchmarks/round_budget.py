@@ -117,6 +117,7 @@ def main() -> int | None:
           f"{policy.eval_margin_before:.3f} -> {policy.eval_margin_after:.3f}; win rate {ev.win_rate:.3f}; "
           f"correct_polite win rate {ev.rule_win_rates['correct_polite']:.3f}")  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
 def smollm2_round(args: argparse.Namespace) -> int:
