@@ -68,7 +68,8 @@ class Command(BaseCommand):
         state = "built" if result.get("rebuilt") else "up to date"
         self.stdout.write(
             self.style.SUCCESS(
-                f"{options['preset']} models {state} (model spec {model_spec.name!r}): {result['policy_dir']} "
+                f"{'built-in' if options['preset'] == 'toy' else options['preset']} models "
+                f"{state} (model spec {model_spec.name!r}): {result['policy_dir']} "
                 f"({result.get('num_parameters', '?')} parameters), {result['reward_backbone_dir']}"
             )
         )
