@@ -37,7 +37,12 @@ def cpu_s() -> float:
 def main() -> int | None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", default=None, help="default: var/bench-<reward backbone>")
-    parser.add_argument("--reward-backbone", choices=("minilm", "policy"), default="policy")
+    parser.add_argument(
+        "--reward-backbone",
+        choices=("minilm", "policy"),
+        default=None,
+        help="policy (toy), minilm (smollm2)",
+    )
     parser.add_argument("--config", choices=("round", "spec"), default="round")
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--preset", choices=("toy", "smollm2"), default="toy")
@@ -45,6 +50,7 @@ def main() -> int | None:
     args = parser.parse_args()
     if args.preset == "smollm2":
         return smollm2_round(args)
+    args.reward_backbone = args.reward_backbone or "policy"
     sys.path.insert(0, str(REPO))
 
     from rlhf import methods
@@ -133,7 +139,7 @@ def smollm2_round(args: argparse.Namespace) -> int:
     from rlhf.training.specs import BootstrapSpec, DPOSpec, EvaluateSpec, GenerateSpec, RewardSpec
 
     data_dir = Path(args.data_dir or REPO / "var" / "bench-smollm2")
-    backbone = args.reward_backbone if args.reward_backbone != "policy" else "policy"
+    backbone = args.reward_backbone or "minilm"  # the preset's backbone (presets.py)
     models = bootstrap.run(
         BootstrapSpec(data_dir=str(data_dir), preset="smollm2", reward_backbone=backbone)
     )
