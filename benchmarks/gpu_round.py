@@ -13,7 +13,8 @@ model FLOPs utilisation (MFU) against the GPU's dense bf16 peak (known GPUs by n
     .venv/bin/python benchmarks/gpu_round.py --gpus 4 --dry-run   # prints that command only
 
 With several GPUs the reward and DPO steps train data-parallel (TRL's trainers under
-``accelerate launch``); evaluate and generate run on the main process while the others wait.
+``accelerate launch``; every rank writes its own copy of the checkpoint, rank 0's is used);
+evaluate and generate run on the main process while the others wait.
 Without a CUDA device it exits with status 3 and says so (it cannot run on a CPU-only machine).
 """
 
@@ -217,12 +218,12 @@ def run_round(args: argparse.Namespace) -> int:  # pragma: no cover - needs a GP
         return result
 
     rm = timed("reward", lambda: reward.run(RewardSpec(base_model=backbone_dir, data=str(prefs),
-                                                       output_dir=str(shared / "rm"), **common,
+                                                       output_dir=str(shared / f"rm-{rank}"), **common,
                                                        **config["reward"])))  # fmt: skip
     dpo_cfg = {**config["policy"], "reference": "base"}
     dpo_cfg["lora_target_modules"] = tuple(dpo_cfg["lora_target_modules"])
     policy = timed("dpo", lambda: dpo.run(DPOSpec(base_model=policy_dir, data=str(prefs),
-                                                  output_dir=str(shared / "dpo"), **common,
+                                                  output_dir=str(shared / f"dpo-{rank}"), **common,
                                                   **dpo_cfg)))  # fmt: skip
     _barrier(world)
     if rank != 0:
