@@ -170,6 +170,7 @@ def smollm2_round(args: argparse.Namespace) -> int:
         wall, cpu = time.monotonic(), cpu_s()
         result = step(Events(streams[name]))
         times[name] = (time.monotonic() - wall, cpu_s() - cpu)
+        print(f"{name} done: {times[name][0]:.1f} s wall, {times[name][1]:.1f} s CPU", flush=True)
         return result
 
     load_start = os.getloadavg()[0]

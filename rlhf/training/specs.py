@@ -62,6 +62,8 @@ RULE_NAMES = (
     "concise",
     "formatted",
     "verbose",
+    "factual",  # the real questions of the smollm2 preset (questions.py)
+    "factual_brief",
 )  # rules.RULES
 
 

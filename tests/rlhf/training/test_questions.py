@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlhf.training import questions, rules
+from rlhf.training import questions, rules, specs
 
 
 def ask(text: str) -> list[dict[str, str]]:
@@ -61,3 +61,7 @@ def test_real_preferences_follow_their_rule() -> None:
         assert rules.factual(row["prompt"], row["chosen"]) > rules.factual(
             row["prompt"], row["rejected"]
         )
+
+
+def test_every_rule_is_a_valid_evaluation_rule() -> None:
+    assert set(specs.RULE_NAMES) == set(rules.RULES)
