@@ -4,7 +4,13 @@ Run: ``.venv/bin/python benchmarks/round_budget.py [--reward-backbone minilm|pol
 ``--preset smollm2``: the same round on SmolLM2-135M-Instruct (real questions, rule
 ``factual_brief``, the size-aware defaults of ``rlhf.methods.size_defaults``); target <= 10 minutes
 on 2 CPU cores; generation's tokens/s is printed. ``--prompts`` shrinks the prompt set (reduced
-runs on a busy machine; the target is for 200).
+runs on a busy machine; the target is for 200). Measured once at reduced size on the shared 2-core
+machine (load 4-13, 1 torch thread): ``--prompts 40 --pairs 80`` took 318 CPU-s / 595 s wall:
+reward 23 CPU-s (MiniLM, 32 steps), DPO 147 (10 steps at 4 x 2, 192 tokens, with its before /
+after held-out pass), evaluate 115 (40 prompts), generate 33 (80 samples, 56 tokens/s). DPO
+dominates and grows with the snapshot (one pass, up to 48 steps): at 200 prompts x 2 and 300
+pairs expect ~500 CPU-s of DPO, ~160 of generation, ~140 of evaluation (capped at 50 prompts).
+Next lever: stop DPO's backward at the top layers (``lora_top_layers``, as the reward step does).
 ``--config round`` (default) runs each step as a round launched from the app does: the engine's
 spec defaults plus :mod:`rlhf.methods` overrides (evaluate 200 prompts, generate 200 prompts x 2
 samples); ``spec`` the spec defaults with one DPO epoch and 100 evaluation prompts (the earlier figure).
