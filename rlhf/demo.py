@@ -25,9 +25,15 @@ from labeling.services import (
     user_create,
 )
 from rlhf import services
-from rlhf.training import corpus
+from rlhf.training import corpus, questions
 
 DEMO_PROJECT = "Demo: helpful answers"
+DEMO_PROJECT_SMOLLM2 = "Demo: SmolLM2 real questions"
+DEMO_GUIDELINES_SMOLLM2 = (
+    "Prefer the **correct** answer (some questions are arithmetic: check it). When both are "
+    "equally correct, prefer the **brief** one. Use *tie* when you cannot tell them apart and "
+    "*both bad* when neither answers the question."
+)
 DEMO_GUIDELINES = (
     "Prefer the **correct** answer. When both are equally correct, prefer the **polite** one. "
     "Use *tie* when you cannot tell them apart and *both bad* when neither answers the question."
@@ -60,8 +66,26 @@ def demo_project_create(
     admin: str = "admin",
     annotators: tuple[str, ...] = ("annotator1", "annotator2"),
     judgments_per_comparison: int = 1,
+    model: str = "toy",
 ) -> DemoResult:
-    """Create (or complete) the demo project; returns it with any accounts made on this call."""
+    """Create (or complete) the demo project; returns it with any accounts made on this call.
+
+    ``model="smollm2"``: the project tunes the SmolLM2-135M-Instruct preset and its prompts are
+    real questions with known answers (``questions.py``, a fifth of them arithmetic).
+    """
+    if model == "smollm2":
+        return _demo_smollm2_create(
+            name=name if name != DEMO_PROJECT else DEMO_PROJECT_SMOLLM2,
+            train_prompts=train_prompts,
+            held_out_prompts=held_out_prompts,
+            responses_per_prompt=responses_per_prompt,
+            seed=seed,
+            admin=admin,
+            annotators=annotators,
+            judgments_per_comparison=judgments_per_comparison,
+        )
+    if model != "toy":
+        raise ValueError(f"unknown demo model {model!r}; use toy or smollm2")
     created: list[tuple[str, str, str]] = []
     admin_user = _ensure_user(admin, "admin", created) if admin else None
     admin_group_ensure()  # an older demo's admin group gets the Django-admin permissions too
@@ -113,6 +137,74 @@ def demo_project_create(
                 comparisons_create(project=project, pairs=pairs_all(responses), batch="demo")
             )
         services.checkpoint_base(project=project)
+    return DemoResult(
+        project=project, new_users=created, prompts=len(prompts), comparisons_added=added
+    )
+
+
+def _demo_smollm2_create(
+    *,
+    name: str,
+    train_prompts: int,
+    held_out_prompts: int,
+    responses_per_prompt: int,
+    seed: int,
+    admin: str,
+    annotators: tuple[str, ...],
+    judgments_per_comparison: int,
+) -> DemoResult:
+    created: list[tuple[str, str, str]] = []
+    admin_user = _ensure_user(admin, "admin", created) if admin else None
+    annotator_users = [_ensure_user(u, "annotator", created) for u in annotators]
+    project = Project.objects.filter(name=name).first()
+    if project is None:
+        project = project_create(
+            name=name,
+            created_by=admin_user,
+            description="Real questions with known answers (facts and arithmetic) for the "
+            "SmolLM2-135M-Instruct preset.",
+            guidelines=DEMO_GUIDELINES_SMOLLM2,
+            judgments_per_comparison=judgments_per_comparison,
+        )
+    project.annotators.add(*annotator_users)
+    rng = random.Random(seed)
+    rows: list[dict[str, Any]] = []
+    asked: list[questions.RealQuestion] = []
+    for split, count, held_out, prefix in (
+        (Split.TRAIN, train_prompts, False, "train"),
+        (Split.TEST, held_out_prompts, True, "test"),
+    ):
+        for index, question in enumerate(
+            questions.sample_questions(count, seed, held_out=held_out)
+        ):
+            asked.append(question)
+            rows.append(
+                {
+                    "external_id": f"smollm2-{prefix}-{seed}-{index}",
+                    "messages": questions.prompt_messages(question),
+                    "split": split,
+                    "metadata": {"family": question.topic, "answer": question.answer},
+                }
+            )
+    added = 0
+    with transaction.atomic():
+        services.project_model_set(
+            project=project, model_spec=services.model_spec_preset("smollm2")
+        )
+        prompts = prompts_add(project=project, rows=rows)
+        for prompt, question in zip(prompts, asked, strict=True):
+            texts = list(
+                dict.fromkeys(
+                    questions.sample_answer(question, rng, p_correct=p)
+                    for p in (0.85, 0.5, 0.2)[:responses_per_prompt]
+                )
+            )
+            if len(texts) < 2:
+                continue
+            responses = responses_add(prompt=prompt, texts=texts, model_name="questions")
+            added += len(
+                comparisons_create(project=project, pairs=pairs_all(responses), batch="demo")
+            )
     return DemoResult(
         project=project, new_users=created, prompts=len(prompts), comparisons_added=added
     )

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -335,10 +336,13 @@ def method_get(name: str) -> TrainingMethod:
         ) from None
 
 
-def default_config(method: str) -> dict[str, Any]:
-    """The full default round config of a method."""
+def default_config(
+    method: str, *, model_params: int | None = None, snapshot_size: int | None = None
+) -> dict[str, Any]:
+    """The full default round config of a method; with the model's parameter count (and the
+    snapshot's size), the size-aware defaults of :func:`size_defaults` on top."""
     entry = method_get(method)
-    return {
+    config: dict[str, Any] = {
         "seed": 0,
         "snapshot": copy.deepcopy(entry.snapshot_defaults),
         "reward": copy.deepcopy(REWARD_DEFAULTS),
@@ -346,6 +350,77 @@ def default_config(method: str) -> dict[str, Any]:
         "evaluate": copy.deepcopy(EVALUATE_DEFAULTS),
         "generate": copy.deepcopy(GENERATE_DEFAULTS),
     }
+    sized = size_defaults(method, model_params=model_params, snapshot_size=snapshot_size)
+    for section, values in sized.items():
+        config[section].update(values)
+    return config
+
+
+# --- size-aware defaults (smollm2 issue) ---------------------------------------------------------
+# The defaults above are tuned for the 3.5M-parameter built-in toy and stay exactly as they are
+# for any model under SIZE_AWARE_MIN_PARAMS (or of unknown size). A real base model gets values
+# derived from its parameter count P (from its safetensors headers, rlhf.model_size) and the
+# snapshot's size N (training rows), so a round on SmolLM2-135M needs no hand-set knob:
+# - policy learning rate 1e-4 * sqrt(135M / P), within [1e-5, 2e-4] (LoRA DPO on real models
+#   lives at 1e-5..1e-4; the toy's 5e-3 would wreck a pretrained model), the same for every method;
+# - LoRA rank 8 below 1B parameters, 16 above (alpha = 2 x rank), all linear layers up to 3B,
+#   the attention projections only above;
+# - batch 4 x 2 accumulation (the toy's effective 8) below 1B, 2 x 4 above (activation memory);
+# - offline methods: max_steps one pass over the snapshot at that effective batch, within [8, 48]
+#   (the toy's 48 is the ceiling: a round's time must not grow with the history);
+# - max_length 192 tokens (prompt + answer: a system prompt, a question, a few sentences), and
+#   48 new tokens to generate and evaluate (a real answer is a sentence or two; the toy's are 32);
+# - evaluation on at most 50 held-out prompts with 2 samples each (generation dominates a CPU
+#   round: benchmarks/round_budget.py --preset smollm2).
+SIZE_AWARE_MIN_PARAMS = 20_000_000
+SIZE_REFERENCE_PARAMS = 135_000_000
+
+
+def size_defaults(
+    method: str, *, model_params: int | None, snapshot_size: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """The per-section defaults a base model of ``model_params`` parameters gets over the toy's
+    (``{}`` for the toy, a small model or an unknown size). ``snapshot_size`` (training rows)
+    sets the step budget; unknown, the ceiling. The launch form calls it (or
+    :func:`default_config` / :func:`resolve_config` with the same keywords) to show the values
+    a launch will resolve to."""
+    if model_params is None or model_params < SIZE_AWARE_MIN_PARAMS:
+        return {}
+    entry = method_get(method)
+    big = model_params >= 1_000_000_000
+    rank = 16 if big else 8
+    batch, accumulation = (2, 4) if big else (4, 2)
+    steps = DPO_MAX_STEPS
+    if snapshot_size is not None and snapshot_size > 0:
+        steps = max(8, min(DPO_MAX_STEPS, math.ceil(snapshot_size / (batch * accumulation))))
+    learning_rate = 1e-4 * math.sqrt(SIZE_REFERENCE_PARAMS / model_params)
+    policy: dict[str, Any] = {
+        "learning_rate": float(f"{min(2e-4, max(1e-5, learning_rate)):.2g}"),
+        "lora_r": rank,
+        "lora_alpha": 2 * rank,
+        "lora_target_modules": (
+            ["q_proj", "k_proj", "v_proj", "o_proj"]
+            if model_params >= 3_000_000_000
+            else ["all-linear"]
+        ),
+        "batch_size": batch,
+        "gradient_accumulation_steps": accumulation,
+        "max_length": 192,
+        "max_completion_length": 48,
+    }
+    if entry.is_offline:
+        policy["max_steps"] = steps
+    else:  # online RL: a step's batch holds whole groups of generations; its own step budget
+        policy["batch_size"] = max(batch, 4)
+    allowed = set(settings_of(entry, "policy"))
+    return {
+        "policy": {k: v for k, v in policy.items() if k in allowed},
+        "evaluate": {"max_new_tokens": 48, "max_prompts": 50, "sampled_per_prompt": 2},
+        "generate": {"max_new_tokens": 48},
+    }
+
+
+# --- end size-aware defaults ---------------------------------------------------------------------
 
 
 def _same_kind(default: Any, value: Any) -> bool:
@@ -360,15 +435,24 @@ def _same_kind(default: Any, value: Any) -> bool:
     return True
 
 
-def resolve_config(method: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def resolve_config(
+    method: str,
+    overrides: dict[str, Any] | None = None,
+    *,
+    model_params: int | None = None,
+    snapshot_size: int | None = None,
+) -> dict[str, Any]:
     """Defaults of ``method`` with ``overrides`` (same shape, any subset) applied and checked.
+
+    ``model_params`` / ``snapshot_size``: the size-aware defaults (:func:`size_defaults`) of the
+    base model and the snapshot replace the toy's before the overrides apply (overrides win).
 
     Checks, each raising ConfigError naming the field: the method, the sections and their keys,
     the round's own rules, then every section against the engine spec it becomes (the values the
     training step would refuse are refused here, before the round exists).
     """
     entry = method_get(method)
-    config = default_config(method)
+    config = default_config(method, model_params=model_params, snapshot_size=snapshot_size)
     for key, value in (overrides or {}).items():
         if key == "seed":
             if isinstance(value, bool) or not isinstance(value, int):

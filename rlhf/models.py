@@ -25,6 +25,7 @@ from django.db import models
 from django.db.models import Q
 
 from rlhf.methods import DEFAULT_METHOD, method_choices
+from rlhf.model_size import parameter_count
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -109,6 +110,11 @@ class ModelSpec(models.Model):
     @property
     def reward_backbone_path(self) -> str:
         return resolve_model_path(self.reward_backbone)
+
+    def num_parameters(self) -> int | None:
+        """The base model's parameter count from its safetensors headers (None: unknown, e.g. a
+        hub id); drives the size-aware round defaults (``rlhf.methods.size_defaults``)."""
+        return parameter_count(self.base_model_path)
 
     def engine_fields(self, *, policy: bool = True) -> dict[str, Any]:
         """What every training-engine spec of this model takes from it. The chat template is

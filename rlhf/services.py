@@ -61,6 +61,38 @@ def model_spec_default() -> ModelSpec:
     return spec
 
 
+# --- model presets (smollm2 issue) ---------------------------------------------------------------
+# name -> (base_model, reward_backbone) of the built-in presets' model specs; ``bootstrap_models
+# --preset NAME`` builds the directories (rlhf.training.presets).
+PRESET_MODEL_SPECS: dict[str, tuple[str, str]] = {
+    "smollm2": ("builtin:smollm2", "builtin:minilm"),
+}
+
+
+def model_spec_preset(preset: str, *, reward_backbone: str = "minilm") -> ModelSpec:
+    """The model spec of a built-in preset: ``toy`` is the default spec, ``smollm2`` the
+    SmolLM2-135M-Instruct one (created on first use; ``reward_backbone="policy"`` scores with the
+    policy's own backbone instead of MiniLM)."""
+    if preset == "toy":
+        return model_spec_default()
+    if preset not in PRESET_MODEL_SPECS:
+        raise LabelingError(
+            f"unknown preset {preset!r}; use toy or {', '.join(PRESET_MODEL_SPECS)}",
+            field="preset",
+        )
+    base_model, backbone = PRESET_MODEL_SPECS[preset]
+    if reward_backbone == "policy":
+        backbone = base_model
+    spec, _ = ModelSpec.objects.update_or_create(
+        name=preset,
+        defaults={"base_model": base_model, "reward_backbone": backbone, "device": "auto"},
+    )
+    return spec
+
+
+# --- end model presets ---------------------------------------------------------------------------
+
+
 def checkpoint_base(*, project: Project, model_spec: ModelSpec | None = None) -> Checkpoint:
     """The project's checkpoint 0 (the base model itself); created, as champion, on first use."""
     with transaction.atomic():
@@ -247,6 +279,16 @@ def round_launch(
             "decided comparisons first, or relax snapshot.min_agreement / ties / both_bad",
             field="config",
         )
+    # smollm2 issue: the size-aware defaults of the project's base model and this snapshot (the
+    # toy's tuned values for the built-in model); the overrides still win
+    model_params = checkpoint_champion(project=project).model_spec.num_parameters()
+    if model_params is not None:
+        try:
+            resolved = resolve_config(
+                method, config, model_params=model_params, snapshot_size=len(rows)
+            )
+        except ConfigError as exc:
+            raise LabelingError(str(exc), field=exc.field) from exc
     reward_snapshot = selectors.reward_snapshot(resolved["snapshot"])
     reward_ids = selectors.snapshot_judgment_ids(project, reward_snapshot)
     reward_rows = selectors.preference_rows(reward_ids, reward_snapshot)

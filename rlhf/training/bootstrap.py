@@ -28,7 +28,7 @@ from typing import Any, cast
 
 import torch
 
-from rlhf.training import corpus
+from rlhf.training import corpus, presets
 from rlhf.training.checkpoints import atomic_dir
 from rlhf.training.devices import resolve_device, set_seed
 from rlhf.training.progress import Events
@@ -281,6 +281,8 @@ def build_policy_backbone(policy: Path, destination: Path) -> None:
 def run(spec: BootstrapSpec, events: Events | None = None) -> BootstrapResult:
     """Build whatever is missing or stale under ``<data_dir>/models``."""
     events = events or Events()
+    if spec.preset == presets.SMOLLM2:
+        return build_smollm2(spec, events)
     start = time.monotonic()
     policy, backbone = policy_dir(spec.data_dir), reward_backbone_dir(spec.data_dir)
     policy.parent.mkdir(parents=True, exist_ok=True)
@@ -332,6 +334,58 @@ def run(spec: BootstrapSpec, events: Events | None = None) -> BootstrapResult:
         recipe=json.dumps(recipe, sort_keys=True),
         rebuilt=rebuilt,
         final_loss=final_loss,
+        num_parameters=num_parameters,
+        wall_s=round(time.monotonic() - start, 3),
+    )
+
+
+def build_smollm2(spec: BootstrapSpec, events: Events) -> BootstrapResult:
+    """``<data_dir>/models/smollm2`` (and the MiniLM backbone when asked): built when missing or
+    stale, otherwise left as they are."""
+    start = time.monotonic()
+    gguf = presets.smollm2_gguf()
+    policy = presets.smollm2_dir(spec.data_dir)
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    recipe = presets.smollm2_recipe()
+    rebuilt = False
+    num_parameters = 0
+    if spec.force or not _recipe_matches(policy, recipe):
+        rebuilt = True
+        events.log(f"bootstrap: de-quantizing {gguf.name} into {policy}")
+
+        def build(tmp: Path) -> None:
+            nonlocal num_parameters
+            num_parameters = presets.convert_gguf(gguf, tmp)
+            (tmp / RECIPE_FILE).write_text(
+                json.dumps(recipe, indent=2, sort_keys=True), encoding="utf-8"
+            )
+
+        _replace_dir(policy, build)
+    else:
+        events.log(f"bootstrap: {presets.SMOLLM2} up to date at {policy}")
+        num_parameters = _count_parameters(policy)
+    if spec.reward_backbone == "policy":
+        backbone = policy
+    else:
+        backbone = presets.minilm_dir(spec.data_dir)
+        b_recipe = {"kind": "minilm", "version": RECIPE_VERSION}
+        if spec.force or not _recipe_matches(backbone, b_recipe):
+            rebuilt = True
+            events.log(f"bootstrap: copying all-MiniLM-L6-v2 to {backbone}")
+
+            def build_backbone(tmp: Path) -> None:
+                build_minilm_backbone(tmp)
+                (tmp / RECIPE_FILE).write_text(
+                    json.dumps(b_recipe, indent=2, sort_keys=True), encoding="utf-8"
+                )
+
+            _replace_dir(backbone, build_backbone)
+    return BootstrapResult(
+        policy_dir=str(policy.resolve()),
+        reward_backbone_dir=str(backbone.resolve()),
+        recipe=json.dumps(recipe, sort_keys=True),
+        rebuilt=rebuilt,
+        final_loss=None,
         num_parameters=num_parameters,
         wall_s=round(time.monotonic() - start, 3),
     )

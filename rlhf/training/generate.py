@@ -95,6 +95,7 @@ def sample(
         left.padding_side = "left"
     results: list[list[tuple[str, int]]] = []
     total = len(prompts)
+    started, new_tokens_total = time.monotonic(), 0
     for index, start in enumerate(range(0, total, batch_size)):
         if events is not None:
             events.check()
@@ -105,8 +106,10 @@ def sample(
         ]
         batch = left(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
         torch.manual_seed(seed + index)
+        # KV cache on: each new token attends to the cached keys/values of the left-padded batch
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
-                                  "eos_token_id": tokenizer.eos_token_id, "repetition_penalty": repetition_penalty}  # fmt: skip
+                                  "eos_token_id": tokenizer.eos_token_id, "repetition_penalty": repetition_penalty,
+                                  "use_cache": True}  # fmt: skip
         if temperature > 0:
             kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=top_k,
                           num_return_sequences=num_samples)  # fmt: skip
@@ -115,13 +118,17 @@ def sample(
         output = model.generate(**batch, **kwargs)
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         lengths = _lengths(new_tokens, tokenizer)
+        new_tokens_total += sum(lengths)
         decoded = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         for row in range(len(chunk)):
             span = range(row * num_samples, (row + 1) * num_samples)
             results.append([(decoded[i].strip(), lengths[i]) for i in span])
         if events is not None:
             done = min(start + batch_size, total)
-            events.progress(done, total, metrics={"samples": done * num_samples})
+            elapsed = max(time.monotonic() - started, 1e-9)
+            events.progress(done, total, metrics={"samples": done * num_samples,
+                                                  "new_tokens": new_tokens_total,
+                                                  "tokens_per_s": round(new_tokens_total / elapsed, 1)})  # fmt: skip
     return results
 
 
@@ -141,7 +148,7 @@ def _lengths(new_tokens: torch.Tensor, tokenizer: Any) -> list[int]:
 def run(spec: GenerateSpec, events: Events | None = None) -> GenerateResult:
     events = events or Events()
     start = time.monotonic()
-    configure_threads()
+    threads = configure_threads()
     rows = data.load_prompts(spec.prompts)
     model, tokenizer = load_policy(
         spec.base_model,
@@ -150,7 +157,10 @@ def run(spec: GenerateSpec, events: Events | None = None) -> GenerateResult:
         dtype=spec.dtype,
         chat_template=spec.chat_template,
     )
-    events.log(f"generate: {len(rows)} prompts x {spec.num_samples} samples")
+    events.log(
+        f"generate: {len(rows)} prompts x {spec.num_samples} samples, batches of "
+        f"{spec.batch_size} prompts, {threads} torch threads"
+    )
     params = {
         "temperature": spec.temperature,
         "top_p": spec.top_p,
@@ -160,6 +170,7 @@ def run(spec: GenerateSpec, events: Events | None = None) -> GenerateResult:
         "base_model": spec.base_model,
         "adapter": spec.adapter,
     }
+    sampling_start = time.monotonic()
     samples = sample(
         model,
         tokenizer,
@@ -173,6 +184,11 @@ def run(spec: GenerateSpec, events: Events | None = None) -> GenerateResult:
         seed=spec.seed,
         batch_size=spec.batch_size,
         events=events,
+    )
+    tokens = sum(n for outputs in samples for _, n in outputs)
+    elapsed = max(time.monotonic() - sampling_start, 1e-9)
+    events.log(
+        f"generate: {tokens} new tokens in {elapsed:.1f} s ({tokens / elapsed:.1f} tokens/s)"
     )
     with atomic_file(spec.output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for row, outputs in zip(rows, samples, strict=True):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rlhf.training import corpus
+from rlhf.training import corpus, questions
 
 Messages = Sequence[Mapping[str, str]]
 Rule = Callable[[Messages, str], float]
@@ -82,6 +82,18 @@ def verbose(prompt: Messages, response: str) -> float:
     return float(len(response.split()))
 
 
+# Rules a real model (the smollm2 preset) can be judged on: the real questions' known answers.
+def factual(prompt: Messages, response: str) -> float:
+    """1 when the response gives the known right answer to a real question (questions.py)."""
+    question = questions.question_for(last_user_message(prompt))
+    return 1.0 if question is not None and questions.is_right(question, response) else 0.0
+
+
+def factual_brief(prompt: Messages, response: str) -> float:
+    """Right first; then brief (a style preference: every word past the 8th costs a little)."""
+    return factual(prompt, response) - 0.01 * min(60, max(0, len(response.split()) - 8))
+
+
 RULES: dict[str, Rule] = {
     "correct": correct,
     "polite": polite,
@@ -89,6 +101,8 @@ RULES: dict[str, Rule] = {
     "concise": concise,
     "formatted": formatted,
     "verbose": verbose,
+    "factual": factual,
+    "factual_brief": factual_brief,
 }
 
 
@@ -135,6 +149,31 @@ def synthetic_preferences(
         if with_margin:
             row["margin"] = round(min(abs(a - b), 2.0) / 2.0, 3)
         rows.append(row)
+    return rows
+
+
+def real_preferences(
+    n: int, seed: int = 0, *, rule: str = "factual_brief", held_out: bool = False
+) -> list[dict[str, Any]]:
+    """``n`` preference rows over the real questions (``questions.py``) judged by ``rule``: the
+    ``smollm2`` preset's counterpart of :func:`synthetic_preferences` (ties redrawn)."""
+    judge = get_rule(rule)
+    rng = random.Random(seed)
+    pool = questions.sample_questions(max(n, 1) * 2, seed, held_out=held_out)
+    rows: list[dict[str, Any]] = []
+    index = 0
+    while len(rows) < n:
+        question = pool[index % len(pool)]
+        index += 1
+        prompt = questions.prompt_messages(question)
+        first = questions.sample_answer(question, rng, p_correct=0.6)
+        second = questions.sample_answer(question, rng, p_correct=0.6)
+        a, b = judge(prompt, first), judge(prompt, second)
+        if a == b:
+            continue
+        chosen, rejected = (first, second) if a > b else (second, first)
+        rows.append({"prompt_id": f"real-{len(rows)}-{seed}", "prompt": prompt, "chosen": chosen,
+                     "rejected": rejected, "margin": round(min(abs(a - b), 1.0), 3)})  # fmt: skip
     return rows
 
 

