@@ -110,7 +110,15 @@ class RoundLaunchForm(forms.Form):
         help_text='Applied over the fields above, e.g. {"policy": {"lora_r": 16}}.',
     )
 
-    def __init__(self, *args: Any, method: str = DEFAULT_METHOD, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        method: str = DEFAULT_METHOD,
+        defaults: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``defaults``: the method's resolved config to show (``selectors.launch_defaults``,
+        size-aware for a real base model); the toy's defaults when absent."""
         super().__init__(*args, **kwargs)
         entry = METHOD_REGISTRY.get(method) or METHOD_REGISTRY[DEFAULT_METHOD]
         self.entry = entry
@@ -119,7 +127,8 @@ class RoundLaunchForm(forms.Form):
         self.fields["config"].help_text += " policy accepts: " + ", ".join(
             settings_of(entry, "policy")
         )
-        defaults = resolve_config(entry.name)
+        if defaults is None:
+            defaults = resolve_config(entry.name)
         self.setting_paths: dict[str, list[str]] = {}
         seed = _setting_field("seed", defaults["seed"])
         assert seed is not None

@@ -34,7 +34,13 @@ from rlhf.leaderboard import (
     bradley_terry,
     head_to_head,
 )
-from rlhf.methods import METHOD_REGISTRY, QUEUE_TIER, ConfigError, resolve_config
+from rlhf.methods import (
+    METHOD_REGISTRY,
+    QUEUE_TIER,
+    SIZE_AWARE_MIN_PARAMS,
+    ConfigError,
+    resolve_config,
+)
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
     Checkpoint,
@@ -640,12 +646,36 @@ class LaunchPreview:
         return f"the parent, checkpoint #{self.parent.pk}" if self.parent else "the parent"
 
 
+def project_model_params(project: Project) -> int | None:
+    """The parameter count of the project's base model (the champion's model spec; None when
+    unknown, e.g. a hub id): the size-aware round defaults follow it."""
+    champion = Checkpoint.objects.champion_of(project)
+    return champion.model_spec.num_parameters() if champion is not None else None
+
+
+def launch_defaults(project: Project, method: str) -> dict[str, Any]:
+    """The config a launch of ``method`` with no overrides resolves to now: the toy's tuned
+    defaults, or, for a base model of SIZE_AWARE_MIN_PARAMS or more, the size-aware ones for it
+    and the snapshot it would train on (what ``services.round_launch`` resolves)."""
+    model_params = project_model_params(project)
+    if model_params is None or model_params < SIZE_AWARE_MIN_PARAMS:
+        return resolve_config(method)
+    rows = snapshot_preview(project, method, None)
+    return resolve_config(method, model_params=model_params, snapshot_size=rows)
+
+
 def launch_preview(
     project: Project, method: str, overrides: dict[str, Any] | None
 ) -> LaunchPreview:
-    """The preview of a launch of ``method`` with ``overrides``; ConfigError names the field."""
-    config = resolve_config(method, overrides)
+    """The preview of a launch of ``method`` with ``overrides``; ConfigError names the field.
+    Resolved as the launch resolves it: size-aware defaults for the base model and the rows."""
+    model_params = project_model_params(project)
+    config = resolve_config(method, overrides, model_params=model_params)
     chosen = snapshot_select(project, config["snapshot"], method)
+    if model_params is not None:
+        config = resolve_config(
+            method, overrides, model_params=model_params, snapshot_size=len(chosen.rows)
+        )
     return LaunchPreview(
         method=method,
         config=config,

@@ -29,7 +29,7 @@ from labeling.safeinput import db_id
 from labeling.services import LabelingError
 from rlhf import charts, selectors, services, tasks
 from rlhf.forms import RoundLaunchForm
-from rlhf.methods import DEFAULT_METHOD, PPO_NOTE, ConfigError
+from rlhf.methods import DEFAULT_METHOD, METHOD_REGISTRY, PPO_NOTE, ConfigError
 from rlhf.models import Checkpoint, ModelSpec, Round
 
 
@@ -62,9 +62,15 @@ def project_rounds(request: HttpRequest, project_id: int) -> HttpResponse:
     project = get_object_or_404(Project, pk=project_id)
     status = 200
     partial = "round-list"
-    form = RoundLaunchForm(method=request.GET.get("method", DEFAULT_METHOD))
+
+    def launch_form(data: Any, method: str) -> RoundLaunchForm:
+        method = method if method in METHOD_REGISTRY else DEFAULT_METHOD
+        defaults = selectors.launch_defaults(project, method)
+        return RoundLaunchForm(data, method=method, defaults=defaults)
+
+    form = launch_form(None, request.GET.get("method", DEFAULT_METHOD))
     if request.method == "POST":
-        form = RoundLaunchForm(request.POST, method=request.POST.get("method", DEFAULT_METHOD))
+        form = launch_form(request.POST, request.POST.get("method", DEFAULT_METHOD))
         partial = "launch-form"
         if form.is_valid():
             try:
@@ -83,7 +89,7 @@ def project_rounds(request: HttpRequest, project_id: int) -> HttpResponse:
         else:
             status = FORM_ERROR_STATUS
     elif "preview" in request.GET:
-        form = RoundLaunchForm(request.GET, method=request.GET.get("method", DEFAULT_METHOD))
+        form = launch_form(request.GET, request.GET.get("method", DEFAULT_METHOD))
         partial = "launch-form"
     elif "method" in request.GET:
         partial = "launch-form"

@@ -138,3 +138,36 @@ def test_a_launch_on_a_real_model_stores_the_size_aware_config(
     assert round_.config["generate"]["max_new_tokens"] == 48
     with pytest.raises(LabelingError):
         services.model_spec_preset("gpt5")
+
+
+@pytest.mark.django_db
+def test_the_launch_form_shows_what_a_launch_on_a_real_model_resolves_to(
+    fake_engine: Path, settings: Any, admin_user: Any
+) -> None:
+    """The form's fields and its preview carry the size-aware values (not the toy's), and a
+    launch with the fields untouched stores exactly what the form showed."""
+    from django.test import Client
+
+    from rlhf.simulate import annotators_ensure, judge_in_process
+
+    model_dir = Path(settings.PAIRWISE_DATA_DIR) / "models" / "smollm2"
+    model_dir.mkdir(parents=True)
+    write_header_only_safetensors(model_dir / "model.safetensors", SMOLLM2_LIKE)
+    project = demo_project_create(
+        train_prompts=6, held_out_prompts=2, annotators=("ann-f",), model="smollm2"
+    ).project
+    users = [user for user, _ in annotators_ensure(project, 1)]
+    judge_in_process(project=project, annotators=users, rule="factual", noise=0.0)
+    client = Client()
+    client.force_login(admin_user)
+    url = f"/projects/{project.pk}/rounds/"
+    page = client.get(url, {"method": "dpo"}, headers={"HX-Request": "true"}).content.decode()
+    toy = resolve_config("dpo")["policy"]["learning_rate"]
+    assert 'name="policy.learning_rate" value="0.0001"' in page
+    assert f'name="policy.learning_rate" value="{toy}"' not in page
+    assert 'name="policy.max_steps" value="8"' in page  # the snapshot's size: the floor
+    assert "8 steps" in page  # the preview resolves as the launch will
+    launched = client.post(url, {"method": "dpo"})
+    assert launched.status_code == 302, launched.content.decode()[-2000:]
+    policy = project.rounds.get().config["policy"]
+    assert policy["learning_rate"] == pytest.approx(1e-4) and policy["max_steps"] == 8
