@@ -74,7 +74,7 @@ def _log_in(page: Any, base_url: str, username: str) -> None:
 
 
 def _violations(page: Any) -> list[dict[str, Any]]:
-    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-settling')")
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling')")
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE))
     found: list[dict[str, Any]] = page.evaluate(RUN_AXE)

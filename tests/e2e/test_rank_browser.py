@@ -132,13 +132,13 @@ def test_onboarding_then_the_acceptable_check_with_the_keyboard(
     page.wait_for_url(f"**/projects/{project.pk}/onboarding/")
     assert not re.search(r"\sstyle=|\son[a-z]+=", page.content())
 
-    page.wait_for_function("document.activeElement.id === 'acknowledge'")
+    page.wait_for_function("() => document.activeElement.id === 'acknowledge'")
     page.keyboard.press("Enter")
     page.wait_for_selector("#qualification-form")
     page.keyboard.press("2")  # right is better: the gold answer
     page.wait_for_selector("#start-work")
     assert "Passed with 100%" in page.inner_text("#onboarding-status")
-    page.wait_for_function("document.activeElement.id === 'start-work'")
+    page.wait_for_function("() => document.activeElement.id === 'start-work'")
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/projects/{project.pk}/label/")
 
