@@ -48,6 +48,34 @@ class DemoResult:
     comparisons_added: int = 0
 
 
+def _demo_project_and_people(
+    *,
+    name: str,
+    admin: str,
+    annotators: tuple[str, ...],
+    description: str,
+    guidelines: str,
+    judgments_per_comparison: int,
+) -> tuple[Project, list[tuple[str, str, str]]]:
+    """The demo's admin and annotators (created with their passwords listed, when new) and its
+    project (created when absent), the annotators joined to it."""
+    created: list[tuple[str, str, str]] = []
+    admin_user = _ensure_user(admin, "admin", created) if admin else None
+    admin_group_ensure()  # an older demo's admin group gets the Django-admin permissions too
+    annotator_users = [_ensure_user(u, "annotator", created) for u in annotators]
+    project = Project.objects.filter(name=name).first()
+    if project is None:
+        project = project_create(
+            name=name,
+            created_by=admin_user,
+            description=description,
+            guidelines=guidelines,
+            judgments_per_comparison=judgments_per_comparison,
+        )
+    project.annotators.add(*annotator_users)
+    return project, created
+
+
 def _ensure_user(username: str, role: str, created: list[tuple[str, str, str]]) -> Any:
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
@@ -86,21 +114,15 @@ def demo_project_create(
         )
     if model != "toy":
         raise ValueError(f"unknown demo model {model!r}; use toy or smollm2")
-    created: list[tuple[str, str, str]] = []
-    admin_user = _ensure_user(admin, "admin", created) if admin else None
-    admin_group_ensure()  # an older demo's admin group gets the Django-admin permissions too
-    annotator_users = [_ensure_user(u, "annotator", created) for u in annotators]
-    project = Project.objects.filter(name=name).first()
-    if project is None:
-        project = project_create(
-            name=name,
-            created_by=admin_user,
-            description="Templated questions with one right answer; answers vary in correctness, "
-            "politeness, length and format.",
-            guidelines=DEMO_GUIDELINES,
-            judgments_per_comparison=judgments_per_comparison,
-        )
-    project.annotators.add(*annotator_users)
+    project, created = _demo_project_and_people(
+        name=name,
+        admin=admin,
+        annotators=annotators,
+        description="Templated questions with one right answer; answers vary in correctness, "
+        "politeness, length and format.",
+        guidelines=DEMO_GUIDELINES,
+        judgments_per_comparison=judgments_per_comparison,
+    )
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     questions: list[corpus.Question] = []
@@ -153,20 +175,15 @@ def _demo_smollm2_create(
     annotators: tuple[str, ...],
     judgments_per_comparison: int,
 ) -> DemoResult:
-    created: list[tuple[str, str, str]] = []
-    admin_user = _ensure_user(admin, "admin", created) if admin else None
-    annotator_users = [_ensure_user(u, "annotator", created) for u in annotators]
-    project = Project.objects.filter(name=name).first()
-    if project is None:
-        project = project_create(
-            name=name,
-            created_by=admin_user,
-            description="Real questions with known answers (facts and arithmetic) for the "
-            "SmolLM2-135M-Instruct preset.",
-            guidelines=DEMO_GUIDELINES_SMOLLM2,
-            judgments_per_comparison=judgments_per_comparison,
-        )
-    project.annotators.add(*annotator_users)
+    project, created = _demo_project_and_people(
+        name=name,
+        admin=admin,
+        annotators=annotators,
+        description="Real questions with known answers (facts and arithmetic) for the "
+        "SmolLM2-135M-Instruct preset.",
+        guidelines=DEMO_GUIDELINES_SMOLLM2,
+        judgments_per_comparison=judgments_per_comparison,
+    )
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     asked: list[questions.RealQuestion] = []
