@@ -34,7 +34,7 @@ migrate: venv
 models: migrate
 	$(PY) manage.py bootstrap_models --preset $(MODEL)
 
-# --- deploy: demo and serve run `manage.py serve` (gunicorn gthread + job worker, see docs/deploy.md)
+# demo and serve run `manage.py serve` (gunicorn gthread + job worker, see docs/deploy.md)
 # `make demo PORT=8001` for another port. Ctrl-C, or SIGTERM to make's PID, stops everything;
 # --exit-with-parent stops it too should make itself be killed.
 demo: models
@@ -46,13 +46,12 @@ demo: models
 # queue. Set DATABASE_URL, ALLOWED_HOSTS, SECRET_KEY… first (docs/deploy.md).
 serve: venv
 	$(PY) manage.py serve --bind $(HOST):$(PORT)
-# --- end deploy
 
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-# deploy: check --deploy needs the static manifest (pairwise.E001): collected into a temp dir
+# check --deploy needs the static manifest (pairwise.E001): collected into a temp dir
 	@static=$$(mktemp -d); trap 'rm -rf "$$static"' EXIT; \
 	  export PAIRWISE_DATA_DIR="$$static" SECRET_KEY=$$(head -c 48 /dev/urandom | base64) DEBUG=0 \
 	    ALLOWED_HOSTS=pairwise.example.org; \
