@@ -41,6 +41,7 @@ from rlhf.methods import (
     ConfigError,
     resolve_config,
 )
+from rlhf.model_size import parameter_count
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
     Checkpoint,
@@ -49,6 +50,7 @@ from rlhf.models import (
     Round,
     RoundStatus,
     TrainingRun,
+    resolve_model_path,
 )
 from rlhf.signals import RoundSignals
 
@@ -649,8 +651,9 @@ class LaunchPreview:
 def project_model_params(project: Project) -> int | None:
     """The parameter count of the project's base model (the champion's model spec; None when
     unknown, e.g. a hub id): the size-aware round defaults follow it."""
-    champion = Checkpoint.objects.champion_of(project)
-    return champion.model_spec.num_parameters() if champion is not None else None
+    spec = ModelSpec.objects.filter(checkpoints__project=project, checkpoints__is_champion=True)
+    base_model = spec.values_list("base_model", flat=True).first()  # one query
+    return parameter_count(resolve_model_path(base_model)) if base_model is not None else None
 
 
 def launch_defaults(project: Project, method: str) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def project_rounds(request: HttpRequest, project_id: int) -> HttpResponse:
         defaults = selectors.launch_defaults(project, method)
         return RoundLaunchForm(data, method=method, defaults=defaults)
 
-    form = launch_form(None, request.GET.get("method", DEFAULT_METHOD))
+    form: RoundLaunchForm | None = None
     if request.method == "POST":
         form = launch_form(request.POST, request.POST.get("method", DEFAULT_METHOD))
         partial = "launch-form"
@@ -93,10 +93,13 @@ def project_rounds(request: HttpRequest, project_id: int) -> HttpResponse:
         partial = "launch-form"
     elif "method" in request.GET:
         partial = "launch-form"
+    if form is None and not (partial == "round-list" and is_fragment_request(request)):
+        # the launch form with its defaults (the polled round list alone needs none)
+        form = launch_form(None, request.GET.get("method", DEFAULT_METHOD))
     # The preview of a launch: for the launch form (a method switch, a changed field, a refused
     # launch); the plain list page loads the form again to show it (counting rows takes a while).
     preview = None
-    if partial == "launch-form":
+    if partial == "launch-form" and form is not None:
         preview = _launch_preview(project, form)
     context = {
         "project": project,
