@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -232,7 +233,9 @@ def _render_onboarding(
 
 @login_required
 def onboarding_page(request: HttpRequest, project_id: int) -> HttpResponse:
-    return _render_onboarding(request, _project(request, project_id))
+    # The page shows its notes in its own live region: a plain POST's result arrives as a message.
+    note = " ".join(str(message) for message in messages.get_messages(request))
+    return _render_onboarding(request, _project(request, project_id), note=note)
 
 
 @login_required
@@ -273,6 +276,8 @@ def onboarding_answer(request: HttpRequest, project_id: int) -> HttpResponse:
             "Read the guidelines again and retry."
         )
     if not is_fragment_request(request):
+        if note:  # a plain form (no JavaScript, or htmx not yet on the swapped form) sees it too
+            messages.info(request, note)
         return HttpResponseRedirect(reverse("onboarding", args=[project.pk]), status=303)
     return _render_onboarding(request, project, note=note)
 

@@ -92,6 +92,23 @@ def test_rank_page_sends_pairwise_projects_back(project: Project, annotator: Any
     )
 
 
+def test_onboarding_without_javascript_tells_the_result_after_the_redirect(
+    project: Project, annotator: Any
+) -> None:
+    services.project_depth_set(
+        project=project, onboarding_required=True, qualification_items=1, qualification_pass_mark=1
+    )
+    item = ComparisonFactory.create(project=project, gold_answer="b")
+    client = _client(annotator)
+    client.post(reverse("onboarding_acknowledge", args=[project.pk]))
+    answer = reverse("onboarding_answer", args=[project.pk])
+    wrong = client.post(answer, {"comparison": item.pk, "choice": "a"}, follow=True)
+    assert wrong.redirect_chain[-1][1] == 303
+    assert b"under the pass mark" in wrong.content
+    right = client.post(answer, {"comparison": item.pk, "choice": "b"}, follow=True)
+    assert b"Passed with 100%" in right.content and b'id="start-work"' in right.content
+
+
 def test_onboarding_page_flow(project: Project, annotator: Any) -> None:
     services.project_depth_set(
         project=project, onboarding_required=True, qualification_items=1, qualification_pass_mark=1
