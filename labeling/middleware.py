@@ -12,10 +12,9 @@ shape ``{"error", "field", "detail"}`` (``labeling.api.errors``), keeping its st
 ``PageFormErrorStatus``: pages answer refused form input with 422, never 400, whichever view
 refused it. In DEBUG, django-htmx's error handler replaces the whole document with any 400/403/404/500
 answer to an htmx request, so a form error would wipe the page; ``base.html``'s htmx-config swaps
-422 (and 409) into the form's target like a success. Views say 422 themselves
-(``labeling.roles.page_error_status``); this middleware holds the rule for every page, those
-added later included: an HTML answer of 400 to a page's POST becomes 422. The API (``/api/``)
-keeps its 400s.
+422 (and 409) into the form's target like a success. Views answer a refusal with the service's
+status (400); this middleware is the one place the rule lives, for every page, those added later
+included: any HTML answer of 400 from a page (a form POST, a refused filter) becomes 422. The API (``/api/``) keeps its 400s.
 """
 
 from __future__ import annotations
@@ -116,8 +115,7 @@ class PageFormErrorStatus:
         response = self.get_response(request)
         if (
             response.status_code == 400
-            and request.method == "POST"
-            and not request.path.startswith("/api/")
+            and not _is_api(request)
             and response.get("Content-Type", "").startswith("text/html")
         ):
             response.status_code = FORM_ERROR_STATUS

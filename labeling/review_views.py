@@ -40,7 +40,6 @@ from labeling.roles import (
     is_admin,
     is_fragment_request,
     login_required,
-    page_error_status,
 )
 from labeling.services import LabelingError
 
@@ -89,7 +88,7 @@ def review_list(request: HttpRequest, project_id: int) -> HttpResponse:
     if form.is_valid():
         comparisons = selectors.comparisons_for_review(project=project, filters=form.filters())
     else:
-        comparisons, status = Comparison.objects.none(), page_error_status(400)
+        comparisons, status = Comparison.objects.none(), 400
     page = Paginator(comparisons, REVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -168,7 +167,7 @@ def review_comment(request: HttpRequest, project_id: int, comparison_id: int) ->
             comparison=comparison, author=request.user, text=form.cleaned_data["text"]
         )
     except LabelingError as exc:
-        error, status = exc.message, page_error_status(exc.status)
+        error, status = exc.message, exc.status
     else:
         form = CommentForm()
     if not is_fragment_request(request) and not error:
@@ -203,7 +202,7 @@ def review_adjudicate(request: HttpRequest, project_id: int, comparison_id: int)
                 note=data["note"],
             )
     except LabelingError as exc:
-        error, status = exc.message, page_error_status(exc.status)
+        error, status = exc.message, exc.status
     else:
         form = None  # type: ignore[assignment]
     if not is_fragment_request(request) and not error:
@@ -253,7 +252,7 @@ def judgment_edit(request: HttpRequest, project_id: int, judgment_id: int) -> Ht
                 flags=data["flags"],
             )
         except LabelingError as exc:
-            error, status = exc.message, page_error_status(exc.status)
+            error, status = exc.message, exc.status
         else:
             messages.success(request, "Your judgment was changed; the earlier one is kept.")
             return HttpResponseRedirect(reverse("history", args=[project.pk]), status=303)
@@ -337,9 +336,7 @@ def people(request: HttpRequest, project_id: int) -> HttpResponse:
         role = form.cleaned_data["role"]
         services.project_member_add(project=project, user=user, role=role)
     except LabelingError as exc:
-        return _people_response(
-            request, project, page_error_status(exc.status), add_form=form, error=exc.message
-        )
+        return _people_response(request, project, exc.status, add_form=form, error=exc.message)
     return _people_done(request, project, f"{user.get_username()} is now a {role} here.")
 
 
@@ -355,7 +352,7 @@ def people_remove(request: HttpRequest, project_id: int) -> HttpResponse:
         role = form.cleaned_data["role"]
         services.project_member_remove(project=project, user=user, role=role)
     except LabelingError as exc:
-        return _people_response(request, project, page_error_status(exc.status), error=exc.message)
+        return _people_response(request, project, exc.status, error=exc.message)
     return _people_done(request, project, f"{user.get_username()} is no longer a {role} here.")
 
 
@@ -377,9 +374,7 @@ def invite_create(request: HttpRequest, project_id: int) -> HttpResponse:
             valid_days=data["valid_days"],
         )
     except LabelingError as exc:
-        return _people_response(
-            request, project, page_error_status(exc.status), invite_form=form, error=exc.message
-        )
+        return _people_response(request, project, exc.status, invite_form=form, error=exc.message)
     url = request.build_absolute_uri(reverse("invite_accept", args=[token]))
     response = _people_response(request, project, 201, invite_url=url)
     response["Cache-Control"] = "no-store"
@@ -394,7 +389,7 @@ def invite_revoke(request: HttpRequest, project_id: int, invite_id: int) -> Http
     try:
         services.invite_revoke(invite=invite)
     except LabelingError as exc:
-        return _people_response(request, project, page_error_status(exc.status), error=exc.message)
+        return _people_response(request, project, exc.status, error=exc.message)
     return _people_done(request, project, "The invite link no longer works.")
 
 
@@ -407,7 +402,7 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     try:
         invite = services.invite_usable(token=token)
     except LabelingError as exc:  # unknown (404), used, withdrawn or expired (409)
-        form, error, status = None, exc.message, page_error_status(exc.status)
+        form, error, status = None, exc.message, exc.status
     if invite is not None and form is not None and request.method == "POST":
         try:
             if not form.is_valid():
@@ -418,7 +413,7 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
                 password=form.cleaned_data["password"],
             )
         except LabelingError as exc:
-            error, status = exc.message, page_error_status(exc.status)
+            error, status = exc.message, exc.status
             if exc.field is None and exc.status == 409:  # used meanwhile
                 form = None
         else:

@@ -66,15 +66,10 @@ def is_fragment_request(request: HttpRequest) -> bool:
     return htmx is not None and bool(htmx) and not htmx.history_restore_request
 
 
-# A page's refused input answers 422, never 400: in DEBUG, django-htmx's error handler replaces
+# A page's refused input answers 422, never 400 (labeling.middleware.PageFormErrorStatus): in DEBUG, django-htmx's error handler replaces
 # the whole document with any 400/403/404/500 answer to an htmx request, and base.html's
 # htmx-config swaps 422 (and 409) into the form's target like a success.
 FORM_ERROR_STATUS = 422
-
-
-def page_error_status(status: int) -> int:
-    """The status a page answers a refusal with: a 400 becomes 422 (see FORM_ERROR_STATUS)."""
-    return FORM_ERROR_STATUS if status == 400 else status
 
 
 def login_required(view: View) -> View:

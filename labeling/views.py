@@ -40,7 +40,6 @@ from labeling.roles import (
     is_admin,
     is_fragment_request,
     login_required,
-    page_error_status,
 )
 from labeling.safeinput import db_id
 from labeling.services import Conflict, LabelingError
@@ -113,7 +112,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
                 )
             except LabelingError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-                status = page_error_status(exc.status)
+                status = exc.status
             else:
                 messages.success(request, f"Project “{project.name}” created.")
                 return redirect("project_detail", project_id=project.pk)
@@ -257,7 +256,7 @@ def _render_label(
         "label_url": _label_url(project),
     }
     template = LABEL_TEMPLATE + "#label-panel" if is_fragment_request(request) else LABEL_TEMPLATE
-    response = render(request, template, context, status=page_error_status(status))
+    response = render(request, template, context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
 
@@ -438,7 +437,7 @@ def gold_page(request: HttpRequest, project_id: int) -> HttpResponse:
                 messages.success(request, f"{len(made)} gold comparisons generated.")
         except LabelingError as exc:
             messages.error(request, exc.message)
-            status = page_error_status(exc.status)
+            status = exc.status
         else:
             return redirect("gold", project_id=project.pk)
         rate_form = form if action == "rate" else rate_form
@@ -469,7 +468,7 @@ def gold_mark(request: HttpRequest, project_id: int, comparison_id: int) -> Http
         else:
             comparison = services.comparison_gold_clear(comparison=comparison)
     except LabelingError as exc:
-        error, status = exc.message, page_error_status(exc.status)
+        error, status = exc.message, exc.status
     if not is_fragment_request(request):
         if error:
             messages.error(request, error)

@@ -23,7 +23,6 @@ from labeling.roles import (
     is_admin,
     is_fragment_request,
     login_required,
-    page_error_status,
 )
 from labeling.safeinput import db_id
 from labeling.services import LabelingError
@@ -82,7 +81,7 @@ def project_rounds(request: HttpRequest, project_id: int) -> HttpResponse:
                 )
             except LabelingError as exc:
                 form.add_config_error(exc.field, exc.message)
-                status = page_error_status(exc.status)
+                status = exc.status
             else:
                 messages.success(request, f"Round {round_.number} launched.")
                 return redirect("rlhf:round_detail", round_id=round_.pk)

@@ -24,7 +24,7 @@ from labeling.interchange.forms import ExportForm, UploadForm
 from labeling.interchange.imports import ImportResult, prompts_import, responses_import
 from labeling.interchange.preference_imports import preferences_import
 from labeling.models import Project
-from labeling.roles import FORM_ERROR_STATUS, is_admin, is_fragment_request, page_error_status
+from labeling.roles import FORM_ERROR_STATUS, is_admin, is_fragment_request
 from labeling.services import LabelingError
 
 
@@ -65,10 +65,10 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
                 result = _import(project, form)
             except ImportRejected as exc:
                 context["errors"] = [str(error) for error in exc.errors]
-                status = page_error_status(exc.status)
+                status = exc.status
             except LabelingError as exc:
                 context["errors"] = [exc.message]
-                status = page_error_status(exc.status)
+                status = exc.status
             else:
                 if not is_fragment_request(request):
                     messages.success(request, f"Imported: {result.summary()}")
