@@ -89,6 +89,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="",
         help='with --rules: JSON {"name": config overrides, ...}, each run under every rule',
     )
+    parser.add_argument(
+        "--policy-steps", type=int, default=0, help="toy: bootstrap steps (0: the recipe's default)"
+    )
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=0,
+        help="after the loop: greedy answers of the base and the last round on held-out prompts "
+        "(accuracy with intervals, and this many examples side by side)",
+    )
+    parser.add_argument(
+        "--examples-only",
+        action="store_true",
+        help="print the examples of the loop already run in --data-dir, without running it again",
+    )
     parser.add_argument("--models-from", default="", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
@@ -119,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     if args.models_from and not (data_dir / "models").exists():
         (data_dir / "models").symlink_to(Path(args.models_from).resolve())
-    for stale in ("bench.sqlite3", "bench.sqlite3-wal", "bench.sqlite3-shm"):
-        (data_dir / stale).unlink(missing_ok=True)
-    for stale in ("checkpoints", "runs"):
-        shutil.rmtree(data_dir / stale, ignore_errors=True)
+    if not args.examples_only:
+        for stale in ("bench.sqlite3", "bench.sqlite3-wal", "bench.sqlite3-shm"):
+            (data_dir / stale).unlink(missing_ok=True)
+        for stale in ("checkpoints", "runs"):
+            shutil.rmtree(data_dir / stale, ignore_errors=True)
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -139,9 +155,23 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.core.management import call_command
 
+    if args.examples_only:
+        from rlhf.models import Round
+
+        last = Round.objects.filter(checkpoint__isnull=False).order_by("-number").first()
+        if last is None:
+            print(f"no round with a checkpoint in {data_dir}", file=sys.stderr)
+            return 2
+        print_examples(last, args.rule, args.held_out, max(1, args.examples or 8))
+        return 0
     call_command("migrate", verbosity=0)
     started = time.monotonic()
-    call_command("bootstrap_models", reward_backbone=args.reward_backbone, preset=args.preset)
+    call_command(
+        "bootstrap_models",
+        reward_backbone=args.reward_backbone,
+        preset=args.preset,
+        policy_steps=args.policy_steps or None,
+    )
     print(f"models ready in {time.monotonic() - started:.1f}s")
     load_before = os.getloadavg()[0]
     print(
@@ -186,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
             project, settings, on_round=lambda row: print(table_row(row), flush=True)
         )
     load_after = os.getloadavg()[0]
+    if args.examples and figures and figures[-1].status == "succeeded":
+        from rlhf.models import Round
+
+        print_examples(Round.objects.get(project=project, number=figures[-1].number),
+                       args.rule, args.held_out, args.examples)  # fmt: skip
     rates = [f.rule_win_rate_vs_base for f in figures]
     print("FIGURES " + json.dumps([dataclasses.asdict(f) for f in figures]), flush=True)
     rising = (
@@ -202,6 +237,61 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {load_before:.2f} -> {load_after:.2f}"
     )
     return 0 if all(f.status == "succeeded" for f in figures) else 1
+
+
+def print_examples(round_: Any, rule: str, max_prompts: int, shown: int) -> None:
+    """Greedy answers of the base model and of ``round_``'s checkpoint on the held-out prompts:
+    the share each gets right (the rule's correctness part, 95% Wilson interval), the rule
+    win-rate between them (ties count half), and ``shown`` prompts side by side."""
+    from django.conf import settings
+
+    from labeling.models import Prompt, Split
+    from rlhf import runner, selectors
+    from rlhf.leaderboard import wilson_interval
+    from rlhf.training import rules
+
+    checkpoint = round_.checkpoint
+    prompts = list(
+        Prompt.objects.filter(project=round_.project, split=Split.TEST).order_by("id")[:max_prompts]
+    )
+    workdir = Path(settings.PAIRWISE_DATA_DIR) / "runs" / f"loop-examples-{round_.pk}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    runner.write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(prompts))
+    spec = checkpoint.model_spec
+    max_new = int(round_.config.get("generate", {}).get("max_new_tokens", 48))
+    answers: dict[str, list[str]] = {}
+    for side, adapter in (("base", None), (f"round {round_.number}", checkpoint.adapter_path)):
+        output = workdir / f"{'base' if adapter is None else 'last'}.jsonl"
+        runner.engine_call(
+            "generate",
+            {"base_model": spec.base_model_path, "adapter": adapter, "prompts": str(workdir / "prompts.jsonl"),
+             "output": str(output), "num_samples": 1, "temperature": 0.0, "max_new_tokens": max_new,
+             **spec.engine_fields()},
+            workdir=workdir, name=f"examples-{'base' if adapter is None else 'last'}",
+        )  # fmt: skip
+        by_prompt = {row["prompt_id"]: row["text"] for row in runner.read_jsonl(output)}
+        answers[side] = [by_prompt[str(p.pk)] for p in prompts]
+    judge = rules.get_rule(rule)
+    right = rules.factual if rule in SMOLLM2_RULES else rules.correct
+    (base_side, base_texts), (new_side, new_texts) = answers.items()
+    messages = [p.messages for p in prompts]
+    print(f"\ngreedy answers on {len(prompts)} held-out prompts, base vs {new_side}:")
+    for side, texts in answers.items():
+        hits = sum(right(m, t) for m, t in zip(messages, texts, strict=True))
+        low, high = wilson_interval(hits, len(texts))
+        words = sum(len(t.split()) for t in texts) / max(1, len(texts))
+        print(f"  {side:<8} right {hits}/{len(texts)} = {100 * hits / len(texts):.1f}% "
+              f"({100 * low:.0f}-{100 * high:.0f}), {words:.1f} words on average")  # fmt: skip
+    wins = sum(
+        1.0 if judge(m, a) > judge(m, b) else 0.5 if judge(m, a) == judge(m, b) else 0.0
+        for m, a, b in zip(messages, new_texts, base_texts, strict=True)
+    )
+    low, high = wilson_interval(wins, len(prompts))
+    print(f"  rule {rule}: {new_side} vs base {100 * wins / len(prompts):.1f}% "
+          f"({100 * low:.0f}-{100 * high:.0f}), ties half")  # fmt: skip
+    for m, a, b in list(zip(messages, base_texts, new_texts, strict=True))[:shown]:
+        question = rules.last_user_message(m)
+        print(f"\n  Q: {question}\n    {base_side}: {a.strip()!r}\n    {new_side}: {b.strip()!r}")
 
 
 def run_parallel(args: argparse.Namespace) -> int:
@@ -236,7 +326,8 @@ def run_parallel(args: argparse.Namespace) -> int:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     subprocess.run(
         [sys.executable, "manage.py", "bootstrap_models", "--reward-backbone", args.reward_backbone,
-         "--device", args.device, "--preset", args.preset],
+         "--device", args.device, "--preset", args.preset,
+         *(["--policy-steps", str(args.policy_steps)] if args.policy_steps else [])],
         cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     print(f"models ready in {time.monotonic() - started:.1f}s")
@@ -255,7 +346,7 @@ def run_parallel(args: argparse.Namespace) -> int:
               ("noise", args.noise), ("labels", args.labels), ("prompts", args.prompts),
               ("held-out", args.held_out), ("eval-samples", args.eval_samples),
               ("method", args.method), ("reward-backbone", args.reward_backbone), ("preset", args.preset),
-              ("device", args.device), ("dtype", args.dtype))]  # fmt: skip
+              ("device", args.device), ("dtype", args.dtype), ("policy-steps", args.policy_steps))]  # fmt: skip
     procs = []
     for label, rule, config, one_shot in jobs:
         name = label.replace(":", "-")

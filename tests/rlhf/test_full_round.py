@@ -108,3 +108,22 @@ def test_one_full_round_on_the_builtin_models(
     assert sampled["base"]["lower"] <= sampled["base"]["win_rate"] <= sampled["base"]["upper"]
     first_open = Comparison.objects.filter(project=project).open().first()
     assert first_open is not None and first_open.batch == "round-1:vs-champion"
+
+    # benchmarks/loop.py's examples: greedy answers of the base and the round side by side.
+    import importlib.util
+    import io
+    from contextlib import redirect_stdout
+
+    module_spec = importlib.util.spec_from_file_location(
+        "loop_bench", REPO_ROOT / "benchmarks" / "loop.py"
+    )
+    assert module_spec is not None and module_spec.loader is not None
+    loop_bench = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(loop_bench)
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        loop_bench.print_examples(round_, "correct_polite", max_prompts=2, shown=1)
+    text = printed.getvalue()
+    assert "greedy answers on 2 held-out prompts, base vs round 1:" in text
+    assert text.count(" right ") == 2 and "rule correct_polite: round 1 vs base" in text
+    assert text.count("\n  Q: ") == 1 and "    base: '" in text and "    round 1: '" in text
