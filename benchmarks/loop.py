@@ -277,7 +277,7 @@ def print_examples(round_: Any, rule: str, max_prompts: int, shown: int) -> None
     messages = [p.messages for p in prompts]
     print(f"\ngreedy answers on {len(prompts)} held-out prompts, base vs {new_side}:")
     for side, texts in answers.items():
-        hits = sum(right(m, t) for m, t in zip(messages, texts, strict=True))
+        hits = int(sum(right(m, t) for m, t in zip(messages, texts, strict=True)))
         low, high = wilson_interval(hits, len(texts))
         words = sum(len(t.split()) for t in texts) / max(1, len(texts))
         print(f"  {side:<8} right {hits}/{len(texts)} = {100 * hits / len(texts):.1f}% "

@@ -696,15 +696,38 @@ class Snapshot:
     rows: list[dict[str, Any]]  # the training rows of the round's method
 
 
+def rounds_since_champion(project: Project) -> list[int]:
+    """The batches gathered about the champion, newest first: those of the succeeded rounds
+    started from it, then the one of the round that made it (0, the comparisons no round made,
+    for a champion no round made)."""
+    champion = Checkpoint.objects.champion_of(project)
+    if champion is None:
+        return []
+    succeeded = Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
+    started = succeeded.filter(parent_checkpoint=champion).order_by("-number")
+    made = succeeded.filter(checkpoint=champion).values_list("number", flat=True).first()
+    return [*started.values_list("number", flat=True), made if made is not None else 0]
+
+
 def snapshot_select(project: Project, snapshot: dict[str, Any], method: str) -> Snapshot:
     """What a round of ``method`` with this snapshot config trains on now.
 
-    ``rounds: newest`` takes the latest round's batch and, once it is judged but gives fewer
-    training rows than ``PAIRWISE_MIN_SNAPSHOT``, the batches before it too, newest first, then the
-    comparisons no round made: once a policy answers alike, a batch judged by a rule-like
-    preference is mostly ties (benchmarks/loop.py under ``correct``: 15 usable rows of 200
-    judgments) and the loop would stop. A batch nobody has judged yet is not passed over (the
-    launch then says to judge it). Any other setting takes what it names.
+    ``rounds: newest`` takes the latest round's batch, once it is judged:
+
+    - with every batch gathered since the champion was made, when the latest round's checkpoint
+      was not promoted: the next round starts from the same champion, so it trains on all the
+      labels about it (its own round's batch, or the comparisons no round made for the base, and
+      the batches of the rounds started from it), not on the newest 200 again. Without this a
+      loop whose candidates the promotion gate holds back (a real gain of a few points cannot
+      clear the gate on one batch of human judgments) restarts every round from the same place
+      with the same amount of data and never gets further;
+    - then, while the rows are fewer than ``PAIRWISE_MIN_SNAPSHOT``, the batches before, newest
+      first, then the comparisons no round made: once a policy answers alike, a batch judged by
+      a rule-like preference is mostly ties (benchmarks/loop.py under ``correct``: 15 usable rows
+      of 200 judgments) and the loop would stop.
+
+    A batch nobody has judged yet is not passed over (the launch then says to judge it). Any
+    other setting takes what it names.
     """
     setting = snapshot.get("rounds", "all")
 
@@ -715,6 +738,9 @@ def snapshot_select(project: Project, snapshot: dict[str, Any], method: str) -> 
     chosen = take(snapshot_rounds(project, setting))
     if setting != "newest" or not chosen.judgment_ids:
         return chosen
+    since = rounds_since_champion(project)
+    if any(number not in chosen.rounds for number in since):
+        chosen = take([*dict.fromkeys([*chosen.rounds, *since])])
     older = (
         Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
         .order_by("-number")

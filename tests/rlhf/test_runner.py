@@ -259,6 +259,44 @@ def test_iterative_dpo_by_default_parent_reference_and_the_newest_batch(
 
 
 @pytest.mark.django_db
+def test_newest_keeps_every_batch_about_a_champion_the_gate_held(
+    judged_project: Any, fake_engine: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Round 1's candidate is not promoted, so round 2 starts from the base again: it trains on
+    everything judged about the base (round 1's snapshot and round 1's batch), not on round 1's
+    batch alone. Once round 2's candidate is promoted, round 3 takes round 2's batch alone."""
+    users = [u for u, _ in annotators_ensure(judged_project, 2)]
+
+    def launch() -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            round_ = services.round_launch(project=judged_project, method="dpo", config={})
+        round_.refresh_from_db()
+        assert round_.status == RoundStatus.SUCCEEDED, round_.error
+        return round_
+
+    def batches(round_: Any) -> set[str]:
+        return set(
+            Judgment.objects.filter(pk__in=round_.snapshot_judgment_ids).values_list(
+                "comparison__batch", flat=True
+            )
+        )
+
+    first = launch()
+    judge_in_process(project=judged_project, annotators=users, rule="polite", noise=0.0)
+    second = launch()
+    assert set(first.snapshot_judgment_ids) < set(second.snapshot_judgment_ids)
+    assert {"round-1:vs-champion", "round-1:on-policy"} < batches(second)
+    assert second.parent_checkpoint == first.parent_checkpoint  # the same champion: the base
+    assert selectors.round_runs(second)[1].spec["policy"]["parent_adapter"] is None
+    assert second.snapshot_export["round"] == "1,0"  # the export gives the same rows
+    assert second.checkpoint is not None
+    services.checkpoint_promote(checkpoint=second.checkpoint, force=True)
+    judge_in_process(project=judged_project, annotators=users, rule="polite", noise=0.0)
+    third = launch()
+    assert batches(third) == {"round-2:vs-champion", "round-2:on-policy"}
+
+
+@pytest.mark.django_db
 def test_cancel_while_a_step_finishes_stops_the_round(
     judged_project: Any, fake_engine: Path
 ) -> None:

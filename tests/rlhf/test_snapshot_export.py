@@ -141,6 +141,10 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
         project=demo_project, annotators=users, rule="correct_polite", noise=0.3, limit=30, seed=7
     )
     # (the fake engine writes the same text for both sides: round 1's batch is judged a tie)
+    # Round 1's checkpoint is promoted, so round 2 takes its batch alone (a candidate the gate
+    # holds back keeps the batches before it: test_runner's newest-batch tests).
+    assert first.checkpoint is not None
+    services.checkpoint_promote(checkpoint=first.checkpoint, force=True)
     second = _launch(demo_project, "dpo", {"snapshot": {"ties": "split"}}, capture)
     judge_in_process(
         project=demo_project, annotators=users, rule="correct_polite", noise=0.3, limit=10, seed=9
