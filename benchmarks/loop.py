@@ -249,29 +249,32 @@ def print_examples(round_: Any, rule: str, max_prompts: int, shown: int) -> None
     from rlhf import runner, selectors
     from rlhf.leaderboard import wilson_interval
     from rlhf.training import rules
+    from rlhf.training.evaluate import win_rate
 
-    checkpoint = round_.checkpoint
     prompts = list(
         Prompt.objects.filter(project=round_.project, split=Split.TEST).order_by("id")[:max_prompts]
     )
     workdir = Path(settings.PAIRWISE_DATA_DIR) / "runs" / f"loop-examples-{round_.pk}"
     workdir.mkdir(parents=True, exist_ok=True)
     runner.write_jsonl(workdir / "prompts.jsonl", selectors.prompt_rows(prompts))
-    spec = checkpoint.model_spec
+    spec = round_.checkpoint.model_spec
     max_new = int(round_.config.get("generate", {}).get("max_new_tokens", 48))
     answers: dict[str, list[str]] = {}
-    for side, adapter in (("base", None), (f"round {round_.number}", checkpoint.adapter_path)):
-        output = workdir / f"{'base' if adapter is None else 'last'}.jsonl"
+    sides = (
+        ("base", "base", None),
+        ("last", f"round {round_.number}", round_.checkpoint.adapter_path),
+    )
+    for name, side, adapter in sides:
+        output = workdir / f"{name}.jsonl"
         runner.engine_call(
             "generate",
             {"base_model": spec.base_model_path, "adapter": adapter, "prompts": str(workdir / "prompts.jsonl"),
              "output": str(output), "num_samples": 1, "temperature": 0.0, "max_new_tokens": max_new,
              **spec.engine_fields()},
-            workdir=workdir, name=f"examples-{'base' if adapter is None else 'last'}",
+            workdir=workdir, name=f"examples-{name}",
         )  # fmt: skip
         by_prompt = {row["prompt_id"]: row["text"] for row in runner.read_jsonl(output)}
         answers[side] = [by_prompt[str(p.pk)] for p in prompts]
-    judge = rules.get_rule(rule)
     right = rules.factual if rule in SMOLLM2_RULES else rules.correct
     (base_side, base_texts), (new_side, new_texts) = answers.items()
     messages = [p.messages for p in prompts]
@@ -282,12 +285,10 @@ def print_examples(round_: Any, rule: str, max_prompts: int, shown: int) -> None
         words = sum(len(t.split()) for t in texts) / max(1, len(texts))
         print(f"  {side:<8} right {hits}/{len(texts)} = {100 * hits / len(texts):.1f}% "
               f"({100 * low:.0f}-{100 * high:.0f}), {words:.1f} words on average")  # fmt: skip
-    wins = sum(
-        1.0 if judge(m, a) > judge(m, b) else 0.5 if judge(m, a) == judge(m, b) else 0.0
-        for m, a, b in zip(messages, new_texts, base_texts, strict=True)
-    )
-    low, high = wilson_interval(wins, len(prompts))
-    print(f"  rule {rule}: {new_side} vs base {100 * wins / len(prompts):.1f}% "
+    # Ties count half, with the tolerance the engine's rule evaluation uses.
+    rate, _ = win_rate(messages, new_texts, base_texts, rules.get_rule(rule), tie_tolerance=0.0)
+    low, high = wilson_interval(rate * len(prompts), len(prompts))
+    print(f"  rule {rule}: {new_side} vs base {100 * rate:.1f}% "
           f"({100 * low:.0f}-{100 * high:.0f}), ties half")  # fmt: skip
     for m, a, b in list(zip(messages, base_texts, new_texts, strict=True))[:shown]:
         question = rules.last_user_message(m)

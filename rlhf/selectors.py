@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
@@ -703,10 +703,14 @@ def rounds_since_champion(project: Project) -> list[int]:
     champion = Checkpoint.objects.champion_of(project)
     if champion is None:
         return []
-    succeeded = Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
-    started = succeeded.filter(parent_checkpoint=champion).order_by("-number")
-    made = succeeded.filter(checkpoint=champion).values_list("number", flat=True).first()
-    return [*started.values_list("number", flat=True), made if made is not None else 0]
+    rounds = list(
+        Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
+        .filter(Q(parent_checkpoint=champion) | Q(checkpoint=champion))
+        .order_by("-number")
+        .values_list("number", "checkpoint_id")
+    )
+    numbers = [number for number, _ in rounds]  # the one that made it comes last: it is older
+    return numbers if any(made == champion.pk for _, made in rounds) else [*numbers, 0]
 
 
 def snapshot_select(project: Project, snapshot: dict[str, Any], method: str) -> Snapshot:
@@ -735,12 +739,12 @@ def snapshot_select(project: Project, snapshot: dict[str, Any], method: str) -> 
         ids = snapshot_judgment_ids(project, snapshot, numbers)
         return Snapshot(numbers, ids, training_rows(method, ids, snapshot))
 
-    chosen = take(snapshot_rounds(project, setting))
-    if setting != "newest" or not chosen.judgment_ids:
-        return chosen
-    since = rounds_since_champion(project)
-    if any(number not in chosen.rounds for number in since):
-        chosen = take([*dict.fromkeys([*chosen.rounds, *since])])
+    numbers = snapshot_rounds(project, setting)
+    if setting != "newest":
+        return take(numbers)
+    if not snapshot_judgment_ids(project, snapshot, numbers):  # the latest batch, unjudged
+        return Snapshot(numbers, [], [])
+    chosen = take([*dict.fromkeys([*numbers, *rounds_since_champion(project)])])
     older = (
         Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
         .order_by("-number")

@@ -5,29 +5,19 @@ on) and ``round_budget.py --preset``."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BENCH = REPO / "benchmarks"
+from tests.benchmarks import BENCH, bench_module
+
+REPO = BENCH.parent
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True,
                           text=True, timeout=120, cwd=REPO)  # fmt: skip
-
-
-def _module(script: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(script.removesuffix(".py"), BENCH / script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_gpu_round_help_names_accelerate_and_the_figures() -> None:
@@ -76,7 +66,7 @@ def test_gpu_round_several_gpus_relaunch_under_accelerate() -> None:
 
 
 def test_gpu_round_peak_and_mfu_arithmetic() -> None:
-    gpu = _module("gpu_round.py")
+    gpu = bench_module("gpu_round.py")
     assert gpu.peak_tflops("NVIDIA H200") == 989.0
     assert gpu.peak_tflops("NVIDIA L40S") == 362.0  # the longer name wins over "L40"
     assert gpu.peak_tflops("Some GPU") is None
@@ -87,7 +77,7 @@ def test_gpu_round_peak_and_mfu_arithmetic() -> None:
 
 
 def test_loop_smollm2_is_judged_on_real_questions() -> None:
-    loop = _module("loop.py")
+    loop = bench_module("loop.py")
     args = loop.parse_args(["--preset", "smollm2"])
     assert args.rule == "factual_brief"
     assert loop.parse_args([]).rule == "correct_polite"  # the toy keeps its default

@@ -7,7 +7,9 @@ model quality (``benchmarks/loop.py`` measures that).
 
 from __future__ import annotations
 
+import io
 import json
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from rlhf.methods import QUEUE_TIER
 from rlhf.models import ModelSpec, RoundStatus
 from rlhf.runs import run_output_dir
 from rlhf.simulate import annotators_ensure, judge_in_process
+from tests.benchmarks import bench_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_POLICY_STEPS = 60  # the budget of tests/rlhf/training/conftest.py: one cache for both
@@ -110,19 +113,9 @@ def test_one_full_round_on_the_builtin_models(
     assert first_open is not None and first_open.batch == "round-1:vs-champion"
 
     # benchmarks/loop.py's examples: greedy answers of the base and the round side by side.
-    import importlib.util
-    import io
-    from contextlib import redirect_stdout
-
-    module_spec = importlib.util.spec_from_file_location(
-        "loop_bench", REPO_ROOT / "benchmarks" / "loop.py"
-    )
-    assert module_spec is not None and module_spec.loader is not None
-    loop_bench = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(loop_bench)
     printed = io.StringIO()
     with redirect_stdout(printed):
-        loop_bench.print_examples(round_, "correct_polite", max_prompts=2, shown=1)
+        bench_module("loop.py").print_examples(round_, "correct_polite", max_prompts=2, shown=1)
     text = printed.getvalue()
     assert "greedy answers on 2 held-out prompts, base vs round 1:" in text
     assert text.count(" right ") == 2 and "rule correct_polite: round 1 vs base" in text
