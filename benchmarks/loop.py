@@ -75,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--held-out", type=int, default=40)
     parser.add_argument("--eval-samples", type=int, default=8, help="per held-out prompt and side")
     parser.add_argument("--method", default="dpo")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the annotators' and the rounds' seed (config seed)"
+    )
     parser.add_argument("--config", default="{}", help="JSON overrides of the round config")
     parser.add_argument("--reward-backbone", choices=("minilm", "policy"), default="minilm")
     parser.add_argument("--data-dir", default=str(ROOT / "var" / "bench-loop"))
@@ -182,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     from rlhf.demo import demo_project_create
-    from rlhf.loop import TABLE_HEADER, LoopSettings, loop_run, table_row
+    from rlhf.loop import TABLE_HEADER, loop_run, table_row
 
     project = demo_project_create(
         name="bench",
@@ -198,19 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     print(TABLE_HEADER)
     from rlhf.supervision import sigterm_stops_children
 
-    settings = LoopSettings(
-        rounds=args.rounds,
-        method=args.method,
-        config=json.loads(args.config),
-        annotators=args.annotators,
-        rule=args.rule,
-        noise=args.noise,
-        limit=args.labels,
-        eval_prompts=args.held_out,
-        eval_samples=args.eval_samples,
-    )
-    if args.one_shot:  # the same labels, all on the base model's pairs, one round
-        settings.limit, settings.rounds = args.labels * args.rounds, 1
+    settings = loop_settings(args)
     with sigterm_stops_children():
         figures = loop_run(
             project, settings, on_round=lambda row: print(table_row(row), flush=True)
@@ -237,6 +228,28 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {load_before:.2f} -> {load_after:.2f}"
     )
     return 0 if all(f.status == "succeeded" for f in figures) else 1
+
+
+def loop_settings(args: argparse.Namespace) -> Any:
+    """The ``rlhf.loop.LoopSettings`` of the command line (``--seed`` seeds the annotators and,
+    unless ``--config`` sets its own, the rounds)."""
+    from rlhf.loop import LoopSettings
+
+    settings = LoopSettings(
+        rounds=args.rounds,
+        method=args.method,
+        config={"seed": args.seed, **json.loads(args.config)},
+        annotators=args.annotators,
+        rule=args.rule,
+        noise=args.noise,
+        limit=args.labels,
+        eval_prompts=args.held_out,
+        eval_samples=args.eval_samples,
+        seed=args.seed,
+    )
+    if args.one_shot:  # the same labels, all on the base model's pairs, one round
+        settings.limit, settings.rounds = args.labels * args.rounds, 1
+    return settings
 
 
 def print_examples(round_: Any, rule: str, max_prompts: int, shown: int) -> None:
@@ -346,7 +359,7 @@ def run_parallel(args: argparse.Namespace) -> int:
     passed = [f"--{k}={v}" for k, v in (("rounds", args.rounds), ("annotators", args.annotators),
               ("noise", args.noise), ("labels", args.labels), ("prompts", args.prompts),
               ("held-out", args.held_out), ("eval-samples", args.eval_samples),
-              ("method", args.method), ("reward-backbone", args.reward_backbone), ("preset", args.preset),
+              ("method", args.method), ("seed", args.seed), ("reward-backbone", args.reward_backbone), ("preset", args.preset),
               ("device", args.device), ("dtype", args.dtype), ("policy-steps", args.policy_steps))]  # fmt: skip
     procs = []
     for label, rule, config, one_shot in jobs:

@@ -91,7 +91,15 @@ OFFLINE_SNAPSHOT_DEFAULTS: dict[str, Any] = {"rounds": "newest"}
 # benchmarks/loop.py's round data, 32 steps took 11-12 s instead of 16 s at equal or better
 # held-out accuracy (0.64 vs 0.61 and 0.73 vs 0.71), with a learning rate of 3e-3.
 REWARD_DEFAULTS: dict[str, Any] = {"max_steps": 32, "lora_top_layers": 3, "learning_rate": 3e-3}
-DPO_MAX_STEPS = 48  # batch 8: about 20 s on 2 busy cores, whatever the snapshot size
+DPO_MAX_STEPS = 48  # batch 8: about 20 s on 2 busy cores
+# A bigger snapshot than one round's batch (``newest`` widened to every batch about a champion
+# the gate held, or ``all``) gets the same passes over its rows as a round's batch gets from
+# DPO_MAX_STEPS (48 x 8 = 384 rows: about two passes over a 200-label round's ~190 rows), up to
+# DPO_MAX_STEPS_CEILING: with a fixed 48 steps, a third round restarted from the base on three
+# batches (566 rows) saw each row less than once and fell back to the base's level
+# (benchmarks/loop.py, concise: 69.1 -> 51.1%).
+DPO_PASSES = 2
+DPO_MAX_STEPS_CEILING = 2 * DPO_MAX_STEPS
 # DPO's strength. beta 0.1 with sft_weight 0.1 (tuned on correct_polite alone) moved the policy
 # 11-23 nats (KL to the base) in one round and 17-46 by round 3, and under rules it was not tuned
 # for the text fell apart: the base model's perplexity on the answers went from 2.6 to 34-1046
@@ -358,7 +366,8 @@ def default_config(
 
 # --- size-aware defaults (smollm2 issue) ---------------------------------------------------------
 # The defaults above are tuned for the 3.5M-parameter built-in toy and stay exactly as they are
-# for any model under SIZE_AWARE_MIN_PARAMS (or of unknown size). A real base model gets values
+# for any model under SIZE_AWARE_MIN_PARAMS (or of unknown size), except an offline method's
+# step budget on a snapshot bigger than a round's batch (DPO_PASSES). A real base model gets values
 # derived from its parameter count P (from its safetensors headers, rlhf.model_size) and the
 # snapshot's size N (training rows), so a round on SmolLM2-135M needs no hand-set knob:
 # - policy learning rate 1e-4 * sqrt(135M / P), within [1e-5, 2e-4] (LoRA DPO on real models
@@ -380,19 +389,24 @@ def size_defaults(
     method: str, *, model_params: int | None, snapshot_size: int | None = None
 ) -> dict[str, dict[str, Any]]:
     """The per-section defaults a base model of ``model_params`` parameters gets over the toy's
-    (``{}`` for the toy, a small model or an unknown size). ``snapshot_size`` (training rows)
-    sets the step budget; unknown, the ceiling. The launch form calls it (or
+    (for the toy, a small model or an unknown size: ``{}``, or an offline method's ``max_steps``
+    alone when the snapshot outgrows DPO_MAX_STEPS' passes). ``snapshot_size`` (training rows)
+    sets the step budget; unknown, the real model's ceiling and the toy's DPO_MAX_STEPS. The launch form calls it (or
     :func:`default_config` / :func:`resolve_config` with the same keywords) to show the values
     a launch will resolve to."""
-    if model_params is None or model_params < SIZE_AWARE_MIN_PARAMS:
-        return {}
     entry = method_get(method)
+    if model_params is None or model_params < SIZE_AWARE_MIN_PARAMS:
+        if not (entry.is_offline and snapshot_size):
+            return {}
+        steps = offline_steps(snapshot_size, batch=8, passes=DPO_PASSES,
+                              floor=DPO_MAX_STEPS, ceiling=DPO_MAX_STEPS_CEILING)  # fmt: skip
+        return {"policy": {"max_steps": steps}} if steps != DPO_MAX_STEPS else {}
     big = model_params >= 1_000_000_000
     rank = 16 if big else 8
     batch, accumulation = (2, 4) if big else (4, 2)
-    steps = DPO_MAX_STEPS
-    if snapshot_size is not None and snapshot_size > 0:
-        steps = max(8, min(DPO_MAX_STEPS, math.ceil(snapshot_size / (batch * accumulation))))
+    steps = offline_steps(
+        snapshot_size, batch=batch * accumulation, passes=1, floor=8, ceiling=DPO_MAX_STEPS
+    )
     learning_rate = 1e-4 * math.sqrt(SIZE_REFERENCE_PARAMS / model_params)
     policy: dict[str, Any] = {
         "learning_rate": float(f"{min(2e-4, max(1e-5, learning_rate)):.2g}"),
@@ -418,6 +432,16 @@ def size_defaults(
         "evaluate": {"max_new_tokens": 48, "max_prompts": 50, "sampled_per_prompt": 2},
         "generate": {"max_new_tokens": 48},
     }
+
+
+def offline_steps(
+    snapshot_size: int | None, *, batch: int, passes: int, floor: int, ceiling: int
+) -> int:
+    """An offline method's step budget: ``passes`` over ``snapshot_size`` rows at an effective
+    batch of ``batch``, within [floor, ceiling]; the ceiling when the size is unknown."""
+    if snapshot_size is None or snapshot_size <= 0:
+        return ceiling
+    return max(floor, min(ceiling, math.ceil(passes * snapshot_size / batch)))
 
 
 # --- end size-aware defaults ---------------------------------------------------------------------

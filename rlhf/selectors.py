@@ -52,7 +52,7 @@ from rlhf.models import (
     TrainingRun,
     resolve_model_path,
 )
-from rlhf.signals import RoundSignals
+from rlhf.signals import Flag, RoundSignals
 
 VS_CHAMPION = "vs-champion"
 ON_POLICY = "on-policy"
@@ -574,6 +574,21 @@ def round_signals(round_: Round, humans: WinRate | None = None) -> RoundSignals:
         kl_warn=settings.PAIRWISE_KL_WARN,
         min_snapshot=settings.PAIRWISE_MIN_SNAPSHOT,
     )
+
+
+def promotion_blockers(checkpoint: Checkpoint) -> list[Flag]:
+    """The flags of the round that made ``checkpoint`` that hold it back at the promotion gate
+    (``rlhf.signals.BLOCKING_FLAGS``: its answers collapsed in fluency or length); none for a
+    checkpoint no round made."""
+    round_ = (
+        Round.objects.filter(checkpoint=checkpoint)
+        .select_related("checkpoint", "reward_checkpoint")
+        .first()
+    )
+    if round_ is None:
+        return []
+    found = round_signals(round_, humans=WinRate(0, 0, 0)).flags
+    return [flag for flag in found if flag.code in signals.BLOCKING_FLAGS]
 
 
 def snapshot_preview(project: Project, method: str, config: dict[str, Any] | None) -> int | None:

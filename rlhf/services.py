@@ -188,7 +188,9 @@ def checkpoint_promote(
     """Make a policy checkpoint its project's champion (the next round starts from it).
 
     The gate: the Wilson 95% lower bound of its human win-rate against the current champion must
-    exceed ``settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND`` (default 0.5), else
+    exceed ``settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND`` (default 0.5), and the round that
+    made it must not have flagged its answers' fluency or length as collapsed
+    (:func:`selectors.promotion_blockers`), else
     :class:`PromotionRefused` (409) says why and how many more judged pairs would decide it.
     ``force=True`` promotes anyway. Every promotion records its evidence, whether it was forced
     and who asked (``promoted_by``) under ``metrics["promotion"]`` and logs it (a warning when
@@ -208,6 +210,13 @@ def checkpoint_promote(
             champion=f"#{champion.pk}",
             min_lower_bound=settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND,
         )
+        blockers = selectors.promotion_blockers(checkpoint)
+        if blockers:  # humans preferring broken text does not make it the next parent
+            verdict = GateVerdict(
+                passed=False,
+                reason=f"{verdict.reason}; but its round raised a warning that holds it back: "
+                + " ".join(flag.message for flag in blockers).rstrip("."),
+            )
         if not verdict.passed and not force:
             raise PromotionRefused(verdict)
         record = {

@@ -20,6 +20,11 @@ KL_CHECK_ABS, KL_CHECK_REL = 0.25, 0.5
 FLUENCY_RATIO = 2.0  # base-model perplexity of the new answers over the parent's
 LENGTH_RATIO = 0.5  # mean length of the new answers over the parent's
 DASH = "\N{EN DASH}"  # between the bounds of an interval
+# Flags that hold a checkpoint back at the promotion gate whatever humans say (an admin can still
+# force it): a simulated or hurried annotator may prefer broken text under some rules (short
+# answers win under ``concise`` even as word salad), and a collapsed policy must not become the
+# next round's parent.
+BLOCKING_FLAGS = ("fluency_collapse", "length_collapse")
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,11 @@ def test_loop_smollm2_is_judged_on_real_questions() -> None:
     assert args.rule == "factual_brief"
     assert loop.parse_args([]).rule == "correct_polite"  # the toy keeps its default
     assert loop.parse_args(["--preset", "smollm2", "--rules", "all"]).rules == "all"
+    seeded = loop.loop_settings(loop.parse_args(["--seed", "3", "--one-shot"]))
+    assert seeded.seed == 3 and seeded.config == {"seed": 3}
+    assert (seeded.rounds, seeded.limit) == (1, 600)  # one-shot: every label in one round
+    own = loop.loop_settings(loop.parse_args(["--seed", "3", "--config", '{"seed": 7}']))
+    assert own.seed == 3 and own.config == {"seed": 7}
     done = _run("loop.py", "--preset", "smollm2", "--rule", "polite")
     assert done.returncode == 2
     assert "judged on real questions" in done.stderr and "polite" in done.stderr

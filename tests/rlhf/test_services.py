@@ -222,6 +222,46 @@ def test_the_gate_reads_the_current_champion_not_the_parent(candidate: Checkpoin
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
+    ("evaluate", "blocked"),
+    [
+        ({"perplexity_base_candidate": 21.5, "perplexity_base_parent": 2.6}, "far less fluent"),
+        ({"mean_length_candidate": 3.0, "mean_length_parent": 12.0}, "collapsed in length"),
+        ({"perplexity_base_candidate": 4.8, "perplexity_base_parent": 2.6,
+          "mean_length_candidate": 9.0, "mean_length_parent": 12.0}, None),
+    ],
+)  # fmt: skip
+def test_a_collapsed_round_is_held_back_whatever_humans_say(
+    candidate: Checkpoint, evaluate: dict[str, float], blocked: str | None
+) -> None:
+    """Humans (a rule that likes short answers) may prefer word salad: the round's fluency or
+    length flag holds the checkpoint back, the reason says so, and force still promotes."""
+    base = services.checkpoint_champion(project=candidate.project)
+    candidate.metrics = {"evaluate": evaluate}
+    candidate.save(update_fields=["metrics"])
+    Round.objects.create(
+        project=candidate.project, number=1, parent_checkpoint=base, checkpoint=candidate,
+        status=RoundStatus.SUCCEEDED, snapshot_hash="0" * 64, snapshot_size=190,
+    )  # fmt: skip
+    judged_pairs(candidate, base, wins=38, losses=10)
+    if blocked is None:
+        services.checkpoint_promote(checkpoint=candidate)
+        assert Checkpoint.objects.champion_of(candidate.project) == candidate
+        return
+    with pytest.raises(services.PromotionRefused) as refused:
+        services.checkpoint_promote(checkpoint=candidate)
+    message = refused.value.message
+    assert "lies above 50%; but its round raised a warning that holds it back" in message
+    assert blocked in message and message.endswith("An admin can promote anyway with force.")
+    assert ". ." not in message and ".." not in message
+    assert Checkpoint.objects.champion_of(candidate.project) == base
+    services.checkpoint_promote(checkpoint=candidate, force=True, promoted_by="boss")
+    candidate.refresh_from_db()
+    assert candidate.is_champion and candidate.metrics["promotion"]["forced"] is True
+    assert blocked in candidate.metrics["promotion"]["verdict"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
     ("wins", "losses", "promote", "promoted", "forced"),
     [
         (40, 10, "auto", True, False),

@@ -60,9 +60,34 @@ def test_parameter_count_reads_single_and_sharded_headers(tmp_path: Path) -> Non
 def test_the_toy_and_unknown_sizes_keep_the_tuned_defaults_exactly(method: str) -> None:
     tuned = resolve_config(method)
     for params in (None, 3_500_000, methods.SIZE_AWARE_MIN_PARAMS - 1):
-        assert size_defaults(method, model_params=params, snapshot_size=500) == {}
-        assert resolve_config(method, model_params=params, snapshot_size=500) == tuned
+        for rows in (None, 0, 120, 192):  # up to a round's batch: the tuned budget
+            assert size_defaults(method, model_params=params, snapshot_size=rows) == {}
+            assert resolve_config(method, model_params=params, snapshot_size=rows) == tuned
     assert tuned["policy"].get("learning_rate", 5e-4) >= 5e-4  # the toy's, not a real model's
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_toy_gives_a_bigger_snapshot_the_same_passes_up_to_the_ceiling(method: str) -> None:
+    """Two passes over the rows at batch 8 (48 steps cover a round's ~190), at most 96 steps;
+    nothing else moves, and online RL keeps its own budget."""
+    tuned = resolve_config(method)
+
+    def policy(rows: int) -> dict[str, Any]:
+        return dict(resolve_config(method, model_params=3_500_000, snapshot_size=rows)["policy"])
+
+    if not methods.method_get(method).is_offline:
+        assert policy(500) == tuned["policy"]
+        return
+    assert tuned["policy"]["max_steps"] == methods.DPO_MAX_STEPS == 48
+    assert policy(193)["max_steps"] == 49  # ceil(2 * 193 / 8)
+    assert policy(300)["max_steps"] == 75
+    assert policy(566)["max_steps"] == policy(5000)["max_steps"] == 96  # the ceiling
+    assert {**policy(300), "max_steps": 48} == tuned["policy"]
+    # an override still wins
+    forced = resolve_config(
+        method, {"policy": {"max_steps": 10}}, model_params=3_500_000, snapshot_size=566
+    )
+    assert forced["policy"]["max_steps"] == 10
 
 
 @pytest.mark.parametrize("method", METHODS)
