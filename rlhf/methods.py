@@ -91,15 +91,13 @@ OFFLINE_SNAPSHOT_DEFAULTS: dict[str, Any] = {"rounds": "newest"}
 # benchmarks/loop.py's round data, 32 steps took 11-12 s instead of 16 s at equal or better
 # held-out accuracy (0.64 vs 0.61 and 0.73 vs 0.71), with a learning rate of 3e-3.
 REWARD_DEFAULTS: dict[str, Any] = {"max_steps": 32, "lora_top_layers": 3, "learning_rate": 3e-3}
-DPO_MAX_STEPS = 48  # batch 8: about 20 s on 2 busy cores
-# A bigger snapshot than one round's batch (``newest`` widened to every batch about a champion
-# the gate held, or ``all``) gets the same passes over its rows as a round's batch gets from
-# DPO_MAX_STEPS (48 x 8 = 384 rows: about two passes over a 200-label round's ~190 rows), up to
-# DPO_MAX_STEPS_CEILING: with a fixed 48 steps, a third round restarted from the base on three
-# batches (566 rows) saw each row less than once and fell back to the base's level
-# (benchmarks/loop.py, concise: 69.1 -> 51.1%).
-DPO_PASSES = 2
-DPO_MAX_STEPS_CEILING = 2 * DPO_MAX_STEPS
+DPO_MAX_STEPS = 48  # batch 8: about 20 s on 2 busy cores, whatever the snapshot size
+# Not scaled with the snapshot: a snapshot widened to every batch about a champion the gate held
+# (up to 570 rows by round 3) given the same two passes as a round's batch (up to 96 steps) did
+# worse than 48 steps on benchmarks/loop.py (correct_polite round 3: 61.1 vs 67.2% and 61.7 vs
+# 69.2% on two seeds; concise: 64.5 vs 51.1% and 58.3 vs 82.8%, the latter word salad with the
+# base model's perplexity at 25.8 against its 2.6 on its own, which the promotion gate's fluency
+# flag now holds back).
 # DPO's strength. beta 0.1 with sft_weight 0.1 (tuned on correct_polite alone) moved the policy
 # 11-23 nats (KL to the base) in one round and 17-46 by round 3, and under rules it was not tuned
 # for the text fell apart: the base model's perplexity on the answers went from 2.6 to 34-1046
@@ -366,12 +364,16 @@ def default_config(
 
 # --- size-aware defaults (smollm2 issue) ---------------------------------------------------------
 # The defaults above are tuned for the 3.5M-parameter built-in toy and stay exactly as they are
-# for any model under SIZE_AWARE_MIN_PARAMS (or of unknown size), except an offline method's
-# step budget on a snapshot bigger than a round's batch (DPO_PASSES). A real base model gets values
+# for any model under SIZE_AWARE_MIN_PARAMS (or of unknown size). A real base model gets values
 # derived from its parameter count P (from its safetensors headers, rlhf.model_size) and the
 # snapshot's size N (training rows), so a round on SmolLM2-135M needs no hand-set knob:
-# - policy learning rate 1e-4 * sqrt(135M / P), within [1e-5, 2e-4] (LoRA DPO on real models
-#   lives at 1e-5..1e-4; the toy's 5e-3 would wreck a pretrained model), the same for every method;
+# - policy learning rate 5e-4 * sqrt(135M / P), within [1e-5, 1e-3] (the toy's 5e-3 would wreck
+#   a pretrained model), the same for every method. Measured on SmolLM2-135M, round 1 of
+#   benchmarks/loop.py --preset smollm2 (factual_brief, 162 preferences, 21 steps): at 1e-4 the
+#   KL to the base was 0.14 and the rule win-rate vs base 56.9% (51-62); at 5e-4, KL 1.35, 63.4%
+#   (58-69), greedy answers half as long (11.2 vs 19.7 words) and as often right (25 vs 24 of
+#   40); at 1e-3, KL 2.85, 70.8% (66-75) but right on 20 of 40 ("The answer is not available.")
+#   and briefer still (8.4 words): brevity bought with correctness;
 # - LoRA rank 8 below 1B parameters, 16 above (alpha = 2 x rank), all linear layers up to 3B,
 #   the attention projections only above;
 # - batch 4 x 2 accumulation (the toy's effective 8) below 1B, 2 x 4 above (activation memory);
@@ -383,33 +385,29 @@ def default_config(
 #   round: benchmarks/round_budget.py --preset smollm2).
 SIZE_AWARE_MIN_PARAMS = 20_000_000
 SIZE_REFERENCE_PARAMS = 135_000_000
+SIZE_REFERENCE_LR = 5e-4  # the policy's learning rate at SIZE_REFERENCE_PARAMS
 
 
 def size_defaults(
     method: str, *, model_params: int | None, snapshot_size: int | None = None
 ) -> dict[str, dict[str, Any]]:
     """The per-section defaults a base model of ``model_params`` parameters gets over the toy's
-    (for the toy, a small model or an unknown size: ``{}``, or an offline method's ``max_steps``
-    alone when the snapshot outgrows DPO_MAX_STEPS' passes). ``snapshot_size`` (training rows)
-    sets the step budget; unknown, the real model's ceiling and the toy's DPO_MAX_STEPS. The launch form calls it (or
+    (``{}`` for the toy, a small model or an unknown size). ``snapshot_size`` (training rows)
+    sets the step budget; unknown, the ceiling. The launch form calls it (or
     :func:`default_config` / :func:`resolve_config` with the same keywords) to show the values
     a launch will resolve to."""
-    entry = method_get(method)
     if model_params is None or model_params < SIZE_AWARE_MIN_PARAMS:
-        if not (entry.is_offline and snapshot_size):
-            return {}
-        steps = offline_steps(snapshot_size, batch=8, passes=DPO_PASSES,
-                              floor=DPO_MAX_STEPS, ceiling=DPO_MAX_STEPS_CEILING)  # fmt: skip
-        return {"policy": {"max_steps": steps}} if steps != DPO_MAX_STEPS else {}
+        return {}
+    entry = method_get(method)
     big = model_params >= 1_000_000_000
     rank = 16 if big else 8
     batch, accumulation = (2, 4) if big else (4, 2)
-    steps = offline_steps(
-        snapshot_size, batch=batch * accumulation, passes=1, floor=8, ceiling=DPO_MAX_STEPS
-    )
-    learning_rate = 1e-4 * math.sqrt(SIZE_REFERENCE_PARAMS / model_params)
+    steps = DPO_MAX_STEPS
+    if snapshot_size is not None and snapshot_size > 0:
+        steps = max(8, min(DPO_MAX_STEPS, math.ceil(snapshot_size / (batch * accumulation))))
+    learning_rate = SIZE_REFERENCE_LR * math.sqrt(SIZE_REFERENCE_PARAMS / model_params)
     policy: dict[str, Any] = {
-        "learning_rate": float(f"{min(2e-4, max(1e-5, learning_rate)):.2g}"),
+        "learning_rate": float(f"{min(1e-3, max(1e-5, learning_rate)):.2g}"),
         "lora_r": rank,
         "lora_alpha": 2 * rank,
         "lora_target_modules": (
@@ -432,16 +430,6 @@ def size_defaults(
         "evaluate": {"max_new_tokens": 48, "max_prompts": 50, "sampled_per_prompt": 2},
         "generate": {"max_new_tokens": 48},
     }
-
-
-def offline_steps(
-    snapshot_size: int | None, *, batch: int, passes: int, floor: int, ceiling: int
-) -> int:
-    """An offline method's step budget: ``passes`` over ``snapshot_size`` rows at an effective
-    batch of ``batch``, within [floor, ceiling]; the ceiling when the size is unknown."""
-    if snapshot_size is None or snapshot_size <= 0:
-        return ceiling
-    return max(floor, min(ceiling, math.ceil(passes * snapshot_size / batch)))
 
 
 # --- end size-aware defaults ---------------------------------------------------------------------

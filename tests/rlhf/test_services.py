@@ -225,16 +225,21 @@ def test_the_gate_reads_the_current_champion_not_the_parent(candidate: Checkpoin
     ("evaluate", "blocked"),
     [
         ({"perplexity_base_candidate": 21.5, "perplexity_base_parent": 2.6}, "far less fluent"),
-        ({"mean_length_candidate": 3.0, "mean_length_parent": 12.0}, "collapsed in length"),
+        ({"perplexity_base_candidate": 40.0, "perplexity_base_parent": 2.6,
+          "mean_length_candidate": 1.0, "mean_length_parent": 12.0}, "far less fluent"),
         ({"perplexity_base_candidate": 4.8, "perplexity_base_parent": 2.6,
           "mean_length_candidate": 9.0, "mean_length_parent": 12.0}, None),
+        # briefer by half under a preference for brief answers: a warning, not a block
+        ({"perplexity_base_candidate": 12.5, "perplexity_base_parent": 10.6,
+          "mean_length_candidate": 12.4, "mean_length_parent": 27.25}, None),
     ],
 )  # fmt: skip
 def test_a_collapsed_round_is_held_back_whatever_humans_say(
     candidate: Checkpoint, evaluate: dict[str, float], blocked: str | None
 ) -> None:
-    """Humans (a rule that likes short answers) may prefer word salad: the round's fluency or
-    length flag holds the checkpoint back, the reason says so, and force still promotes."""
+    """Humans (a rule that likes short answers) may prefer word salad: the round's fluency flag
+    holds the checkpoint back, the reason says so, and force still promotes; a length flag
+    alone only warns."""
     base = services.checkpoint_champion(project=candidate.project)
     candidate.metrics = {"evaluate": evaluate}
     candidate.save(update_fields=["metrics"])
@@ -244,6 +249,12 @@ def test_a_collapsed_round_is_held_back_whatever_humans_say(
     )  # fmt: skip
     judged_pairs(candidate, base, wins=38, losses=10)
     if blocked is None:
+        round_ = Round.objects.get(checkpoint=candidate)
+        codes = {flag.code for flag in selectors.round_signals(round_).flags}
+        assert codes & {"fluency_collapse"} == set()
+        assert ("length_collapse" in codes) is (
+            evaluate["mean_length_candidate"] < 0.5 * evaluate["mean_length_parent"]
+        )
         services.checkpoint_promote(checkpoint=candidate)
         assert Checkpoint.objects.champion_of(candidate.project) == candidate
         return
