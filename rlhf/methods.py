@@ -373,7 +373,9 @@ def default_config(
 #   KL to the base was 0.14 and the rule win-rate vs base 56.9% (51-62); at 5e-4, KL 1.35, 63.4%
 #   (58-69), greedy answers half as long (11.2 vs 19.7 words) and as often right (25 vs 24 of
 #   40); at 1e-3, KL 2.85, 70.8% (66-75) but right on 20 of 40 ("The answer is not available.")
-#   and briefer still (8.4 words): brevity bought with correctness;
+#   and briefer still (8.4 words): brevity bought with correctness. Over 3 rounds at 5e-4 the
+#   win-rate went 63.4 -> 69.1 -> 72.5% (67-77), fluent (perplexity 11.6 vs the base's 10.6),
+#   but mostly by brevity: greedy right on 21 of 40 vs the base's 24, 7.5 words vs 19.7;
 # - LoRA rank 8 below 1B parameters, 16 above (alpha = 2 x rank), all linear layers up to 3B,
 #   the attention projections only above;
 # - batch 4 x 2 accumulation (the toy's effective 8) below 1B, 2 x 4 above (activation memory);

@@ -578,8 +578,8 @@ def round_signals(round_: Round, humans: WinRate | None = None) -> RoundSignals:
 
 def promotion_blockers(checkpoint: Checkpoint) -> list[Flag]:
     """The flags of the round that made ``checkpoint`` that hold it back at the promotion gate
-    (``rlhf.signals.BLOCKING_FLAGS``: its answers collapsed in fluency or length); none for a
-    checkpoint no round made."""
+    (``rlhf.signals.BLOCKING_FLAGS``: its answers' fluency collapsed); none for a checkpoint no
+    round made."""
     round_ = (
         Round.objects.filter(checkpoint=checkpoint)
         .select_related("checkpoint", "reward_checkpoint")

@@ -189,7 +189,7 @@ def checkpoint_promote(
 
     The gate: the Wilson 95% lower bound of its human win-rate against the current champion must
     exceed ``settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND`` (default 0.5), and the round that
-    made it must not have flagged its answers' fluency or length as collapsed
+    made it must not have flagged its answers' fluency as collapsed
     (:func:`selectors.promotion_blockers`), else
     :class:`PromotionRefused` (409) says why and how many more judged pairs would decide it.
     ``force=True`` promotes anyway. Every promotion records its evidence, whether it was forced
