@@ -85,7 +85,7 @@ from rlhf.training import bootstrap, corpus, generate, reward, rules, scoring  #
 from rlhf.training.devices import configure_threads, set_seed  # noqa: E402
 from rlhf.training.specs import BootstrapSpec, GenerateSpec, RewardSpec  # noqa: E402
 
-ARMS = ("random", "uncertainty", "mixed")
+ARMS = ("random", "uncertainty", "mixed", "bald")
 TEST_MODELS_STEPS = 60  # the tests' cached models (var/test-models): no bootstrap wait
 
 
@@ -179,6 +179,12 @@ class Learner:
         reward_b = scoring.score(model, tokenizer, prompts, [p.b for p in pairs])
         return [abs(x - y) for x, y in zip(reward_a, reward_b, strict=True)]
 
+    def information(self, pairs: list[Pair], seed: int) -> list[float]:
+        """BALD of each pair under the reward head's dropout ensemble (``scoring.bald``)."""
+        assert self.fitted is not None
+        return scoring.bald(self.fitted.model, self.fitted.tokenizer, [p.prompt for p in pairs],
+                            [p.a for p in pairs], [p.b for p in pairs], seed=seed)  # fmt: skip
+
 
 def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]],
             args: argparse.Namespace, backbone: Path, workdir: Path) -> Trace:  # fmt: skip
@@ -202,10 +208,13 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
             batch = remaining[:size]
         else:
             explore = round(size * args.random_fraction) if arm == "mixed" else 0
-            margins = dict(
-                zip(remaining, learner.margins([pool[i] for i in remaining]), strict=True)
-            )
-            greedy = sorted(remaining, key=lambda i: (margins[i], i))[: size - explore]
+            candidates = [pool[i] for i in remaining]
+            if arm == "bald":  # most informative first
+                keys = [-v for v in learner.information(candidates, seed + len(picked))]
+            else:  # smallest margin first
+                keys = learner.margins(candidates)
+            order_key = dict(zip(remaining, keys, strict=True))
+            greedy = sorted(remaining, key=lambda i: (order_key[i], i))[: size - explore]
             greedy_set = set(greedy)
             rest = [i for i in remaining if i not in greedy_set]
             batch = greedy + rng.sample(rest, min(explore, len(rest)))

@@ -631,8 +631,9 @@ class JudgmentRevision(models.Model):
 class Adjudication(models.Model):
     """A reviewer's decision on one comparison, stored beside its votes (never over them).
 
-    Exports use it only when asked (``adjudicated=prefer``): then it stands for the comparison's
-    votes as one decisive vote (``labeling.interchange.exports``)."""
+    Exports use it when asked (``adjudicated=prefer``), rounds by default
+    (``snapshot.adjudicated``): then it stands for the comparison's votes as one decisive vote
+    (``labeling.preferences``)."""
 
     comparison = models.OneToOneField(
         Comparison, on_delete=models.CASCADE, related_name="adjudication"

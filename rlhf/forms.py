@@ -17,6 +17,7 @@ from django import forms
 from labeling.reliability import WEIGHTINGS as ANNOTATOR_WEIGHTS
 from labeling.safeinput import UnsafeInput, json_parse
 from rlhf.methods import (
+    ADJUDICATED,
     DEFAULT_METHOD,
     FAMILIES,
     FAMILY_LABELS,
@@ -33,6 +34,7 @@ SETTING_CHOICES: dict[str, tuple[str, ...]] = {
     "snapshot.ties": ("drop", "split"),
     "snapshot.both_bad": ("drop", "split"),
     "snapshot.annotator_weights": tuple(ANNOTATOR_WEIGHTS),
+    "snapshot.adjudicated": tuple(ADJUDICATED),
     "policy.reference": ("parent", "base"),
 }
 ROUNDS_SETTINGS = ("snapshot.rounds", "snapshot.reward_rounds")

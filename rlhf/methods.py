@@ -44,6 +44,9 @@ from typing import Any
 from labeling.reliability import WEIGHTINGS as ANNOTATOR_WEIGHTS
 from rlhf.training.specs import SPEC_TYPES, EvaluateSpec, GenerateSpec, RewardSpec, SpecError
 
+# labeling.preferences.ADJUDICATED, spelled out here for the same reason (tests check they agree)
+ADJUDICATED = ("ignore", "prefer")
+
 PPO_NOTE = (
     "Looking for PPO? TRL removed PPOTrainer (PR #7020). GRPO is PPO's clipped-ratio objective "
     "with a group baseline instead of a critic; RLOO is its REINFORCE (leave-one-out) cousin. "
@@ -67,6 +70,10 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {
     # snapshot's judgments (labeling.reliability; the export's annotator_weights)
     "annotator_weights": "none",
     "drop_below": 0.0,  # with annotator_weights: drop the votes of annotators scoring less
+    # prefer | ignore: a comparison a reviewer adjudicated trains on the adjudication, not its
+    # votes (labeling.preferences; the export's adjudicated). Rounds stored before the option
+    # existed read as ignore.
+    "adjudicated": "prefer",
 }
 # Training hyperparameters default to the engine's own, except the step budgets: a round trains
 # a fixed number of steps (``max_steps``) instead of epochs, so its time does not grow with the
@@ -512,6 +519,11 @@ def _check(method: TrainingMethod, config: dict[str, Any]) -> None:
         raise ConfigError(
             f"snapshot.annotator_weights must be one of {', '.join(ANNOTATOR_WEIGHTS)}",
             field="snapshot.annotator_weights",
+        )
+    if snapshot["adjudicated"] not in ADJUDICATED:
+        raise ConfigError(
+            f"snapshot.adjudicated must be one of {', '.join(ADJUDICATED)}",
+            field="snapshot.adjudicated",
         )
     if not 0.0 <= float(snapshot["drop_below"]) <= 1.0:
         raise ConfigError("snapshot.drop_below must be in [0, 1]", field="snapshot.drop_below")

@@ -134,16 +134,18 @@ def preference_rows(judgment_ids: Iterable[int], snapshot: dict[str, Any]) -> li
         ties=snapshot.get("ties", "drop"),
         both_bad=snapshot.get("both_bad", "drop"),
         min_agreement=float(snapshot.get("min_agreement", 0.0)),
-        **reliability_options(snapshot),
+        **decision_options(snapshot),
     )
 
 
-def reliability_options(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The snapshot's annotator weighting (``labeling.preferences.snapshot_rows`` arguments);
-    rounds launched before the option existed have none."""
+def decision_options(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot's annotator weighting and use of adjudications
+    (``labeling.preferences.snapshot_rows`` arguments); rounds launched before an option existed
+    have none (no weights; adjudications ignored)."""
     return {
         "annotator_weights": snapshot.get("annotator_weights", "none"),
         "drop_below": float(snapshot.get("drop_below", 0.0)),
+        "adjudicated": snapshot.get("adjudicated", "ignore"),
     }
 
 
@@ -185,11 +187,13 @@ def snapshot_export_query(
     }
     if float(snapshot.get("min_agreement", 0.0)) > 0:
         query["min_agreement"] = str(snapshot["min_agreement"])
-    weighting = reliability_options(snapshot)
+    weighting = decision_options(snapshot)
     if weighting["annotator_weights"] != "none":
         query["annotator_weights"] = weighting["annotator_weights"]
         if weighting["drop_below"] > 0:
             query["drop_below"] = str(weighting["drop_below"])
+    if weighting["adjudicated"] != "ignore":
+        query["adjudicated"] = weighting["adjudicated"]
     if numbers:
         query["round"] = ",".join(map(str, numbers))
     if newest is not None:
@@ -212,7 +216,7 @@ def kto_rows(judgment_ids: Iterable[int], snapshot: dict[str, Any]) -> list[dict
         both_bad=snapshot.get("both_bad", "drop"),
         min_agreement=float(snapshot.get("min_agreement", 0.0)),
         unpaired=True,
-        **reliability_options(snapshot),
+        **decision_options(snapshot),
     )
 
 

@@ -39,6 +39,23 @@ def score(
     batch_size: int = 64,
 ) -> list[float]:
     """Scalar reward of each (prompt, response): the chat template applied, right padding."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: list[float] = []
+    for batch in _reward_batches(tokenizer, prompts, responses, batch_size):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        logits = model(**batch).logits
+        out.extend(float(v) for v in logits[:, 0].float().cpu())
+    if was_training:
+        model.train()
+    return out
+
+
+def _reward_batches(
+    tokenizer: Any, prompts: Sequence[Messages], responses: Sequence[str], batch_size: int
+) -> Any:
+    """Right-padded token batches of the chat-templated (prompt, response) conversations."""
     if len(prompts) != len(responses):
         raise ValueError("prompts and responses differ in length")
     right = copy.copy(tokenizer)
@@ -49,23 +66,104 @@ def score(
         tokenizer.apply_chat_template([*p, {"role": "assistant", "content": r}], tokenize=False)
         for p, r in zip(prompts, responses, strict=True)
     ]
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out: list[float] = []
     for start in range(0, len(texts), batch_size):
-        batch = right(
+        yield right(
             texts[start : start + batch_size],
             return_tensors="pt",
             padding=True,
             add_special_tokens=False,
         )
-        batch = {k: v.to(device) for k, v in batch.items()}
-        logits = model(**batch).logits
-        out.extend(float(v) for v in logits[:, 0].float().cpu())
-    if was_training:
-        model.train()
-    return out
+
+
+@torch.no_grad()
+def head_features(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Messages],
+    responses: Sequence[str],
+    *,
+    batch_size: int = 64,
+) -> tuple[Any, Any]:
+    """The reward head's input features of each (prompt, response) (eval mode, as ``score``
+    tokenizes them) and the head itself: ``(features [n, hidden], head)``."""
+    # The final linear layer with one output (``score`` / ``classifier``; under PEFT's
+    # ``modules_to_save`` several copies exist and the active one is the one that runs).
+    heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == 1]
+    if not heads:
+        raise ValueError("the reward model has no linear head with one output")
+    captured: list[tuple[Any, Any]] = []
+
+    def keep(module: Any, inputs: tuple[Any, ...]) -> None:
+        captured.append((module, inputs[0].detach().float()))
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    handles = [h.register_forward_pre_hook(keep) for h in heads]
+    rows: list[Any] = []
+    head: Any = None
+    try:
+        for batch in _reward_batches(tokenizer, prompts, responses, batch_size):
+            captured.clear()
+            model(**{k: v.to(device) for k, v in batch.items()})
+            head, features = captured[-1]
+            if features.dim() == 3:  # a decoder's head sees every position: read the last token
+                last = batch["attention_mask"].sum(-1).to(features.device) - 1
+                features = features[torch.arange(features.shape[0]), last]
+            rows.append(features.cpu())
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    if head is None:
+        return torch.zeros(0, heads[-1].in_features), heads[-1]
+    return torch.cat(rows), head
+
+
+def bald(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Messages],
+    responses_a: Sequence[str],
+    responses_b: Sequence[str],
+    *,
+    passes: int = 32,
+    rate: float = 0.5,
+    seed: int = 0,
+) -> list[float]:
+    """Per pair, the mutual information between the preference and an ensemble of reward heads
+    (BALD): H(mean p) - mean H(p), with p = sigmoid(r_a - r_b) under each of ``passes`` heads,
+    each the trained head with one dropout mask (``rate``) over its input features, the same
+    mask for both responses (so each pass is one function of the pair).
+
+    Unlike the margin's uncertainty, a pair whose two responses look alike to the model (a
+    likely tie: every head calls it a coin flip) scores ~0, as does a pair every head decides the
+    same way; a pair that differs in what the model sees but whose heads disagree scores high.
+    """
+    if passes < 1 or not 0.0 < rate < 1.0:
+        raise ValueError("passes must be >= 1 and rate in (0, 1)")
+    if not prompts:
+        return []
+    features_a, head = head_features(model, tokenizer, prompts, responses_a)
+    features_b, _ = head_features(model, tokenizer, prompts, responses_b)
+    weight = head.weight.detach().float().reshape(-1).cpu()
+    generator = torch.Generator().manual_seed(seed)
+    keep = (torch.rand(passes, weight.numel(), generator=generator) >= rate).float() / (1 - rate)
+    difference = (features_a - features_b).cpu()  # [pairs, hidden]; the bias cancels
+    return ensemble_information(difference @ (keep * weight).T)  # margins [pairs, passes]
+
+
+def ensemble_information(margins: Any) -> list[float]:
+    """BALD from each pair's reward margins under an ensemble (``[pairs, members]``, logits of
+    ``a`` over ``b``): the entropy of the mean preference minus the mean of the members'
+    entropies, in nats, within [0, ln 2]."""
+    p = torch.sigmoid(torch.as_tensor(margins, dtype=torch.float64)).clamp(1e-12, 1 - 1e-12)
+
+    def entropy(q: Any) -> Any:
+        return -(q * q.log() + (1 - q) * (1 - q).log())
+
+    information = entropy(p.mean(dim=1)) - entropy(p).mean(dim=1)
+    return [max(0.0, float(v)) for v in information]
 
 
 def _completion_batch(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +54,39 @@ def test_score_spec_names_the_bad_field(tmp_path: Path) -> None:
              "output": str(tmp_path / "out.jsonl"), "batch_size": 0}
         )  # fmt: skip
     assert batch.value.field == "batch_size"
+
+
+def test_ensemble_information_is_bald_by_hand() -> None:
+    def h(p: float) -> float:
+        return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+    s = 1 / (1 + math.exp(-2.0))
+    got = scoring.ensemble_information([[0.0, 0.0], [2.0, 2.0], [2.0, -2.0], [2.0, 0.0]])
+    # every member calls it a coin flip (a tie: nothing to learn)
+    assert got[0] == pytest.approx(0.0)
+    assert got[1] == pytest.approx(0.0)  # every member decides it the same way
+    assert got[2] == pytest.approx(h(0.5) - h(s))  # the members disagree: the most to learn
+    assert got[3] == pytest.approx(h((s + 0.5) / 2) - (h(s) + h(0.5)) / 2)
+    assert got[2] > got[3] > 0
+
+
+@pytest.mark.training
+def test_bald_reads_the_heads_own_features_and_scores_a_tie_zero(reward_result: Any) -> None:
+    model, tokenizer = scoring.load_reward_model(reward_result.merged_dir)
+    rows = rules.synthetic_preferences(6, seed=11, clear_cut=True)
+    prompts = [r["prompt"] for r in rows]
+    chosen, rejected = [r["chosen"] for r in rows], [r["rejected"] for r in rows]
+    features, head = scoring.head_features(model, tokenizer, prompts, chosen)
+    assert features.shape[0] == 6
+    # The captured features are what the model pools: the head on them gives score()'s rewards.
+    assert head(features).reshape(-1).tolist() == pytest.approx(
+        scoring.score(model, tokenizer, prompts, chosen), abs=1e-4
+    )
+    same = scoring.bald(model, tokenizer, prompts, chosen, chosen)
+    assert same == pytest.approx([0.0] * 6, abs=1e-9)  # identical answers: a tie, scored 0
+    information = scoring.bald(model, tokenizer, prompts, chosen, rejected, seed=3)
+    assert information == scoring.bald(model, tokenizer, prompts, chosen, rejected, seed=3)
+    assert all(0.0 <= v <= math.log(2) for v in information) and max(information) > 0
+    assert scoring.bald(model, tokenizer, [], [], []) == []
+    with pytest.raises(ValueError, match="rate"):
+        scoring.bald(model, tokenizer, prompts, chosen, rejected, rate=1.0)

@@ -1,0 +1,129 @@
+"""A round trains on reviewers' adjudications (``snapshot.adjudicated``, ``prefer`` by default):
+an adjudicated comparison yields the adjudication's decision, not its votes'. Validated at launch
+(400 naming the field), stored in the round's config and frozen export parameters (the export
+of the snapshot holds exactly the rows it trains on), shown on the round page; ``ignore`` and
+rounds stored before the option existed keep the votes' decision."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from labeling import preferences
+from labeling.models import Adjudication, Comparison, Project
+from rlhf import methods, selectors
+from rlhf.methods import ConfigError, resolve_config
+from rlhf.models import Round, RoundStatus
+from tests.factories import UserFactory
+from tests.labeling.planted import planted_project
+
+
+def test_the_option_is_validated_and_prefers_adjudications_by_default() -> None:
+    assert methods.ADJUDICATED == preferences.ADJUDICATED
+    assert resolve_config("dpo")["snapshot"]["adjudicated"] == "prefer"
+    assert resolve_config("kto")["snapshot"]["adjudicated"] == "prefer"
+    with pytest.raises(ConfigError) as error:
+        resolve_config("dpo", {"snapshot": {"adjudicated": "always"}})
+    assert error.value.field == "snapshot.adjudicated"
+    assert "ignore, prefer" in str(error.value)
+
+
+@pytest.fixture
+def project(db: Any) -> Project:
+    project = planted_project()
+    reviewer = UserFactory.create(username="reviewer", role="admin")
+    now = timezone.now()
+    # The planted annotators outvoted good0 here (B); the reviewer sides with good0.
+    Adjudication.objects.create(
+        comparison=Comparison.objects.get(project=project, prompt__external_id="outvoted"),
+        choice="a",
+        strength=4,
+        adjudicator=reviewer,
+        created_at=now,
+        updated_at=now,
+    )
+    return project
+
+
+def _chosen(rows: list[dict[str, Any]], prompt: str) -> list[str]:
+    return [
+        row["chosen"] if isinstance(row["chosen"], str) else row["chosen"][0]["content"]
+        for row in rows
+        if row["prompt"][0]["content"] == prompt
+    ]
+
+
+def test_the_adjudication_decides_its_comparison_unless_ignored(project: Project) -> None:
+    ids = selectors.snapshot_judgment_ids(project, {"rounds": "all"})
+    assert _chosen(selectors.preference_rows(ids, {"adjudicated": "prefer"}), "outvoted") == [
+        "A for outvoted"
+    ]
+    assert _chosen(selectors.preference_rows(ids, {"adjudicated": "ignore"}), "outvoted") == [
+        "B for outvoted"
+    ]
+    # a round stored before the option existed: the votes decide, as they did then
+    assert _chosen(selectors.preference_rows(ids, {}), "outvoted") == ["B for outvoted"]
+    kto = selectors.kto_rows(ids, {"adjudicated": "prefer"})
+    assert {
+        (r["completion"], r["label"]) for r in kto if r["prompt"][0]["content"] == "outvoted"
+    } == {
+        ("A for outvoted", True),
+        ("B for outvoted", False),
+    }
+
+
+def test_a_launched_round_trains_on_and_exports_the_adjudication(
+    project: Project, settings: Any
+) -> None:
+    settings.PAIRWISE_MIN_SNAPSHOT = 10
+    admin = UserFactory.create(username="boss", role="admin")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=admin)[0].key}")
+    url = f"/api/v1/projects/{project.pk}/rounds/"
+    refused = api.post(
+        url, {"method": "dpo", "config": {"snapshot": {"adjudicated": "yes"}}}, format="json"
+    )
+    assert refused.status_code == 400
+    assert refused.json()["field"] == "snapshot.adjudicated"
+    assert Round.objects.count() == 0
+
+    launched = api.post(url, {"method": "dpo", "config": {}}, format="json")
+    assert launched.status_code == 201, launched.content
+    round_ = Round.objects.get()
+    assert round_.config["snapshot"]["adjudicated"] == "prefer"
+    assert round_.snapshot_export["adjudicated"] == "prefer"
+    trained = selectors.training_rows(
+        "dpo", round_.snapshot_judgment_ids, round_.config["snapshot"]
+    )
+    assert _chosen(trained, "outvoted") == ["A for outvoted"]
+    assert selectors.snapshot_hash(trained) == round_.snapshot_hash
+    response = api.get(selectors.round_export_url(round_))
+    assert response.status_code == 200
+    exported = [
+        json.loads(line)
+        for line in b"".join(response.streaming_content).splitlines()  # type: ignore[attr-defined]
+    ]
+    assert _chosen(exported, "outvoted") == ["A for outvoted"]
+    assert len(exported) == len(trained)
+
+    page = Client()
+    page.force_login(admin)
+    html = page.get(f"/rounds/{round_.pk}/").content.decode()
+    assert "reviewers' adjudications <b>decide their comparisons</b>" in html
+
+    Round.objects.filter(pk=round_.pk).update(status=RoundStatus.FAILED)  # one round at a time
+    ignoring = api.post(
+        url, {"method": "dpo", "config": {"snapshot": {"adjudicated": "ignore"}}}, format="json"
+    )
+    assert ignoring.status_code == 201, ignoring.content
+    second = Round.objects.get(pk=ignoring.json()["id"])
+    assert "adjudicated" not in second.snapshot_export
+    rows = selectors.training_rows("dpo", second.snapshot_judgment_ids, second.config["snapshot"])
+    assert _chosen(rows, "outvoted") == ["B for outvoted"]
+    assert "reviewers' adjudications ignored" in page.get(f"/rounds/{second.pk}/").content.decode()
