@@ -50,7 +50,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -371,6 +371,16 @@ def unacceptable_comparisons() -> QuerySet[Any]:
 # --- a snapshot of judgments as training rows ----------------------------------------------------
 
 
+def adjudications_of(comparison_ids: Iterable[int]) -> dict[int, tuple[str, int | None]]:
+    """The stored adjudications of these comparisons: id -> (choice, strength)."""
+    return {
+        comparison_id: (choice, strength)
+        for comparison_id, choice, strength in Adjudication.objects.filter(
+            comparison_id__in=list(comparison_ids)
+        ).values_list("comparison_id", "choice", "strength")
+    }
+
+
 def snapshot_rows(
     judgment_ids: Iterable[int],
     *,
@@ -381,6 +391,7 @@ def snapshot_rows(
     annotator_weights: str = "none",
     drop_below: float = 0.0,
     adjudicated: str = "ignore",
+    adjudications: Mapping[int, tuple[str, int | None]] | None = None,
 ) -> list[dict[str, Any]]:
     """The training rows of a set of judgments, comparisons in id order (one query).
 
@@ -394,7 +405,9 @@ def snapshot_rows(
     or a KTO format, and the same ``annotator_weights`` / ``drop_below``) holds the same rows.
     Judgments of gold comparisons yield nothing, nor do those of comparisons judged not
     acceptable (:func:`unacceptable_comparisons`). ``adjudicated=prefer``: an adjudicated
-    comparison yields its adjudication's decision instead of its votes' (module docstring).
+    comparison yields its adjudication's decision instead of its votes' (module docstring):
+    the stored ones, or ``adjudications`` (comparison id -> choice, strength) where given (a
+    round's, frozen at launch: :func:`adjudications_of`).
     """
     votes: dict[int, list[tuple[str, int | None, str]]] = {}
     texts: dict[int, tuple[int, Any, str, str]] = {}
@@ -426,14 +439,10 @@ def snapshot_rows(
             ),
             annotator_weights,
         )
-    adjudications: dict[int, tuple[str, int | None]] = {}
-    if adjudicated == "prefer":
-        adjudications = {
-            comparison_id: (choice, strength)
-            for comparison_id, choice, strength in Adjudication.objects.filter(
-                comparison_id__in=list(votes)
-            ).values_list("comparison_id", "choice", "strength")
-        }
+    if adjudicated != "prefer":
+        adjudications = {}
+    elif adjudications is None:
+        adjudications = adjudications_of(votes)
     rows: list[dict[str, Any]] = []
     for comparison_id, comparison_votes in votes.items():
         weight = None

@@ -14,8 +14,12 @@ The tier (``priority // QUEUE_TIER``, kept as it is: the number of the round tha
 keeps the newest batch first, as in ``fifo`` projects; the score in [0, 1] orders pairs within a
 tier:
 
-- uncertainty ``1 - |2p - 1|`` with ``p = sigmoid(r_a - r_b)`` the reward model's probability that
-  ``a`` is preferred: 1 for ``r_a == r_b``, towards 0 for a clear margin;
+- uncertainty: the pair's information (BALD, ``rlhf.training.scoring.bald``) over ln 2: how much
+  an ensemble of the reward model's heads (dropout masks over its features) disagree about the
+  pair. A pair whose answers the model sees as alike scores ~0, though its margin is ~0 too:
+  ranking by the margin alone (``1 - |2p - 1|``, ``p = sigmoid(r_a - r_b)``, still used for
+  score rows without ``information``) served those first, and annotators mostly called them ties,
+  which train nothing (``benchmarks/active_learning.py``);
 - disagreement with the votes so far (projects with k > 1 judgments per comparison): when the
   votes decided a side (``labeling.preferences.decide``), the model's probability of the other
   side. The score is the larger of the two, so a pair the model confidently decides against the
@@ -37,15 +41,24 @@ from rlhf.methods import QUEUE_TIER
 from rlhf.selectors import batch_priority
 
 
-def uncertainty_score(reward_a: float, reward_b: float, decided: str | None = None) -> float:
-    """In [0, 1], higher first: the reward model's uncertainty about the pair, or (``decided``:
-    the side the votes chose, ``a`` / ``b``) its disagreement with the votes, whichever is
-    larger."""
+def uncertainty_score(
+    reward_a: float,
+    reward_b: float,
+    decided: str | None = None,
+    information: float | None = None,
+) -> float:
+    """In [0, 1], higher first: the reward model's uncertainty about the pair (its
+    ``information`` over ln 2 where the score step gave one, else ``1 - |2p - 1|``), or
+    (``decided``: the side the votes chose, ``a`` / ``b``) its disagreement with the votes,
+    whichever is larger."""
 
     def sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
 
-    uncertainty = 2.0 * sigmoid(-abs(reward_a - reward_b))  # = 1 - |2p - 1|, p = sigmoid(r_a - r_b)
+    if information is not None:
+        uncertainty = min(1.0, max(0.0, information / math.log(2)))
+    else:  # = 1 - |2p - 1|, p = sigmoid(r_a - r_b)
+        uncertainty = 2.0 * sigmoid(-abs(reward_a - reward_b))
     p_a = sigmoid(reward_a - reward_b)
     if decided == "a":
         return max(uncertainty, 1.0 - p_a)
@@ -86,8 +99,16 @@ def vote_decisions(comparison_ids: Iterable[int]) -> dict[int, str]:
 
 
 def priorities(project: Project, scores: Iterable[Mapping[str, Any]]) -> dict[int, int]:
-    """Comparison id -> priority from the score step's rows ``{id, reward_a, reward_b}``."""
-    rewards = {int(row["id"]): (float(row["reward_a"]), float(row["reward_b"])) for row in scores}
+    """Comparison id -> priority from the score step's rows ``{id, reward_a, reward_b,
+    information}`` (``information`` optional)."""
+    rewards: dict[int, tuple[float, float, float | None]] = {
+        int(row["id"]): (
+            float(row["reward_a"]),
+            float(row["reward_b"]),
+            None if row.get("information") is None else float(row["information"]),
+        )
+        for row in scores
+    }
     current = dict(
         Comparison.objects.filter(project=project, pk__in=list(rewards)).values_list(
             "pk", "priority"
@@ -96,6 +117,7 @@ def priorities(project: Project, scores: Iterable[Mapping[str, Any]]) -> dict[in
     decided = vote_decisions(current)
     out = {}
     for pk, priority in current.items():
-        score = uncertainty_score(*rewards[pk], decided.get(pk))
+        reward_a, reward_b, information = rewards[pk]
+        score = uncertainty_score(reward_a, reward_b, decided.get(pk), information)
         out[pk] = batch_priority(priority // QUEUE_TIER, round(score * (QUEUE_TIER - 1)))
     return out

@@ -136,12 +136,17 @@ def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
     """Write the data file the policy step of a method ``family`` trains on; its spec fields."""
     snapshot = round_.config["snapshot"]
     if family == "offline-pairs":
-        rows = selectors.preference_rows(round_.snapshot_judgment_ids, snapshot)
+        rows = selectors.preference_rows(
+            round_.snapshot_judgment_ids, snapshot, selectors.frozen_adjudications(round_)
+        )
         write_jsonl(workdir / "preferences.jsonl", rows)
         return {"data": str(workdir / "preferences.jsonl")}
     if family == "offline-unpaired":
         write_jsonl(
-            workdir / "kto.jsonl", selectors.kto_rows(round_.snapshot_judgment_ids, snapshot)
+            workdir / "kto.jsonl",
+            selectors.kto_rows(
+                round_.snapshot_judgment_ids, snapshot, selectors.frozen_adjudications(round_)
+            ),
         )
         return {"data": str(workdir / "kto.jsonl")}
     if family == "online":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
@@ -19,7 +19,7 @@ from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
-from labeling.preferences import rounds_q, rows_hash, snapshot_rows
+from labeling.preferences import adjudications_of, rounds_q, rows_hash, snapshot_rows
 from labeling.safeinput import db_id
 from rlhf import signals
 from rlhf.leaderboard import (
@@ -114,8 +114,41 @@ def reward_training_rows(round_: Round) -> list[dict[str, Any]]:
     reward snapshot existed: the policy's)."""
     if round_.reward_judgment_ids:
         snapshot = reward_snapshot(round_.config["snapshot"])
-        return preference_rows(round_.reward_judgment_ids, snapshot)
-    return preference_rows(round_.snapshot_judgment_ids, round_.config["snapshot"])
+        return preference_rows(round_.reward_judgment_ids, snapshot, frozen_adjudications(round_))
+    return preference_rows(
+        round_.snapshot_judgment_ids, round_.config["snapshot"], frozen_adjudications(round_)
+    )
+
+
+def frozen_adjudications(round_: Round) -> dict[int, tuple[str, int | None]]:
+    """The adjudications the round's snapshots use, as frozen at launch
+    (``Round.snapshot_adjudications``; none under ``snapshot.adjudicated: ignore``)."""
+    return adjudication_decisions(round_.snapshot_adjudications)
+
+
+def adjudication_decisions(
+    stored: Mapping[str, Sequence[Any]],
+) -> dict[int, tuple[str, int | None]]:
+    """``Round.snapshot_adjudications`` as ``snapshot_rows`` takes them."""
+    return {
+        int(comparison_id): (str(choice), None if strength is None else int(strength))
+        for comparison_id, (choice, strength) in stored.items()
+    }
+
+
+def adjudications_to_freeze(
+    snapshot: dict[str, Any], *judgment_ids: Iterable[int]
+) -> dict[str, list[Any]]:
+    """``Round.snapshot_adjudications`` at launch: the stored adjudications of the comparisons
+    of these judgments, when the snapshot prefers them (else none)."""
+    if snapshot.get("adjudicated", "ignore") != "prefer":
+        return {}
+    ids = {pk for group in judgment_ids for pk in group}
+    comparisons = Judgment.objects.filter(pk__in=list(ids)).values_list("comparison_id", flat=True)
+    return {
+        str(pk): [choice, strength]
+        for pk, (choice, strength) in adjudications_of(set(comparisons)).items()
+    }
 
 
 def round_reward_export_url(round_: Round) -> str:
@@ -126,14 +159,20 @@ def round_reward_export_url(round_: Round) -> str:
     return f"{path}?{urlencode(round_.reward_snapshot_export)}"
 
 
-def preference_rows(judgment_ids: Iterable[int], snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+def preference_rows(
+    judgment_ids: Iterable[int],
+    snapshot: dict[str, Any],
+    adjudications: Mapping[int, tuple[str, int | None]] | None = None,
+) -> list[dict[str, Any]]:
     """The snapshot's preference pairs (the engine's JSONL format), by ``labeling.preferences``:
-    the same rows an export with the round's filters holds (see :func:`snapshot_export_query`)."""
+    the same rows an export with the round's filters holds (see :func:`snapshot_export_query`).
+    ``adjudications``: a round's, frozen at launch (None: the stored ones)."""
     return snapshot_rows(
         judgment_ids,
         ties=snapshot.get("ties", "drop"),
         both_bad=snapshot.get("both_bad", "drop"),
         min_agreement=float(snapshot.get("min_agreement", 0.0)),
+        adjudications=adjudications,
         **decision_options(snapshot),
     )
 
@@ -207,7 +246,11 @@ def round_export_url(round_: Round) -> str:
     return f"{path}?{urlencode(round_.snapshot_export)}"
 
 
-def kto_rows(judgment_ids: Iterable[int], snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+def kto_rows(
+    judgment_ids: Iterable[int],
+    snapshot: dict[str, Any],
+    adjudications: Mapping[int, tuple[str, int | None]] | None = None,
+) -> list[dict[str, Any]]:
     """Unpaired rows (the engine's KTO JSONL format) by ``labeling.preferences``: a decided pair's
     chosen response desirable and its rejected one undesirable; with ``both_bad: split`` both
     answers of a both-bad comparison undesirable; ties nothing."""
@@ -216,18 +259,22 @@ def kto_rows(judgment_ids: Iterable[int], snapshot: dict[str, Any]) -> list[dict
         both_bad=snapshot.get("both_bad", "drop"),
         min_agreement=float(snapshot.get("min_agreement", 0.0)),
         unpaired=True,
+        adjudications=adjudications,
         **decision_options(snapshot),
     )
 
 
 def training_rows(
-    method: str, judgment_ids: Iterable[int], snapshot: dict[str, Any]
+    method: str,
+    judgment_ids: Iterable[int],
+    snapshot: dict[str, Any],
+    adjudications: Mapping[int, tuple[str, int | None]] | None = None,
 ) -> list[dict[str, Any]]:
     """The snapshot rows that stand for a round of ``method``: what its policy trains on (KTO's
     completions, DPO's pairs), or for online RL the pairs its reward model trains on."""
     if METHOD_REGISTRY[method].unpaired:
-        return kto_rows(judgment_ids, snapshot)
-    return preference_rows(judgment_ids, snapshot)
+        return kto_rows(judgment_ids, snapshot, adjudications)
+    return preference_rows(judgment_ids, snapshot, adjudications)
 
 
 def prompt_rows(prompts: Iterable[Prompt]) -> list[dict[str, Any]]:

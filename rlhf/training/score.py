@@ -1,4 +1,5 @@
-"""Score step: both responses of each pair under a merged reward model, into a JSONL file.
+"""Score step: both responses of each pair under a merged reward model, into a JSONL file,
+with the pair's information (``scoring.bald``: what its label would teach the reward model).
 
 The worker runs it after a reward step (and after a round's generate step) for projects whose
 queue is ordered by the reward model's uncertainty; the ordering itself is ``rlhf.prioritize``.
@@ -34,10 +35,21 @@ def run(spec: ScoreSpec, events: Events | None = None) -> ScoreResult:
     rewards_b = scoring.score(
         model, tokenizer, prompts, [p["b"] for p in pairs], batch_size=spec.batch_size
     )
+    events.check()
+    information = scoring.bald(
+        model, tokenizer, prompts, [p["a"] for p in pairs], [p["b"] for p in pairs]
+    )
     events.log(f"score: {len(pairs)} pairs scored")
     with atomic_file(spec.output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        for pair, reward_a, reward_b in zip(pairs, rewards_a, rewards_b, strict=True):
-            row = {"id": pair["id"], "reward_a": reward_a, "reward_b": reward_b}
+        for pair, reward_a, reward_b, bits in zip(
+            pairs, rewards_a, rewards_b, information, strict=True
+        ):
+            row = {
+                "id": pair["id"],
+                "reward_a": reward_a,
+                "reward_b": reward_b,
+                "information": bits,
+            }
             handle.write(json.dumps(row) + "\n")
     return ScoreResult(
         output=spec.output, num_pairs=len(pairs), wall_s=round(time.monotonic() - start, 3)

@@ -34,7 +34,7 @@ Data interchange files (JSONL, one object per line, written by the runner)
 - prompts (generate, evaluate, online): ``{"prompt_id": str, "prompt": [{"role": str, "content": str}, ...]}``
 - generate output: ``{"prompt_id": str, "sample_index": int, "text": str, "seed": int, "params": {...}}``
 - pairs (score): ``{"id": str, "prompt": [...], "a": str, "b": str}``; score output:
-  ``{"id": str, "reward_a": float, "reward_b": float}``
+  ``{"id": str, "reward_a": float, "reward_b": float, "information": float}`` (BALD, nats)
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ rounds stored before the option existed keep the votes' decision."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,3 +128,41 @@ def test_a_launched_round_trains_on_and_exports_the_adjudication(
     rows = selectors.training_rows("dpo", second.snapshot_judgment_ids, second.config["snapshot"])
     assert _chosen(rows, "outvoted") == ["B for outvoted"]
     assert "reviewers' adjudications ignored" in page.get(f"/rounds/{second.pk}/").content.decode()
+
+
+def test_the_round_keeps_the_adjudication_it_launched_with(
+    project: Project, tmp_path: Path, settings: Any
+) -> None:
+    settings.PAIRWISE_MIN_SNAPSHOT = 10
+    from rlhf import runner, services
+
+    round_ = services.round_launch(project=project, method="dpo", config={})
+    outvoted = Comparison.objects.get(project=project, prompt__external_id="outvoted")
+    assert round_.snapshot_adjudications == {str(outvoted.pk): ["a", 4]}
+    launched_hash = round_.snapshot_hash
+    # The reviewer changes their mind after launch: the round trains on what it launched with.
+    Adjudication.objects.filter(comparison=outvoted).update(choice="b", strength=2)
+    round_.refresh_from_db()
+    for rows in (
+        selectors.reward_training_rows(round_),
+        selectors.preference_rows(
+            round_.snapshot_judgment_ids,
+            round_.config["snapshot"],
+            selectors.frozen_adjudications(round_),
+        ),
+    ):
+        assert _chosen(rows, "outvoted") == ["A for outvoted"]
+    assert selectors.snapshot_hash(selectors.training_rows(
+        "dpo", round_.snapshot_judgment_ids, round_.config["snapshot"],
+        selectors.frozen_adjudications(round_),
+    )) == launched_hash  # fmt: skip
+    # the data file the policy step writes
+    written = runner._policy_inputs("offline-pairs", round_, tmp_path)
+    assert _chosen(runner.read_jsonl(Path(written["data"])), "outvoted") == ["A for outvoted"]
+    # an export made now shows the new decision: the round's hash is the one that differs
+    assert (
+        selectors.snapshot_hash(
+            selectors.preference_rows(round_.snapshot_judgment_ids, round_.config["snapshot"])
+        )
+        != launched_hash
+    )

@@ -4,6 +4,7 @@ on) is served before older rounds' leftovers; ``uncertainty`` projects reorder b
 from __future__ import annotations
 
 import importlib
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,20 @@ def test_uncertainty_score_is_highest_for_equal_rewards_and_for_disagreement_wit
     assert uncertainty_score(9.0, 0.0, decided="b") > 0.99
     # votes decided a and the model agrees: nothing to learn
     assert uncertainty_score(9.0, 0.0, decided="a") == uncertainty_score(9.0, 0.0)
+
+
+def test_the_pairs_information_ranks_before_its_margin() -> None:
+    import math
+
+    # equal rewards but no information (a likely tie): last, not first
+    assert uncertainty_score(1.0, 1.0, information=0.0) == 0.0
+    assert uncertainty_score(5.0, 0.0, information=math.log(2)) == pytest.approx(1.0)
+    assert uncertainty_score(5.0, 0.0, information=0.2) == pytest.approx(0.2 / math.log(2))
+    assert uncertainty_score(1.0, 1.0, information=0.2) < uncertainty_score(
+        5.0, 0.0, information=0.3
+    )
+    # disagreement with the votes still counts
+    assert uncertainty_score(9.0, 0.0, decided="b", information=0.0) > 0.99
 
 
 @pytest.mark.django_db
@@ -219,7 +234,7 @@ def test_a_failed_rescore_is_recorded_and_the_round_goes_on(
 
 @pytest.mark.training
 @pytest.mark.django_db
-def test_after_a_real_reward_step_the_most_uncertain_pair_is_served_first(
+def test_after_a_real_reward_step_the_most_informative_pair_is_served_first(
     tiny_models: Path,  # noqa: F811 (the fixture imported above)
     data_dir: Path,
     settings: Any,
@@ -251,17 +266,21 @@ def test_after_a_real_reward_step_the_most_uncertain_pair_is_served_first(
     reward_run.refresh_from_db()
     assert reward_run.result["queue_rescore"] == {"scored": len(before), "changed": len(before)}
     scores = read_jsonl(Path(resolve_data_path(reward_run.run_dir), "queue-scores.jsonl"))
-    margins = {int(r["id"]): abs(r["reward_a"] - r["reward_b"]) for r in scores}
-    assert set(margins) == set(before) and len(set(margins.values())) > 1
+    information = {int(r["id"]): r["information"] for r in scores}
+    assert set(information) == set(before) and len(set(information.values())) > 1
     after = dict(Comparison.objects.filter(pk__in=before).values_list("pk", "priority"))
     assert after != before
-    # a smaller margin never ranks below a larger one
+    # a pair with more information never ranks below one with less (open pairs have no votes)
     ranked = sorted(before, key=lambda pk: (-after[pk], pk))
-    assert [margins[pk] for pk in ranked] == sorted(margins[pk] for pk in ranked)
+    # (the priority keeps 6 digits of information / ln 2)
+    assert all(
+        information[first] >= information[second] - 2e-6
+        for first, second in itertools.pairwise(ranked)
+    )
     annotator = UserFactory.create(username="labeler")
     project.annotators.add(annotator)
     lease = token_client(annotator).post(f"/api/v1/projects/{project.pk}/queue/next/")
-    assert lease.json()["comparison"] == min(margins, key=lambda pk: (margins[pk], pk))
+    assert information[lease.json()["comparison"]] >= max(information.values()) - 2e-6
 
 
 @pytest.mark.django_db

@@ -38,6 +38,15 @@ def test_score_writes_both_rewards_per_pair_as_the_model_gives_them(
     )
     assert [o["reward_a"] for o in out] == pytest.approx(expected, abs=1e-4)
     assert all(o["reward_a"] > o["reward_b"] for o in out)  # the clear-cut chosen side wins
+    assert [o["information"] for o in out] == pytest.approx(
+        scoring.bald(
+            model,
+            tokenizer,
+            [p["prompt"] for p in pairs],
+            [p["a"] for p in pairs],
+            [p["b"] for p in pairs],
+        )
+    )
 
 
 def test_score_spec_names_the_bad_field(tmp_path: Path) -> None:
