@@ -15,8 +15,9 @@ the training engine called in-process:
 - arms (``--arms``): ``random`` (a seeded shuffle of the pool), ``uncertainty`` (the pool scored
   by the current reward model, smallest ``|r_a - r_b|`` first), ``mixed`` (the same, with
   ``--random-fraction`` of each batch drawn at random instead) and ``bald`` (most information
-  first, ``rlhf.training.scoring.bald``: what an ``uncertainty`` project's queue uses now). Every arm of a seed starts from
-  the same random first batch, with the same annotator seed and training seed.
+  first, ``rlhf.training.scoring.bald``: what an ``uncertainty`` project's queue uses now).
+  Every arm of a seed starts from the same random first batch, with the same annotator seed and
+  training seed.
 
 The figure: labels until the held-out accuracy first reaches ``--target``, per seed and arm (a
 run that never gets there within ``--max-labels`` counts as ``--max-labels``, marked ``>``), the

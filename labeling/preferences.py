@@ -371,12 +371,16 @@ def unacceptable_comparisons() -> QuerySet[Any]:
 # --- a snapshot of judgments as training rows ----------------------------------------------------
 
 
-def adjudications_of(comparison_ids: Iterable[int]) -> dict[int, tuple[str, int | None]]:
-    """The stored adjudications of these comparisons: id -> (choice, strength)."""
+def adjudications_of(
+    comparison_ids: Iterable[int] | QuerySet[Any],
+) -> dict[int, tuple[str, int | None]]:
+    """The stored adjudications of these comparisons (ids, or a query of them): comparison id ->
+    (choice, strength). One query."""
+    ids = comparison_ids if isinstance(comparison_ids, QuerySet) else list(comparison_ids)
     return {
         comparison_id: (choice, strength)
         for comparison_id, choice, strength in Adjudication.objects.filter(
-            comparison_id__in=list(comparison_ids)
+            comparison_id__in=ids
         ).values_list("comparison_id", "choice", "strength")
     }
 

@@ -236,9 +236,9 @@ class Round(models.Model):
         blank=True,
         help_text="Export parameters that give exactly the rows the reward model trains on.",
     )
-    # With ``snapshot.adjudicated: prefer``: the reviewers' adjudications of the snapshots'
-    # comparisons as they stood at launch, ``{comparison id: [choice, strength]}``, so that a
-    # later change of one does not change what the round trains on (or its hash).
+    # With ``snapshot.adjudicated: prefer``: the project's adjudications as they stood at launch,
+    # ``{comparison id: [choice, strength]}``, so that a later change of one does not change what
+    # the round trains on (or its hash).
     snapshot_adjudications = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=10, choices=RoundStatus.choices, default=RoundStatus.QUEUED

@@ -123,32 +123,20 @@ def reward_training_rows(round_: Round) -> list[dict[str, Any]]:
 def frozen_adjudications(round_: Round) -> dict[int, tuple[str, int | None]]:
     """The adjudications the round's snapshots use, as frozen at launch
     (``Round.snapshot_adjudications``; none under ``snapshot.adjudicated: ignore``)."""
-    return adjudication_decisions(round_.snapshot_adjudications)
-
-
-def adjudication_decisions(
-    stored: Mapping[str, Sequence[Any]],
-) -> dict[int, tuple[str, int | None]]:
-    """``Round.snapshot_adjudications`` as ``snapshot_rows`` takes them."""
     return {
         int(comparison_id): (str(choice), None if strength is None else int(strength))
-        for comparison_id, (choice, strength) in stored.items()
+        for comparison_id, (choice, strength) in round_.snapshot_adjudications.items()
     }
 
 
 def adjudications_to_freeze(
-    snapshot: dict[str, Any], *judgment_ids: Iterable[int]
-) -> dict[str, list[Any]]:
-    """``Round.snapshot_adjudications`` at launch: the stored adjudications of the comparisons
-    of these judgments, when the snapshot prefers them (else none)."""
+    project: Project, snapshot: dict[str, Any]
+) -> dict[int, tuple[str, int | None]]:
+    """The project's stored adjudications when the snapshot prefers them (else none): what a
+    round launched now trains on and keeps (``Round.snapshot_adjudications``). One query."""
     if snapshot.get("adjudicated", "ignore") != "prefer":
         return {}
-    ids = {pk for group in judgment_ids for pk in group}
-    comparisons = Judgment.objects.filter(pk__in=list(ids)).values_list("comparison_id", flat=True)
-    return {
-        str(pk): [choice, strength]
-        for pk, (choice, strength) in adjudications_of(set(comparisons)).items()
-    }
+    return adjudications_of(Comparison.objects.filter(project=project).values("pk"))
 
 
 def round_reward_export_url(round_: Round) -> str:
@@ -779,8 +767,14 @@ def rounds_since_champion(project: Project) -> list[int]:
     return numbers if any(made == champion.pk for _, made in rounds) else [*numbers, 0]
 
 
-def snapshot_select(project: Project, snapshot: dict[str, Any], method: str) -> Snapshot:
-    """What a round of ``method`` with this snapshot config trains on now.
+def snapshot_select(
+    project: Project,
+    snapshot: dict[str, Any],
+    method: str,
+    adjudications: Mapping[int, tuple[str, int | None]] | None = None,
+) -> Snapshot:
+    """What a round of ``method`` with this snapshot config trains on now (``adjudications``:
+    the ones a launch freezes; None: the stored ones).
 
     ``rounds: newest`` takes the latest round's batch, once it is judged:
 
@@ -803,7 +797,7 @@ def snapshot_select(project: Project, snapshot: dict[str, Any], method: str) -> 
 
     def take(numbers: list[int]) -> Snapshot:
         ids = snapshot_judgment_ids(project, snapshot, numbers)
-        return Snapshot(numbers, ids, training_rows(method, ids, snapshot))
+        return Snapshot(numbers, ids, training_rows(method, ids, snapshot, adjudications))
 
     numbers = snapshot_rounds(project, setting)
     if setting != "newest":

@@ -265,7 +265,10 @@ def round_launch(
         resolved = resolve_config(method, config)
     except ConfigError as exc:
         raise LabelingError(str(exc), field=exc.field) from exc
-    chosen = selectors.snapshot_select(project, resolved["snapshot"], method)
+    # The adjudications the round trains on, frozen now: its rows (and their hashes) are made
+    # with exactly these, whatever a reviewer changes later.
+    frozen = selectors.adjudications_to_freeze(project, resolved["snapshot"])
+    chosen = selectors.snapshot_select(project, resolved["snapshot"], method, frozen)
     judgment_ids, rows = chosen.judgment_ids, chosen.rows
     if not rows:
         newest = resolved["snapshot"]["rounds"] == "newest"
@@ -300,13 +303,7 @@ def round_launch(
             raise LabelingError(str(exc), field=exc.field) from exc
     reward_snapshot = selectors.reward_snapshot(resolved["snapshot"])
     reward_ids = selectors.snapshot_judgment_ids(project, reward_snapshot)
-    # The adjudications the round trains on, frozen now; the rows (and their hashes) made with
-    # exactly these, whatever a reviewer changes meanwhile.
-    frozen = selectors.adjudications_to_freeze(resolved["snapshot"], judgment_ids, reward_ids)
-    decisions = selectors.adjudication_decisions(frozen)
-    if resolved["snapshot"]["adjudicated"] == "prefer":
-        rows = selectors.training_rows(method, judgment_ids, resolved["snapshot"], decisions)
-    reward_rows = selectors.preference_rows(reward_ids, reward_snapshot, decisions)
+    reward_rows = selectors.preference_rows(reward_ids, reward_snapshot, frozen)
     with transaction.atomic():
         if Round.objects.filter(
             project=project, status__in=(RoundStatus.QUEUED, RoundStatus.RUNNING)
@@ -343,7 +340,7 @@ def round_launch(
                 reward_snapshot_export=selectors.snapshot_export_query(
                     project, reward_snapshot, reward_ids, method="dpo"
                 ),
-                snapshot_adjudications=frozen,
+                snapshot_adjudications={str(pk): list(d) for pk, d in frozen.items()},
                 created_by=created_by if getattr(created_by, "pk", None) else None,
             )
         except IntegrityError as exc:

@@ -28,16 +28,13 @@ def run(spec: ScoreSpec, events: Events | None = None) -> ScoreResult:
     )
     events.check()
     prompts = [p["prompt"] for p in pairs]
-    rewards_a = scoring.score(
-        model, tokenizer, prompts, [p["a"] for p in pairs], batch_size=spec.batch_size
-    )
-    events.check()
-    rewards_b = scoring.score(
-        model, tokenizer, prompts, [p["b"] for p in pairs], batch_size=spec.batch_size
-    )
-    events.check()
-    information = scoring.bald(
-        model, tokenizer, prompts, [p["a"] for p in pairs], [p["b"] for p in pairs]
+    rewards_a, rewards_b, information = scoring.score_pairs(
+        model,
+        tokenizer,
+        prompts,
+        [p["a"] for p in pairs],
+        [p["b"] for p in pairs],
+        batch_size=spec.batch_size,
     )
     events.log(f"score: {len(pairs)} pairs scored")
     with atomic_file(spec.output) as tmp, open(tmp, "w", encoding="utf-8") as handle:

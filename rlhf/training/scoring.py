@@ -115,9 +115,39 @@ def head_features(
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    if head is None:
-        return torch.zeros(0, heads[-1].in_features), heads[-1]
     return torch.cat(rows), head
+
+
+def score_pairs(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Messages],
+    responses_a: Sequence[str],
+    responses_b: Sequence[str],
+    *,
+    batch_size: int = 64,
+    passes: int = 32,
+    rate: float = 0.5,
+    seed: int = 0,
+) -> tuple[list[float], list[float], list[float]]:
+    """Each pair's rewards (what :func:`score` gives, read off the same features) and its
+    information (:func:`bald`), from one forward pass per side."""
+    if passes < 1 or not 0.0 < rate < 1.0:
+        raise ValueError("passes must be >= 1 and rate in (0, 1)")
+    if not prompts:
+        return [], [], []
+    features_a, head = head_features(model, tokenizer, prompts, responses_a, batch_size=batch_size)
+    features_b, _ = head_features(model, tokenizer, prompts, responses_b, batch_size=batch_size)
+    weight = head.weight.detach().float().reshape(-1).cpu()
+    bias = 0.0 if head.bias is None else float(head.bias.detach().float().reshape(-1)[0])
+    generator = torch.Generator().manual_seed(seed)
+    keep = (torch.rand(passes, weight.numel(), generator=generator) >= rate).float() / (1 - rate)
+    difference = features_a - features_b  # [pairs, hidden]; the bias cancels
+    return (
+        (features_a @ weight + bias).tolist(),
+        (features_b @ weight + bias).tolist(),
+        ensemble_information(difference @ (keep * weight).T),  # margins [pairs, passes]
+    )
 
 
 def bald(
@@ -140,17 +170,9 @@ def bald(
     likely tie: every head calls it a coin flip) scores ~0, as does a pair every head decides the
     same way; a pair that differs in what the model sees but whose heads disagree scores high.
     """
-    if passes < 1 or not 0.0 < rate < 1.0:
-        raise ValueError("passes must be >= 1 and rate in (0, 1)")
-    if not prompts:
-        return []
-    features_a, head = head_features(model, tokenizer, prompts, responses_a)
-    features_b, _ = head_features(model, tokenizer, prompts, responses_b)
-    weight = head.weight.detach().float().reshape(-1).cpu()
-    generator = torch.Generator().manual_seed(seed)
-    keep = (torch.rand(passes, weight.numel(), generator=generator) >= rate).float() / (1 - rate)
-    difference = (features_a - features_b).cpu()  # [pairs, hidden]; the bias cancels
-    return ensemble_information(difference @ (keep * weight).T)  # margins [pairs, passes]
+    return score_pairs(
+        model, tokenizer, prompts, responses_a, responses_b, passes=passes, rate=rate, seed=seed
+    )[2]
 
 
 def ensemble_information(margins: Any) -> list[float]:
