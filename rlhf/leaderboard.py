@@ -1,4 +1,4 @@
-"""Statistics of human judgments between checkpoints: win-rates with Wilson intervals, the
+"""Statistics of human judgments between checkpoints: win-rates with tie-aware Wilson intervals, the
 Bradley-Terry leaderboard with bootstrap intervals, and the promotion gate's verdict.
 
 Plain Python + numpy/choix on rows the selectors read (no queries here, no torch). A judgment
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import choix
 import numpy as np
 
-from rlhf.training.stats import wilson_interval
+from rlhf.training.stats import paired_interval
+from rlhf.training.stats import wilson_interval as wilson_interval  # re-exported
 
 BOOTSTRAP_RESAMPLES = 200
 BOOTSTRAP_SEED = 20240611
@@ -48,10 +49,12 @@ class WinRate:
 
     @property
     def interval(self) -> tuple[float, float] | None:
-        """The Wilson 95% interval of :attr:`rate` (None before any judged pair)."""
+        """The 95% interval of :attr:`rate` (None before any judged pair): Wilson's on the
+        decisive judgments, mapped onto the rate with the tie share's own interval
+        (``stats.paired_interval``: a tie is a sure half, not a coin flip)."""
         if not self.judged:
             return None
-        return wilson_interval(self.wins + 0.5 * self.ties, self.judged)
+        return paired_interval(self.wins, self.losses, self.ties)
 
     @property
     def lower(self) -> float | None:
@@ -67,16 +70,17 @@ class WinRate:
         return WinRate(self.losses, self.wins, self.ties)
 
 
-def pairs_to_decide(
-    rate: float, judged: int, threshold: float, limit: int = 1_000_000
-) -> int | None:
-    """How many more judged pairs, at ``rate``, would put the Wilson interval wholly on one side
-    of ``threshold`` (0 when it already is); None when no number would (the rate sits on it)."""
-    if rate == threshold:
+def pairs_to_decide(win_rate: WinRate, threshold: float, limit: int = 1_000_000) -> int | None:
+    """How many more judged pairs, with wins, losses and ties in the shares seen so far, would put
+    the interval (:attr:`WinRate.interval`) wholly on one side of ``threshold`` (0 when it already
+    is); None when no number would (the rate sits on it) or before any judged pair."""
+    rate, judged = win_rate.rate, win_rate.judged
+    if rate is None or rate == threshold:
         return None
+    shares = (win_rate.wins / judged, win_rate.losses / judged, win_rate.ties / judged)
 
     def decided(n: int) -> bool:
-        lower, upper = wilson_interval(rate * n, n)
+        lower, upper = paired_interval(*(share * n for share in shares))
         return lower > threshold if rate > threshold else upper < threshold
 
     if decided(judged):
@@ -244,7 +248,7 @@ def _pct(value: float) -> str:
 def promotion_verdict(
     win_rate: WinRate, *, candidate: str, champion: str, min_lower_bound: float
 ) -> GateVerdict:
-    """The gate: the Wilson 95% lower bound of the candidate's human win-rate against the
+    """The gate: the 95% lower bound (``WinRate.interval``) of the candidate's human win-rate against the
     champion must exceed ``min_lower_bound``."""
     rate, interval = win_rate.rate, win_rate.interval
     if rate is None or interval is None:
@@ -262,7 +266,7 @@ def promotion_verdict(
     bar = _pct(min_lower_bound)
     if lower > min_lower_bound:
         return GateVerdict(passed=True, reason=f"{said} lies above {bar}")
-    more = pairs_to_decide(rate, win_rate.judged, min_lower_bound)
+    more = pairs_to_decide(win_rate, min_lower_bound)
     if rate <= min_lower_bound or upper < min_lower_bound:
         reason = f"{said} does not show it better than {bar}"
         if rate <= min_lower_bound:

@@ -187,7 +187,8 @@ def checkpoint_promote(
 ) -> Checkpoint:
     """Make a policy checkpoint its project's champion (the next round starts from it).
 
-    The gate: the Wilson 95% lower bound of its human win-rate against the current champion must
+    The gate: the 95% lower bound of its human win-rate against the current champion
+    (``WinRate.interval``: tie-aware Wilson, the sign test at 50%) must
     exceed ``settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND`` (default 0.5), and the round that
     made it must not have flagged its answers' fluency as collapsed
     (:func:`selectors.promotion_blockers`), else

@@ -16,7 +16,7 @@ from typing import Any
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
 
 
-def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
     """The Wilson score interval of a binomial rate (``successes`` may be fractional: ties)."""
     if n <= 0:
         raise ValueError("the Wilson interval needs at least one trial")
@@ -25,6 +25,35 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def paired_interval(wins: float, losses: float, ties: float, z: float = Z95) -> tuple[float, float]:
+    """The 95% interval of a head-to-head rate ``(wins + ties / 2) / judged`` that does not score
+    a tie as a coin flip.
+
+    The rate is ``0.5 + (1 - t) * (d - 0.5)``: ``t`` the share of ties, ``d`` the share of wins
+    among the decisive judgments. Each bound is the most extreme value of that line over Wilson's
+    interval of ``d`` (over the decisive judgments only: the sign test) and Wilson's interval of
+    ``t``, so the interval holds the rate itself and widens with the uncertainty of both. Wilson's
+    interval over all judgments instead scores a tie's sure half as if it were a coin flip's 0 or
+    1, overstating the variance (by up to ``1 / (1 - t)``) so that many ties hide a real
+    difference. A lower bound clears 50% exactly when the sign test on the decisive judgments
+    does: ties neither prove nor hide a preference. Without ties, a bound on the far side of 50%
+    is Wilson's interval of the rate.
+    """
+    judged = wins + losses + ties
+    if judged <= 0:
+        raise ValueError("the interval needs at least one judgment")
+    decisive = wins + losses
+    d_lower, d_upper = wilson_interval(wins, decisive, z) if decisive > 0 else (0.0, 1.0)
+    t_lower, t_upper = wilson_interval(ties, judged, z)
+
+    def line(t: float, d: float) -> float:
+        return 0.5 + (1.0 - t) * (d - 0.5)
+
+    lower = min(line(t_lower, d_lower), line(t_upper, d_lower))
+    upper = max(line(t_lower, d_upper), line(t_upper, d_upper))
+    return max(0.0, lower), min(1.0, upper)
 
 
 def sampled_win_rate(

@@ -30,24 +30,95 @@ def test_wilson_interval_matches_the_textbook_figures() -> None:
         wilson_interval(0, 0)
 
 
-def test_ties_count_half_in_the_rate_and_the_interval() -> None:
+def test_ties_count_half_in_the_rate_and_narrow_the_interval() -> None:
     rate = WinRate(wins=3, losses=1, ties=2)
     assert rate.rate == pytest.approx(4 / 6)
-    assert rate.interval == pytest.approx(wilson_interval(4, 6))
+    # By hand: d = 3/4 decisive wins, Wilson (0.3006, 0.9544); t = 2/6 ties, Wilson
+    # (0.0968, 0.7000); bounds 0.5 + (1 - t)(d - 0.5) at the extreme corners.
+    lower = 0.5 + (1 - 0.096771) * (0.300642 - 0.5)
+    upper = 0.5 + (1 - 0.096771) * (0.954413 - 0.5)
+    assert rate.interval == pytest.approx((lower, upper), abs=1e-5)
+    assert rate.interval == pytest.approx((0.31993, 0.91044), abs=1e-5)
     assert rate.swapped() == WinRate(1, 3, 2)
     assert WinRate(0, 0, 0).interval is None and WinRate(0, 0, 0).lower is None
 
 
+def test_without_ties_the_interval_is_wilsons_on_the_side_facing_half() -> None:
+    assert WinRate(103, 88, 0).interval == pytest.approx(wilson_interval(103, 191))
+    assert WinRate(88, 103, 0).interval == pytest.approx(wilson_interval(88, 191))
+    lower, upper = WinRate(40, 10, 0).interval or (0, 0)
+    assert upper == pytest.approx(wilson_interval(40, 50)[1])
+    # the far bound allows for the ties a sample of 50 could have missed (t up to 7%)
+    assert lower == pytest.approx(0.5 + (1 - wilson_interval(0, 50)[1]) * (0.66963 - 0.5), 1e-4)
+    assert 0.5 < lower < wilson_interval(40, 50)[0]
+
+
+def test_many_ties_no_longer_hide_a_preference_nor_invent_one() -> None:
+    """120 decisive judgments 75-45 and 70 ties: the sign test says better (p about 0.008);
+    Wilson's interval over all 190 scored each tie as a coin flip and was twice as wide."""
+    tied = WinRate(75, 45, 70)
+    assert tied.rate == pytest.approx(110 / 190)
+    assert tied.lower == pytest.approx(0.52007, abs=1e-5)
+    assert tied.lower is not None and tied.lower > wilson_interval(110, 190)[0]
+    # 50% is cleared exactly when Wilson's interval of the decisive wins clears it
+    for wins, losses, ties in ((75, 45, 70), (70, 50, 70), (7, 1, 300), (5, 1, 300), (0, 0, 50)):
+        decisive = wilson_interval(wins, wins + losses)[0] if wins + losses else 0.0
+        lower = WinRate(wins, losses, ties).lower
+        assert lower is not None and (lower > 0.5) == (decisive > 0.5)
+    only_ties = WinRate(0, 0, 100).interval or (0, 0)
+    assert only_ties[0] < 0.5 < only_ties[1]  # no evidence either way, and the rate inside
+    assert WinRate(0, 0, 1).interval == pytest.approx((0.10327, 0.89673), abs=1e-5)
+    heavy = WinRate(100, 0, 1000)  # a sure but small edge: the interval holds the rate
+    assert heavy.lower is not None and heavy.upper is not None
+    assert heavy.lower < heavy.rate < heavy.upper  # type: ignore[operator]
+
+
+def test_under_no_preference_the_gate_rarely_promotes_and_finds_a_real_one_sooner() -> None:
+    """Simulated judging, 190 pairs, 40% ties: with wins as likely as losses the 95% lower bound
+    clears 50% in at most ~2.5% of draws; with a real edge (wins 36%, losses 24%) it does so more
+    often than Wilson's interval over all judgments did."""
+    import random
+
+    generator = random.Random(7)
+
+    def clears(p_win: float, p_loss: float, draws: int = 2000) -> tuple[float, float]:
+        new = old = 0
+        for _ in range(draws):
+            tally = [0, 0, 0]
+            for _ in range(190):
+                u = generator.random()
+                tally[0 if u < p_win else 1 if u < p_win + p_loss else 2] += 1
+            rate = WinRate(*tally)
+            new += (rate.lower or 0) > 0.5
+            old += wilson_interval(tally[0] + 0.5 * tally[2], 190)[0] > 0.5
+        return new / draws, old / draws
+
+    null_new, null_old = clears(0.3, 0.3)
+    assert null_new <= 0.035 and null_old <= 0.035
+    edge_new, edge_old = clears(0.36, 0.24)
+    assert edge_new > edge_old + 0.1
+
+
 def test_pairs_to_decide() -> None:
-    more = pairs_to_decide(103 / 191, 191, 0.5)
+    more = pairs_to_decide(WinRate(103, 88, 0), 0.5)
     assert more is not None and 300 < more < 500  # about 600 pairs in all at 54%
     total = 191 + more
     assert wilson_interval(103 / 191 * total, total)[0] > 0.5
     assert wilson_interval(103 / 191 * (total - 1), total - 1)[0] <= 0.5
-    assert pairs_to_decide(0.9, 100, 0.5) == 0
-    assert pairs_to_decide(0.5, 100, 0.5) is None
-    below = pairs_to_decide(0.45, 100, 0.5)
+    assert pairs_to_decide(WinRate(90, 10, 0), 0.5) == 0
+    assert pairs_to_decide(WinRate(50, 50, 0), 0.5) is None
+    assert pairs_to_decide(WinRate(0, 0, 40), 0.5) is None
+    assert pairs_to_decide(WinRate(0, 0, 0), 0.5) is None
+    below = pairs_to_decide(WinRate(45, 55, 0), 0.5)
     assert below is not None and below > 0  # decided against at that many
+    # ties in the same share: the decisive judgments decide, so fewer pairs in all
+    tied = pairs_to_decide(WinRate(70, 50, 70), 0.5)
+    assert tied is not None and tied < pairs_to_decide(WinRate(105, 85, 0), 0.5)  # type: ignore[operator]
+    scale = (190 + tied) / 190
+    assert WinRate(70, 50, 70).lower is not None
+    from rlhf.training.stats import paired_interval
+
+    assert paired_interval(70 * scale, 50 * scale, 70 * scale)[0] > 0.5
 
 
 def test_the_verdict_says_why_in_plain_words() -> None:
