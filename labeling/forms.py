@@ -161,7 +161,8 @@ class QueueOrderForm(forms.Form):
         label="Queue order",
         choices=QueueOrder.choices,
         help_text="Uncertainty: the worker re-scores open pairs after each reward step and serves "
-        "the ones the reward model is least sure of first.",
+        "first the ones a label would teach the reward model most about (not the ones it calls a "
+        "tie) or whose votes it disagrees with.",
     )
 
 

@@ -60,8 +60,9 @@ class Project(models.Model):
         choices=QueueOrder.choices,
         default=QueueOrder.FIFO,
         help_text="fifo: each batch in the order it came; uncertainty: after each reward-model "
-        "step the worker re-orders open comparisons, those the reward model is least sure of "
-        "(or disagrees with the votes on) first.",
+        "step the worker re-orders open comparisons, those a label would teach the reward model "
+        "most about (the pair's information under an ensemble of its head, BALD: not the pairs "
+        "it calls a tie) or whose votes it disagrees with first.",
     )
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
