@@ -92,6 +92,13 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {
 # 60.8 -> 73.8 -> 74.1%; warm-starting on the whole history with the base as reference went
 # 60.8 -> 58.1 -> 67.5% and its text degenerated; parent reference on the whole history (re-using
 # the first batch every round) 60.8 -> 65.9 -> 63.7%.
+# With the tie-aware promotion gate (more promotions, so more rounds warm-start from a promoted
+# parent), ``reference: base`` (the KL anchored to the base instead of the parent) was measured
+# on 2 seeds (benchmarks/loop.py --rules all, 2026-12-05): it kept polite's sampled answers more
+# fluent (the base model's perplexity 5.8 / 6.1 against 15.5 / 11.0) but lost rule win-rate where
+# the gate promoted (round 3: formatted 74.2 / 73.9 vs 79.8 / 76.2%, correct_polite 59.1 vs
+# 73.6%, polite 77.2 / 77.5 vs 78.0 / 78.1%), so the parent stays the reference; the fluency
+# flag, read on the sampled answers too, holds a drifted candidate back.
 # KTO rounds follow the same recipe (the offline families share it).
 OFFLINE_SNAPSHOT_DEFAULTS: dict[str, Any] = {"rounds": "newest"}
 # The reward model adapts only the backbone's top 3 layers (the backward pass stops there): on

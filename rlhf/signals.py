@@ -49,6 +49,9 @@ class SampledWinRate:
     prompts: int
     samples_per_prompt: int | None
     temperature: float | None
+    # the base model's perplexity on the sampled answers of each side (fluency as served)
+    perplexity_candidate: float | None = None
+    perplexity_opponent: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,8 @@ class SampledWinRate:
             "prompts": self.prompts,
             "samples_per_prompt": self.samples_per_prompt,
             "temperature": self.temperature,
+            "perplexity_under_base": self.perplexity_candidate,
+            "opponent_perplexity_under_base": self.perplexity_opponent,
         }
 
 
@@ -263,6 +268,23 @@ def _flags(signals: RoundSignals, *, kl_warn: float, min_snapshot: int) -> list[
                 f"{FLUENCY_RATIO:g}x). Read some samples before trusting any win-rate.",
             )
         )
+    champion = next((one for one in signals.sampled if one.label == "champion"), None)
+    if (
+        champion is not None
+        and champion.perplexity_candidate is not None
+        and champion.perplexity_opponent is not None
+        and champion.perplexity_candidate > FLUENCY_RATIO * champion.perplexity_opponent
+        and not any(flag.code == "fluency_collapse" for flag in flags)
+    ):
+        flags.append(
+            Flag(
+                "fluency_collapse",
+                f"The new policy's sampled answers read as far less fluent than the champion's: "
+                f"the base model's perplexity on them is {champion.perplexity_candidate:.1f} vs "
+                f"{champion.perplexity_opponent:.1f} (over {FLUENCY_RATIO:g}x), though its greedy "
+                "answers may read well. Read some samples before trusting any win-rate.",
+            )
+        )
     new_len, old_len = signals.length_candidate, signals.length_parent
     if new_len is not None and old_len and new_len < LENGTH_RATIO * old_len:
         flags.append(
@@ -321,6 +343,8 @@ def _sampled(figures: Any) -> list[SampledWinRate]:
                 prompts=_count(one.get("prompts")) or 0,
                 samples_per_prompt=_count(one.get("samples_per_prompt")),
                 temperature=_number(one.get("temperature")),
+                perplexity_candidate=_number(one.get("perplexity_base_candidate")),
+                perplexity_opponent=_number(one.get("perplexity_base_opponent")),
             )
         )
     return found

@@ -167,6 +167,15 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
             cache[parent_key] = parent_texts
         paired_n = [p for p in prompts for _ in range(n)]
         mine_scores = scoring.score(reward_model, reward_tokenizer, paired_n, mine)
+
+        def base_perplexity(texts: list[str]) -> float:
+            # Fluency of the answers as they are sampled (served to annotators): greedy answers
+            # can stay fluent while the samples turn to word salad.
+            return scoring.perplexity(
+                *scoring.completion_logps_and_counts(base_model, tokenizer, paired_n, texts)
+            )
+
+        mine_perplexity = base_perplexity(mine)
         events.log(f"evaluate: sampled, {len(rows)} prompts x {n} vs {sorted(spec.opponents)}")
         for label, adapter in sorted(spec.opponents.items()):
             if adapter not in cache:
@@ -191,6 +200,8 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
                 "mean_reward_opponent": _mean(theirs),
                 "samples_per_prompt": n,
                 "temperature": spec.sample_temperature,
+                "perplexity_base_candidate": mine_perplexity,
+                "perplexity_base_opponent": base_perplexity(cache[adapter]),
             }
     return EvaluateResult(
         sampled=sampled,

@@ -208,6 +208,13 @@ def test_sampled_evaluation_against_the_base_and_the_champion(
     assert base["ties"] < 18  # the DPO adapter moved the policy: its samples differ from the base's
     assert base["lower"] <= base["win_rate"] <= base["upper"]
     assert base["mean_reward_candidate"] == champion["mean_reward_candidate"]  # one candidate set
+    # fluency as sampled: the base model's perplexity on each side's samples; the champion's
+    # samples are the candidate's own here, so the two figures are equal
+    assert champion["perplexity_base_candidate"] == pytest.approx(
+        champion["perplexity_base_opponent"]
+    )
+    assert base["perplexity_base_candidate"] == champion["perplexity_base_candidate"] > 1.0
+    assert base["perplexity_base_opponent"] > 1.0
 
 
 def test_dtype_and_chat_template_are_applied_when_loading(policy_dir: str) -> None:
