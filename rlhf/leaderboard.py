@@ -1,5 +1,5 @@
-"""Statistics of human judgments between checkpoints: win-rates with tie-aware Wilson intervals, the
-Bradley-Terry leaderboard with bootstrap intervals, and the promotion gate's verdict.
+"""Statistics of human judgments between checkpoints: win-rates with tie-aware Wilson intervals,
+the Bradley-Terry leaderboard with bootstrap intervals, and the promotion gate's verdict.
 
 Plain Python + numpy/choix on rows the selectors read (no queries here, no torch). A judgment
 between two checkpoints' responses is one outcome: a win for the chosen side, or, for a tie or a
@@ -248,8 +248,8 @@ def _pct(value: float) -> str:
 def promotion_verdict(
     win_rate: WinRate, *, candidate: str, champion: str, min_lower_bound: float
 ) -> GateVerdict:
-    """The gate: the 95% lower bound (``WinRate.interval``) of the candidate's human win-rate against the
-    champion must exceed ``min_lower_bound``."""
+    """The gate: the 95% lower bound (``WinRate.interval``) of the candidate's human win-rate
+    against the champion must exceed ``min_lower_bound``."""
     rate, interval = win_rate.rate, win_rate.interval
     if rate is None or interval is None:
         return GateVerdict(

@@ -62,11 +62,13 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
         help_text="Each headline figure by its source: reward_model {says, win_rate_vs_parent, "
         "kl_to_parent, held_out_accuracy, held_out_pairs, accuracy_lower, accuracy_upper, "
         "sampled_says, sampled: [{opponent: base|champion, checkpoint, win_rate, lower, upper, "
-        "pairs, prompts, samples_per_prompt, temperature}] (the evaluate step's sampled "
-        "win-rates, Wilson 95% over prompts)} and "
+        "pairs, prompts, samples_per_prompt, temperature, perplexity_under_base, "
+        "opponent_perplexity_under_base}] (the evaluate step's sampled win-rates, Wilson 95% "
+        "over prompts, and the base model's perplexity on each side's samples)} and "
         "humans {says, wins, losses, ties, judged, rate, lower, upper} (judged new-vs-parent "
-        "pairs, Wilson 95% intervals), snapshot_size, and flags [{code, message}]: "
-        "reward_model_coin, kl_high, kl_negative, small_snapshot, humans_disagree."
+        "pairs; the interval is Wilson's on the decisive judgments, ties a sure half), "
+        "snapshot_size, and flags [{code, message}]: reward_model_coin, kl_high, kl_negative, "
+        "kl_estimate_off, fluency_collapse, length_collapse, small_snapshot, humans_disagree."
     )
 
     class Meta:
