@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import json
 import os
 import shutil
@@ -212,19 +211,17 @@ def main(argv: list[str] | None = None) -> int:
 
         print_examples(Round.objects.get(project=project, number=figures[-1].number),
                        args.rule, args.held_out, args.examples)  # fmt: skip
-    rates = [f.rule_win_rate_vs_base for f in figures]
     print("FIGURES " + json.dumps([dataclasses.asdict(f) for f in figures]), flush=True)
-    rising = (
-        len(rates) == settings.rounds
-        and None not in rates
-        and all(b > a for a, b in itertools.pairwise(rates))  # type: ignore[operator]
-    )
+    from rlhf.loop import rule_trend
+
+    rising, clear = rule_trend(figures, settings.rounds)
     slowest = max((f.round_s for f in figures), default=0.0)
     target = TARGET_ROUND_S_SMOLLM2 if smollm2 else TARGET_ROUND_S
     print(
         f"slowest round (reward + {args.method} + evaluate + generate): {slowest:.1f}s "
         f"(target <= {target:.0f}s: {'met' if slowest <= target else 'missed'}); "
-        f"rule win-rate vs base rises every round: {'yes' if rising else 'no'}; "
+        f"rule win-rate vs base rises every round: {'yes' if rising else 'no'} (last round "
+        f"beyond the first's 95% interval: {'yes' if clear else 'no'}); "
         f"load average {load_before:.2f} -> {load_after:.2f}"
     )
     return 0 if all(f.status == "succeeded" for f in figures) else 1

@@ -8,6 +8,7 @@ with ``rules``), and the wall time of every step.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -261,6 +262,20 @@ def rule_interval(row: RoundFigures) -> tuple[float, float] | None:
     if row.rule_win_rate_vs_base is None or not row.rule_pairs:
         return None
     return wilson_interval(row.rule_win_rate_vs_base * row.rule_pairs, row.rule_pairs)
+
+
+def rule_trend(figures: list[RoundFigures], rounds: int) -> tuple[bool, bool]:
+    """Whether the rule win-rate vs base rose every round (all ``rounds`` measured), and whether
+    the gain is beyond noise: the last round's 95% lower bound above the first round's upper
+    bound (a flat loop, 49.7 -> 49.8 -> 50.0%, "rises" by the first test but not the second)."""
+    rates = [f.rule_win_rate_vs_base for f in figures]
+    known = [rate for rate in rates if rate is not None]
+    if len(rates) != rounds or len(known) != len(rates):
+        return False, False
+    rising = all(b > a for a, b in itertools.pairwise(known))
+    first, last = rule_interval(figures[0]), rule_interval(figures[-1])
+    clear = len(figures) > 1 and first is not None and last is not None and last[0] > first[1]
+    return rising, clear
 
 
 def table_row(row: RoundFigures) -> str:
