@@ -18,6 +18,12 @@ COIN = 0.5
 # (absolute nats, or this share of the direct figure, whichever is larger).
 KL_CHECK_ABS, KL_CHECK_REL = 0.25, 0.5
 FLUENCY_RATIO = 2.0  # base-model perplexity of the new answers over the parent's
+# The same on the sampled answers, against the base model's own samples. Not against the
+# champion's at 2x: on benchmarks/loop.py (2 seeds x 5 rules, 2026-12-05) candidates that read
+# as their parents did were at 1.4-3.0x the base's own samples (a round-1 policy's samples already
+# reach 2.3x its parent's), word salad at 3.9-5.9x (polite's round 3 at 15.5 vs 2.8, while its
+# greedy answers read 2.8 vs its parent's 2.6).
+FLUENCY_SAMPLED_RATIO = 3.5
 LENGTH_RATIO = 0.5  # mean length of the new answers over the parent's
 DASH = "\N{EN DASH}"  # between the bounds of an interval
 # Flags that hold a checkpoint back at the promotion gate whatever humans say (an admin can still
@@ -268,21 +274,21 @@ def _flags(signals: RoundSignals, *, kl_warn: float, min_snapshot: int) -> list[
                 f"{FLUENCY_RATIO:g}x). Read some samples before trusting any win-rate.",
             )
         )
-    champion = next((one for one in signals.sampled if one.label == "champion"), None)
+    base = next((one for one in signals.sampled if one.label == "base"), None)
     if (
-        champion is not None
-        and champion.perplexity_candidate is not None
-        and champion.perplexity_opponent is not None
-        and champion.perplexity_candidate > FLUENCY_RATIO * champion.perplexity_opponent
+        base is not None
+        and base.perplexity_candidate is not None
+        and base.perplexity_opponent is not None
+        and base.perplexity_candidate > FLUENCY_SAMPLED_RATIO * base.perplexity_opponent
         and not any(flag.code == "fluency_collapse" for flag in flags)
     ):
         flags.append(
             Flag(
                 "fluency_collapse",
-                f"The new policy's sampled answers read as far less fluent than the champion's: "
-                f"the base model's perplexity on them is {champion.perplexity_candidate:.1f} vs "
-                f"{champion.perplexity_opponent:.1f} (over {FLUENCY_RATIO:g}x), though its greedy "
-                "answers may read well. Read some samples before trusting any win-rate.",
+                f"The new policy's sampled answers read as far less fluent than the base model's "
+                f"own: its perplexity on them is {base.perplexity_candidate:.1f} vs "
+                f"{base.perplexity_opponent:.1f} (over {FLUENCY_SAMPLED_RATIO:g}x), though its "
+                "greedy answers may read well. Read some samples before trusting any win-rate.",
             )
         )
     new_len, old_len = signals.length_candidate, signals.length_parent

@@ -176,19 +176,19 @@ def test_word_salad_and_one_token_answers_are_flagged(
         assert "perplexity on them is 45.0 vs 9.0" in signals["flags"][0]["message"]
 
 
-def _sampled(candidate: float, opponent: float) -> dict[str, Any]:
+def _sampled(candidate: float, base: float, champion: float = 6.8) -> dict[str, Any]:
     figures = {"win_rate": 0.8, "lower": 0.7, "upper": 0.9, "pairs": 40, "prompts": 10,
                "samples_per_prompt": 4, "temperature": 1.0}  # fmt: skip
     return {
         "base": {
             **figures,
             "perplexity_base_candidate": candidate,
-            "perplexity_base_opponent": 2.8,
+            "perplexity_base_opponent": base,
         },
         "champion": {
             **figures,
             "perplexity_base_candidate": candidate,
-            "perplexity_base_opponent": opponent,
+            "perplexity_base_opponent": champion,
         },
     }
 
@@ -198,30 +198,27 @@ def test_sampled_word_salad_is_flagged_though_the_greedy_answers_read_well(
     clean_round: Round,
 ) -> None:
     """Measured: polite's round 3 greedy answers had the base model's perplexity at 2.8 (parent
-    2.6) while its samples, which annotators are served, had 15.5. Against the champion's samples
-    over 2x is the same fluency flag, and it blocks promotion."""
+    2.6) while its samples, which annotators are served, had 15.5 against the base's own 2.8.
+    Over 3.5x is the same fluency flag, and it blocks promotion."""
     _set(clean_round, perplexity_base_candidate=2.8, perplexity_base_parent=2.6,
-         sampled=_sampled(15.5, 6.8))  # type: ignore[arg-type]  # fmt: skip
+         sampled=_sampled(15.5, 2.8))  # type: ignore[arg-type]  # fmt: skip
     signals = _signals(clean_round)
     assert _codes(signals) == ["fluency_collapse"]
     message = signals["flags"][0]["message"]
-    assert "sampled answers" in message and "15.5 vs 6.8" in message
-    champion = next(
-        one for one in signals["reward_model"]["sampled"] if one["opponent"] == "champion"
-    )
-    assert (champion["perplexity_under_base"], champion["opponent_perplexity_under_base"]) == (
-        15.5,
-        6.8,
-    )
+    assert "sampled answers" in message and "15.5 vs 2.8" in message
+    base = next(one for one in signals["reward_model"]["sampled"] if one["opponent"] == "base")
+    assert (base["perplexity_under_base"], base["opponent_perplexity_under_base"]) == (15.5, 2.8)
     assert clean_round.checkpoint is not None
     assert [flag.code for flag in selectors.promotion_blockers(clean_round.checkpoint)] == [
         "fluency_collapse"
     ]
-    # within 2x of the champion's samples (the base's are no yardstick: rounds move away): none
-    _set(clean_round, sampled=_sampled(12.0, 6.8))  # type: ignore[arg-type]
-    assert _codes(_signals(clean_round)) == []
+    # measured candidates that read as their parents did: correct_polite's round 1 at 5.8
+    # (2.1x the base's own samples) and formatted's round 3 at 8.3 (3.0x)
+    for fluent in (5.8, 8.3):
+        _set(clean_round, sampled=_sampled(fluent, 2.8))  # type: ignore[arg-type]
+        assert _codes(_signals(clean_round)) == []
     # greedy and sampled both collapsed: one flag, the greedy figures
-    _set(clean_round, perplexity_base_candidate=9.0, sampled=_sampled(15.5, 6.8))  # type: ignore[arg-type]
+    _set(clean_round, perplexity_base_candidate=9.0, sampled=_sampled(15.5, 2.8))  # type: ignore[arg-type]
     signals = _signals(clean_round)
     assert _codes(signals) == ["fluency_collapse"]
     assert "9.0 vs 2.6" in signals["flags"][0]["message"]
