@@ -264,33 +264,9 @@ def _flags(signals: RoundSignals, *, kl_warn: float, min_snapshot: int) -> list[
                 "a high reward-model win-rate may be the policy exploiting the reward model.",
             )
         )
-    new_ppl, old_ppl = signals.perplexity_candidate, signals.perplexity_parent
-    if new_ppl is not None and old_ppl is not None and new_ppl > FLUENCY_RATIO * old_ppl:
-        flags.append(
-            Flag(
-                "fluency_collapse",
-                f"The new policy's answers read as far less fluent than its parent's: the base "
-                f"model's perplexity on them is {new_ppl:.1f} vs {old_ppl:.1f} (over "
-                f"{FLUENCY_RATIO:g}x). Read some samples before trusting any win-rate.",
-            )
-        )
-    base = next((one for one in signals.sampled if one.label == "base"), None)
-    if (
-        base is not None
-        and base.perplexity_candidate is not None
-        and base.perplexity_opponent is not None
-        and base.perplexity_candidate > FLUENCY_SAMPLED_RATIO * base.perplexity_opponent
-        and not any(flag.code == "fluency_collapse" for flag in flags)
-    ):
-        flags.append(
-            Flag(
-                "fluency_collapse",
-                f"The new policy's sampled answers read as far less fluent than the base model's "
-                f"own: its perplexity on them is {base.perplexity_candidate:.1f} vs "
-                f"{base.perplexity_opponent:.1f} (over {FLUENCY_SAMPLED_RATIO:g}x), though its "
-                "greedy answers may read well. Read some samples before trusting any win-rate.",
-            )
-        )
+    fluency = _fluency_collapse(signals)
+    if fluency is not None:
+        flags.append(Flag("fluency_collapse", fluency))
     new_len, old_len = signals.length_candidate, signals.length_parent
     if new_len is not None and old_len and new_len < LENGTH_RATIO * old_len:
         flags.append(
@@ -325,6 +301,34 @@ def _flags(signals: RoundSignals, *, kl_warn: float, min_snapshot: int) -> list[
             )
         )
     return flags
+
+
+def _collapsed(new: float | None, old: float | None, ratio: float) -> bool:
+    return new is not None and old is not None and new > ratio * old
+
+
+def _fluency_collapse(signals: RoundSignals) -> str | None:
+    """Why the new answers read as word salad (the base model's perplexity on them), or None:
+    the greedy answers over ``FLUENCY_RATIO`` times the parent's, else the sampled ones over
+    ``FLUENCY_SAMPLED_RATIO`` times the base model's own samples."""
+    new, old = signals.perplexity_candidate, signals.perplexity_parent
+    if _collapsed(new, old, FLUENCY_RATIO):
+        return (
+            f"The new policy's answers read as far less fluent than its parent's: the base "
+            f"model's perplexity on them is {new:.1f} vs {old:.1f} (over {FLUENCY_RATIO:g}x). "
+            "Read some samples before trusting any win-rate."
+        )
+    base = next((one for one in signals.sampled if one.label == "base"), None)
+    if base is not None and _collapsed(
+        base.perplexity_candidate, base.perplexity_opponent, FLUENCY_SAMPLED_RATIO
+    ):
+        return (
+            f"The new policy's sampled answers read as far less fluent than the base model's "
+            f"own: its perplexity on them is {base.perplexity_candidate:.1f} vs "
+            f"{base.perplexity_opponent:.1f} (over {FLUENCY_SAMPLED_RATIO:g}x), though its greedy "
+            "answers may read well. Read some samples before trusting any win-rate."
+        )
+    return None
 
 
 def _sampled(figures: Any) -> list[SampledWinRate]:

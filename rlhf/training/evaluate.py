@@ -168,14 +168,19 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
         paired_n = [p for p in prompts for _ in range(n)]
         mine_scores = scoring.score(reward_model, reward_tokenizer, paired_n, mine)
 
-        def base_perplexity(texts: list[str]) -> float:
-            # Fluency of the answers as they are sampled (served to annotators): greedy answers
-            # can stay fluent while the samples turn to word salad.
-            return scoring.perplexity(
-                *scoring.completion_logps_and_counts(base_model, tokenizer, paired_n, texts)
-            )
+        # Fluency of the answers as they are sampled (served to annotators): greedy answers can
+        # stay fluent while the samples turn to word salad. Once per answer set: the candidate's
+        # (None), then each opponent adapter's (the base is the champion before any promotion).
+        perplexities: dict[str | None, float] = {}
 
-        mine_perplexity = base_perplexity(mine)
+        def base_perplexity(key: str | None, texts: list[str]) -> float:
+            if key not in perplexities:
+                perplexities[key] = scoring.perplexity(
+                    *scoring.completion_logps_and_counts(base_model, tokenizer, paired_n, texts)
+                )
+            return perplexities[key]
+
+        mine_perplexity = base_perplexity(None, mine)
         events.log(f"evaluate: sampled, {len(rows)} prompts x {n} vs {sorted(spec.opponents)}")
         for label, adapter in sorted(spec.opponents.items()):
             if adapter not in cache:
@@ -201,7 +206,7 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
                 "samples_per_prompt": n,
                 "temperature": spec.sample_temperature,
                 "perplexity_base_candidate": mine_perplexity,
-                "perplexity_base_opponent": base_perplexity(cache[adapter]),
+                "perplexity_base_opponent": base_perplexity(adapter, cache[adapter]),
             }
     return EvaluateResult(
         sampled=sampled,

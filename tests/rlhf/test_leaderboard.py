@@ -115,10 +115,10 @@ def test_pairs_to_decide() -> None:
     tied = pairs_to_decide(WinRate(70, 50, 70), 0.5)
     assert tied is not None and tied < pairs_to_decide(WinRate(105, 85, 0), 0.5)  # type: ignore[operator]
     scale = (190 + tied) / 190
-    assert WinRate(70, 50, 70).lower is not None
     from rlhf.training.stats import paired_interval
 
     assert paired_interval(70 * scale, 50 * scale, 70 * scale)[0] > 0.5
+    assert paired_interval(*(n * (189 + tied) / 190 for n in (70, 50, 70)))[0] <= 0.5
 
 
 def test_the_verdict_says_why_in_plain_words() -> None:
