@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -212,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         print_examples(Round.objects.get(project=project, number=figures[-1].number),
                        args.rule, args.held_out, args.examples)  # fmt: skip
     print("FIGURES " + json.dumps([dataclasses.asdict(f) for f in figures]), flush=True)
-    from rlhf.loop import rule_trend
+    from rlhf.loop import champion_line, rule_trend
 
     rising, clear = rule_trend(figures, settings.rounds)
+    print(champion_line(figures))
     slowest = max((f.round_s for f in figures), default=0.0)
     target = TARGET_ROUND_S_SMOLLM2 if smollm2 else TARGET_ROUND_S
     print(
@@ -400,20 +402,30 @@ def print_summary(labels: list[str], summary: dict[str, list[dict[str, Any]]], r
     print(
         "\nrule win-rate vs base, % (95% interval) per round; after the last round: reward-model "
         "held-out accuracy (RM acc), its agreement with the rule (RM=rule), KL to the base, "
-        "the base model's perplexity on the new answers / on its own (ppl)"
+        "the base model's perplexity on the new answers / on its own (ppl), whether the gate "
+        "holds it back whatever humans say (gate), and the champion the loop ends with"
     )
     head = " ".join(f"{'round ' + str(i + 1):>16}" for i in range(rounds))
-    print(f"{'rule:variant':<28} {head} {'RM acc':>7} {'RM=rule':>8} {'KL':>6} {'ppl':>11}")
+    print(
+        f"{'rule:variant':<28} {head} {'RM acc':>7} {'RM=rule':>8} {'KL':>6} {'ppl':>11} "
+        f"{'gate':>8} {'champion':>8}"
+    )
     for label in labels:
         rows = summary.get(label, [])
         cells = " ".join(f"{cell(rows[i] if i < len(rows) else None):>16}" for i in range(rounds))
         last = rows[-1] if rows else {}
         ppl = last.get("perplexity")
         fluency = "—" if ppl is None else f"{ppl:.1f}/{number(last.get('perplexity_base'))}"
+        gate = "—" if not rows else "held" if last.get("blocked") else "open"
+        # rlhf.loop.champion_after on the JSON rows (this process does not set Django up)
+        champion = 0
+        for earlier, later in itertools.pairwise(rows):
+            champion = earlier["number"] if later.get("promoted_prev") else champion
         print(
             f"{label:<28} {cells} {number(last.get('reward_accuracy'), 100):>7} "
             f"{number(last.get('reward_rule_agreement'), 100):>8} "
-            f"{number(last.get('kl_to_base'), digits=2):>6} {fluency:>11}"
+            f"{number(last.get('kl_to_base'), digits=2):>6} {fluency:>11} {gate:>8} "
+            f"{f'round {champion}' if champion else 'base':>8}"
         )
 
 

@@ -45,6 +45,9 @@ class RoundFigures:
     kl_to_base: float | None = None  # exact token-level KL of the new policy to the base
     perplexity: float | None = None  # the base model's perplexity on the new policy's answers
     perplexity_base: float | None = None  # ... on the base model's own answers
+    # The flags that hold this round's candidate back at the promotion gate whatever humans say
+    # (``selectors.promotion_blockers``: its answers' fluency collapsed), by code.
+    blocked: tuple[str, ...] = ()
     wall_s: dict[str, float] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
     error: str = ""
@@ -236,6 +239,11 @@ def loop_run(
             wall_s=walls,
             cpu_s=cpus,
             error=round_.error,
+            blocked=(
+                tuple(flag.code for flag in selectors.promotion_blockers(checkpoint))
+                if checkpoint is not None and round_.status == RoundStatus.SUCCEEDED
+                else ()
+            ),
         )
         figures.append(row)
         on_round(row)
@@ -278,6 +286,31 @@ def rule_trend(figures: list[RoundFigures], rounds: int) -> tuple[bool, bool]:
     return rising, clear
 
 
+def champion_after(figures: list[RoundFigures]) -> int:
+    """The round whose candidate is the champion when the loop ends (0: the base model).
+
+    A round's candidate is promoted (or not) when the next round starts, after its pairs are
+    judged, so the last round's candidate is never decided: what the loop delivers is the
+    champion, which can be an earlier round than the last row of the table."""
+    champion = 0
+    for earlier, later in itertools.pairwise(figures):
+        if later.promoted_prev:
+            champion = earlier.number
+    return champion
+
+
+def champion_line(figures: list[RoundFigures]) -> str:
+    """What the loop delivers, in words: its champion, and the last candidate's state."""
+    champion = champion_after(figures)
+    line = f"champion after the loop: {f'round {champion}' if champion else 'the base model'}"
+    last = figures[-1] if figures else None
+    if last is not None and last.status == RoundStatus.SUCCEEDED and last.number != champion:
+        line += f"; round {last.number}'s candidate is not decided yet (its pairs are not judged)"
+        if last.blocked:
+            line += f", and the gate holds it back whatever humans say ({', '.join(last.blocked)})"
+    return line
+
+
 def table_row(row: RoundFigures) -> str:
     walls = row.wall_s
 
@@ -302,6 +335,8 @@ def table_row(row: RoundFigures) -> str:
         f"{sec('judge'):>6} {sec('reward'):>6} {sec('policy'):>6} {sec('evaluate'):>6} "
         f"{sec('generate'):>6} {row.round_s:>6.1f} {row.round_cpu_s:>6.1f}"
     )
+    if row.blocked:
+        line += f"  held back at the gate: {', '.join(row.blocked)}"
     if row.status != RoundStatus.SUCCEEDED:
         line += f"  {row.status}: {row.error}"
     return line

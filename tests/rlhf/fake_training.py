@@ -4,7 +4,8 @@ The runner tests point ``PAIRWISE_TRAINING_MODULE`` here to exercise supervision
 heartbeat, cancel, kill, failure) without training. Environment knobs:
 ``FAKE_STEPS`` (progress events per step, default 4), ``FAKE_STEP_S`` (seconds between them,
 default 0.01), ``FAKE_FAIL`` (an engine step name that fails), ``FAKE_IGNORE_TERM`` (1: ignore
-SIGTERM, so the runner must SIGKILL).
+SIGTERM, so the runner must SIGKILL), ``FAKE_PERPLEXITY`` (the base model's perplexity on the
+evaluated candidate's answers; its parent's is 6.0).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def main() -> int:
             "reward_rule_agreement": {rule: 0.8 for rule in spec.get("rules", [])},
             "num_samples": spec.get("num_samples", 1),
             "kl_direct": 0.04,
-            "perplexity_base_candidate": 6.5,
+            "perplexity_base_candidate": float(os.environ.get("FAKE_PERPLEXITY", "6.5")),
             "perplexity_base_parent": 6.0,
             "wall_s": 0.1,
             # The sampled evaluation: 3 prompts x the samples, won 2 of 3 prompts outright.

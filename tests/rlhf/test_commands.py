@@ -143,6 +143,24 @@ def test_run_loop_prints_a_row_per_round(demo_project: Any, fake_engine: Path) -
     assert second.parent_checkpoint == first.parent_checkpoint
     assert batches == {"round-1:on-policy", "round-1:vs-champion", "demo"}
     assert set(first.snapshot_judgment_ids) < set(second.snapshot_judgment_ids)
+    # Nothing was promoted: the loop delivers the base model; round 2 is not judged yet.
+    assert "champion after the loop: the base model; round 2's candidate is not decided" in out
+    assert "held back" not in out
+
+
+@pytest.mark.django_db
+def test_run_loop_says_which_candidates_the_gate_holds_back(
+    demo_project: Any, fake_engine: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every candidate's answers read 13.0 under the base model against its parent's 6.0: over
+    # signals.FLUENCY_RATIO, so the gate holds each back whatever humans say.
+    monkeypatch.setenv("FAKE_PERPLEXITY", "13.0")
+    out = run("run_loop", demo_project.name, "--rounds", "2", "--annotators", "2")
+    rows = [line for line in out.splitlines() if line.split()[:2] in (["1", "dpo"], ["2", "dpo"])]
+    assert len(rows) == 2
+    assert all(row.endswith("held back at the gate: fluency_collapse") for row in rows)
+    assert "the gate holds it back whatever humans say (fluency_collapse)" in out
+    assert services.checkpoint_champion(project=demo_project).adapter_path is None
 
 
 @pytest.mark.django_db

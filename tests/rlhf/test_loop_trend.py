@@ -1,9 +1,9 @@
-"""``rlhf.loop.rule_trend``: the benchmark's verdict on a loop's rule win-rates vs base, on
-hand-made figures (no training)."""
+"""``rlhf.loop.rule_trend``, ``champion_after`` and ``table_row``: the benchmark's verdicts on a
+loop's rounds, on hand-made figures (no training)."""
 
 from __future__ import annotations
 
-from rlhf.loop import RoundFigures, rule_interval, rule_trend
+from rlhf.loop import RoundFigures, champion_after, rule_interval, rule_trend, table_row
 
 
 def _rounds(*rates: float | None, pairs: int = 320) -> list[RoundFigures]:
@@ -45,3 +45,28 @@ def test_a_fall_or_a_missing_round_is_no_rise() -> None:
     assert rule_trend(_rounds(0.5, 0.6), 3) == (False, False)  # a round failed
     assert rule_trend(_rounds(0.5, None, 0.7), 3) == (False, False)
     assert rule_trend(_rounds(0.7), 1) == (True, False)  # one round: nothing to compare
+
+
+def _promoted(*promoted_prev: bool) -> list[RoundFigures]:
+    figures = _rounds(*[0.6] * len(promoted_prev))
+    for row, promoted in zip(figures, promoted_prev, strict=True):
+        row.promoted_prev = promoted
+    return figures
+
+
+def test_the_champion_is_the_last_promoted_rounds_candidate() -> None:
+    # row N's promoted_prev says whether round N-1's candidate was promoted before round N ran
+    assert champion_after(_promoted(False, True, False)) == 1
+    assert champion_after(_promoted(False, True, True)) == 2
+    assert champion_after(_promoted(False, False, False)) == 0  # the base model
+    # the last round's candidate is never decided within the loop
+    assert champion_after(_promoted(False, False, True)) == 2
+    assert champion_after(_promoted(False)) == 0
+    assert champion_after([]) == 0
+
+
+def test_a_round_held_back_at_the_gate_says_why() -> None:
+    held, open_ = _rounds(0.78, 0.78)
+    held.blocked = ("fluency_collapse",)
+    assert table_row(held).endswith("held back at the gate: fluency_collapse")
+    assert "held back" not in table_row(open_)

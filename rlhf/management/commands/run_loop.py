@@ -21,7 +21,14 @@ from labeling.safeinput import UnsafeInput, json_parse
 from labeling.services import LabelingError
 from rlhf import runs, selectors, supervision
 from rlhf.demo import demo_project_create
-from rlhf.loop import TABLE_HEADER, LoopSettings, RoundFigures, loop_run, table_row
+from rlhf.loop import (
+    TABLE_HEADER,
+    LoopSettings,
+    RoundFigures,
+    champion_line,
+    loop_run,
+    table_row,
+)
 from rlhf.methods import METHODS
 from rlhf.training.rules import RULES
 
@@ -107,5 +114,6 @@ class Command(BaseCommand):
             "human prev: previous checkpoint vs champion (* promoted) · wall seconds per step; "
             "round = reward + policy + evaluate + generate, CPU = their CPU seconds"
         )
+        self.stdout.write(champion_line(figures))
         if any(f.status != "succeeded" for f in figures):
             raise CommandError("a round did not succeed")
