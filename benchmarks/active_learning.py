@@ -251,9 +251,10 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
         learner.fit(rows)
         accuracy = learner.accuracy(held_out)
         trace.curve.append((len(picked), accuracy))
-        if accuracy >= args.target:
+        if accuracy >= args.target and trace.labels_to_target is None:
             trace.labels_to_target = len(picked)
-            break
+            if not args.full_curves:
+                break
     return trace
 
 
@@ -313,6 +314,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--jobs", type=int, default=1, help="arms and seeds run in this many processes at once"
     )
+    parser.add_argument(
+        "--full-curves",
+        action="store_true",
+        help="train every arm up to --max-labels instead of stopping at the target, and also "
+        "report the seeds' mean curve: labels until it reaches the target, and its area",
+    )
     parser.add_argument("--json", help="also write the traces to this file")
     args = parser.parse_args(argv)  # fmt: skip
     if args.quick:
@@ -345,6 +352,43 @@ def labels_to(trace: Trace, target: float) -> int | None:
     return next((n for n, accuracy in trace.curve if accuracy >= target), None)
 
 
+def mean_curve(traces: list[Trace], arm: str, seeds: list[int]) -> list[tuple[int, float]]:
+    """The mean held-out accuracy of ``arm`` over ``seeds`` (repeats count again) at each label
+    count every one of those runs reached (full curves: all of them)."""
+    curves = {t.seed: dict(t.curve) for t in traces if t.arm == arm}
+    chosen = [curves[seed] for seed in seeds if seed in curves]
+    if not chosen:
+        return []
+    sizes = sorted(set.intersection(*(set(curve) for curve in chosen)))
+    return [(n, statistics.mean(curve[n] for curve in chosen)) for n in sizes]
+
+
+def mean_curve_labels(curve: list[tuple[int, float]], target: float, max_labels: int) -> int:
+    """Labels until the mean curve first reaches ``target``; ``max_labels`` when it never does."""
+    return next((n for n, accuracy in curve if accuracy >= target), max_labels)
+
+
+def mean_curve_ratio(
+    traces: list[Trace], arm: str, target: float, max_labels: int, draws: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Labels ``arm``'s mean curve needs to reach ``target`` over random's, and its 95%
+    bootstrap interval: the seeds drawn with replacement, the same draw for both arms (paired).
+
+    The mean over seeds is a steadier curve than any one run (each point retrains the reward
+    model from scratch, and one run's curve moves by more between batches than the arms differ),
+    so its first crossing is less at the mercy of one lucky or unlucky point."""
+    seeds = sorted({t.seed for t in traces})
+
+    def ratio(sample: list[int]) -> float:
+        mine = mean_curve_labels(mean_curve(traces, arm, sample), target, max_labels)
+        theirs = mean_curve_labels(mean_curve(traces, "random", sample), target, max_labels)
+        return mine / theirs
+
+    rng = random.Random(seed)
+    ratios = sorted(ratio([rng.choice(seeds) for _ in seeds]) for _ in range(draws))
+    return ratio(seeds), ratios[int(0.025 * draws)], ratios[min(draws - 1, int(0.975 * draws))]
+
+
 def report(traces: list[Trace], args: argparse.Namespace) -> None:
     """Per seed and arm, labels to the target; each arm's total against random's, with a
     bootstrap interval over seeds; the mean accuracy curve of each arm."""
@@ -370,9 +414,27 @@ def report(traces: list[Trace], args: argparse.Namespace) -> None:
             verdict = "met" if ratio <= 0.70 else "missed"
             print(f"{arm}/random {ratio:.2f} (95% bootstrap over seeds {low:.2f}-{high:.2f}): "
                   f"{100 * (1 - ratio):.0f}% fewer labels; target >= 30% fewer: {verdict}")  # fmt: skip
+    if args.full_curves and "random" in arms:
+        seeds = list(range(args.seeds))
+        print()
+        print(f"the seeds' mean curve: labels until it reaches {args.target} (>{args.max_labels}: "
+              f"never, counted as {args.max_labels}), and its area (mean accuracy over the "
+              "points)")  # fmt: skip
+        for arm in arms:
+            curve = mean_curve(traces, arm, seeds)
+            labels = mean_curve_labels(curve, args.target, args.max_labels)
+            reached = any(accuracy >= args.target for _, accuracy in curve)
+            area = statistics.mean(accuracy for _, accuracy in curve) if curve else float("nan")
+            line = f"{arm:<11} {_cell(labels if reached else None, args.max_labels):>5} labels, area {area:.3f}"
+            if arm != "random":
+                ratio, low, high = mean_curve_ratio(traces, arm, args.target, args.max_labels)
+                verdict = "met" if ratio <= 0.70 else "missed"
+                line += (f"; {arm}/random {ratio:.2f} (95% bootstrap over seeds {low:.2f}-"
+                         f"{high:.2f}): target >= 30% fewer: {verdict}")  # fmt: skip
+            print(line)
     print()
     print("mean held-out accuracy (and training rows: decided labels) by labels; runs stop at the "
-          "target, so later points average the runs still going")  # fmt: skip
+          "target unless --full-curves, so later points average the runs still going")  # fmt: skip
     sizes = sorted({n for t in traces for n, _ in t.curve})
     print("labels | " + " | ".join(f"{arm:>17}" for arm in arms))
     for size in sizes:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.benchmarks import bench_module
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "active_learning.py"
@@ -44,3 +47,57 @@ def test_bad_arguments_are_refused_naming_the_option() -> None:
     assert done.returncode == 2 and "--arms" in done.stderr
     done = _run("--batch", "0")
     assert done.returncode == 2 and "--batch" in done.stderr
+
+
+def _trace(arm: str, seed: int, *accuracies: float) -> Any:
+    module = bench_module("active_learning.py")
+    return module.Trace(
+        arm=arm, seed=seed, curve=[(25 * (i + 1), a) for i, a in enumerate(accuracies)]
+    )
+
+
+def test_the_mean_curve_averages_the_seeds_point_by_point() -> None:
+    module = bench_module("active_learning.py")
+    traces = [
+        _trace("random", 0, 0.80, 0.90, 0.94),
+        _trace("random", 1, 0.70, 0.96, 0.90),  # seed 1 alone crosses 0.95 at 50 labels
+        _trace("bald", 0, 0.90, 0.96, 0.97),
+        _trace("bald", 1, 0.80, 0.94, 0.99),
+    ]
+    curve = module.mean_curve(traces, "random", [0, 1])
+    assert [n for n, _ in curve] == [25, 50, 75]
+    assert [a for _, a in curve] == pytest.approx([0.75, 0.93, 0.92])
+    # a seed drawn twice counts twice
+    assert module.mean_curve(traces, "random", [1, 1, 0])[0] == (25, pytest.approx(0.7333333))
+    assert module.mean_curve(traces, "random", [7]) == []
+    random_curve = module.mean_curve(traces, "random", [0, 1])
+    bald_curve = module.mean_curve(traces, "bald", [0, 1])
+    # random's mean never reaches 0.95 (counted as the budget); bald's does at 50 labels
+    assert module.mean_curve_labels(random_curve, 0.95, 150) == 150
+    assert module.mean_curve_labels(bald_curve, 0.95, 150) == 50
+    ratio, low, high = module.mean_curve_ratio(traces, "bald", 0.95, 150, draws=200)
+    assert ratio == pytest.approx(50 / 150)
+    # the draws are {0, 0}, {0, 1} (both 50 / 150) and {1, 1}: random's mean of seed 1 twice
+    # crosses at 50 labels, bald's at 75, so the interval reaches 1.5
+    assert (low, high) == (pytest.approx(1 / 3), pytest.approx(1.5))
+
+
+def test_a_shorter_curve_is_averaged_only_where_every_run_has_a_point() -> None:
+    module = bench_module("active_learning.py")
+    traces = [_trace("random", 0, 0.8, 0.9), _trace("random", 1, 0.6)]  # seed 1 stopped early
+    [(labels, accuracy)] = module.mean_curve(traces, "random", [0, 1])
+    assert labels == 25 and accuracy == pytest.approx(0.7)
+
+
+@pytest.mark.training
+def test_full_curves_train_past_the_target_and_report_the_mean_curve() -> None:
+    done = _run("--seeds", "2", "--pool-prompts", "16", "--held-out-prompts", "16",
+                "--batch", "6", "--max-labels", "12", "--steps", "1", "--max-new-tokens", "8",
+                "--target", "0.0", "--arms", "random,bald", "--full-curves")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    # every run goes on to the budget although the target (0.0) is met at once
+    traces = [line for line in out.splitlines() if line.startswith(("seed 0 ", "seed 1 "))]
+    assert len(traces) == 4 and all(" 12:" in line for line in traces)
+    assert "the seeds' mean curve" in out
+    assert "bald/random 1.00" in out  # both means reach 0.0 at the first point
