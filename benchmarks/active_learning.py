@@ -74,6 +74,24 @@ mask for both answers, so a pair the model sees as alike scores ~0). Same models
 - The curves are not monotone (random seed 1: 0.94 at 100 labels, 0.81 at 150): each point
   retrains the reward model from scratch for 32 steps, and that noise is as large as the arms'
   difference. More seeds, or an averaged curve instead of first-crossing, would tell them apart.
+
+Measured (2026-12-05, 2 CPU cores, the same models, pool and held-out set), twice the seeds and
+the averaged curve: ``--rule polite --seeds 8 --max-labels 150 --target 0.95 --arms random,bald
+--pool-prompts 300 --held-out-prompts 400 --full-curves --jobs 2`` (45 min). BALD does not save
+labels here; the 11% above was noise.
+
+- labels to 0.95, per seed: random 125 / 100 / 100 / >150 / 125 / 125 / 100 / >150, bald >150 /
+  100 / 100 / 75 / 100 / 150 / 150 / >150: both 121.9 on average, ratio 1.00 (95% bootstrap
+  over seeds 0.80-1.20).
+- the seeds' mean curve at 25 / 50 / 75 / 100 / 125 / 150 labels: random 0.736 / 0.821 / 0.888 /
+  0.921 / 0.950 / 0.911, bald 0.736 / 0.786 / 0.852 / 0.913 / 0.938 / 0.936. Neither mean curve
+  reaches 0.95 (random's 125-label point is 0.9499); areas 0.871 and 0.860. Training rows (decided
+  labels) are the same for both (101 and 106 at 150 labels), so on these 8 seeds BALD did not even
+  spend fewer labels on ties.
+- The target (>= 30% fewer labels) is MISSED. Random's mean falls from 0.950 to 0.911 between 125
+  and 150 labels: a reward model retrained from scratch for 32 steps on each batch is as noisy as
+  the arms' difference, so whatever the acquisition, this benchmark cannot show a 30% saving until
+  the retraining itself is steadier (more steps, or averaging several training seeds per point).
 """
 
 from __future__ import annotations
