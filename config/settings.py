@@ -22,6 +22,10 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
   human win-rate vs the champion above this (default 0.5); admins can force.
 - ``PAIRWISE_MIN_SNAPSHOT``: a round needs at least this many training rows (default 50).
 - ``PAIRWISE_KL_WARN``: the round page warns when the new policy's KL to its parent exceeds it (1.0).
+- ``PAIRWISE_FLUENCY_RATIO`` / ``PAIRWISE_FLUENCY_SAMPLED_RATIO``: the promotion gate holds back a
+  candidate whose greedy answers read over this many times worse (the base model's perplexity)
+  than its parent's, or whose sampled answers read over this many times worse than the base
+  model's own samples (2.0 / 3.5, measured on the built-in toy policy: set your model's own).
 - ``PAIRWISE_LOGIN_FAILURE_LIMIT`` / ``PAIRWISE_LOGIN_COOLOFF_MINUTES``: django-axes locks a
   username+IP pair out of the login page and the Django admin after this many wrong passwords,
   for this long (5 / 15).
@@ -223,6 +227,9 @@ PAIRWISE_PROMOTION_MIN_LOWER_BOUND = float(
 PAIRWISE_MIN_SNAPSHOT = int(os.environ.get("PAIRWISE_MIN_SNAPSHOT", "50"))
 # The round page flags a new policy whose KL estimate to its parent is above this (or negative).
 PAIRWISE_KL_WARN = float(os.environ.get("PAIRWISE_KL_WARN", "1.0"))
+# The fluency flag (it blocks promotion): rlhf.signals.FLUENCY_RATIO / FLUENCY_SAMPLED_RATIO.
+PAIRWISE_FLUENCY_RATIO = float(os.environ.get("PAIRWISE_FLUENCY_RATIO", "2.0"))
+PAIRWISE_FLUENCY_SAMPLED_RATIO = float(os.environ.get("PAIRWISE_FLUENCY_SAMPLED_RATIO", "3.5"))
 PAIRWISE_GOLD_MIN_ACCURACY = float(os.environ.get("PAIRWISE_GOLD_MIN_ACCURACY", "0.7"))
 
 REST_FRAMEWORK = {

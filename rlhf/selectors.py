@@ -612,6 +612,8 @@ def round_signals(round_: Round, humans: WinRate | None = None) -> RoundSignals:
         snapshot_size=round_.snapshot_size,
         kl_warn=settings.PAIRWISE_KL_WARN,
         min_snapshot=settings.PAIRWISE_MIN_SNAPSHOT,
+        fluency_ratio=settings.PAIRWISE_FLUENCY_RATIO,
+        fluency_sampled_ratio=settings.PAIRWISE_FLUENCY_SAMPLED_RATIO,
     )
 
 

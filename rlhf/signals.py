@@ -17,6 +17,9 @@ COIN = 0.5
 # The sampled KL estimate is "off" when it is further from the direct computation than this
 # (absolute nats, or this share of the direct figure, whichever is larger).
 KL_CHECK_ABS, KL_CHECK_REL = 0.25, 0.5
+# The fluency thresholds below are the defaults of settings PAIRWISE_FLUENCY_RATIO and
+# PAIRWISE_FLUENCY_SAMPLED_RATIO: they were measured on the built-in toy policy, so a deployment
+# on a real model sets its own from its rounds' figures.
 FLUENCY_RATIO = 2.0  # base-model perplexity of the new answers over the parent's
 # The same on the sampled answers, against the base model's own samples. Not against the
 # champion's at 2x: on benchmarks/loop.py (2 seeds x 5 rules, 2026-12-05) candidates that read
@@ -196,6 +199,8 @@ def round_signals(
     snapshot_size: int,
     kl_warn: float,
     min_snapshot: int,
+    fluency_ratio: float = FLUENCY_RATIO,
+    fluency_sampled_ratio: float = FLUENCY_SAMPLED_RATIO,
 ) -> RoundSignals:
     """The signals of a round from its reward checkpoint's metrics, its policy checkpoint's
     ``evaluate`` metrics, the human tally of new vs parent and the snapshot size."""
@@ -215,11 +220,20 @@ def round_signals(
         length_parent=_number(evaluate_metrics.get("mean_length_parent")),
         sampled=_sampled(evaluate_metrics.get("sampled")),
     )
-    signals.flags.extend(_flags(signals, kl_warn=kl_warn, min_snapshot=min_snapshot))
+    signals.flags.extend(
+        _flags(
+            signals,
+            kl_warn=kl_warn,
+            min_snapshot=min_snapshot,
+            fluency=(fluency_ratio, fluency_sampled_ratio),
+        )
+    )
     return signals
 
 
-def _flags(signals: RoundSignals, *, kl_warn: float, min_snapshot: int) -> list[Flag]:
+def _flags(
+    signals: RoundSignals, *, kl_warn: float, min_snapshot: int, fluency: tuple[float, float]
+) -> list[Flag]:
     flags = []
     interval = signals.reward_interval
     if interval is not None and interval[0] <= COIN <= interval[1]:
@@ -264,9 +278,9 @@ def _flags(signals: RoundSignals, *, kl_warn: float, min_snapshot: int) -> list[
                 "a high reward-model win-rate may be the policy exploiting the reward model.",
             )
         )
-    fluency = _fluency_collapse(signals)
-    if fluency is not None:
-        flags.append(Flag("fluency_collapse", fluency))
+    collapse = _fluency_collapse(signals, *fluency)
+    if collapse is not None:
+        flags.append(Flag("fluency_collapse", collapse))
     new_len, old_len = signals.length_candidate, signals.length_parent
     if new_len is not None and old_len and new_len < LENGTH_RATIO * old_len:
         flags.append(
@@ -307,25 +321,25 @@ def _collapsed(new: float | None, old: float | None, ratio: float) -> bool:
     return new is not None and old is not None and new > ratio * old
 
 
-def _fluency_collapse(signals: RoundSignals) -> str | None:
+def _fluency_collapse(signals: RoundSignals, greedy: float, sampled: float) -> str | None:
     """Why the new answers read as word salad (the base model's perplexity on them), or None:
-    the greedy answers over ``FLUENCY_RATIO`` times the parent's, else the sampled ones over
-    ``FLUENCY_SAMPLED_RATIO`` times the base model's own samples."""
+    the greedy answers over ``greedy`` times the parent's, else the sampled ones over
+    ``sampled`` times the base model's own samples."""
     new, old = signals.perplexity_candidate, signals.perplexity_parent
-    if _collapsed(new, old, FLUENCY_RATIO):
+    if _collapsed(new, old, greedy):
         return (
             f"The new policy's answers read as far less fluent than its parent's: the base "
-            f"model's perplexity on them is {new:.1f} vs {old:.1f} (over {FLUENCY_RATIO:g}x). "
+            f"model's perplexity on them is {new:.1f} vs {old:.1f} (over {greedy:g}x). "
             "Read some samples before trusting any win-rate."
         )
     base = next((one for one in signals.sampled if one.label == "base"), None)
     if base is not None and _collapsed(
-        base.perplexity_candidate, base.perplexity_opponent, FLUENCY_SAMPLED_RATIO
+        base.perplexity_candidate, base.perplexity_opponent, sampled
     ):
         return (
             f"The new policy's sampled answers read as far less fluent than the base model's "
             f"own: its perplexity on them is {base.perplexity_candidate:.1f} vs "
-            f"{base.perplexity_opponent:.1f} (over {FLUENCY_SAMPLED_RATIO:g}x), though its greedy "
+            f"{base.perplexity_opponent:.1f} (over {sampled:g}x), though its greedy "
             "answers may read well. Read some samples before trusting any win-rate."
         )
     return None
