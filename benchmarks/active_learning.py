@@ -135,7 +135,6 @@ class Pair:
 class Trace:
     arm: str
     seed: int
-    labels_to_target: int | None = None  # None: not reached within max_labels
     curve: list[tuple[int, float]] = field(default_factory=list)  # (labels, held-out accuracy)
     rows: list[int] = field(default_factory=list)  # training rows (decided labels) at each point
 
@@ -269,10 +268,8 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
         learner.fit(rows)
         accuracy = learner.accuracy(held_out)
         trace.curve.append((len(picked), accuracy))
-        if accuracy >= args.target and trace.labels_to_target is None:
-            trace.labels_to_target = len(picked)
-            if not args.full_curves:
-                break
+        if accuracy >= args.target and not args.full_curves:
+            break
     return trace
 
 
@@ -365,9 +362,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def labels_to(trace: Trace, target: float) -> int | None:
-    """Labels when the held-out accuracy first reached ``target`` (None: never)."""
-    return next((n for n, accuracy in trace.curve if accuracy >= target), None)
+def labels_to(curve: list[tuple[int, float]], target: float) -> int | None:
+    """Labels when a curve's held-out accuracy first reached ``target`` (None: never)."""
+    return next((n for n, accuracy in curve if accuracy >= target), None)
 
 
 def mean_curve(traces: list[Trace], arm: str, seeds: list[int]) -> list[tuple[int, float]]:
@@ -379,11 +376,6 @@ def mean_curve(traces: list[Trace], arm: str, seeds: list[int]) -> list[tuple[in
         return []
     sizes = sorted(set.intersection(*(set(curve) for curve in chosen)))
     return [(n, statistics.mean(curve[n] for curve in chosen)) for n in sizes]
-
-
-def mean_curve_labels(curve: list[tuple[int, float]], target: float, max_labels: int) -> int:
-    """Labels until the mean curve first reaches ``target``; ``max_labels`` when it never does."""
-    return next((n for n, accuracy in curve if accuracy >= target), max_labels)
 
 
 def mean_curve_ratio(
@@ -398,8 +390,8 @@ def mean_curve_ratio(
     seeds = sorted({t.seed for t in traces})
 
     def ratio(sample: list[int]) -> float:
-        mine = mean_curve_labels(mean_curve(traces, arm, sample), target, max_labels)
-        theirs = mean_curve_labels(mean_curve(traces, "random", sample), target, max_labels)
+        mine = labels_to(mean_curve(traces, arm, sample), target) or max_labels
+        theirs = labels_to(mean_curve(traces, "random", sample), target) or max_labels
         return mine / theirs
 
     rng = random.Random(seed)
@@ -411,7 +403,7 @@ def report(traces: list[Trace], args: argparse.Namespace) -> None:
     """Per seed and arm, labels to the target; each arm's total against random's, with a
     bootstrap interval over seeds; the mean accuracy curve of each arm."""
     arms = list(args.arms)
-    cost = {(t.seed, t.arm): labels_to(t, args.target) for t in traces}
+    cost = {(t.seed, t.arm): labels_to(t.curve, args.target) for t in traces}
     print()
     print(f"labels to held-out accuracy >= {args.target} (>{args.max_labels}: not reached, "
           f"counted as {args.max_labels})")  # fmt: skip
@@ -440,10 +432,9 @@ def report(traces: list[Trace], args: argparse.Namespace) -> None:
               "points)")  # fmt: skip
         for arm in arms:
             curve = mean_curve(traces, arm, seeds)
-            labels = mean_curve_labels(curve, args.target, args.max_labels)
-            reached = any(accuracy >= args.target for _, accuracy in curve)
+            labels = _cell(labels_to(curve, args.target), args.max_labels)
             area = statistics.mean(accuracy for _, accuracy in curve) if curve else float("nan")
-            line = f"{arm:<11} {_cell(labels if reached else None, args.max_labels):>5} labels, area {area:.3f}"
+            line = f"{arm:<11} {labels:>5} labels, area {area:.3f}"
             if arm != "random":
                 ratio, low, high = mean_curve_ratio(traces, arm, args.target, args.max_labels)
                 verdict = "met" if ratio <= 0.70 else "missed"
@@ -474,12 +465,12 @@ def report(traces: list[Trace], args: argparse.Namespace) -> None:
         print(f"{size:>6} | " + " | ".join(f"{cell:>17}" for cell in cells))
 
 
-def _print_trace(trace: Trace, max_labels: int) -> None:
+def _print_trace(trace: Trace, args: argparse.Namespace) -> None:
     curve = " ".join(
         f"{n}:{acc:.2f}/{rows}" for (n, acc), rows in zip(trace.curve, trace.rows, strict=True)
     )
-    print(f"seed {trace.seed} {trace.arm:<11} {_cell(trace.labels_to_target, max_labels):>5}"
-          f"  [{curve}]", flush=True)  # fmt: skip
+    labels = _cell(labels_to(trace.curve, args.target), args.max_labels)
+    print(f"seed {trace.seed} {trace.arm:<11} {labels:>5}  [{curve}]", flush=True)
 
 
 def _cell(labels: int | None, max_labels: int) -> str:
@@ -521,11 +512,11 @@ def main(argv: list[str] | None = None) -> int:
                 ]
                 for future in futures:
                     traces.append(future.result())
-                    _print_trace(traces[-1], args.max_labels)
+                    _print_trace(traces[-1], args)
         else:
             for arm, seed in jobs:
                 traces.append(run_arm(arm, seed, pool, held_out, args, backbone, workdir))
-                _print_trace(traces[-1], args.max_labels)
+                _print_trace(traces[-1], args)
     report(traces, args)
     print(f"wall {time.monotonic() - started:.0f}s")
     if args.json:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import json
 import os
 import shutil
@@ -213,9 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         print_examples(Round.objects.get(project=project, number=figures[-1].number),
                        args.rule, args.held_out, args.examples)  # fmt: skip
     print("FIGURES " + json.dumps([dataclasses.asdict(f) for f in figures]), flush=True)
-    from rlhf.loop import champion_line, rule_trend
+    from rlhf.loop import champion_after, champion_line, rule_trend
 
     rising, clear = rule_trend(figures, settings.rounds)
+    print(f"CHAMPION {champion_after(figures)}", flush=True)  # for --rules' summary
     print(champion_line(figures))
     slowest = max((f.round_s for f in figures), default=0.0)
     target = TARGET_ROUND_S_SMOLLM2 if smollm2 else TARGET_ROUND_S
@@ -373,20 +373,30 @@ def run_parallel(args: argparse.Namespace) -> int:
         procs.append((label, name, log, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_env)))  # fmt: skip
     print(f"{len(jobs)} processes, {threads} torch threads each; logs in {base}/", flush=True)
     summary: dict[str, list[dict[str, Any]]] = {}
+    champions: dict[str, int] = {}  # rlhf.loop.champion_after of each process (0: the base)
     for label, name, log, proc in procs:
         proc.wait()
         log.close()
         text = (base / f"{name}.log").read_text()
         print(f"\n== {label} (exit {proc.returncode})")
-        print("\n".join(line for line in text.splitlines() if not line.startswith("FIGURES ")))
+        markers = ("FIGURES ", "CHAMPION ")
+        print("\n".join(line for line in text.splitlines() if not line.startswith(markers)))
         lines = [line for line in text.splitlines() if line.startswith("FIGURES ")]
         summary[label] = json.loads(lines[-1][len("FIGURES ") :]) if lines else []
+        found = [line for line in text.splitlines() if line.startswith("CHAMPION ")]
+        if found:
+            champions[label] = int(found[-1].split()[1])
     print(f"\nvariants: {json.dumps(variants)}")
-    print_summary([label for label, *_ in jobs], summary, rounds=args.rounds)
+    print_summary([label for label, *_ in jobs], summary, champions, rounds=args.rounds)
     return 0 if all(proc.returncode == 0 for *_, proc in procs) else 1
 
 
-def print_summary(labels: list[str], summary: dict[str, list[dict[str, Any]]], rounds: int) -> None:
+def print_summary(
+    labels: list[str],
+    summary: dict[str, list[dict[str, Any]]],
+    champions: dict[str, int],
+    rounds: int,
+) -> None:
     from rlhf.leaderboard import wilson_interval  # rlhf.loop's, without Django
 
     def cell(row: dict[str, Any] | None) -> str:
@@ -417,15 +427,13 @@ def print_summary(labels: list[str], summary: dict[str, list[dict[str, Any]]], r
         ppl = last.get("perplexity")
         fluency = "—" if ppl is None else f"{ppl:.1f}/{number(last.get('perplexity_base'))}"
         gate = "—" if not rows else "held" if last.get("blocked") else "open"
-        # rlhf.loop.champion_after on the JSON rows (this process does not set Django up)
-        champion = 0
-        for earlier, later in itertools.pairwise(rows):
-            champion = earlier["number"] if later.get("promoted_prev") else champion
+        champion = champions.get(label)
+        delivered = "—" if champion is None else f"round {champion}" if champion else "base"
         print(
             f"{label:<28} {cells} {number(last.get('reward_accuracy'), 100):>7} "
             f"{number(last.get('reward_rule_agreement'), 100):>8} "
             f"{number(last.get('kl_to_base'), digits=2):>6} {fluency:>11} {gate:>8} "
-            f"{f'round {champion}' if champion else 'base':>8}"
+            f"{delivered:>8}"
         )
 
 

@@ -117,8 +117,9 @@ DPO_MAX_STEPS = 48  # batch 8: about 20 s on 2 busy cores, whatever the snapshot
 # for the text fell apart: the base model's perplexity on the answers went from 2.6 to 34-1046
 # (word salad that still won under a rule that likes short answers). An NLL term of weight 1 on
 # the chosen answers (RPO) fixed that. With it, beta 0.5 (sessions 5-9) left concise flat: round 1
-# did not change the answers' length at all (10.5 words on average, as the base model's) whether
-# at 48 or 96 steps, and without the NLL term it turned to word salad. DPO's gradient is scaled by
+# hardly changed the answers' length (10.5 words on average vs the base model's 10.5 on seed 0,
+# 9.8 vs 10.9 on seed 1; rule win-rate 50.6 / 56.2% at 48 steps, 52.8 / 56.2% at 96), and without
+# the NLL term it turned to word salad. DPO's gradient is scaled by
 # beta, so at 0.1 the NLL term on the chosen answers weighs more against it: each round imitates
 # what annotators chose more and pushes the rejected answers down less. Measured on
 # benchmarks/loop.py (3 rounds x 200 labels, 20% noise), 2 seeds, the same built-in models and

@@ -17,16 +17,6 @@ COIN = 0.5
 # The sampled KL estimate is "off" when it is further from the direct computation than this
 # (absolute nats, or this share of the direct figure, whichever is larger).
 KL_CHECK_ABS, KL_CHECK_REL = 0.25, 0.5
-# The fluency thresholds below are the defaults of settings PAIRWISE_FLUENCY_RATIO and
-# PAIRWISE_FLUENCY_SAMPLED_RATIO: they were measured on the built-in toy policy, so a deployment
-# on a real model sets its own from its rounds' figures.
-FLUENCY_RATIO = 2.0  # base-model perplexity of the new answers over the parent's
-# The same on the sampled answers, against the base model's own samples. Not against the
-# champion's at 2x: on benchmarks/loop.py (2 seeds x 5 rules, 2026-12-05) candidates that read
-# as their parents did were at 1.4-3.0x the base's own samples (a round-1 policy's samples already
-# reach 2.3x its parent's), word salad at 3.9-5.9x (polite's round 3 at 15.5 vs 2.8, while its
-# greedy answers read 2.8 vs its parent's 2.6).
-FLUENCY_SAMPLED_RATIO = 3.5
 LENGTH_RATIO = 0.5  # mean length of the new answers over the parent's
 DASH = "\N{EN DASH}"  # between the bounds of an interval
 # Flags that hold a checkpoint back at the promotion gate whatever humans say (an admin can still
@@ -199,11 +189,13 @@ def round_signals(
     snapshot_size: int,
     kl_warn: float,
     min_snapshot: int,
-    fluency_ratio: float = FLUENCY_RATIO,
-    fluency_sampled_ratio: float = FLUENCY_SAMPLED_RATIO,
+    fluency_ratio: float,
+    fluency_sampled_ratio: float,
 ) -> RoundSignals:
     """The signals of a round from its reward checkpoint's metrics, its policy checkpoint's
-    ``evaluate`` metrics, the human tally of new vs parent and the snapshot size."""
+    ``evaluate`` metrics, the human tally of new vs parent and the snapshot size; the thresholds
+    are the settings ``PAIRWISE_KL_WARN``, ``PAIRWISE_MIN_SNAPSHOT``, ``PAIRWISE_FLUENCY_RATIO``
+    and ``PAIRWISE_FLUENCY_SAMPLED_RATIO``."""
     reward_metrics = reward_metrics or {}
     evaluate_metrics = evaluate_metrics or {}
     signals = RoundSignals(
@@ -225,14 +217,20 @@ def round_signals(
             signals,
             kl_warn=kl_warn,
             min_snapshot=min_snapshot,
-            fluency=(fluency_ratio, fluency_sampled_ratio),
+            fluency_ratio=fluency_ratio,
+            fluency_sampled_ratio=fluency_sampled_ratio,
         )
     )
     return signals
 
 
 def _flags(
-    signals: RoundSignals, *, kl_warn: float, min_snapshot: int, fluency: tuple[float, float]
+    signals: RoundSignals,
+    *,
+    kl_warn: float,
+    min_snapshot: int,
+    fluency_ratio: float,
+    fluency_sampled_ratio: float,
 ) -> list[Flag]:
     flags = []
     interval = signals.reward_interval
@@ -278,7 +276,7 @@ def _flags(
                 "a high reward-model win-rate may be the policy exploiting the reward model.",
             )
         )
-    collapse = _fluency_collapse(signals, *fluency)
+    collapse = _fluency_collapse(signals, fluency_ratio, fluency_sampled_ratio)
     if collapse is not None:
         flags.append(Flag("fluency_collapse", collapse))
     new_len, old_len = signals.length_candidate, signals.length_parent

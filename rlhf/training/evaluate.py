@@ -163,15 +163,15 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
 
         mine = candidate_texts if same_sampling else texts(candidate_model)
         parent_key = spec.parent_adapter or ""
-        if same_sampling:
-            cache[parent_key] = parent_texts
-        paired_n = [p for p in prompts for _ in range(n)]
-        mine_scores = scoring.score(reward_model, reward_tokenizer, paired_n, mine)
-
         # Fluency of the answers as they are sampled (served to annotators): greedy answers can
         # stay fluent while the samples turn to word salad. Once per answer set: the candidate's
         # (None), then each opponent adapter's (the base is the champion before any promotion).
         perplexities: dict[str | None, float] = {}
+        if same_sampling:  # the texts (and figures) of the first evaluation, on the same prompts
+            cache[parent_key] = parent_texts
+            perplexities.update({None: fluency["candidate"], parent_key: fluency["parent"]})
+        paired_n = [p for p in prompts for _ in range(n)]
+        mine_scores = scoring.score(reward_model, reward_tokenizer, paired_n, mine)
 
         def base_perplexity(key: str | None, texts: list[str]) -> float:
             if key not in perplexities:

@@ -72,9 +72,9 @@ def test_the_mean_curve_averages_the_seeds_point_by_point() -> None:
     assert module.mean_curve(traces, "random", [7]) == []
     random_curve = module.mean_curve(traces, "random", [0, 1])
     bald_curve = module.mean_curve(traces, "bald", [0, 1])
-    # random's mean never reaches 0.95 (counted as the budget); bald's does at 50 labels
-    assert module.mean_curve_labels(random_curve, 0.95, 150) == 150
-    assert module.mean_curve_labels(bald_curve, 0.95, 150) == 50
+    # random's mean never reaches 0.95 (the ratio counts it as the budget); bald's does at 50
+    assert module.labels_to(random_curve, 0.95) is None
+    assert module.labels_to(bald_curve, 0.95) == 50
     ratio, low, high = module.mean_curve_ratio(traces, "bald", 0.95, 150, draws=200)
     assert ratio == pytest.approx(50 / 150)
     # the draws are {0, 0}, {0, 1} (both 50 / 150) and {1, 1}: random's mean of seed 1 twice

@@ -153,7 +153,7 @@ def test_run_loop_says_which_candidates_the_gate_holds_back(
     demo_project: Any, fake_engine: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every candidate's answers read 13.0 under the base model against its parent's 6.0: over
-    # signals.FLUENCY_RATIO, so the gate holds each back whatever humans say.
+    # PAIRWISE_FLUENCY_RATIO (2x), so the gate holds each back whatever humans say.
     monkeypatch.setenv("FAKE_PERPLEXITY", "13.0")
     out = run("run_loop", demo_project.name, "--rounds", "2", "--annotators", "2")
     rows = [line for line in out.splitlines() if line.split()[:2] in (["1", "dpo"], ["2", "dpo"])]

@@ -217,6 +217,25 @@ def test_sampled_evaluation_against_the_base_and_the_champion(
     assert base["perplexity_base_opponent"] > 1.0
 
 
+def test_sampled_fluency_reuses_the_first_evaluations_answers_when_they_are_the_same(
+    dpo_result: Any, reward_result: Any, policy_dir: str, prompts_file: Path
+) -> None:
+    """Sampled as the first evaluation was (same temperature and count), against the base as
+    parent: the same answers, so the sampled fluency figures are the first evaluation's."""
+    spec = EvaluateSpec(
+        base_model=policy_dir, candidate_adapter=dpo_result.checkpoint_dir,
+        prompts=str(prompts_file), reward_model=reward_result.merged_dir, max_prompts=6,
+        max_new_tokens=8, temperature=1.0, num_samples=3, sampled_per_prompt=3,
+        sample_temperature=1.0, opponents={"base": ""},
+    )  # fmt: skip
+    result = evaluate.run(spec)
+    base = result.sampled["base"]
+    assert base["pairs"] == 18
+    assert result.perplexity_base_candidate is not None and result.perplexity_base_parent
+    assert base["perplexity_base_candidate"] == result.perplexity_base_candidate > 1.0
+    assert base["perplexity_base_opponent"] == result.perplexity_base_parent > 1.0
+
+
 def test_dtype_and_chat_template_are_applied_when_loading(policy_dir: str) -> None:
     import torch
 
