@@ -62,6 +62,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--noise", type=float, default=0.2)
     parser.add_argument("--labels", type=int, default=200, help="simulated judgments per round")
     parser.add_argument(
+        "--decide",
+        type=int,
+        default=None,
+        help="judgments after the last round, on its batch, before the gate decides its "
+        "candidate (they train nothing; default: --labels; 0: left undecided)",
+    )
+    parser.add_argument(
         "--rule", default=None, help="correct_polite (toy), factual_brief (smollm2) by default"
     )
     parser.add_argument(
@@ -113,6 +120,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     smollm2 = args.preset == "smollm2"
     if args.rule is None:
         args.rule = SMOLLM2_DEFAULT_RULE if smollm2 else "correct_polite"
+    if args.decide is None:
+        args.decide = args.labels
+    if args.decide < 0:
+        parser.error("--decide must be >= 0")
     if smollm2:
         asked = [args.rule] + ([] if args.rules in ("", "all") else args.rules.split(","))
         wrong = [rule for rule in asked if rule not in SMOLLM2_RULES]
@@ -244,6 +255,7 @@ def loop_settings(args: argparse.Namespace) -> Any:
         limit=args.labels,
         eval_prompts=args.held_out,
         eval_samples=args.eval_samples,
+        decide=args.decide,
         seed=args.seed,
     )
     if args.one_shot:  # the same labels, all on the base model's pairs, one round
@@ -356,7 +368,7 @@ def run_parallel(args: argparse.Namespace) -> int:
         jobs += [(f"{rule}:{first_name}:one-shot", rule, first_config, True) for rule in rules]
     threads = max(1, (os.cpu_count() or 1) // len(jobs))
     passed = [f"--{k}={v}" for k, v in (("rounds", args.rounds), ("annotators", args.annotators),
-              ("noise", args.noise), ("labels", args.labels), ("prompts", args.prompts),
+              ("noise", args.noise), ("labels", args.labels), ("decide", args.decide), ("prompts", args.prompts),
               ("held-out", args.held_out), ("eval-samples", args.eval_samples),
               ("method", args.method), ("seed", args.seed), ("reward-backbone", args.reward_backbone), ("preset", args.preset),
               ("device", args.device), ("dtype", args.dtype), ("policy-steps", args.policy_steps))]  # fmt: skip
@@ -413,12 +425,14 @@ def print_summary(
         "\nrule win-rate vs base, % (95% interval) per round; after the last round: reward-model "
         "held-out accuracy (RM acc), its agreement with the rule (RM=rule), KL to the base, "
         "the base model's perplexity on the new answers / on its own (ppl), whether the gate "
-        "holds it back whatever humans say (gate), and the champion the loop ends with"
+        "holds it back whatever humans say (gate), the human win-rate of its candidate vs its "
+        "champion, judged after the loop (--decide; they train nothing), and the champion the "
+        "loop ends with"
     )
     head = " ".join(f"{'round ' + str(i + 1):>16}" for i in range(rounds))
     print(
         f"{'rule:variant':<28} {head} {'RM acc':>7} {'RM=rule':>8} {'KL':>6} {'ppl':>11} "
-        f"{'gate':>8} {'champion':>8}"
+        f"{'gate':>8} {'humans':>14} {'champion':>8}"
     )
     for label in labels:
         rows = summary.get(label, [])
@@ -427,13 +441,19 @@ def print_summary(
         ppl = last.get("perplexity")
         fluency = "—" if ppl is None else f"{ppl:.1f}/{number(last.get('perplexity_base'))}"
         gate = "—" if not rows else "held" if last.get("blocked") else "open"
+        humans = "—"
+        if last.get("human_win_rate") is not None:
+            humans = number(last["human_win_rate"], 100)
+            if last.get("human_interval"):
+                low, high = last["human_interval"]
+                humans += f" ({100 * low:.0f}-{100 * high:.0f})"
         champion = champions.get(label)
         delivered = "—" if champion is None else f"round {champion}" if champion else "base"
         print(
             f"{label:<28} {cells} {number(last.get('reward_accuracy'), 100):>7} "
             f"{number(last.get('reward_rule_agreement'), 100):>8} "
             f"{number(last.get('kl_to_base'), digits=2):>6} {fluency:>11} {gate:>8} "
-            f"{delivered:>8}"
+            f"{humans:>14} {delivered:>8}"
         )
 
 

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from labeling.models import Project, Prompt, Split
 from rlhf import runner, selectors, services
-from rlhf.leaderboard import wilson_interval
+from rlhf.leaderboard import WinRate, wilson_interval
 from rlhf.models import Checkpoint, Round, RoundStatus, resolve_data_path
 from rlhf.simulate import annotators_ensure, judge_in_process, judge_over_http
 
@@ -48,6 +48,14 @@ class RoundFigures:
     # The flags that hold this round's candidate back at the promotion gate whatever humans say
     # (``selectors.promotion_blockers``: its answers' fluency collapsed), by code.
     blocked: tuple[str, ...] = ()
+    # The last round only, with ``LoopSettings.decide``: its candidate against the champion it was
+    # made against, judged after the loop (``decided``: the judgments that took; they train
+    # nothing), the human win-rate with its 95% interval, and whether the gate promoted it.
+    decided: int = 0
+    human_win_rate: float | None = None
+    human_pairs: int = 0
+    human_interval: tuple[float, float] | None = None
+    promoted: bool = False
     wall_s: dict[str, float] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
     error: str = ""
@@ -77,10 +85,20 @@ class LoopSettings:
     # eval_samples answers per held-out prompt and side: greedy decoding judged one answer per
     # prompt and saturated once the policy's top answer was polite, while its samples still moved.
     eval_samples: int = 8
+    # Judgments spent after the last round on its batch (its new-vs-champion pairs are served
+    # first), then the promotion gate decides its candidate: without them the last candidate is
+    # never judged, and what the loop delivers is at best the round before. 0: left undecided.
+    decide: int = 0
     seed: int = 0
 
 
-def _judge(project: Project, accounts: list[tuple[Any, str]], opts: LoopSettings, seed: int) -> int:
+def _judge(
+    project: Project,
+    accounts: list[tuple[Any, str]],
+    opts: LoopSettings,
+    seed: int,
+    limit: int | None,
+) -> int:
     if opts.url:
         stats = judge_over_http(
             base_url=opts.url,
@@ -88,7 +106,7 @@ def _judge(project: Project, accounts: list[tuple[Any, str]], opts: LoopSettings
             tokens=[t for _, t in accounts],
             rule=opts.rule,
             noise=opts.noise,
-            limit=opts.limit,
+            limit=limit,
             seed=seed,
         )
     else:
@@ -97,7 +115,7 @@ def _judge(project: Project, accounts: list[tuple[Any, str]], opts: LoopSettings
             annotators=[u for u, _ in accounts],
             rule=opts.rule,
             noise=opts.noise,
-            limit=opts.limit,
+            limit=limit,
             seed=seed,
         )
     return stats.judged
@@ -105,7 +123,7 @@ def _judge(project: Project, accounts: list[tuple[Any, str]], opts: LoopSettings
 
 def _decide_promotion(
     project: Project, previous: Round | None, promote: str
-) -> tuple[float | None, bool]:
+) -> tuple[WinRate | None, bool]:
     if (
         previous is None
         or previous.checkpoint_id is None
@@ -114,7 +132,7 @@ def _decide_promotion(
         return None, False
     candidate = Checkpoint.objects.get(pk=previous.checkpoint_id)
     champion = services.checkpoint_champion(project=project)
-    rate = selectors.human_win_rate(candidate, champion).rate
+    rate = selectors.human_win_rate(candidate, champion)
     if promote == "never" or candidate.is_champion:
         return rate, False
     try:  # auto: the promotion gate decides; always: forced past it (recorded and logged)
@@ -192,7 +210,7 @@ def loop_run(
     previous: Round | None = None
     for index in range(opts.rounds):
         started = time.monotonic()
-        judged = _judge(project, accounts, opts, seed=opts.seed + 1000 * index)
+        judged = _judge(project, accounts, opts, seed=opts.seed + 1000 * index, limit=opts.limit)
         judge_s = time.monotonic() - started
         human_prev, promoted = _decide_promotion(project, previous, opts.promote)
         round_ = services.round_launch(project=project, method=opts.method, config=opts.config)
@@ -228,7 +246,7 @@ def loop_run(
                 checkpoint.metrics.get("evaluate", {}).get("win_rate") if checkpoint else None
             ),
             rule_win_rate_vs_base=_figure(evaluation, "rule_win_rates", opts.rule),
-            human_win_rate_prev=human_prev,
+            human_win_rate_prev=None if human_prev is None else human_prev.rate,
             promoted_prev=promoted,
             rule_pairs=int(_figure(evaluation, "num_prompts") or 0)
             * int(_figure(evaluation, "num_samples") or 0),
@@ -250,6 +268,15 @@ def loop_run(
         if round_.status != RoundStatus.SUCCEEDED:
             break
         previous = round_
+    last = figures[-1] if figures else None
+    if opts.decide > 0 and last is not None and last.status == RoundStatus.SUCCEEDED:
+        last.decided = _judge(
+            project, accounts, opts, seed=opts.seed + 1000 * opts.rounds, limit=opts.decide
+        )
+        rate, last.promoted = _decide_promotion(project, previous, opts.promote)
+        if rate is not None:
+            last.human_win_rate, last.human_pairs = rate.rate, rate.judged
+            last.human_interval = rate.interval
     return figures
 
 
@@ -290,13 +317,28 @@ def champion_after(figures: list[RoundFigures]) -> int:
     """The round whose candidate is the champion when the loop ends (0: the base model).
 
     A round's candidate is promoted (or not) when the next round starts, after its pairs are
-    judged, so the last round's candidate is never decided: what the loop delivers is the
-    champion, which can be an earlier round than the last row of the table."""
+    judged, so the last round's candidate is decided only when the loop judges its batch after
+    the last round (``LoopSettings.decide``): what the loop delivers is the champion, which can
+    be an earlier round than the last row of the table."""
     champion = 0
     for earlier, later in itertools.pairwise(figures):
         if later.promoted_prev:
             champion = earlier.number
+    if figures and figures[-1].promoted:  # decided after the loop (``LoopSettings.decide``)
+        champion = figures[-1].number
     return champion
+
+
+def human_cell(row: RoundFigures) -> str:
+    """The last candidate's human win-rate vs its champion, judged after the loop: "66.0% (59-72)
+    of 190", or "—" when it was not judged."""
+    if row.human_win_rate is None:
+        return "—"
+    cell = _pct(row.human_win_rate)
+    if row.human_interval is not None:
+        low, high = row.human_interval
+        cell += f" ({100 * low:.0f}-{100 * high:.0f})"
+    return f"{cell} of {row.human_pairs}"
 
 
 def champion_line(figures: list[RoundFigures]) -> str:
@@ -304,7 +346,15 @@ def champion_line(figures: list[RoundFigures]) -> str:
     champion = champion_after(figures)
     line = f"champion after the loop: {f'round {champion}' if champion else 'the base model'}"
     last = figures[-1] if figures else None
-    if last is not None and last.status == RoundStatus.SUCCEEDED and last.number != champion:
+    if last is not None and last.status == RoundStatus.SUCCEEDED and last.decided:
+        verdict = "promoted" if last.promoted else "not promoted"
+        line += (
+            f"; round {last.number}'s candidate, judged after the loop ({last.decided} "
+            f"judgments): humans prefer it {human_cell(last)} pairs vs its champion, {verdict}"
+        )
+        if last.blocked and not last.promoted:
+            line += f" (the gate holds it back: {', '.join(last.blocked)})"
+    elif last is not None and last.status == RoundStatus.SUCCEEDED and last.number != champion:
         line += f"; round {last.number}'s candidate is not decided yet (its pairs are not judged)"
         if last.blocked:
             line += f", and the gate holds it back whatever humans say ({', '.join(last.blocked)})"

@@ -27,12 +27,14 @@ from rlhf.leaderboard import (
     TIE,
     WIN,
     Bar,
+    GateVerdict,
     Outcome,
     Strength,
     WinRate,
     bars,
     bradley_terry,
     head_to_head,
+    promotion_verdict,
 )
 from rlhf.methods import (
     METHOD_REGISTRY,
@@ -411,6 +413,9 @@ class Standing:
     vs_champion: WinRate
     strength: Strength | None
     evaluations: tuple[HumanEvaluation, ...] = ()
+    # What the promotion gate says of it against the current champion now (None: it is the
+    # champion): :func:`gate_verdict`, the reason in words and how many more pairs would decide.
+    gate: GateVerdict | None = None
 
 
 @dataclass(frozen=True)
@@ -432,15 +437,17 @@ def checkpoint_standings(project_id: int, checkpoints: Sequence[Checkpoint]) -> 
     board = bradley_terry(outcomes)
     strengths = {s.checkpoint_id: s for s in board}
     none = WinRate(0, 0, 0)
+    blockers = promotion_blockers_of(ids) if champion_id is not None else {}
     by_checkpoint = {}
     for checkpoint in policies:
         opponent = checkpoint.parent_id if checkpoint.parent_id in ids else None
         rival = champion_id if champion_id != checkpoint.pk else None
+        vs_champion = tallies.get((checkpoint.pk, rival), none) if rival is not None else none
         by_checkpoint[checkpoint.pk] = Standing(
             opponent_id=opponent,
             vs_opponent=tallies.get((checkpoint.pk, opponent), none) if opponent else none,
             champion_id=rival,
-            vs_champion=tallies.get((checkpoint.pk, rival), none) if rival is not None else none,
+            vs_champion=vs_champion,
             strength=strengths.get(checkpoint.pk),
             evaluations=tuple(
                 HumanEvaluation(
@@ -452,6 +459,11 @@ def checkpoint_standings(project_id: int, checkpoints: Sequence[Checkpoint]) -> 
                     win_rate=tallies.get((checkpoint.pk, int(entry["opponent"])), none),
                 )
                 for entry in checkpoint.metrics.get("human_eval", [])
+            ),
+            gate=(
+                gate_verdict(checkpoint.pk, rival, vs_champion, blockers.get(checkpoint.pk, []))
+                if rival is not None
+                else None
             ),
         )
     return Standings(
@@ -621,15 +633,43 @@ def promotion_blockers(checkpoint: Checkpoint) -> list[Flag]:
     """The flags of the round that made ``checkpoint`` that hold it back at the promotion gate
     (``rlhf.signals.BLOCKING_FLAGS``: its answers' fluency collapsed); none for a checkpoint no
     round made."""
-    round_ = (
-        Round.objects.filter(checkpoint=checkpoint)
-        .select_related("checkpoint", "reward_checkpoint")
-        .first()
+    return promotion_blockers_of([checkpoint.pk]).get(checkpoint.pk, [])
+
+
+def promotion_blockers_of(checkpoint_ids: Iterable[int]) -> dict[int, list[Flag]]:
+    """:func:`promotion_blockers` of several checkpoints, keyed by id (one query)."""
+    found: dict[int, list[Flag]] = {}
+    rounds = Round.objects.filter(checkpoint_id__in=list(checkpoint_ids)).select_related(
+        "checkpoint", "reward_checkpoint"
     )
-    if round_ is None:
-        return []
-    found = round_signals(round_, humans=WinRate(0, 0, 0)).flags
-    return [flag for flag in found if flag.code in signals.BLOCKING_FLAGS]
+    for round_ in rounds:
+        flags = round_signals(round_, humans=WinRate(0, 0, 0)).flags
+        found[round_.checkpoint_id] = [f for f in flags if f.code in signals.BLOCKING_FLAGS]
+    return found
+
+
+def gate_verdict(
+    checkpoint_id: int, champion_id: int, win_rate: WinRate, blockers: Sequence[Flag]
+) -> GateVerdict:
+    """What the promotion gate says of a candidate against the champion now, and why: the 95%
+    lower bound of humans' win-rate (``win_rate``, against ``champion_id``) must exceed
+    ``PAIRWISE_PROMOTION_MIN_LOWER_BOUND``, and its round must not have raised a flag that holds
+    it back (``blockers``, :func:`promotion_blockers`). The one verdict
+    ``services.checkpoint_promote`` enforces and the Checkpoints page and API show before anyone
+    asks."""
+    verdict = promotion_verdict(
+        win_rate,
+        candidate=f"#{checkpoint_id}",
+        champion=f"#{champion_id}",
+        min_lower_bound=settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND,
+    )
+    if blockers:  # humans preferring broken text does not make it the next parent
+        return GateVerdict(
+            passed=False,
+            reason=f"{verdict.reason}; but its round raised a warning that holds it back: "
+            + " ".join(flag.message for flag in blockers).rstrip("."),
+        )
+    return verdict
 
 
 def snapshot_preview(project: Project, method: str, config: dict[str, Any] | None) -> int | None:

@@ -25,7 +25,7 @@ from labeling.services import (
     comparisons_create,
 )
 from rlhf import selectors, tasks
-from rlhf.leaderboard import GateVerdict, promotion_verdict
+from rlhf.leaderboard import GateVerdict
 from rlhf.methods import QUEUE_TIER, ConfigError, resolve_config
 from rlhf.models import (
     DEFAULT_MODEL_SPEC,
@@ -205,19 +205,9 @@ def checkpoint_promote(
             checkpoint.is_champion = True
             return checkpoint
         win_rate = selectors.human_win_rate(checkpoint, champion)
-        verdict = promotion_verdict(
-            win_rate,
-            candidate=f"#{checkpoint.pk}",
-            champion=f"#{champion.pk}",
-            min_lower_bound=settings.PAIRWISE_PROMOTION_MIN_LOWER_BOUND,
+        verdict = selectors.gate_verdict(
+            checkpoint.pk, champion.pk, win_rate, selectors.promotion_blockers(checkpoint)
         )
-        blockers = selectors.promotion_blockers(checkpoint)
-        if blockers:  # humans preferring broken text does not make it the next parent
-            verdict = GateVerdict(
-                passed=False,
-                reason=f"{verdict.reason}; but its round raised a warning that holds it back: "
-                + " ".join(flag.message for flag in blockers).rstrip("."),
-            )
         if not verdict.passed and not force:
             raise PromotionRefused(verdict)
         record = {

@@ -166,6 +166,12 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
         help_text="Bradley-Terry log-strength with bootstrap 95% interval: "
         "{strength, lower, upper, judged}; null before any judged pair."
     )
+    gate = serializers.SerializerMethodField(
+        help_text="What the promotion gate says of it against the current champion now, before "
+        "anyone asks: {champion, passed, reason, more_pairs} (reason in words; more_pairs: "
+        "about how many more judged pairs would decide it at the current rate, null when more "
+        "judging would not change the answer). Null for the champion and reward models."
+    )
 
     class Meta:
         model = Checkpoint
@@ -184,6 +190,7 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
             "human_win_rate_vs_champion",
             "human_evaluations",
             "strength",
+            "gate",
             "created_at",
         ]
 
@@ -194,6 +201,18 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
     def get_human_win_rate(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
         standing = self._standing(checkpoint)
         return None if standing is None else _win_rate(standing.vs_opponent, standing.opponent_id)
+
+    def get_gate(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
+        standing = self._standing(checkpoint)
+        if standing is None or standing.gate is None or standing.champion_id is None:
+            return None
+        gate = standing.gate
+        return {
+            "champion": standing.champion_id,
+            "passed": gate.passed,
+            "reason": gate.reason,
+            "more_pairs": gate.more_pairs,
+        }
 
     def get_human_win_rate_opponent(self, checkpoint: Checkpoint) -> int | None:
         standing = self._standing(checkpoint)

@@ -21,7 +21,11 @@ def _row(number: int, rate: float, *, promoted_prev: bool = False, blocked: Any 
 def test_the_summary_shows_the_gate_and_the_champion(capsys: pytest.CaptureFixture[str]) -> None:
     loop = bench_module("loop.py")
     summary = {
-        "polite:default": [_row(1, 0.706), _row(2, 0.777, promoted_prev=True), _row(3, 0.805)],
+        "polite:default": [
+            _row(1, 0.706),
+            _row(2, 0.777, promoted_prev=True),
+            {**_row(3, 0.805), "human_win_rate": 0.66, "human_interval": [0.59, 0.72]},
+        ],
         "formatted:default": [
             _row(1, 0.533),
             _row(2, 0.712),
@@ -29,7 +33,7 @@ def test_the_summary_shows_the_gate_and_the_champion(capsys: pytest.CaptureFixtu
         ],
         "concise:default": [],  # a process that printed no figures
     }
-    champions = {"polite:default": 1, "formatted:default": 2}
+    champions = {"polite:default": 3, "formatted:default": 2}
     loop.print_summary(list(summary), summary, champions, rounds=3)
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line}
     polite, formatted, concise = (
@@ -38,6 +42,7 @@ def test_the_summary_shows_the_gate_and_the_champion(capsys: pytest.CaptureFixtu
         lines["concise:default"],
     )
     assert "70.6 (65-75)" in polite and "80.5 (76-84)" in polite
-    assert polite.split()[-3:] == ["open", "round", "1"]
-    assert formatted.split()[-3:] == ["held", "round", "2"]
-    assert concise.split()[-2:] == ["—", "—"]
+    # the last candidate's human win-rate judged after the loop, where it was (--decide)
+    assert polite.split()[-5:] == ["open", "66.0", "(59-72)", "round", "3"]
+    assert formatted.split()[-4:] == ["held", "—", "round", "2"]
+    assert concise.split()[-3:] == ["—", "—", "—"]

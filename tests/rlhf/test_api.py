@@ -180,7 +180,8 @@ def test_list_query_counts_do_not_grow_with_the_history(
     with django_assert_num_queries(5):  # + round, its runs, its checkpoint's human judgments
         detail = admin_api.get(f"/api/v1/rounds/{latest.pk}/").json()
     assert [run["step"] for run in detail["runs"]] == ["reward", "policy", "evaluate", "generate"]
-    with django_assert_num_queries(5):  # + project, checkpoints, all judgments between them
+    # + project, checkpoints, all judgments between them, the rounds that made them (the gate)
+    with django_assert_num_queries(6):
         checkpoints = admin_api.get(f"/api/v1/projects/{project.pk}/checkpoints/").json()
     assert len(checkpoints) == 1 + 2 * rounds
     candidates = [c for c in checkpoints if c["kind"] == "policy" and not c["is_base"]]
@@ -190,6 +191,9 @@ def test_list_query_counts_do_not_grow_with_the_history(
     assert [c["human_win_rate_opponent"] for c in candidates] == [c["parent"] for c in candidates]
     assert [c["human_win_rate"]["wins"] for c in candidates] == [1] + [0] * (rounds - 1)
     assert all(c["strength"]["judged"] == 1 for c in candidates)
-    with django_assert_num_queries(5):  # + project, policies, all judgments between them
+    # one won pair each against the champion decides nothing: the gate says so, with the reason
+    assert all(c["gate"]["passed"] is False for c in candidates)
+    assert all("includes 50%" in c["gate"]["reason"] for c in candidates)
+    with django_assert_num_queries(6):  # + project, policies, judgments between them, rounds
         board = admin_api.get(f"/api/v1/projects/{project.pk}/leaderboard/").json()
     assert len(board) == 1 + rounds and board[-1]["judged"] == rounds  # the base lost them all

@@ -164,6 +164,39 @@ def test_run_loop_says_which_candidates_the_gate_holds_back(
 
 
 @pytest.mark.django_db
+def test_run_loop_decides_the_last_candidate_when_asked(
+    demo_project: Any, fake_engine: Path
+) -> None:
+    out = run("run_loop", demo_project.name, "--rounds", "1", "--annotators", "2", "--decide", "6")
+    (round_,) = Round.objects.filter(project=demo_project)
+    # 6 more judgments after the round, all of its vs-champion pairs (served first); they train
+    # nothing. The fake engine's answers tie, so humans say 50% and the gate keeps the base.
+    decided = Judgment.objects.filter(comparison__batch=f"round-{round_.number}:vs-champion")
+    assert decided.count() == 6
+    assert "round 1's candidate, judged after the loop (6 judgments): humans prefer it 50.0%" in out
+    assert "of 6 pairs vs its champion, not promoted" in out
+    assert out.splitlines()[-1].startswith("champion after the loop: the base model")
+    assert services.checkpoint_champion(project=demo_project).adapter_path is None
+
+
+@pytest.mark.django_db
+def test_run_loop_decide_forced_promotes_the_last_candidate(
+    demo_project: Any, fake_engine: Path
+) -> None:
+    out = run(
+        "run_loop", demo_project.name, "--rounds", "1", "--decide", "4", "--promote", "always"
+    )
+    (round_,) = Round.objects.filter(project=demo_project)
+    assert services.checkpoint_champion(project=demo_project).pk == round_.checkpoint_id
+    assert "champion after the loop: round 1;" in out and out.rstrip().endswith(", promoted")
+
+
+def test_run_loop_refuses_a_negative_decide() -> None:
+    with pytest.raises(CommandError, match="--decide must be >= 0"):
+        run("run_loop", "x", "--decide", "-1")
+
+
+@pytest.mark.django_db
 def test_run_loop_creates_a_missing_demo_project(fake_engine: Path) -> None:
     run("run_loop", "fresh", "--rounds", "1", "--prompts", "4", "--held-out", "2")
     assert Round.objects.get(project__name="fresh").status == RoundStatus.SUCCEEDED

@@ -3,7 +3,15 @@ loop's rounds, on hand-made figures (no training)."""
 
 from __future__ import annotations
 
-from rlhf.loop import RoundFigures, champion_after, rule_interval, rule_trend, table_row
+from rlhf.loop import (
+    RoundFigures,
+    champion_after,
+    champion_line,
+    human_cell,
+    rule_interval,
+    rule_trend,
+    table_row,
+)
 
 
 def _rounds(*rates: float | None, pairs: int = 320) -> list[RoundFigures]:
@@ -59,7 +67,7 @@ def test_the_champion_is_the_last_promoted_rounds_candidate() -> None:
     assert champion_after(_promoted(False, True, False)) == 1
     assert champion_after(_promoted(False, True, True)) == 2
     assert champion_after(_promoted(False, False, False)) == 0  # the base model
-    # the last round's candidate is never decided within the loop
+    # the last round's candidate is not decided within the loop ...
     assert champion_after(_promoted(False, False, True)) == 2
     assert champion_after(_promoted(False)) == 0
     assert champion_after([]) == 0
@@ -70,3 +78,35 @@ def test_a_round_held_back_at_the_gate_says_why() -> None:
     held.blocked = ("fluency_collapse",)
     assert table_row(held).endswith("held back at the gate: fluency_collapse")
     assert "held back" not in table_row(open_)
+
+
+def _decided(promoted: bool, *, blocked: tuple[str, ...] = ()) -> list[RoundFigures]:
+    figures = _promoted(False, True, False)
+    last = figures[-1]
+    last.decided, last.human_win_rate, last.human_pairs = 200, 0.66, 190
+    last.human_interval, last.promoted, last.blocked = (0.59, 0.72), promoted, blocked
+    return figures
+
+
+def test_the_last_candidate_decided_after_the_loop() -> None:
+    # ... unless the loop judges its batch afterwards (LoopSettings.decide) and the gate passes it
+    assert champion_after(_decided(True)) == 3
+    assert champion_after(_decided(False)) == 1
+    promoted = champion_line(_decided(True))
+    assert promoted.startswith("champion after the loop: round 3;")
+    assert (
+        "judged after the loop (200 judgments): humans prefer it 66.0% (59-72) of 190" in promoted
+    )
+    assert promoted.endswith("vs its champion, promoted")
+    refused = champion_line(_decided(False, blocked=("fluency_collapse",)))
+    assert refused.startswith("champion after the loop: round 1;")
+    assert refused.endswith("not promoted (the gate holds it back: fluency_collapse)")
+    assert "not decided yet" not in refused
+
+
+def test_the_human_cell() -> None:
+    row = _decided(True)[-1]
+    assert human_cell(row) == "66.0% (59-72) of 190"
+    row.human_interval = None
+    assert human_cell(row) == "66.0% of 190"
+    assert human_cell(_rounds(0.6)[0]) == "—"

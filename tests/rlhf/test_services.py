@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from labeling.models import Choice, Judgment, Side
 from labeling.services import Conflict, LabelingError
 from rlhf import loop, runner, runs, selectors, services
 from rlhf.models import Checkpoint, CheckpointKind, Round, RoundStatus, RunStatus
 from tests.factories import ComparisonFactory, PromptFactory, ResponseFactory, UserFactory
+from tests.rlhf.test_api import token_client
 
 
 @pytest.mark.django_db
@@ -158,6 +160,38 @@ def test_a_clear_winner_is_promoted_and_the_evidence_recorded(candidate: Checkpo
     assert record["previous_champion"] == base.pk and record["lower"] > 0.5
     assert "lies above 50%" in record["verdict"]
     services.checkpoint_promote(checkpoint=candidate)  # already champion: nothing to decide
+
+
+@pytest.mark.django_db
+def test_the_gate_is_shown_before_anyone_asks(candidate: Checkpoint) -> None:
+    """The checkpoints page and API carry the verdict the promote button would get: the same
+    words, the same count of pairs that would decide it."""
+    admin = UserFactory.create(username="boss", role="admin")
+    admin_client, admin_api = Client(), token_client(admin)
+    admin_client.force_login(admin)
+    base = services.checkpoint_champion(project=candidate.project)
+    judged_pairs(candidate, base, wins=103, losses=88)
+    standing = selectors.checkpoint_standings(candidate.project_id, [base, candidate])
+    gate = standing.by_checkpoint[candidate.pk].gate
+    assert standing.by_checkpoint[base.pk].gate is None  # the champion has nothing to pass
+    with pytest.raises(services.PromotionRefused) as refused:
+        services.checkpoint_promote(checkpoint=candidate)
+    assert gate == refused.value.verdict and gate is not None and not gate.passed
+    page = admin_client.get(f"/projects/{candidate.project_id}/checkpoints/").content.decode()
+    assert 'data-gate="refuses"' in page and f"Promotion gate vs #{base.pk}" in page
+    assert f"about {gate.more_pairs} more judged pairs would decide it" in page
+    listed = admin_api.get(f"/api/v1/projects/{candidate.project_id}/checkpoints/").json()
+    by_id = {c["id"]: c for c in listed}
+    assert by_id[base.pk]["gate"] is None
+    assert by_id[candidate.pk]["gate"] == {
+        "champion": base.pk,
+        "passed": False,
+        "reason": gate.reason,
+        "more_pairs": gate.more_pairs,
+    }
+    judged_pairs(candidate, base, wins=60, losses=10)  # now clearly better
+    page = admin_client.get(f"/projects/{candidate.project_id}/checkpoints/").content.decode()
+    assert 'data-gate="passes"' in page and "lies above 50%" in page
 
 
 @pytest.mark.django_db

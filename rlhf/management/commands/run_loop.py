@@ -4,7 +4,9 @@ Per round: simulated annotators judge the queue (in-process, or over HTTP with `
 previous round's checkpoint is promoted when it passes the promotion gate (``--promote auto``: the
 95% lower bound of its human win-rate vs the champion above PAIRWISE_PROMOTION_MIN_LOWER_BOUND;
 ``always`` forces it, recorded on the checkpoint), a round runs in this process (reward → policy → evaluate → generate), and the new
-policy is scored by the annotators' rule against the base model on held-out prompts. Prints labels
+policy is scored by the annotators' rule against the base model on held-out prompts. With
+``--decide N`` the annotators then judge N comparisons of the last round's batch and the gate
+decides its candidate too (else it stays undecided and the loop delivers an earlier one). Prints labels
 used, reward-model held-out accuracy, win-rates and the wall time of every step. A missing
 project is created as a demo project. Stale runs are reaped before each round.
 """
@@ -59,11 +61,20 @@ class Command(BaseCommand):
             default=8,
             help="sampled answers per held-out prompt and side for the rule win-rate (1: greedy)",
         )
+        parser.add_argument(
+            "--decide",
+            type=int,
+            default=0,
+            help="after the last round: this many judgments of its batch, then the promotion "
+            "gate decides its candidate (0: it stays undecided)",
+        )
         parser.add_argument("--prompts", type=int, default=60, help="demo: training prompts")
         parser.add_argument("--held-out", type=int, default=20, help="demo: held-out prompts")
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["decide"] < 0:
+            raise CommandError("--decide must be >= 0 (judgments after the last round)")
         try:
             project = selectors.project_by_ref(options["project"])
         except Project.DoesNotExist:
@@ -94,6 +105,7 @@ class Command(BaseCommand):
             promote=options["promote"],
             eval_prompts=options["eval_prompts"],
             eval_samples=options["eval_samples"],
+            decide=options["decide"],
             seed=options["seed"],
         )
         runs.runs_reap()
