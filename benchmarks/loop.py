@@ -425,14 +425,14 @@ def print_summary(
         "\nrule win-rate vs base, % (95% interval) per round; after the last round: reward-model "
         "held-out accuracy (RM acc), its agreement with the rule (RM=rule), KL to the base, "
         "the base model's perplexity on the new answers / on its own (ppl), whether the gate "
-        "holds it back whatever humans say (gate), the human win-rate of its candidate vs its "
-        "champion, judged after the loop (--decide; they train nothing), and the champion the "
-        "loop ends with"
+        "holds it back whatever humans say (gate), the human win-rate of its candidate vs the "
+        "champion of the time (rN: round N's candidate, r0 the base), judged after the loop "
+        "(--decide; those judgments train nothing), and the champion the loop ends with"
     )
     head = " ".join(f"{'round ' + str(i + 1):>16}" for i in range(rounds))
     print(
         f"{'rule:variant':<28} {head} {'RM acc':>7} {'RM=rule':>8} {'KL':>6} {'ppl':>11} "
-        f"{'gate':>8} {'humans':>14} {'champion':>8}"
+        f"{'gate':>8} {'humans vs':>17} {'champion':>8}"
     )
     for label in labels:
         rows = summary.get(label, [])
@@ -447,13 +447,14 @@ def print_summary(
             if last.get("human_interval"):
                 low, high = last["human_interval"]
                 humans += f" ({100 * low:.0f}-{100 * high:.0f})"
+            humans += f" r{last.get('human_vs', 0)}"  # vs that round's candidate (r0: the base)
         champion = champions.get(label)
         delivered = "—" if champion is None else f"round {champion}" if champion else "base"
         print(
             f"{label:<28} {cells} {number(last.get('reward_accuracy'), 100):>7} "
             f"{number(last.get('reward_rule_agreement'), 100):>8} "
             f"{number(last.get('kl_to_base'), digits=2):>6} {fluency:>11} {gate:>8} "
-            f"{humans:>14} {delivered:>8}"
+            f"{humans:>17} {delivered:>8}"
         )
 
 

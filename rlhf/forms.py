@@ -104,6 +104,14 @@ def _setting_field(path: str, default: Any) -> forms.Field | None:
 
 class RoundLaunchForm(forms.Form):
     method = forms.ChoiceField(choices=method_choices, initial=DEFAULT_METHOD)
+    promote_pending = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="First promote the latest round's candidate if the promotion gate passes it",
+        help_text="Then this round starts from it. The gate needs humans to prefer it to the "
+        "champion (the 95% lower bound of their win-rate above the bar) and its answers to stay "
+        "fluent; otherwise the round starts from the champion, and the round records why.",
+    )
     config = forms.CharField(
         required=False,
         initial="",
@@ -201,6 +209,14 @@ class RoundLaunchForm(forms.Form):
                 except forms.ValidationError as exc:
                     self.add_error(path, exc)
         return cleaned
+
+    @property
+    def wants_promotion(self) -> bool:
+        """Whether the launch puts the pending candidate through the gate first (the box's
+        value; checked on a fresh form). Call after ``is_valid()`` on a bound form."""
+        if not self.is_bound:
+            return bool(self.fields["promote_pending"].initial)
+        return bool(self.cleaned_data.get("promote_pending"))
 
     def overrides(self) -> dict[str, Any]:
         """The config the launch asks for: the fields given (an empty one keeps its default),

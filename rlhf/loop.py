@@ -20,7 +20,7 @@ from django.conf import settings
 from labeling.models import Project, Prompt, Split
 from rlhf import runner, selectors, services
 from rlhf.leaderboard import WinRate, wilson_interval
-from rlhf.models import Checkpoint, Round, RoundStatus, resolve_data_path
+from rlhf.models import Round, RoundStatus, resolve_data_path
 from rlhf.simulate import annotators_ensure, judge_in_process, judge_over_http
 
 ROUND_STEPS = ("reward", "policy", "evaluate", "generate")
@@ -55,6 +55,7 @@ class RoundFigures:
     human_win_rate: float | None = None
     human_pairs: int = 0
     human_interval: tuple[float, float] | None = None
+    human_vs: int = 0  # the round whose candidate was champion then (0: the base model)
     promoted: bool = False
     wall_s: dict[str, float] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
@@ -121,29 +122,19 @@ def _judge(
     return stats.judged
 
 
-def _decide_promotion(
-    project: Project, previous: Round | None, promote: str
-) -> tuple[WinRate | None, bool]:
-    if (
-        previous is None
-        or previous.checkpoint_id is None
-        or previous.status != RoundStatus.SUCCEEDED
-    ):
+def _decide_promotion(project: Project, promote: str) -> tuple[WinRate | None, bool]:
+    """The latest round's candidate through the gate, as a launch with ``promote_pending`` puts
+    it (``auto``; ``always``: forced past it, recorded and logged; ``never``: only its human
+    win-rate against the champion)."""
+    pending = selectors.pending_candidate(project)
+    if pending is None:
         return None, False
-    candidate = Checkpoint.objects.get(pk=previous.checkpoint_id)
-    champion = services.checkpoint_champion(project=project)
-    rate = selectors.human_win_rate(candidate, champion)
-    if promote == "never" or candidate.is_champion:
-        return rate, False
-    try:  # auto: the promotion gate decides; always: forced past it (recorded and logged)
-        services.checkpoint_promote(
-            checkpoint=candidate,
-            force=promote == "always",
-            promoted_by=f"run_loop --promote {promote}",
-        )
-    except services.PromotionRefused:
-        return rate, False
-    return rate, True
+    if promote == "never":
+        return pending.win_rate, False
+    decision = services.pending_candidate_promote(
+        project=project, force=promote == "always", promoted_by=f"run_loop --promote {promote}"
+    )
+    return pending.win_rate, bool(decision and decision["promoted"])
 
 
 def rule_evaluation_vs_base(
@@ -207,12 +198,11 @@ def loop_run(
     """Run ``opts.rounds`` rounds end to end; returns (and reports) each round's figures."""
     accounts = annotators_ensure(project, opts.annotators, prefix="loop")
     figures: list[RoundFigures] = []
-    previous: Round | None = None
     for index in range(opts.rounds):
         started = time.monotonic()
         judged = _judge(project, accounts, opts, seed=opts.seed + 1000 * index, limit=opts.limit)
         judge_s = time.monotonic() - started
-        human_prev, promoted = _decide_promotion(project, previous, opts.promote)
+        human_prev, promoted = _decide_promotion(project, opts.promote)
         round_ = services.round_launch(project=project, method=opts.method, config=opts.config)
         round_ = runner.round_drive(round_.pk)
         round_ = Round.objects.select_related(
@@ -267,13 +257,13 @@ def loop_run(
         on_round(row)
         if round_.status != RoundStatus.SUCCEEDED:
             break
-        previous = round_
     last = figures[-1] if figures else None
     if opts.decide > 0 and last is not None and last.status == RoundStatus.SUCCEEDED:
         last.decided = _judge(
             project, accounts, opts, seed=opts.seed + 1000 * opts.rounds, limit=opts.decide
         )
-        rate, last.promoted = _decide_promotion(project, previous, opts.promote)
+        last.human_vs = champion_after(figures)
+        rate, last.promoted = _decide_promotion(project, opts.promote)
         if rate is not None:
             last.human_win_rate, last.human_pairs = rate.rate, rate.judged
             last.human_interval = rate.interval
@@ -330,15 +320,16 @@ def champion_after(figures: list[RoundFigures]) -> int:
 
 
 def human_cell(row: RoundFigures) -> str:
-    """The last candidate's human win-rate vs its champion, judged after the loop: "66.0% (59-72)
-    of 190", or "—" when it was not judged."""
+    """The last candidate's human win-rate vs the champion of the time, judged after the loop:
+    "66.0% (59-72) of 190 vs round 2", or "—" when it was not judged."""
     if row.human_win_rate is None:
         return "—"
     cell = _pct(row.human_win_rate)
     if row.human_interval is not None:
         low, high = row.human_interval
         cell += f" ({100 * low:.0f}-{100 * high:.0f})"
-    return f"{cell} of {row.human_pairs}"
+    opponent = f"round {row.human_vs}" if row.human_vs else "the base model"
+    return f"{cell} of {row.human_pairs} vs {opponent}"
 
 
 def champion_line(figures: list[RoundFigures]) -> str:
@@ -350,7 +341,7 @@ def champion_line(figures: list[RoundFigures]) -> str:
         verdict = "promoted" if last.promoted else "not promoted"
         line += (
             f"; round {last.number}'s candidate, judged after the loop ({last.decided} "
-            f"judgments): humans prefer it {human_cell(last)} pairs vs its champion, {verdict}"
+            f"judgments): humans prefer it in {human_cell(last)}, {verdict}"
         )
         if last.blocked and not last.promoted:
             line += f" (the gate holds it back: {', '.join(last.blocked)})"

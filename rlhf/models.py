@@ -240,6 +240,10 @@ class Round(models.Model):
     # ``{comparison id: [choice, strength]}``, so that a later change of one does not change what
     # the round trains on (or its hash).
     snapshot_adjudications = models.JSONField(default=dict, blank=True)
+    # Asked at launch (``promote_pending``): the latest round's candidate put through the
+    # promotion gate before this round chose its parent: ``{round, checkpoint, champion,
+    # promoted, reason}`` (``services.pending_candidate_promote``); empty when not asked.
+    launch_decision = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=10, choices=RoundStatus.choices, default=RoundStatus.QUEUED
     )

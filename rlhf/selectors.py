@@ -643,6 +643,8 @@ def promotion_blockers_of(checkpoint_ids: Iterable[int]) -> dict[int, list[Flag]
         "checkpoint", "reward_checkpoint"
     )
     for round_ in rounds:
+        if round_.checkpoint_id is None:
+            continue
         flags = round_signals(round_, humans=WinRate(0, 0, 0)).flags
         found[round_.checkpoint_id] = [f for f in flags if f.code in signals.BLOCKING_FLAGS]
     return found
@@ -693,6 +695,15 @@ class LaunchPreview:
     rounds: list[int]  # the round numbers the snapshot takes ([]: every comparison)
     min_rows: int  # PAIRWISE_MIN_SNAPSHOT
     parent: Checkpoint | None  # the champion it starts from; None: the base, made at launch
+    # The latest round's candidate, not the champion, and what the gate says of it now; with
+    # ``promote_pending`` a launch promotes it first when the gate passes it (``parent`` is then
+    # that candidate, and the rows are those about it).
+    pending: PendingCandidate | None = None
+    promote_pending: bool = False
+
+    @property
+    def promotes_first(self) -> bool:
+        return self.promote_pending and self.pending is not None and self.pending.gate.passed
 
     @property
     def data_words(self) -> str:
@@ -708,6 +719,8 @@ class LaunchPreview:
             return "the base model"
         if self.parent.parent_id is None:
             return f"checkpoint #{self.parent.pk}, the base model"
+        if self.promotes_first:
+            return f"checkpoint #{self.parent.pk}, promoted to champion first"
         return f"checkpoint #{self.parent.pk}, the champion"
 
     @property
@@ -764,13 +777,16 @@ def launch_defaults(project: Project, method: str) -> dict[str, Any]:
 
 
 def launch_preview(
-    project: Project, method: str, overrides: dict[str, Any] | None
+    project: Project, method: str, overrides: dict[str, Any] | None, promote_pending: bool = False
 ) -> LaunchPreview:
-    """The preview of a launch of ``method`` with ``overrides``; ConfigError names the field.
+    """The preview of a launch of ``method`` with ``overrides`` (and ``promote_pending``: the
+    latest candidate promoted first if the gate passes it); ConfigError names the field.
     Resolved as the launch resolves it: size-aware defaults for the base model and the rows."""
     model_params = project_model_params(project)
     config = resolve_config(method, overrides, model_params=model_params)
-    chosen = snapshot_select(project, config["snapshot"], method)
+    pending = pending_candidate(project)
+    promoted = pending.checkpoint if promote_pending and pending and pending.gate.passed else None
+    chosen = snapshot_select(project, config["snapshot"], method, champion=promoted)
     if model_params is not None:
         config = resolve_config(
             method, overrides, model_params=model_params, snapshot_size=len(chosen.rows)
@@ -781,8 +797,54 @@ def launch_preview(
         rows=len(chosen.rows),
         rounds=chosen.rounds,
         min_rows=settings.PAIRWISE_MIN_SNAPSHOT,
-        parent=Checkpoint.objects.champion_of(project),
+        parent=promoted or Checkpoint.objects.champion_of(project),
+        pending=pending,
+        promote_pending=promote_pending,
     )
+
+
+def launch_decision_line(decision: Mapping[str, Any]) -> str:
+    """A round's ``launch_decision`` in words (the launch's confirmation and the command)."""
+    done = "promoted first" if decision["promoted"] else "not promoted"
+    if decision.get("forced"):
+        done += " (forced)"
+    return (
+        f"round {decision['round']}'s candidate #{decision['checkpoint']} was {done}: "
+        f"{decision['reason']}"
+    )
+
+
+@dataclass(frozen=True)
+class PendingCandidate:
+    """The latest succeeded round's candidate while it is not the champion, with its human
+    win-rate against the champion and what the promotion gate says of it now."""
+
+    round_number: int
+    checkpoint: Checkpoint
+    champion_id: int
+    win_rate: WinRate
+    gate: GateVerdict
+
+
+def pending_candidate(project: Project) -> PendingCandidate | None:
+    """The candidate a launch with ``promote_pending`` puts through the gate first: the newest
+    succeeded round's checkpoint, unless it is the champion (None then, or before any round)."""
+    latest = (
+        Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
+        .exclude(checkpoint=None)
+        .select_related("checkpoint__model_spec")
+        .order_by("-number")
+        .first()
+    )
+    champion = Checkpoint.objects.champion_of(project)
+    if latest is None or latest.checkpoint is None or champion is None:
+        return None
+    candidate = latest.checkpoint
+    if candidate.pk == champion.pk:
+        return None
+    win_rate = human_win_rate(candidate, champion)
+    gate = gate_verdict(candidate.pk, champion.pk, win_rate, promotion_blockers(candidate))
+    return PendingCandidate(latest.number, candidate, champion.pk, win_rate, gate)
 
 
 @dataclass(frozen=True)
@@ -792,11 +854,12 @@ class Snapshot:
     rows: list[dict[str, Any]]  # the training rows of the round's method
 
 
-def rounds_since_champion(project: Project) -> list[int]:
-    """The batches gathered about the champion, newest first: those of the succeeded rounds
-    started from it, then the one of the round that made it (0, the comparisons no round made,
-    for a champion no round made)."""
-    champion = Checkpoint.objects.champion_of(project)
+def rounds_since_champion(project: Project, champion: Checkpoint | None = None) -> list[int]:
+    """The batches gathered about the champion (``champion``: the one a launch would promote
+    first, in its stead), newest first: those of the succeeded rounds started from it, then the
+    one of the round that made it (0, the comparisons no round made, for a champion no round
+    made)."""
+    champion = champion or Checkpoint.objects.champion_of(project)
     if champion is None:
         return []
     rounds = list(
@@ -814,9 +877,11 @@ def snapshot_select(
     snapshot: dict[str, Any],
     method: str,
     adjudications: Mapping[int, tuple[str, int | None]] | None = None,
+    champion: Checkpoint | None = None,
 ) -> Snapshot:
     """What a round of ``method`` with this snapshot config trains on now (``adjudications``:
-    the ones a launch freezes; None: the stored ones).
+    the ones a launch freezes; None: the stored ones; ``champion``: the champion it would start
+    from, when not the current one: a candidate the launch would promote first).
 
     ``rounds: newest`` takes the latest round's batch, once it is judged:
 
@@ -846,7 +911,7 @@ def snapshot_select(
         return take(numbers)
     if not snapshot_judgment_ids(project, snapshot, numbers):  # the latest batch, unjudged
         return Snapshot(numbers, [], [])
-    chosen = take([*dict.fromkeys([*numbers, *rounds_since_champion(project)])])
+    chosen = take([*dict.fromkeys([*numbers, *rounds_since_champion(project, champion)])])
     older = (
         Round.objects.filter(project=project, status=RoundStatus.SUCCEEDED)
         .order_by("-number")

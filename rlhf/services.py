@@ -244,14 +244,61 @@ def checkpoint_promote(
 # --- rounds --------------------------------------------------------------------------------------
 
 
+def pending_candidate_promote(
+    *, project: Project, force: bool = False, promoted_by: str = ""
+) -> dict[str, Any] | None:
+    """Put the latest round's candidate (``selectors.pending_candidate``) through the promotion
+    gate (``force``: past it, recorded). Returns what happened, ``{round, checkpoint, champion,
+    promoted, forced, reason}`` with the gate's reason in words, or None when no candidate is
+    pending (no round yet, or the latest round's candidate is the champion)."""
+    pending = selectors.pending_candidate(project)
+    if pending is None:
+        return None
+    promoted = True
+    try:
+        checkpoint_promote(checkpoint=pending.checkpoint, force=force, promoted_by=promoted_by)
+    except PromotionRefused:
+        promoted = False
+    return {
+        "round": pending.round_number,
+        "checkpoint": pending.checkpoint.pk,
+        "champion": pending.champion_id,
+        "promoted": promoted,
+        "forced": promoted and not pending.gate.passed,
+        "reason": pending.gate.reason,
+    }
+
+
 def round_launch(
     *,
     project: Project,
     method: str = "dpo",
     config: dict[str, Any] | None = None,
     created_by: Any = None,
+    promote_pending: bool = False,
 ) -> Round:
-    """Freeze the judgment snapshot, create the round and its four steps, enqueue the first."""
+    """Freeze the judgment snapshot, create the round and its four steps, enqueue the first.
+
+    ``promote_pending``: first put the latest round's candidate through the promotion gate
+    (:func:`pending_candidate_promote`), so the round starts from it when humans have shown it
+    better; what the gate said is recorded on the round (``launch_decision``). A launch that is
+    then refused leaves the champion as it was.
+    """
+    if not promote_pending:
+        return _round_launch(project, method, config, created_by, {})
+    by = created_by.get_username() if getattr(created_by, "pk", None) else "a launch"
+    with transaction.atomic():
+        decision = pending_candidate_promote(project=project, promoted_by=f"{by} (at launch)")
+        return _round_launch(project, method, config, created_by, decision or {})
+
+
+def _round_launch(
+    project: Project,
+    method: str,
+    config: dict[str, Any] | None,
+    created_by: Any,
+    launch_decision: dict[str, Any],
+) -> Round:
     try:  # the method, then the whole config, down to the engine specs it becomes
         resolved = resolve_config(method, config)
     except ConfigError as exc:
@@ -332,6 +379,7 @@ def round_launch(
                     project, reward_snapshot, reward_ids, method="dpo"
                 ),
                 snapshot_adjudications={str(pk): list(d) for pk, d in frozen.items()},
+                launch_decision=launch_decision,
                 created_by=created_by if getattr(created_by, "pk", None) else None,
             )
         except IntegrityError as exc:

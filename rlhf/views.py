@@ -78,12 +78,13 @@ def project_rounds(request: HttpRequest, project_id: int) -> HttpResponse:
                     method=form.cleaned_data["method"],
                     config=form.overrides(),
                     created_by=request.user,
+                    promote_pending=form.wants_promotion,
                 )
             except LabelingError as exc:
                 form.add_config_error(exc.field, exc.message)
                 status = exc.status
             else:
-                messages.success(request, f"Round {round_.number} launched.")
+                messages.success(request, launched_message(round_))
                 return redirect("rlhf:round_detail", round_id=round_.pk)
         else:
             status = FORM_ERROR_STATUS
@@ -111,6 +112,15 @@ def project_rounds(request: HttpRequest, project_id: int) -> HttpResponse:
     return _render(request, "rlhf/rounds.html", partial, context, status=status)
 
 
+def launched_message(round_: Round) -> str:
+    """The launch's confirmation, with what the gate said of the pending candidate if asked."""
+    message = f"Round {round_.number} launched from checkpoint #{round_.parent_checkpoint_id}."
+    if round_.launch_decision:
+        line = selectors.launch_decision_line(round_.launch_decision)
+        message += f" {line[0].upper()}{line[1:]}."
+    return message
+
+
 def _launch_preview(project: Project, form: RoundLaunchForm) -> selectors.LaunchPreview | None:
     """The round the form would launch, or None (its errors then say why)."""
     if form.is_bound and (
@@ -119,7 +129,12 @@ def _launch_preview(project: Project, form: RoundLaunchForm) -> selectors.Launch
         return None
     method = form.cleaned_data["method"] if form.is_bound else form.entry.name
     try:
-        return selectors.launch_preview(project, method, form.overrides() if form.is_bound else {})
+        return selectors.launch_preview(
+            project,
+            method,
+            form.overrides() if form.is_bound else {},
+            promote_pending=form.wants_promotion,
+        )
     except ConfigError as exc:
         if not form.errors.get(exc.field or "__all__"):
             form.add_config_error(exc.field, str(exc))

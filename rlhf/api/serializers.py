@@ -24,6 +24,12 @@ class RoundLaunchSerializer(serializers.Serializer[Any]):
         help_text="Overrides of the method's defaults, by section: seed, snapshot, reward, "
         "policy, evaluate, generate.",
     )
+    promote_pending = serializers.BooleanField(
+        default=False,
+        help_text="First put the latest round's candidate through the promotion gate, so the "
+        "round starts from it when humans have shown it better; the round records what the "
+        "gate said (launch_decision).",
+    )
 
 
 class TrainingRunSerializer(serializers.ModelSerializer[TrainingRun]):
@@ -81,6 +87,7 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
             "status",
             "config",
             "parent_checkpoint",
+            "launch_decision",
             "checkpoint",
             "reward_checkpoint",
             "snapshot_hash",

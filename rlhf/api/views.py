@@ -85,6 +85,7 @@ class ProjectRoundsView(AdminAPIView):
             method=serializer.validated_data["method"],
             config=serializer.validated_data["config"],
             created_by=request.user,
+            promote_pending=serializer.validated_data["promote_pending"],
         )
         return Response(RoundSerializer(round_).data, status=status.HTTP_201_CREATED)
 

@@ -24,7 +24,12 @@ def test_the_summary_shows_the_gate_and_the_champion(capsys: pytest.CaptureFixtu
         "polite:default": [
             _row(1, 0.706),
             _row(2, 0.777, promoted_prev=True),
-            {**_row(3, 0.805), "human_win_rate": 0.66, "human_interval": [0.59, 0.72]},
+            {
+                **_row(3, 0.805),
+                "human_win_rate": 0.66,
+                "human_interval": [0.59, 0.72],
+                "human_vs": 2,
+            },
         ],
         "formatted:default": [
             _row(1, 0.533),
@@ -43,6 +48,6 @@ def test_the_summary_shows_the_gate_and_the_champion(capsys: pytest.CaptureFixtu
     )
     assert "70.6 (65-75)" in polite and "80.5 (76-84)" in polite
     # the last candidate's human win-rate judged after the loop, where it was (--decide)
-    assert polite.split()[-5:] == ["open", "66.0", "(59-72)", "round", "3"]
+    assert polite.split()[-6:] == ["open", "66.0", "(59-72)", "r2", "round", "3"]
     assert formatted.split()[-4:] == ["held", "—", "round", "2"]
     assert concise.split()[-3:] == ["—", "—", "—"]

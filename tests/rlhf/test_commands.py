@@ -173,8 +173,10 @@ def test_run_loop_decides_the_last_candidate_when_asked(
     # nothing. The fake engine's answers tie, so humans say 50% and the gate keeps the base.
     decided = Judgment.objects.filter(comparison__batch=f"round-{round_.number}:vs-champion")
     assert decided.count() == 6
-    assert "round 1's candidate, judged after the loop (6 judgments): humans prefer it 50.0%" in out
-    assert "of 6 pairs vs its champion, not promoted" in out
+    assert (
+        "round 1's candidate, judged after the loop (6 judgments): humans prefer it in 50.0%" in out
+    )
+    assert "of 6 vs the base model, not promoted" in out
     assert out.splitlines()[-1].startswith("champion after the loop: the base model")
     assert services.checkpoint_champion(project=demo_project).adapter_path is None
 

@@ -74,6 +74,6 @@ def test_launch_a_round_with_the_keyboard(
     round_ = Round.objects.get(project=judged_project)
     assert round_.method == "ipo" and round_.config["policy"]["max_steps"] == 6
     assert page.url.endswith(f"/rounds/{round_.pk}/")
-    assert "Round 1 launched." in page.inner_text("#round-live")
+    assert "Round 1 launched from checkpoint #" in page.inner_text("#round-live")
     assert errors == []
     page.close()

@@ -85,6 +85,7 @@ def _decided(promoted: bool, *, blocked: tuple[str, ...] = ()) -> list[RoundFigu
     last = figures[-1]
     last.decided, last.human_win_rate, last.human_pairs = 200, 0.66, 190
     last.human_interval, last.promoted, last.blocked = (0.59, 0.72), promoted, blocked
+    last.human_vs = 1
     return figures
 
 
@@ -94,10 +95,10 @@ def test_the_last_candidate_decided_after_the_loop() -> None:
     assert champion_after(_decided(False)) == 1
     promoted = champion_line(_decided(True))
     assert promoted.startswith("champion after the loop: round 3;")
-    assert (
-        "judged after the loop (200 judgments): humans prefer it 66.0% (59-72) of 190" in promoted
+    assert promoted.endswith(
+        "judged after the loop (200 judgments): humans prefer it in 66.0% (59-72) of 190 vs "
+        "round 1, promoted"
     )
-    assert promoted.endswith("vs its champion, promoted")
     refused = champion_line(_decided(False, blocked=("fluency_collapse",)))
     assert refused.startswith("champion after the loop: round 1;")
     assert refused.endswith("not promoted (the gate holds it back: fluency_collapse)")
@@ -106,7 +107,7 @@ def test_the_last_candidate_decided_after_the_loop() -> None:
 
 def test_the_human_cell() -> None:
     row = _decided(True)[-1]
-    assert human_cell(row) == "66.0% (59-72) of 190"
-    row.human_interval = None
-    assert human_cell(row) == "66.0% of 190"
+    assert human_cell(row) == "66.0% (59-72) of 190 vs round 1"
+    row.human_interval, row.human_vs = None, 0
+    assert human_cell(row) == "66.0% of 190 vs the base model"
     assert human_cell(_rounds(0.6)[0]) == "—"

@@ -322,13 +322,13 @@ def test_the_loop_promotes_through_the_gate(
     candidate = Checkpoint.objects.create(
         project=demo_project, model_spec=base.model_spec, parent=base, adapter_dir="x"
     )
-    previous = Round.objects.create(
+    Round.objects.create(
         project=demo_project, number=1, parent_checkpoint=base, checkpoint=candidate,
         status=RoundStatus.SUCCEEDED, snapshot_hash="0" * 64,
     )  # fmt: skip
     judged_pairs(candidate, base, wins=wins, losses=losses)
-    rate, did = loop._decide_promotion(demo_project, previous, promote)
-    assert did is promoted and rate is not None
+    rate, did = loop._decide_promotion(demo_project, promote)
+    assert did is promoted and rate is not None and rate.judged == wins + losses
     champion = Checkpoint.objects.champion_of(demo_project)
     assert champion == (candidate if promoted else base)
     candidate.refresh_from_db()

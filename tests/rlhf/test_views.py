@@ -211,12 +211,13 @@ def test_polling_pages_query_counts_do_not_grow_with_the_history(
     assert listing.content.decode().count("<tr>") == rounds + 1
     with django_assert_num_queries(6):  # + the base model's path (the form's size-aware defaults)
         admin_client.get(f"/projects/{project.pk}/rounds/")
-    # + project, checkpoints, rounds, all judgments between checkpoints, reward models, model
-    # specs, has-rounds, the project's model
-    with django_assert_num_queries(10):
+    # + project, checkpoints, rounds, all judgments between checkpoints, the rounds that made
+    # them (the gate's flags), reward models, model specs, has-rounds, the project's model
+    with django_assert_num_queries(11):
         checkpoints = admin_client.get(f"/projects/{project.pk}/checkpoints/").content.decode()
     # each candidate won its one pair against the base (its parent, or the current champion)
     assert checkpoints.count("<b>100%</b> of 1 ") == rounds
+    assert checkpoints.count('data-gate="refuses"') == rounds  # one pair decides nothing
     assert checkpoints.count("data-leaderboard=") == rounds + 1
 
 
@@ -248,7 +249,7 @@ def test_the_launch_message_goes_with_the_next_poll(
     )
     page = response.content.decode()
     live = page[page.index('<section id="round-live"') :]
-    assert "Round 1 launched." in live  # shown inside the polled section
+    assert "Round 1 launched from checkpoint #" in live  # shown inside the polled section
     polled = admin_client.get(response.redirect_chain[-1][0], headers=HX).content.decode()
     assert "launched" not in polled and "queued." not in polled
 

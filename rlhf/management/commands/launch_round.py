@@ -60,6 +60,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--config", default="", help="JSON overrides of the method's defaults, or @file.json"
         )
+        parser.add_argument(
+            "--promote-pending",
+            action="store_true",
+            help="first put the latest round's candidate through the promotion gate (the round "
+            "starts from it if the gate passes it)",
+        )
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--wait", action="store_true", help="follow the round run by a worker")
         mode.add_argument("--inline", action="store_true", help="run the round in this process")
@@ -79,9 +85,16 @@ class Command(BaseCommand):
         except json.JSONDecodeError as exc:
             raise CommandError(f"--config is not valid JSON: {exc}") from exc
         try:
-            round_ = services.round_launch(project=project, method=options["method"], config=config)
+            round_ = services.round_launch(
+                project=project,
+                method=options["method"],
+                config=config,
+                promote_pending=options["promote_pending"],
+            )
         except LabelingError as exc:
             raise CommandError(f"{exc.field}: {exc.message}" if exc.field else exc.message) from exc
+        if round_.launch_decision:
+            self.stdout.write(selectors.launch_decision_line(round_.launch_decision))
         self.stdout.write(
             f"round {round_.number} (id {round_.pk}) of {project.name!r}: {round_.method}, "
             f"{round_.snapshot_size} preferences, from checkpoint #{round_.parent_checkpoint_id}"
