@@ -254,19 +254,19 @@ def pending_candidate_promote(
     pending = selectors.pending_candidate(project)
     if pending is None:
         return None
-    promoted = True
-    try:
-        checkpoint_promote(checkpoint=pending.checkpoint, force=force, promoted_by=promoted_by)
-    except PromotionRefused:
-        promoted = False
-    return {
+    decision = {
         "round": pending.round_number,
         "checkpoint": pending.checkpoint.pk,
         "champion": pending.champion_id,
-        "promoted": promoted,
-        "forced": promoted and not pending.gate.passed,
-        "reason": pending.gate.reason,
     }
+    try:
+        promoted = checkpoint_promote(
+            checkpoint=pending.checkpoint, force=force, promoted_by=promoted_by
+        )
+    except PromotionRefused as refused:  # the verdict the gate gave, in its words
+        return {**decision, "promoted": False, "forced": False, "reason": refused.verdict.reason}
+    record = promoted.metrics["promotion"]
+    return {**decision, "promoted": True, "forced": record["forced"], "reason": record["verdict"]}
 
 
 def round_launch(

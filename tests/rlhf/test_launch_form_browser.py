@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from rlhf import tasks
-from rlhf.models import Round
+from rlhf import services, tasks
+from rlhf.models import Checkpoint, Round, RoundStatus
 from tests.factories import UserFactory
+from tests.rlhf.test_services import judged_pairs
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls below are still sync.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -75,5 +76,58 @@ def test_launch_a_round_with_the_keyboard(
     assert round_.method == "ipo" and round_.config["policy"]["max_steps"] == 6
     assert page.url.endswith(f"/rounds/{round_.pk}/")
     assert "Round 1 launched from checkpoint #" in page.inner_text("#round-live")
+    assert errors == []
+    page.close()
+
+
+def test_the_launch_form_says_whether_it_promotes_the_pending_candidate_first(
+    browser: Any, live_server: Any, demo_project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate humans preferred: the preview says the launch promotes it first; unticking
+    the box (keyboard) says the round starts from the champion; launching with it ticked
+    records the promotion on the round page."""
+    monkeypatch.setattr(tasks, "training_run_enqueue", lambda run_id: None)  # no worker here
+    base = services.checkpoint_champion(project=demo_project)
+    candidate = Checkpoint.objects.create(
+        project=demo_project, model_spec=base.model_spec, parent=base, adapter_dir="x"
+    )
+    Round.objects.create(
+        project=demo_project, number=1, parent_checkpoint=base, checkpoint=candidate,
+        status=RoundStatus.SUCCEEDED, snapshot_hash="0" * 64,
+    )  # fmt: skip
+    judged_pairs(candidate, base, wins=40, losses=10)
+    UserFactory.create(username="boss", role="admin")
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", "pw")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/projects/")
+    page.goto(f"{live_server.url}/projects/{demo_project.pk}/rounds/")
+    pending = page.wait_for_selector("[data-testid=pending-candidate]")
+    assert pending.get_attribute("data-gate") == "passes"
+    assert "Launching promotes it first" in pending.inner_text()
+    assert page.is_checked("input[name=promote_pending]")
+    page.focus("input[name=promote_pending]")
+    page.keyboard.press("Space")  # untick: the preview follows
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=pending-candidate]')"
+        ".innerText.includes('Not asked to promote it')"
+    )
+    _idle(page)
+    assert page.evaluate("document.activeElement.name") == "promote_pending"  # focus kept
+    page.keyboard.press("Space")  # tick again
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=pending-candidate]')"
+        ".innerText.includes('Launching promotes it first')"
+    )
+    _idle(page)
+    page.click("#launch-button")
+    page.wait_for_url("**/rounds/*/")
+    decision = page.inner_text("[data-testid=launch-decision]")
+    assert f"round 1's candidate #{candidate.pk}" in decision and "promoted" in decision
+    assert Checkpoint.objects.champion_of(demo_project) == candidate
     assert errors == []
     page.close()

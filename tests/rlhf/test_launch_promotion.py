@@ -141,3 +141,12 @@ def test_the_api_and_the_command_promote_first_when_asked(pending: Checkpoint) -
     assert f"round 1's candidate #{pending.pk} was promoted first: humans preferred" in text
     assert f"from checkpoint #{pending.pk}" in text
     assert Checkpoint.objects.champion_of(project) == pending
+
+
+@pytest.mark.django_db
+def test_a_forced_decision_says_so(pending: Checkpoint) -> None:
+    judged_pairs(pending, _base(pending.project), wins=103, losses=88)
+    decision = services.pending_candidate_promote(project=pending.project, force=True)
+    assert decision is not None and decision["promoted"] is True and decision["forced"] is True
+    assert "includes 50%" in decision["reason"]
+    assert services.pending_candidate_promote(project=pending.project) is None  # decided
