@@ -27,6 +27,10 @@ smollm2``), its demo project of real questions with known answers, and rules a r
 judged on: ``factual`` (the known answer, arithmetic included) and ``factual_brief`` (the default:
 right first, then brief). The round target is then 10 minutes on 2 CPU cores.
 
+After the last round the annotators judge ``--decide`` more comparisons of its batch (200 by
+default: one round's labels, which train nothing) and the promotion gate decides its candidate,
+so the champion the loop reports is one humans chose (``--decide 0``: left undecided).
+
 Columns: the rule win-rate of the new policy vs the base (sampled answers on held-out prompts,
 95% Wilson interval), ``RM=rule`` the reward model's agreement with the rule's own (noiseless)
 labels on those same answer pairs, ``KL base`` the exact token-level KL to the base model on the
