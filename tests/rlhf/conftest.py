@@ -58,6 +58,21 @@ def demo_project(db: Any) -> Project:
 
 
 @pytest.fixture
+def pending_candidate(demo_project: Project) -> Checkpoint:
+    """Round 1's candidate in the demo project: made by a succeeded round from the base, not
+    promoted; each test judges its vs-champion pairs as it needs."""
+    base = services.checkpoint_champion(project=demo_project)
+    candidate = Checkpoint.objects.create(
+        project=demo_project, model_spec=base.model_spec, parent=base, adapter_dir="x"
+    )
+    Round.objects.create(
+        project=demo_project, number=1, parent_checkpoint=base, checkpoint=candidate,
+        status=RoundStatus.SUCCEEDED, snapshot_hash="0" * 64,
+    )  # fmt: skip
+    return candidate
+
+
+@pytest.fixture
 def judged_project(demo_project: Project) -> Project:
     """The demo project with every comparison judged by two rule-following annotators."""
     users = [user for user, _ in annotators_ensure(demo_project, 2)]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rlhf import services, tasks
-from rlhf.models import Checkpoint, Round, RoundStatus
+from rlhf.models import Checkpoint, Round
 from tests.factories import UserFactory
 from tests.rlhf.test_services import judged_pairs
 
@@ -29,14 +29,8 @@ def _idle(page: Any) -> None:
     page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling')")
 
 
-def test_launch_a_round_with_the_keyboard(
-    browser: Any,
-    live_server: Any,
-    judged_project: Any,
-    data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(tasks, "training_run_enqueue", lambda run_id: None)  # no worker here
+def _admin_page(browser: Any, live_server: Any) -> tuple[Any, list[str]]:
+    """A page logged in as an admin, and the list its script errors go to."""
     UserFactory.create(username="boss", role="admin")
     page = browser.new_page(viewport={"width": 1280, "height": 1200})
     errors: list[str] = []
@@ -46,6 +40,18 @@ def test_launch_a_round_with_the_keyboard(
     page.fill("input[name=password]", "pw")
     page.keyboard.press("Enter")
     page.wait_for_url("**/projects/")
+    return page, errors
+
+
+def test_launch_a_round_with_the_keyboard(
+    browser: Any,
+    live_server: Any,
+    judged_project: Any,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tasks, "training_run_enqueue", lambda run_id: None)  # no worker here
+    page, errors = _admin_page(browser, live_server)
     page.goto(f"{live_server.url}/projects/{judged_project.pk}/rounds/")
     page.wait_for_selector("[data-testid=launch-steps]")  # the preview loads itself
 
@@ -81,30 +87,18 @@ def test_launch_a_round_with_the_keyboard(
 
 
 def test_the_launch_form_says_whether_it_promotes_the_pending_candidate_first(
-    browser: Any, live_server: Any, demo_project: Any, monkeypatch: pytest.MonkeyPatch
+    browser: Any,
+    live_server: Any,
+    pending_candidate: Checkpoint,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A candidate humans preferred: the preview says the launch promotes it first; unticking
     the box (keyboard) says the round starts from the champion; launching with it ticked
     records the promotion on the round page."""
     monkeypatch.setattr(tasks, "training_run_enqueue", lambda run_id: None)  # no worker here
-    base = services.checkpoint_champion(project=demo_project)
-    candidate = Checkpoint.objects.create(
-        project=demo_project, model_spec=base.model_spec, parent=base, adapter_dir="x"
-    )
-    Round.objects.create(
-        project=demo_project, number=1, parent_checkpoint=base, checkpoint=candidate,
-        status=RoundStatus.SUCCEEDED, snapshot_hash="0" * 64,
-    )  # fmt: skip
-    judged_pairs(candidate, base, wins=40, losses=10)
-    UserFactory.create(username="boss", role="admin")
-    page = browser.new_page(viewport={"width": 1280, "height": 1200})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", "pw")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/projects/")
+    candidate, demo_project = pending_candidate, pending_candidate.project
+    judged_pairs(candidate, services.checkpoint_champion(project=demo_project), wins=40, losses=10)
+    page, errors = _admin_page(browser, live_server)
     page.goto(f"{live_server.url}/projects/{demo_project.pk}/rounds/")
     pending = page.wait_for_selector("[data-testid=pending-candidate]")
     assert pending.get_attribute("data-gate") == "passes"

@@ -21,22 +21,12 @@ from tests.rlhf.test_services import judged_pairs
 
 
 @pytest.fixture
-def pending(demo_project: Any) -> Checkpoint:
-    """Round 1's candidate, not promoted; its vs-champion pairs are judged by each test."""
-    base = services.checkpoint_champion(project=demo_project)
-    candidate = Checkpoint.objects.create(
-        project=demo_project, model_spec=base.model_spec, parent=base, adapter_dir="x"
-    )
-    Round.objects.create(
-        project=demo_project, number=1, parent_checkpoint=base, checkpoint=candidate,
-        status=RoundStatus.SUCCEEDED, snapshot_hash="0" * 64,
-    )  # fmt: skip
-    return candidate
+def pending(pending_candidate: Checkpoint) -> Checkpoint:
+    return pending_candidate
 
 
 def _base(project: Any) -> Checkpoint:
-    base = Checkpoint.objects.get(project=project, parent=None, kind="policy")
-    return base
+    return Checkpoint.objects.get(project=project, parent=None, kind="policy")
 
 
 @pytest.mark.django_db

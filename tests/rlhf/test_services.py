@@ -316,16 +316,15 @@ def test_a_collapsed_round_is_held_back_whatever_humans_say(
     ],
 )
 def test_the_loop_promotes_through_the_gate(
-    demo_project: Any, wins: int, losses: int, promote: str, promoted: bool, forced: bool
+    pending_candidate: Checkpoint,
+    wins: int,
+    losses: int,
+    promote: str,
+    promoted: bool,
+    forced: bool,
 ) -> None:
+    candidate, demo_project = pending_candidate, pending_candidate.project
     base = services.checkpoint_champion(project=demo_project)
-    candidate = Checkpoint.objects.create(
-        project=demo_project, model_spec=base.model_spec, parent=base, adapter_dir="x"
-    )
-    Round.objects.create(
-        project=demo_project, number=1, parent_checkpoint=base, checkpoint=candidate,
-        status=RoundStatus.SUCCEEDED, snapshot_hash="0" * 64,
-    )  # fmt: skip
     judged_pairs(candidate, base, wins=wins, losses=losses)
     rate, did = loop._decide_promotion(demo_project, promote)
     assert did is promoted and rate is not None and rate.judged == wins + losses
