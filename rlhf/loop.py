@@ -132,7 +132,10 @@ def _decide_promotion(project: Project, promote: str) -> tuple[WinRate | None, b
     if promote == "never":
         return pending.win_rate, False
     decision = services.pending_candidate_promote(
-        project=project, force=promote == "always", promoted_by=f"run_loop --promote {promote}"
+        project=project,
+        force=promote == "always",
+        promoted_by=f"run_loop --promote {promote}",
+        pending=pending,
     )
     return pending.win_rate, bool(decision and decision["promoted"])
 

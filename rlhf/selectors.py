@@ -426,9 +426,13 @@ class Standings:
     judgments: int
 
 
-def checkpoint_standings(project_id: int, checkpoints: Sequence[Checkpoint]) -> Standings:
+def checkpoint_standings(
+    project_id: int, checkpoints: Sequence[Checkpoint], *, gates: bool = True
+) -> Standings:
     """Win-rates and the Bradley-Terry leaderboard of the given policy checkpoints (others are
-    ignored) from every human judgment between two of them: one query, whatever their number."""
+    ignored) from every human judgment between two of them: one query, whatever their number;
+    with ``gates``, each candidate's promotion-gate verdict too (one more query, for the rounds'
+    blocking flags)."""
     policies = [c for c in checkpoints if c.kind == CheckpointKind.POLICY]
     ids = {c.pk for c in policies}
     champion_id = next((c.pk for c in policies if c.is_champion), None)
@@ -437,7 +441,8 @@ def checkpoint_standings(project_id: int, checkpoints: Sequence[Checkpoint]) -> 
     board = bradley_terry(outcomes)
     strengths = {s.checkpoint_id: s for s in board}
     none = WinRate(0, 0, 0)
-    blockers = promotion_blockers_of(ids) if champion_id is not None else {}
+    gated = gates and champion_id is not None
+    blockers = promotion_blockers_of(ids) if gated else {}
     by_checkpoint = {}
     for checkpoint in policies:
         opponent = checkpoint.parent_id if checkpoint.parent_id in ids else None
@@ -462,7 +467,7 @@ def checkpoint_standings(project_id: int, checkpoints: Sequence[Checkpoint]) -> 
             ),
             gate=(
                 gate_verdict(checkpoint.pk, rival, vs_champion, blockers.get(checkpoint.pk, []))
-                if rival is not None
+                if gated and rival is not None
                 else None
             ),
         )

@@ -245,13 +245,18 @@ def checkpoint_promote(
 
 
 def pending_candidate_promote(
-    *, project: Project, force: bool = False, promoted_by: str = ""
+    *,
+    project: Project,
+    force: bool = False,
+    promoted_by: str = "",
+    pending: selectors.PendingCandidate | None = None,
 ) -> dict[str, Any] | None:
-    """Put the latest round's candidate (``selectors.pending_candidate``) through the promotion
-    gate (``force``: past it, recorded). Returns what happened, ``{round, checkpoint, champion,
-    promoted, forced, reason}`` with the gate's reason in words, or None when no candidate is
-    pending (no round yet, or the latest round's candidate is the champion)."""
-    pending = selectors.pending_candidate(project)
+    """Put the latest round's candidate (``selectors.pending_candidate``; ``pending`` when the
+    caller has it already) through the promotion gate (``force``: past it, recorded). Returns
+    what happened, ``{round, checkpoint, champion, promoted, forced, reason}`` with the gate's
+    reason in words, or None when no candidate is pending (no round yet, or the latest round's
+    candidate is the champion)."""
+    pending = pending or selectors.pending_candidate(project)
     if pending is None:
         return None
     decision = {
