@@ -24,7 +24,7 @@ Environment variables (all optional; the defaults give the embedded SQLite set-u
 - ``PAIRWISE_KL_WARN``: the round page warns when the new policy's KL to its parent exceeds it (1.0).
 - ``PAIRWISE_FLUENCY_RATIO`` / ``PAIRWISE_FLUENCY_SAMPLED_RATIO``: the promotion gate holds back a
   candidate whose greedy answers read over this many times worse (the base model's perplexity)
-  than its parent's, or whose sampled answers read over this many times worse than the base
+  than its parent's (or the base model's own samples, where those read worse), or whose sampled answers read over this many times worse than the base
   model's own samples (2.0 / 3.5, measured on the built-in toy policy: set your model's own).
 - ``PAIRWISE_LOGIN_FAILURE_LIMIT`` / ``PAIRWISE_LOGIN_COOLOFF_MINUTES``: django-axes locks a
   username+IP pair out of the login page and the Django admin after this many wrong passwords,
