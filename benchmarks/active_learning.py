@@ -92,6 +92,22 @@ labels here; the 11% above was noise.
   and 150 labels: a reward model retrained from scratch for 32 steps on each batch is as noisy as
   the arms' difference, so whatever the acquisition, this benchmark cannot show a 30% saving until
   the retraining itself is steadier (more steps, or averaging several training seeds per point).
+
+Measured (2026-12-05, 2 CPU cores), ties that teach: ``--ties split`` (a tie label trains both
+orders at half weight, so the reward model learns which differences do not matter and BALD
+could steer away from pairs like them). Same models and pool (97 rule ties of 300), ``--rule
+polite --max-labels 150 --target 0.95 --arms random,bald --full-curves --jobs 2``, stopped after
+2 of 4 seeds since both said the same:
+
+- labels to 0.95: random 75 / 125, bald >150 / >150. BALD's curves: 0.88 / 0.90 / 0.92 / 0.89
+  / 0.86 / 0.91 (seed 0) and 0.73 / 0.86 / 0.88 / 0.68 / 0.85 / 0.84 (seed 1) at 25-150 labels,
+  against random's 0.88 / 0.83 / 0.97 / 0.97 / 0.94 / 0.98 and 0.73 / 0.77 / 0.91 / 0.94 / 0.97
+  / 0.97. BALD did pick fewer ties (171 and 177 rows at 150 labels, random 200 and 198: a tie
+  makes two), but what it picked instead taught less than a random draw.
+- So the target stays MISSED, and tie-aware training does not rescue the information order: on
+  this toy, pairs the reward head's dropout ensemble disagrees on are not the pairs its errors
+  come from. Left for later: an ensemble of reward models trained from different seeds (the
+  disagreement of whole models rather than of one head's masks).
 """
 
 from __future__ import annotations
@@ -198,7 +214,10 @@ class Learner:
 
     def fit(self, rows: list[dict[str, Any]]) -> None:
         set_seed(self.spec.seed)
-        self.fitted = reward.fit(self.spec, rows, use_margin=True, use_weight=False)
+        weighted = any("weight" in row for row in rows)
+        if weighted:
+            rows = [{"weight": 1.0, **row} for row in rows]
+        self.fitted = reward.fit(self.spec, rows, use_margin=True, use_weight=weighted)
 
     def accuracy(self, held_out: list[dict[str, Any]]) -> float:
         assert self.fitted is not None
@@ -218,6 +237,22 @@ class Learner:
         assert self.fitted is not None
         return scoring.bald(self.fitted.model, self.fitted.tokenizer, [p.prompt for p in pairs],
                             [p.a for p in pairs], [p.b for p in pairs], seed=seed)  # fmt: skip
+
+
+def training_rows(pair: Pair, decision: rules.Decision, ties: str) -> list[dict[str, Any]]:
+    """The reward model's rows from one label: the chosen answer over the other (margin from the
+    strength, as the rounds' snapshot makes it); a tie none (``ties="drop"``) or both orders at
+    half weight (``"split"``)."""
+    if decision.choice == "tie":
+        if ties != "split":
+            return []
+        return [{"prompt": pair.prompt, "chosen": chosen, "rejected": rejected, "margin": 0.0,
+                 "weight": 0.5} for chosen, rejected in ((pair.a, pair.b), (pair.b, pair.a))]  # fmt: skip
+    if decision.choice not in ("a", "b"):
+        return []
+    chosen, rejected = (pair.a, pair.b) if decision.choice == "a" else (pair.b, pair.a)
+    margin = (decision.strength - 1) / 3 if decision.strength else 0.0
+    return [{"prompt": pair.prompt, "chosen": chosen, "rejected": rejected, "margin": margin}]
 
 
 def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]],
@@ -254,12 +289,7 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
             batch = greedy + rng.sample(rest, min(explore, len(rest)))
         for index in batch:
             pair = pool[index]
-            decision = judge.decide(pair.prompt, pair.a, pair.b)
-            if decision.choice in ("a", "b"):
-                chosen, rejected = (pair.a, pair.b) if decision.choice == "a" else (pair.b, pair.a)
-                margin = (decision.strength - 1) / 3 if decision.strength else 0.0
-                rows.append({"prompt": pair.prompt, "chosen": chosen, "rejected": rejected,
-                             "margin": margin})  # fmt: skip
+            rows.extend(training_rows(pair, judge.decide(pair.prompt, pair.a, pair.b), args.ties))
         picked.extend(batch)
         trace.rows.append(len(rows))
         if not rows:
@@ -334,6 +364,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="train every arm up to --max-labels instead of stopping at the target, and also "
         "report the seeds' mean curve: labels until it reaches the target, and its area",
+    )
+    parser.add_argument(
+        "--ties",
+        choices=("drop", "split"),
+        default="drop",
+        help="a tie label: dropped (the rounds' default) or both orders at half weight each "
+        "(snapshot.ties: split), which teaches the reward model that the pair's difference does "
+        "not matter",
     )
     parser.add_argument("--json", help="also write the traces to this file")
     args = parser.parse_args(argv)  # fmt: skip
@@ -499,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
             pool = [p for p in pool if judge(p.prompt, p.a) != judge(p.prompt, p.b)]
         print(f"pool {len(pool)} pairs ({ties} rule ties), held-out {len(held_out)} pairs, "
               f"target accuracy {args.target}, batch {args.batch}, noise {args.noise}, "
-              f"random fraction {args.random_fraction}")  # fmt: skip
+              f"random fraction {args.random_fraction}, ties {args.ties}")  # fmt: skip
         jobs = [(arm, seed) for seed in range(args.seeds) for arm in args.arms]
         backbone = models / "reward-backbone"
         traces: list[Trace] = []

@@ -140,7 +140,15 @@ def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
             round_.snapshot_judgment_ids, snapshot, selectors.frozen_adjudications(round_)
         )
         write_jsonl(workdir / "preferences.jsonl", rows)
-        return {"data": str(workdir / "preferences.jsonl")}
+        fields = {"data": str(workdir / "preferences.jsonl")}
+        if int(round_.config["policy"].get("reward_pairs", 0)):
+            # best vs worst of the parent's samples by the round's reward model, per training
+            # prompt (rlhf.training.dpo.reward_model_pairs)
+            prompts = selectors.prompt_rows(selectors.training_prompts(round_.project))
+            write_jsonl(workdir / "prompts.jsonl", prompts)
+            fields["prompts"] = str(workdir / "prompts.jsonl")
+            fields["reward_model"] = _reward_model_dir(round_)
+        return fields
     if family == "offline-unpaired":
         write_jsonl(
             workdir / "kto.jsonl",

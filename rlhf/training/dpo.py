@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rlhf.training import data, lora, scoring
+from rlhf.training import data, generate, lora, scoring
 from rlhf.training.callbacks import ProgressCallback, quiet_trainer
 from rlhf.training.checkpoints import atomic_dir, file_hash, write_manifest
 from rlhf.training.devices import (
@@ -189,6 +189,63 @@ def train_and_save(
     return metrics, data_hash
 
 
+def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
+    """One preference row per prompt of ``spec.prompts``: the best and the worst of
+    ``spec.reward_pairs`` samples of the parent policy by ``spec.reward_model`` (rows whose
+    samples are all the same text, or score the same, are left out).
+
+    The human rows say which of two answers people prefer; the reward model, trained on every
+    judgment so far, carries that taste to every training prompt and to pairs far enough apart
+    to teach (best against worst of several), the way iterative DPO with a reward model does
+    (Xiong et al. 2024; Dong et al. 2024, RLHFlow). Samples come from the parent (base + parent
+    adapter), the policy the round starts from, so the pairs are on-policy."""
+    import torch
+
+    if not spec.reward_pairs or spec.prompts is None or spec.reward_model is None:
+        return []
+    device = resolve_device(spec.device)
+    prompts = data.load_prompts(spec.prompts)
+    policy, tokenizer = generate.load_policy(
+        spec.base_model, spec.parent_adapter, device, dtype=spec.dtype,
+        chat_template=spec.chat_template,
+    )  # fmt: skip
+    messages = [row["prompt"] for row in prompts]
+    samples = generate.sample(
+        policy,
+        tokenizer,
+        messages,
+        num_samples=spec.reward_pairs,
+        max_new_tokens=spec.reward_pairs_max_new_tokens,
+        temperature=1.0,
+        seed=spec.seed,
+    )
+    del policy
+    reward_model, reward_tokenizer = scoring.load_reward_model(spec.reward_model, device)
+    flat_prompts = [m for m, texts in zip(messages, samples, strict=True) for _ in texts]
+    flat_texts = [text for texts in samples for text, _ in texts]
+    scores = scoring.score(reward_model, reward_tokenizer, flat_prompts, flat_texts)
+    del reward_model
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    rows: list[dict[str, Any]] = []
+    at = 0
+    for row, texts in zip(prompts, samples, strict=True):
+        scored = [(scores[at + i], text) for i, (text, _) in enumerate(texts) if text]
+        at += len(texts)
+        if len(scored) < 2:
+            continue
+        best, worst = max(scored), min(scored)
+        if best[1] == worst[1] or best[0] == worst[0]:
+            continue
+        rows.append({"prompt_id": f"rm-{row['prompt_id']}", "prompt": row["prompt"],
+                     "chosen": best[1], "rejected": worst[1]})  # fmt: skip
+    events.log(
+        f"dpo: {len(rows)} reward-model pairs (best vs worst of {spec.reward_pairs} parent "
+        f"samples on {len(prompts)} prompts)"
+    )
+    return rows
+
+
 def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     from trl import DPOConfig, DPOTrainer
 
@@ -198,6 +255,7 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     set_seed(spec.seed)
     rows = data.load_preferences(spec.data)
     train_rows, eval_rows = data.split(rows, spec.eval_fraction)
+    train_rows = train_rows + reward_model_pairs(spec, events)
     events.log(
         f"dpo: {len(train_rows)} train / {len(eval_rows)} held-out pairs, loss {spec.loss_type}"
         + (f" + {spec.sft_weight} x sft" if spec.sft_weight > 0 else "")

@@ -416,8 +416,8 @@ class RewardResult(_Json):
 class DPOSpec(_Common, _Lora, _Optim):
     """Direct preference optimisation of the policy with LoRA."""
 
-    _input_files: ClassVar[tuple[str, ...]] = ("data",)
-    _input_dirs: ClassVar[tuple[str, ...]] = ("parent_adapter",)
+    _input_files: ClassVar[tuple[str, ...]] = ("data", "prompts")
+    _input_dirs: ClassVar[tuple[str, ...]] = ("parent_adapter", "reward_model")
 
     base_model: str
     data: str
@@ -435,6 +435,13 @@ class DPOSpec(_Common, _Lora, _Optim):
     learning_rate: float = 5e-4
     num_epochs: float = 2.0
     batch_size: int = 8
+    # Reward-model pairs (0: none): this many samples of the parent policy per prompt of
+    # ``prompts``, scored by ``reward_model``; each prompt's best and worst become one more
+    # preference row (the human rows stay as they are). Both paths are the runner's.
+    reward_pairs: int = 0
+    reward_pairs_max_new_tokens: int = 32
+    prompts: str | None = None
+    reward_model: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -443,6 +450,25 @@ class DPOSpec(_Common, _Lora, _Optim):
         self._check_optim()
         _base_model_exists(name, "base_model", self.base_model)
         _output_free(name, "output_dir", self.output_dir)
+        _require(
+            self.reward_pairs == 0 or self.reward_pairs >= 2,
+            name,
+            "reward_pairs",
+            f"must be 0 (off) or >= 2 samples a prompt, got {self.reward_pairs}",
+        )
+        _require(
+            self.reward_pairs_max_new_tokens >= 1,
+            name,
+            "reward_pairs_max_new_tokens",
+            "must be >= 1",
+        )
+        if self.reward_pairs:
+            _require(
+                bool(self.prompts) and bool(self.reward_model),
+                name,
+                "reward_pairs",
+                "needs prompts and a reward model (the round's)",
+            )
         _choice(name, "loss_type", self.loss_type, DPO_LOSS_TYPES)
         _choice(name, "reference", self.reference, REFERENCES)
         _require(self.beta > 0, name, "beta", f"must be > 0, got {self.beta}")

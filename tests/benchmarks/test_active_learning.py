@@ -101,3 +101,22 @@ def test_full_curves_train_past_the_target_and_report_the_mean_curve() -> None:
     assert len(traces) == 4 and all(" 12:" in line for line in traces)
     assert "the seeds' mean curve" in out
     assert "bald/random 1.00" in out  # both means reach 0.0 at the first point
+
+
+def test_a_tie_trains_nothing_or_both_orders_at_half_weight() -> None:
+    module = bench_module("active_learning.py")
+    prompt = [{"role": "user", "content": "Hi?"}]
+    pair = module.Pair(prompt=prompt, a="Hello.", b="Hi.")
+    tie = module.rules.Decision("tie", None)
+    assert module.training_rows(pair, tie, "drop") == []
+    split = module.training_rows(pair, tie, "split")
+    assert [(r["chosen"], r["rejected"], r["weight"], r["margin"]) for r in split] == [
+        ("Hello.", "Hi.", 0.5, 0.0),
+        ("Hi.", "Hello.", 0.5, 0.0),
+    ]
+    for ties in ("drop", "split"):  # a decided label is one row, its margin from the strength
+        (row,) = module.training_rows(pair, module.rules.Decision("b", 4), ties)
+        assert (row["chosen"], row["rejected"], row["margin"]) == ("Hi.", "Hello.", 1.0)
+        assert "weight" not in row
+    (weak,) = module.training_rows(pair, module.rules.Decision("a", 1), "split")
+    assert (weak["chosen"], weak["margin"]) == ("Hello.", 0.0)

@@ -197,6 +197,42 @@ def test_online_rl_round_trains_against_the_new_reward_model(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("reward_pairs", [0, 4])
+def test_reward_pairs_hand_the_dpo_step_the_round_reward_model_and_its_prompts(
+    judged_project: Any,
+    fake_engine: Path,
+    django_capture_on_commit_callbacks: Any,
+    reward_pairs: int,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        round_ = services.round_launch(
+            project=judged_project, config={"policy": {"reward_pairs": reward_pairs}}
+        )
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.SUCCEEDED, round_.error
+    spec = selectors.round_runs(round_)[1].spec["policy"]
+    assert spec["reward_pairs"] == reward_pairs
+    assert Path(spec["data"]).name == "preferences.jsonl"  # the human rows, as always
+    if not reward_pairs:
+        assert "reward_model" not in spec and "prompts" not in spec
+        return
+    reward = round_.reward_checkpoint
+    assert reward is not None
+    assert spec["reward_model"] == str(Path(str(reward.adapter_path)) / "merged")
+    prompts = [json.loads(line) for line in Path(spec["prompts"]).read_text().splitlines()]
+    assert len(prompts) == 8  # the training split only
+    assert {row["prompt_id"] for row in prompts} == {
+        str(p.pk) for p in selectors.training_prompts(judged_project)
+    }
+
+
+@pytest.mark.django_db
+def test_a_reward_pairs_setting_of_one_is_refused(judged_project: Any) -> None:
+    with pytest.raises(LabelingError, match=r"reward_pairs.*must be 0 \(off\) or >= 2"):
+        services.round_launch(project=judged_project, config={"policy": {"reward_pairs": 1}})
+
+
+@pytest.mark.django_db
 def test_second_round_warm_starts_from_the_promoted_champion(
     judged_project: Any, fake_engine: Path, django_capture_on_commit_callbacks: Any
 ) -> None:

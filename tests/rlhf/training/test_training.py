@@ -22,7 +22,15 @@ from rlhf.training import (
     rules,
     scoring,
 )
-from rlhf.training.specs import DPOSpec, EvaluateSpec, GenerateSpec, OnlineSpec, RewardSpec
+from rlhf.training.progress import Events
+from rlhf.training.specs import (
+    DPOSpec,
+    EvaluateSpec,
+    GenerateSpec,
+    OnlineSpec,
+    RewardSpec,
+    SpecError,
+)
 
 
 def test_reward_learns_correct_and_polite(reward_result: Any) -> None:
@@ -99,6 +107,49 @@ def test_dpo_warm_start_keeps_base_as_reference(
         dpo_result.eval_margin_after, rel=1e-3, abs=1e-4
     )
     assert checkpoints.read_manifest(warm.checkpoint_dir)["parent"] == dpo_result.checkpoint_dir
+
+
+def test_reward_pairs_add_the_reward_models_best_against_its_worst(
+    dpo_result: Any, reward_result: Any, policy_dir: str, preferences_file: Path,
+    prompts_file: Path, work_dir: Path,
+) -> None:  # fmt: skip
+    spec = DPOSpec(base_model=policy_dir, data=str(preferences_file), output_dir=str(work_dir / "dpo-rm"),
+                   parent_adapter=dpo_result.checkpoint_dir, max_steps=1, batch_size=4,
+                   reward_pairs=4, prompts=str(prompts_file), reward_model=reward_result.merged_dir)  # fmt: skip
+    rows = dpo.reward_model_pairs(spec, Events())
+    prompts = data.load_prompts(prompts_file)
+    assert 0 < len(rows) <= len(prompts)
+    assert {row["prompt_id"] for row in rows} <= {f"rm-{p['prompt_id']}" for p in prompts}
+    model, tokenizer = scoring.load_reward_model(reward_result.merged_dir)
+    chosen = scoring.score(
+        model, tokenizer, [r["prompt"] for r in rows], [r["chosen"] for r in rows]
+    )
+    rejected = scoring.score(model, tokenizer, [r["prompt"] for r in rows],
+                             [r["rejected"] for r in rows])  # fmt: skip
+    assert all(c > r for c, r in zip(chosen, rejected, strict=True))
+    assert all(row["chosen"] != row["rejected"] for row in rows)
+    # the same seed samples the same answers: the rows are reproducible
+    assert dpo.reward_model_pairs(spec, Events()) == rows
+    # the round trains on them next to its human rows
+    result = dpo.run(spec)
+    plain = len(data.split(data.load_preferences(preferences_file), spec.eval_fraction)[0])
+    assert result.num_train == plain + len(rows)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"reward_pairs": 1}, "must be 0 (off) or >= 2"),
+        ({"reward_pairs": 4}, "needs prompts and a reward model"),
+        ({"reward_pairs": 4, "reward_pairs_max_new_tokens": 0}, "must be >= 1"),
+    ],
+)
+def test_reward_pairs_settings_are_checked(
+    policy_dir: str, preferences_file: Path, work_dir: Path, fields: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)):
+        DPOSpec(base_model=policy_dir, data=str(preferences_file),
+                output_dir=str(work_dir / "dpo-bad"), **fields)  # fmt: skip
 
 
 def test_sft_weight_keeps_the_chosen_answers_likely(
