@@ -142,9 +142,10 @@ def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
         write_jsonl(workdir / "preferences.jsonl", rows)
         fields = {"data": str(workdir / "preferences.jsonl")}
         if int(round_.config["policy"].get("reward_pairs", 0)):
-            # best vs worst of the parent's samples by the round's reward model, per training
-            # prompt (rlhf.training.dpo.reward_model_pairs)
-            prompts = selectors.prompt_rows(selectors.training_prompts(round_.project))
+            # best vs worst of the parent's samples by the round's reward model, on the training
+            # prompts the round generates for (rlhf.training.dpo.reward_model_pairs)
+            limit = int(round_.config["generate"]["max_prompts"])
+            prompts = selectors.prompt_rows(selectors.generation_prompts(round_.project, limit))
             write_jsonl(workdir / "prompts.jsonl", prompts)
             fields["prompts"] = str(workdir / "prompts.jsonl")
             fields["reward_model"] = _reward_model_dir(round_)

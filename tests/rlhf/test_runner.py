@@ -220,10 +220,21 @@ def test_reward_pairs_hand_the_dpo_step_the_round_reward_model_and_its_prompts(
     assert reward is not None
     assert spec["reward_model"] == str(Path(str(reward.adapter_path)) / "merged")
     prompts = [json.loads(line) for line in Path(spec["prompts"]).read_text().splitlines()]
-    assert len(prompts) == 8  # the training split only
+    assert len(prompts) == 8  # the training split only, those the generate step samples for
     assert {row["prompt_id"] for row in prompts} == {
         str(p.pk) for p in selectors.training_prompts(judged_project)
     }
+    with django_capture_on_commit_callbacks(execute=True):
+        capped = services.round_launch(
+            project=judged_project,
+            config={
+                "policy": {"reward_pairs": reward_pairs},
+                "generate": {"max_prompts": 3},
+                "snapshot": {"rounds": "all"},  # round 1's batch is not judged yet
+            },
+        )
+    spec = selectors.round_runs(capped)[1].spec["policy"]
+    assert len(Path(spec["prompts"]).read_text().splitlines()) == 3
 
 
 @pytest.mark.django_db
