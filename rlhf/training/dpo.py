@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,15 +190,26 @@ def train_and_save(
 
 
 def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
-    """One preference row per prompt of ``spec.prompts``: the best and the worst of
-    ``spec.reward_pairs`` samples of the parent policy by ``spec.reward_model`` (rows whose
-    samples are all the same text, or score the same, are left out).
+    """One preference row per prompt of ``spec.prompts``: of ``spec.reward_pairs`` samples of
+    the parent policy, the one ``spec.reward_model`` scores best among those that read fluently,
+    against the one it scores worst (rows whose samples are all the same text, or score the same,
+    are left out).
 
     The human rows say which of two answers people prefer; the reward model, trained on every
     judgment so far, carries that taste to every training prompt and to pairs far enough apart
     to teach (best against worst of several), the way iterative DPO with a reward model does
     (Xiong et al. 2024; Dong et al. 2024, RLHFlow). Samples come from the parent (base + parent
-    adapter), the policy the round starts from, so the pairs are on-policy."""
+    adapter), the policy the round starts from, so the pairs are on-policy.
+
+    Fluently: the base model's perplexity on the answer at most ``spec.reward_pairs_fluency``
+    times the median over all the samples. A reward model rewards what it can see; under a rule
+    that likes short answers, best-of-8 by it chose fragments ("oftever.", "Of course! Ottawa.")
+    and two rounds of imitating them turned the policy to word salad (benchmarks/loop.py,
+    concise, seed 2: the base model's perplexity on its samples 20.6 and 28.2 against 2.8). An
+    unfluent sample can still be the rejected answer: pushing it down teaches the same thing."""
+    import math
+    import statistics
+
     import torch
 
     if not spec.reward_pairs or spec.prompts is None or spec.reward_model is None:
@@ -220,9 +231,18 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
         seed=spec.seed,
     )
     del policy
-    reward_model, reward_tokenizer = scoring.load_reward_model(spec.reward_model, device)
     flat_prompts = [m for m, texts in zip(messages, samples, strict=True) for _ in texts]
     flat_texts = [text for texts in samples for text, _ in texts]
+    base, _ = generate.load_policy(spec.base_model, None, device, dtype=spec.dtype,
+                                   chat_template=spec.chat_template)  # fmt: skip
+    logps, counts = scoring.completion_logps_and_counts(base, tokenizer, flat_prompts, flat_texts)
+    del base
+    perplexities = [
+        math.exp(-lp / n) if n else math.inf for lp, n in zip(logps, counts, strict=True)
+    ]
+    finite = [p for p in perplexities if math.isfinite(p)]
+    ceiling = spec.reward_pairs_fluency * statistics.median(finite) if finite else math.inf
+    reward_model, reward_tokenizer = scoring.load_reward_model(spec.reward_model, device)
     scores = scoring.score(reward_model, reward_tokenizer, flat_prompts, flat_texts)
     del reward_model
     if device == "cuda":
@@ -230,20 +250,36 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     at = 0
     for row, texts in zip(prompts, samples, strict=True):
-        scored = [(scores[at + i], text) for i, (text, _) in enumerate(texts) if text]
+        scored = [(scores[at + i], text, perplexities[at + i]) for i, (text, _) in enumerate(texts)]
         at += len(texts)
-        if len(scored) < 2:
-            continue
-        best, worst = max(scored), min(scored)
-        if best[1] == worst[1] or best[0] == worst[0]:
-            continue
-        rows.append({"prompt_id": f"rm-{row['prompt_id']}", "prompt": row["prompt"],
-                     "chosen": best[1], "rejected": worst[1]})  # fmt: skip
+        pair = pick_pair(scored, ceiling)
+        if pair is not None:
+            rows.append({"prompt_id": f"rm-{row['prompt_id']}", "prompt": row["prompt"],
+                         "chosen": pair[0], "rejected": pair[1]})  # fmt: skip
+    unfluent = sum(p > ceiling for p in perplexities)
     events.log(
-        f"dpo: {len(rows)} reward-model pairs (best vs worst of {spec.reward_pairs} parent "
-        f"samples on {len(prompts)} prompts)"
+        f"dpo: {len(rows)} reward-model pairs (best fluent vs worst of {spec.reward_pairs} parent "
+        f"samples on {len(prompts)} prompts; {unfluent} samples over {ceiling:.1f} perplexity "
+        "not chosen)"
     )
     return rows
+
+
+def pick_pair(
+    samples: Sequence[tuple[float, str, float]], ceiling: float
+) -> tuple[str, str] | None:
+    """(chosen, rejected) of one prompt's samples ``(reward, text, perplexity)``: the best-scored
+    sample whose perplexity is at most ``ceiling`` against the worst-scored of all; None when no
+    sample is fluent, or the two are the same text or score the same. Empty texts never count."""
+    scored = [one for one in samples if one[1]]
+    fluent = [one for one in scored if one[2] <= ceiling]
+    if not fluent:
+        return None
+    best = max(fluent, key=lambda one: one[0])
+    worst = min(scored, key=lambda one: one[0])
+    if best[1] == worst[1] or best[0] <= worst[0]:
+        return None
+    return best[1], worst[1]
 
 
 def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:

@@ -440,6 +440,9 @@ class DPOSpec(_Common, _Lora, _Optim):
     # preference row (the human rows stay as they are). Both paths are the runner's.
     reward_pairs: int = 0
     reward_pairs_max_new_tokens: int = 32
+    # a sample the base model reads over this many times worse (perplexity) than the median
+    # sample is never the chosen answer of a reward-model pair
+    reward_pairs_fluency: float = 2.0
     prompts: str | None = None
     reward_model: str | None = None
 
@@ -461,6 +464,12 @@ class DPOSpec(_Common, _Lora, _Optim):
             name,
             "reward_pairs_max_new_tokens",
             "must be >= 1",
+        )
+        _require(
+            self.reward_pairs_fluency >= 1.0,
+            name,
+            "reward_pairs_fluency",
+            f"must be >= 1 (times the median sample's perplexity), got {self.reward_pairs_fluency}",
         )
         if self.reward_pairs:
             _require(

@@ -136,12 +136,36 @@ def test_reward_pairs_add_the_reward_models_best_against_its_worst(
     assert result.num_train == plain + len(rows)
 
 
+def test_a_reward_model_pair_never_chooses_an_unfluent_answer() -> None:
+    # (reward, text, the base model's perplexity on it)
+    samples = [(0.9, "oftever.", 40.0), (0.5, "Ottawa is the capital.", 3.0),
+               (0.1, "The capital of Canada is, well, Ottawa I think.", 4.0)]  # fmt: skip
+    assert dpo.pick_pair(samples, ceiling=6.0) == (
+        "Ottawa is the capital.",
+        "The capital of Canada is, well, Ottawa I think.",
+    )
+    # an unfluent answer can be the rejected one
+    assert dpo.pick_pair([(0.5, "Ottawa.", 3.0), (-1.0, "ch ch.", 50.0)], 6.0) == (
+        "Ottawa.",
+        "ch ch.",
+    )
+    assert dpo.pick_pair(samples, ceiling=100.0) == (
+        "oftever.",
+        "The capital of Canada is, well, Ottawa I think.",
+    )
+    assert dpo.pick_pair(samples, ceiling=2.0) is None  # nothing fluent
+    assert dpo.pick_pair([(0.5, "Same.", 3.0), (0.5, "Other.", 3.0)], 6.0) is None  # a tie
+    assert dpo.pick_pair([(0.5, "Same.", 3.0)], 6.0) is None
+    assert dpo.pick_pair([(0.9, "", 1.0), (0.5, "A.", 3.0), (0.1, "B.", 3.0)], 6.0) == ("A.", "B.")
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
         ({"reward_pairs": 1}, "must be 0 (off) or >= 2"),
         ({"reward_pairs": 4}, "needs prompts and a reward model"),
         ({"reward_pairs": 4, "reward_pairs_max_new_tokens": 0}, "must be >= 1"),
+        ({"reward_pairs_fluency": 0.5}, "must be >= 1 (times the median"),
     ],
 )
 def test_reward_pairs_settings_are_checked(
