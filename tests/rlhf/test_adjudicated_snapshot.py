@@ -136,7 +136,10 @@ def test_the_round_keeps_the_adjudication_it_launched_with(
     settings.PAIRWISE_MIN_SNAPSHOT = 10
     from rlhf import runner, services
 
-    round_ = services.round_launch(project=project, method="dpo", config={})
+    # reward_pairs 0: the policy step's data file is planned below without a reward step first
+    round_ = services.round_launch(
+        project=project, method="dpo", config={"policy": {"reward_pairs": 0}}
+    )
     outvoted = Comparison.objects.get(project=project, prompt__external_id="outvoted")
     assert round_.snapshot_adjudications == {str(outvoted.pk): ["a", 4]}
     launched_hash = round_.snapshot_hash
