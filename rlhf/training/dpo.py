@@ -291,7 +291,8 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     set_seed(spec.seed)
     rows = data.load_preferences(spec.data)
     train_rows, eval_rows = data.split(rows, spec.eval_fraction)
-    train_rows = train_rows + reward_model_pairs(spec, events)
+    by_reward_model = reward_model_pairs(spec, events)
+    train_rows = train_rows + by_reward_model
     events.log(
         f"dpo: {len(train_rows)} train / {len(eval_rows)} held-out pairs, loss {spec.loss_type}"
         + (f" + {spec.sft_weight} x sft" if spec.sft_weight > 0 else "")
@@ -337,5 +338,6 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
         checkpoint_dir=str(Path(spec.output_dir).resolve()),
         data_hash=data_hash,
         wall_s=round(time.monotonic() - start, 3),
+        num_reward_pairs=len(by_reward_model),
         **metrics,
     )

@@ -513,6 +513,7 @@ class DPOResult(_Json):
     steps: int
     data_hash: str
     wall_s: float
+    num_reward_pairs: int = 0  # of num_train, rows the reward model made (``reward_pairs``)
 
 
 # --------------------------------------------------------------------------- kto

@@ -4,10 +4,12 @@ no torch); specs from rows; what a step's results become; the engine's command l
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from labeling.models import Comparison, Judgment, Response
 from labeling.services import LabelingError
@@ -15,6 +17,7 @@ from rlhf import runner, selectors, services, supervision
 from rlhf.models import Checkpoint, CheckpointKind, RoundStatus, RunStatus
 from rlhf.runs import run_output_dir, training_run_claim
 from rlhf.simulate import annotators_ensure, judge_in_process
+from tests.factories import UserFactory
 
 
 @pytest.mark.django_db
@@ -216,6 +219,18 @@ def test_reward_pairs_hand_the_dpo_step_the_round_reward_model_and_its_prompts(
     if not reward_pairs:
         assert "reward_model" not in spec and "prompts" not in spec
         return
+    # the round page says how many of the pairs the policy trained on the reward model made
+    policy_run = selectors.round_runs(round_)[1]
+    policy_run.result = {**policy_run.result, "num_train": 30, "num_reward_pairs": 8}
+    policy_run.save(update_fields=["result"])
+    client = Client()
+    client.force_login(UserFactory.create(username="viewer", role="admin"))
+    page = client.get(f"/rounds/{round_.pk}/").content.decode()
+    assert re.search(
+        r'data-testid="policy-training-pairs">30 <span class="muted">\(8 made by the reward '
+        r"model: the best of the parent's samples it scores against the worst",
+        page,
+    )
     reward = round_.reward_checkpoint
     assert reward is not None
     assert spec["reward_model"] == str(Path(str(reward.adapter_path)) / "merged")

@@ -134,6 +134,7 @@ def test_reward_pairs_add_the_reward_models_best_against_its_worst(
     result = dpo.run(spec)
     plain = len(data.split(data.load_preferences(preferences_file), spec.eval_fraction)[0])
     assert result.num_train == plain + len(rows)
+    assert result.num_reward_pairs == len(rows)
 
 
 def test_a_reward_model_pair_never_chooses_an_unfluent_answer() -> None:
