@@ -8,15 +8,15 @@ from families the built-in policy never saw, half from its own, as the loop's ev
 
     .venv/bin/python benchmarks/frontier.py [--models-dir DIR] [--samples 128] [--prompts 60]
 
-Measured (2026-12-05, 2 CPU cores, the loop's toy models: the 175-step policy), 128 samples on
-60 + 60 prompts, 32 new tokens, temperature 1; best-of-k vs a base sample, all prompts
-(k = 1 / 4 / 16 / 64; KL bound 0 / 0.64 / 1.84 / 3.17 nats):
+Measured (2026-12-05, 2 CPU cores, the loop's toy models: the 175-step policy), this script with
+its defaults: 128 samples on 60 + 60 prompts, 32 new tokens, temperature 1; best-of-k vs a base
+sample, all prompts (k = 1 / 4 / 16 / 64; KL bound 0 / 0.64 / 1.84 / 3.17 nats):
 
-- polite 49.8 / 75.2 / 81.5 / 81.5% (a base answer already polite can only be tied: ~81.5% is
+- polite 49.1 / 75.1 / 80.8 / 81.0% (a base answer already polite can only be tied: ~81% is
   the ceiling)
-- correct_polite 49.3 / 75.6 / 84.0 / 89.4%
-- concise 48.8 / 79.5 / 93.3 / 97.2%
-- formatted 49.0 / 73.0 / 88.1 / 92.5%
+- correct_polite 48.9 / 75.1 / 83.4 / 89.2%
+- concise 49.9 / 79.3 / 94.2 / 97.5%
+- formatted 49.6 / 72.0 / 87.7 / 92.3%
 
 So 75% after three rounds is within what the policy can already write (best-of-4); the loop
 reached 72-84% at round 3 with reward-model pairs (``policy.reward_pairs``) at KL 3-14 nats.

@@ -140,7 +140,7 @@ DPO_SFT_WEIGHT = 1.0
 # -> with them: polite 78.9 / 74.2 -> 81.4 / 79.8%, correct_polite 71.1 / 67.2 -> 79.8 / 79.1%,
 # concise 70.5 / 72.2 -> 72.5 / 82.2%, formatted 80.2 / 75.5 -> 84.2 / 77.3%; one-shot DPO on the
 # same 600 labels with them (seed 0): 73.4 / 65.2 / 57.7 / 59.5%. Why: best-of-4 of the base
-# policy already wins 73-80% under every rule (best-of-16: 81-93%, at a KL of at most 1.8 nats),
+# policy already wins 72-79% under every rule (best-of-16: 81-94%, at a KL of at most 1.8 nats),
 # so the built-in policy can write what annotators prefer; 200 noisy human rows a round could
 # not teach it that, and the reward model (trained on every judgment so far) carries their taste
 # to every prompt. The fluency guard (``reward_pairs_fluency``): without it, concise seed 2 chose

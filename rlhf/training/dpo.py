@@ -216,8 +216,10 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
         return []
     device = resolve_device(spec.device)
     prompts = data.load_prompts(spec.prompts)
+    # the adapter stays unmerged: with it disabled the same weights are the base model, which
+    # reads the samples below (no second load)
     policy, tokenizer = generate.load_policy(
-        spec.base_model, spec.parent_adapter, device, dtype=spec.dtype,
+        spec.base_model, spec.parent_adapter, device, merge=False, dtype=spec.dtype,
         chat_template=spec.chat_template,
     )  # fmt: skip
     messages = [row["prompt"] for row in prompts]
@@ -230,13 +232,13 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
         temperature=1.0,
         seed=spec.seed,
     )
-    del policy
     flat_prompts = [m for m, texts in zip(messages, samples, strict=True) for _ in texts]
     flat_texts = [text for texts in samples for text, _ in texts]
-    base, _ = generate.load_policy(spec.base_model, None, device, dtype=spec.dtype,
-                                   chat_template=spec.chat_template)  # fmt: skip
-    logps, counts = scoring.completion_logps_and_counts(base, tokenizer, flat_prompts, flat_texts)
-    del base
+    with reference_of(policy) if spec.parent_adapter else contextlib.nullcontext():
+        logps, counts = scoring.completion_logps_and_counts(
+            policy, tokenizer, flat_prompts, flat_texts
+        )
+    del policy
     perplexities = [
         math.exp(-lp / n) if n else math.inf for lp, n in zip(logps, counts, strict=True)
     ]
