@@ -21,6 +21,7 @@ Without a CUDA device it exits with status 3 and says so (it cannot run on a CPU
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -206,7 +207,10 @@ def run_round(args: argparse.Namespace) -> int:  # pragma: no cover - needs a GP
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(policy_dir)
-    pair_tokens = _pair_tokens(tokenizer, preference_rows, int(config["policy"]["max_length"]))
+    # the toy's config names only what it changes from DPOSpec's defaults (no max_length, batch
+    # size or LoRA targets: the size-aware defaults add those for a real model)
+    max_length = int(config["policy"].get("max_length", _spec_default(DPOSpec, "max_length")))
+    pair_tokens = _pair_tokens(tokenizer, preference_rows, max_length)
     times: dict[str, float] = {}
 
     def timed(step: str, call: Callable[[], Any]) -> Any:
@@ -220,11 +224,12 @@ def run_round(args: argparse.Namespace) -> int:  # pragma: no cover - needs a GP
     rm = timed("reward", lambda: reward.run(RewardSpec(base_model=backbone_dir, data=str(prefs),
                                                        output_dir=str(shared / f"rm-{rank}"), **common,
                                                        **config["reward"])))  # fmt: skip
-    dpo_cfg = {**config["policy"], "reference": "base"}
-    dpo_cfg["lora_target_modules"] = tuple(dpo_cfg["lora_target_modules"])
-    policy = timed("dpo", lambda: dpo.run(DPOSpec(base_model=policy_dir, data=str(prefs),
-                                                  output_dir=str(shared / f"dpo-{rank}"), **common,
-                                                  **dpo_cfg)))  # fmt: skip
+    # a first round; reward-model pairs use this round's reward model, as rlhf.runner does
+    dpo_fields = methods.first_round_policy_fields(config["policy"], prompts=str(prompts),
+                                                   reward_model=str(rm.merged_dir))  # fmt: skip
+    dpo_spec = DPOSpec(base_model=policy_dir, data=str(prefs), output_dir=str(shared / f"dpo-{rank}"),
+                       **common, **dpo_fields)  # fmt: skip
+    policy = timed("dpo", lambda: dpo.run(dpo_spec))
     _barrier(world)
     if rank != 0:
         return 0
@@ -243,13 +248,8 @@ def run_round(args: argparse.Namespace) -> int:  # pragma: no cover - needs a GP
         len(tokenizer(t, add_special_tokens=False)["input_ids"]) + 1 for t in generated
     )
     p = float(params or 0)
-    trained = (
-        int(policy.steps)
-        * int(dpo_cfg["batch_size"])
-        * int(dpo_cfg["gradient_accumulation_steps"])
-        * world
-    )
-    dpo_tokens = trained * pair_tokens
+    trained = int(policy.steps) * dpo_spec.batch_size * dpo_spec.gradient_accumulation_steps * world
+    dpo_tokens = round(trained * pair_tokens)
     work_of = {  # step: (tokens, model FLOPs)
         "reward": (None, None),  # the backbone differs from the policy: tokens/s only via logs
         "dpo": (dpo_tokens, dpo_tokens * 8 * p),  # policy fwd+bwd (6P) + reference fwd (2P)
@@ -268,8 +268,8 @@ def run_round(args: argparse.Namespace) -> int:  # pragma: no cover - needs a GP
         print(f"{step:9} {wall:7.1f} {tokens or '-':>9} {rate} {achieved} "
               f"{(f'{100 * ratio:5.1f}%' if ratio is not None else '-'):>6}")  # fmt: skip
     print(f"{'total':9} {sum(times.values()):7.1f}")
-    print(f"reward accuracy {rm.eval_accuracy}; dpo {policy.steps} steps; factual win rate vs parent "
-          f"{ev.rule_win_rates.get('factual')}")  # fmt: skip
+    print(f"reward accuracy {rm.eval_accuracy}; dpo {policy.steps} steps, {policy.num_reward_pairs} "
+          f"reward-model pairs; factual win rate vs parent {ev.rule_win_rates.get('factual')}")  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
@@ -279,6 +279,11 @@ def _barrier(world: int) -> None:  # pragma: no cover - needs a GPU
         from accelerate import PartialState
 
         PartialState().wait_for_everyone()
+
+
+def _spec_default(spec_type: type, name: str) -> Any:
+    """The default of field ``name`` of an engine spec dataclass."""
+    return next(f.default for f in dataclasses.fields(spec_type) if f.name == name)
 
 
 def _pair_tokens(tokenizer: Any, rows: list[dict[str, Any]], max_length: int) -> float:

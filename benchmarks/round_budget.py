@@ -88,7 +88,6 @@ def main() -> int | None:
             k: v for k, v in methods.REWARD_DEFAULTS.items() if k in reward_fields
         }
         dpo_cfg = {k: v for k, v in methods.POLICY_DEFAULTS["dpo"].items() if k in policy_fields}
-        dpo_cfg["reference"] = "base"  # a first round: its parent is the base model
         evaluate_cfg = dict(methods.EVALUATE_DEFAULTS)
         generate_cfg = {
             k: methods.GENERATE_DEFAULTS[k]
@@ -109,8 +108,12 @@ def main() -> int | None:
     load_start = os.getloadavg()[0]
     rm = timed("reward", lambda: reward.run(RewardSpec(base_model=models.reward_backbone_dir, data=str(prefs),
                                                        output_dir=str(work / "rm"), **reward_cfg)))  # fmt: skip
+    # a first round (the base model is the reference); reward-model pairs use this round's
+    # reward model on the prompts, as rlhf.runner hands them over
+    dpo_fields = methods.first_round_policy_fields(dpo_cfg, prompts=str(prompts),
+                                                   reward_model=str(rm.merged_dir))  # fmt: skip
     policy = timed("dpo", lambda: dpo.run(DPOSpec(base_model=models.policy_dir, data=str(prefs),
-                                                  output_dir=str(work / "dpo"), **dpo_cfg)))  # fmt: skip
+                                                  output_dir=str(work / "dpo"), **dpo_fields)))  # fmt: skip
     ev = timed("evaluate", lambda: evaluate.run(EvaluateSpec(
         base_model=models.policy_dir, candidate_adapter=policy.checkpoint_dir, reward_model=str(rm.merged_dir),
         prompts=str(prompts), rules=("correct_polite",), **evaluate_cfg)))  # fmt: skip
@@ -128,7 +131,7 @@ def main() -> int | None:
     print(
         f"{'total':9} {sum(w for w, _ in times.values()):7.1f} {sum(c for _, c in times.values()):7.1f}"
     )
-    print(f"reward: {rm.steps} steps, held-out accuracy {rm.eval_accuracy:.3f}; dpo: {policy.steps} steps, margin "
+    print(f"reward: {rm.steps} steps, held-out accuracy {rm.eval_accuracy:.3f}; dpo: {policy.steps} steps ({policy.num_reward_pairs} reward-model pairs), margin "
           f"{policy.eval_margin_before:.3f} -> {policy.eval_margin_after:.3f}; win rate {ev.win_rate:.3f}; "
           f"correct_polite win rate {ev.rule_win_rates['correct_polite']:.3f}")  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
@@ -161,8 +164,6 @@ def smollm2_round(args: argparse.Namespace) -> int:
     rows = questions.prompt_rows(args.prompts, seed=1)
     prompts.write_text("".join(json.dumps({"prompt_id": r["prompt_id"], "prompt": r["prompt"]}) + "\n"
                                for r in rows))  # fmt: skip
-    dpo_cfg = {**config["policy"], "reference": "base"}  # a first round: the parent is the base
-    dpo_cfg["lora_target_modules"] = tuple(dpo_cfg["lora_target_modules"])
     generate_cfg = {
         k: config["generate"][k] for k in ("num_samples", "temperature", "max_new_tokens")
     }
@@ -185,8 +186,10 @@ def smollm2_round(args: argparse.Namespace) -> int:
     load_start = os.getloadavg()[0]
     rm = timed("reward", lambda ev: reward.run(RewardSpec(base_model=models.reward_backbone_dir, data=str(prefs),
                                                           output_dir=str(work / "rm"), **config["reward"]), ev))  # fmt: skip
+    dpo_fields = methods.first_round_policy_fields(config["policy"], prompts=str(prompts),
+                                                   reward_model=str(rm.merged_dir))  # fmt: skip
     policy = timed("dpo", lambda ev: dpo.run(DPOSpec(base_model=models.policy_dir, data=str(prefs),
-                                                     output_dir=str(work / "dpo"), **dpo_cfg), ev))  # fmt: skip
+                                                     output_dir=str(work / "dpo"), **dpo_fields), ev))  # fmt: skip
     ev_result = timed("evaluate", lambda ev: evaluate.run(EvaluateSpec(
         base_model=models.policy_dir, candidate_adapter=policy.checkpoint_dir, reward_model=str(rm.merged_dir),
         prompts=str(prompts), rules=("factual", "factual_brief"), **evaluate_cfg), ev))  # fmt: skip
@@ -206,7 +209,7 @@ def smollm2_round(args: argparse.Namespace) -> int:
                  if e.get("event") == "progress" and "tokens_per_s" in e.get("metrics", {})]  # fmt: skip
         print(f"{step:9} {wall:7.1f} {cpu:7.1f}  {rates[-1] if rates else '-'}")
     print(f"{'total':9} {total:7.1f} {sum(c for _, c in times.values()):7.1f}  (target <= 600 s)")
-    print(f"reward: {rm.steps} steps, held-out accuracy {rm.eval_accuracy}; dpo: {policy.steps} steps, margin "
+    print(f"reward: {rm.steps} steps, held-out accuracy {rm.eval_accuracy}; dpo: {policy.steps} steps ({policy.num_reward_pairs} reward-model pairs), margin "
           f"{policy.eval_margin_before} -> {policy.eval_margin_after}; reward-model win rate {ev_result.win_rate:.3f}; "
           f"factual win rate {ev_result.rule_win_rates.get('factual')}")  # fmt: skip
     sample = (work / "samples.jsonl").read_text().splitlines()[:3]

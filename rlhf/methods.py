@@ -626,3 +626,19 @@ def check_against_engine(method: TrainingMethod, config: dict[str, Any]) -> None
                 field = f"{section}.{exc.field}" if exc.field else section
                 reason = str(exc).split(f"field '{exc.field}': ", 1)[-1]
                 raise ConfigError(f"{field}: {reason}", field=field) from exc
+
+
+def first_round_policy_fields(
+    policy: Mapping[str, Any], *, prompts: str, reward_model: str
+) -> dict[str, Any]:
+    """A resolved config's ``policy`` section as the fields of an offline policy step's spec in a
+    first round run outside the runner (the benchmarks): the base model is the reference, and
+    reward-model pairs (``reward_pairs`` > 0) get what ``rlhf.runner`` hands the step, the
+    prompts file and the round's merged reward model. Lists become the spec's tuples."""
+    fields = {
+        key: tuple(value) if isinstance(value, list) else value for key, value in policy.items()
+    }
+    fields["reference"] = "base"
+    if int(fields.get("reward_pairs", 0)):
+        fields.update(prompts=prompts, reward_model=reward_model)
+    return fields

@@ -202,3 +202,36 @@ def test_vllm_generation_is_launch_config_checked_by_field_name() -> None:
     assert config["policy"]["use_vllm"] is True
     with pytest.raises(methods.ConfigError, match=r"policy\.vllm_server_base_url"):
         methods.resolve_config("grpo", {"policy": {"use_vllm": True, "vllm_mode": "server"}})
+
+
+@pytest.mark.parametrize("model_params", [None, 134_515_008])  # the toy, SmolLM2-135M
+@pytest.mark.parametrize("reward_pairs", [None, 0])  # the dpo default (8), off
+def test_a_first_round_outside_the_runner_builds_the_dpo_spec(
+    tmp_path: Path, model_params: int | None, reward_pairs: int | None
+) -> None:
+    """The benchmarks (round_budget.py, gpu_round.py) run a round's policy step without the
+    runner: with the default reward-model pairs the spec needs the prompts and the reward model
+    the runner would hand over (without them DPOSpec refuses), and lists become tuples."""
+    overrides = {} if reward_pairs is None else {"policy": {"reward_pairs": reward_pairs}}
+    config = resolve_config("dpo", overrides, model_params=model_params, snapshot_size=200)
+    spec = SPEC_TYPES["dpo"]
+    paths = spec.placeholder_paths(tmp_path)
+    fields = methods.first_round_policy_fields(
+        config["policy"], prompts=paths["prompts"], reward_model=paths["reward_model"]
+    )
+    built = spec.from_json(
+        {k: v for k, v in paths.items() if k not in {"prompts", "reward_model"}} | fields
+    )
+    assert built.reference == "base"
+    if reward_pairs is None:
+        assert built.reward_pairs == methods.DPO_REWARD_PAIRS > 0
+        assert (built.prompts, built.reward_model) == (paths["prompts"], paths["reward_model"])
+    else:
+        assert built.reward_pairs == 0 and built.prompts is None and built.reward_model is None
+    if model_params is not None:  # the size-aware defaults name the LoRA targets, as a list
+        assert isinstance(config["policy"]["lora_target_modules"], list)
+        assert built.lora_target_modules == tuple(config["policy"]["lora_target_modules"])
+    # what the scripts did before: the policy section alone is refused once reward pairs are on
+    if reward_pairs is None:
+        with pytest.raises(Exception, match="reward_pairs"):
+            spec.from_json({**paths, "prompts": None, "reward_model": None, **config["policy"]})
