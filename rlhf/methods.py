@@ -461,6 +461,9 @@ def size_defaults(
         "gradient_accumulation_steps": accumulation,
         "max_length": 192,
         "max_completion_length": 48,
+        # reward-model pairs sample as long as the round's answers: at the toy's 32 tokens a real
+        # model's answers are cut off, and a cut answer is never chosen (dpo.pick_pair)
+        "reward_pairs_max_new_tokens": 48,
     }
     if entry.is_offline:
         policy["max_steps"] = steps

@@ -214,6 +214,7 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
 
     if not spec.reward_pairs or spec.prompts is None or spec.reward_model is None:
         return []
+    started = time.monotonic()
     device = resolve_device(spec.device)
     prompts = data.load_prompts(spec.prompts)
     # the adapter stays unmerged: with it disabled the same weights are the base model, which
@@ -254,27 +255,39 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
     for row, texts in zip(prompts, samples, strict=True):
         scored = [(scores[at + i], text, perplexities[at + i]) for i, (text, _) in enumerate(texts)]
         at += len(texts)
-        pair = pick_pair(scored, ceiling)
+        # an answer cut off at the token limit is no answer to prefer: the trainer would end it
+        # with EOS there and teach the policy to stop mid-sentence
+        complete = [count < spec.reward_pairs_max_new_tokens for _, count in texts]
+        pair = pick_pair(scored, ceiling, complete)
         if pair is not None:
             rows.append({"prompt_id": f"rm-{row['prompt_id']}", "prompt": row["prompt"],
                          "chosen": pair[0], "rejected": pair[1]})  # fmt: skip
     unfluent = sum(p > ceiling for p in perplexities)
+    cut = sum(count >= spec.reward_pairs_max_new_tokens for texts in samples for _, count in texts)
     events.log(
         f"dpo: {len(rows)} reward-model pairs (best fluent vs worst of {spec.reward_pairs} parent "
-        f"samples on {len(prompts)} prompts; {unfluent} samples over {ceiling:.1f} perplexity "
-        "not chosen)"
+        f"samples on {len(prompts)} prompts; not chosen: {unfluent} samples over "
+        f"{ceiling:.1f} perplexity, {cut} cut off at {spec.reward_pairs_max_new_tokens} tokens) "
+        f"in {time.monotonic() - started:.1f} s"
     )
     return rows
 
 
 def pick_pair(
-    samples: Sequence[tuple[float, str, float]], ceiling: float
+    samples: Sequence[tuple[float, str, float]],
+    ceiling: float,
+    complete: Sequence[bool] | None = None,
 ) -> tuple[str, str] | None:
     """(chosen, rejected) of one prompt's samples ``(reward, text, perplexity)``: the best-scored
-    sample whose perplexity is at most ``ceiling`` against the worst-scored of all; None when no
-    sample is fluent, or the two are the same text or score the same. Empty texts never count."""
+    sample whose perplexity is at most ``ceiling`` and that is ``complete`` (not cut off at the
+    token limit; all are, when not given) against the worst-scored of all; None when no sample
+    can be chosen, or the two are the same text or score the same. Empty texts never count."""
+    flags = [True] * len(samples) if complete is None else list(complete)
+    if len(flags) != len(samples):
+        raise ValueError("complete: one flag per sample")
     scored = [one for one in samples if one[1]]
-    fluent = [one for one in scored if one[2] <= ceiling]
+    fluent = [one for one, ok in zip(samples, flags, strict=True)
+              if one[1] and ok and one[2] <= ceiling]  # fmt: skip
     if not fluent:
         return None
     best = max(fluent, key=lambda one: one[0])

@@ -77,6 +77,8 @@ def test_a_real_model_gets_size_aware_values_the_engine_accepts(method: str) -> 
     else:  # online RL keeps its own step budget
         assert "max_steps" not in policy
     assert config["generate"]["max_new_tokens"] == 48
+    if policy.get("reward_pairs"):  # its samples as long as the round's answers, not cut at 32
+        assert policy["reward_pairs_max_new_tokens"] == config["generate"]["max_new_tokens"]
     assert config["evaluate"]["max_prompts"] == 50
     big = resolve_config(method, model_params=7_000_000_000, snapshot_size=200)["policy"]
     assert big["learning_rate"] < policy["learning_rate"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -130,6 +131,11 @@ def test_reward_pairs_add_the_reward_models_best_against_its_worst(
     assert all(row["chosen"] != row["rejected"] for row in rows)
     # the same seed samples the same answers: the rows are reproducible
     assert dpo.reward_model_pairs(spec, Events()) == rows
+    # at a token limit every sample reaches, every answer is cut off: none is chosen
+    assert (
+        dpo.reward_model_pairs(dataclasses.replace(spec, reward_pairs_max_new_tokens=2), Events())
+        == []
+    )
     # the round trains on them next to its human rows
     result = dpo.run(spec)
     plain = len(data.split(data.load_preferences(preferences_file), spec.eval_fraction)[0])
@@ -158,6 +164,13 @@ def test_a_reward_model_pair_never_chooses_an_unfluent_answer() -> None:
     assert dpo.pick_pair([(0.5, "Same.", 3.0), (0.5, "Other.", 3.0)], 6.0) is None  # a tie
     assert dpo.pick_pair([(0.5, "Same.", 3.0)], 6.0) is None
     assert dpo.pick_pair([(0.9, "", 1.0), (0.5, "A.", 3.0), (0.1, "B.", 3.0)], 6.0) == ("A.", "B.")
+    # an answer cut off at the token limit is never chosen, but can be rejected
+    cut = [(0.9, "The capital of Canada is", 3.0), (0.5, "Ottawa.", 3.0), (0.1, "Lima.", 3.0)]
+    assert dpo.pick_pair(cut, 6.0, [False, True, True]) == ("Ottawa.", "Lima.")
+    assert dpo.pick_pair(cut, 6.0, [True, True, False]) == ("The capital of Canada is", "Lima.")
+    assert dpo.pick_pair(cut, 6.0, [False, False, False]) is None
+    with pytest.raises(ValueError, match="one flag per sample"):
+        dpo.pick_pair(cut, 6.0, [True])
 
 
 @pytest.mark.parametrize(
