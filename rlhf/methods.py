@@ -638,10 +638,10 @@ def first_round_policy_fields(
     first round run outside the runner (the benchmarks): the base model is the reference, and
     reward-model pairs (``reward_pairs`` > 0) get what ``rlhf.runner`` hands the step, the
     prompts file and the round's merged reward model. Lists become the spec's tuples."""
-    fields = {
+    fields: dict[str, Any] = {
         key: tuple(value) if isinstance(value, list) else value for key, value in policy.items()
     }
     fields["reference"] = "base"
-    if int(fields.get("reward_pairs", 0)):
+    if int(policy.get("reward_pairs", 0)):
         fields.update(prompts=prompts, reward_model=reward_model)
     return fields

@@ -207,8 +207,6 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
     and two rounds of imitating them turned the policy to word salad (benchmarks/loop.py,
     concise, seed 2: the base model's perplexity on its samples 20.6 and 28.2 against 2.8). An
     unfluent sample can still be the rejected answer: pushing it down teaches the same thing."""
-    import math
-    import statistics
 
     import torch
 
@@ -239,12 +237,23 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
         logps, counts = scoring.completion_logps_and_counts(
             policy, tokenizer, flat_prompts, flat_texts
         )
+        own: list[float] = []
+        if spec.parent_adapter:
+            # the base model's perplexity on its own answers (2 a prompt): the yardstick that does
+            # not drift with the parent (round 1: the samples above are the base model's own)
+            base_samples = generate.sample(policy, tokenizer, messages, num_samples=2,
+                                           max_new_tokens=spec.reward_pairs_max_new_tokens,
+                                           temperature=1.0, seed=spec.seed + 1)  # fmt: skip
+            own_logps, own_counts = scoring.completion_logps_and_counts(
+                policy, tokenizer, [m for m, texts in zip(messages, base_samples, strict=True)
+                                    for _ in texts], [t for texts in base_samples for t, _ in texts]
+            )  # fmt: skip
+            own = _perplexities(own_logps, own_counts)
     del policy
-    perplexities = [
-        math.exp(-lp / n) if n else math.inf for lp, n in zip(logps, counts, strict=True)
-    ]
-    finite = [p for p in perplexities if math.isfinite(p)]
-    ceiling = spec.reward_pairs_fluency * statistics.median(finite) if finite else math.inf
+    perplexities = _perplexities(logps, counts)
+    ceiling = fluency_ceiling(
+        perplexities, own or perplexities, spec.reward_pairs_fluency, spec.reward_pairs_fluency_cap
+    )
     reward_model, reward_tokenizer = scoring.load_reward_model(spec.reward_model, device)
     scores = scoring.score(reward_model, reward_tokenizer, flat_prompts, flat_texts)
     del reward_model
@@ -271,6 +280,31 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
         f"in {time.monotonic() - started:.1f} s"
     )
     return rows
+
+
+def _perplexities(logps: Sequence[float], counts: Sequence[int]) -> list[float]:
+    import math
+
+    return [math.exp(-lp / n) if n else math.inf for lp, n in zip(logps, counts, strict=True)]
+
+
+def fluency_ceiling(
+    samples: Sequence[float], base_own: Sequence[float], fluency: float, cap: float
+) -> float:
+    """The highest perplexity (the base model's) a reward-model pair's chosen answer may have:
+    ``fluency`` times the median of the parent's ``samples``, but never over ``cap`` times the
+    median of the base model's ``base_own`` samples. Relative to the parent alone the guard
+    drifted with it: on benchmarks/loop.py (concise, seeds 2 and 3) a parent whose samples the
+    base read at 7-8 (2.8 on its own) let samples up to 16 be chosen, and round 3 read 40 and
+    19.5 (word salad, held back by the gate)."""
+    import math
+    import statistics
+
+    def median(values: Sequence[float]) -> float:
+        finite = [v for v in values if math.isfinite(v)]
+        return statistics.median(finite) if finite else math.inf
+
+    return min(fluency * median(samples), cap * median(base_own))
 
 
 def pick_pair(

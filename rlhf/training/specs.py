@@ -443,6 +443,9 @@ class DPOSpec(_Common, _Lora, _Optim):
     # a sample the base model reads over this many times worse (perplexity) than the median
     # sample is never the chosen answer of a reward-model pair
     reward_pairs_fluency: float = 2.0
+    # ... nor one it reads over this many times worse than the base model's own samples, however
+    # far the parent has drifted (the promotion gate's PAIRWISE_FLUENCY_SAMPLED_RATIO default)
+    reward_pairs_fluency_cap: float = 3.5
     prompts: str | None = None
     reward_model: str | None = None
 
@@ -470,6 +473,13 @@ class DPOSpec(_Common, _Lora, _Optim):
             name,
             "reward_pairs_fluency",
             f"must be >= 1 (times the median sample's perplexity), got {self.reward_pairs_fluency}",
+        )
+        _require(
+            self.reward_pairs_fluency_cap >= 1.0,
+            name,
+            "reward_pairs_fluency_cap",
+            "must be >= 1 (times the base model's perplexity on its own samples), got "
+            f"{self.reward_pairs_fluency_cap}",
         )
         if self.reward_pairs:
             _require(

@@ -20,7 +20,7 @@ from rlhf import methods, runner, services
 from rlhf.forms import RoundLaunchForm
 from rlhf.methods import METHOD_REGISTRY, ConfigError, resolve_config, settings_of
 from rlhf.models import Round
-from rlhf.training.specs import ONLINE_ALGORITHMS, SPEC_TYPES, STEPS, KTOSpec
+from rlhf.training.specs import ONLINE_ALGORITHMS, SPEC_TYPES, STEPS, DPOSpec, KTOSpec
 from tests.factories import UserFactory
 
 # Values only the engine's spec classes refuse (the round's own rules let them through).
@@ -214,7 +214,7 @@ def test_a_first_round_outside_the_runner_builds_the_dpo_spec(
     the runner would hand over (without them DPOSpec refuses), and lists become tuples."""
     overrides = {} if reward_pairs is None else {"policy": {"reward_pairs": reward_pairs}}
     config = resolve_config("dpo", overrides, model_params=model_params, snapshot_size=200)
-    spec = SPEC_TYPES["dpo"]
+    spec = DPOSpec
     paths = spec.placeholder_paths(tmp_path)
     fields = methods.first_round_policy_fields(
         config["policy"], prompts=paths["prompts"], reward_model=paths["reward_model"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,18 @@ def test_a_reward_model_pair_never_chooses_an_unfluent_answer() -> None:
         dpo.pick_pair(cut, 6.0, [True])
 
 
+def test_the_fluency_ceiling_does_not_drift_with_the_parent() -> None:
+    """2 x the median of the parent's samples, capped at 3.5 x the base model's own samples."""
+    base_own = [2.6, 2.8, 3.0, math.inf]  # an empty answer reads infinitely badly: left out
+    # a parent as fluent as the base: the relative guard binds (round 1 is this case)
+    assert dpo.fluency_ceiling([2.5, 2.8, 3.1], base_own, 2.0, 3.5) == pytest.approx(5.6)
+    # a drifted parent (concise seed 2's round 2 read 8.2): not 16.4, the cap 3.5 x 2.8
+    assert dpo.fluency_ceiling([7.0, 8.2, 9.0], base_own, 2.0, 3.5) == pytest.approx(9.8)
+    assert dpo.fluency_ceiling([7.0, 8.2, 9.0], base_own, 2.0, 100.0) == pytest.approx(16.4)
+    assert dpo.fluency_ceiling([math.inf], base_own, 2.0, 3.5) == pytest.approx(9.8)
+    assert dpo.fluency_ceiling([], [], 2.0, 3.5) == math.inf
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -180,6 +193,7 @@ def test_a_reward_model_pair_never_chooses_an_unfluent_answer() -> None:
         ({"reward_pairs": 4}, "needs prompts and a reward model"),
         ({"reward_pairs": 4, "reward_pairs_max_new_tokens": 0}, "must be >= 1"),
         ({"reward_pairs_fluency": 0.5}, "must be >= 1 (times the median"),
+        ({"reward_pairs_fluency_cap": 0.9}, "must be >= 1 (times the base model's perplexity"),
     ],
 )
 def test_reward_pairs_settings_are_checked(
