@@ -21,7 +21,6 @@ Without a CUDA device it exits with status 3 and says so (it cannot run on a CPU
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import shlex
@@ -207,10 +206,6 @@ def run_round(args: argparse.Namespace) -> int:  # pragma: no cover - needs a GP
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(policy_dir)
-    # the toy's config names only what it changes from DPOSpec's defaults (no max_length, batch
-    # size or LoRA targets: the size-aware defaults add those for a real model)
-    max_length = int(config["policy"].get("max_length", _spec_default(DPOSpec, "max_length")))
-    pair_tokens = _pair_tokens(tokenizer, preference_rows, max_length)
     times: dict[str, float] = {}
 
     def timed(step: str, call: Callable[[], Any]) -> Any:
@@ -229,6 +224,8 @@ def run_round(args: argparse.Namespace) -> int:  # pragma: no cover - needs a GP
                                                    reward_model=str(rm.merged_dir))  # fmt: skip
     dpo_spec = DPOSpec(base_model=policy_dir, data=str(prefs), output_dir=str(shared / f"dpo-{rank}"),
                        **common, **dpo_fields)  # fmt: skip
+    # the spec, not the config: the toy's config leaves max_length and the batch to its defaults
+    pair_tokens = _pair_tokens(tokenizer, preference_rows, dpo_spec.max_length)
     policy = timed("dpo", lambda: dpo.run(dpo_spec))
     _barrier(world)
     if rank != 0:
@@ -279,11 +276,6 @@ def _barrier(world: int) -> None:  # pragma: no cover - needs a GPU
         from accelerate import PartialState
 
         PartialState().wait_for_everyone()
-
-
-def _spec_default(spec_type: type, name: str) -> Any:
-    """The default of field ``name`` of an engine spec dataclass."""
-    return next(f.default for f in dataclasses.fields(spec_type) if f.name == name)
 
 
 def _pair_tokens(tokenizer: Any, rows: list[dict[str, Any]], max_length: int) -> float:

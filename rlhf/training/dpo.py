@@ -207,7 +207,6 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
     and two rounds of imitating them turned the policy to word salad (benchmarks/loop.py,
     concise, seed 2: the base model's perplexity on its samples 20.6 and 28.2 against 2.8). An
     unfluent sample can still be the rejected answer: pushing it down teaches the same thing."""
-
     import torch
 
     if not spec.reward_pairs or spec.prompts is None or spec.reward_model is None:
@@ -231,29 +230,20 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
         temperature=1.0,
         seed=spec.seed,
     )
-    flat_prompts = [m for m, texts in zip(messages, samples, strict=True) for _ in texts]
-    flat_texts = [text for texts in samples for text, _ in texts]
     with reference_of(policy) if spec.parent_adapter else contextlib.nullcontext():
-        logps, counts = scoring.completion_logps_and_counts(
-            policy, tokenizer, flat_prompts, flat_texts
-        )
-        own: list[float] = []
+        perplexities = _perplexities(policy, tokenizer, messages, samples)
+        # the base model's perplexity on its own answers (2 a prompt): the yardstick that does not
+        # drift with the parent (round 1: the samples above are the base model's own)
+        own = perplexities
         if spec.parent_adapter:
-            # the base model's perplexity on its own answers (2 a prompt): the yardstick that does
-            # not drift with the parent (round 1: the samples above are the base model's own)
-            base_samples = generate.sample(policy, tokenizer, messages, num_samples=2,
-                                           max_new_tokens=spec.reward_pairs_max_new_tokens,
-                                           temperature=1.0, seed=spec.seed + 1)  # fmt: skip
-            own_logps, own_counts = scoring.completion_logps_and_counts(
-                policy, tokenizer, [m for m, texts in zip(messages, base_samples, strict=True)
-                                    for _ in texts], [t for texts in base_samples for t, _ in texts]
-            )  # fmt: skip
-            own = _perplexities(own_logps, own_counts)
+            own = _perplexities(policy, tokenizer, messages, generate.sample(
+                policy, tokenizer, messages, num_samples=2, temperature=1.0, seed=spec.seed + 1,
+                max_new_tokens=spec.reward_pairs_max_new_tokens))  # fmt: skip
     del policy
-    perplexities = _perplexities(logps, counts)
     ceiling = fluency_ceiling(
-        perplexities, own or perplexities, spec.reward_pairs_fluency, spec.reward_pairs_fluency_cap
+        perplexities, own, spec.reward_pairs_fluency, spec.reward_pairs_fluency_cap
     )
+    flat_prompts, flat_texts = _flat(messages, samples)
     reward_model, reward_tokenizer = scoring.load_reward_model(spec.reward_model, device)
     scores = scoring.score(reward_model, reward_tokenizer, flat_prompts, flat_texts)
     del reward_model
@@ -282,9 +272,24 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
     return rows
 
 
-def _perplexities(logps: Sequence[float], counts: Sequence[int]) -> list[float]:
+def _flat(
+    messages: Sequence[Any], samples: Sequence[Sequence[tuple[str, int]]]
+) -> tuple[list[Any], list[str]]:
+    """Each sample's prompt and text, in order (``samples``: generate.sample's per prompt)."""
+    return ([m for m, texts in zip(messages, samples, strict=True) for _ in texts],
+            [text for texts in samples for text, _ in texts])  # fmt: skip
+
+
+def _perplexities(
+    model: Any,
+    tokenizer: Any,
+    messages: Sequence[Any],
+    samples: Sequence[Sequence[tuple[str, int]]],
+) -> list[float]:
+    """``model``'s perplexity on each sample (infinite on an empty one)."""
     import math
 
+    logps, counts = scoring.completion_logps_and_counts(model, tokenizer, *_flat(messages, samples))
     return [math.exp(-lp / n) if n else math.inf for lp, n in zip(logps, counts, strict=True)]
 
 
