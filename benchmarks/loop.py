@@ -35,7 +35,9 @@ Columns: the rule win-rate of the new policy vs the base (sampled answers on hel
 95% Wilson interval), ``RM=rule`` the reward model's agreement with the rule's own (noiseless)
 labels on those same answer pairs, ``KL base`` the exact token-level KL to the base model on the
 new policy's answers, ``ppl`` the base model's perplexity on the new policy's answers / on its
-own (fluency: word salad shows as a jump).
+own (fluency: word salad shows as a jump) and, in brackets, the new answers' perplexity over the
+base model's own answers of the same lengths (``rlhf.training.fluency``: brevity raises a
+perplexity, not this ratio).
 """
 
 from __future__ import annotations
@@ -428,14 +430,15 @@ def print_summary(
     print(
         "\nrule win-rate vs base, % (95% interval) per round; after the last round: reward-model "
         "held-out accuracy (RM acc), its agreement with the rule (RM=rule), KL to the base, "
-        "the base model's perplexity on the new answers / on its own (ppl), whether the gate "
+        "the base model's perplexity on the new answers / on its own (ppl; matched: over its own "
+        "answers of the same lengths), whether the gate "
         "holds it back whatever humans say (gate), the human win-rate of its candidate vs the "
         "champion of the time (rN: round N's candidate, r0 the base), judged after the loop "
         "(--decide; those judgments train nothing), and the champion the loop ends with"
     )
     head = " ".join(f"{'round ' + str(i + 1):>16}" for i in range(rounds))
     print(
-        f"{'rule:variant':<28} {head} {'RM acc':>7} {'RM=rule':>8} {'KL':>6} {'ppl':>11} "
+        f"{'rule:variant':<28} {head} {'RM acc':>7} {'RM=rule':>8} {'KL':>6} {'ppl (matched)':>19} "
         f"{'gate':>8} {'humans vs':>17} {'champion':>8}"
     )
     for label in labels:
@@ -444,6 +447,8 @@ def print_summary(
         last = rows[-1] if rows else {}
         ppl = last.get("perplexity")
         fluency = "—" if ppl is None else f"{ppl:.1f}/{number(last.get('perplexity_base'))}"
+        if ppl is not None and last.get("fluency") is not None:
+            fluency += f" ({last['fluency']:.2f}x)"
         gate = "—" if not rows else "held" if last.get("blocked") else "open"
         humans = "—"
         if last.get("human_win_rate") is not None:
@@ -457,7 +462,7 @@ def print_summary(
         print(
             f"{label:<28} {cells} {number(last.get('reward_accuracy'), 100):>7} "
             f"{number(last.get('reward_rule_agreement'), 100):>8} "
-            f"{number(last.get('kl_to_base'), digits=2):>6} {fluency:>11} {gate:>8} "
+            f"{number(last.get('kl_to_base'), digits=2):>6} {fluency:>19} {gate:>8} "
             f"{humans:>17} {delivered:>8}"
         )
 

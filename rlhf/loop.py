@@ -45,6 +45,8 @@ class RoundFigures:
     kl_to_base: float | None = None  # exact token-level KL of the new policy to the base
     perplexity: float | None = None  # the base model's perplexity on the new policy's answers
     perplexity_base: float | None = None  # ... on the base model's own answers
+    # the new answers' perplexity over the base model's own at the same lengths (1: as fluent)
+    fluency: float | None = None
     # The flags that hold this round's candidate back at the promotion gate whatever humans say
     # (``selectors.promotion_blockers``: its answers' fluency collapsed), by code.
     blocked: tuple[str, ...] = ()
@@ -247,6 +249,7 @@ def loop_run(
             kl_to_base=_figure(evaluation, "kl_direct"),
             perplexity=_figure(evaluation, "perplexity_base_candidate"),
             perplexity_base=_figure(evaluation, "perplexity_base_parent"),
+            fluency=_figure(evaluation, "fluency_candidate"),
             wall_s=walls,
             cpu_s=cpus,
             error=round_.error,
@@ -280,7 +283,7 @@ def _pct(value: float | None) -> str:
 TABLE_HEADER = (
     f"{'round':>5} {'method':<6} {'judged':>6} {'labels':>6} {'prefs':>5} {'RM acc':>7} "
     f"{'RM win':>7} {'rule win vs base (95%)':>22} {'RM=rule':>7} {'KL base':>7} "
-    f"{'ppl':>11} {'human prev':>10} "
+    f"{'ppl (length-matched)':>20} {'human prev':>10} "
     f"{'judge':>6} {'reward':>6} {'policy':>6} {'eval':>6} {'gen':>6} {'round':>6} {'CPU':>6}"
 )
 
@@ -371,11 +374,12 @@ def table_row(row: RoundFigures) -> str:
         "—"
         if row.perplexity is None or row.perplexity_base is None
         else f"{row.perplexity:.1f}/{row.perplexity_base:.1f}"
+        + ("" if row.fluency is None else f" ({row.fluency:.2f}x)")
     )
     line = (
         f"{row.number:>5} {row.method:<6} {row.judged:>6} {row.labels:>6} {row.preferences:>5} "
         f"{_pct(row.reward_accuracy):>7} {_pct(row.rm_win_rate_vs_parent):>7} "
-        f"{rule:>22} {_pct(row.reward_rule_agreement):>7} {kl:>7} {ppl:>11} {human:>10} "
+        f"{rule:>22} {_pct(row.reward_rule_agreement):>7} {kl:>7} {ppl:>20} {human:>10} "
         f"{sec('judge'):>6} {sec('reward'):>6} {sec('policy'):>6} {sec('evaluate'):>6} "
         f"{sec('generate'):>6} {row.round_s:>6.1f} {row.round_cpu_s:>6.1f}"
     )

@@ -631,6 +631,7 @@ def round_signals(round_: Round, humans: WinRate | None = None) -> RoundSignals:
         min_snapshot=settings.PAIRWISE_MIN_SNAPSHOT,
         fluency_ratio=settings.PAIRWISE_FLUENCY_RATIO,
         fluency_sampled_ratio=settings.PAIRWISE_FLUENCY_SAMPLED_RATIO,
+        fluency_brevity_ratio=settings.PAIRWISE_FLUENCY_BREVITY_RATIO,
     )
 
 

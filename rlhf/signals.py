@@ -51,6 +51,9 @@ class SampledWinRate:
     # the base model's perplexity on the sampled answers of each side (fluency as served)
     perplexity_candidate: float | None = None
     perplexity_opponent: float | None = None
+    # ... each over the base model's on its own answers of the same lengths (1: reads like them)
+    fluency_candidate: float | None = None
+    fluency_opponent: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,8 @@ class SampledWinRate:
             "temperature": self.temperature,
             "perplexity_under_base": self.perplexity_candidate,
             "opponent_perplexity_under_base": self.perplexity_opponent,
+            "fluency_ratio": self.fluency_candidate,
+            "opponent_fluency_ratio": self.fluency_opponent,
         }
 
 
@@ -81,6 +86,10 @@ class RoundSignals:
     kl_direct: float | None = None  # the exact token-level KL on the same samples
     perplexity_candidate: float | None = None  # the base model's, on the new policy's answers
     perplexity_parent: float | None = None  # ... on the parent's answers
+    # the same answers' length-matched fluency ratios (over the base model's own sampled answers
+    # of the same lengths; rlhf.training.fluency), when the evaluation measured them
+    fluency_candidate: float | None = None
+    fluency_parent: float | None = None
     length_candidate: float | None = None  # mean answer length in tokens
     length_parent: float | None = None
     flags: list[Flag] = field(default_factory=list)
@@ -191,11 +200,12 @@ def round_signals(
     min_snapshot: int,
     fluency_ratio: float,
     fluency_sampled_ratio: float,
+    fluency_brevity_ratio: float,
 ) -> RoundSignals:
     """The signals of a round from its reward checkpoint's metrics, its policy checkpoint's
     ``evaluate`` metrics, the human tally of new vs parent and the snapshot size; the thresholds
-    are the settings ``PAIRWISE_KL_WARN``, ``PAIRWISE_MIN_SNAPSHOT``, ``PAIRWISE_FLUENCY_RATIO``
-    and ``PAIRWISE_FLUENCY_SAMPLED_RATIO``."""
+    are the settings ``PAIRWISE_KL_WARN``, ``PAIRWISE_MIN_SNAPSHOT``, ``PAIRWISE_FLUENCY_RATIO``,
+    ``PAIRWISE_FLUENCY_SAMPLED_RATIO`` and ``PAIRWISE_FLUENCY_BREVITY_RATIO``."""
     reward_metrics = reward_metrics or {}
     evaluate_metrics = evaluate_metrics or {}
     signals = RoundSignals(
@@ -208,6 +218,8 @@ def round_signals(
         kl_direct=_number(evaluate_metrics.get("kl_direct")),
         perplexity_candidate=_number(evaluate_metrics.get("perplexity_base_candidate")),
         perplexity_parent=_number(evaluate_metrics.get("perplexity_base_parent")),
+        fluency_candidate=_number(evaluate_metrics.get("fluency_candidate")),
+        fluency_parent=_number(evaluate_metrics.get("fluency_parent")),
         length_candidate=_number(evaluate_metrics.get("mean_length_candidate")),
         length_parent=_number(evaluate_metrics.get("mean_length_parent")),
         sampled=_sampled(evaluate_metrics.get("sampled")),
@@ -219,6 +231,7 @@ def round_signals(
             min_snapshot=min_snapshot,
             fluency_ratio=fluency_ratio,
             fluency_sampled_ratio=fluency_sampled_ratio,
+            fluency_brevity_ratio=fluency_brevity_ratio,
         )
     )
     return signals
@@ -231,6 +244,7 @@ def _flags(
     min_snapshot: int,
     fluency_ratio: float,
     fluency_sampled_ratio: float,
+    fluency_brevity_ratio: float,
 ) -> list[Flag]:
     flags = []
     interval = signals.reward_interval
@@ -276,7 +290,9 @@ def _flags(
                 "a high reward-model win-rate may be the policy exploiting the reward model.",
             )
         )
-    collapse = _fluency_collapse(signals, fluency_ratio, fluency_sampled_ratio)
+    collapse = _fluency_collapse(
+        signals, fluency_ratio, fluency_sampled_ratio, fluency_brevity_ratio
+    )
     if collapse is not None:
         flags.append(Flag("fluency_collapse", collapse))
     new_len, old_len = signals.length_candidate, signals.length_parent
@@ -319,7 +335,9 @@ def _collapsed(new: float | None, old: float | None, ratio: float) -> bool:
     return new is not None and old is not None and new > ratio * old
 
 
-def _fluency_collapse(signals: RoundSignals, greedy: float, sampled: float) -> str | None:
+def _fluency_collapse(
+    signals: RoundSignals, greedy: float, sampled: float, brevity: float
+) -> str | None:
     """Why the new answers read as word salad (the base model's perplexity on them), or None:
     the greedy answers over ``greedy`` times the parent's greedy answers (or the base model's
     own samples, where those read worse), else the sampled ones over ``sampled`` times the base
@@ -329,29 +347,65 @@ def _fluency_collapse(signals: RoundSignals, greedy: float, sampled: float) -> s
     are its own mode, the most likely text it can write: against a parent that is the base (every
     round 1, and a one-shot round) any change read worse by the greedy ratio alone. Measured on
     concise's one-shot candidate (benchmarks/loop.py, seed 1): greedy 4.50 vs the base's greedy
-    2.07 (2.2x, flagged) while its samples read 3.72 vs the base's own 2.77 (1.3x)."""
-    new, old = signals.perplexity_candidate, signals.perplexity_parent
+    2.07 (2.2x, flagged) while its samples read 3.72 vs the base's 2.77 (1.3x).
+
+    A perplexity reads brevity as disfluency too (a short answer's first words are its uncertain
+    ones: the built-in base policy's own answers of at most 3 words read 3.7x its overall
+    figure). Where the evaluation measured the length-matched ratios (rlhf.training.fluency: the
+    perplexity over the base model's own at the same lengths), a rise whose answers read at most
+    ``brevity`` times the base's own of their lengths is brevity, not a collapse; and answers
+    over ``greedy`` / ``sampled`` times it are one whatever their length."""
     base = next((one for one in signals.sampled if one.label == "base"), None)
+    new, old = signals.perplexity_candidate, signals.perplexity_parent
     own = base.perplexity_opponent if base is not None else None
     reference, yardstick = old, "its parent's"
     if own is not None and old is not None and own > old:
         reference, yardstick = own, "the base model's own samples'"
-    if _collapsed(new, reference, greedy):
+    matched = signals.fluency_candidate
+    if _collapsed(new, reference, greedy) and not _brief(matched, brevity):
         return (
             f"The new policy's answers read as far less fluent than {yardstick}: the base "
-            f"model's perplexity on them is {new:.1f} vs {reference:.1f} (over {greedy:g}x). "
-            "Read some samples before trusting any win-rate."
+            f"model's perplexity on them is {new:.1f} vs {reference:.1f} (over {greedy:g}x)"
+            f"{_matched(matched)}. Read some samples before trusting any win-rate."
         )
-    if base is not None and _collapsed(
-        base.perplexity_candidate, base.perplexity_opponent, sampled
+    if matched is not None and matched > greedy:
+        return (
+            "The new policy's answers read as far less fluent than the base model's own of the "
+            f"same lengths{_matched(matched)}, over {greedy:g}x. Read some samples before "
+            "trusting any win-rate."
+        )
+    if base is None:
+        return None
+    matched = base.fluency_candidate
+    if _collapsed(base.perplexity_candidate, base.perplexity_opponent, sampled) and not _brief(
+        matched, brevity
     ):
         return (
             f"The new policy's sampled answers read as far less fluent than the base model's "
             f"own: its perplexity on them is {base.perplexity_candidate:.1f} vs "
-            f"{base.perplexity_opponent:.1f} (over {sampled:g}x), though its greedy "
+            f"{base.perplexity_opponent:.1f} (over {sampled:g}x){_matched(matched)}, though its "
+            "greedy answers may read well. Read some samples before trusting any win-rate."
+        )
+    if matched is not None and matched > sampled:
+        return (
+            "The new policy's sampled answers read as far less fluent than the base model's own "
+            f"of the same lengths{_matched(matched)}, over {sampled:g}x, though its greedy "
             "answers may read well. Read some samples before trusting any win-rate."
         )
     return None
+
+
+def _brief(matched: float | None, brevity: float) -> bool:
+    """Whether answers whose perplexity rose read like the base model's own of their lengths."""
+    return matched is not None and matched <= brevity
+
+
+def _matched(ratio: float | None) -> str:
+    return (
+        f"; {ratio:.1f}x the base model's own answers of the same lengths"
+        if ratio is not None
+        else ""
+    )
 
 
 def _sampled(figures: Any) -> list[SampledWinRate]:
@@ -378,6 +432,8 @@ def _sampled(figures: Any) -> list[SampledWinRate]:
                 temperature=_number(one.get("temperature")),
                 perplexity_candidate=_number(one.get("perplexity_base_candidate")),
                 perplexity_opponent=_number(one.get("perplexity_base_opponent")),
+                fluency_candidate=_number(one.get("fluency_candidate")),
+                fluency_opponent=_number(one.get("fluency_opponent")),
             )
         )
     return found

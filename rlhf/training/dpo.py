@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rlhf.training import data, generate, lora, scoring
+from rlhf.training import fluency as lengthfit
 from rlhf.training.callbacks import ProgressCallback, quiet_trainer
 from rlhf.training.checkpoints import atomic_dir, file_hash, write_manifest
 from rlhf.training.devices import (
@@ -202,7 +203,8 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
     adapter), the policy the round starts from, so the pairs are on-policy.
 
     Fluently: the base model's perplexity on the answer at most ``spec.reward_pairs_fluency``
-    times the median over all the samples. A reward model rewards what it can see; under a rule
+    times its perplexity on the parent's samples of the same length, and at most
+    ``spec.reward_pairs_fluency_cap`` times on its own (:func:`fluency_excess`). A reward model rewards what it can see; under a rule
     that likes short answers, best-of-8 by it chose fragments ("oftever.", "Of course! Ottawa.")
     and two rounds of imitating them turned the policy to word salad (benchmarks/loop.py,
     concise, seed 2: the base model's perplexity on its samples 20.6 and 28.2 against 2.8). An
@@ -231,18 +233,16 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
         seed=spec.seed,
     )
     with reference_of(policy) if spec.parent_adapter else contextlib.nullcontext():
-        perplexities = _perplexities(policy, tokenizer, messages, samples)
-        # the base model's perplexity on its own answers (2 a prompt): the yardstick that does not
-        # drift with the parent (round 1: the samples above are the base model's own)
-        own = perplexities
+        read = _read(policy, tokenizer, messages, samples)
+        # the base model on its own answers (2 a prompt): the yardstick that does not drift with
+        # the parent (round 1: the samples above are the base model's own)
+        own = read
         if spec.parent_adapter:
-            own = _perplexities(policy, tokenizer, messages, generate.sample(
+            own = _read(policy, tokenizer, messages, generate.sample(
                 policy, tokenizer, messages, num_samples=2, temperature=1.0, seed=spec.seed + 1,
                 max_new_tokens=spec.reward_pairs_max_new_tokens))  # fmt: skip
     del policy
-    ceiling = fluency_ceiling(
-        perplexities, own, spec.reward_pairs_fluency, spec.reward_pairs_fluency_cap
-    )
+    excess = fluency_excess(read, own, spec.reward_pairs_fluency, spec.reward_pairs_fluency_cap)
     flat_prompts, flat_texts = _flat(messages, samples)
     reward_model, reward_tokenizer = scoring.load_reward_model(spec.reward_model, device)
     scores = scoring.score(reward_model, reward_tokenizer, flat_prompts, flat_texts)
@@ -252,21 +252,21 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     at = 0
     for row, texts in zip(prompts, samples, strict=True):
-        scored = [(scores[at + i], text, perplexities[at + i]) for i, (text, _) in enumerate(texts)]
+        scored = [(scores[at + i], text, excess[at + i]) for i, (text, _) in enumerate(texts)]
         at += len(texts)
         # an answer cut off at the token limit is no answer to prefer: the trainer would end it
         # with EOS there and teach the policy to stop mid-sentence
         complete = [count < spec.reward_pairs_max_new_tokens for _, count in texts]
-        pair = pick_pair(scored, ceiling, complete)
+        pair = pick_pair(scored, 1.0, complete)
         if pair is not None:
             rows.append({"prompt_id": f"rm-{row['prompt_id']}", "prompt": row["prompt"],
                          "chosen": pair[0], "rejected": pair[1]})  # fmt: skip
-    unfluent = sum(p > ceiling for p in perplexities)
+    unfluent = sum(e > 1.0 for e in excess)
     cut = sum(count >= spec.reward_pairs_max_new_tokens for texts in samples for _, count in texts)
     events.log(
         f"dpo: {len(rows)} reward-model pairs (best fluent vs worst of {spec.reward_pairs} parent "
-        f"samples on {len(prompts)} prompts; not chosen: {unfluent} samples over "
-        f"{ceiling:.1f} perplexity, {cut} cut off at {spec.reward_pairs_max_new_tokens} tokens) "
+        f"samples on {len(prompts)} prompts; not chosen: {unfluent} samples that read unfluently "
+        f"for their length, {cut} cut off at {spec.reward_pairs_max_new_tokens} tokens) "
         f"in {time.monotonic() - started:.1f} s"
     )
     return rows
@@ -280,36 +280,43 @@ def _flat(
             [text for texts in samples for text, _ in texts])  # fmt: skip
 
 
-def _perplexities(
+def _read(
     model: Any,
     tokenizer: Any,
     messages: Sequence[Any],
     samples: Sequence[Sequence[tuple[str, int]]],
+) -> tuple[list[float], list[int]]:
+    """``model``'s log-probability of each sample and its token count."""
+    return scoring.completion_logps_and_counts(model, tokenizer, *_flat(messages, samples))
+
+
+def fluency_excess(
+    samples: tuple[Sequence[float], Sequence[int]],
+    base_own: tuple[Sequence[float], Sequence[int]],
+    fluency: float,
+    cap: float,
 ) -> list[float]:
-    """``model``'s perplexity on each sample (infinite on an empty one)."""
-    import math
+    """Per sample (the base model's log-probability and token count of each): how far past the
+    fluency a chosen answer may have it reads (at most 1 may be chosen). That is its perplexity
+    over the parent's samples' of the same length (``fluency.py``'s curve fitted to ``samples``)
+    divided by ``fluency``, or over the base model's own samples' of the same length
+    (``base_own``) divided by ``cap``, whichever is larger.
 
-    logps, counts = scoring.completion_logps_and_counts(model, tokenizer, *_flat(messages, samples))
-    return [math.exp(-lp / n) if n else math.inf for lp, n in zip(logps, counts, strict=True)]
-
-
-def fluency_ceiling(
-    samples: Sequence[float], base_own: Sequence[float], fluency: float, cap: float
-) -> float:
-    """The highest perplexity (the base model's) a reward-model pair's chosen answer may have:
-    ``fluency`` times the median of the parent's ``samples``, but never over ``cap`` times the
-    median of the base model's ``base_own`` samples. Relative to the parent alone the guard
-    drifted with it: on benchmarks/loop.py (concise, seeds 2 and 3) a parent whose samples the
-    base read at 7-8 (2.8 on its own) let samples up to 16 be chosen, and round 3 read 40 and
-    19.5 (word salad, held back by the gate)."""
-    import math
-    import statistics
-
-    def median(values: Sequence[float]) -> float:
-        finite = [v for v in values if math.isfinite(v)]
-        return statistics.median(finite) if finite else math.inf
-
-    return min(fluency * median(samples), cap * median(base_own))
+    Relative to the parent alone the guard drifted with it: on benchmarks/loop.py (concise, seeds
+    2 and 3) a parent whose samples the base read at 7-8 (2.8 on its own) let samples up to 16
+    be chosen, and round 3 read 40 and 19.5 (word salad, held back by the gate). Length-matched,
+    because a plain perplexity reads brevity as disfluency: the base model's own answers of at
+    most 3 words read 9.5 against 2.6 over all, so under a rule that likes brief answers the
+    guard refused the briefest answers the base model writes itself."""
+    parent_curve, base_curve = lengthfit.fit(*samples), lengthfit.fit(*base_own)
+    return [
+        max(over_parent / fluency, over_base / cap)
+        for over_parent, over_base in zip(
+            lengthfit.ratios(*samples, parent_curve),
+            lengthfit.ratios(*samples, base_curve),
+            strict=True,
+        )
+    ]
 
 
 def pick_pair(
@@ -317,8 +324,8 @@ def pick_pair(
     ceiling: float,
     complete: Sequence[bool] | None = None,
 ) -> tuple[str, str] | None:
-    """(chosen, rejected) of one prompt's samples ``(reward, text, perplexity)``: the best-scored
-    sample whose perplexity is at most ``ceiling`` and that is ``complete`` (not cut off at the
+    """(chosen, rejected) of one prompt's samples ``(reward, text, fluency)``: the best-scored
+    sample whose fluency figure is at most ``ceiling`` and that is ``complete`` (not cut off at the
     token limit; all are, when not given) against the worst-scored of all; None when no sample
     can be chosen, or the two are the same text or score the same. Empty texts never count."""
     flags = [True] * len(samples) if complete is None else list(complete)

@@ -6,8 +6,9 @@ index); the reward model scores them. Reported: reward-model win rate (ties coun
 rewards, a KL estimate (mean over the candidate's responses of log p_candidate - log p_parent)
 next to its direct computation on the same responses (the exact next-token KL summed over each
 response's tokens, never negative: when the two disagree the estimate is noise), fluency (the base
-model's perplexity on each side's responses: word salad shows as a jump), mean response lengths in
-tokens, win rates under any rules named in the spec and the reward model's agreement with them.
+model's perplexity on each side's responses: word salad shows as a jump; and, once the base model's
+own sampled answers are read, each side's length-matched fluency ratio, ``fluency.py``), mean
+response lengths in tokens, win rates under any rules named in the spec and the reward model's agreement with them.
 
 Then the sampled evaluation: ``sampled_per_prompt`` samples per prompt at ``sample_temperature``
 of the candidate and of each opponent in ``opponents`` (the runner names the base and the
@@ -20,11 +21,14 @@ function (library use).
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from rlhf.training import data, generate, rules, scoring, stats
+from rlhf.training import fluency as lengthfit
 from rlhf.training.devices import configure_threads, model_dtype, resolve_device
 from rlhf.training.progress import Events
 from rlhf.training.specs import EvaluateResult, EvaluateSpec
@@ -70,6 +74,16 @@ def _agreement(
         if ua != ub
     ]
     return sum(decided) / len(decided) if decided else None
+
+
+def _ratio(
+    read: tuple[list[float], list[int]], curve: lengthfit.LengthCurve | None
+) -> float | None:
+    """A set of answers' length-matched fluency ratio; None without a curve (or tokens)."""
+    if curve is None:
+        return None
+    value = lengthfit.ratio(*read, curve)
+    return None if math.isnan(value) else value
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -124,12 +138,21 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
             candidate_model, parent_model, tokenizer, paired, candidate_texts
         )
     )
-    fluency = {
-        side: scoring.perplexity(
-            *scoring.completion_logps_and_counts(base_model, tokenizer, paired, texts)
-        )
+    # the base model's (log-probability, token count) on each answer: fluency, as perplexity and,
+    # once its own sampled answers are read below, as the length-matched ratio (fluency.py)
+    greedy_read = {
+        side: scoring.completion_logps_and_counts(base_model, tokenizer, paired, texts)
         for side, texts in (("candidate", candidate_texts), ("parent", parent_texts))
     }
+    fluency = {side: scoring.perplexity(*read) for side, read in greedy_read.items()}
+    # the yardstick of the length-matched ratios: the base model's own sampled answers, here
+    # when the parent is the base and sampled (a one-shot or the loop's evaluation against the
+    # base), else those of the sampled evaluation below
+    length_curve = (
+        lengthfit.fit(*greedy_read["parent"])
+        if not spec.parent_adapter and spec.temperature > 0
+        else None
+    )
     events.progress(3, 4)
     events.check()
 
@@ -166,19 +189,22 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
         # Fluency of the answers as they are sampled (served to annotators): greedy answers can
         # stay fluent while the samples turn to word salad. Once per answer set: the candidate's
         # (None), then each opponent adapter's (the base is the champion before any promotion).
-        perplexities: dict[str | None, float] = {}
+        read: dict[str | None, tuple[list[float], list[int]]] = {}
         if same_sampling:  # the texts (and figures) of the first evaluation, on the same prompts
             cache[parent_key] = parent_texts
-            perplexities.update({None: fluency["candidate"], parent_key: fluency["parent"]})
+            read.update({None: greedy_read["candidate"], parent_key: greedy_read["parent"]})
         paired_n = [p for p in prompts for _ in range(n)]
         mine_scores = scoring.score(reward_model, reward_tokenizer, paired_n, mine)
 
-        def base_perplexity(key: str | None, texts: list[str]) -> float:
-            if key not in perplexities:
-                perplexities[key] = scoring.perplexity(
-                    *scoring.completion_logps_and_counts(base_model, tokenizer, paired_n, texts)
+        def base_read(key: str | None, texts: list[str]) -> tuple[list[float], list[int]]:
+            if key not in read:
+                read[key] = scoring.completion_logps_and_counts(
+                    base_model, tokenizer, paired_n, texts
                 )
-            return perplexities[key]
+            return read[key]
+
+        def base_perplexity(key: str | None, texts: list[str]) -> float:
+            return scoring.perplexity(*base_read(key, texts))
 
         mine_perplexity = base_perplexity(None, mine)
         events.log(f"evaluate: sampled, {len(rows)} prompts x {n} vs {sorted(spec.opponents)}")
@@ -208,6 +234,11 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
                 "perplexity_base_candidate": mine_perplexity,
                 "perplexity_base_opponent": base_perplexity(adapter, cache[adapter]),
             }
+        if "" in read:  # the base model's own sampled answers: the length curve (fluency.py)
+            length_curve = length_curve or lengthfit.fit(*read[""])
+            for label, adapter in spec.opponents.items():
+                sampled[label]["fluency_candidate"] = _ratio(read[None], length_curve)
+                sampled[label]["fluency_opponent"] = _ratio(read[adapter], length_curve)
     return EvaluateResult(
         sampled=sampled,
         num_prompts=len(rows),
@@ -220,6 +251,9 @@ def run(spec: EvaluateSpec, events: Events | None = None) -> EvaluateResult:
         kl_direct=kl_direct,
         perplexity_base_candidate=fluency["candidate"],
         perplexity_base_parent=fluency["parent"],
+        fluency_candidate=_ratio(greedy_read["candidate"], length_curve),
+        fluency_parent=_ratio(greedy_read["parent"], length_curve),
+        length_curve=dataclasses.asdict(length_curve) if length_curve is not None else None,
         mean_length_candidate=_mean([float(n) for _, n in candidate]),
         mean_length_parent=_mean([float(n) for _, n in parent]),
         rule_win_rates=rule_rates,

@@ -440,11 +440,12 @@ class DPOSpec(_Common, _Lora, _Optim):
     # preference row (the human rows stay as they are). Both paths are the runner's.
     reward_pairs: int = 0
     reward_pairs_max_new_tokens: int = 32
-    # a sample the base model reads over this many times worse (perplexity) than the median
-    # sample is never the chosen answer of a reward-model pair
+    # a sample the base model reads over this many times worse (perplexity) than the parent's
+    # samples of the same length is never the chosen answer of a reward-model pair
     reward_pairs_fluency: float = 2.0
-    # ... nor one it reads over this many times worse than the base model's own samples, however
-    # far the parent has drifted (the promotion gate's PAIRWISE_FLUENCY_SAMPLED_RATIO default)
+    # ... nor one it reads over this many times worse than its own samples of the same length,
+    # however far the parent has drifted (the promotion gate's PAIRWISE_FLUENCY_SAMPLED_RATIO
+    # default; dpo.fluency_excess)
     reward_pairs_fluency_cap: float = 3.5
     prompts: str | None = None
     reward_model: str | None = None
@@ -472,7 +473,7 @@ class DPOSpec(_Common, _Lora, _Optim):
             self.reward_pairs_fluency >= 1.0,
             name,
             "reward_pairs_fluency",
-            f"must be >= 1 (times the median sample's perplexity), got {self.reward_pairs_fluency}",
+            f"must be >= 1 (times the parent's samples' perplexity), got {self.reward_pairs_fluency}",
         )
         _require(
             self.reward_pairs_fluency_cap >= 1.0,
@@ -799,12 +800,19 @@ class EvaluateResult(_Json):
     # Fluency: the base model's perplexity on the candidate's and on the parent's responses.
     perplexity_base_candidate: float | None = None
     perplexity_base_parent: float | None = None
+    # ... and over the base model's perplexity on its own sampled answers of the same lengths
+    # (``fluency.py``; 1: reads like the base's own), with the curve fitted to those answers
+    # ({floor, slope}); None when the base was no sampled opponent (or before they existed).
+    fluency_candidate: float | None = None
+    fluency_parent: float | None = None
+    length_curve: dict[str, float] | None = None
     # Per rule: how often the reward model prefers the side the rule prefers, over the pairs the
     # rule decides (None: it decided none).
     reward_rule_agreement: dict[str, float | None] = dataclasses.field(default_factory=dict)
     # The sampled evaluation, by opponent label: {prompts, pairs, wins, losses, ties, win_rate,
     # lower, upper (Wilson 95% over prompts), mean_reward_candidate, mean_reward_opponent,
-    # samples_per_prompt, temperature}.
+    # samples_per_prompt, temperature, perplexity_base_candidate, perplexity_base_opponent,
+    # fluency_candidate, fluency_opponent (length-matched ratios, when the base is an opponent)}.
     sampled: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 

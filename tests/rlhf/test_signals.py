@@ -276,6 +276,62 @@ def test_the_fluency_thresholds_are_settings(clean_round: Round, settings: Any) 
     ]
 
 
+def _matched(sampled: dict[str, Any], candidate: float, opponent: float = 1.0) -> dict[str, Any]:
+    """``sampled`` with the length-matched ratios the evaluate step adds (base as opponent)."""
+    return {
+        label: {**one, "fluency_candidate": candidate, "fluency_opponent": opponent}
+        for label, one in sampled.items()
+    }
+
+
+@pytest.mark.django_db
+def test_brevity_is_not_read_as_word_salad(clean_round: Round, settings: Any) -> None:
+    """A short answer's perplexity is higher (its first words are the uncertain ones): the
+    built-in policy's own answers of at most 3 words read 9.5 against its 2.6 over all (3.7x),
+    1.1x the base model's own answers of the same lengths (rlhf.training.fluency). Concise seed
+    2's round 3, with 29% of its answers word salad, read 9.6 vs 2.6 sampled (3.65x) and 2.8x
+    length-matched."""
+    # brief answers the base model writes itself: the plain ratio alone flags them ...
+    _set(clean_round, perplexity_base_candidate=2.7, perplexity_base_parent=2.6,
+         sampled=_sampled(9.5, 2.6))  # type: ignore[arg-type]  # fmt: skip
+    assert _codes(_signals(clean_round)) == ["fluency_collapse"]
+    # ... the length-matched ratio tells they read like the base's own of their length
+    _set(clean_round, sampled=_matched(_sampled(9.5, 2.6), 1.1), fluency_candidate=1.0)  # type: ignore[arg-type]
+    signals = _signals(clean_round)
+    assert _codes(signals) == []
+    base = next(one for one in signals["reward_model"]["sampled"] if one["opponent"] == "base")
+    assert (base["fluency_ratio"], base["opponent_fluency_ratio"]) == (1.1, 1.0)
+    assert clean_round.checkpoint is not None
+    assert selectors.promotion_blockers(clean_round.checkpoint) == []
+    # concise seed 2's round 3: salad that is also brief stays flagged, and blocks promotion
+    _set(clean_round, sampled=_matched(_sampled(9.6, 2.6), 2.8))  # type: ignore[arg-type]
+    signals = _signals(clean_round)
+    assert _codes(signals) == ["fluency_collapse"]
+    message = signals["flags"][0]["message"]
+    assert "9.6 vs 2.6 (over 3.5x)" in message
+    assert "2.8x the base model's own answers of the same lengths" in message
+    assert [flag.code for flag in selectors.promotion_blockers(clean_round.checkpoint)] == [
+        "fluency_collapse"
+    ]
+    # the brevity threshold is a setting
+    settings.PAIRWISE_FLUENCY_BREVITY_RATIO = 3.0
+    assert _codes(_signals(clean_round)) == []
+    settings.PAIRWISE_FLUENCY_BREVITY_RATIO = 2.0
+    # salad hidden by longer answers: a plain ratio under the threshold, length-matched over it
+    _set(clean_round, sampled=_matched(_sampled(8.0, 2.6), 4.0))  # type: ignore[arg-type]
+    message = _signals(clean_round)["flags"][0]["message"]
+    assert "sampled answers" in message and "4.0x the base model's own answers" in message
+    # greedy answers: brief ones pass, over 2x length-matched is a collapse whatever the length
+    _set(clean_round, sampled=_matched(_sampled(3.0, 2.6), 1.2), perplexity_base_candidate=6.0)  # type: ignore[arg-type]
+    assert _codes(_signals(clean_round)) == []
+    _set(clean_round, perplexity_base_candidate=4.0, fluency_candidate=2.5)
+    message = _signals(clean_round)["flags"][0]["message"]
+    assert (
+        "answers read as far less fluent than the base model's own of the same lengths" in message
+    )
+    assert "2.5x the base model's own answers of the same lengths, over 2x" in message
+
+
 @pytest.mark.django_db
 def test_a_small_snapshot_is_flagged(clean_round: Round, settings: Any) -> None:
     _set(clean_round, snapshot=12)

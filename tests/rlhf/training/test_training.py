@@ -145,7 +145,7 @@ def test_reward_pairs_add_the_reward_models_best_against_its_worst(
 
 
 def test_a_reward_model_pair_never_chooses_an_unfluent_answer() -> None:
-    # (reward, text, the base model's perplexity on it)
+    # (reward, text, its fluency figure: dpo.fluency_excess)
     samples = [(0.9, "oftever.", 40.0), (0.5, "Ottawa is the capital.", 3.0),
                (0.1, "The capital of Canada is, well, Ottawa I think.", 4.0)]  # fmt: skip
     assert dpo.pick_pair(samples, ceiling=6.0) == (
@@ -174,16 +174,35 @@ def test_a_reward_model_pair_never_chooses_an_unfluent_answer() -> None:
         dpo.pick_pair(cut, 6.0, [True])
 
 
-def test_the_fluency_ceiling_does_not_drift_with_the_parent() -> None:
-    """2 x the median of the parent's samples, capped at 3.5 x the base model's own samples."""
-    base_own = [2.6, 2.8, 3.0, math.inf]  # an empty answer reads infinitely badly: left out
-    # a parent as fluent as the base: the relative guard binds (round 1 is this case)
-    assert dpo.fluency_ceiling([2.5, 2.8, 3.1], base_own, 2.0, 3.5) == pytest.approx(5.6)
-    # a drifted parent (concise seed 2's round 2 read 8.2): not 16.4, the cap 3.5 x 2.8
-    assert dpo.fluency_ceiling([7.0, 8.2, 9.0], base_own, 2.0, 3.5) == pytest.approx(9.8)
-    assert dpo.fluency_ceiling([7.0, 8.2, 9.0], base_own, 2.0, 100.0) == pytest.approx(16.4)
-    assert dpo.fluency_ceiling([math.inf], base_own, 2.0, 3.5) == pytest.approx(9.8)
-    assert dpo.fluency_ceiling([], [], 2.0, 3.5) == math.inf
+def _read(nats: list[float], lengths: list[int]) -> tuple[list[float], list[int]]:
+    """(log-probabilities, token counts) of answers read at ``nats`` per token."""
+    return [-y * n for y, n in zip(nats, lengths, strict=True)], lengths
+
+
+def test_the_fluency_guard_is_length_matched_and_does_not_drift_with_the_parent() -> None:
+    """A sample may be chosen while it reads at most 2x the parent's samples of its length and at
+    most 3.5x the base model's own of its length (dpo.fluency_excess)."""
+    lengths = [4, 8, 16, 24]
+    base_nats = [0.5 + 6.0 / n for n in lengths]  # perplexity 7.4, 3.5, 2.4, 2.1
+    base_own = _read(base_nats, lengths)
+    # a parent as fluent as the base (round 1 is this case): every sample may be chosen, the
+    # 4-token one too, though its perplexity is 3x the median (a plain ceiling of 2x refused it)
+    excess = dpo.fluency_excess(base_own, base_own, 2.0, 3.5)
+    assert excess == pytest.approx([0.5] * 4)
+    # the same parent with a fifth sample read 3x worse than the others of its length
+    excess = dpo.fluency_excess(
+        _read([*base_nats, base_nats[1] + math.log(3.0)], [*lengths, 8]), base_own, 2.0, 3.5
+    )
+    assert all(e <= 1.0 for e in excess[:4]) and excess[4] > 1.0
+    # a drifted parent (concise seed 2's round 2 read 3x the base): its typical samples may be
+    # chosen, but one 5x the base's own is refused by the cap though it is < 2x its parent's
+    drifted = [y + math.log(3.0) for y in base_nats] + [base_nats[2] + math.log(5.0)]
+    samples = _read(drifted, [*lengths, 16])
+    excess = dpo.fluency_excess(samples, base_own, 2.0, 3.5)
+    assert all(e <= 1.0 for e in excess[:4])
+    assert excess[4] == pytest.approx(5.0 / 3.5)
+    # without the cap the guard drifts with the parent and lets it through
+    assert dpo.fluency_excess(samples, base_own, 2.0, 100.0)[4] < 1.0
 
 
 @pytest.mark.parametrize(
@@ -192,7 +211,7 @@ def test_the_fluency_ceiling_does_not_drift_with_the_parent() -> None:
         ({"reward_pairs": 1}, "must be 0 (off) or >= 2"),
         ({"reward_pairs": 4}, "needs prompts and a reward model"),
         ({"reward_pairs": 4, "reward_pairs_max_new_tokens": 0}, "must be >= 1"),
-        ({"reward_pairs_fluency": 0.5}, "must be >= 1 (times the median"),
+        ({"reward_pairs_fluency": 0.5}, "must be >= 1 (times the parent's samples"),
         ({"reward_pairs_fluency_cap": 0.9}, "must be >= 1 (times the base model's perplexity"),
     ],
 )
@@ -262,6 +281,8 @@ def test_evaluate_against_itself_ties_and_against_base_differs(
     ppl_new, ppl_own = versus_base.perplexity_base_candidate, versus_base.perplexity_base_parent
     assert ppl_new is not None and ppl_own is not None
     assert 1.0 < ppl_own <= ppl_new
+    # greedy answers are no base sample to fit a length curve to: no length-matched ratio
+    assert versus_base.fluency_candidate is None and versus_base.length_curve is None
     assert 0.0 <= versus_base.win_rate <= 1.0 and set(versus_base.rule_win_rates) == {
         "correct_polite"
     }
@@ -318,6 +339,15 @@ def test_sampled_evaluation_against_the_base_and_the_champion(
     )
     assert base["perplexity_base_candidate"] == champion["perplexity_base_candidate"] > 1.0
     assert base["perplexity_base_opponent"] > 1.0
+    # length-matched (rlhf.training.fluency): the curve is fitted to the base model's own samples,
+    # so they read 1x
+    assert result.length_curve is not None and set(result.length_curve) == {"floor", "slope"}
+    assert base["fluency_opponent"] == pytest.approx(1.0)
+    assert champion["fluency_candidate"] == base["fluency_candidate"] > 0
+    assert champion["fluency_opponent"] == pytest.approx(champion["fluency_candidate"])
+    # the greedy answers' ratios are on the same curve
+    assert result.fluency_candidate is not None and result.fluency_parent is not None
+    assert result.fluency_candidate > 0 and result.fluency_parent > 0
 
 
 def test_sampled_fluency_reuses_the_first_evaluations_answers_when_they_are_the_same(
@@ -337,6 +367,9 @@ def test_sampled_fluency_reuses_the_first_evaluations_answers_when_they_are_the_
     assert result.perplexity_base_candidate is not None and result.perplexity_base_parent
     assert base["perplexity_base_candidate"] == result.perplexity_base_candidate > 1.0
     assert base["perplexity_base_opponent"] == result.perplexity_base_parent > 1.0
+    # the parent is the base, sampled: its answers are the length curve's yardstick
+    assert base["fluency_opponent"] == result.fluency_parent == pytest.approx(1.0)
+    assert base["fluency_candidate"] == result.fluency_candidate
 
 
 def test_dtype_and_chat_template_are_applied_when_loading(policy_dir: str) -> None:
