@@ -242,8 +242,8 @@ PAIRWISE_FLUENCY_RATIO = float(os.environ.get("PAIRWISE_FLUENCY_RATIO", "2.0"))
 PAIRWISE_FLUENCY_SAMPLED_RATIO = float(os.environ.get("PAIRWISE_FLUENCY_SAMPLED_RATIO", "3.5"))
 # ... unless the answers read at most this many times the base model's own answers of the same
 # lengths (rlhf.training.fluency): then the rise is brevity. The built-in policy's own answers of
-# at most 3 words read 3.7x its overall perplexity and 1.1x length-matched; concise seed 2's
-# round 3 (29% of its answers word salad) 3.65x and 2.8x.
+# at most 3 words read 4.55x its overall perplexity and 1.33x length-matched; concise seed 2's
+# round 3 (a third of its answers word salad) 3.74x and 2.92x (benchmarks/fluency.py).
 PAIRWISE_FLUENCY_BREVITY_RATIO = float(os.environ.get("PAIRWISE_FLUENCY_BREVITY_RATIO", "2.0"))
 PAIRWISE_GOLD_MIN_ACCURACY = float(os.environ.get("PAIRWISE_GOLD_MIN_ACCURACY", "0.7"))
 

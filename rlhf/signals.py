@@ -350,7 +350,7 @@ def _fluency_collapse(
     2.07 (2.2x, flagged) while its samples read 3.72 vs the base's 2.77 (1.3x).
 
     A perplexity reads brevity as disfluency too (a short answer's first words are its uncertain
-    ones: the built-in base policy's own answers of at most 3 words read 3.7x its overall
+    ones: the built-in base policy's own answers of at most 3 words read 4.55x its overall
     figure). Where the evaluation measured the length-matched ratios (rlhf.training.fluency: the
     perplexity over the base model's own at the same lengths), a rise whose answers read at most
     ``brevity`` times the base's own of their lengths is brevity, not a collapse; and answers

@@ -8,7 +8,8 @@ next to its direct computation on the same responses (the exact next-token KL su
 response's tokens, never negative: when the two disagree the estimate is noise), fluency (the base
 model's perplexity on each side's responses: word salad shows as a jump; and, once the base model's
 own sampled answers are read, each side's length-matched fluency ratio, ``fluency.py``), mean
-response lengths in tokens, win rates under any rules named in the spec and the reward model's agreement with them.
+response lengths in tokens, win rates under any rules named in the spec and the reward model's
+agreement with them.
 
 Then the sampled evaluation: ``sampled_per_prompt`` samples per prompt at ``sample_temperature``
 of the candidate and of each opponent in ``opponents`` (the runner names the base and the

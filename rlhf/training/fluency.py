@@ -6,22 +6,21 @@ opening) are the uncertain ones, and a long answer spreads them over many predic
 The built-in base policy read its own samples at 9.5 when they were at most 3 words long and at
 2.0 when longer than 15 (2.6 over all), so a plain perplexity ratio read a policy that learned to
 answer briefly, with answers the base model writes itself, as a fluency collapse (its own short
-answers: 3.7x its overall figure, over the promotion gate's 3.5x).
+answers: 3.7-4.6x its overall figure, over the promotion gate's 3.5x).
 
 The yardstick is a curve fitted to the base model's own sampled answers: nats per token
 ``y = floor + slope / n`` over an answer of ``n`` tokens (a fixed surprise spread over the
 answer, plus a per-token rate; least squares on ``1 / n``, weighted by tokens). An answer's *fluency ratio* is its
 perplexity over the curve's at its length, and a set's is its perplexity over all its tokens
 over the curve's at its answers' lengths.
-Measured on the built-in policy (2026-12-05; 40 prompts, a curve fitted on 2 samples a prompt),
-ratio (plain perplexity over the base model's own): its own samples of another seed 1.02 (1.0),
-its own answers of at most 3 words 0.94 (3.7), each answer cut to its first sentence 1.24 (2.0),
-cut mid-sentence to 2-4 words 3.5-3.7 (7-15), words shuffled 4029 (3800), "oftever." 88 (330).
-On benchmarks/loop.py's concise seed 2 (60 prompts x 4 samples): base 1.03 (1.04), rounds 1-3
-1.29 / 1.49 / 2.79 (1.33 / 1.75 / 3.65), 10.5 words a sample at first and 6.2 in round 3, when
-28% of the answers read over 3.5x the base's own of their length (2% of the base's own), word
-salad such as "Seriouslyrniture. Stop knows that.". Where answers did not get shorter the two
-figures agree; where they did, the ratio tells brevity (near 1) from salad.
+Measured (``benchmarks/fluency.py``, the built-in policy, 2026-12-05), plain perplexity over the
+base model's own and length-matched: its own samples of another seed 0.97 and 0.99, its own
+answers of at most 3 words 4.55 and 1.33, each answer cut to its first sentence 2.06 and 1.37,
+cut mid-sentence to 2-4 words 7-13 and 3.5-3.8, words shuffled 3873 and 4075; concise seed 2's
+rounds 1-3 (benchmarks/loop.py; 9.5, 7.8 and 6.0 words a sample) 1.42 / 1.89 / 3.74 and 1.38 /
+1.68 / 2.92, round 3 word salad in 31% of its answers ("Seriouslyrniture. Stop knows that.").
+Where answers did not get shorter the two figures agree; where they did, the ratio tells
+brevity (near 1) from salad.
 
 Pure arithmetic on (log-probability, token count) pairs (``scoring.completion_logps_and_counts``).
 """
