@@ -8,7 +8,7 @@ samples (plain), and over its perplexity on its own samples of the same lengths 
 the curve fitted to one sample set and read on the others). A figure that calls brevity a
 collapse reads the base model's own brief answers far above 1.
 
-    .venv/bin/python benchmarks/fluency.py [--models-dir DIR] [--prompts 40] [--adapters ...]
+    .venv/bin/python benchmarks/fluency.py --models-dir DIR [--prompts 40] [--adapters ...]
 
 Measured (2026-12-05, 2 CPU cores, the loop's toy models: the 175-step policy), ``--adapters``
 the three rounds of ``benchmarks/loop.py --rule concise --seed 2``; 40 prompts, the curve fitted
@@ -40,7 +40,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.active_learning import models_dir  # noqa: E402
 from rlhf.training import corpus, fluency, generate, scoring  # noqa: E402
 from rlhf.training.devices import configure_threads  # noqa: E402
 
@@ -49,14 +48,16 @@ Messages = list[dict[str, str]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models-dir", help="built-in models (default: the tests' cached ones)")
+    parser.add_argument("--models-dir", required=True,
+                        help="built-in models, e.g. $PAIRWISE_DATA_DIR/models (make demo's, or "
+                        "benchmarks/loop.py's --models-from)")  # fmt: skip
     parser.add_argument("--prompts", type=int, default=40)
     parser.add_argument("--samples", type=int, default=8, help="samples a prompt of each set")
     parser.add_argument("--adapters", nargs="*", default=[], help="LoRA adapter dirs to read")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     configure_threads()
-    policy_dir = str(models_dir(args.models_dir) / "policy")
+    policy_dir = str(Path(args.models_dir) / "policy")
     base, tokenizer = generate.load_policy(policy_dir, None, "cpu", merge=False)
     prompts: list[Messages] = [
         row["prompt"]  # type: ignore[misc]
