@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8, help="samples a prompt of each set")
     parser.add_argument("--adapters", nargs="*", default=[], help="LoRA adapter dirs to read")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--show", type=int, default=0,
+                        help="print this many of each adapter's answers, spread over their ratios")  # fmt: skip
     args = parser.parse_args()
     configure_threads()
     policy_dir = str(Path(args.models_dir) / "policy")
@@ -80,13 +82,17 @@ def main() -> None:
           f"samples read {own_perplexity:.2f} (plain)")  # fmt: skip
     print(f"{'answers':<46} {'plain':>8} {'matched':>8} {'over 3.5x':>9} {'words':>6}")
 
-    def row(name: str, messages: list[Messages], texts: list[str]) -> None:
+    def row(name: str, messages: list[Messages], texts: list[str], show: int = 0) -> None:
         figures = read(messages, texts)
         each = fluency.ratios(*figures, curve)
         words = sum(len(t.split()) for t in texts) / len(texts)
         print(f"{name:<46} {scoring.perplexity(*figures) / own_perplexity:>8.2f} "
               f"{fluency.ratio(*figures, curve):>8.2f} "
               f"{sum(r > 3.5 for r in each) / len(each):>9.1%} {words:>6.1f}")  # fmt: skip
+        ranked = sorted(zip(each, texts, strict=True))
+        for i in range(show):
+            ratio, text = ranked[i * (len(ranked) - 1) // max(1, show - 1)]
+            print(f"{'':<8}{ratio:>8.2f}  {text!r}")
 
     messages, texts = samples(base, args.samples, args.seed + 2)
     row("its own samples, another seed", messages, texts)
@@ -111,7 +117,8 @@ def main() -> None:
     row("words shuffled", messages, shuffled)
     for adapter in args.adapters:
         model, _ = generate.load_policy(policy_dir, adapter, "cpu")
-        row(f"adapter {Path(adapter).name}", *samples(model, args.samples, args.seed + 3))
+        row(f"adapter {Path(adapter).name}", *samples(model, args.samples, args.seed + 3),
+            show=args.show)  # fmt: skip
     if not math.isfinite(own_perplexity):
         raise SystemExit("the base model's own samples have no tokens")
 
