@@ -10,6 +10,7 @@ Result: held-out implicit-reward accuracy (ties count half) and mean margin befo
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +30,7 @@ from rlhf.training.devices import (
     with_chat_template,
 )
 from rlhf.training.progress import Events
-from rlhf.training.specs import DPOResult, DPOSpec, KTOSpec
+from rlhf.training.specs import DPOResult, DPOSpec, KTOSpec, SpecError
 
 
 def load_policy(
@@ -272,6 +273,42 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
     return rows
 
 
+def fluent_rows(spec: DPOSpec, rows: list[dict[str, Any]], events: Events) -> list[dict[str, Any]]:
+    """``rows`` without those whose chosen answer the base model reads over
+    ``spec.chosen_fluency_cap`` times its own answers of the same length (all of them when the
+    cap is 0). The yardstick: 2 samples of the base model a prompt of the rows' prompts.
+
+    Annotators who prefer the shorter answer, as benchmarks/loop.py's simulated ones under
+    ``concise`` do, choose a broken fragment over a whole wrong sentence; the step's NLL term
+    then teaches the policy to write it."""
+    if not spec.chosen_fluency_cap or not rows:
+        return rows
+    started = time.monotonic()
+    device = resolve_device(spec.device)
+    policy, tokenizer = generate.load_policy(
+        spec.base_model, None, device, dtype=spec.dtype, chat_template=spec.chat_template
+    )
+    prompts = list(
+        {json.dumps(row["prompt"], sort_keys=True): row["prompt"] for row in rows}.values()
+    )
+    own = _read(policy, tokenizer, prompts, generate.sample(
+        policy, tokenizer, prompts, num_samples=2, temperature=1.0, seed=spec.seed + 2,
+        max_new_tokens=spec.reward_pairs_max_new_tokens))  # fmt: skip
+    curve = lengthfit.fit(*own)
+    chosen = scoring.completion_logps_and_counts(
+        policy, tokenizer, [row["prompt"] for row in rows], [row["chosen"] for row in rows]
+    )
+    del policy
+    kept = [row for row, ratio in zip(rows, lengthfit.ratios(*chosen, curve), strict=True)
+            if ratio <= spec.chosen_fluency_cap]  # fmt: skip
+    events.log(
+        f"dpo: {len(rows) - len(kept)} of {len(rows)} rows left out, their chosen answer over "
+        f"{spec.chosen_fluency_cap:g}x the base model's own of its length "
+        f"({time.monotonic() - started:.1f} s)"
+    )
+    return kept
+
+
 def _flat(
     messages: Sequence[Any], samples: Sequence[Sequence[tuple[str, int]]]
 ) -> tuple[list[Any], list[str]]:
@@ -352,6 +389,11 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     set_seed(spec.seed)
     rows = data.load_preferences(spec.data)
     train_rows, eval_rows = data.split(rows, spec.eval_fraction)
+    train_rows = fluent_rows(spec, train_rows, events)
+    if not train_rows:
+        raise SpecError(
+            f"field 'chosen_fluency_cap': {spec.chosen_fluency_cap} leaves no training rows"
+        )
     by_reward_model = reward_model_pairs(spec, events)
     train_rows = train_rows + by_reward_model
     events.log(

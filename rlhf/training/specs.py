@@ -447,6 +447,10 @@ class DPOSpec(_Common, _Lora, _Optim):
     # however far the parent has drifted (the promotion gate's PAIRWISE_FLUENCY_SAMPLED_RATIO
     # default; dpo.fluency_excess)
     reward_pairs_fluency_cap: float = 3.5
+    # Human rows whose chosen answer the base model reads over this many times its own answers of
+    # the same length (rlhf.training.fluency) are left out of the step (0: none are): the NLL term
+    # would teach the policy to write what annotators chose however broken (dpo.fluent_rows).
+    chosen_fluency_cap: float = 0.0
     prompts: str | None = None
     reward_model: str | None = None
 
@@ -481,6 +485,13 @@ class DPOSpec(_Common, _Lora, _Optim):
             "reward_pairs_fluency_cap",
             "must be >= 1 (times the base model's perplexity on its own samples), got "
             f"{self.reward_pairs_fluency_cap}",
+        )
+        _require(
+            self.chosen_fluency_cap == 0.0 or self.chosen_fluency_cap >= 1.0,
+            name,
+            "chosen_fluency_cap",
+            "must be 0 (off) or >= 1 (times the base model's perplexity on its own answers), got "
+            f"{self.chosen_fluency_cap}",
         )
         if self.reward_pairs:
             _require(
