@@ -213,6 +213,7 @@ def test_the_fluency_guard_is_length_matched_and_does_not_drift_with_the_parent(
         ({"reward_pairs": 4, "reward_pairs_max_new_tokens": 0}, "must be >= 1"),
         ({"reward_pairs_fluency": 0.5}, "must be >= 1 (times the parent's samples"),
         ({"reward_pairs_fluency_cap": 0.9}, "must be >= 1 (times the base model's perplexity"),
+        ({"chosen_fluency_cap": 0.5}, "must be 0 (off) or >= 1"),
     ],
 )
 def test_reward_pairs_settings_are_checked(
@@ -221,6 +222,24 @@ def test_reward_pairs_settings_are_checked(
     with pytest.raises(SpecError, match=re.escape(message)):
         DPOSpec(base_model=policy_dir, data=str(preferences_file),
                 output_dir=str(work_dir / "dpo-bad"), **fields)  # fmt: skip
+
+
+def test_rows_whose_chosen_answer_is_broken_are_left_out_at_a_fluency_cap(
+    policy_dir: str, preferences_file: Path, work_dir: Path
+) -> None:
+    rows = data.load_preferences(preferences_file)[:12]
+    broken = [{**row, "prompt_id": f"broken-{i}", "chosen": " ".join(reversed(row["chosen"].split()))[::-1]}
+              for i, row in enumerate(rows[:4])]  # fmt: skip
+    spec = DPOSpec(base_model=policy_dir, data=str(preferences_file), output_dir=str(work_dir / "dpo-cf"),
+                   max_steps=1, batch_size=4)  # fmt: skip
+    assert dpo.fluent_rows(spec, rows + broken, Events()) == rows + broken  # off by default
+    capped = dataclasses.replace(spec, chosen_fluency_cap=2.0)
+    kept = dpo.fluent_rows(capped, rows + broken, Events())
+    # the answers written backwards go; most of the base model's own kind of answers stay
+    assert not any(row["prompt_id"].startswith("broken-") for row in kept)
+    assert len(kept) >= len(rows) // 2
+    assert dpo.fluent_rows(dataclasses.replace(spec, chosen_fluency_cap=1e9), rows + broken,
+                           Events()) == rows + broken  # fmt: skip
 
 
 def test_sft_weight_keeps_the_chosen_answers_likely(
