@@ -205,11 +205,12 @@ def reward_model_pairs(spec: DPOSpec, events: Events) -> list[dict[str, Any]]:
 
     Fluently: the base model's perplexity on the answer at most ``spec.reward_pairs_fluency``
     times its perplexity on the parent's samples of the same length, and at most
-    ``spec.reward_pairs_fluency_cap`` times on its own (:func:`fluency_excess`). A reward model rewards what it can see; under a rule
-    that likes short answers, best-of-8 by it chose fragments ("oftever.", "Of course! Ottawa.")
-    and two rounds of imitating them turned the policy to word salad (benchmarks/loop.py,
-    concise, seed 2: the base model's perplexity on its samples 20.6 and 28.2 against 2.8). An
-    unfluent sample can still be the rejected answer: pushing it down teaches the same thing."""
+    ``spec.reward_pairs_fluency_cap`` times on its own (:func:`fluency_excess`). A reward model
+    rewards what it can see; under a rule that likes short answers, best-of-8 by it chose
+    fragments ("oftever.", "Of course! Ottawa.") and two rounds of imitating them turned the
+    policy to word salad (benchmarks/loop.py, concise, seed 2: the base model's perplexity on its
+    samples 20.6 and 28.2 against 2.8). An unfluent sample can still be the rejected answer:
+    pushing it down teaches the same thing."""
     import torch
 
     if not spec.reward_pairs or spec.prompts is None or spec.reward_model is None:
