@@ -242,6 +242,18 @@ def test_rows_whose_chosen_answer_is_broken_are_left_out_at_a_fluency_cap(
                            Events()) == rows + broken  # fmt: skip
 
 
+def test_a_fluency_cap_that_leaves_no_row_is_refused_by_its_field(
+    policy_dir: str, preferences_file: Path, work_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = DPOSpec(base_model=policy_dir, data=str(preferences_file), output_dir=str(work_dir / "dpo-none"),
+                   max_steps=1, batch_size=4, chosen_fluency_cap=1.0)  # fmt: skip
+    # every chosen answer reads over the cap
+    monkeypatch.setattr(dpo.lengthfit, "ratios", lambda logps, counts, curve: [2.0] * len(logps))
+    with pytest.raises(SpecError, match=re.escape("field 'chosen_fluency_cap': 1.0 leaves no")):
+        dpo.run(spec)
+    assert not Path(spec.output_dir).exists()  # nothing written
+
+
 def test_sft_weight_keeps_the_chosen_answers_likely(
     policy_dir: str, preferences_file: Path, work_dir: Path
 ) -> None:
