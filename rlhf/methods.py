@@ -150,7 +150,7 @@ DPO_REWARD_PAIRS = 8
 # Human rows whose chosen answer the base model reads over 2x its own answers of the same length
 # (rlhf.training.fluency) are left out of a DPO step (dpo.fluent_rows): the NLL term on the chosen
 # answers taught the policy the fragments that annotators who like short answers chose. Measured
-# on benchmarks/loop.py, concise (2026-12-05), seeds 2 / 1, round 1 -> 3, rule win-rate vs base
+# on benchmarks/loop.py, concise (2026-12-06), seeds 2 / 1, round 1 -> 3, rule win-rate vs base
 # and round 3's answers length-matched: without it 60.8 -> 75.6 -> 84.1% at 3.35x and 71.1 -> 89.2
 # -> 85.8% at 2.60x (both held back by the gate's fluency flag); with it 68.6 -> 78.1 -> 78.0% at
 # 2.29x and 71.1 -> 86.9 -> 86.4% at 2.13x.

@@ -344,8 +344,8 @@ def fluency_excess(
     2 and 3) a parent whose samples the base read at 7-8 (2.8 on its own) let samples up to 16
     be chosen, and round 3 read 40 and 19.5 (word salad, held back by the gate). Length-matched,
     because a plain perplexity reads brevity as disfluency: the base model's own answers of at
-    most 3 words read 9.5 against 2.6 over all, so under a rule that likes brief answers the
-    guard refused the briefest answers the base model writes itself."""
+    most 3 words read 4.55x its samples over all (benchmarks/fluency.py), so under a rule that
+    likes brief answers the guard refused the briefest answers the base model writes itself."""
     parent_curve, base_curve = lengthfit.fit(*samples), lengthfit.fit(*base_own)
     return [
         max(over_parent / fluency, over_base / cap)

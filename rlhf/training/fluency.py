@@ -3,10 +3,10 @@ against its perplexity on its own answers *of the same length*.
 
 A model's per-token surprise falls with an answer's length: the first words (which answer, which
 opening) are the uncertain ones, and a long answer spreads them over many predictable tokens.
-The built-in base policy read its own samples at 9.5 when they were at most 3 words long and at
-2.0 when longer than 15 (2.6 over all), so a plain perplexity ratio read a policy that learned to
-answer briefly, with answers the base model writes itself, as a fluency collapse (its own short
-answers: 3.7-4.6x its overall figure, over the promotion gate's 3.5x).
+The built-in base policy reads its own answers of at most 3 words at 4.55x its perplexity over
+all its samples (``benchmarks/fluency.py``), so a plain perplexity ratio read a policy that
+learned to answer briefly, with answers the base model writes itself, as a fluency collapse
+(over the promotion gate's 3.5x).
 
 The yardstick is a curve fitted to the base model's own sampled answers: nats per token
 ``y = floor + slope / n`` over an answer of ``n`` tokens (a fixed surprise spread over the
@@ -84,11 +84,10 @@ def ratios(logps: Sequence[float], counts: Sequence[int], curve: LengthCurve) ->
 def ratio(logps: Sequence[float], counts: Sequence[int], curve: LengthCurve) -> float:
     """A set of answers' fluency ratio: their perplexity (over all their tokens, as
     ``scoring.perplexity``) over the perplexity the base model's own answers of the same lengths
-    have (answers of no tokens left out; NaN when none is left). 1 reads like the base model's
-    own; word salad in a share of the answers shows in proportion to their tokens."""
-    kept = [(y, n) for y, n in zip(nats_per_token(logps, counts), counts, strict=True)
-            if n > 0 and math.isfinite(y)]  # fmt: skip
+    have, i.e. :func:`ratios` averaged geometrically with each answer weighed by its tokens
+    (answers of no tokens left out; NaN when none is left). 1 reads like the base model's own;
+    word salad in a share of the answers shows in proportion to their tokens."""
+    kept = [(r, n) for r, n in zip(ratios(logps, counts, curve), counts, strict=True)
+            if math.isfinite(r)]  # fmt: skip
     tokens = sum(n for _, n in kept)
-    if not tokens:
-        return math.nan
-    return math.exp(sum(n * (y - curve.expected(n)) for y, n in kept) / tokens)
+    return math.exp(sum(n * math.log(r) for r, n in kept) / tokens) if tokens else math.nan

@@ -287,8 +287,8 @@ def _matched(sampled: dict[str, Any], candidate: float, opponent: float = 1.0) -
 @pytest.mark.django_db
 def test_brevity_is_not_read_as_word_salad(clean_round: Round, settings: Any) -> None:
     """A short answer's perplexity is higher (its first words are the uncertain ones): the
-    built-in policy's own answers of at most 3 words read 3.7-4.6x its perplexity over all, and
-    1.1-1.3x its own answers of the same lengths (benchmarks/fluency.py). Concise seed 2's round
+    built-in policy's own answers of at most 3 words read 4.55x its perplexity over all, and
+    1.33x its own answers of the same lengths (benchmarks/fluency.py). Concise seed 2's round
     3, with a third of its answers word salad, read 9.6 vs 2.6 sampled (3.7x) and 2.8-2.9x
     length-matched."""
     # brief answers the base model writes itself: the plain ratio alone flags them ...
