@@ -113,6 +113,7 @@ polite --max-labels 150 --target 0.95 --arms random,bald --full-curves --jobs 2`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -136,7 +137,7 @@ from rlhf.training import bootstrap, corpus, generate, reward, rules, scoring  #
 from rlhf.training.devices import configure_threads, set_seed  # noqa: E402
 from rlhf.training.specs import BootstrapSpec, GenerateSpec, RewardSpec  # noqa: E402
 
-ARMS = ("random", "uncertainty", "mixed", "bald")
+ARMS = ("random", "uncertainty", "mixed", "bald", "qbc")
 TEST_MODELS_STEPS = 60  # the tests' cached models (var/test-models): no bootstrap wait
 
 
@@ -202,41 +203,64 @@ def truth_rows(pairs: list[Pair], rule: str) -> list[dict[str, Any]]:
 
 
 class Learner:
-    """Retrains the reward model on the decided labels so far; scores pairs with it."""
+    """Retrains the reward model on the decided labels so far (``members`` of them, each from its
+    own training seed); scores pairs with them."""
 
-    def __init__(self, backbone: Path, steps: int, seed: int, workdir: Path) -> None:
+    def __init__(
+        self, backbone: Path, steps: int, seed: int, workdir: Path, members: int = 1
+    ) -> None:
         settings = {**REWARD_DEFAULTS, "max_steps": steps}
         (workdir / "unused.jsonl").touch()  # the spec names a data file; fit() takes rows
         self.spec = RewardSpec(base_model=str(backbone), data=str(workdir / "unused.jsonl"),
                                output_dir=str(workdir / "unused"), seed=seed, merge=False,
                                **settings)  # fmt: skip
-        self.fitted: reward.Fitted | None = None
+        self.members = members
+        self.committee: list[reward.Fitted] = []
+
+    @property
+    def fitted(self) -> reward.Fitted | None:
+        return self.committee[0] if self.committee else None
 
     def fit(self, rows: list[dict[str, Any]]) -> None:
-        set_seed(self.spec.seed)
         weighted = any("weight" in row for row in rows)
         if weighted:
             rows = [{"weight": 1.0, **row} for row in rows]
-        self.fitted = reward.fit(self.spec, rows, use_margin=True, use_weight=weighted)
+        self.committee = []
+        for member in range(self.members):  # member 0 trains with the seed alone, as before
+            spec = dataclasses.replace(self.spec, seed=self.spec.seed + 7919 * member)
+            set_seed(spec.seed)
+            self.committee.append(reward.fit(spec, rows, use_margin=True, use_weight=weighted))
 
     def accuracy(self, held_out: list[dict[str, Any]]) -> float:
-        assert self.fitted is not None
-        accuracy, _ = reward.pairwise_metrics(self.fitted.model, self.fitted.tokenizer, held_out)
-        return float(accuracy or 0.0)
+        """The members' mean held-out accuracy (one member: its own)."""
+        assert self.committee
+        return statistics.mean(
+            float(reward.pairwise_metrics(f.model, f.tokenizer, held_out)[0] or 0.0)
+            for f in self.committee
+        )
+
+    def _member_margins(self, fitted: reward.Fitted, pairs: list[Pair]) -> list[float]:
+        prompts = [p.prompt for p in pairs]
+        reward_a = scoring.score(fitted.model, fitted.tokenizer, prompts, [p.a for p in pairs])
+        reward_b = scoring.score(fitted.model, fitted.tokenizer, prompts, [p.b for p in pairs])
+        return [x - y for x, y in zip(reward_a, reward_b, strict=True)]
 
     def margins(self, pairs: list[Pair]) -> list[float]:
         assert self.fitted is not None
-        model, tokenizer = self.fitted.model, self.fitted.tokenizer
-        prompts = [p.prompt for p in pairs]
-        reward_a = scoring.score(model, tokenizer, prompts, [p.a for p in pairs])
-        reward_b = scoring.score(model, tokenizer, prompts, [p.b for p in pairs])
-        return [abs(x - y) for x, y in zip(reward_a, reward_b, strict=True)]
+        return [abs(m) for m in self._member_margins(self.fitted, pairs)]
 
     def information(self, pairs: list[Pair], seed: int) -> list[float]:
         """BALD of each pair under the reward head's dropout ensemble (``scoring.bald``)."""
         assert self.fitted is not None
         return scoring.bald(self.fitted.model, self.fitted.tokenizer, [p.prompt for p in pairs],
                             [p.a for p in pairs], [p.b for p in pairs], seed=seed)  # fmt: skip
+
+    def disagreement(self, pairs: list[Pair]) -> list[float]:
+        """BALD of each pair under the committee of whole reward models (query by committee):
+        high where the members decide the pair differently, ~0 where they agree, including
+        where every member calls it a coin flip (a likely tie)."""
+        margins = [self._member_margins(f, pairs) for f in self.committee]
+        return scoring.ensemble_information(list(map(list, zip(*margins, strict=True))))
 
 
 def training_rows(pair: Pair, decision: rules.Decision, ties: str) -> list[dict[str, Any]]:
@@ -265,7 +289,7 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
     order = list(range(len(pool)))
     rng.shuffle(order)  # the random arm's order; both arms' first batch
     judge = rules.RuleJudge(args.rule, args.noise, seed)
-    learner = Learner(backbone, args.steps, seed, workdir)
+    learner = Learner(backbone, args.steps, seed, workdir, args.members)
     picked: list[int] = []
     rows: list[dict[str, Any]] = []
     trace = Trace(arm=arm, seed=seed)
@@ -280,6 +304,8 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
             candidates = [pool[i] for i in remaining]
             if arm == "bald":  # most informative first
                 keys = [-v for v in learner.information(candidates, seed + len(picked))]
+            elif arm == "qbc":  # the committee's disagreement, largest first
+                keys = [-v for v in learner.disagreement(candidates)]
             else:  # smallest margin first
                 keys = learner.margins(candidates)
             order_key = dict(zip(remaining, keys, strict=True))
@@ -349,6 +375,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=int(REWARD_DEFAULTS["max_steps"]),
         help="reward-model optimiser steps per retraining (the rounds' default)",
     )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="reward models trained (each its own training seed) at every point: the point's "
+        "accuracy is their mean (a steadier curve), and the qbc arm's committee; qbc needs >= 2",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--models-dir", help="built-in models (default: the tests' cached ones)")
     parser.add_argument(
@@ -387,12 +420,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "batch",
         "max_labels",
         "steps",
+        "members",
     ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     unknown = sorted(set(args.arms) - set(ARMS))
     if unknown or not args.arms:
         parser.error(f"--arms: unknown {unknown}; choose from {', '.join(ARMS)}")
+    if "qbc" in args.arms and args.members < 2:
+        parser.error("--arms qbc needs --members >= 2 (the committee)")
     if not 0.0 <= args.random_fraction <= 1.0:
         parser.error("--random-fraction must be in [0, 1]")
     if not 0.0 <= args.noise <= 1.0:
@@ -537,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
             pool = [p for p in pool if judge(p.prompt, p.a) != judge(p.prompt, p.b)]
         print(f"pool {len(pool)} pairs ({ties} rule ties), held-out {len(held_out)} pairs, "
               f"target accuracy {args.target}, batch {args.batch}, noise {args.noise}, "
-              f"random fraction {args.random_fraction}, ties {args.ties}")  # fmt: skip
+              f"random fraction {args.random_fraction}, ties {args.ties}, members {args.members}")  # fmt: skip
         jobs = [(arm, seed) for seed in range(args.seeds) for arm in args.arms]
         backbone = models / "reward-backbone"
         traces: list[Trace] = []

@@ -105,6 +105,11 @@ OFFLINE_SNAPSHOT_DEFAULTS: dict[str, Any] = {"rounds": "newest"}
 # benchmarks/loop.py's round data, 32 steps took 11-12 s instead of 16 s at equal or better
 # held-out accuracy (0.64 vs 0.61 and 0.73 vs 0.71), with a learning rate of 3e-3.
 REWARD_DEFAULTS: dict[str, Any] = {"max_steps": 32, "lora_top_layers": 3, "learning_rate": 3e-3}
+# ``reward.committee`` when a round's config does not set it: the reward models a round's reward
+# step trains besides its own, from other seeds on the same rows, so that the worker can order an
+# ``uncertainty`` project's queue by how much they disagree about each pair (query by committee,
+# rlhf.training.score). fifo projects order by round alone and train none.
+UNCERTAINTY_COMMITTEE = 2
 DPO_MAX_STEPS = 48  # batch 8: about 20 s on 2 busy cores, whatever the snapshot size
 # Not scaled with the snapshot: a snapshot widened to every batch about a champion the gate held
 # (up to 570 rows by round 3) given the same two passes as a round's batch (up to 96 steps) did

@@ -14,12 +14,15 @@ The tier (``priority // QUEUE_TIER``, kept as it is: the number of the round tha
 keeps the newest batch first, as in ``fifo`` projects; the score in [0, 1] orders pairs within a
 tier:
 
-- uncertainty: the pair's information (BALD, ``rlhf.training.scoring.bald``) over ln 2: how much
-  an ensemble of the reward model's heads (dropout masks over its features) disagree about the
-  pair. A pair whose answers the model sees as alike scores ~0, though its margin is ~0 too:
-  ranking by the margin alone (``1 - |2p - 1|``, ``p = sigmoid(r_a - r_b)``, still used for
-  score rows without ``information``) served those first, and annotators mostly called them ties,
-  which train nothing (``benchmarks/active_learning.py``);
+- uncertainty: the pair's information (BALD) over ln 2: how much a committee disagrees about the
+  pair. The committee is the round's reward model and the ones its reward step trained besides
+  it from other seeds on the same rows (``reward.committee``, ``UNCERTAINTY_COMMITTEE`` by
+  default for these projects: query by committee, ``rlhf.training.scoring.ensemble_information``);
+  a round trained without one falls back to dropout masks over the reward head's features
+  (``rlhf.training.scoring.bald``). A pair every member calls a coin flip scores ~0, though its
+  margin is ~0 too: ranking by the margin alone (``1 - |2p - 1|``, ``p = sigmoid(r_a - r_b)``,
+  still used for score rows without ``information``) served those first, and annotators mostly
+  called them ties, which train nothing (``benchmarks/active_learning.py``);
 - disagreement with the votes so far (projects with k > 1 judgments per comparison): when the
   votes decided a side (``labeling.preferences.decide``), the model's probability of the other
   side. The score is the larger of the two, so a pair the model confidently decides against the

@@ -1,7 +1,9 @@
 """Reward model: TRL RewardTrainer + LoRA (SEQ_CLS, head in modules_to_save) on preference rows.
 
 Writes a checkpoint directory with the adapter, the tokenizer, ``manifest.json`` and (``merge``)
-a ``merged/`` standalone model for scoring. Result: held-out pairwise accuracy and mean margin.
+a ``merged/`` standalone model for scoring; with ``committee`` N, also N more reward models trained
+the same way from other seeds, merged under ``committee/1`` .. ``committee/N`` (the score step's
+query by committee). Result: held-out pairwise accuracy and mean margin (and the members').
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ from rlhf.training.devices import (
 )
 from rlhf.training.progress import Events
 from rlhf.training.specs import RewardResult, RewardSpec
+
+COMMITTEE = "committee"
+
+
+def member_seed(seed: int, member: int) -> int:
+    """The training seed of a committee's ``member`` (0: the reward model itself)."""
+    return seed + 7919 * member
 
 
 def load_backbone(
@@ -217,7 +226,27 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
             merged = peft_model.merge_and_unload()
             save_model(merged.to("cpu"), tokenizer, Path(out, MERGED))
         events.check()
+        committee_accuracy = []
+        for member in range(1, spec.committee + 1):
+            set_seed(member_seed(spec.seed, member))
+            fitted = fit(
+                dataclasses.replace(spec, seed=member_seed(spec.seed, member)),
+                train_rows,
+                use_margin=use_margin,
+                use_weight=use_weight,
+                events=events,
+            )
+            member_accuracy, _ = pairwise_metrics(fitted.model, fitted.tokenizer, eval_rows)
+            events.log(f"reward: committee member {member}, held-out accuracy {member_accuracy}")
+            committee_accuracy.append(member_accuracy)
+            merged = fitted.model.merge_and_unload()
+            save_model(merged.to("cpu"), fitted.tokenizer, Path(out, COMMITTEE, str(member)))
+            events.check()
     merged_dir = str(Path(spec.output_dir, MERGED).resolve()) if spec.merge else None
+    committee_dirs = tuple(
+        str(Path(spec.output_dir, COMMITTEE, str(member)).resolve())
+        for member in range(1, spec.committee + 1)
+    )
     return RewardResult(
         checkpoint_dir=str(Path(spec.output_dir).resolve()),
         merged_dir=merged_dir,
@@ -229,4 +258,6 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
         steps=fitted.steps,
         data_hash=data_hash,
         wall_s=round(time.monotonic() - start, 3),
+        committee_dirs=committee_dirs,
+        committee_eval_accuracy=tuple(committee_accuracy),
     )

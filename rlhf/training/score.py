@@ -1,5 +1,8 @@
 """Score step: both responses of each pair under a merged reward model, into a JSONL file,
-with the pair's information (``scoring.bald``: what its label would teach the reward model).
+with the pair's information: what its label would teach the reward model. With a ``committee``
+(reward models trained besides it from other seeds, ``RewardSpec.committee``) that is how much the
+committee disagrees about the pair (``scoring.ensemble_information``, query by committee); without
+one, the dropout ensemble of the model's own head (``scoring.bald``).
 
 The worker runs it after a reward step (and after a round's generate step) for projects whose
 queue is ordered by the reward model's uncertainty; the ordering itself is ``rlhf.prioritize``.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from rlhf.training import data, scoring
 from rlhf.training.checkpoints import atomic_file
@@ -28,14 +32,15 @@ def run(spec: ScoreSpec, events: Events | None = None) -> ScoreResult:
     )
     events.check()
     prompts = [p["prompt"] for p in pairs]
+    responses_a, responses_b = [p["a"] for p in pairs], [p["b"] for p in pairs]
     rewards_a, rewards_b, information = scoring.score_pairs(
-        model,
-        tokenizer,
-        prompts,
-        [p["a"] for p in pairs],
-        [p["b"] for p in pairs],
-        batch_size=spec.batch_size,
+        model, tokenizer, prompts, responses_a, responses_b, batch_size=spec.batch_size
     )
+    if spec.committee:
+        information = committee_information(
+            spec, device, [a - b for a, b in zip(rewards_a, rewards_b, strict=True)],
+            prompts, responses_a, responses_b, events,
+        )  # fmt: skip
     events.log(f"score: {len(pairs)} pairs scored")
     with atomic_file(spec.output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for pair, reward_a, reward_b, bits in zip(
@@ -51,3 +56,31 @@ def run(spec: ScoreSpec, events: Events | None = None) -> ScoreResult:
     return ScoreResult(
         output=spec.output, num_pairs=len(pairs), wall_s=round(time.monotonic() - start, 3)
     )
+
+
+def committee_information(
+    spec: ScoreSpec,
+    device: str,
+    margins: list[float],
+    prompts: list[Any],
+    responses_a: list[str],
+    responses_b: list[str],
+    events: Events,
+) -> list[float]:
+    """Each pair's information under the committee (query by committee): BALD over the reward
+    model's ``margins`` and each member's, one member loaded at a time."""
+    columns = [margins]
+    for member in spec.committee:
+        model, tokenizer = scoring.load_reward_model(
+            member, device, model_dtype(spec.dtype, device)
+        )
+        rewards_a = scoring.score(
+            model, tokenizer, prompts, responses_a, batch_size=spec.batch_size
+        )
+        rewards_b = scoring.score(
+            model, tokenizer, prompts, responses_b, batch_size=spec.batch_size
+        )
+        columns.append([a - b for a, b in zip(rewards_a, rewards_b, strict=True)])
+        del model
+        events.check()
+    return scoring.ensemble_information(list(map(list, zip(*columns, strict=True))))

@@ -223,6 +223,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
+MAX_COMMITTEE = 8  # reward models a round may train besides its own (RewardSpec.committee)
+
+
 def _require(ok: bool, cls_name: str, field: str, message: str) -> None:
     if not ok:
         raise SpecError(f"{cls_name}: field '{field}': {message}", field=field)
@@ -386,13 +389,30 @@ class RewardSpec(_Common, _Lora, _Optim):
     use_margin: bool = True
     center_rewards_coefficient: float | None = None
     merge: bool = True  # also write <output_dir>/merged for scoring
+    # Reward models trained besides this one, each from its own seed on the same rows, written
+    # merged under <output_dir>/committee/<n>: the score step orders an uncertainty project's
+    # queue by how much they disagree (query by committee; benchmarks/active_learning.py).
+    committee: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._check_lora()
         self._check_optim()
-        _base_model_exists(type(self).__name__, "base_model", self.base_model)
-        _output_free(type(self).__name__, "output_dir", self.output_dir)
+        name = type(self).__name__
+        _base_model_exists(name, "base_model", self.base_model)
+        _output_free(name, "output_dir", self.output_dir)
+        _require(
+            0 <= self.committee <= MAX_COMMITTEE,
+            name,
+            "committee",
+            f"must be in [0, {MAX_COMMITTEE}] (reward models trained besides the main one)",
+        )
+        _require(
+            self.merge or not self.committee,
+            name,
+            "committee",
+            "needs merge: the committee's members are written merged, for scoring",
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -407,6 +427,8 @@ class RewardResult(_Json):
     steps: int
     data_hash: str
     wall_s: float
+    committee_dirs: tuple[str, ...] = ()  # the committee's merged members (RewardSpec.committee)
+    committee_eval_accuracy: tuple[float | None, ...] = ()  # their held-out accuracy, in order
 
 
 # --------------------------------------------------------------------------- dpo
@@ -842,11 +864,23 @@ class ScoreSpec(_Common):
     pairs: str  # pairs JSONL
     output: str  # JSONL written atomically
     batch_size: int = 64
+    # merged reward models trained besides ``reward_model`` on the same rows (RewardSpec.committee):
+    # with at least one, a pair's information is the committee's disagreement instead of the
+    # dropout ensemble of ``reward_model``'s head
+    committee: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
         _require(self.batch_size >= 1, name, "batch_size", "must be >= 1")
+        _require(
+            len(self.committee) <= MAX_COMMITTEE,
+            name,
+            "committee",
+            f"at most {MAX_COMMITTEE} members",
+        )
+        for member in self.committee:
+            _require(Path(member).is_dir(), name, "committee", f"directory not found: {member}")
         _require(
             Path(self.output).parent.is_dir(),
             name,

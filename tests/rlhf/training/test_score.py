@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from rlhf.training import rules, score, scoring
-from rlhf.training.specs import ScoreSpec, SpecError
+from rlhf.training import reward, rules, score, scoring
+from rlhf.training.specs import RewardSpec, ScoreSpec, SpecError
 from tests.rlhf.training.conftest import write_jsonl
 
 
@@ -99,3 +99,77 @@ def test_bald_reads_the_heads_own_features_and_scores_a_tie_zero(reward_result: 
     assert scoring.bald(model, tokenizer, [], [], []) == []
     with pytest.raises(ValueError, match="rate"):
         scoring.bald(model, tokenizer, prompts, chosen, rejected, rate=1.0)
+
+
+@pytest.mark.training
+def test_a_committee_is_trained_beside_the_reward_model_and_its_disagreement_scores_pairs(
+    backbone_dir: str, work_dir: Path
+) -> None:
+    """``reward.committee`` trains more reward models from other seeds on the same rows; the
+    score step's information is then their disagreement (BALD over the members' margins)."""
+    data = write_jsonl(
+        work_dir / "committee-prefs.jsonl", rules.synthetic_preferences(40, seed=3, clear_cut=True)
+    )
+    spec = RewardSpec(
+        base_model=backbone_dir,
+        data=str(data),
+        output_dir=str(work_dir / "committee"),
+        max_steps=4,
+        batch_size=8,
+        learning_rate=3e-3,
+        committee=2,
+    )
+    trained = reward.run(spec)
+    assert [Path(d).name for d in trained.committee_dirs] == ["1", "2"]
+    assert all(Path(d, "config.json").is_file() for d in trained.committee_dirs)
+    assert len(trained.committee_eval_accuracy) == 2
+    rows = rules.synthetic_preferences(5, seed=13, clear_cut=True)
+    pairs = [
+        {"id": str(i), "prompt": r["prompt"], "a": r["chosen"], "b": r["rejected"]}
+        for i, r in enumerate(rows)
+    ]
+    prompts, a, b = [p["prompt"] for p in pairs], [p["a"] for p in pairs], [p["b"] for p in pairs]
+    assert trained.merged_dir is not None
+    margins = []
+    for directory in (trained.merged_dir, *trained.committee_dirs):
+        model, tokenizer = scoring.load_reward_model(directory)
+        rewards_a = scoring.score(model, tokenizer, prompts, a)
+        rewards_b = scoring.score(model, tokenizer, prompts, b)
+        margins.append([x - y for x, y in zip(rewards_a, rewards_b, strict=True)])
+    assert margins[1] != pytest.approx(margins[0], abs=1e-3)  # another seed, another model
+    source = write_jsonl(work_dir / "committee-pairs.jsonl", pairs)
+
+    def information(committee: tuple[str, ...]) -> list[float]:
+        output = work_dir / f"committee-scores-{len(committee)}.jsonl"
+        spec = ScoreSpec(reward_model=trained.merged_dir, pairs=str(source),
+                         output=str(output), committee=committee)  # fmt: skip
+        score.run(spec)
+        return [json.loads(line)["information"] for line in output.read_text().splitlines()]
+
+    by_hand = scoring.ensemble_information(list(map(list, zip(*margins, strict=True))))
+    assert information(trained.committee_dirs) == pytest.approx(by_hand, abs=1e-6)
+    assert max(by_hand) > 0
+    # a committee of one more copy of the reward model itself never disagrees
+    assert information((trained.merged_dir,)) == pytest.approx([0.0] * 5, abs=1e-9)
+
+
+def test_committee_settings_are_checked_by_field(tmp_path: Path) -> None:
+    (tmp_path / "rows.jsonl").write_text("")
+    (tmp_path / "pairs.jsonl").write_text("")
+    base = {"base_model": str(tmp_path), "data": str(tmp_path / "rows.jsonl"),
+            "output_dir": str(tmp_path / "out")}  # fmt: skip
+    for value in (-1, 9):
+        with pytest.raises(SpecError, match=r"in \[0, 8\]") as bad:
+            RewardSpec.from_json({**base, "committee": value})
+        assert bad.value.field == "committee"
+    with pytest.raises(SpecError, match="needs merge") as unmerged:
+        RewardSpec.from_json({**base, "committee": 1, "merge": False})
+    assert unmerged.value.field == "committee"
+    pairs = {"reward_model": str(tmp_path), "pairs": str(tmp_path / "pairs.jsonl"),
+             "output": str(tmp_path / "out.jsonl")}  # fmt: skip
+    with pytest.raises(SpecError, match="directory not found") as missing:
+        ScoreSpec.from_json({**pairs, "committee": [str(tmp_path / "gone")]})
+    assert missing.value.field == "committee"
+    with pytest.raises(SpecError, match="at most 8") as many:
+        ScoreSpec.from_json({**pairs, "committee": [str(tmp_path)] * 9})
+    assert many.value.field == "committee"
