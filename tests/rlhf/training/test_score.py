@@ -129,9 +129,10 @@ def test_a_committee_is_trained_beside_the_reward_model_and_its_disagreement_sco
         for i, r in enumerate(rows)
     ]
     prompts, a, b = [p["prompt"] for p in pairs], [p["a"] for p in pairs], [p["b"] for p in pairs]
-    assert trained.merged_dir is not None
+    merged = trained.merged_dir
+    assert merged is not None
     margins = []
-    for directory in (trained.merged_dir, *trained.committee_dirs):
+    for directory in (merged, *trained.committee_dirs):
         model, tokenizer = scoring.load_reward_model(directory)
         rewards_a = scoring.score(model, tokenizer, prompts, a)
         rewards_b = scoring.score(model, tokenizer, prompts, b)
@@ -141,7 +142,7 @@ def test_a_committee_is_trained_beside_the_reward_model_and_its_disagreement_sco
 
     def information(committee: tuple[str, ...]) -> list[float]:
         output = work_dir / f"committee-scores-{len(committee)}.jsonl"
-        spec = ScoreSpec(reward_model=trained.merged_dir, pairs=str(source),
+        spec = ScoreSpec(reward_model=merged, pairs=str(source),
                          output=str(output), committee=committee)  # fmt: skip
         score.run(spec)
         return [json.loads(line)["information"] for line in output.read_text().splitlines()]
@@ -150,7 +151,7 @@ def test_a_committee_is_trained_beside_the_reward_model_and_its_disagreement_sco
     assert information(trained.committee_dirs) == pytest.approx(by_hand, abs=1e-6)
     assert max(by_hand) > 0
     # a committee of one more copy of the reward model itself never disagrees
-    assert information((trained.merged_dir,)) == pytest.approx([0.0] * 5, abs=1e-9)
+    assert information((merged,)) == pytest.approx([0.0] * 5, abs=1e-9)
 
 
 def test_committee_settings_are_checked_by_field(tmp_path: Path) -> None:
