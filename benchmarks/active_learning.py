@@ -209,7 +209,8 @@ class Learner:
     def __init__(
         self, backbone: Path, steps: int, seed: int, workdir: Path, members: int = 1
     ) -> None:
-        settings = {**REWARD_DEFAULTS, "max_steps": steps}
+        # one fit per member; the round's averaging of them (``members``) is not measured here
+        settings = {**REWARD_DEFAULTS, "max_steps": steps, "members": 1}
         (workdir / "unused.jsonl").touch()  # the spec names a data file; fit() takes rows
         self.spec = RewardSpec(base_model=str(backbone), data=str(workdir / "unused.jsonl"),
                                output_dir=str(workdir / "unused"), seed=seed, merge=False,

@@ -15,10 +15,10 @@ keeps the newest batch first, as in ``fifo`` projects; the score in [0, 1] order
 tier:
 
 - uncertainty: the pair's information (BALD) over ln 2: how much a committee disagrees about the
-  pair. The committee is the round's reward model and the ones its reward step trained besides
-  it from other seeds on the same rows (``reward.committee``, ``UNCERTAINTY_COMMITTEE`` by
-  default for these projects: query by committee, ``rlhf.training.scoring.ensemble_information``);
-  a round trained without one falls back to dropout masks over the reward head's features
+  pair. The committee is the reward models the round's reward step trained from different seeds
+  on the same rows and averaged into its reward model (``reward.members``, kept for these
+  projects: query by committee, ``rlhf.training.scoring.ensemble_information``); a round trained
+  with one member falls back to dropout masks over the reward head's features
   (``rlhf.training.scoring.bald``). A pair every member calls a coin flip scores ~0, though its
   margin is ~0 too: ranking by the margin alone (``1 - |2p - 1|``, ``p = sigmoid(r_a - r_b)``,
   still used for score rows without ``information``) served those first, and annotators mostly

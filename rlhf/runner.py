@@ -32,7 +32,7 @@ from django.db import transaction
 from labeling.models import QueueOrder
 from labeling.services import comparisons_prioritize
 from rlhf import prioritize, runs, selectors
-from rlhf.methods import METHOD_REGISTRY, UNCERTAINTY_COMMITTEE, policy_engine_steps
+from rlhf.methods import METHOD_REGISTRY, policy_engine_steps
 from rlhf.models import (
     Checkpoint,
     Round,
@@ -132,20 +132,17 @@ def _reward_model_dir(round_: Round) -> str:
     return resolve_data_path(merged)
 
 
-def reward_committee(round_: Round) -> int:
-    """Reward models the round's reward step trains besides its own (``reward.committee``): the
-    config's when set, else ``UNCERTAINTY_COMMITTEE`` for a project whose queue the worker orders
-    by their disagreement and none for a fifo one."""
-    configured = round_.config["reward"].get("committee")
-    if configured is not None:
-        return int(configured)
-    return UNCERTAINTY_COMMITTEE if round_.project.queue_order == QueueOrder.UNCERTAINTY else 0
+def _keep_members(round_: Round) -> bool:
+    """Whether the reward step keeps its members (``keep_members``): a project whose queue the
+    worker orders by their disagreement, when there are two or more."""
+    members = int(round_.config["reward"].get("members", 1))
+    return round_.project.queue_order == QueueOrder.UNCERTAINTY and members >= 2
 
 
-def _committee_dirs(round_: Round) -> list[str]:
-    """The merged members of the round's reward-model committee (none: an empty list)."""
+def _member_dirs(round_: Round) -> list[str]:
+    """The merged members the round's reward step kept (none: an empty list)."""
     reward = round_.reward_checkpoint
-    dirs = reward.metrics.get("committee_dirs") or [] if reward is not None else []
+    dirs = (reward.metrics.get("member_dirs") or []) if reward is not None else []
     return [resolve_data_path(d) for d in dirs]
 
 
@@ -197,8 +194,8 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
         write_jsonl(workdir / "preferences.jsonl", selectors.reward_training_rows(round_))
         spec = {
             **_common(round_, policy=False),
-            "committee": reward_committee(round_),
             **config["reward"],
+            "keep_members": _keep_members(round_),
             "base_model": model_spec.reward_backbone_path,
             "data": str(workdir / "preferences.jsonl"),
             "output_dir": str(runs.run_output_dir(run.pk)),
@@ -323,8 +320,8 @@ def _record_success(run: TrainingRun, workdir: Path, results: dict[str, dict[str
         metrics["checkpoint_dir"] = relative_to_data(result["checkpoint_dir"])
         if result.get("merged_dir"):
             metrics["merged_dir"] = relative_to_data(result["merged_dir"])
-        if result.get("committee_dirs"):
-            metrics["committee_dirs"] = [relative_to_data(d) for d in result["committee_dirs"]]
+        if result.get("member_dirs"):
+            metrics["member_dirs"] = [relative_to_data(d) for d in result["member_dirs"]]
         runs.training_run_succeed(
             run=run,
             result=result,
@@ -469,7 +466,7 @@ def queue_rescore(run: TrainingRun, workdir: Path) -> dict[str, Any] | None:
             spec = {
                 **_common(round_, policy=False),
                 "reward_model": _reward_model_dir(round_),
-                "committee": _committee_dirs(round_),
+                "members": _member_dirs(round_),
                 "pairs": str(workdir / "queue-pairs.jsonl"),
                 "output": str(workdir / "queue-scores.jsonl"),
             }

@@ -1,9 +1,10 @@
 """Reward model: TRL RewardTrainer + LoRA (SEQ_CLS, head in modules_to_save) on preference rows.
 
 Writes a checkpoint directory with the adapter, the tokenizer, ``manifest.json`` and (``merge``)
-a ``merged/`` standalone model for scoring; with ``committee`` N, also N more reward models trained
-the same way from other seeds, merged under ``committee/1`` .. ``committee/N`` (the score step's
-query by committee). Result: held-out pairwise accuracy and mean margin (and the members').
+a ``merged/`` standalone model for scoring. With ``members`` N > 1, N reward models are trained
+the same way from other seeds and ``merged/`` is their weight average (``keep_members``: each also
+written merged under ``members/<i>``, for the score step's query by committee). Result: held-out
+pairwise accuracy and mean margin (and each member's accuracy).
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from rlhf.training.devices import (
 from rlhf.training.progress import Events
 from rlhf.training.specs import RewardResult, RewardSpec
 
-COMMITTEE = "committee"
+MEMBERS = "members"
 
 
 def member_seed(seed: int, member: int) -> int:
-    """The training seed of a committee's ``member`` (0: the reward model itself)."""
+    """The training seed of a reward step's ``member`` (0: the spec's own)."""
     return seed + 7919 * member
 
 
@@ -199,7 +200,14 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
     with atomic_dir(spec.output_dir) as out:
         fitted = fit(spec, train_rows, use_margin=use_margin, use_weight=use_weight, events=events)
         peft_model, tokenizer = fitted.model, fitted.tokenizer
-        accuracy, margin = pairwise_metrics(peft_model, tokenizer, eval_rows)
+        save_model(peft_model, tokenizer, out)  # the adapter: member 0's when there are more
+        scorer: Any = peft_model
+        member_accuracy: list[float | None] = []
+        if spec.members > 1:
+            scorer, member_accuracy = average_members(
+                spec, fitted, train_rows, eval_rows, use_margin, use_weight, out, events
+            )
+        accuracy, margin = pairwise_metrics(scorer, tokenizer, eval_rows)
         events.log(f"reward: held-out accuracy {accuracy}, mean margin {margin}")
         metrics = {
             "eval_accuracy": accuracy,
@@ -208,9 +216,10 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
             "num_train": len(train_rows),
             "num_eval": len(eval_rows),
             "steps": fitted.steps,
+            "members": spec.members,
+            "member_eval_accuracy": member_accuracy,
         }
         data_hash = file_hash(spec.data)
-        save_model(peft_model, tokenizer, out)
         write_manifest(
             out,
             base_model=spec.base_model,
@@ -223,11 +232,48 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
             extra={"task": "seq-cls", "merged": MERGED if spec.merge else None},
         )
         if spec.merge:
-            merged = peft_model.merge_and_unload()
+            merged = scorer if spec.members > 1 else peft_model.merge_and_unload()
             save_model(merged.to("cpu"), tokenizer, Path(out, MERGED))
         events.check()
-        committee_accuracy = []
-        for member in range(1, spec.committee + 1):
+    merged_dir = str(Path(spec.output_dir, MERGED).resolve()) if spec.merge else None
+    kept = range(spec.members) if spec.keep_members else range(0)
+    return RewardResult(
+        checkpoint_dir=str(Path(spec.output_dir).resolve()),
+        merged_dir=merged_dir,
+        eval_accuracy=accuracy,
+        eval_mean_margin=margin,
+        train_loss=fitted.train_loss,
+        num_train=len(train_rows),
+        num_eval=len(eval_rows),
+        steps=fitted.steps,
+        data_hash=data_hash,
+        wall_s=round(time.monotonic() - start, 3),
+        members=spec.members,
+        member_eval_accuracy=tuple(member_accuracy),
+        member_dirs=tuple(str(Path(spec.output_dir, MEMBERS, str(i)).resolve()) for i in kept),
+    )
+
+
+def average_members(
+    spec: RewardSpec,
+    first: Fitted,
+    train_rows: list[dict[str, Any]],
+    eval_rows: list[dict[str, Any]],
+    use_margin: bool,
+    use_weight: bool,
+    out: Path,
+    events: Events,
+) -> tuple[Any, list[float | None]]:
+    """Train ``spec.members - 1`` more reward models beside ``first`` (member 0), each from its
+    own seed on the same rows, and return their weight average, merged (a model soup: every
+    member starts from the same backbone, so their weights average into one model that scores
+    like their mean), with each member's held-out accuracy. ``keep_members`` also writes each
+    member merged under ``out/members/<i>``."""
+    accuracies: list[float | None] = []
+    total: dict[str, Any] = {}
+    soup: Any = None
+    for member in range(spec.members):
+        if member:
             set_seed(member_seed(spec.seed, member))
             fitted = fit(
                 dataclasses.replace(spec, seed=member_seed(spec.seed, member)),
@@ -236,28 +282,24 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
                 use_weight=use_weight,
                 events=events,
             )
-            member_accuracy, _ = pairwise_metrics(fitted.model, fitted.tokenizer, eval_rows)
-            events.log(f"reward: committee member {member}, held-out accuracy {member_accuracy}")
-            committee_accuracy.append(member_accuracy)
-            merged = fitted.model.merge_and_unload()
-            save_model(merged.to("cpu"), fitted.tokenizer, Path(out, COMMITTEE, str(member)))
-            events.check()
-    merged_dir = str(Path(spec.output_dir, MERGED).resolve()) if spec.merge else None
-    committee_dirs = tuple(
-        str(Path(spec.output_dir, COMMITTEE, str(member)).resolve())
-        for member in range(1, spec.committee + 1)
+        else:
+            fitted = first
+        accuracy, _ = pairwise_metrics(fitted.model, fitted.tokenizer, eval_rows)
+        events.log(f"reward: member {member}, held-out accuracy {accuracy}")
+        accuracies.append(accuracy)
+        merged = fitted.model.merge_and_unload()
+        if spec.keep_members:
+            save_model(merged, fitted.tokenizer, Path(out, MEMBERS, str(member)))
+        for name, value in merged.state_dict().items():
+            if value.is_floating_point():
+                total[name] = value.detach().double() + total.get(name, 0.0)
+        soup = soup if soup is not None else merged
+        events.check()
+    state = soup.state_dict()
+    soup.load_state_dict(
+        {
+            name: (total[name] / spec.members).to(value.dtype) if name in total else value
+            for name, value in state.items()
+        }
     )
-    return RewardResult(
-        checkpoint_dir=str(Path(spec.output_dir).resolve()),
-        merged_dir=merged_dir,
-        eval_accuracy=accuracy,
-        eval_mean_margin=margin,
-        train_loss=metrics["train_loss"],
-        num_train=len(train_rows),
-        num_eval=len(eval_rows),
-        steps=fitted.steps,
-        data_hash=data_hash,
-        wall_s=round(time.monotonic() - start, 3),
-        committee_dirs=committee_dirs,
-        committee_eval_accuracy=tuple(committee_accuracy),
-    )
+    return soup.eval(), accuracies

@@ -1,8 +1,8 @@
 """Score step: both responses of each pair under a merged reward model, into a JSONL file,
-with the pair's information: what its label would teach the reward model. With a ``committee``
-(reward models trained besides it from other seeds, ``RewardSpec.committee``) that is how much the
-committee disagrees about the pair (``scoring.ensemble_information``, query by committee); without
-one, the dropout ensemble of the model's own head (``scoring.bald``).
+with the pair's information: what its label would teach the reward model. Given the ``members``
+the reward step kept (``RewardSpec.keep_members``: the models it averaged), that is how much they
+disagree about the pair (``scoring.ensemble_information``, query by committee); without them, the
+dropout ensemble of the model's own head (``scoring.bald``).
 
 The worker runs it after a reward step (and after a round's generate step) for projects whose
 queue is ordered by the reward model's uncertainty; the ordering itself is ``rlhf.prioritize``.
@@ -36,11 +36,8 @@ def run(spec: ScoreSpec, events: Events | None = None) -> ScoreResult:
     rewards_a, rewards_b, information = scoring.score_pairs(
         model, tokenizer, prompts, responses_a, responses_b, batch_size=spec.batch_size
     )
-    if spec.committee:
-        information = committee_information(
-            spec, device, [a - b for a, b in zip(rewards_a, rewards_b, strict=True)],
-            prompts, responses_a, responses_b, events,
-        )  # fmt: skip
+    if len(spec.members) >= 2:
+        information = committee_information(spec, device, prompts, responses_a, responses_b, events)
     events.log(f"score: {len(pairs)} pairs scored")
     with atomic_file(spec.output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for pair, reward_a, reward_b, bits in zip(
@@ -61,16 +58,15 @@ def run(spec: ScoreSpec, events: Events | None = None) -> ScoreResult:
 def committee_information(
     spec: ScoreSpec,
     device: str,
-    margins: list[float],
     prompts: list[Any],
     responses_a: list[str],
     responses_b: list[str],
     events: Events,
 ) -> list[float]:
-    """Each pair's information under the committee (query by committee): BALD over the reward
-    model's ``margins`` and each member's, one member loaded at a time."""
-    columns = [margins]
-    for member in spec.committee:
+    """Each pair's information under the committee of ``spec.members`` (query by committee):
+    BALD over the members' margins, one member loaded at a time."""
+    columns = []
+    for member in spec.members:
         model, tokenizer = scoring.load_reward_model(
             member, device, model_dtype(spec.dtype, device)
         )

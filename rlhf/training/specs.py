@@ -223,7 +223,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-MAX_COMMITTEE = 8  # reward models a round may train besides its own (RewardSpec.committee)
+MAX_MEMBERS = 8  # reward models one reward step may train (RewardSpec.members)
 
 
 def _require(ok: bool, cls_name: str, field: str, message: str) -> None:
@@ -389,10 +389,14 @@ class RewardSpec(_Common, _Lora, _Optim):
     use_margin: bool = True
     center_rewards_coefficient: float | None = None
     merge: bool = True  # also write <output_dir>/merged for scoring
-    # Reward models trained besides this one, each from its own seed on the same rows, written
-    # merged under <output_dir>/committee/<n>: the score step orders an uncertainty project's
-    # queue by how much they disagree (query by committee; benchmarks/active_learning.py).
-    committee: int = 0
+    # Reward models trained on the same rows, member i from seed + 7919 i (member 0: this spec's
+    # seed). With more than one, the reward model written (merged/) is their weight average (a
+    # model soup): one from-scratch fit of a few dozen steps can land anywhere (0.55 to 0.91
+    # held-out accuracy on the same rows, benchmarks/active_learning.py), their average does not.
+    members: int = 1
+    # also write each member merged under <output_dir>/members/<i>: the score step orders an
+    # uncertainty project's queue by how much they disagree (query by committee)
+    keep_members: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -402,16 +406,22 @@ class RewardSpec(_Common, _Lora, _Optim):
         _base_model_exists(name, "base_model", self.base_model)
         _output_free(name, "output_dir", self.output_dir)
         _require(
-            0 <= self.committee <= MAX_COMMITTEE,
+            1 <= self.members <= MAX_MEMBERS,
             name,
-            "committee",
-            f"must be in [0, {MAX_COMMITTEE}] (reward models trained besides the main one)",
+            "members",
+            f"must be in [1, {MAX_MEMBERS}] (reward models trained and averaged)",
         )
         _require(
-            self.merge or not self.committee,
+            self.merge or self.members == 1,
             name,
-            "committee",
-            "needs merge: the committee's members are written merged, for scoring",
+            "members",
+            "needs merge: the members' average is written merged",
+        )
+        _require(
+            not self.keep_members or self.members >= 2,
+            name,
+            "keep_members",
+            "needs members >= 2 (a committee)",
         )
 
 
@@ -427,8 +437,9 @@ class RewardResult(_Json):
     steps: int
     data_hash: str
     wall_s: float
-    committee_dirs: tuple[str, ...] = ()  # the committee's merged members (RewardSpec.committee)
-    committee_eval_accuracy: tuple[float | None, ...] = ()  # their held-out accuracy, in order
+    members: int = 1  # reward models trained; more than one: the model written is their average
+    member_eval_accuracy: tuple[float | None, ...] = ()  # each member's held-out accuracy
+    member_dirs: tuple[str, ...] = ()  # the members written merged (keep_members)
 
 
 # --------------------------------------------------------------------------- dpo
@@ -864,23 +875,18 @@ class ScoreSpec(_Common):
     pairs: str  # pairs JSONL
     output: str  # JSONL written atomically
     batch_size: int = 64
-    # merged reward models trained besides ``reward_model`` on the same rows (RewardSpec.committee):
-    # with at least one, a pair's information is the committee's disagreement instead of the
-    # dropout ensemble of ``reward_model``'s head
-    committee: tuple[str, ...] = ()
+    # merged reward models trained on the same rows (RewardSpec.keep_members): with two or more, a
+    # pair's information is their disagreement (query by committee) instead of the dropout
+    # ensemble of ``reward_model``'s head
+    members: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
         _require(self.batch_size >= 1, name, "batch_size", "must be >= 1")
-        _require(
-            len(self.committee) <= MAX_COMMITTEE,
-            name,
-            "committee",
-            f"at most {MAX_COMMITTEE} members",
-        )
-        for member in self.committee:
-            _require(Path(member).is_dir(), name, "committee", f"directory not found: {member}")
+        _require(len(self.members) <= MAX_MEMBERS, name, "members", f"at most {MAX_MEMBERS}")
+        for member in self.members:
+            _require(Path(member).is_dir(), name, "members", f"directory not found: {member}")
         _require(
             Path(self.output).parent.is_dir(),
             name,

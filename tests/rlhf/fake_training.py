@@ -99,9 +99,10 @@ def main() -> int:
     elif "output_dir" in spec:  # reward and every policy step (dpo, kto, online, ...)
         output = Path(spec["output_dir"])
         tmp = write_checkpoint(output, spec, merged=args.step == "reward")
-        members = [str(n) for n in range(1, int(spec.get("committee", 0)) + 1)]
-        for member in members:
-            (tmp / "committee" / member).mkdir(parents=True)
+        members = [str(n) for n in range(int(spec.get("members", 1)))]
+        kept = members if spec.get("keep_members") else []
+        for member in kept:
+            (tmp / "members" / member).mkdir(parents=True)
         if not train(total, delay, tmp):
             emit({"event": "cancelled"})
             return 143
@@ -115,8 +116,9 @@ def main() -> int:
                 num_eval=1,
                 train_loss=0.5,
                 eval_mean_margin=0.2,
-                committee_dirs=[str(output / "committee" / m) for m in members],
-                committee_eval_accuracy=[0.7 for _ in members],
+                members=len(members),
+                member_eval_accuracy=[0.7 for _ in members] if len(members) > 1 else [],
+                member_dirs=[str(output / "members" / m) for m in kept],
             )
         else:
             result.update(eval_accuracy_after=0.7, train_loss=0.4)

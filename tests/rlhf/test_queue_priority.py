@@ -16,7 +16,7 @@ from labeling import services as labeling_services
 from labeling.models import Assignment, Comparison, Judgment, Project
 from rlhf import runner, selectors, services
 from rlhf.demo import demo_project_create
-from rlhf.methods import QUEUE_TIER, UNCERTAINTY_COMMITTEE
+from rlhf.methods import QUEUE_TIER, REWARD_DEFAULTS
 from rlhf.models import ModelSpec, Round, RoundStatus, resolve_data_path
 from rlhf.prioritize import priorities, uncertainty_score
 from rlhf.runner import read_jsonl
@@ -196,57 +196,61 @@ def _spec(run_dir: str, name: str) -> dict[str, Any]:
 
 
 @pytest.mark.django_db
-def test_an_uncertainty_projects_reward_step_trains_a_committee_the_queue_is_scored_by(
+def test_an_uncertainty_projects_reward_step_keeps_its_members_and_the_queue_is_scored_by_them(
     half_judged: Project, fake_engine: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     labeling_services.project_queue_order_set(project=half_judged, queue_order="uncertainty")
     round_ = _launch_and_run(half_judged, django_capture_on_commit_callbacks)
     reward_run, *_, generate_run = selectors.round_runs(round_)
-    assert _spec(reward_run.run_dir, "reward")["committee"] == UNCERTAINTY_COMMITTEE == 2
+    reward_spec = _spec(reward_run.run_dir, "reward")
+    assert reward_spec["members"] == REWARD_DEFAULTS["members"] == 3
+    assert reward_spec["keep_members"] is True
     assert round_.reward_checkpoint is not None
-    stored = round_.reward_checkpoint.metrics["committee_dirs"]
-    assert len(stored) == 2 and not any(Path(d).is_absolute() for d in stored)  # data-relative
+    stored = round_.reward_checkpoint.metrics["member_dirs"]
+    assert len(stored) == 3 and not any(Path(d).is_absolute() for d in stored)  # data-relative
     members = [resolve_data_path(d) for d in stored]
     assert all(Path(m).is_dir() for m in members)
-    for run in (reward_run, generate_run):  # both rescorings hand the score step the committee
-        assert _spec(run.run_dir, "queue-score")["committee"] == members
+    for run in (reward_run, generate_run):  # both rescorings hand the score step the members
+        assert _spec(run.run_dir, "queue-score")["members"] == members
 
 
 @pytest.mark.django_db
-def test_a_configured_committee_wins_and_fifo_projects_train_none(
+def test_fifo_projects_keep_no_members_and_a_configured_count_wins(
     half_judged: Project, fake_engine: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     fifo = _launch_and_run(half_judged, django_capture_on_commit_callbacks)
-    assert _spec(selectors.round_runs(fifo)[0].run_dir, "reward")["committee"] == 0
-    assert not fifo.reward_checkpoint.metrics["committee_dirs"]  # type: ignore[union-attr]
+    fifo_spec = _spec(selectors.round_runs(fifo)[0].run_dir, "reward")
+    assert fifo_spec["members"] == 3 and fifo_spec["keep_members"] is False  # averaged, not kept
+    assert not fifo.reward_checkpoint.metrics["member_dirs"]  # type: ignore[union-attr]
     labeling_services.project_queue_order_set(project=half_judged, queue_order="uncertainty")
     with django_capture_on_commit_callbacks(execute=True):
-        configured = services.round_launch(
+        single = services.round_launch(
             project=half_judged,
             method="dpo",
-            config={"snapshot": {"rounds": "all"}, "reward": {"committee": 1}},
+            config={"snapshot": {"rounds": "all"}, "reward": {"members": 1}},
         )
-    configured.refresh_from_db()
-    assert configured.status == RoundStatus.SUCCEEDED, configured.error
-    reward_run = selectors.round_runs(configured)[0]
-    assert _spec(reward_run.run_dir, "reward")["committee"] == 1
-    assert len(_spec(reward_run.run_dir, "queue-score")["committee"]) == 1
+    single.refresh_from_db()
+    assert single.status == RoundStatus.SUCCEEDED, single.error
+    reward_run = selectors.round_runs(single)[0]
+    # one member: nothing to keep; the score step falls back to the head's dropout ensemble
+    assert _spec(reward_run.run_dir, "reward")["keep_members"] is False
+    assert _spec(reward_run.run_dir, "queue-score")["members"] == []
 
 
 @pytest.mark.django_db
-def test_a_committee_out_of_range_is_refused_at_launch_by_its_field(
+def test_a_member_count_out_of_range_is_refused_at_launch_by_its_field(
     half_judged: Project, fake_engine: Path
 ) -> None:
     admin = token_client(UserFactory.create(username="boss", role="admin"))
     rounds = Round.objects.count()
-    for value in (-1, 9, "two"):
+    for value in (0, 9, "two"):
         response = admin.post(
             f"/api/v1/projects/{half_judged.pk}/rounds/",
-            {"method": "dpo", "config": {"reward": {"committee": value}}},
+            {"method": "dpo", "config": {"reward": {"members": value}}},
             format="json",
         )
         assert response.status_code == 400, response.content
-        assert "reward.committee" in response.content.decode()
+        assert "reward.members" in response.content.decode()
     assert Round.objects.count() == rounds
 
 

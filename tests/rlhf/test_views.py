@@ -84,6 +84,10 @@ def test_launch_then_watch_the_round(
     assert "<svg" in live and "loss" in live
     assert "new comparisons" in live
     assert "Held-out accuracy</dt><dd>75%" in live
+    assert (
+        '<dt>Reward models averaged</dt><dd data-testid="reward-members">3 <span class="muted">'
+        "(trained from 3 seeds on the same pairs; each alone: 70%, 70%, 70%)" in live
+    )
     assert "Reward-model win-rate vs parent</dt><dd>60%" in live
     assert "8 vs champion, 8 on-policy" in live
     assert "3 held-out prompts sampled for evaluation (not queued)" in live

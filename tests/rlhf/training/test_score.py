@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from rlhf.training import reward, rules, score, scoring
 from rlhf.training.specs import RewardSpec, ScoreSpec, SpecError
@@ -102,75 +103,85 @@ def test_bald_reads_the_heads_own_features_and_scores_a_tie_zero(reward_result: 
 
 
 @pytest.mark.training
-def test_a_committee_is_trained_beside_the_reward_model_and_its_disagreement_scores_pairs(
+def test_the_reward_step_averages_its_members_and_their_disagreement_scores_pairs(
     backbone_dir: str, work_dir: Path
 ) -> None:
-    """``reward.committee`` trains more reward models from other seeds on the same rows; the
-    score step's information is then their disagreement (BALD over the members' margins)."""
+    """``members`` trains reward models from other seeds on the same rows and writes their weight
+    average; kept, they are the score step's committee (BALD over the members' margins)."""
     data = write_jsonl(
-        work_dir / "committee-prefs.jsonl", rules.synthetic_preferences(40, seed=3, clear_cut=True)
+        work_dir / "members-prefs.jsonl", rules.synthetic_preferences(40, seed=3, clear_cut=True)
     )
     spec = RewardSpec(
         base_model=backbone_dir,
         data=str(data),
-        output_dir=str(work_dir / "committee"),
+        output_dir=str(work_dir / "members"),
         max_steps=4,
         batch_size=8,
         learning_rate=3e-3,
-        committee=2,
+        members=3,
+        keep_members=True,
     )
     trained = reward.run(spec)
-    assert [Path(d).name for d in trained.committee_dirs] == ["1", "2"]
-    assert all(Path(d, "config.json").is_file() for d in trained.committee_dirs)
-    assert len(trained.committee_eval_accuracy) == 2
+    assert trained.members == 3 and len(trained.member_eval_accuracy) == 3
+    assert [Path(d).name for d in trained.member_dirs] == ["0", "1", "2"]
+    merged = trained.merged_dir
+    assert merged is not None
+    # the reward model written is the members' weight average, parameter by parameter
+    models = [scoring.load_reward_model(d)[0] for d in (merged, *trained.member_dirs)]
+    states = [m.state_dict() for m in models]
+    for name, value in states[0].items():
+        if value.is_floating_point():
+            mean = sum(s[name].double() for s in states[1:]) / 3
+            assert torch.allclose(value.double(), mean, atol=1e-6), name
+    head = next(n for n in states[0] if "classifier" in n or "score" in n)
+    assert not torch.allclose(states[1][head], states[2][head])  # other seeds, other models
     rows = rules.synthetic_preferences(5, seed=13, clear_cut=True)
     pairs = [
         {"id": str(i), "prompt": r["prompt"], "a": r["chosen"], "b": r["rejected"]}
         for i, r in enumerate(rows)
     ]
     prompts, a, b = [p["prompt"] for p in pairs], [p["a"] for p in pairs], [p["b"] for p in pairs]
-    merged = trained.merged_dir
-    assert merged is not None
-    margins = []
-    for directory in (merged, *trained.committee_dirs):
-        model, tokenizer = scoring.load_reward_model(directory)
-        rewards_a = scoring.score(model, tokenizer, prompts, a)
-        rewards_b = scoring.score(model, tokenizer, prompts, b)
-        margins.append([x - y for x, y in zip(rewards_a, rewards_b, strict=True)])
-    assert margins[1] != pytest.approx(margins[0], abs=1e-3)  # another seed, another model
-    source = write_jsonl(work_dir / "committee-pairs.jsonl", pairs)
+    tokenizer = scoring.load_reward_model(merged)[1]
+    margins = [
+        [x - y for x, y in zip(scoring.score(m, tokenizer, prompts, a),
+                               scoring.score(m, tokenizer, prompts, b), strict=True)]
+        for m in models[1:]
+    ]  # fmt: skip
+    source = write_jsonl(work_dir / "members-pairs.jsonl", pairs)
 
-    def information(committee: tuple[str, ...]) -> list[float]:
-        output = work_dir / f"committee-scores-{len(committee)}.jsonl"
-        spec = ScoreSpec(reward_model=merged, pairs=str(source),
-                         output=str(output), committee=committee)  # fmt: skip
-        score.run(spec)
+    def information(members: tuple[str, ...]) -> list[float]:
+        output = work_dir / f"members-scores-{len(members)}.jsonl"
+        score.run(ScoreSpec(reward_model=merged, pairs=str(source), output=str(output),
+                            members=members))  # fmt: skip
         return [json.loads(line)["information"] for line in output.read_text().splitlines()]
 
     by_hand = scoring.ensemble_information(list(map(list, zip(*margins, strict=True))))
-    assert information(trained.committee_dirs) == pytest.approx(by_hand, abs=1e-6)
+    assert information(trained.member_dirs) == pytest.approx(by_hand, abs=1e-6)
     assert max(by_hand) > 0
-    # a committee of one more copy of the reward model itself never disagrees
-    assert information((merged,)) == pytest.approx([0.0] * 5, abs=1e-9)
+    # a committee of two copies of one model never disagrees
+    assert information((merged, merged)) == pytest.approx([0.0] * 5, abs=1e-9)
 
 
-def test_committee_settings_are_checked_by_field(tmp_path: Path) -> None:
+def test_member_settings_are_checked_by_field(tmp_path: Path) -> None:
     (tmp_path / "rows.jsonl").write_text("")
     (tmp_path / "pairs.jsonl").write_text("")
     base = {"base_model": str(tmp_path), "data": str(tmp_path / "rows.jsonl"),
             "output_dir": str(tmp_path / "out")}  # fmt: skip
-    for value in (-1, 9):
-        with pytest.raises(SpecError, match=r"in \[0, 8\]") as bad:
-            RewardSpec.from_json({**base, "committee": value})
-        assert bad.value.field == "committee"
+    for value in (0, 9):
+        with pytest.raises(SpecError, match=r"in \[1, 8\]") as bad:
+            RewardSpec.from_json({**base, "members": value})
+        assert bad.value.field == "members"
     with pytest.raises(SpecError, match="needs merge") as unmerged:
-        RewardSpec.from_json({**base, "committee": 1, "merge": False})
-    assert unmerged.value.field == "committee"
+        RewardSpec.from_json({**base, "members": 2, "merge": False})
+    assert unmerged.value.field == "members"
+    with pytest.raises(SpecError, match="members >= 2") as lonely:
+        RewardSpec.from_json({**base, "keep_members": True})
+    assert lonely.value.field == "keep_members"
     pairs = {"reward_model": str(tmp_path), "pairs": str(tmp_path / "pairs.jsonl"),
              "output": str(tmp_path / "out.jsonl")}  # fmt: skip
     with pytest.raises(SpecError, match="directory not found") as missing:
-        ScoreSpec.from_json({**pairs, "committee": [str(tmp_path / "gone")]})
-    assert missing.value.field == "committee"
+        ScoreSpec.from_json({**pairs, "members": [str(tmp_path / "gone")]})
+    assert missing.value.field == "members"
     with pytest.raises(SpecError, match="at most 8") as many:
-        ScoreSpec.from_json({**pairs, "committee": [str(tmp_path)] * 9})
-    assert many.value.field == "committee"
+        ScoreSpec.from_json({**pairs, "members": [str(tmp_path)] * 9})
+    assert many.value.field == "members"
