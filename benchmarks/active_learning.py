@@ -408,6 +408,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "not matter",
     )
     parser.add_argument("--json", help="also write the traces to this file")
+    parser.add_argument(
+        "--report",
+        metavar="JSON",
+        help="train nothing: report the traces a run wrote with --json, at --target (the run's "
+        "--seeds, --arms, --max-labels and --full-curves must be given again)",
+    )
     args = parser.parse_args(argv)  # fmt: skip
     if args.quick:
         args.seeds, args.pool_prompts, args.held_out_prompts = 2, 300, 400
@@ -554,6 +560,12 @@ def _cell(labels: int | None, max_labels: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        traces = [Trace(**t) for t in json.loads(Path(args.report).read_text(encoding="utf-8"))]
+        for trace in traces:
+            trace.curve = [(int(n), float(a)) for n, a in trace.curve]
+        report(traces, args)
+        return 0
     started = time.monotonic()
     configure_threads()
     models = models_dir(args.models_dir)

@@ -3,6 +3,7 @@ every arm on the same seed, stops an arm at the target, and prints the table and
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,8 @@ def test_bad_arguments_are_refused_naming_the_option() -> None:
     assert done.returncode == 2 and "--arms" in done.stderr
     done = _run("--batch", "0")
     assert done.returncode == 2 and "--batch" in done.stderr
+    done = _run("--arms", "random,qbc")  # a committee of one cannot disagree
+    assert done.returncode == 2 and "--members >= 2" in done.stderr
 
 
 def _trace(arm: str, seed: int, *accuracies: float) -> Any:
@@ -101,6 +104,26 @@ def test_full_curves_train_past_the_target_and_report_the_mean_curve() -> None:
     assert len(traces) == 4 and all(" 12:" in line for line in traces)
     assert "the seeds' mean curve" in out
     assert "bald/random 1.00" in out  # both means reach 0.0 at the first point
+
+
+@pytest.mark.training
+def test_a_committee_arm_runs_and_saved_traces_are_reported_again_at_another_target(
+    tmp_path: Path,
+) -> None:
+    saved = tmp_path / "traces.json"
+    common = ("--seeds", "1", "--batch", "6", "--max-labels", "12", "--arms", "random,qbc",
+              "--members", "2", "--full-curves")  # fmt: skip
+    done = _run(*common, "--pool-prompts", "16", "--held-out-prompts", "16", "--steps", "1",
+                "--max-new-tokens", "8", "--target", "0.0", "--json", str(saved))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "members 2" in done.stdout and "qbc/random 1.00" in done.stdout
+    traces = json.loads(saved.read_text())
+    assert sorted(t["arm"] for t in traces) == ["qbc", "random"]
+    again = _run(*common, "--report", str(saved), "--target", "1.01")  # no accuracy reaches it
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "labels to held-out accuracy >= 1.01" in again.stdout
+    assert "   0 |         >12 |         >12" in again.stdout
+    assert "wall" not in again.stdout  # nothing trained
 
 
 def test_a_tie_trains_nothing_or_both_orders_at_half_weight() -> None:
