@@ -561,10 +561,10 @@ def _cell(labels: int | None, max_labels: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
-        traces = [Trace(**t) for t in json.loads(Path(args.report).read_text(encoding="utf-8"))]
-        for trace in traces:
+        saved = [Trace(**t) for t in json.loads(Path(args.report).read_text(encoding="utf-8"))]
+        for trace in saved:
             trace.curve = [(int(n), float(a)) for n, a in trace.curve]
-        report(traces, args)
+        report(saved, args)
         return 0
     started = time.monotonic()
     configure_threads()
