@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from rlhf.training import reward, rules, score, scoring
+from rlhf.training import checkpoints, reward, rules, score, scoring
 from rlhf.training.specs import RewardSpec, ScoreSpec, SpecError
 from tests.rlhf.training.conftest import write_jsonl
 
@@ -124,6 +124,7 @@ def test_the_reward_step_averages_its_members_and_their_disagreement_scores_pair
     trained = reward.run(spec)
     assert trained.members == 3 and len(trained.member_eval_accuracy) == 3
     assert [Path(d).name for d in trained.member_dirs] == ["0", "1", "2"]
+    assert checkpoints.read_manifest(trained.checkpoint_dir)["members"] == 3
     merged = trained.merged_dir
     assert merged is not None
     # the reward model written is the members' weight average, parameter by parameter
