@@ -11,9 +11,20 @@ ties left out. One line per ``--seeds`` (each its own labels and training seeds)
 
     .venv/bin/python benchmarks/reward_members.py [--models-dir DIR] [--rule concise] [--labels 200]
 
-Measured (2026-12-06, 2 CPU cores, benchmark/loop.py's toy models: the 175-step policy and the
-MiniLM backbone), ``--rule concise --labels 200 --members 5 --seeds 2``: see README ("The reward
-model is an average of three") for the figures this prints.
+Measured (2026-12-06, 2 CPU cores, benchmarks/loop.py's toy models: the 175-step policy and the
+MiniLM backbone), ``--rule concise --labels 200 --members 3 --seeds 4`` (8 min): 186 training
+rows a seed, 371 held-out pairs.
+
+    seed | rows | members' accuracy | their mean | average model
+       0 |  186 | 0.809 0.865 0.863 | 0.845 | 0.863
+       1 |  186 | 0.792 0.757 0.739 | 0.763 | 0.779
+       2 |  186 | 0.863 0.774 0.682 | 0.773 | 0.771
+       3 |  186 | 0.922 0.776 0.857 | 0.852 | 0.836
+    members' spread (best - worst) 0.109 on average; the average model scored +0.004 against
+    its members' mean
+
+One step's members land 0.11 apart on the same labels (0.68 to 0.92); the average scores like
+their mean (within 0.02), never like the worst draw, and not like the best either.
 """
 
 from __future__ import annotations

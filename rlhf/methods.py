@@ -112,12 +112,12 @@ REWARD_DEFAULTS: dict[str, Any] = {
 }
 # ``members``: the reward step trains 3 reward models from different seeds on the same rows and
 # writes their weight average (rlhf.training.reward.average_members). A single from-scratch fit of
-# 32 steps is a lottery: on the built-in toy, 5 fits on the same 188 concise rows scored 0.55,
-# 0.77, 0.88, 0.89 and 0.91 held-out accuracy against the rule (noiseless), 5 on 184 others 0.84
-# to 0.89; the average of 3 scored 0.90 and 0.87, of 5 0.91 and 0.90 (polite, 67 rows: members
-# 0.87-0.97, averages 0.91-0.93). The loop once delivered a round-3 reward model at 42% agreement
-# with the rule (concise seed 2, session 14). The members also serve an ``uncertainty`` project's
-# queue: the worker orders it by how much they disagree about each pair (query by committee).
+# 32 steps is a draw: benchmarks/reward_members.py (concise, 186 rows, 4 seeds) scored members of
+# one step 0.11 apart on average (0.68 to 0.92 against the rule's noiseless labels), their
+# average within 0.02 of their mean. The loop once delivered a round-3 reward model at 42%
+# agreement with the rule (concise seed 2, 2026-12-06). The members also serve an ``uncertainty``
+# project's queue: the worker orders it by how much they disagree about each pair (query by
+# committee).
 DPO_MAX_STEPS = 48  # batch 8: about 20 s on 2 busy cores, whatever the snapshot size
 # Not scaled with the snapshot: a snapshot widened to every batch about a champion the gate held
 # (up to 570 rows by round 3) given the same two passes as a round's batch (up to 96 steps) did

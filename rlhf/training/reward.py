@@ -272,8 +272,8 @@ def average_members(
     """Train ``spec.members - 1`` more reward models beside ``first`` (member 0), each from its
     own seed on the same rows, and return their weight average, merged (a model soup: every
     member starts from the same backbone and moves little, so their weights average into one model
-    that scores about like their mean: on the toy, 5 members' average and their mean score
-    agreed with the rule within 0.01), with each member's held-out accuracy. ``keep_members`` also writes each
+    that scores about like their mean: within 0.02 of it, benchmarks/reward_members.py), with
+    each member's held-out accuracy. ``keep_members`` also writes each
     member merged under ``out/members/<i>``."""
     accuracies: list[float | None] = []
     total: dict[str, Any] = {}

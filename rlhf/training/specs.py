@@ -391,8 +391,9 @@ class RewardSpec(_Common, _Lora, _Optim):
     merge: bool = True  # also write <output_dir>/merged for scoring
     # Reward models trained on the same rows, member i from seed + 7919 i (member 0: this spec's
     # seed). With more than one, the reward model written (merged/) is their weight average (a
-    # model soup): one from-scratch fit of a few dozen steps can land anywhere (0.55 to 0.91
-    # held-out accuracy on the same rows, benchmarks/active_learning.py), their average does not.
+    # model soup): one from-scratch fit of a few dozen steps is a draw (members of one step 0.11
+    # apart in held-out accuracy on average, benchmarks/reward_members.py), their average scores
+    # like their mean.
     members: int = 1
     # also write each member merged under <output_dir>/members/<i>: the score step orders an
     # uncertainty project's queue by how much they disagree (query by committee)
