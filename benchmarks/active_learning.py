@@ -264,10 +264,8 @@ class Learner:
         )
 
     def _member_margins(self, fitted: reward.Fitted, pairs: list[Pair]) -> list[float]:
-        prompts = [p.prompt for p in pairs]
-        reward_a = scoring.score(fitted.model, fitted.tokenizer, prompts, [p.a for p in pairs])
-        reward_b = scoring.score(fitted.model, fitted.tokenizer, prompts, [p.b for p in pairs])
-        return [x - y for x, y in zip(reward_a, reward_b, strict=True)]
+        return scoring.margins(fitted.model, fitted.tokenizer, [p.prompt for p in pairs],
+                               [p.a for p in pairs], [p.b for p in pairs])  # fmt: skip
 
     def margins(self, pairs: list[Pair]) -> list[float]:
         assert self.fitted is not None

@@ -216,8 +216,7 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
             "num_train": len(train_rows),
             "num_eval": len(eval_rows),
             "steps": fitted.steps,
-            "members": spec.members,
-            "member_eval_accuracy": member_accuracy,
+            "member_eval_accuracy": member_accuracy,  # the count: the spec's ``members``
         }
         data_hash = file_hash(spec.data)
         write_manifest(
@@ -229,12 +228,8 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
             data_hash=data_hash,
             seed=spec.seed,
             metrics=metrics,
-            # merged/ is the members' average; the adapter beside it is member 0's
-            extra={
-                "task": "seq-cls",
-                "merged": MERGED if spec.merge else None,
-                "members": spec.members,
-            },
+            # with members > 1, merged/ is their average; the adapter beside it is member 0's
+            extra={"task": "seq-cls", "merged": MERGED if spec.merge else None},
         )
         if spec.merge:
             merged = scorer if spec.members > 1 else peft_model.merge_and_unload()

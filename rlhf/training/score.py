@@ -33,11 +33,18 @@ def run(spec: ScoreSpec, events: Events | None = None) -> ScoreResult:
     events.check()
     prompts = [p["prompt"] for p in pairs]
     responses_a, responses_b = [p["a"] for p in pairs], [p["b"] for p in pairs]
-    rewards_a, rewards_b, information = scoring.score_pairs(
-        model, tokenizer, prompts, responses_a, responses_b, batch_size=spec.batch_size
-    )
-    if len(spec.members) >= 2:
+    if len(spec.members) >= 2:  # the committee's disagreement; the head's masks are not needed
+        rewards_a = scoring.score(
+            model, tokenizer, prompts, responses_a, batch_size=spec.batch_size
+        )
+        rewards_b = scoring.score(
+            model, tokenizer, prompts, responses_b, batch_size=spec.batch_size
+        )
         information = committee_information(spec, device, prompts, responses_a, responses_b, events)
+    else:
+        rewards_a, rewards_b, information = scoring.score_pairs(
+            model, tokenizer, prompts, responses_a, responses_b, batch_size=spec.batch_size
+        )
     events.log(f"score: {len(pairs)} pairs scored")
     with atomic_file(spec.output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for pair, reward_a, reward_b, bits in zip(
@@ -70,13 +77,11 @@ def committee_information(
         model, tokenizer = scoring.load_reward_model(
             member, device, model_dtype(spec.dtype, device)
         )
-        rewards_a = scoring.score(
-            model, tokenizer, prompts, responses_a, batch_size=spec.batch_size
+        columns.append(
+            scoring.margins(
+                model, tokenizer, prompts, responses_a, responses_b, batch_size=spec.batch_size
+            )
         )
-        rewards_b = scoring.score(
-            model, tokenizer, prompts, responses_b, batch_size=spec.batch_size
-        )
-        columns.append([a - b for a, b in zip(rewards_a, rewards_b, strict=True)])
         del model
         events.check()
     return scoring.ensemble_information(list(map(list, zip(*columns, strict=True))))

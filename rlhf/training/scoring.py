@@ -52,6 +52,21 @@ def score(
     return out
 
 
+def margins(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Messages],
+    responses_a: Sequence[str],
+    responses_b: Sequence[str],
+    *,
+    batch_size: int = 64,
+) -> list[float]:
+    """Each pair's reward margin ``r_a - r_b`` under ``model`` (:func:`score` of both sides)."""
+    rewards_a = score(model, tokenizer, prompts, responses_a, batch_size=batch_size)
+    rewards_b = score(model, tokenizer, prompts, responses_b, batch_size=batch_size)
+    return [a - b for a, b in zip(rewards_a, rewards_b, strict=True)]
+
+
 def _reward_batches(
     tokenizer: Any, prompts: Sequence[Messages], responses: Sequence[str], batch_size: int
 ) -> Any:

@@ -124,7 +124,7 @@ def test_the_reward_step_averages_its_members_and_their_disagreement_scores_pair
     trained = reward.run(spec)
     assert trained.members == 3 and len(trained.member_eval_accuracy) == 3
     assert [Path(d).name for d in trained.member_dirs] == ["0", "1", "2"]
-    assert checkpoints.read_manifest(trained.checkpoint_dir)["members"] == 3
+    assert checkpoints.read_manifest(trained.checkpoint_dir)["spec"]["members"] == 3
     merged = trained.merged_dir
     assert merged is not None
     # the reward model written is the members' weight average, parameter by parameter
@@ -154,7 +154,12 @@ def test_the_reward_step_averages_its_members_and_their_disagreement_scores_pair
         output = work_dir / f"members-scores-{len(members)}.jsonl"
         score.run(ScoreSpec(reward_model=merged, pairs=str(source), output=str(output),
                             members=members))  # fmt: skip
-        return [json.loads(line)["information"] for line in output.read_text().splitlines()]
+        rows = [json.loads(line) for line in output.read_text().splitlines()]
+        # the rewards are the averaged model's, committee or not
+        assert [r["reward_a"] for r in rows] == pytest.approx(
+            scoring.score(models[0], tokenizer, prompts, a), abs=1e-4
+        )
+        return [r["information"] for r in rows]
 
     by_hand = scoring.ensemble_information(list(map(list, zip(*margins, strict=True))))
     assert information(trained.member_dirs) == pytest.approx(by_hand, abs=1e-6)
