@@ -160,7 +160,7 @@ from rlhf.training import bootstrap, corpus, generate, reward, rules, scoring  #
 from rlhf.training.devices import configure_threads, set_seed  # noqa: E402
 from rlhf.training.specs import BootstrapSpec, GenerateSpec, RewardSpec  # noqa: E402
 
-ARMS = ("random", "uncertainty", "mixed", "bald", "qbc")
+ARMS = ("random", "uncertainty", "mixed", "bald", "qbc", "qbc_decisive")
 TEST_MODELS_STEPS = 60  # the tests' cached models (var/test-models): no bootstrap wait
 
 
@@ -277,12 +277,30 @@ class Learner:
         return scoring.bald(self.fitted.model, self.fitted.tokenizer, [p.prompt for p in pairs],
                             [p.a for p in pairs], [p.b for p in pairs], seed=seed)  # fmt: skip
 
+    def committee_margins(self, pairs: list[Pair]) -> list[list[float]]:
+        """Each pair's margin under each member (``[pairs, members]``)."""
+        margins = [self._member_margins(f, pairs) for f in self.committee]
+        return list(map(list, zip(*margins, strict=True)))
+
     def disagreement(self, pairs: list[Pair]) -> list[float]:
         """BALD of each pair under the committee of whole reward models (query by committee):
         high where the members decide the pair differently, ~0 where they agree, including
         where every member calls it a coin flip (a likely tie)."""
-        margins = [self._member_margins(f, pairs) for f in self.committee]
-        return scoring.ensemble_information(list(map(list, zip(*margins, strict=True))))
+        return scoring.ensemble_information(self.committee_margins(pairs))
+
+    def decisive_disagreement(
+        self, pairs: list[Pair], seen: list[Pair], decided: list[bool]
+    ) -> list[float]:
+        """:meth:`disagreement` times the chance the pair's label decides it (not a tie), from
+        the labels seen so far against the committee's mean |margin|
+        (``scoring.decisive_probability``): the information a label is expected to bring."""
+        margins = self.committee_margins(pairs + seen)
+        strength = [abs(statistics.fmean(m)) for m in margins]
+        chance = scoring.decisive_probability(
+            strength[len(pairs) :], decided, strength[: len(pairs)]
+        )
+        information = scoring.ensemble_information(margins[: len(pairs)])
+        return [i * c for i, c in zip(information, chance, strict=True)]
 
 
 def training_rows(pair: Pair, decision: rules.Decision, ties: str) -> list[dict[str, Any]]:
@@ -313,6 +331,7 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
     judge = rules.RuleJudge(args.rule, args.noise, seed)
     learner = Learner(backbone, args.steps, seed, workdir, args.members)
     picked: list[int] = []
+    decided: list[bool] = []  # per picked pair: its label decided it (not a tie)
     rows: list[dict[str, Any]] = []
     trace = Trace(arm=arm, seed=seed)
     while len(picked) < min(args.max_labels, len(pool)):
@@ -328,6 +347,9 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
                 keys = [-v for v in learner.information(candidates, seed + len(picked))]
             elif arm == "qbc":  # the committee's disagreement, largest first
                 keys = [-v for v in learner.disagreement(candidates)]
+            elif arm == "qbc_decisive":  # the same, times the chance the label is no tie
+                seen = [pool[i] for i in picked]
+                keys = [-v for v in learner.decisive_disagreement(candidates, seen, decided)]
             else:  # smallest margin first
                 keys = learner.margins(candidates)
             order_key = dict(zip(remaining, keys, strict=True))
@@ -337,7 +359,9 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
             batch = greedy + rng.sample(rest, min(explore, len(rest)))
         for index in batch:
             pair = pool[index]
-            rows.extend(training_rows(pair, judge.decide(pair.prompt, pair.a, pair.b), args.ties))
+            decision = judge.decide(pair.prompt, pair.a, pair.b)
+            decided.append(decision.choice in ("a", "b"))
+            rows.extend(training_rows(pair, decision, args.ties))
         picked.extend(batch)
         trace.rows.append(len(rows))
         if not rows:
@@ -432,8 +456,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--report",
         metavar="JSON",
-        help="train nothing: report the traces a run wrote with --json, at --target (the run's "
-        "--seeds, --arms, --max-labels and --full-curves must be given again)",
+        nargs="+",
+        help="train nothing: report the traces runs wrote with --json, at --target (the runs' "
+        "--seeds, --max-labels and --full-curves must be given again, and --arms their arms); "
+        "several files: their traces together, such as a new arm's run beside the random arm "
+        "of an earlier run on the same seeds, pool and models",
     )
     args = parser.parse_args(argv)  # fmt: skip
     if args.quick:
@@ -455,8 +482,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.arms) - set(ARMS))
     if unknown or not args.arms:
         parser.error(f"--arms: unknown {unknown}; choose from {', '.join(ARMS)}")
-    if "qbc" in args.arms and args.members < 2:
-        parser.error("--arms qbc needs --members >= 2 (the committee)")
+    for arm in ("qbc", "qbc_decisive"):
+        if arm in args.arms and args.members < 2:
+            parser.error(f"--arms {arm} needs --members >= 2 (the committee)")
     if not 0.0 <= args.random_fraction <= 1.0:
         parser.error("--random-fraction must be in [0, 1]")
     if not 0.0 <= args.noise <= 1.0:
@@ -582,7 +610,18 @@ def _cell(labels: int | None, max_labels: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
-        saved = [Trace(**t) for t in json.loads(Path(args.report).read_text(encoding="utf-8"))]
+        saved = [
+            Trace(**t)
+            for path in args.report
+            for t in json.loads(Path(path).read_text(encoding="utf-8"))
+            if t["arm"] in args.arms
+        ]
+        missing = {(s, a) for s in range(args.seeds) for a in args.arms} - {
+            (t.seed, t.arm) for t in saved
+        }
+        if missing:
+            print(f"--report: no trace of (seed, arm) {sorted(missing)}", file=sys.stderr)
+            return 2
         for trace in saved:
             trace.curve = [(int(n), float(a)) for n, a in trace.curve]
         report(saved, args)

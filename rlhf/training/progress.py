@@ -37,6 +37,15 @@ class Events:
         self._stream = stream
         self._stop_requested = False
         self._is_main = int(os.environ.get("RANK", "0")) == 0
+        self._part, self._parts = 0, 1
+
+    def part(self, index: int, count: int) -> None:
+        """Report the next trainings as part ``index`` of ``count`` equal ones (a reward step's
+        members): progress then counts over all parts, ``step x / count * total``, instead of
+        starting again at 1 for each."""
+        if not 0 <= index < count:
+            raise ValueError(f"part {index} of {count}")
+        self._part, self._parts = index, count
 
     # ---------------------------------------------------------------- emission
     def emit(self, event: Mapping[str, Any]) -> None:
@@ -61,6 +70,13 @@ class Events:
         clean = {
             k: finite(v) for k, v in sorted((metrics or {}).items()) if isinstance(v, int | float)
         }
+        if self._parts > 1:  # the parts after this one take as long as this one
+            later = (self._parts - 1 - self._part) * total
+            if eta_s is not None and step < total:
+                eta_s = eta_s + eta_s / (total - step) * later
+            elif later:
+                eta_s = None
+            step, total = self._part * total + step, self._parts * total
         self.emit(
             {
                 "event": "progress",

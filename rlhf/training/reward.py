@@ -198,6 +198,7 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
     use_weight = data.has_field(rows, "weight")
     events.log(f"reward: {len(train_rows)} train / {len(eval_rows)} held-out pairs")
     with atomic_dir(spec.output_dir) as out:
+        events.part(0, spec.members)
         fitted = fit(spec, train_rows, use_margin=use_margin, use_weight=use_weight, events=events)
         peft_model, tokenizer = fitted.model, fitted.tokenizer
         save_model(peft_model, tokenizer, out)  # the adapter: member 0's when there are more
@@ -207,6 +208,7 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
             scorer, member_accuracy = average_members(
                 spec, fitted, train_rows, eval_rows, use_margin, use_weight, out, events
             )
+        events.part(0, 1)
         accuracy, margin = pairwise_metrics(scorer, tokenizer, eval_rows)
         events.log(f"reward: held-out accuracy {accuracy}, mean margin {margin}")
         metrics = {
@@ -275,6 +277,7 @@ def average_members(
     soup: Any = None
     for member in range(spec.members):
         if member:
+            events.part(member, spec.members)
             set_seed(member_seed(spec.seed, member))
             fitted = fit(
                 dataclasses.replace(spec, seed=member_seed(spec.seed, member)),

@@ -316,3 +316,51 @@ def perplexity(logps: Sequence[float], token_counts: Sequence[int]) -> float:
     """exp(-total log-probability / total tokens): how surprised a model is by these texts."""
     tokens = sum(token_counts)
     return math.exp(-sum(logps) / tokens) if tokens else float("nan")
+
+
+def decisive_probability(
+    seen: Sequence[float],
+    decided: Sequence[bool],
+    features: Sequence[float],
+    *,
+    l2: float = 1.0,
+    iterations: int = 25,
+) -> list[float]:
+    """The chance that a pair's label decides it (not a tie or both bad), for each of
+    ``features``: a logistic fit (Newton's method, ``l2`` on both weights of the standardised
+    feature) of the labels seen so far, ``decided`` for the pairs whose feature was ``seen``.
+
+    The feature is the committee's mean |margin| (a pair whose answers the reward models score
+    alike is a likely tie); a tie costs a label and trains nothing under ``ties: drop``, so an
+    acquisition that weighs each pair's information by this spends its labels where they train
+    (expected information per label). No pair seen: 1 for every pair (nothing to go on)."""
+    if len(seen) != len(decided):
+        raise ValueError("seen and decided differ in length")
+    if not seen:
+        return [1.0] * len(features)
+    mean = math.fsum(seen) / len(seen)
+    scale = math.sqrt(math.fsum((x - mean) ** 2 for x in seen) / len(seen)) or 1.0
+    z = [(x - mean) / scale for x in seen]
+    y = [1.0 if d else 0.0 for d in decided]
+    w0 = w1 = 0.0
+    for _ in range(iterations):
+        g0, g1, h00, h01, h11 = l2 * w0, l2 * w1, l2, 0.0, l2
+        for x, target in zip(z, y, strict=True):
+            p = _sigmoid(w0 + w1 * x)
+            g0 += p - target
+            g1 += (p - target) * x
+            s = p * (1 - p)
+            h00, h01, h11 = h00 + s, h01 + s * x, h11 + s * x * x
+        det = h00 * h11 - h01 * h01
+        step0, step1 = (h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det
+        w0, w1 = w0 - step0, w1 - step1
+        if abs(step0) + abs(step1) < 1e-10:
+            break
+    return [_sigmoid(w0 + w1 * (x - mean) / scale) for x in features]
+
+
+def _sigmoid(value: float) -> float:
+    if value >= 0:
+        return 1.0 / (1.0 + math.exp(-value))
+    exp = math.exp(value)
+    return exp / (1.0 + exp)

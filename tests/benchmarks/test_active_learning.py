@@ -48,8 +48,9 @@ def test_bad_arguments_are_refused_naming_the_option() -> None:
     assert done.returncode == 2 and "--arms" in done.stderr
     done = _run("--batch", "0")
     assert done.returncode == 2 and "--batch" in done.stderr
-    done = _run("--arms", "random,qbc")  # a committee of one cannot disagree
-    assert done.returncode == 2 and "--members >= 2" in done.stderr
+    for arm in ("qbc", "qbc_decisive"):  # a committee of one cannot disagree
+        done = _run("--arms", f"random,{arm}")
+        assert done.returncode == 2 and f"--arms {arm} needs --members >= 2" in done.stderr
 
 
 def _trace(arm: str, seed: int, *accuracies: float) -> Any:
@@ -111,19 +112,30 @@ def test_a_committee_arm_runs_and_saved_traces_are_reported_again_at_another_tar
     tmp_path: Path,
 ) -> None:
     saved = tmp_path / "traces.json"
-    common = ("--seeds", "1", "--batch", "6", "--max-labels", "12", "--arms", "random,qbc",
-              "--members", "2", "--full-curves")  # fmt: skip
-    done = _run(*common, "--pool-prompts", "16", "--held-out-prompts", "16", "--steps", "1",
+    common = ("--seeds", "1", "--batch", "6", "--max-labels", "12", "--members", "2",
+              "--full-curves")  # fmt: skip
+    arms = ("--arms", "random,qbc,qbc_decisive")
+    done = _run(*common, *arms, "--pool-prompts", "16", "--held-out-prompts", "16", "--steps", "1",
                 "--max-new-tokens", "8", "--target", "0.0", "--json", str(saved))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "members 2" in done.stdout and "qbc/random 1.00" in done.stdout
+    assert "qbc_decisive/random 1.00" in done.stdout
     traces = json.loads(saved.read_text())
-    assert sorted(t["arm"] for t in traces) == ["qbc", "random"]
-    again = _run(*common, "--report", str(saved), "--target", "1.01")  # no accuracy reaches it
+    assert sorted(t["arm"] for t in traces) == ["qbc", "qbc_decisive", "random"]
+    again = _run(*common, *arms, "--report", str(saved), "--target", "1.01")  # none reaches it
     assert again.returncode == 0, again.stderr[-3000:]
     assert "labels to held-out accuracy >= 1.01" in again.stdout
-    assert "   0 |         >12 |         >12" in again.stdout
+    assert "   0 |         >12 |         >12 |         >12" in again.stdout
     assert "wall" not in again.stdout  # nothing trained
+    # traces of two runs reported together: random from one file, the committees from another
+    first, second = tmp_path / "random.json", tmp_path / "committees.json"
+    first.write_text(json.dumps([t for t in traces if t["arm"] == "random"]))
+    second.write_text(json.dumps([t for t in traces if t["arm"] != "random"]))
+    merged = _run(*common, *arms, "--report", str(first), str(second), "--target", "0.0")
+    assert merged.returncode == 0, merged.stderr[-3000:]
+    assert "qbc_decisive/random 1.00" in merged.stdout
+    lonely = _run(*common, *arms, "--report", str(second), "--target", "0.0")
+    assert lonely.returncode == 2 and "(0, 'random')" in lonely.stderr
 
 
 def test_a_tie_trains_nothing_or_both_orders_at_half_weight() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from rlhf.training import checkpoints, reward, rules, score, scoring
+from rlhf.training.progress import Events
 from rlhf.training.specs import RewardSpec, ScoreSpec, SpecError
 from tests.rlhf.training.conftest import write_jsonl
 
@@ -102,6 +104,51 @@ def test_bald_reads_the_heads_own_features_and_scores_a_tie_zero(reward_result: 
         scoring.bald(model, tokenizer, prompts, chosen, rejected, rate=1.0)
 
 
+def test_the_chance_a_label_decides_a_pair_is_the_penalised_logistic_fit() -> None:
+    seen = [0.1, 0.3, 0.2, 1.4, 2.0, 0.9, 2.6, 0.5]
+    decided = [False, False, True, True, True, False, True, False]
+    at_seen = scoring.decisive_probability(seen, decided, seen)
+    # the fit is the optimum: the penalised log-likelihood's gradient is zero there. Its two
+    # weights, on the standardised feature, read back from two of the fitted logits
+    mean = sum(seen) / len(seen)
+    scale = math.sqrt(sum((x - mean) ** 2 for x in seen) / len(seen))
+    z = [(x - mean) / scale for x in seen]
+    logit = [math.log(p / (1 - p)) for p in at_seen]
+    w1 = (logit[4] - logit[0]) / (z[4] - z[0])
+    w0 = logit[0] - w1 * z[0]
+    y = [float(d) for d in decided]
+    assert sum(p - t for p, t in zip(at_seen, y, strict=True)) + w0 == pytest.approx(0, abs=1e-9)
+    assert sum((p - t) * x for p, t, x in zip(at_seen, y, z, strict=True)) + w1 == pytest.approx(
+        0, abs=1e-9
+    )
+    # ties where the committee scores the answers alike: the chance grows with the margin
+    grid = scoring.decisive_probability(seen, decided, [0.0, 0.5, 1.0, 2.0, 3.0])
+    assert grid == sorted(grid) and grid[0] < 0.3 and grid[-1] > 0.8
+    # every label decided: one chance for all (no feature tells them apart), above a half
+    flat = scoring.decisive_probability([0.1, 0.5, 2.0], [True] * 3, [0.0, 9.0])
+    assert flat[0] == pytest.approx(flat[1]) and flat[0] > 0.5
+    assert scoring.decisive_probability([], [], [0.2, 4.0]) == [1.0, 1.0]  # nothing seen yet
+    with pytest.raises(ValueError, match="differ in length"):
+        scoring.decisive_probability([0.1], [], [0.2])
+
+
+def test_progress_counts_over_the_parts_of_a_step() -> None:
+    stream = io.StringIO()
+    events = Events(stream)
+    events.progress(2, 4, eta_s=2.0)  # one part: as the trainer says
+    events.part(1, 3)
+    events.progress(2, 4, eta_s=2.0)  # 1 s a step: 2 s left of this part, 8 s for the third
+    events.progress(4, 4, eta_s=0.0)  # this part done, one more to go: no rate to go on
+    events.part(2, 3)
+    events.progress(4, 4, eta_s=0.0)
+    got = [
+        (e["step"], e["total"], e["eta_s"]) for e in map(json.loads, stream.getvalue().splitlines())
+    ]
+    assert got == [(2, 4, 2.0), (6, 12, 6.0), (8, 12, None), (12, 12, 0.0)]
+    with pytest.raises(ValueError, match="part 3 of 3"):
+        events.part(3, 3)
+
+
 @pytest.mark.training
 def test_the_reward_step_averages_its_members_and_their_disagreement_scores_pairs(
     backbone_dir: str, work_dir: Path
@@ -121,8 +168,16 @@ def test_the_reward_step_averages_its_members_and_their_disagreement_scores_pair
         members=3,
         keep_members=True,
     )
-    trained = reward.run(spec)
+    stream = io.StringIO()
+    trained = reward.run(spec, Events(stream))
     assert trained.members == 3 and len(trained.member_eval_accuracy) == 3
+    # one progress bar over the three trainings, not three that each start again at 1
+    progress = [
+        e for e in map(json.loads, stream.getvalue().splitlines()) if e["event"] == "progress"
+    ]
+    assert {e["total"] for e in progress} == {12}
+    steps = [e["step"] for e in progress]
+    assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == 12 and 4 in steps
     assert [Path(d).name for d in trained.member_dirs] == ["0", "1", "2"]
     assert checkpoints.read_manifest(trained.checkpoint_dir)["spec"]["members"] == 3
     merged = trained.merged_dir
