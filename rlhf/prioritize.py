@@ -28,12 +28,6 @@ tier:
   side. The score is the larger of the two, so a pair the model confidently decides against the
   annotators comes as early as an uncertain one.
 
-The information is weighed by the chance that a label decides the pair (a side, not a tie or
-both bad): a logistic fit of the judged pairs so far (:func:`seen_pairs`) against the reward
-model's |margin| (``rlhf.training.scoring.decisive_probability``). A tie costs a label and trains
-nothing (``snapshot.ties: drop``), so the queue serves the information a label is expected to
-bring (``benchmarks/active_learning.py``, arm ``qbc_decisive``).
-
 Comparisons added after the scoring keep their fifo priority (same tier) until the next one.
 """
 
@@ -92,39 +86,6 @@ def open_pairs(project: Project) -> list[dict[str, Any]]:
             "b": c.response_b.text,
         }
         for c in comparisons.iterator(chunk_size=500)
-    ]
-
-
-SEEN_PAIRS = 2000  # the most recent judged pairs the decisive-label fit reads
-
-
-def seen_pairs(project: Project, limit: int = SEEN_PAIRS) -> list[dict[str, Any]]:
-    """The project's most recently made judged comparisons (``limit``; gold left out: its answers
-    are never ties by construction) as the score step's ``seen`` rows: the pair and ``decided``,
-    the share of its judgments that chose a side rather than a tie or both bad."""
-    comparisons = list(
-        Comparison.objects.not_gold()
-        .filter(project=project, judgment_count__gt=0)
-        .select_related("prompt", "response_a", "response_b")
-        .order_by("-id")[:limit]
-    )
-    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    choices = Judgment.objects.filter(comparison__in=[c.pk for c in comparisons]).values_list(
-        "comparison_id", "choice"
-    )
-    for comparison_id, choice in choices:
-        counts[comparison_id][0] += choice in SIDES
-        counts[comparison_id][1] += 1
-    return [
-        {
-            "id": str(c.pk),
-            "prompt": c.prompt.messages,
-            "a": c.response_a.text,
-            "b": c.response_b.text,
-            "decided": counts[c.pk][0] / counts[c.pk][1],
-        }
-        for c in reversed(comparisons)
-        if counts[c.pk][1]
     ]
 
 

@@ -463,15 +463,11 @@ def queue_rescore(run: TrainingRun, workdir: Path) -> dict[str, Any] | None:
         outcome: dict[str, Any] = {"scored": len(pairs), "changed": 0}
         if pairs:
             write_jsonl(workdir / "queue-pairs.jsonl", pairs)
-            seen = prioritize.seen_pairs(round_.project)
-            if seen:
-                write_jsonl(workdir / "queue-seen.jsonl", seen)
             spec = {
                 **_common(round_, policy=False),
                 "reward_model": _reward_model_dir(round_),
                 "members": _member_dirs(round_),
                 "pairs": str(workdir / "queue-pairs.jsonl"),
-                "seen": str(workdir / "queue-seen.jsonl") if seen else None,
                 "output": str(workdir / "queue-scores.jsonl"),
             }
             engine_call("score", spec, workdir=workdir, name="queue-score")

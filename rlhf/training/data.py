@@ -55,28 +55,22 @@ def _check_messages(where: str, messages: Any) -> list[dict[str, str]]:
     return clean
 
 
-def load_pairs(path: str | Path, *, decided: bool = False) -> list[dict[str, Any]]:
-    """Pair rows ``{"id", "prompt", "a", "b"}`` (the score step's input), validated, in order;
-    ``decided``: judged pairs, each also with ``decided``, the share of its judgments that chose
-    a side (not a tie or both bad), in [0, 1]."""
+def load_pairs(path: str | Path) -> list[dict[str, Any]]:
+    """Pair rows ``{"id", "prompt", "a", "b"}`` (the score step's input), validated, in order."""
     out = []
     for number, row in enumerate(_read_jsonl(path, "pairs"), start=1):
         where = f"pairs {path}:{number}"
         for field in ("a", "b"):
             if not isinstance(row.get(field), str):
                 raise SpecError(f"{where}: field {field!r}: expected a string")
-        pair = {
-            "id": str(row.get("id", number)),
-            "prompt": _check_messages(where, row.get("prompt")),
-            "a": row["a"],
-            "b": row["b"],
-        }
-        if decided:
-            share = row.get("decided")
-            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
-                raise SpecError(f"{where}: field 'decided': expected a number in [0, 1]")
-            pair["decided"] = float(share)
-        out.append(pair)
+        out.append(
+            {
+                "id": str(row.get("id", number)),
+                "prompt": _check_messages(where, row.get("prompt")),
+                "a": row["a"],
+                "b": row["b"],
+            }
+        )
     return out
 
 

@@ -2,9 +2,7 @@
 with the pair's information: what its label would teach the reward model. Given the ``members``
 the reward step kept (``RewardSpec.keep_members``: the models it averaged), that is how much they
 disagree about the pair (``scoring.ensemble_information``, query by committee); without them, the
-dropout ensemble of the model's own head (``scoring.bald``). Given the pairs judged so far
-(``seen``), the information is weighed by the chance that a label decides the pair rather than
-calling it a tie (``scoring.decisive_probability``): the information a label is expected to bring.
+dropout ensemble of the model's own head (``scoring.bald``).
 
 The worker runs it after a reward step (and after a round's generate step) for projects whose
 queue is ordered by the reward model's uncertainty; the ordering itself is ``rlhf.prioritize``.
@@ -47,27 +45,10 @@ def run(spec: ScoreSpec, events: Events | None = None) -> ScoreResult:
         rewards_a, rewards_b, information = scoring.score_pairs(
             model, tokenizer, prompts, responses_a, responses_b, batch_size=spec.batch_size
         )
-    chance: list[float | None] = [None] * len(pairs)
-    if spec.seen is not None:
-        seen = data.load_pairs(spec.seen, decided=True)
-        seen_margins = scoring.margins(
-            model, tokenizer, [p["prompt"] for p in seen], [p["a"] for p in seen],
-            [p["b"] for p in seen], batch_size=spec.batch_size,
-        )  # fmt: skip
-        decisive = scoring.decisive_probability(
-            [abs(m) for m in seen_margins],
-            [p["decided"] for p in seen],
-            [abs(a - b) for a, b in zip(rewards_a, rewards_b, strict=True)],
-        )
-        information = [i * c for i, c in zip(information, decisive, strict=True)]
-        chance = list(decisive)
-        events.log(
-            f"score: information weighed by the chance of a decided label ({len(seen)} seen)"
-        )
     events.log(f"score: {len(pairs)} pairs scored")
     with atomic_file(spec.output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        for pair, reward_a, reward_b, bits, decides in zip(
-            pairs, rewards_a, rewards_b, information, chance, strict=True
+        for pair, reward_a, reward_b, bits in zip(
+            pairs, rewards_a, rewards_b, information, strict=True
         ):
             row = {
                 "id": pair["id"],
@@ -75,8 +56,6 @@ def run(spec: ScoreSpec, events: Events | None = None) -> ScoreResult:
                 "reward_b": reward_b,
                 "information": bits,
             }
-            if decides is not None:
-                row["decisive"] = decides
             handle.write(json.dumps(row) + "\n")
     return ScoreResult(
         output=spec.output, num_pairs=len(pairs), wall_s=round(time.monotonic() - start, 3)

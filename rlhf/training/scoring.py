@@ -320,7 +320,7 @@ def perplexity(logps: Sequence[float], token_counts: Sequence[int]) -> float:
 
 def decisive_probability(
     seen: Sequence[float],
-    decided: Sequence[float],
+    decided: Sequence[bool],
     features: Sequence[float],
     *,
     l2: float = 1.0,
@@ -328,11 +328,10 @@ def decisive_probability(
 ) -> list[float]:
     """The chance that a pair's label decides it (not a tie or both bad), for each of
     ``features``: a logistic fit (Newton's method, ``l2`` on both weights of the standardised
-    feature) of the labels seen so far: ``decided`` (1 / 0, or the share of a pair's judgments
-    that chose a side) for the pairs whose feature was ``seen``.
+    feature) of the labels seen so far, ``decided`` for the pairs whose feature was ``seen``.
 
-    The feature is the reward model's |margin| (the score step's; the committee's mean in
-    benchmarks/active_learning.py): a pair whose answers it scores alike is a likely tie; a tie costs a label and trains nothing under ``ties: drop``, so an
+    The feature is the committee's mean |margin| (a pair whose answers the reward models score
+    alike is a likely tie); a tie costs a label and trains nothing under ``ties: drop``, so an
     acquisition that weighs each pair's information by this spends its labels where they train
     (expected information per label). No pair seen: 1 for every pair (nothing to go on)."""
     if len(seen) != len(decided):
@@ -342,9 +341,7 @@ def decisive_probability(
     mean = math.fsum(seen) / len(seen)
     scale = math.sqrt(math.fsum((x - mean) ** 2 for x in seen) / len(seen)) or 1.0
     z = [(x - mean) / scale for x in seen]
-    y = [float(d) for d in decided]
-    if any(not 0.0 <= t <= 1.0 for t in y):
-        raise ValueError("decided must be in [0, 1]")
+    y = [1.0 if d else 0.0 for d in decided]
     w0 = w1 = 0.0
     for _ in range(iterations):
         g0, g1, h00, h01, h11 = l2 * w0, l2 * w1, l2, 0.0, l2

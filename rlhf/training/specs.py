@@ -869,7 +869,7 @@ class ScoreSpec(_Common):
     """Score both responses of each pair with a merged reward model, into a JSONL file (the
     worker orders an ``uncertainty`` project's queue by it)."""
 
-    _input_files: ClassVar[tuple[str, ...]] = ("pairs", "seen")
+    _input_files: ClassVar[tuple[str, ...]] = ("pairs",)
     _input_dirs: ClassVar[tuple[str, ...]] = ("reward_model",)
 
     reward_model: str  # merged reward model directory (with its tokenizer)
@@ -880,10 +880,6 @@ class ScoreSpec(_Common):
     # pair's information is their disagreement (query by committee) instead of the dropout
     # ensemble of ``reward_model``'s head
     members: tuple[str, ...] = ()
-    # judged pairs with ``decided`` (the share of their judgments that chose a side): each pair's
-    # information is then weighed by the chance its label decides it, fitted on these against the
-    # reward model's |margin| (``scoring.decisive_probability``); a tie trains nothing
-    seen: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

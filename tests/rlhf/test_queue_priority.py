@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db.models import F
 from rest_framework.test import APIClient
 
 from labeling import services as labeling_services
 from labeling.models import Assignment, Comparison, Judgment, Project
-from rlhf import prioritize, runner, selectors, services
+from rlhf import runner, selectors, services
 from rlhf.demo import demo_project_create
 from rlhf.methods import QUEUE_TIER, REWARD_DEFAULTS
 from rlhf.models import ModelSpec, Round, RoundStatus, resolve_data_path
@@ -131,38 +130,6 @@ def test_priorities_keep_the_round_tier_and_rank_disagreement_with_votes(
     assert ranked[second.pk] == round(uncertainty_score(2.0, 0.0, "b") * (QUEUE_TIER - 1))
 
 
-@pytest.mark.django_db
-def test_seen_pairs_are_the_judged_ones_with_the_share_of_judgments_that_chose_a_side(
-    demo_project: Project,
-) -> None:
-    split, both_bad, decided, gold, unjudged = Comparison.objects.filter(
-        project=demo_project
-    ).order_by("id")[:5]
-    first, second = UserFactory.create(), UserFactory.create()
-    votes = [(split, first, "a"), (split, second, "tie"), (both_bad, first, "both_bad"),
-             (decided, second, "b"), (gold, first, "a")]  # fmt: skip
-    for comparison, voter, choice in votes:
-        Judgment.objects.create(
-            annotator=voter, comparison=comparison, choice=choice,
-            strength=None if choice in ("tie", "both_bad") else 2, shown_left="a",
-        )  # fmt: skip
-        Comparison.objects.filter(pk=comparison.pk).update(judgment_count=F("judgment_count") + 1)
-    Comparison.objects.filter(pk=gold.pk).update(gold_answer="a")  # never a training pair
-    rows = prioritize.seen_pairs(demo_project)
-    assert [(int(r["id"]), r["decided"]) for r in rows] == [
-        (split.pk, 0.5),
-        (both_bad.pk, 0.0),
-        (decided.pk, 1.0),
-    ]
-    assert rows[2]["a"] == decided.response_a.text and rows[2]["prompt"] == decided.prompt.messages
-    assert unjudged.pk not in {int(r["id"]) for r in rows}
-    # the most recent ones, in id order
-    assert [int(r["id"]) for r in prioritize.seen_pairs(demo_project, limit=2)] == [
-        both_bad.pk,
-        decided.pk,
-    ]
-
-
 @pytest.fixture
 def half_judged(demo_project: Project) -> Project:
     """The demo project with half of its comparisons judged: the rest are open leftovers."""
@@ -201,11 +168,6 @@ def test_uncertainty_project_is_reordered_after_the_reward_and_generate_steps(
     }
     reward_scores = read_jsonl(Path(resolve_data_path(reward_run.run_dir), "queue-scores.jsonl"))
     assert {int(r["id"]) for r in reward_scores} == {c.pk for c in leftovers}
-    # the judged pairs go with them, for the chance that a label decides a pair
-    seen = read_jsonl(Path(resolve_data_path(reward_run.run_dir), "queue-seen.jsonl"))
-    judged = Comparison.objects.filter(project=judged_project, judgment_count__gt=0)
-    assert {int(r["id"]) for r in seen} == set(judged.values_list("pk", flat=True))
-    assert _spec(reward_run.run_dir, "queue-score")["seen"].endswith("queue-seen.jsonl")
     assert (
         generate_run.result["queue_rescore"]["scored"]
         == Comparison.objects.open().filter(project=judged_project).count()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import math
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from rlhf.training import checkpoints, data, reward, rules, score, scoring
+from rlhf.training import checkpoints, reward, rules, score, scoring
 from rlhf.training.progress import Events
 from rlhf.training.specs import RewardSpec, ScoreSpec, SpecError
 from tests.rlhf.training.conftest import write_jsonl
@@ -51,48 +50,6 @@ def test_score_writes_both_rewards_per_pair_as_the_model_gives_them(
             [p["b"] for p in pairs],
         )
     )
-    plain = [o["information"] for o in out]
-    assert "decisive" not in out[0]
-    # judged pairs seen: each pair's information weighed by the chance its label decides it,
-    # fitted on the seen pairs' |margin| under the same model
-    judged = rules.synthetic_preferences(6, seed=11, clear_cut=True)
-    shares = (1, 0, 1, 0.5, 1, 0)
-    seen = [{"id": f"s{i}", "prompt": r["prompt"], "a": r["chosen"], "b": r["rejected"],
-             "decided": share} for i, (r, share) in enumerate(zip(judged, shares, strict=True))]  # fmt: skip
-    weighed = dataclasses.replace(
-        spec,
-        output=str(work_dir / "scores-seen.jsonl"),
-        seen=str(write_jsonl(work_dir / "score-seen.jsonl", seen)),
-    )
-    score.run(weighed)
-    out = [json.loads(line) for line in Path(weighed.output).read_text().splitlines()]
-    seen_margins = scoring.margins(model, tokenizer, [p["prompt"] for p in seen],
-                                   [p["a"] for p in seen], [p["b"] for p in seen])  # fmt: skip
-    chance = scoring.decisive_probability(
-        [abs(m) for m in seen_margins],
-        [p["decided"] for p in seen],
-        [abs(o["reward_a"] - o["reward_b"]) for o in out],
-    )
-    assert [o["decisive"] for o in out] == pytest.approx(chance, abs=1e-6)
-    assert [o["information"] for o in out] == pytest.approx(
-        [i * c for i, c in zip(plain, chance, strict=True)], abs=1e-6
-    )
-    assert len(set(chance)) > 1  # the pairs' margins differ, so do their chances
-
-
-def test_seen_pairs_must_say_how_often_they_were_decided(tmp_path: Path) -> None:
-    prompt = [{"role": "user", "content": "Hi?"}]
-    for bad in ('"yes"', "1.5", "-0.1", "true", None):
-        row = {"id": "1", "prompt": prompt, "a": "Hello.", "b": "Hi."}
-        text = json.dumps(row)
-        if bad is not None:
-            text = text[:-1] + f', "decided": {bad}}}'
-        (tmp_path / "seen.jsonl").write_text(text + "\n")
-        with pytest.raises(SpecError, match=r"seen.jsonl:1: field 'decided'"):
-            data.load_pairs(tmp_path / "seen.jsonl", decided=True)
-    (tmp_path / "seen.jsonl").write_text(json.dumps({**row, "decided": 0.5}) + "\n")
-    assert data.load_pairs(tmp_path / "seen.jsonl", decided=True)[0]["decided"] == 0.5
-    assert "decided" not in data.load_pairs(tmp_path / "seen.jsonl")[0]
 
 
 def test_score_spec_names_the_bad_field(tmp_path: Path) -> None:
@@ -109,12 +66,6 @@ def test_score_spec_names_the_bad_field(tmp_path: Path) -> None:
              "output": str(tmp_path / "out.jsonl"), "batch_size": 0}
         )  # fmt: skip
     assert batch.value.field == "batch_size"
-    with pytest.raises(SpecError, match="file not found") as seen:
-        ScoreSpec.from_json(
-            {"reward_model": str(tmp_path), "pairs": str(tmp_path / "pairs.jsonl"),
-             "output": str(tmp_path / "out.jsonl"), "seen": str(tmp_path / "seen.jsonl")}
-        )  # fmt: skip
-    assert seen.value.field == "seen"
 
 
 def test_ensemble_information_is_bald_by_hand() -> None:
