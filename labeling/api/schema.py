@@ -4,8 +4,10 @@ the API's one error shape (``labeling.api.errors``), the ``Error`` component.
 Which codes an operation gets: 400 (a malformed body or query, text that cannot be stored) for
 all; 401 and 403 where it needs a caller; 404 where its path names a row; 409 (a rule of the
 current state refused it) and 503 (SQLite busy with another write, ``Retry-After``) for writes,
-415 (a body type it does not read) for those with a body. An operation's own ``extend_schema``
-responses win.
+415 (a body type it does not read) for those with a body; 429 (a rate limit, ``Retry-After``)
+where it takes a token (invalid tokens are counted per client IP) or has a throttle of its own
+(judgments, exports: ``labeling.api.throttles``). An operation's own ``extend_schema`` responses
+win.
 
 A serializer's ``Meta.optional_fields`` are not ``required`` in the schema: fields only some
 callers receive (a project's annotators, shown to admins only).
@@ -25,6 +27,8 @@ ERROR_DESCRIPTIONS = {
     "404": "No such row, or one in a project you are not a member of.",
     "409": "Refused by the current state (e.g. no active lease, a round already running).",
     "415": "A request body type this operation does not read.",
+    "429": "Too many requests (judgments or exports per user, invalid tokens per client IP): "
+    "retry after Retry-After seconds.",
     "503": "The database is busy with another write: retry after Retry-After seconds.",
 }
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
@@ -57,6 +61,8 @@ class AutoSchema(openapi.AutoSchema):
             codes += ["409", "503"]
         if self.method in BODY_WRITES:
             codes.append("415")
+        if self.get_auth() or getattr(self.view, "throttle_classes", None):
+            codes.append("429")
         return codes
 
     def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:

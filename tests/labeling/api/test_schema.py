@@ -35,6 +35,12 @@ def test_schema_is_valid_openapi_with_our_paths(db: Any) -> None:
         assert methods <= set(schema["paths"][path]), path
     submit = schema["paths"]["/api/v1/comparisons/{comparison_id}/judgments/"]["post"]
     assert {"200", "201"} <= set(submit["responses"])
+    # rate limits are documented: the submit throttle, and invalid tokens wherever a token goes
+    for operation in (submit, schema["paths"]["/api/v1/projects/"]["get"]):
+        assert "Retry-After" in operation["responses"]["429"]["description"]
+        assert operation["responses"]["429"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"
+        }
     queue_next = schema["paths"]["/api/v1/projects/{project_id}/queue/next/"]["post"]
     assert {"200", "204"} <= set(queue_next["responses"])
     assert "tokenAuth" in schema["components"]["securitySchemes"]
