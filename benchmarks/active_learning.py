@@ -452,7 +452,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(snapshot.ties: split), which teaches the reward model that the pair's difference does "
         "not matter",
     )
-    parser.add_argument("--json", help="also write the traces to this file")
+    parser.add_argument(
+        "--json", help="also write the traces to this file (rewritten as each run finishes)"
+    )
     parser.add_argument(
         "--report",
         metavar="JSON",
@@ -658,19 +660,24 @@ def main(argv: list[str] | None = None) -> int:
                     for arm, seed in jobs
                 ]
                 for future in futures:
-                    traces.append(future.result())
-                    _print_trace(traces[-1], args)
+                    _done(traces, future.result(), args)
         else:
             for arm, seed in jobs:
-                traces.append(run_arm(arm, seed, pool, held_out, args, backbone, workdir))
-                _print_trace(traces[-1], args)
+                _done(traces, run_arm(arm, seed, pool, held_out, args, backbone, workdir), args)
     report(traces, args)
     print(f"wall {time.monotonic() - started:.0f}s")
+    return 0
+
+
+def _done(traces: list[Trace], trace: Trace, args: argparse.Namespace) -> None:
+    """Print a finished run and (``--json``) save every run so far: a long benchmark stopped
+    early keeps its finished runs for ``--report``."""
+    traces.append(trace)
+    _print_trace(trace, args)
     if args.json:
         Path(args.json).write_text(
             json.dumps([t.__dict__ for t in traces], indent=2), encoding="utf-8"
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -155,3 +155,34 @@ def test_a_tie_trains_nothing_or_both_orders_at_half_weight() -> None:
         assert "weight" not in row
     (weak,) = module.training_rows(pair, module.rules.Decision("a", 1), "split")
     assert (weak["chosen"], weak["margin"]) == ("Hello.", 0.0)
+
+
+def test_json_keeps_the_finished_runs_of_a_benchmark_that_stops_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = bench_module("active_learning.py")
+    prompt = [{"role": "user", "content": "Hi?"}]
+    pair = module.Pair(prompt=prompt, a="Hello, thank you.", b="Hi.")
+    monkeypatch.setattr(module, "models_dir", lambda path: tmp_path)
+    monkeypatch.setattr(module, "sampled_pairs", lambda *args: [pair])
+    finished: list[tuple[str, int]] = []
+
+    def run_arm(arm: str, seed: int, *args: Any) -> Any:
+        if len(finished) == 3:
+            raise KeyboardInterrupt  # stopped by hand during the fourth run
+        finished.append((arm, seed))
+        trace = _trace(arm, seed, 0.5 + seed / 10)
+        trace.rows = [20]
+        return trace
+
+    monkeypatch.setattr(module, "run_arm", run_arm)
+    saved = tmp_path / "traces.json"
+    with pytest.raises(KeyboardInterrupt):
+        module.main(["--seeds", "2", "--arms", "random,bald", "--json", str(saved),
+                     "--rule", "polite"])  # fmt: skip
+    traces = json.loads(saved.read_text())
+    assert [(t["arm"], t["seed"], t["curve"]) for t in traces] == [
+        ("random", 0, [[25, 0.5]]),
+        ("bald", 0, [[25, 0.5]]),
+        ("random", 1, [[25, 0.6]]),
+    ]
