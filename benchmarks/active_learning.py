@@ -533,8 +533,10 @@ def mean_curve_ratio(
 
 def report(traces: list[Trace], args: argparse.Namespace) -> None:
     """Per seed and arm, labels to the target; each arm's total against random's, with a
-    bootstrap interval over seeds; the mean accuracy curve of each arm."""
+    bootstrap interval over seeds; the mean accuracy curve of each arm (runs of other seeds or
+    arms, such as a saved file's runs past ``--seeds``, are left out)."""
     arms = list(args.arms)
+    traces = [t for t in traces if t.seed < args.seeds and t.arm in arms]
     cost = {(t.seed, t.arm): labels_to(t.curve, args.target) for t in traces}
     print()
     print(f"labels to held-out accuracy >= {args.target} (>{args.max_labels}: not reached, "

@@ -186,3 +186,25 @@ def test_json_keeps_the_finished_runs_of_a_benchmark_that_stops_early(
         ("bald", 0, [[25, 0.5]]),
         ("random", 1, [[25, 0.6]]),
     ]
+
+
+def test_the_report_reads_only_the_seeds_and_arms_it_is_given(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    module = bench_module("active_learning.py")
+    traces = [
+        _trace("random", 0, 0.80, 0.92, 0.95),
+        _trace("bald", 0, 0.95, 0.96, 0.97),
+        _trace("random", 1, 0.90, 0.99, 0.99),  # past --seeds 1: with it random's mean is 0.955
+        _trace("qbc", 0, 0.99, 0.99, 0.99),  # not among --arms
+    ]
+    for trace in traces:
+        trace.rows = [10, 20, 30]
+    args = module.parse_args(["--seeds", "1", "--arms", "random,bald", "--max-labels", "75",
+                              "--target", "0.95", "--full-curves"])  # fmt: skip
+    module.report(traces, args)
+    out = capsys.readouterr().out
+    assert "random         75 labels" in out
+    assert "; bald/random 0.33 (95% bootstrap over seeds 0.33-0.33): target" in out
+    assert "    25 |        0.800 (10) |        0.950 (10)" in out
+    assert "qbc" not in out
