@@ -18,7 +18,10 @@ the training engine called in-process:
   under the reward head's dropout masks first, ``rlhf.training.scoring.bald``: what an
   ``uncertainty`` project's queue falls back to when its round trained one reward model) and
   ``qbc`` (``--members`` >= 2: the pairs the members disagree on most first, query by committee:
-  what an ``uncertainty`` project's queue uses with the round's ``reward.members``).
+  what an ``uncertainty`` project's queue uses with the round's ``reward.members``) and
+  ``qbc_decisive`` (the committee's information times the chance that the pair's label decides
+  it rather than calling a tie, ``rlhf.training.scoring.decisive_probability``, fitted on the
+  labels so far against the committee's mean |margin|; measured below, not what the app does).
   Every arm of a seed starts from the same random first batch, with the same annotator seed and
   training seed.
 
@@ -131,6 +134,30 @@ members' margins: what an ``uncertainty`` project's queue uses now, with the rou
   each target at the same batch (the 25-label grid is coarser than the gain).
 - it did not get there by dodging ties: qbc's labels became training rows as often as random's
   (107 and 104 of 150).
+
+Measured (2026-12-06, 2 CPU cores, the same models), a larger pool and a finer grid: 800 pool
+prompts (800 pairs, 264 rule ties: the pool four times the budget, where it was twice), 400
+held-out prompts (266 pairs), ``--batch 15 --max-labels 90``, ``--rule polite --arms
+random,qbc --members 3 --full-curves --jobs 2``. Planned for 6 seeds; stopped after 4 to leave
+the session time for CI (the run printed each finished run; its --json came only at the end,
+which is why ``--json`` is now rewritten as each run finishes), so accuracies are the printed
+two decimals:
+
+- the seeds' mean curve at 15 / 30 / 45 / 60 / 75 / 90 labels: random 0.643 / 0.733 / 0.850 /
+  0.880 / 0.895 / 0.913, qbc 0.643 / 0.780 / 0.872 / 0.907 / 0.902 / 0.935 (area 0.819 vs
+  0.840): above random at every point after the shared first batch. With four times the pool
+  to choose from, qbc's labels did become more training rows: 64 vs 59 at 90 labels.
+- labels to a target, per seed, qbc over random (95% bootstrap over seeds): 0.87: 0.88
+  (0.68-1.00); 0.90: 0.85 (0.71-1.00); 0.92: 0.85 (0.71-1.00; random never reached it within 90
+  labels on two seeds, counted as 90, which flatters random); 0.95: 0.91 (0.80-1.00). The mean
+  curve reached 0.90 at 60 labels against random's 90 (0.67, 0.60-1.00). The target (>= 30%
+  fewer, per seed) is MISSED again: 12-15% fewer, as with the smaller pool (14-19%).
+- ``qbc_decisive``, 2 seeds (stopped: it was not ahead): labels to 0.92 >90 and 90 against qbc's
+  45 and 60 and random's 45 and 90; mean accuracy at 45 / 60 / 90 labels 0.870 / 0.900 / 0.920
+  against qbc's 0.885 / 0.950 / 0.930. It picked more decided labels late (66 and 71 rows at 90
+  against qbc's 63 and 71) but fewer early (19 against 22 at 30 labels on seed 0). So weighing
+  the committee's information by the chance of a tie did not pay here, and the app's queue does
+  not do it (tried in af7d862, reverted).
 """
 
 from __future__ import annotations
