@@ -136,21 +136,21 @@ members' margins: what an ``uncertainty`` project's queue uses now, with the rou
   (107 and 104 of 150).
 
 Measured (2026-12-06, 2 CPU cores, the same models), a larger pool and a finer grid: 800 pool
-prompts (800 pairs, 264 rule ties: the pool four times the budget, where it was twice), 400
+prompts (800 pairs, 264 rule ties: nearly nine times the budget, where it was twice), 400
 held-out prompts (266 pairs), ``--rule polite --seeds 6 --batch 15 --max-labels 90 --arms
 random,qbc --members 3 --full-curves --jobs 2 --json F`` (126 min), then ``--report F --target
 T``:
 
 - the seeds' mean curve at 15 / 30 / 45 / 60 / 75 / 90 labels: random 0.646 / 0.746 / 0.813 /
   0.874 / 0.890 / 0.910, qbc 0.646 / 0.789 / 0.876 / 0.917 / 0.912 / 0.936 (area 0.813 vs
-  0.846): above random at every point after the shared first batch, by 0.02-0.06. With four
-  times the pool to choose from, qbc's labels also became more training rows (63 vs 60 at 90).
+  0.846): above random at every point after the shared first batch, by 0.02-0.06. With more
+  pairs to choose from, qbc's labels also became more training rows (63 vs 60 at 90).
 - labels to a target, per seed, qbc over random (95% bootstrap over seeds): 0.87: 0.85
   (0.68-1.00); 0.90: 0.77 (0.67-0.91); 0.92: 0.73 (0.61-0.86); 0.95: 0.88 (0.78-0.97). At 0.92
   random never got there within 90 labels on 3 of 6 seeds (qbc on 1), each counted as 90,
   which flatters random. The mean curve reached 0.90 at 60 labels against random's 90. The target (>=
   30% fewer, per seed) is still MISSED, narrowly: 23-27% fewer at 0.90-0.92 with intervals
-  below 1, against 14-19% on the pool twice the budget. The pool's size matters: the committee
+  below 1, against 14-19% on a pool twice the budget. The pool's size matters: the committee
   needs pairs to choose from.
 - ``qbc_decisive`` (its own run beside this one, same pool and seeds), 2 seeds, stopped: it was
   not ahead (accuracies as printed, to two decimals): labels to 0.92 >90 and 90 against qbc's
