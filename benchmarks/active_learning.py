@@ -20,7 +20,7 @@ the training engine called in-process:
   ``qbc`` (``--members`` >= 2: the pairs the members disagree on most first, query by committee:
   what an ``uncertainty`` project's queue uses with the round's ``reward.members``) and
   ``qbc_decisive`` (the committee's information times the chance that the pair's label decides
-  it rather than calling a tie, ``rlhf.training.scoring.decisive_probability``, fitted on the
+  it rather than calling a tie, ``decisive_probability``, fitted on the
   labels so far against the committee's mean |margin|; measured below, not what the app does).
   Every arm of a seed starts from the same random first batch, with the same annotator seed and
   training seed.
@@ -150,8 +150,8 @@ T``:
   random never got there within 90 labels on 3 of 6 seeds (qbc on 1), each counted as 90,
   which flatters random. The mean curve reached 0.90 at 60 labels against random's 90. The target (>=
   30% fewer, per seed) is still MISSED, narrowly: 23-27% fewer at 0.90-0.92 with intervals
-  below 1, against 14-19% on a pool twice the budget. The pool's size matters: the committee
-  needs pairs to choose from.
+  below 1, against 14-19% on a pool twice the budget (that run also had 25-label batches and a
+  150-label budget, so the pool is not the only difference).
 - ``qbc_decisive`` (its own run beside this one, same pool and seeds), 2 seeds, stopped: it was
   not ahead (accuracies as printed, to two decimals): labels to 0.92 >90 and 90 against qbc's
   45 and 60 (random's 60 and >90); mean accuracy at 45 / 60 / 90 labels 0.870 / 0.900 / 0.920
@@ -166,6 +166,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -173,6 +174,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -321,14 +323,57 @@ class Learner:
     ) -> list[float]:
         """:meth:`disagreement` times the chance the pair's label decides it (not a tie), from
         the labels seen so far against the committee's mean |margin|
-        (``scoring.decisive_probability``): the information a label is expected to bring."""
+        (:func:`decisive_probability`): the information a label is expected to bring."""
         margins = self.committee_margins(pairs + seen)
         strength = [abs(statistics.fmean(m)) for m in margins]
-        chance = scoring.decisive_probability(
-            strength[len(pairs) :], decided, strength[: len(pairs)]
-        )
+        chance = decisive_probability(strength[len(pairs) :], decided, strength[: len(pairs)])
         information = scoring.ensemble_information(margins[: len(pairs)])
         return [i * c for i, c in zip(information, chance, strict=True)]
+
+
+def decisive_probability(
+    seen: Sequence[float],
+    decided: Sequence[bool],
+    features: Sequence[float],
+    *,
+    l2: float = 1.0,
+    iterations: int = 25,
+) -> list[float]:
+    """The chance that a pair's label decides it (not a tie or both bad), for each of
+    ``features``: a logistic fit (Newton's method, ``l2`` on both weights of the standardised
+    feature) of the labels seen so far, ``decided`` for the pairs whose feature was ``seen``.
+
+    The feature is the committee's mean |margin| (a pair whose answers the reward models score
+    alike is a likely tie); a tie costs a label and trains nothing under ``ties: drop``, so an
+    acquisition that weighs each pair's information by this spends its labels where they train
+    (expected information per label). No pair seen: 1 for every pair (nothing to go on)."""
+    if len(seen) != len(decided):
+        raise ValueError("seen and decided differ in length")
+    if not seen:
+        return [1.0] * len(features)
+    mean = math.fsum(seen) / len(seen)
+    scale = math.sqrt(math.fsum((x - mean) ** 2 for x in seen) / len(seen)) or 1.0
+    z = [(x - mean) / scale for x in seen]
+    y = [1.0 if d else 0.0 for d in decided]
+    w0 = w1 = 0.0
+
+    def sigmoid(value: float) -> float:
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, value))))
+
+    for _ in range(iterations):
+        g0, g1, h00, h01, h11 = l2 * w0, l2 * w1, l2, 0.0, l2
+        for x, target in zip(z, y, strict=True):
+            p = sigmoid(w0 + w1 * x)
+            g0 += p - target
+            g1 += (p - target) * x
+            s = p * (1 - p)
+            h00, h01, h11 = h00 + s, h01 + s * x, h11 + s * x * x
+        det = h00 * h11 - h01 * h01
+        step0, step1 = (h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det
+        w0, w1 = w0 - step0, w1 - step1
+        if abs(step0) + abs(step1) < 1e-10:
+            break
+    return [sigmoid(w0 + w1 * (x - mean) / scale) for x in features]
 
 
 def training_rows(pair: Pair, decision: rules.Decision, ties: str) -> list[dict[str, Any]]:
@@ -646,7 +691,6 @@ def main(argv: list[str] | None = None) -> int:
             Trace(**t)
             for path in args.report
             for t in json.loads(Path(path).read_text(encoding="utf-8"))
-            if t["arm"] in args.arms
         ]
         missing = {(s, a) for s in range(args.seeds) for a in args.arms} - {
             (t.seed, t.arm) for t in saved

@@ -208,7 +208,6 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
             scorer, member_accuracy = average_members(
                 spec, fitted, train_rows, eval_rows, use_margin, use_weight, out, events
             )
-        events.part(0, 1)
         accuracy, margin = pairwise_metrics(scorer, tokenizer, eval_rows)
         events.log(f"reward: held-out accuracy {accuracy}, mean margin {margin}")
         metrics = {

@@ -4,6 +4,7 @@ every arm on the same seed, stops an arm at the target, and prints the table and
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +209,32 @@ def test_the_report_reads_only_the_seeds_and_arms_it_is_given(
     assert "; bald/random 0.33 (95% bootstrap over seeds 0.33-0.33): target" in out
     assert "    25 |        0.800 (10) |        0.950 (10)" in out
     assert "qbc" not in out
+
+
+def test_the_chance_a_label_decides_a_pair_is_the_penalised_logistic_fit() -> None:
+    module = bench_module("active_learning.py")
+    seen = [0.1, 0.3, 0.2, 1.4, 2.0, 0.9, 2.6, 0.5]
+    decided = [False, False, True, True, True, False, True, False]
+    at_seen = module.decisive_probability(seen, decided, seen)
+    # the fit is the optimum: the penalised log-likelihood's gradient is zero there. Its two
+    # weights, on the standardised feature, read back from two of the fitted logits
+    mean = sum(seen) / len(seen)
+    scale = math.sqrt(sum((x - mean) ** 2 for x in seen) / len(seen))
+    z = [(x - mean) / scale for x in seen]
+    logit = [math.log(p / (1 - p)) for p in at_seen]
+    w1 = (logit[4] - logit[0]) / (z[4] - z[0])
+    w0 = logit[0] - w1 * z[0]
+    y = [float(d) for d in decided]
+    assert sum(p - t for p, t in zip(at_seen, y, strict=True)) + w0 == pytest.approx(0, abs=1e-9)
+    assert sum((p - t) * x for p, t, x in zip(at_seen, y, z, strict=True)) + w1 == pytest.approx(
+        0, abs=1e-9
+    )
+    # ties where the committee scores the answers alike: the chance grows with the margin
+    grid = module.decisive_probability(seen, decided, [0.0, 0.5, 1.0, 2.0, 3.0])
+    assert grid == sorted(grid) and grid[0] < 0.3 and grid[-1] > 0.8
+    # every label decided: one chance for all (no feature tells them apart), above a half
+    flat = module.decisive_probability([0.1, 0.5, 2.0], [True] * 3, [0.0, 9.0])
+    assert flat[0] == pytest.approx(flat[1]) and flat[0] > 0.5
+    assert module.decisive_probability([], [], [0.2, 4.0]) == [1.0, 1.0]  # nothing seen yet
+    with pytest.raises(ValueError, match="differ in length"):
+        module.decisive_probability([0.1], [], [0.2])
