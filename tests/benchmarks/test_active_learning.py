@@ -49,7 +49,9 @@ def test_bad_arguments_are_refused_naming_the_option() -> None:
     assert done.returncode == 2 and "--arms" in done.stderr
     done = _run("--batch", "0")
     assert done.returncode == 2 and "--batch" in done.stderr
-    for arm in ("qbc", "qbc_decisive"):  # a committee of one cannot disagree
+    done = _run("--power", "0")
+    assert done.returncode == 2 and "--power must be > 0" in done.stderr
+    for arm in ("qbc", "qbc_decisive", "qbc_power"):  # a committee of one cannot disagree
         done = _run("--arms", f"random,{arm}")
         assert done.returncode == 2 and f"--arms {arm} needs --members >= 2" in done.stderr
 
@@ -115,18 +117,19 @@ def test_a_committee_arm_runs_and_saved_traces_are_reported_again_at_another_tar
     saved = tmp_path / "traces.json"
     common = ("--seeds", "1", "--batch", "6", "--max-labels", "12", "--members", "2",
               "--full-curves")  # fmt: skip
-    arms = ("--arms", "random,qbc,qbc_decisive")
+    arms = ("--arms", "random,qbc,qbc_decisive,qbc_power")
     done = _run(*common, *arms, "--pool-prompts", "16", "--held-out-prompts", "16", "--steps", "1",
                 "--max-new-tokens", "8", "--target", "0.0", "--json", str(saved))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "members 2" in done.stdout and "qbc/random 1.00" in done.stdout
     assert "qbc_decisive/random 1.00" in done.stdout
+    assert "qbc_power/random 1.00" in done.stdout
     traces = json.loads(saved.read_text())
-    assert sorted(t["arm"] for t in traces) == ["qbc", "qbc_decisive", "random"]
+    assert sorted(t["arm"] for t in traces) == ["qbc", "qbc_decisive", "qbc_power", "random"]
     again = _run(*common, *arms, "--report", str(saved), "--target", "1.01")  # none reaches it
     assert again.returncode == 0, again.stderr[-3000:]
     assert "labels to held-out accuracy >= 1.01" in again.stdout
-    assert "   0 |         >12 |         >12 |         >12" in again.stdout
+    assert "   0 |         >12 |         >12 |         >12 |         >12" in again.stdout
     assert "wall" not in again.stdout  # nothing trained
     # traces of two runs reported together: random from one file, the committees from another
     first, second = tmp_path / "random.json", tmp_path / "committees.json"
@@ -238,3 +241,26 @@ def test_the_chance_a_label_decides_a_pair_is_the_penalised_logistic_fit() -> No
     assert module.decisive_probability([], [], [0.2, 4.0]) == [1.0, 1.0]  # nothing seen yet
     with pytest.raises(ValueError, match="differ in length"):
         module.decisive_probability([0.1], [], [0.2])
+
+
+def test_power_keys_draw_each_pair_in_proportion_to_its_score_to_the_power() -> None:
+    module = bench_module("active_learning.py")
+    rng = module.random.Random(0)
+    scores, draws = [1.0, 2.0, 3.0, 0.0], 30000
+    first = [0, 0, 0, 0]
+    for _ in range(draws):
+        keys = module.power_keys(scores, 1.0, rng)
+        first[keys.index(min(keys))] += 1
+    # the Gumbel-max trick: the first pick is pair i with chance score_i / sum(scores)
+    for count, score in zip(first, scores, strict=True):
+        assert abs(count / draws - score / 6) < 0.01
+    assert first[3] == 0  # nothing to learn: never drawn before a pair with something
+    # squared: chances 1 : 4 : 9
+    squared = [0, 0, 0, 0]
+    for _ in range(draws):
+        keys = module.power_keys(scores, 2.0, rng)
+        squared[keys.index(min(keys))] += 1
+    assert abs(squared[2] / draws - 9 / 14) < 0.01
+    # a high power is the top-k order
+    keys = module.power_keys([0.1, 0.5, 0.3, 0.2], 200.0, rng)
+    assert sorted(range(4), key=keys.__getitem__) == [1, 2, 3, 0]
