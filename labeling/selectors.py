@@ -633,6 +633,18 @@ def project_members(*, project: Project) -> dict[str, list[Any]]:
     }
 
 
+def projects_listed_for(*, user: Any) -> QuerySet[Project]:
+    """The projects the API lists to a user, each with ``is_annotator`` and ``is_reviewer`` (the
+    user's roles in it): admins all; others those they annotate or review (a reviewer-only user
+    reviews through the API too, and finds the project here)."""
+    annotates = Project.annotators.through.objects.filter(project=OuterRef("pk"), user=user.pk)
+    reviews = Project.reviewers.through.objects.filter(project=OuterRef("pk"), user=user.pk)
+    projects = Project.objects.annotate(is_annotator=Exists(annotates), is_reviewer=Exists(reviews))
+    if is_admin(user):
+        return projects
+    return projects.filter(Q(is_annotator=True) | Q(is_reviewer=True))
+
+
 def projects_reviewable_by(*, user: Any) -> QuerySet[Project]:
     """The projects a user may review (admins: all; reviewers: theirs)."""
     if is_admin(user):

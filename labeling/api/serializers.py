@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.models import Assignment, Choice, Flag, Judgment, Project, Side
@@ -21,6 +22,11 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
         many=True,
         read_only=True,
         help_text="Usernames of the project's annotators (shown to admins only).",
+    )
+    roles = serializers.SerializerMethodField(
+        help_text="Your roles in the project: annotator (you label in it: the queue), reviewer "
+        "(you browse, comment and adjudicate its comparisons). Admins may do both anywhere, "
+        "with or without a role."
     )
 
     class Meta:
@@ -36,6 +42,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "gold_rate",
             "queue_order",
             "annotators",
+            "roles",
             "created_at",
         ]
         read_only_fields = fields
@@ -43,9 +50,38 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
         # so not required in the schema (labeling.api.schema).
         optional_fields = ["annotators", "gold_rate"]
 
+    @extend_schema_field(
+        serializers.ListField(child=serializers.ChoiceField(choices=["annotator", "reviewer"]))
+    )
+    def get_roles(self, project: Project) -> list[str]:
+        """From ``selectors.projects_listed_for``'s annotations where the project came from it;
+        else two queries for ``context["user"]``."""
+        user = self.context.get("user")
+        held = {
+            "annotator": getattr(project, "is_annotator", None),
+            "reviewer": getattr(project, "is_reviewer", None),
+        }
+        if user is not None:
+            if held["annotator"] is None:
+                held["annotator"] = project.annotators.filter(pk=user.pk).exists()
+            if held["reviewer"] is None:
+                held["reviewer"] = project.reviewers.filter(pk=user.pk).exists()
+        return [role for role, has in held.items() if has]
+
+    def get_fields(self) -> dict[str, Any]:
+        """With ``show_annotators`` False the admins-only fields are not rendered at all
+        (rendering then dropping them read each project's annotators: one query a project). The
+        schema (drf-spectacular's ``swagger_fake_view``) documents them."""
+        fields = super().get_fields()
+        documenting = getattr(self.context.get("view"), "swagger_fake_view", False)
+        if not self.context.get("show_annotators", False) and not documenting:
+            for name in self.Meta.optional_fields:
+                fields.pop(name, None)
+        return fields
+
     def to_representation(self, instance: Project) -> dict[str, Any]:
         data = super().to_representation(instance)
-        if not self.context.get("show_annotators", False):
+        if not self.context.get("show_annotators", False):  # none given: shown to nobody
             for name in self.Meta.optional_fields:
                 data.pop(name, None)
         return data

@@ -89,19 +89,23 @@ def _parsed(serializer_class: type[BaseSerializer[Any]], request: Request) -> di
 
 @extend_schema(tags=["projects"])
 class ProjectListCreateView(generics.ListCreateAPIView[Project]):
-    """Projects: admins list all and create; annotators list the projects they are members of."""
+    """Projects: admins list all and create; others list the projects they annotate or review."""
 
     permission_classes = [IsAuthenticated, IsAdminOrReadOnly]
     serializer_class = ProjectSerializer
 
     def get_queryset(self) -> QuerySet[Project]:
-        projects = selectors.projects_visible_to(user=self.request.user)
+        projects = selectors.projects_listed_for(user=self.request.user)
         if is_admin(self.request.user):
             projects = projects.prefetch_related("annotators")
         return projects
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "show_annotators": is_admin(self.request.user)}
+        return {
+            **super().get_serializer_context(),
+            "show_annotators": is_admin(self.request.user),
+            "user": self.request.user,
+        }
 
     @extend_schema(summary="List the projects you can see")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -119,7 +123,8 @@ class ProjectListCreateView(generics.ListCreateAPIView[Project]):
             annotator_usernames=data.pop("annotators"),
             **data,
         )
-        body = ProjectSerializer(project, context={"show_annotators": True}).data
+        context = {"show_annotators": True, "user": request.user}
+        body = ProjectSerializer(project, context=context).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -129,10 +134,11 @@ class ProjectDetailView(APIView):
 
     @extend_schema(summary="One project", responses={200: ProjectSerializer})
     def get(self, request: Request, project_id: int) -> Response:
-        project = _visible_project(request, project_id)
-        return Response(
-            ProjectSerializer(project, context={"show_annotators": is_admin(request.user)}).data
-        )
+        project = selectors.projects_listed_for(user=request.user).filter(pk=project_id).first()
+        if project is None:  # reviewers read the projects they review too
+            raise NotFound(f"no project {project_id}")
+        context = {"show_annotators": is_admin(request.user), "user": request.user}
+        return Response(ProjectSerializer(project, context=context).data)
 
     @extend_schema(
         summary="Change a project's settings (admins): its gold rate and queue order",
@@ -151,7 +157,8 @@ class ProjectDetailView(APIView):
                 project = services.project_queue_order_set(
                     project=project, queue_order=data["queue_order"]
                 )
-        return Response(ProjectSerializer(project, context={"show_annotators": True}).data)
+        context = {"show_annotators": True, "user": request.user}
+        return Response(ProjectSerializer(project, context=context).data)
 
 
 def _admin_project(request: Request, project_id: int) -> Project:

@@ -271,7 +271,7 @@ def test_500_answers_json(annotator: Any, project: Project, monkeypatch: Any) ->
     def broken(**kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("labeling.selectors.project_get_visible", broken)
+    monkeypatch.setattr("labeling.selectors.projects_listed_for", broken)
     client = APIClient(raise_request_exception=False)
     client.force_authenticate(annotator)
     body = _is_json_error(client.get(f"/api/v1/projects/{project.pk}/"), 500)
