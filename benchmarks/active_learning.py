@@ -21,7 +21,10 @@ the training engine called in-process:
   what an ``uncertainty`` project's queue uses with the round's ``reward.members``) and
   ``qbc_decisive`` (the committee's information times the chance that the pair's label decides
   it rather than calling a tie, ``decisive_probability``, fitted on the
-  labels so far against the committee's mean |margin|; measured below, not what the app does).
+  labels so far against the committee's mean |margin|; measured below, not what the app does)
+  and ``qbc_power`` (each batch drawn without replacement with chance in proportion to the
+  committee's disagreement to ``--power``, stochastic power acquisition, instead of its top;
+  measured below, not what the app does).
   Every arm of a seed starts from the same random first batch, with the same annotator seed and
   training seed.
 
@@ -159,6 +162,23 @@ T``:
   against qbc's 63 and 71) but fewer early (19 against 22 at 30 labels on seed 0). So weighing
   the committee's information by the chance of a tie did not pay here, and the app's queue does
   not do it (tried in af7d862, reverted).
+
+Measured (2026-12-06, a later session, 2 CPU cores, the same models and command but ``--arms
+random,qbc_power``; 51 min): the batch drawn in proportion to the committee's disagreement
+(``--power 1``, Kirsch et al. 2023: a draw spreads a batch over what the committee is unsure of
+where its top can be near-copies) instead of its top. The pool this session's build sampled
+held 267 rule ties of 800 (264 before) and 274 held-out pairs (266): another draw of the same
+setup, so its random arm is this run's own.
+
+- the seeds' mean curve at 15 / 30 / 45 / 60 / 75 / 90 labels: random 0.707 / 0.775 / 0.834 /
+  0.839 / 0.889 / 0.913, qbc_power 0.707 / 0.775 / 0.796 / 0.846 / 0.906 / 0.917 (area 0.826
+  vs 0.825): the same curve.
+- labels to a target, qbc_power over random (95% bootstrap over seeds): 0.87: 1.08
+  (0.76-1.67); 0.90: 1.03 (0.83-1.31); 0.92: 1.03 (0.89-1.23); 0.95: 1.09 (1.00-1.33). No
+  saving. Presumably (not measured apart) a batch of 15 from about 800 pairs is too small a
+  share of the pool for the top's near-copies to cost much, while a draw in proportion to the
+  information spends much of each batch on the many pairs of little information. The app's
+  queue does not do it (built and tested beside this run, not merged).
 """
 
 from __future__ import annotations
