@@ -312,6 +312,17 @@ AXES_VERBOSE = False
 # the Nth address from the right of X-Forwarded-For (never a client-chosen one).
 REST_FRAMEWORK["NUM_PROXIES"] = int(os.environ.get("PAIRWISE_PROXY_COUNT", "0"))
 AXES_CLIENT_IP_CALLABLE = "labeling.api.throttles.client_address"
+# Django's cache holds the throttles' counts (and the stats page's annotator reliability): on disk
+# under the data dir, so every web process of `manage.py serve` (gunicorn, one per core) counts
+# against the same limit. The local-memory default counted per process: N workers allowed N times
+# each rate, and N times the guesses at a token.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(PAIRWISE_DATA_DIR / "cache"),
+        "OPTIONS": {"MAX_ENTRIES": 20_000},
+    }
+}
 # DRF: invalid tokens per client IP, judgments and exports per user (labeling.api.throttles).
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "auth": os.environ.get("PAIRWISE_THROTTLE_AUTH", "30/minute"),

@@ -2,8 +2,8 @@
 
 Rates live in ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``PAIRWISE_THROTTLE_*`` in
 config/settings.py) and are read on every request, not at import, so a changed setting applies.
-Counts are kept in Django's default cache: with the default local-memory cache each web process
-counts on its own (a limit is then per process).
+Counts are kept in Django's default cache, on disk under the data dir (config/settings.py), so the
+web processes of one host share each limit; separate hosts count on their own.
 """
 
 from __future__ import annotations

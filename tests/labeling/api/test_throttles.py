@@ -4,6 +4,10 @@ is hit below without changing any setting."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +17,8 @@ from rest_framework.test import APIClient
 from labeling.models import Project
 from tests.factories import UserFactory
 from tests.labeling.api.conftest import token_client
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _rates(settings: Any, **rates: str) -> None:
@@ -126,3 +132,51 @@ def test_a_forged_forwarded_for_does_not_dodge_the_token_throttle(settings: Any,
         client.credentials(HTTP_AUTHORIZATION=f"Token guess{guess}")
         codes.append(client.get("/api/v1/projects/").status_code)
     assert codes == [401, 401, 429]
+
+
+_OTHER_WORKER = """
+import django
+django.setup()
+from django.test import RequestFactory
+from rest_framework.request import Request
+from labeling.api.throttles import TokenFailureThrottle
+request = Request(RequestFactory().get("/api/v1/projects/", REMOTE_ADDR="10.9.9.9"))
+for _ in range(3):
+    TokenFailureThrottle().record_failure(request)
+"""
+
+
+def test_every_web_process_counts_against_the_same_limit(
+    settings: Any, tmp_path: Path, annotator: Any, project: Any
+) -> None:
+    """The production cache is on disk under the data dir: invalid tokens another process counted
+    (a child process here, as a second gunicorn worker) throttle this one."""
+    import config.settings as production
+
+    cache = production.CACHES["default"]
+    assert cache["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert cache["LOCATION"] == str(production.PAIRWISE_DATA_DIR / "cache")
+    settings.CACHES = {"default": {**cache, "LOCATION": str(tmp_path / "cache")}}
+    _rates(settings, auth="3/minute")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "PAIRWISE_DATA_DIR": str(tmp_path),
+        "PAIRWISE_HTTPS": "0",
+    }
+    env.pop("DATABASE_URL", None)
+    worker = subprocess.run(
+        [sys.executable, "-c", _OTHER_WORKER],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    attacker = APIClient(REMOTE_ADDR="10.9.9.9")
+    attacker.credentials(HTTP_AUTHORIZATION="Token guess")
+    _assert_throttled(attacker.get("/api/v1/projects/"))
+    elsewhere = APIClient(REMOTE_ADDR="10.1.1.1")
+    elsewhere.credentials(HTTP_AUTHORIZATION="Token guess")
+    assert elsewhere.get("/api/v1/projects/").status_code == 401
