@@ -395,7 +395,9 @@ def invite_revoke(request: HttpRequest, project_id: int, invite_id: int) -> Http
 
 @require_http_methods(["GET", "POST"])
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
-    """The invite link: choose a username and password, join the project, and be logged in."""
+    """The invite link: choose a username and password, join the project, and be logged in; or,
+    logged in already, join with that account (one button)."""
+    member = request.user.is_authenticated
     form: InviteAcceptForm | None = InviteAcceptForm(request.POST or None)
     error, status = "", 200
     invite: ProjectInvite | None = None
@@ -403,7 +405,16 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
         invite = services.invite_usable(token=token)
     except LabelingError as exc:  # unknown (404), used, withdrawn or expired (409)
         form, error, status = None, exc.message, exc.status
-    if invite is not None and form is not None and request.method == "POST":
+    if invite is not None and form is not None and member and request.method == "POST":
+        try:
+            invite = services.invite_join(token=token, user=request.user)
+        except LabelingError as exc:  # used meanwhile, or the role held already (409)
+            form, error, status = None, exc.message, exc.status
+        else:
+            messages.success(request, f"You are a {invite.role} in {invite.project} now.")
+            target = "label" if invite.role == "annotator" else "review"
+            return HttpResponseRedirect(reverse(target, args=[invite.project_id]), status=303)
+    elif invite is not None and form is not None and request.method == "POST":
         try:
             if not form.is_valid():
                 raise LabelingError(_form_error(form))
@@ -424,7 +435,7 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     response = render(
         request,
         "registration/invite.html",
-        {"invite": invite, "form": form, "error": error},
+        {"invite": invite, "form": form, "error": error, "member": member},
         status=status,
     )
     response["Referrer-Policy"] = "same-origin"  # the token is in the URL: never to other sites

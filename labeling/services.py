@@ -724,3 +724,24 @@ def invite_accept(
         project_member_add(project=invite.project, user=user, role=invite.role)
     invite.refresh_from_db()
     return user, invite
+
+
+def invite_join(*, token: str, user: Any, now: datetime | None = None) -> ProjectInvite:
+    """Use an invite with an account the user has: join the project in the invite's role. The
+    link works once, as for a new user. A user who holds the role there already is told so and
+    the link stays unused (for whom it was meant)."""
+    now = now or timezone.now()
+    invite = invite_usable(token=token, now=now)
+    if _members(invite.project, invite.role).filter(pk=user.pk).exists():
+        raise Conflict(
+            f"you are a {invite.role} in {invite.project.name} already: the link stays unused"
+        )
+    with transaction.atomic():
+        taken = ProjectInvite.objects.filter(
+            pk=invite.pk, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now, used_by=user)
+        if not taken:
+            raise Conflict("this invite link has been used already")
+        project_member_add(project=invite.project, user=user, role=invite.role)
+    invite.refresh_from_db()
+    return invite

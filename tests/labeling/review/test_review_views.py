@@ -24,7 +24,13 @@ from labeling.models import (
     ProjectInvite,
     ReviewComment,
 )
-from tests.factories import ComparisonFactory, PromptFactory, ResponseFactory, UserFactory
+from tests.factories import (
+    ComparisonFactory,
+    ProjectFactory,
+    PromptFactory,
+    ResponseFactory,
+    UserFactory,
+)
 
 Judge = Any
 
@@ -416,6 +422,47 @@ def test_invite_link_works_once(client: Client, project: Project, admin_user: An
     assert again.status_code == 409 and b"used" in again.content
     assert not get_user_model().objects.filter(username="eve").exists()
     assert Client().get("/invites/not-a-token/").status_code == 404
+
+
+def test_a_logged_in_user_joins_with_their_account_once(
+    project: Project, admin_user: Any, annotator: Any
+) -> None:
+    """An invite to a second project, for someone with an account: one button, no new user."""
+    other = ProjectFactory.create(name="second")
+    invite, token = services.invite_create(project=other, role="annotator", created_by=admin_user)
+    link = reverse("invite_accept", args=[token])
+    users = get_user_model().objects.count()
+    member = _client(annotator)
+    page = member.get(link)
+    assert page.status_code == 200 and b'data-testid="invite-join"' in page.content
+    assert b"Join as ann1" in page.content and b'name="password"' not in page.content
+    joined = member.post(link)
+    assert joined.status_code == 303 and joined["Location"] == reverse("label", args=[other.pk])
+    assert other.annotators.filter(pk=annotator.pk).exists()
+    assert get_user_model().objects.count() == users  # nobody new
+    invite.refresh_from_db()
+    assert invite.used_by == annotator and invite.used_at is not None
+    # the link works once: nobody else joins with it
+    someone = UserFactory.create(username="someone")
+    again = _client(someone).post(link)
+    assert again.status_code == 409 and b"used" in again.content
+    assert not other.annotators.filter(pk=someone.pk).exists()
+
+
+def test_a_member_who_holds_the_role_already_leaves_the_link_unused(
+    project: Project, admin_user: Any, annotator: Any
+) -> None:
+    invite, token = services.invite_create(project=project, role="annotator", created_by=admin_user)
+    refused = _client(annotator).post(reverse("invite_accept", args=[token]))
+    assert refused.status_code == 409 and b"already" in refused.content
+    invite.refresh_from_db()
+    assert invite.used_at is None  # still good for whom it was meant
+    joined = Client().post(
+        reverse("invite_accept", args=[token]),
+        {"username": "newbie", "password": "tr0ub4dor&3x", "password_again": "tr0ub4dor&3x"},
+    )
+    assert joined.status_code == 303
+    assert project.annotators.filter(username="newbie").exists()
 
 
 def test_expired_and_withdrawn_invites_refuse(project: Project, admin_user: Any) -> None:
