@@ -361,36 +361,45 @@ def _fluency_collapse(
     reference, yardstick = old, "its parent's"
     if own is not None and old is not None and own > old:
         reference, yardstick = own, "the base model's own samples'"
-    matched = signals.fluency_candidate
-    if _collapsed(new, reference, greedy) and not _brief(matched, brevity):
+    greedy_reason = _unfluent(
+        "The new policy's answers", new, reference, yardstick, "the base model's",
+        signals.fluency_candidate, greedy, brevity, tail="",
+    )  # fmt: skip
+    if greedy_reason is not None or base is None:
+        return greedy_reason
+    return _unfluent(
+        "The new policy's sampled answers", base.perplexity_candidate, base.perplexity_opponent,
+        "the base model's own", "its", base.fluency_candidate, sampled, brevity,
+        tail=", though its greedy answers may read well",
+    )  # fmt: skip
+
+
+def _unfluent(
+    answers: str,
+    new: float | None,
+    reference: float | None,
+    yardstick: str,
+    whose: str,
+    matched: float | None,
+    limit: float,
+    brevity: float,
+    *,
+    tail: str,
+) -> str | None:
+    """Why ``answers`` read as word salad, or None: the base model's (``whose``) perplexity on
+    them, ``new``, over ``limit`` times ``reference`` (the ``yardstick``'s) and not explained by
+    brevity (:func:`_brief`), or their length-matched ratio ``matched`` over ``limit``."""
+    if _collapsed(new, reference, limit) and not _brief(matched, brevity):
         return (
-            f"The new policy's answers read as far less fluent than {yardstick}: the base "
-            f"model's perplexity on them is {new:.1f} vs {reference:.1f} (over {greedy:g}x)"
-            f"{_matched(matched)}. Read some samples before trusting any win-rate."
+            f"{answers} read as far less fluent than {yardstick}: {whose} perplexity on them is "
+            f"{new:.1f} vs {reference:.1f} (over {limit:g}x){_matched(matched)}{tail}. Read some "
+            "samples before trusting any win-rate."
         )
-    if matched is not None and matched > greedy:
+    if matched is not None and matched > limit:
         return (
-            "The new policy's answers read as far less fluent than the base model's own of the "
-            f"same lengths{_matched(matched)}, over {greedy:g}x. Read some samples before "
+            f"{answers} read as far less fluent than the base model's own of the same "
+            f"lengths{_matched(matched)}, over {limit:g}x{tail}. Read some samples before "
             "trusting any win-rate."
-        )
-    if base is None:
-        return None
-    matched = base.fluency_candidate
-    if _collapsed(base.perplexity_candidate, base.perplexity_opponent, sampled) and not _brief(
-        matched, brevity
-    ):
-        return (
-            f"The new policy's sampled answers read as far less fluent than the base model's "
-            f"own: its perplexity on them is {base.perplexity_candidate:.1f} vs "
-            f"{base.perplexity_opponent:.1f} (over {sampled:g}x){_matched(matched)}, though its "
-            "greedy answers may read well. Read some samples before trusting any win-rate."
-        )
-    if matched is not None and matched > sampled:
-        return (
-            "The new policy's sampled answers read as far less fluent than the base model's own "
-            f"of the same lengths{_matched(matched)}, over {sampled:g}x, though its greedy "
-            "answers may read well. Read some samples before trusting any win-rate."
         )
     return None
 

@@ -333,6 +333,46 @@ def test_brevity_is_not_read_as_word_salad(clean_round: Round, settings: Any) ->
 
 
 @pytest.mark.django_db
+def test_each_fluency_collapse_says_which_answers_and_against_what(clean_round: Round) -> None:
+    """The four reasons, word for word: greedy or sampled answers, by their perplexity against a
+    yardstick or by their length-matched ratio."""
+    tail = " Read some samples before trusting any win-rate."
+    # greedy, against the parent (no sampled evaluation)
+    _set(clean_round, perplexity_base_candidate=9.0, perplexity_base_parent=2.0)
+    assert _signals(clean_round)["flags"][0]["message"] == (
+        "The new policy's answers read as far less fluent than its parent's: the base model's "
+        "perplexity on them is 9.0 vs 2.0 (over 2x)." + tail
+    )
+    # greedy, against the base model's own samples where those read worse than the parent
+    _set(clean_round, sampled=_sampled(2.9, 3.0))  # type: ignore[arg-type]
+    assert _signals(clean_round)["flags"][0]["message"] == (
+        "The new policy's answers read as far less fluent than the base model's own samples': "
+        "the base model's perplexity on them is 9.0 vs 3.0 (over 2x)." + tail
+    )
+    # greedy, length-matched
+    _set(clean_round, perplexity_base_candidate=4.0, fluency_candidate=2.5,
+         sampled=_matched(_sampled(3.0, 2.6), 1.2))  # type: ignore[arg-type]  # fmt: skip
+    assert _signals(clean_round)["flags"][0]["message"] == (
+        "The new policy's answers read as far less fluent than the base model's own of the same "
+        "lengths; 2.5x the base model's own answers of the same lengths, over 2x." + tail
+    )
+    # sampled, by perplexity (greedy fine), then length-matched
+    _set(clean_round, perplexity_base_candidate=2.1, fluency_candidate=1.0,
+         sampled=_matched(_sampled(9.6, 2.6), 2.8))  # type: ignore[arg-type]  # fmt: skip
+    assert _signals(clean_round)["flags"][0]["message"] == (
+        "The new policy's sampled answers read as far less fluent than the base model's own: "
+        "its perplexity on them is 9.6 vs 2.6 (over 3.5x); 2.8x the base model's own answers "
+        "of the same lengths, though its greedy answers may read well." + tail
+    )
+    _set(clean_round, sampled=_matched(_sampled(8.0, 2.6), 4.0))  # type: ignore[arg-type]
+    assert _signals(clean_round)["flags"][0]["message"] == (
+        "The new policy's sampled answers read as far less fluent than the base model's own of "
+        "the same lengths; 4.0x the base model's own answers of the same lengths, over 3.5x, "
+        "though its greedy answers may read well." + tail
+    )
+
+
+@pytest.mark.django_db
 def test_a_small_snapshot_is_flagged(clean_round: Round, settings: Any) -> None:
     _set(clean_round, snapshot=12)
     signals = _signals(clean_round)
