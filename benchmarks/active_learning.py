@@ -191,7 +191,7 @@ does not hold:
 - labels to a target, qbc over random (95% bootstrap over seeds): 0.87: 0.92 (0.65-1.29); 0.90:
   1.00 (0.73-1.35); 0.92: 1.07 (1.00-1.15); 0.95: 1.03 (1.00-1.09).
 - qbc's labels became fewer training rows than random's (58 vs 61 at 90 labels; on 4 of 6
-  seeds 53-58 against 55-67): with more pairs to choose from, more of what the committee
+  seeds 53-58 against 60-67): with more pairs to choose from, more of what the committee
   disagreed on were pairs the annotator called a tie.
 
 So on three pools (300, 800 and 1600 pairs) the committee's order needed 14-19%, 23-27% and
