@@ -713,12 +713,7 @@ def invite_accept(
     except ValidationError as exc:
         raise LabelingError(" ".join(exc.messages), field="password") from None
     with transaction.atomic():
-        # The conditional UPDATE is the single use: of two concurrent accepts one updates a row.
-        taken = ProjectInvite.objects.filter(
-            pk=invite.pk, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
-        ).update(used_at=now)
-        if not taken:
-            raise Conflict("this invite link has been used already")
+        _invite_take(invite, now)
         user, _ = user_create(username=username, role=ANNOTATOR_GROUP, password=password)
         ProjectInvite.objects.filter(pk=invite.pk).update(used_by=user)
         project_member_add(project=invite.project, user=user, role=invite.role)
@@ -737,11 +732,17 @@ def invite_join(*, token: str, user: Any, now: datetime | None = None) -> Projec
             f"you are a {invite.role} in {invite.project.name} already: the link stays unused"
         )
     with transaction.atomic():
-        taken = ProjectInvite.objects.filter(
-            pk=invite.pk, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
-        ).update(used_at=now, used_by=user)
-        if not taken:
-            raise Conflict("this invite link has been used already")
+        _invite_take(invite, now, used_by=user)
         project_member_add(project=invite.project, user=user, role=invite.role)
     invite.refresh_from_db()
     return invite
+
+
+def _invite_take(invite: ProjectInvite, now: datetime, **also: Any) -> None:
+    """Mark the invite used (and ``also``), or Conflict: the conditional UPDATE is the single
+    use; of two concurrent uses one updates a row."""
+    taken = ProjectInvite.objects.filter(
+        pk=invite.pk, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).update(used_at=now, **also)
+    if not taken:
+        raise Conflict("this invite link has been used already")

@@ -54,37 +54,22 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
         serializers.ListField(child=serializers.ChoiceField(choices=["annotator", "reviewer"]))
     )
     def get_roles(self, project: Project) -> list[str]:
-        """From ``selectors.projects_listed_for``'s annotations where the project came from it;
-        else two queries for ``context["user"]``."""
-        user = self.context.get("user")
-        held = {
-            "annotator": getattr(project, "is_annotator", None),
-            "reviewer": getattr(project, "is_reviewer", None),
-        }
-        if user is not None:
-            if held["annotator"] is None:
-                held["annotator"] = project.annotators.filter(pk=user.pk).exists()
-            if held["reviewer"] is None:
-                held["reviewer"] = project.reviewers.filter(pk=user.pk).exists()
+        """From ``selectors.projects_listed_for``'s annotations (every view renders a project
+        read through it)."""
+        held = {"annotator": project.is_annotator, "reviewer": project.is_reviewer}  # type: ignore[attr-defined]
         return [role for role, has in held.items() if has]
 
     def get_fields(self) -> dict[str, Any]:
         """With ``show_annotators`` False the admins-only fields are not rendered at all
         (rendering then dropping them read each project's annotators: one query a project). The
-        schema (drf-spectacular's ``swagger_fake_view``) documents them."""
+        schema (drf-spectacular's ``swagger_fake_view``) documents them. No ``show_annotators``
+        given: shown to nobody."""
         fields = super().get_fields()
         documenting = getattr(self.context.get("view"), "swagger_fake_view", False)
         if not self.context.get("show_annotators", False) and not documenting:
             for name in self.Meta.optional_fields:
                 fields.pop(name, None)
         return fields
-
-    def to_representation(self, instance: Project) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        if not self.context.get("show_annotators", False):  # none given: shown to nobody
-            for name in self.Meta.optional_fields:
-                data.pop(name, None)
-        return data
 
 
 class ProjectCreateSerializer(serializers.Serializer[Any]):

@@ -60,6 +60,15 @@ def _visible_project(request: Request, project_id: int) -> Project:
         raise NotFound(f"no project {project_id}") from None
 
 
+def _listed(request: Request, project_id: int) -> Project:
+    """A project as the project endpoints render it: with the caller's roles
+    (``selectors.projects_listed_for``: the ones they annotate or review; admins any)."""
+    project = selectors.projects_listed_for(user=request.user).filter(pk=project_id).first()
+    if project is None:
+        raise NotFound(f"no project {project_id}")
+    return project
+
+
 def _visible_comparison(request: Request, comparison_id: int) -> Comparison:
     try:
         return selectors.comparison_get_visible(user=request.user, comparison_id=comparison_id)
@@ -101,11 +110,7 @@ class ProjectListCreateView(generics.ListCreateAPIView[Project]):
         return projects
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return {
-            **super().get_serializer_context(),
-            "show_annotators": is_admin(self.request.user),
-            "user": self.request.user,
-        }
+        return {**super().get_serializer_context(), "show_annotators": is_admin(self.request.user)}
 
     @extend_schema(summary="List the projects you can see")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -123,9 +128,8 @@ class ProjectListCreateView(generics.ListCreateAPIView[Project]):
             annotator_usernames=data.pop("annotators"),
             **data,
         )
-        context = {"show_annotators": True, "user": request.user}
-        body = ProjectSerializer(project, context=context).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        body = ProjectSerializer(_listed(request, project.pk), context={"show_annotators": True})
+        return Response(body.data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["projects"])
@@ -134,10 +138,8 @@ class ProjectDetailView(APIView):
 
     @extend_schema(summary="One project", responses={200: ProjectSerializer})
     def get(self, request: Request, project_id: int) -> Response:
-        project = selectors.projects_listed_for(user=request.user).filter(pk=project_id).first()
-        if project is None:  # reviewers read the projects they review too
-            raise NotFound(f"no project {project_id}")
-        context = {"show_annotators": is_admin(request.user), "user": request.user}
+        project = _listed(request, project_id)  # reviewers read the projects they review too
+        context = {"show_annotators": is_admin(request.user)}
         return Response(ProjectSerializer(project, context=context).data)
 
     @extend_schema(
@@ -157,8 +159,9 @@ class ProjectDetailView(APIView):
                 project = services.project_queue_order_set(
                     project=project, queue_order=data["queue_order"]
                 )
-        context = {"show_annotators": True, "user": request.user}
-        return Response(ProjectSerializer(project, context=context).data)
+        return Response(
+            ProjectSerializer(_listed(request, project.pk), context={"show_annotators": True}).data
+        )
 
 
 def _admin_project(request: Request, project_id: int) -> Project:
