@@ -229,7 +229,18 @@ from rlhf.training import bootstrap, corpus, generate, reward, rules, scoring  #
 from rlhf.training.devices import configure_threads, set_seed  # noqa: E402
 from rlhf.training.specs import BootstrapSpec, GenerateSpec, RewardSpec  # noqa: E402
 
-ARMS = ("random", "uncertainty", "mixed", "bald", "qbc", "qbc_decisive", "qbc_power")
+ARMS = (
+    "random",
+    "uncertainty",
+    "mixed",
+    "bald",
+    "qbc",
+    "qbc_decisive",
+    "qbc_power",
+    "typiclust",
+    "qbc_cluster",
+)
+CLUSTER_ARMS = ("typiclust", "qbc_cluster")  # need the pool's pair features
 TEST_MODELS_STEPS = 60  # the tests' cached models (var/test-models): no bootstrap wait
 
 
@@ -429,6 +440,99 @@ def power_keys(scores: Sequence[float], power: float, rng: random.Random) -> lis
     return keys
 
 
+def pair_features(backbone: Path, pool: list[Pair], batch_size: int = 64) -> Any:
+    """Each pair's place for the cluster arms (``[pairs, hidden]``, numpy): the backbone's
+    mean-pooled, unit-length embedding of answer ``a`` minus that of answer ``b`` (what differs
+    between the two answers, which is what a preference is about), each row's sign chosen so
+    that its projection on the rows' first principal direction is >= 0 (a pair is the same pair
+    either way round)."""
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModel.from_pretrained(backbone).eval()
+
+    @torch.no_grad()
+    def embed(texts: list[str]) -> Any:
+        rows = []
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
+                              max_length=128, return_tensors="pt")  # fmt: skip
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            rows.append(torch.nn.functional.normalize(pooled.float(), dim=-1))
+        return torch.cat(rows).numpy()
+
+    difference = embed([p.a for p in pool]) - embed([p.b for p in pool])
+    centred = difference - difference.mean(axis=0)
+    direction = np.linalg.svd(centred, full_matrices=False)[2][0]
+    signs = np.where(difference @ direction < 0, -1.0, 1.0)
+    return difference * signs[:, None]
+
+
+def cluster_picks(
+    features: Any,
+    labeled: Sequence[int],
+    candidates: Sequence[int],
+    size: int,
+    seed: int,
+    scores: Sequence[float] | None = None,
+    *,
+    min_cluster: int = 5,
+    neighbours: int = 20,
+) -> list[int]:
+    """``size`` of ``candidates`` (pool indices), spread over the pool (TypiClust, Hacohen et
+    al. 2022, for the low budgets where uncertainty sampling loses to random): k-means splits
+    the whole pool into ``len(labeled) + size`` clusters of ``features``; each pick comes from
+    the cluster with the fewest labelled or picked pairs (ties: the larger cluster; clusters
+    under ``min_cluster`` pairs only when no other has a candidate left), and within it the
+    candidate with the highest ``scores`` (``qbc_cluster``: the committee's disagreement, as
+    Cluster-Margin does) or, without scores, the most typical one (``typiclust``: the smallest
+    mean distance to its ``neighbours`` nearest pairs of the cluster)."""
+    import numpy as np
+    from sklearn.cluster import KMeans
+
+    points = np.asarray(features, dtype=np.float64)
+    if scores is not None and len(scores) != len(candidates):
+        raise ValueError("one score per candidate")
+    size = min(size, len(candidates))
+    if size <= 0:
+        return []
+    clusters = min(len(labeled) + size, len(points))
+    assignment = KMeans(n_clusters=clusters, n_init=3, random_state=seed).fit_predict(points)
+    count = np.bincount(assignment[list(labeled)], minlength=clusters) if labeled else (
+        np.zeros(clusters, dtype=int))  # fmt: skip
+    members = np.bincount(assignment, minlength=clusters)
+    score_of = dict(zip(candidates, scores, strict=True)) if scores is not None else {}
+    typical: dict[int, float] = {}
+    if scores is None:
+        for cluster in range(clusters):
+            inside = np.flatnonzero(assignment == cluster)
+            distances = np.linalg.norm(points[inside, None] - points[None, inside], axis=-1)
+            k = min(neighbours, len(inside) - 1)
+            nearest = np.sort(distances, axis=1)[:, 1 : k + 1].mean(axis=1) if k else (
+                np.zeros(len(inside)))  # fmt: skip
+            typical.update(zip(inside.tolist(), (-nearest).tolist(), strict=True))
+    left: dict[int, list[int]] = {}
+    for index in candidates:
+        left.setdefault(int(assignment[index]), []).append(index)
+    picks: list[int] = []
+    for _ in range(size):
+        open_clusters = [c for c, rest in left.items() if rest]
+        large = [c for c in open_clusters if members[c] >= min_cluster] or open_clusters
+        cluster = min(large, key=lambda c: (count[c], -members[c], c))
+        value = score_of if scores is not None else typical
+        best = max(left[cluster], key=lambda i: (value[i], -i))
+        left[cluster].remove(best)
+        count[cluster] += 1
+        picks.append(best)
+    return picks
+
+
 def training_rows(pair: Pair, decision: rules.Decision, ties: str) -> list[dict[str, Any]]:
     """The reward model's rows from one label: the chosen answer over the other (margin from the
     strength, as the rounds' snapshot makes it); a tie none (``ties="drop"``) or both orders at
@@ -446,7 +550,8 @@ def training_rows(pair: Pair, decision: rules.Decision, ties: str) -> list[dict[
 
 
 def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]],
-            args: argparse.Namespace, backbone: Path, workdir: Path) -> Trace:  # fmt: skip
+            args: argparse.Namespace, backbone: Path, workdir: Path,
+            features: Any = None) -> Trace:  # fmt: skip
     if args.jobs > 1:  # a worker process: its share of the cores
         import torch
 
@@ -464,7 +569,15 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
         taken = set(picked)
         remaining = [i for i in order if i not in taken]
         size = min(args.batch, args.max_labels - len(picked), len(remaining))
-        if arm == "random" or not rows or learner.fitted is None:
+        if arm in CLUSTER_ARMS and (arm == "typiclust" or learner.fitted is None):
+            # spread over the pool by typicality: needs no reward model, so from the first batch
+            batch = cluster_picks(features, picked, remaining, size, seed + len(picked))
+        elif arm == "qbc_cluster":  # spread over the pool, the committee's pick in each cluster
+            candidates = [pool[i] for i in remaining]
+            disagreement = learner.disagreement(candidates)
+            batch = cluster_picks(features, picked, remaining, size, seed + len(picked),
+                                  disagreement)  # fmt: skip
+        elif arm == "random" or not rows or learner.fitted is None:
             batch = remaining[:size]
         else:
             explore = round(size * args.random_fraction) if arm == "mixed" else 0
@@ -619,7 +732,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.arms) - set(ARMS))
     if unknown or not args.arms:
         parser.error(f"--arms: unknown {unknown}; choose from {', '.join(ARMS)}")
-    for arm in ("qbc", "qbc_decisive", "qbc_power"):
+    for arm in ("qbc", "qbc_decisive", "qbc_power", "qbc_cluster"):
         if arm in args.arms and args.members < 2:
             parser.error(f"--arms {arm} needs --members >= 2 (the committee)")
     if not 0.0 <= args.random_fraction <= 1.0:
@@ -789,19 +902,23 @@ def main(argv: list[str] | None = None) -> int:
               f"random fraction {args.random_fraction}, ties {args.ties}, members {args.members}")  # fmt: skip
         jobs = [(arm, seed) for seed in range(args.seeds) for arm in args.arms]
         backbone = models / "reward-backbone"
+        features = pair_features(backbone, pool) if set(args.arms) & set(CLUSTER_ARMS) else None
         traces: list[Trace] = []
         if args.jobs > 1:
             context = multiprocessing.get_context("spawn")  # no fork after torch started threads
             with ProcessPoolExecutor(args.jobs, mp_context=context) as workers:
                 futures = [
-                    workers.submit(run_arm, arm, seed, pool, held_out, args, backbone, workdir)
+                    workers.submit(
+                        run_arm, arm, seed, pool, held_out, args, backbone, workdir, features
+                    )
                     for arm, seed in jobs
                 ]
                 for future in futures:
                     _done(traces, future.result(), args)
         else:
             for arm, seed in jobs:
-                _done(traces, run_arm(arm, seed, pool, held_out, args, backbone, workdir), args)
+                trace = run_arm(arm, seed, pool, held_out, args, backbone, workdir, features)
+                _done(traces, trace, args)
     report(traces, args)
     print(f"wall {time.monotonic() - started:.0f}s")
     return 0

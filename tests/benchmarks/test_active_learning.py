@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -117,19 +118,23 @@ def test_a_committee_arm_runs_and_saved_traces_are_reported_again_at_another_tar
     saved = tmp_path / "traces.json"
     common = ("--seeds", "1", "--batch", "6", "--max-labels", "12", "--members", "2",
               "--full-curves")  # fmt: skip
-    arms = ("--arms", "random,qbc,qbc_decisive,qbc_power")
+    arms = ("--arms", "random,qbc,qbc_decisive,qbc_power,typiclust,qbc_cluster")
     done = _run(*common, *arms, "--pool-prompts", "16", "--held-out-prompts", "16", "--steps", "1",
                 "--max-new-tokens", "8", "--target", "0.0", "--json", str(saved))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "members 2" in done.stdout and "qbc/random 1.00" in done.stdout
     assert "qbc_decisive/random 1.00" in done.stdout
     assert "qbc_power/random 1.00" in done.stdout
+    assert "typiclust/random" in done.stdout and "qbc_cluster/random" in done.stdout
     traces = json.loads(saved.read_text())
-    assert sorted(t["arm"] for t in traces) == ["qbc", "qbc_decisive", "qbc_power", "random"]
+    assert sorted(t["arm"] for t in traces) == [
+        "qbc", "qbc_cluster", "qbc_decisive", "qbc_power", "random", "typiclust"
+    ]  # fmt: skip
+    assert all([n for n, _ in t["curve"]] == [6, 12] for t in traces)
     again = _run(*common, *arms, "--report", str(saved), "--target", "1.01")  # none reaches it
     assert again.returncode == 0, again.stderr[-3000:]
     assert "labels to held-out accuracy >= 1.01" in again.stdout
-    assert "   0 |         >12 |         >12 |         >12 |         >12" in again.stdout
+    assert "   0 |" + " |         >12" * 6 in again.stdout
     assert "wall" not in again.stdout  # nothing trained
     # traces of two runs reported together: random from one file, the committees from another
     first, second = tmp_path / "random.json", tmp_path / "committees.json"
@@ -264,3 +269,44 @@ def test_power_keys_draw_each_pair_in_proportion_to_its_score_to_the_power() -> 
     # a high power is the top-k order
     keys = module.power_keys([0.1, 0.5, 0.3, 0.2], 200.0, rng)
     assert sorted(range(4), key=keys.__getitem__) == [1, 2, 3, 0]
+
+
+def _blobs(centres: list[tuple[float, float]], per: int, seed: int = 0) -> list[list[float]]:
+    rng = random.Random(seed)
+    return [[x + rng.gauss(0, 0.05), y + rng.gauss(0, 0.05)] for x, y in centres
+            for _ in range(per)]  # fmt: skip
+
+
+def test_cluster_picks_spread_a_batch_over_the_pool_and_take_each_clusters_typical_pair() -> None:
+    module = bench_module("active_learning.py")
+    # three tight groups of 10 (indices 0-9, 10-19, 20-29): 9 pairs on a small ring round the
+    # group's centre and one (the fourth) at the centre, the group's most typical pair
+    points = []
+    for x, y in [(0.0, 0.0), (5.0, 0.0), (0.0, 5.0)]:
+        ring = [(x + 0.1 * math.cos(k), y + 0.1 * math.sin(k)) for k in range(9)]
+        points += [list(p) for p in ring[:3]] + [[x, y]] + [list(p) for p in ring[3:]]
+    picks = module.cluster_picks(points, [], list(range(30)), 3, seed=0)
+    assert sorted(picks) == [3, 13, 23]  # one from each group, its most typical pair
+    # a group already labelled twice gets nothing until the others have as many
+    again = module.cluster_picks(points, [0, 1], list(range(2, 30)), 2, seed=0)
+    assert all(i >= 10 for i in again) and {i // 10 for i in again} == {1, 2}
+    # with scores, each cluster's highest-scored candidate instead of its typical one
+    scores = [float(i % 10 == 7) for i in range(30)]
+    scored = module.cluster_picks(points, [], list(range(30)), 3, seed=0, scores=scores)
+    assert sorted(scored) == [7, 17, 27]
+    # a batch larger than the clusters: a cluster gives its second pair after all gave one
+    six = module.cluster_picks(points, [], list(range(30)), 6, seed=0)
+    assert len(set(six)) == 6 and sorted(i // 10 for i in six) == [0, 0, 1, 1, 2, 2]
+    assert module.cluster_picks(points, [], [], 3, seed=0) == []
+    with pytest.raises(ValueError, match="one score per candidate"):
+        module.cluster_picks(points, [], [1, 2], 1, seed=0, scores=[0.5])
+
+
+def test_cluster_picks_leave_a_tiny_cluster_until_the_large_ones_are_spent() -> None:
+    module = bench_module("active_learning.py")
+    # a group of 10 and an outlier pair of 2 far away: 2 clusters, the outlier's under 5 pairs
+    points = _blobs([(0.0, 0.0)], 10) + _blobs([(9.0, 9.0)], 2, seed=1)
+    picks = module.cluster_picks(points, [], list(range(12)), 2, seed=0)
+    assert all(i < 10 for i in picks)  # both from the large group, the outlier left
+    only_outliers = module.cluster_picks(points, [], [10, 11], 1, seed=0)
+    assert only_outliers[0] in (10, 11)  # no candidate elsewhere: the small cluster serves
