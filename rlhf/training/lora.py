@@ -80,6 +80,42 @@ def load_adapter_weights(
         )
 
 
+def average_adapters(
+    states: list[dict[str, Any]], config: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One LoRA adapter equal to the weight average of several of the same shape (the same base,
+    targets, ``r`` and ``lora_alpha``): ``(state, adapter_config)`` in the saved form
+    (``get_peft_model_state_dict`` keys, ``adapter_config.json``).
+
+    Each adapted layer's average update ``(1/m) sum_i s B_i A_i`` (``s = lora_alpha / r``) is
+    exactly one LoRA of rank ``m r``: the members' ``A`` stacked, their ``B`` side by side, at
+    ``s / m`` (``lora_alpha`` kept, the new ``r`` is ``m r``). Other saved tensors (the head,
+    ``modules_to_save``) are averaged. So the adapter on its base scores as the members' merged
+    average does (``rlhf.training.reward.average_members``), at ``m`` times the adapter's size."""
+    import torch
+
+    if not states:
+        raise ValueError("no adapters to average")
+    if config.get("use_rslora") or config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise ValueError("only a plain LoRA (one r and alpha, no rsLoRA) can be averaged exactly")
+    keys = set(states[0])
+    if any(set(state) != keys for state in states[1:]):
+        raise ValueError("the adapters differ in their tensors")
+    members = len(states)
+    out: dict[str, Any] = {}
+    for key in sorted(keys):
+        tensors = [state[key] for state in states]
+        if key.endswith("lora_A.weight"):  # [r, in]: the members' rows stacked
+            out[key] = torch.cat(tensors, dim=0).contiguous()
+        elif key.endswith("lora_B.weight"):  # [out, r]: their columns side by side
+            out[key] = torch.cat(tensors, dim=1).contiguous()
+        elif ".lora_" in key:
+            raise ValueError(f"cannot average adapter tensor {key}")
+        else:
+            out[key] = (sum(t.double() for t in tensors) / members).to(tensors[0].dtype)
+    return out, {**config, "r": int(config["r"]) * members}
+
+
 def classifier_head(model: Any) -> str:
     """Name of the scalar head of a sequence classifier (``score`` for Llama, ``classifier`` for BERT)."""
     names = {name for name, _ in model.named_children()}

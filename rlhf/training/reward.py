@@ -2,7 +2,8 @@
 
 Writes a checkpoint directory with the adapter, the tokenizer, ``manifest.json`` and (``merge``)
 a ``merged/`` standalone model for scoring. With ``members`` N > 1, N reward models are trained
-the same way from other seeds and ``merged/`` is their weight average (``keep_members``: each also
+the same way from other seeds and ``merged/`` is their weight average, as is the adapter (an exact
+one of N times the rank, ``lora.average_adapters``) (``keep_members``: each also
 written merged under ``members/<i>``, for the score step's query by committee). Result: held-out
 pairwise accuracy and mean margin (and each member's accuracy).
 """
@@ -10,12 +11,14 @@ pairwise accuracy and mean margin (and each member's accuracy).
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from rlhf.training import data, lora, scoring
@@ -33,6 +36,7 @@ from rlhf.training.progress import Events
 from rlhf.training.specs import RewardResult, RewardSpec
 
 MEMBERS = "members"
+ADAPTER_CONFIG, ADAPTER_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 
 
 def member_seed(seed: int, member: int) -> int:
@@ -201,7 +205,7 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
         events.part(0, spec.members)
         fitted = fit(spec, train_rows, use_margin=use_margin, use_weight=use_weight, events=events)
         peft_model, tokenizer = fitted.model, fitted.tokenizer
-        save_model(peft_model, tokenizer, out)  # the adapter: member 0's when there are more
+        save_model(peft_model, tokenizer, out)  # members > 1: replaced by their average below
         scorer: Any = peft_model
         member_accuracy: list[float | None] = []
         if spec.members > 1:
@@ -229,7 +233,7 @@ def run(spec: RewardSpec, events: Events | None = None) -> RewardResult:
             data_hash=data_hash,
             seed=spec.seed,
             metrics=metrics,
-            # with members > 1, merged/ is their average; the adapter beside it is member 0's
+            # with members > 1, merged/ and the adapter are both the members' average
             extra={"task": "seq-cls", "merged": MERGED if spec.merge else None},
         )
         if spec.merge:
@@ -269,10 +273,15 @@ def average_members(
     own seed on the same rows, and return their weight average, merged (a model soup: every
     member starts from the same backbone and moves little, so their weights average into one model
     that scores about like their mean: within 0.02 of it, benchmarks/reward_members.py), with
-    each member's held-out accuracy. ``keep_members`` also writes each
-    member merged under ``out/members/<i>``."""
+    each member's held-out accuracy. The adapter ``run`` wrote to ``out`` (member 0's) is replaced
+    by the members' average (:func:`lora.average_adapters`: on the backbone it scores as the
+    merged average does). ``keep_members`` also writes each member merged under
+    ``out/members/<i>``."""
+    from peft import get_peft_model_state_dict
+
     accuracies: list[float | None] = []
     total: dict[str, Any] = {}
+    adapters: list[dict[str, Any]] = []
     soup: Any = None
     for member in range(spec.members):
         if member:
@@ -290,6 +299,12 @@ def average_members(
         accuracy, _ = pairwise_metrics(fitted.model, fitted.tokenizer, eval_rows)
         events.log(f"reward: member {member}, held-out accuracy {accuracy}")
         accuracies.append(accuracy)
+        adapters.append(
+            {
+                k: v.detach().cpu().clone()
+                for k, v in get_peft_model_state_dict(fitted.model).items()
+            }
+        )
         merged = fitted.model.merge_and_unload()
         if spec.keep_members:
             save_model(merged, fitted.tokenizer, Path(out, MEMBERS, str(member)))
@@ -298,6 +313,10 @@ def average_members(
                 total[name] = value.detach().double() + total.get(name, 0.0)
         soup = soup if soup is not None else merged
         events.check()
+    config = json.loads(Path(out, ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    adapter, config = lora.average_adapters(adapters, config)
+    save_file(adapter, str(Path(out, ADAPTER_WEIGHTS)), metadata={"format": "pt"})
+    Path(out, ADAPTER_CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
     state = soup.state_dict()
     soup.load_state_dict(
         {

@@ -163,6 +163,20 @@ def test_the_reward_step_averages_its_members_and_their_disagreement_scores_pair
             assert torch.allclose(value.double(), mean, atol=1e-6), name
     head = next(n for n in states[0] if "classifier" in n or "score" in n)
     assert not torch.allclose(states[1][head], states[2][head])  # other seeds, other models
+    # the adapter beside it is that average too (rank 3 x r), not member 0's
+    from transformers import AutoModelForSequenceClassification
+
+    config = json.loads(Path(trained.checkpoint_dir, "adapter_config.json").read_text())
+    assert config["r"] == 3 * spec.lora_r
+    check = rules.synthetic_preferences(6, seed=21, clear_cut=True)
+    check_prompts, check_texts = [r["prompt"] for r in check], [r["chosen"] for r in check]
+    merged_tokenizer = scoring.load_reward_model(merged)[1]
+    base = AutoModelForSequenceClassification.from_pretrained(backbone_dir, num_labels=1)
+    base.config.pad_token_id = merged_tokenizer.pad_token_id
+    adapted = checkpoints.load_adapter(base, trained.checkpoint_dir).eval()
+    assert scoring.score(adapted, merged_tokenizer, check_prompts, check_texts) == pytest.approx(
+        scoring.score(models[0], merged_tokenizer, check_prompts, check_texts), abs=1e-4
+    )
     rows = rules.synthetic_preferences(5, seed=13, clear_cut=True)
     pairs = [
         {"id": str(i), "prompt": r["prompt"], "a": r["chosen"], "b": r["rejected"]}
