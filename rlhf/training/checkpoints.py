@@ -167,38 +167,8 @@ def load_adapter(
     )
 
 
-def merge_and_unload(peft_model: Any) -> Any:
-    """Fold the LoRA weights into the base weights and return the plain transformers model."""
-    return peft_model.merge_and_unload()
-
-
 def save_model(model: Any, tokenizer: Any, directory: str | Path) -> None:
     """save_pretrained with safetensors, model and tokenizer side by side."""
     model.save_pretrained(str(directory), safe_serialization=True)
     if tokenizer is not None:
         tokenizer.save_pretrained(str(directory))
-
-
-def export_merged(
-    base_model: str, adapter_dir: str | Path, destination: str | Path, *, task: str = "causal-lm"
-) -> Path:
-    """Write base+adapter merged into a standalone model directory (atomically)."""
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-    )
-
-    loader = AutoModelForSequenceClassification if task == "seq-cls" else AutoModelForCausalLM
-    model = loader.from_pretrained(base_model)
-    tokenizer_source = (
-        adapter_dir if Path(adapter_dir, "tokenizer_config.json").is_file() else base_model
-    )
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
-    merged = merge_and_unload(load_adapter(model, adapter_dir))
-    with atomic_dir(destination) as tmp:
-        save_model(merged, tokenizer, tmp)
-        manifest_path = Path(adapter_dir, MANIFEST)
-        if manifest_path.is_file():
-            shutil.copy2(manifest_path, tmp / MANIFEST)
-    return Path(destination)
