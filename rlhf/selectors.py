@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -52,6 +53,7 @@ from rlhf.models import (
     Round,
     RoundStatus,
     TrainingRun,
+    resolve_data_path,
     resolve_model_path,
 )
 from rlhf.signals import Flag, RoundSignals
@@ -142,7 +144,8 @@ def adjudications_to_freeze(
 
 
 def round_reward_export_url(round_: Round) -> str:
-    """The API export of exactly the rows the round's reward model trained on."""
+    """The API export with the filters of the rows the round's reward model trained on (see
+    :func:`round_export_url`)."""
     if not round_.reward_snapshot_export:
         return round_export_url(round_)
     path = reverse("api-export", args=[round_.project_id])
@@ -230,8 +233,40 @@ def snapshot_export_query(
     return query
 
 
+ROWS_FILES = ("preferences.jsonl", "kto.jsonl")  # what the reward and policy steps are given
+
+
+def step_rows_file(run: TrainingRun) -> Path | None:
+    """The rows a round's reward or policy step trained on, as the runner wrote them into its
+    run directory when it started (``rlhf.runner.plan_step``): the frozen adjudications, the
+    judgments as they were then. None where the step trains on no rows (an online method's policy
+    step: prompts and the reward model) or has not started."""
+    if not run.run_dir:
+        return None
+    directory = Path(resolve_data_path(run.run_dir))
+    return next((directory / name for name in ROWS_FILES if (directory / name).is_file()), None)
+
+
+def round_rows_url(round_: Round, step: str = "policy") -> str:
+    """The API download of exactly the rows the round's ``step`` trained on (the file it was
+    given), unlike the export query (:func:`round_export_url`), which reads today's votes."""
+    return f"{reverse('api-round-rows', args=[round_.pk])}?{urlencode({'step': step})}"
+
+
+def round_rows_urls(round_: Round, runs: Sequence[TrainingRun]) -> dict[str, str]:
+    """Step (``reward`` / ``policy``) -> :func:`round_rows_url`, for the steps of ``runs`` (the
+    round's, :func:`round_runs`) that have written their rows."""
+    return {
+        run.step: round_rows_url(round_, run.step)
+        for run in runs
+        if run.step in ("reward", "policy") and step_rows_file(run) is not None
+    }
+
+
 def round_export_url(round_: Round) -> str:
-    """The API export of exactly the rows the round trained on (no query)."""
+    """The API export with the filters of the rows the round trained on: the same rows while
+    no judgment of them is edited and no adjudication changed (:func:`round_rows_url`: the
+    rows themselves)."""
     path = reverse("api-export", args=[round_.project_id])
     return f"{path}?{urlencode(round_.snapshot_export)}"
 

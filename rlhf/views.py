@@ -153,6 +153,7 @@ def _round_context(round_: Round) -> dict[str, Any]:
         "queue_name": tasks.task_queue_name(),
         "snapshot_export_url": selectors.round_export_url(round_),
         "reward_export_url": selectors.round_reward_export_url(round_),
+        "rows_urls": selectors.round_rows_urls(round_, runs),
         "signals": selectors.round_signals(round_),
     }
 

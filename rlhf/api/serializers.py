@@ -57,12 +57,17 @@ class TrainingRunSerializer(serializers.ModelSerializer[TrainingRun]):
 class RoundSerializer(serializers.ModelSerializer[Round]):
     runs = serializers.SerializerMethodField()
     snapshot_export = serializers.SerializerMethodField(
-        help_text="The export URL of exactly the rows the round trained on (its dataset card "
-        "shows snapshot_hash as the preference hash)."
+        help_text="The export URL with the filters of the rows the round trained on (its dataset "
+        "card shows snapshot_hash as the preference hash): it reads today's votes and "
+        "adjudications, so it gives other rows once one of them was edited; snapshot_rows does not."
     )
     reward_snapshot_export = serializers.SerializerMethodField(
-        help_text="The export URL of exactly the rows the round's reward model trained on "
+        help_text="The same for the rows the round's reward model trained on "
         "(snapshot.reward_rounds: the whole history by default)."
+    )
+    rows = serializers.SerializerMethodField(
+        help_text="{reward, policy}: the URL of the rows each step was given, exactly "
+        "(GET /api/v1/rounds/{id}/rows/?step=), for the steps that have started."
     )
     signals = serializers.SerializerMethodField(
         help_text="Each headline figure by its source: reward_model {says, win_rate_vs_parent, "
@@ -98,6 +103,7 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
             "reward_snapshot_hash",
             "reward_snapshot_size",
             "reward_snapshot_export",
+            "rows",
             "error",
             "created_at",
             "finished_at",
@@ -110,6 +116,9 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
 
     def get_reward_snapshot_export(self, round_: Round) -> str:
         return selectors.round_reward_export_url(round_)
+
+    def get_rows(self, round_: Round) -> dict[str, str]:
+        return selectors.round_rows_urls(round_, newest_attempts(round_.runs.all()))
 
     def get_signals(self, round_: Round) -> dict[str, Any]:
         # A list passes every round's human tallies (one query); a single round looks its up.

@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="api-project-rounds",
     ),
     path("rounds/<id:round_id>/", views.RoundDetailView.as_view(), name="api-round"),
+    path("rounds/<id:round_id>/rows/", views.RoundRowsView.as_view(), name="api-round-rows"),
     path("rounds/<id:round_id>/cancel/", views.RoundCancelView.as_view(), name="api-round-cancel"),
     path("rounds/<id:round_id>/retry/", views.RoundRetryView.as_view(), name="api-round-retry"),
     path(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
+from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django_tasks import TaskResultStatus
 from django_tasks.exceptions import TaskResultDoesNotExist
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -20,6 +23,7 @@ from rest_framework.views import APIView
 
 from labeling.models import Project, Split
 from labeling.roles import is_admin
+from labeling.services import Conflict
 from rlhf import selectors, services, tasks
 from rlhf.api.serializers import (
     CheckpointPromoteSerializer,
@@ -35,7 +39,8 @@ from rlhf.api.serializers import (
     RoundSerializer,
     SampleSerializer,
 )
-from rlhf.models import Checkpoint, ModelSpec, Round
+from rlhf.methods import METHOD_REGISTRY
+from rlhf.models import Checkpoint, ModelSpec, Round, RunStatus, Step
 
 
 class IsAdmin(BasePermission):
@@ -51,7 +56,8 @@ class AdminAPIView(APIView):
 
 def _round(round_id: int) -> Round:
     rounds = Round.objects.select_related("project", "checkpoint", "reward_checkpoint")
-    return get_object_or_404(rounds, pk=round_id)
+    # its runs once: the serializer reads them for the steps and for the rows links
+    return get_object_or_404(rounds.prefetch_related("runs"), pk=round_id)
 
 
 @extend_schema(tags=["rounds"])
@@ -97,6 +103,52 @@ class RoundDetailView(AdminAPIView):
     )
     def get(self, request: Request, round_id: int) -> Response:
         return Response(RoundSerializer(_round(round_id)).data)
+
+
+@extend_schema(tags=["rounds"])
+class RoundRowsView(AdminAPIView):
+    extra_error_codes = ("409",)  # the step has not started
+
+    @extend_schema(
+        summary="The rows a round's reward or policy step trained on, exactly",
+        description="The JSON Lines file the step was given when it started (prompt, chosen, "
+        "rejected, margin, weight; a KTO policy step: prompt, completion, label), as a download; "
+        "`X-Rows-Hash` is its preference hash (the one an export of the same rows shows). Unlike "
+        "the round's export link, which runs the export with the round's filters on today's "
+        "votes, it does not change when a judgment is edited or an adjudication changed after "
+        "the round. 409 before the step has started; 404 for an online method's policy step "
+        "(it trains on prompts and the reward model).",
+        parameters=[
+            OpenApiParameter(
+                "step", str, enum=[Step.POLICY, Step.REWARD], required=False, default=Step.POLICY
+            ),
+        ],
+        responses={(200, "application/jsonl"): OpenApiTypes.STR},
+    )
+    def get(self, request: Request, round_id: int) -> HttpResponseBase:
+        round_ = _round(round_id)
+        step = request.query_params.get("step", Step.POLICY)
+        if step not in (Step.POLICY, Step.REWARD):
+            raise ValidationError({"step": ["must be 'policy' or 'reward'"]})
+        if step == Step.POLICY and METHOD_REGISTRY[round_.method].family == "online":
+            raise NotFound(f"round {round_.number}'s policy step ({round_.method}) trains on "
+                           "prompts and the reward model, not on preference rows: see "
+                           "step=reward")  # fmt: skip
+        run = next((r for r in selectors.round_runs(round_) if r.step == step), None)
+        if run is None or run.status == RunStatus.QUEUED:
+            raise Conflict(f"round {round_.number}'s {step} step has not started: its rows are "
+                           "written when it starts")  # fmt: skip
+        path = selectors.step_rows_file(run)
+        if path is None:
+            raise NotFound(f"round {round_.number}'s {step} step left no rows file in its run "
+                           "directory (removed since?)")  # fmt: skip
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        response = HttpResponse(path.read_bytes(), content_type="application/jsonl; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="round-{round_.number}-{step}-rows.jsonl"'
+        )
+        response["X-Rows-Hash"] = selectors.snapshot_hash(rows)
+        return response
 
 
 @extend_schema(tags=["rounds"])

@@ -169,3 +169,72 @@ def test_the_round_keeps_the_adjudication_it_launched_with(
         )
         != launched_hash
     )
+
+
+def test_the_rows_a_step_trained_on_stay_downloadable_after_the_adjudication_changes(
+    project: Project, fake_engine: Path, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The export link reads today's adjudications; ``GET /api/v1/rounds/{id}/rows/`` gives the
+    file each step was given, so it still holds the rows the round trained on."""
+    settings.PAIRWISE_MIN_SNAPSHOT = 10
+    from rlhf import services
+    from rlhf.models import Step
+
+    admin = UserFactory.create(username="boss", role="admin")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=admin)[0].key}")
+    queued = services.round_launch(project=project, method="dpo", config={})
+    not_yet = api.get(f"/api/v1/rounds/{queued.pk}/rows/")
+    assert not_yet.status_code == 409
+    assert "round 1's policy step has not started" in not_yet.json()["error"]
+    Round.objects.filter(pk=queued.pk).update(status=RoundStatus.FAILED)  # one round at a time
+
+    with django_capture_on_commit_callbacks(execute=True):
+        round_ = services.round_launch(
+            project=project, method="dpo", config={"policy": {"reward_pairs": 0}}
+        )
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.SUCCEEDED, round_.error
+    body = api.get(f"/api/v1/rounds/{round_.pk}/").json()
+    assert set(body["rows"]) == {"reward", "policy"}
+    downloads = {}
+    for step in (Step.POLICY, Step.REWARD):
+        response = api.get(body["rows"][step])
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"].startswith("application/jsonl")
+        assert f"round-{round_.number}-{step}-rows.jsonl" in response["Content-Disposition"]
+        downloads[step] = [json.loads(line) for line in response.content.splitlines()]
+    assert _chosen(downloads[Step.POLICY], "outvoted") == ["A for outvoted"]
+    assert selectors.snapshot_hash(downloads[Step.POLICY]) == round_.snapshot_hash
+    assert api.get(body["rows"]["policy"])["X-Rows-Hash"] == round_.snapshot_hash
+    assert selectors.snapshot_hash(downloads[Step.REWARD]) == round_.reward_snapshot_hash
+    page = Client()
+    page.force_login(admin)
+    html = page.get(f"/rounds/{round_.pk}/").content.decode()
+    assert 'data-testid="policy-rows"' in html and 'data-testid="reward-rows"' in html
+
+    # The reviewer changes their mind: the export link now gives other rows, the download not.
+    Adjudication.objects.filter(comparison__prompt__external_id="outvoted").update(
+        choice="b", strength=2
+    )
+    response = api.get(selectors.round_export_url(round_))
+    exported = [
+        json.loads(line)
+        for line in b"".join(response.streaming_content).splitlines()  # type: ignore[attr-defined]
+    ]
+    assert _chosen(exported, "outvoted") == ["B for outvoted"]
+    again = api.get(body["rows"]["policy"])
+    assert [json.loads(line) for line in again.content.splitlines()] == downloads[Step.POLICY]
+
+    # a bad step is refused; annotators may not download
+    bad = api.get(f"/api/v1/rounds/{round_.pk}/rows/?step=evaluate")
+    assert bad.status_code == 400 and bad.json()["field"] == "step"
+    annotator = APIClient()
+    annotator.force_authenticate(UserFactory.create(username="annie"))
+    assert annotator.get(body["rows"]["policy"]).status_code == 403
+    # an online method's policy step trains on prompts: nothing to download there
+    online = services.round_launch(project=project, method="grpo", config={})
+    prompts_only = api.get(f"/api/v1/rounds/{online.pk}/rows/?step=policy")
+    assert prompts_only.status_code == 404
+    assert "trains on prompts and the reward model" in prompts_only.json()["error"]
+    assert api.get(f"/api/v1/rounds/{online.pk}/rows/?step=reward").status_code == 409
