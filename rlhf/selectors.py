@@ -133,11 +133,25 @@ def frozen_adjudications(round_: Round) -> dict[int, tuple[str, int | None]]:
     }
 
 
+def adjudications_of_judgments(
+    adjudications: Mapping[int, tuple[str, int | None]], judgment_ids: Iterable[int]
+) -> dict[int, tuple[str, int | None]]:
+    """Those of ``adjudications`` (comparison id -> decision) whose comparison one of
+    ``judgment_ids`` judged: what a round's snapshots can use, so what it keeps. One query."""
+    if not adjudications:
+        return {}
+    judged = set(
+        Judgment.objects.filter(pk__in=list(judgment_ids)).values_list("comparison_id", flat=True)
+    )
+    return {pk: decision for pk, decision in adjudications.items() if pk in judged}
+
+
 def adjudications_to_freeze(
     project: Project, snapshot: dict[str, Any]
 ) -> dict[int, tuple[str, int | None]]:
     """The project's stored adjudications when the snapshot prefers them (else none): what a
-    round launched now trains on and keeps (``Round.snapshot_adjudications``). One query."""
+    round launched now trains on (it keeps those of its snapshots' comparisons,
+    :func:`adjudications_of_judgments`, as ``Round.snapshot_adjudications``). One query."""
     if snapshot.get("adjudicated", "ignore") != "prefer":
         return {}
     return adjudications_of(Comparison.objects.filter(project=project).values("pk"))

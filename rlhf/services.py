@@ -347,6 +347,8 @@ def _round_launch(
     reward_snapshot = selectors.reward_snapshot(resolved["snapshot"])
     reward_ids = selectors.snapshot_judgment_ids(project, reward_snapshot)
     reward_rows = selectors.preference_rows(reward_ids, reward_snapshot, frozen)
+    # kept on the round: the adjudications of its snapshots' comparisons, not the project's all
+    kept = selectors.adjudications_of_judgments(frozen, [*judgment_ids, *reward_ids])
     with transaction.atomic():
         if Round.objects.filter(
             project=project, status__in=(RoundStatus.QUEUED, RoundStatus.RUNNING)
@@ -383,7 +385,7 @@ def _round_launch(
                 reward_snapshot_export=selectors.snapshot_export_query(
                     project, reward_snapshot, reward_ids, method="dpo"
                 ),
-                snapshot_adjudications={str(pk): list(d) for pk, d in frozen.items()},
+                snapshot_adjudications={str(pk): list(d) for pk, d in kept.items()},
                 launch_decision=launch_decision,
                 created_by=created_by if getattr(created_by, "pk", None) else None,
             )

@@ -17,12 +17,12 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from labeling import preferences
-from labeling.models import Adjudication, Comparison, Project
+from labeling.models import Adjudication, Comparison, Judgment, Project, Prompt, Split
 from rlhf import methods, selectors
 from rlhf.methods import ConfigError, resolve_config
 from rlhf.models import Round, RoundStatus
 from tests.factories import UserFactory
-from tests.labeling.planted import planted_project
+from tests.labeling.planted import comparison_add, planted_project
 
 
 def test_the_option_is_validated_and_prefers_adjudications_by_default() -> None:
@@ -136,6 +136,16 @@ def test_the_round_keeps_the_adjudication_it_launched_with(
     settings.PAIRWISE_MIN_SNAPSHOT = 10
     from rlhf import runner, services
 
+    # An adjudicated comparison on a held-out prompt: no snapshot takes it, so no round keeps it.
+    held_out = comparison_add(project, "held-out question")
+    Prompt.objects.filter(pk=held_out.prompt_id).update(split=Split.TEST)
+    Judgment.objects.create(
+        annotator=UserFactory.create(username="judge"), comparison=held_out, choice="a", strength=2
+    )
+    now = timezone.now()
+    Adjudication.objects.create(
+        comparison=held_out, choice="b", strength=3, created_at=now, updated_at=now
+    )
     # reward_pairs 0: the policy step's data file is planned below without a reward step first
     round_ = services.round_launch(
         project=project, method="dpo", config={"policy": {"reward_pairs": 0}}
