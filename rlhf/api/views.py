@@ -142,8 +142,9 @@ class RoundRowsView(AdminAPIView):
         if path is None:
             raise NotFound(f"round {round_.number}'s {step} step left no rows file in its run "
                            "directory (removed since?)")  # fmt: skip
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        response = HttpResponse(path.read_bytes(), content_type="application/jsonl; charset=utf-8")
+        body = path.read_bytes()
+        rows = [json.loads(line) for line in body.decode("utf-8").splitlines()]
+        response = HttpResponse(body, content_type="application/jsonl; charset=utf-8")
         response["Content-Disposition"] = (
             f'attachment; filename="round-{round_.number}-{step}-rows.jsonl"'
         )
