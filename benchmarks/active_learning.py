@@ -224,6 +224,12 @@ no model), not the shared random one.
   pick per cluster keeps random's share of decided labels and has the best curve measured on
   this pool, but 9-10% fewer labels where it gains at all: the target (>= 30% fewer) is MISSED,
   and the app's queue does not spread its batches.
+- Could an acquisition steer clear of the ties from the text alone? A diagnostic on the same
+  pool (not a benchmark arm): a logistic regression on ``|pair_features|`` trained on 15 / 30 /
+  60 / 90 random labelled pairs (rule tie or not) separates the other pairs' ties with an AUC of
+  0.52 / 0.55 / 0.60 / 0.61 (mean of 6 draws). Whether two answers tie under ``polite`` is not
+  visible in their sentence embeddings, so a tie-aware order has only the reward models'
+  margins to go on (``qbc_decisive``, above, which did not pay).
 """
 
 from __future__ import annotations
