@@ -134,7 +134,7 @@ def test_a_committee_arm_runs_and_saved_traces_are_reported_again_at_another_tar
     again = _run(*common, *arms, "--report", str(saved), "--target", "1.01")  # none reaches it
     assert again.returncode == 0, again.stderr[-3000:]
     assert "labels to held-out accuracy >= 1.01" in again.stdout
-    assert "   0 |" + " |         >12" * 6 in again.stdout
+    assert "   0 | " + " | ".join([f"{'>12':>11}"] * 6) in again.stdout
     assert "wall" not in again.stdout  # nothing trained
     # traces of two runs reported together: random from one file, the committees from another
     first, second = tmp_path / "random.json", tmp_path / "committees.json"
