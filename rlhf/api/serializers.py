@@ -59,7 +59,7 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
     snapshot_export = serializers.SerializerMethodField(
         help_text="The export URL with the filters of the rows the round trained on (its dataset "
         "card shows snapshot_hash as the preference hash): it reads today's votes and "
-        "adjudications, so it gives other rows once one of them was edited; snapshot_rows does not."
+        "adjudications, so it gives other rows once one of them was edited; rows does not."
     )
     reward_snapshot_export = serializers.SerializerMethodField(
         help_text="The same for the rows the round's reward model trained on "
