@@ -140,9 +140,12 @@ def adjudications_of_judgments(
     ``judgment_ids`` judged: what a round's snapshots can use, so what it keeps. One query."""
     if not adjudications:
         return {}
-    judged = set(
-        Judgment.objects.filter(pk__in=list(judgment_ids)).values_list("comparison_id", flat=True)
+    ids = set(judgment_ids)
+    # by the adjudicated comparisons (few), not by the snapshot's judgment ids (many)
+    votes = Judgment.objects.filter(comparison_id__in=list(adjudications)).values_list(
+        "pk", "comparison_id"
     )
+    judged = {comparison_id for pk, comparison_id in votes if pk in ids}
     return {pk: decision for pk, decision in adjudications.items() if pk in judged}
 
 
