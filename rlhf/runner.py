@@ -153,8 +153,8 @@ def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
         rows = selectors.preference_rows(
             round_.snapshot_judgment_ids, snapshot, selectors.frozen_adjudications(round_)
         )
-        write_jsonl(workdir / "preferences.jsonl", rows)
-        fields = {"data": str(workdir / "preferences.jsonl")}
+        write_jsonl(workdir / selectors.PREFERENCES_FILE, rows)
+        fields = {"data": str(workdir / selectors.PREFERENCES_FILE)}
         if int(round_.config["policy"].get("reward_pairs", 0)):
             # best vs worst of the parent's samples by the round's reward model, on the training
             # prompts the round generates for (rlhf.training.dpo.reward_model_pairs)
@@ -166,12 +166,12 @@ def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
         return fields
     if family == "offline-unpaired":
         write_jsonl(
-            workdir / "kto.jsonl",
+            workdir / selectors.KTO_FILE,
             selectors.kto_rows(
                 round_.snapshot_judgment_ids, snapshot, selectors.frozen_adjudications(round_)
             ),
         )
-        return {"data": str(workdir / "kto.jsonl")}
+        return {"data": str(workdir / selectors.KTO_FILE)}
     if family == "online":
         prompts = selectors.prompt_rows(selectors.training_prompts(round_.project))
         write_jsonl(workdir / "prompts.jsonl", prompts)
@@ -191,13 +191,13 @@ def plan_step(run: TrainingRun, workdir: Path) -> list[Invocation]:
     parent_adapter = round_.parent_checkpoint.adapter_path
     common = _common(round_)
     if run.step == Step.REWARD:
-        write_jsonl(workdir / "preferences.jsonl", selectors.reward_training_rows(round_))
+        write_jsonl(workdir / selectors.PREFERENCES_FILE, selectors.reward_training_rows(round_))
         spec = {
             **_common(round_, policy=False),
             **config["reward"],
             "keep_members": _keep_members(round_),
             "base_model": model_spec.reward_backbone_path,
-            "data": str(workdir / "preferences.jsonl"),
+            "data": str(workdir / selectors.PREFERENCES_FILE),
             "output_dir": str(runs.run_output_dir(run.pk)),
             "merge": True,
         }

@@ -52,6 +52,7 @@ from rlhf.models import (
     ModelSpec,
     Round,
     RoundStatus,
+    Step,
     TrainingRun,
     resolve_data_path,
     resolve_model_path,
@@ -250,7 +251,9 @@ def snapshot_export_query(
     return query
 
 
-ROWS_FILES = ("preferences.jsonl", "kto.jsonl")  # what the reward and policy steps are given
+# The rows files the runner writes into a step's run directory (rlhf.runner.plan_step)
+PREFERENCES_FILE, KTO_FILE = "preferences.jsonl", "kto.jsonl"
+ROWS_FILES = (PREFERENCES_FILE, KTO_FILE)
 
 
 def step_rows_file(run: TrainingRun) -> Path | None:
@@ -264,7 +267,7 @@ def step_rows_file(run: TrainingRun) -> Path | None:
     return next((directory / name for name in ROWS_FILES if (directory / name).is_file()), None)
 
 
-def round_rows_url(round_: Round, step: str = "policy") -> str:
+def round_rows_url(round_: Round, step: str) -> str:
     """The API download of exactly the rows the round's ``step`` trained on (the file it was
     given), unlike the export query (:func:`round_export_url`), which reads today's votes."""
     return f"{reverse('api-round-rows', args=[round_.pk])}?{urlencode({'step': step})}"
@@ -276,7 +279,7 @@ def round_rows_urls(round_: Round, runs: Sequence[TrainingRun]) -> dict[str, str
     return {
         run.step: round_rows_url(round_, run.step)
         for run in runs
-        if run.step in ("reward", "policy") and step_rows_file(run) is not None
+        if run.step in (Step.REWARD, Step.POLICY) and step_rows_file(run) is not None
     }
 
 

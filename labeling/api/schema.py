@@ -65,7 +65,7 @@ class AutoSchema(openapi.AutoSchema):
             codes.append("429")
         # a read the state can refuse (e.g. rows a step has not written yet) names its codes
         codes += [c for c in getattr(self.view, "extra_error_codes", ()) if c not in codes]
-        return sorted(codes)
+        return codes
 
     def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
         """A serializer's ``Meta.optional_fields`` are left out of ``required``: fields some

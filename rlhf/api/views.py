@@ -40,7 +40,7 @@ from rlhf.api.serializers import (
     SampleSerializer,
 )
 from rlhf.methods import METHOD_REGISTRY
-from rlhf.models import Checkpoint, ModelSpec, Round, RunStatus, Step
+from rlhf.models import Checkpoint, ModelSpec, Round, RunStatus, Step, newest_attempts
 
 
 class IsAdmin(BasePermission):
@@ -134,7 +134,7 @@ class RoundRowsView(AdminAPIView):
             raise NotFound(f"round {round_.number}'s policy step ({round_.method}) trains on "
                            "prompts and the reward model, not on preference rows: see "
                            "step=reward")  # fmt: skip
-        run = next((r for r in selectors.round_runs(round_) if r.step == step), None)
+        run = next((r for r in newest_attempts(round_.runs.all()) if r.step == step), None)
         if run is None or run.status == RunStatus.QUEUED:
             raise Conflict(f"round {round_.number}'s {step} step has not started: its rows are "
                            "written when it starts")  # fmt: skip
