@@ -54,7 +54,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from labeling import reliability
 from labeling.models import Adjudication, Choice, Judgment
@@ -368,6 +370,16 @@ def unacceptable_comparisons() -> QuerySet[Any]:
 # --- end rank ---
 
 
+def id_list(ids: Iterable[int]) -> Any:
+    """``ids`` for an ``__in`` filter, however many. SQLite binds at most 32 766 parameters a
+    statement (its default limit; some builds allow more) and a snapshot can hold more judgments
+    than that: there the ids go as one JSON parameter (``json_each``). Elsewhere the list."""
+    values = [int(pk) for pk in ids]
+    if connection.vendor == "sqlite":
+        return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(values),))
+    return values
+
+
 # --- a snapshot of judgments as training rows ----------------------------------------------------
 
 
@@ -416,7 +428,7 @@ def snapshot_rows(
     votes: dict[int, list[tuple[str, int | None, str]]] = {}
     texts: dict[int, tuple[int, Any, str, str]] = {}
     rows_read = (
-        Judgment.objects.filter(pk__in=list(judgment_ids), comparison__gold_answer="")
+        Judgment.objects.filter(pk__in=id_list(judgment_ids), comparison__gold_answer="")
         .exclude(comparison_id__in=unacceptable_comparisons())  # rank: to the rewrite export
         .order_by("comparison_id", "id")
         .values_list(

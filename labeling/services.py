@@ -47,6 +47,7 @@ from labeling.onboarding import NotOnboarded as NotOnboarded  # rank (and below)
 from labeling.onboarding import guidelines_acknowledge as guidelines_acknowledge
 from labeling.onboarding import onboarding_check as onboarding_check
 from labeling.onboarding import qualification_answer as qualification_answer
+from labeling.preferences import id_list
 from labeling.queue import STRENGTHLESS as STRENGTHLESS
 from labeling.queue import SubmitResult as SubmitResult
 from labeling.queue import assignment_claim_next as assignment_claim_next
@@ -224,7 +225,7 @@ def comparisons_prioritize(*, project: Project, priorities: dict[int, int]) -> i
         return 0
     open_ids = set(
         Comparison.objects.open()
-        .filter(project=project, pk__in=list(priorities))
+        .filter(project=project, pk__in=id_list(priorities))
         .values_list("pk", flat=True)
     )
     changed = [

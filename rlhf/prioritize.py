@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from labeling.models import Comparison, Judgment, Project
-from labeling.preferences import SIDES, Votes, decide
+from labeling.preferences import SIDES, Votes, decide, id_list
 from rlhf.methods import QUEUE_TIER
 from rlhf.selectors import batch_priority
 
@@ -92,7 +92,7 @@ def open_pairs(project: Project) -> list[dict[str, Any]]:
 def vote_decisions(comparison_ids: Iterable[int]) -> dict[int, str]:
     """The side (``a`` / ``b``) the votes so far decided, for the comparisons that have one."""
     votes: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
-    rows = Judgment.objects.filter(comparison_id__in=list(comparison_ids)).values_list(
+    rows = Judgment.objects.filter(comparison_id__in=id_list(comparison_ids)).values_list(
         "comparison_id", "choice", "strength"
     )
     for comparison_id, choice, strength in rows:
@@ -113,7 +113,7 @@ def priorities(project: Project, scores: Iterable[Mapping[str, Any]]) -> dict[in
         for row in scores
     }
     current = dict(
-        Comparison.objects.filter(project=project, pk__in=list(rewards)).values_list(
+        Comparison.objects.filter(project=project, pk__in=id_list(rewards)).values_list(
             "pk", "priority"
         )
     )

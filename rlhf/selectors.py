@@ -20,7 +20,7 @@ from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 
 from labeling.models import Choice, Comparison, Judgment, Project, Prompt, Response, Split
-from labeling.preferences import adjudications_of, rounds_q, rows_hash, snapshot_rows
+from labeling.preferences import adjudications_of, id_list, rounds_q, rows_hash, snapshot_rows
 from labeling.safeinput import db_id
 from rlhf import signals
 from rlhf.leaderboard import (
@@ -219,7 +219,7 @@ def snapshot_export_query(
     if numbers is None:
         numbers = snapshot_rounds(project, snapshot.get("rounds", "all"))
     newest = (
-        Judgment.objects.filter(pk__in=list(judgment_ids))
+        Judgment.objects.filter(pk__in=id_list(judgment_ids))
         .order_by("-created_at")
         .values_list("created_at", flat=True)
         .first()
