@@ -69,6 +69,44 @@ def pair_logps(
     return logps[: len(rows)], logps[len(rows) :]
 
 
+def token_kl_to_base(model: Any, inputs: dict[str, Any]) -> Any:
+    """The mean over the answers' tokens of KL(policy || base) of the next-token distributions,
+    differentiable in the policy (``model``: a PeftModel; the base is it with adapters disabled).
+    ``inputs``: TRL's DPO batch (``input_ids``, ``attention_mask``, ``completion_mask``)."""
+    import torch
+    from trl.trainer.utils import use_adapter
+
+    batch = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]}
+    # the logits at position t predict token t + 1: an answer token's distribution is the one
+    # before it
+    answer = inputs["completion_mask"][:, 1:].bool()
+    policy = model(**batch, use_cache=False).logits[:, :-1][answer].float().log_softmax(-1)
+    with torch.no_grad(), use_adapter(model, adapter_name=None):
+        base = model(**batch, use_cache=False).logits[:, :-1][answer].float().log_softmax(-1)
+    if not policy.numel():
+        return policy.sum()
+    return (policy.exp() * (policy - base)).sum(-1).mean()
+
+
+def anchored(trainer_class: Any, weight: float) -> Any:
+    """``trainer_class`` (TRL's DPOTrainer) with ``weight`` x :func:`token_kl_to_base` added to
+    its loss, the KL logged as ``anchor_kl``. ``weight`` 0: the class itself."""
+    if weight <= 0:
+        return trainer_class
+
+    class AnchoredDPOTrainer(trainer_class):  # type: ignore[misc, valid-type]
+        def _compute_loss(self, model: Any, inputs: Any, return_outputs: bool) -> Any:
+            result = super()._compute_loss(model, inputs, return_outputs)
+            kl = token_kl_to_base(self.accelerator.unwrap_model(model), inputs)
+            mode = "train" if self.model.training else "eval"
+            self._metrics[mode]["anchor_kl"].append(float(kl.detach()))
+            if return_outputs:
+                return result[0] + weight * kl, result[1]
+            return result + weight * kl
+
+    return AnchoredDPOTrainer
+
+
 def adapter_is_identity(peft_model: Any) -> bool:
     """True when the trainable adapter is freshly initialised (every LoRA B is zero) and the
     reference is the base model: the policy then equals the reference exactly."""
@@ -400,6 +438,7 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
     events.log(
         f"dpo: {len(train_rows)} train / {len(eval_rows)} held-out pairs, loss {spec.loss_type}"
         + (f" + {spec.sft_weight} x sft" if spec.sft_weight > 0 else "")
+        + (f" + {spec.anchor_kl} x KL to the base" if spec.anchor_kl > 0 else "")
     )
     model, tokenizer, peft_config = policy_with_adapter(spec)
     events.check()
@@ -417,7 +456,7 @@ def run(spec: DPOSpec, events: Events | None = None) -> DPOResult:
             label_smoothing=spec.label_smoothing,
             **offline_trainer_kwargs(spec),
         )
-        trainer = DPOTrainer(
+        trainer = anchored(DPOTrainer, spec.anchor_kl)(
             model=model,
             args=args,
             train_dataset=data.preference_dataset(train_rows),

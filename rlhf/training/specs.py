@@ -466,6 +466,11 @@ class DPOSpec(_Common, _Lora, _Optim):
     # RPO: weight of an added NLL loss on the chosen responses (0: plain DPO). DPO alone can make
     # every answer less likely, chosen ones too, and a small policy then loses its fluency.
     sft_weight: float = 0.0
+    # Weight of the policy's KL to the base model, token by token on the step's answers (the mean
+    # over their tokens of KL(policy || base) of the next-token distributions; 0: off). DPO with
+    # the parent as reference bounds each round's step from the parent, never the sum of the
+    # rounds: this term bounds the policy's distance from the base across rounds (dpo.anchor_kl).
+    anchor_kl: float = 0.0
     learning_rate: float = 5e-4
     num_epochs: float = 2.0
     batch_size: int = 8
@@ -539,6 +544,7 @@ class DPOSpec(_Common, _Lora, _Optim):
         _require(self.beta > 0, name, "beta", f"must be > 0, got {self.beta}")
         _require(0.0 <= self.label_smoothing < 0.5, name, "label_smoothing", "must be in [0, 0.5)")
         _require(self.sft_weight >= 0, name, "sft_weight", f"must be >= 0, got {self.sft_weight}")
+        _require(self.anchor_kl >= 0, name, "anchor_kl", f"must be >= 0, got {self.anchor_kl}")
         if self.loss_type == "robust":
             _require(
                 self.label_smoothing > 0,

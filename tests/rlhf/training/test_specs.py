@@ -52,6 +52,7 @@ def test_round_trip_through_json_file(tmp_path: Path) -> None:
         ({"dtype": "fp8"}, "dtype"),
         ({"lora_top_layers": -1}, "lora_top_layers"),
         ({"sft_weight": -0.5}, "sft_weight"),
+        ({"anchor_kl": -1.0}, "anchor_kl"),
     ],
 )
 def test_invalid_dpo_spec_names_the_field(
