@@ -168,6 +168,18 @@ DPO_REWARD_PAIRS = 8
 # -> 85.8% at 2.60x (both held back by the gate's fluency flag); with it 68.6 -> 78.1 -> 78.0% at
 # 2.29x and 71.1 -> 86.9 -> 86.4% at 2.13x.
 DPO_CHOSEN_FLUENCY_CAP = 2.0
+# The policy's KL to the base model, token by token on the step's answers, added to DPO's loss at
+# this weight (``policy.anchor_kl``, dpo.token_kl_to_base). With the parent as reference each
+# round is a bounded step from the parent but nothing bounds the sum of the rounds: under concise
+# the round-3 answers drifted (the base model read them 2.2-3.1x its own of the same length) and
+# the gate held them back. Measured on benchmarks/loop.py --rule concise (2026-12-06, seeds 0-3,
+# rule win-rate vs base, rounds 1 -> 3; round 3's length-matched fluency; champion delivered):
+# 0 (off) 64.1 -> 70.9 -> 79.8% 1.80x r3, 61.4 -> 80.3 -> 86.1% 3.09x r2 (80.3%), 55.9 -> 78.9 ->
+# 82.7% 2.63x r2 (78.9%), 67.5 -> 86.2 -> 86.4% 2.40x r1 (67.5%); 0.3: 66.1 -> 83.3 -> 89.5% 1.79x
+# r3, 68.0 -> 84.8 -> 90.3% 1.50x r3, 56.7 -> 67.7 -> 72.5% 1.48x the base, 61.7 -> 84.2 -> 90.2%
+# 1.65x r3. At 1.0 (seeds 1, 2) the answers hardly moved (1.11x / 1.06x) and neither rose past
+# 70%; at 0.1 both loops ended at 66-67% (1.35x / 1.37x).
+DPO_ANCHOR_KL = 0.3
 # The evaluate step: greedy new-vs-parent (one answer a prompt, with the KL estimate), then
 # ``sampled_per_prompt`` samples a prompt at ``sample_temperature`` against the base and the
 # champion (the policy as it is used; several samples a prompt shrink the noise).
@@ -312,6 +324,7 @@ METHOD_REGISTRY: dict[str, TrainingMethod] = {
             sft_weight=DPO_SFT_WEIGHT,
             reward_pairs=DPO_REWARD_PAIRS,
             chosen_fluency_cap=DPO_CHOSEN_FLUENCY_CAP,
+            anchor_kl=DPO_ANCHOR_KL,
         ),
         _dpo_family(
             "ipo",
