@@ -29,7 +29,10 @@ def few_parameters(db: Any) -> Iterator[None]:
     raw = connection.connection
     before = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, LIMIT)
     try:
-        with connection.cursor() as cursor, pytest.raises(Exception, match="too many SQL variables"):
+        with (
+            connection.cursor() as cursor,
+            pytest.raises(Exception, match="too many SQL variables"),
+        ):
             cursor.execute(
                 f"SELECT 1 WHERE 1 IN ({', '.join(['%s'] * (LIMIT + 1))})", [1] * (LIMIT + 1)
             )
