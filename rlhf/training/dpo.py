@@ -80,12 +80,11 @@ def token_kl_to_base(model: Any, inputs: dict[str, Any]) -> Any:
     # the logits at position t predict token t + 1: an answer token's distribution is the one
     # before it
     answer = inputs["completion_mask"][:, 1:].bool()
-    policy = model(**batch, use_cache=False).logits[:, :-1][answer].float().log_softmax(-1)
+    policy = model(**batch, use_cache=False).logits[:, :-1][answer]
     with torch.no_grad(), use_adapter(model, adapter_name=None):
-        base = model(**batch, use_cache=False).logits[:, :-1][answer].float().log_softmax(-1)
-    if not policy.numel():
-        return policy.sum()
-    return (policy.exp() * (policy - base)).sum(-1).mean()
+        base = model(**batch, use_cache=False).logits[:, :-1][answer]
+    kl = scoring.next_token_kl(policy, base)
+    return kl.mean() if kl.numel() else kl.sum()
 
 
 def anchored(trainer_class: Any, weight: float) -> Any:

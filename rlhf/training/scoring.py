@@ -305,11 +305,18 @@ def completion_token_kl(
             tokenizer, prompts[start : start + batch_size], completions[start : start + batch_size]
         )
         batch = {k: v.to(device) for k, v in batch.items()}
-        logp = torch.log_softmax(model(**batch).logits[:, :-1].float(), dim=-1)
-        logq = torch.log_softmax(reference(**batch).logits[:, :-1].float(), dim=-1)
-        per_token = (logp.exp() * (logp - logq)).sum(-1).clamp_min(0.0)
+        per_token = next_token_kl(model(**batch).logits[:, :-1], reference(**batch).logits[:, :-1])
         out.extend(float(v) for v in (per_token * mask[:, 1:].to(device)).sum(-1).cpu())
     return out
+
+
+def next_token_kl(logits: Any, reference_logits: Any) -> Any:
+    """KL(p || q) of each position's next-token distributions (``logits`` of p, ``reference_logits``
+    of q, vocabulary last), exact over the vocabulary in float32, never negative; differentiable in
+    ``logits``."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    logq = torch.log_softmax(reference_logits.float(), dim=-1)
+    return (logp.exp() * (logp - logq)).sum(-1).clamp_min(0.0)
 
 
 def perplexity(logps: Sequence[float], token_counts: Sequence[int]) -> float:

@@ -469,7 +469,8 @@ class DPOSpec(_Common, _Lora, _Optim):
     # Weight of the policy's KL to the base model, token by token on the step's answers (the mean
     # over their tokens of KL(policy || base) of the next-token distributions; 0: off). DPO with
     # the parent as reference bounds each round's step from the parent, never the sum of the
-    # rounds: this term bounds the policy's distance from the base across rounds (dpo.anchor_kl).
+    # rounds: this term bounds the policy's distance from the base across rounds
+    # (dpo.token_kl_to_base).
     anchor_kl: float = 0.0
     learning_rate: float = 5e-4
     num_epochs: float = 2.0
