@@ -68,6 +68,7 @@ from labeling.models import (
     Side,
     Source,
 )
+from labeling.preferences import id_list
 from labeling.sqlrows import RowReader, db_datetime, saved
 
 
@@ -855,7 +856,7 @@ def judgment_undo(*, annotator: Any, project: Project, now: datetime | None = No
 
 def comparisons_close(*, comparison_ids: Iterable[int]) -> int:
     """Freeze comparisons (no new judgments, no undo), e.g. when a dataset is published."""
-    ids = list(comparison_ids)
+    ids = id_list(comparison_ids)  # a published dataset can hold more than SQLite binds
     with transaction.atomic():
         Assignment.objects.filter(comparison__in=ids, status=AssignmentStatus.ACTIVE).update(
             status=AssignmentStatus.RELEASED

@@ -1,5 +1,6 @@
 """A snapshot (and a queue re-ordering) can name more rows than SQLite binds parameters in one
-statement: 32 766 by default, fewer here (lowered for the test), and the queries still run."""
+statement: 32 766 by default, fewer here (lowered for the test), and the queries still run; so can
+the comparisons a published dataset closes."""
 
 from __future__ import annotations
 
@@ -73,3 +74,19 @@ def test_queue_priorities_for_more_comparisons_than_sqlite_binds(
     assert sorted(
         Comparison.objects.filter(project=project).values_list("priority", flat=True)
     ) == [7, 8]
+
+
+def test_closing_more_comparisons_than_sqlite_binds(
+    project: Project, annotator: Any, few_parameters: None
+) -> None:
+    comparisons = [ComparisonFactory.create(project=project) for _ in range(3)]
+    lease = services.assignment_claim_next(annotator=annotator, project=project)
+    assert lease is not None
+    other = next(c.pk for c in comparisons if c.pk != lease.comparison_id)
+    closing = [other, lease.comparison_id]
+    ids = closing + list(range(10_000, 10_000 + 3 * LIMIT))  # and ids of no comparison
+    assert services.comparisons_close(comparison_ids=ids) == 2
+    statuses = dict(Comparison.objects.values_list("pk", "status"))
+    assert sorted(pk for pk, status in statuses.items() if status == "closed") == sorted(closing)
+    lease.refresh_from_db()
+    assert lease.status == "released"  # its comparison closed under it
