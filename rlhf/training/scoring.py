@@ -310,13 +310,57 @@ def completion_token_kl(
     return out
 
 
-def next_token_kl(logits: Any, reference_logits: Any) -> Any:
+KL_CHUNK = 64  # positions whose float32 softmax temporaries next_token_kl holds at once
+
+
+def next_token_kl(logits: Any, reference_logits: Any, *, chunk: int = KL_CHUNK) -> Any:
     """KL(p || q) of each position's next-token distributions (``logits`` of p, ``reference_logits``
-    of q, vocabulary last), exact over the vocabulary in float32, never negative; differentiable in
-    ``logits``."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    logq = torch.log_softmax(reference_logits.float(), dim=-1)
-    return (logp.exp() * (logp - logq)).sum(-1).clamp_min(0.0)
+    of q, vocabulary last), exact over the vocabulary in float32 (or the logits' wider type), never
+    negative; differentiable in ``logits``.
+
+    Memory: the softmax temporaries exist for ``chunk`` positions at a time, in the forward pass
+    and again in the backward pass, which recomputes them from the two logits tensors (the only
+    tensors kept for it): a large vocabulary costs the logits themselves, not five float32 copies
+    of them."""
+    vocabulary = logits.shape[-1]
+    rows = _NextTokenKL.apply(
+        logits.reshape(-1, vocabulary), reference_logits.reshape(-1, vocabulary), chunk
+    )
+    return rows.reshape(logits.shape[:-1])
+
+
+def _kl_terms(logits: Any, reference_logits: Any) -> tuple[Any, Any, Any]:
+    """p, log p - log q and KL(p || q) per row, in float32 or the logits' wider type."""
+    dtype = torch.promote_types(logits.dtype, torch.float32)
+    logp = torch.log_softmax(logits.to(dtype), dim=-1)
+    difference = logp - torch.log_softmax(reference_logits.to(dtype), dim=-1)
+    p = logp.exp()
+    return p, difference, (p * difference).sum(-1)
+
+
+class _NextTokenKL(torch.autograd.Function):
+    """Rows of KL(p || q), chunked; the gradient in p's logits is p * (log p - log q - KL)."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: Any, reference_logits: Any, chunk: int) -> Any:
+        ctx.save_for_backward(logits, reference_logits)
+        ctx.chunk = chunk
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        out = torch.empty(logits.shape[0], dtype=dtype, device=logits.device)
+        for start in range(0, logits.shape[0], chunk):
+            stop = start + chunk
+            out[start:stop] = _kl_terms(logits[start:stop], reference_logits[start:stop])[2]
+        return out.clamp_min(0.0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> tuple[Any, None, None]:
+        logits, reference_logits = ctx.saved_tensors
+        out = torch.empty_like(logits)
+        for start in range(0, logits.shape[0], ctx.chunk):
+            stop = start + ctx.chunk
+            p, difference, kl = _kl_terms(logits[start:stop], reference_logits[start:stop])
+            out[start:stop] = grad[start:stop, None] * p * (difference - kl[:, None])
+        return out, None, None
 
 
 def perplexity(logps: Sequence[float], token_counts: Sequence[int]) -> float:

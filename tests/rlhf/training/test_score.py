@@ -68,6 +68,27 @@ def test_score_spec_names_the_bad_field(tmp_path: Path) -> None:
     assert batch.value.field == "batch_size"
 
 
+def test_next_token_kl_is_the_exact_kl_with_its_gradient_in_any_chunks() -> None:
+    """KL(p || q) per position over the whole vocabulary, the same whatever the chunk, with the
+    true gradient in p's logits (checked by finite differences) and none in q's."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11, dtype=torch.float64, requires_grad=True)
+    reference = torch.randn(2, 5, 11, dtype=torch.float64)
+    p, q = logits.softmax(-1), reference.softmax(-1)
+    by_hand = (p * (p.log() - q.log())).sum(-1)
+    for chunk in (1, 3, 256):
+        kl = scoring.next_token_kl(logits, reference, chunk=chunk)
+        assert kl.shape == (2, 5)
+        torch.testing.assert_close(kl, by_hand)
+        assert torch.autograd.gradcheck(
+            lambda x, chunk=chunk: scoring.next_token_kl(x, reference, chunk=chunk), (logits,)
+        )
+    assert float(scoring.next_token_kl(reference, reference).abs().max()) < 1e-12
+    kl32 = scoring.next_token_kl(logits.detach().float(), reference.float().requires_grad_())
+    assert kl32.dtype == torch.float32
+    kl32.sum().backward()  # the reference gets no gradient (it is the frozen base)
+
+
 def test_ensemble_information_is_bald_by_hand() -> None:
     def h(p: float) -> float:
         return -(p * math.log(p) + (1 - p) * math.log(1 - p))

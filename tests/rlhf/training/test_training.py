@@ -305,6 +305,55 @@ def test_token_kl_to_base_is_the_direct_kl_and_differentiable(
         assert float(dpo.token_kl_to_base(tuned, inputs)) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_logits_at_builds_only_the_asked_positions(policy_dir: str, preferences_file: Path) -> None:
+    """The output layer sees the answers' positions only, and their logits are the full forward's;
+    a model whose output layer sees another shape gets the full logits, then the positions."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(policy_dir).eval()
+    tokenizer = generate.load_tokenizer(policy_dir, "")
+    rows = data.load_preferences(preferences_file)[:3]
+    batch, completion_mask = scoring._completion_batch(
+        tokenizer, [r["prompt"] for r in rows], [r["chosen"] for r in rows]
+    )
+    positions = completion_mask.bool()
+    seen: list[tuple[int, ...]] = []
+    head = model.get_output_embeddings()
+    handle = head.register_forward_hook(lambda module, args, out: seen.append(tuple(out.shape)))
+    with torch.no_grad():
+        got = dpo.logits_at(model, batch, positions)
+    handle.remove()
+    with torch.no_grad():
+        full = model(**batch).logits
+    assert seen == [(1, int(positions.sum()), full.shape[-1])]
+    assert int(positions.sum()) < positions.numel() / 2  # the prompts are most of the batch
+    torch.testing.assert_close(got, full[positions], rtol=1e-4, atol=1e-4)
+
+    class Transposed(torch.nn.Module):  # applies its output layer length-first
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = torch.nn.Linear(4, 7)
+
+        def get_output_embeddings(self) -> Any:
+            return self.head
+
+        def forward(self, input_ids: Any, **kwargs: Any) -> Any:
+            hidden = torch.nn.functional.one_hot(input_ids % 4, 4).float()
+            return dataclasses.make_dataclass("Out", ["logits"])(
+                self.head(hidden.transpose(0, 1)).transpose(0, 1)
+            )
+
+    ids = torch.arange(10).reshape(2, 5)
+    mask = torch.tensor([[0, 0, 1, 1, 0], [0, 1, 1, 1, 1]], dtype=torch.bool)
+    odd = Transposed()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            dpo.logits_at(odd, {"input_ids": ids, "attention_mask": ids > -1}, mask),
+            odd(ids).logits[mask],
+        )
+
+
 def test_anchor_kl_keeps_the_policy_near_the_base(
     policy_dir: str, preferences_file: Path, work_dir: Path
 ) -> None:
