@@ -119,12 +119,13 @@ def logits_at(model: Any, batch: dict[str, Any], positions: Any) -> Any:
 
 
 def anchored(trainer_class: Any, weight: float) -> Any:
-    """``trainer_class`` (TRL's DPOTrainer) with ``weight`` x :func:`token_kl_to_base` added to
-    its loss, the KL logged as ``anchor_kl``. ``weight`` 0: the class itself."""
+    """``trainer_class`` (TRL's DPOTrainer or KTOTrainer: their batches both carry ``input_ids``,
+    ``attention_mask`` and ``completion_mask``) with ``weight`` x :func:`token_kl_to_base` added
+    to its loss, the KL logged as ``anchor_kl``. ``weight`` 0: the class itself."""
     if weight <= 0:
         return trainer_class
 
-    class AnchoredDPOTrainer(trainer_class):  # type: ignore[misc, valid-type]
+    class Anchored(trainer_class):  # type: ignore[misc, valid-type]
         def _compute_loss(self, model: Any, inputs: Any, return_outputs: bool) -> Any:
             result = super()._compute_loss(model, inputs, return_outputs)
             kl = token_kl_to_base(self.accelerator.unwrap_model(model), inputs)
@@ -134,7 +135,7 @@ def anchored(trainer_class: Any, weight: float) -> Any:
                 return result[0] + weight * kl, result[1]
             return result + weight * kl
 
-    return AnchoredDPOTrainer
+    return Anchored
 
 
 def adapter_is_identity(peft_model: Any) -> bool:

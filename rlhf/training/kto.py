@@ -20,7 +20,7 @@ from rlhf.training import data, scoring
 from rlhf.training.callbacks import ProgressCallback, quiet_trainer
 from rlhf.training.checkpoints import atomic_dir
 from rlhf.training.devices import configure_threads, offline_trainer_kwargs, set_seed
-from rlhf.training.dpo import policy_with_adapter, train_and_save
+from rlhf.training.dpo import anchored, policy_with_adapter, train_and_save
 from rlhf.training.progress import Events
 from rlhf.training.specs import KTOResult, KTOSpec
 
@@ -59,6 +59,7 @@ def run(spec: KTOSpec, events: Events | None = None) -> KTOResult:
     events.log(
         f"kto: {len(train_rows)} train rows ({desirable} desirable, "
         f"{len(train_rows) - desirable} undesirable) / {len(eval_rows)} held-out"
+        + (f"; + {spec.anchor_kl} x KL to the base" if spec.anchor_kl > 0 else "")
     )
     model, tokenizer, peft_config = policy_with_adapter(spec)
     events.check()
@@ -73,7 +74,7 @@ def run(spec: KTOSpec, events: Events | None = None) -> KTOResult:
             undesirable_weight=spec.undesirable_weight,
             **offline_trainer_kwargs(spec),
         )
-        trainer = KTOTrainer(
+        trainer = anchored(KTOTrainer, spec.anchor_kl)(
             model=model,
             args=args,
             train_dataset=data.unpaired_dataset(train_rows),

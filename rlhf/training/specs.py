@@ -605,6 +605,9 @@ class KTOSpec(_Common, _Lora, _Optim):
     learning_rate: float = 5e-4
     num_epochs: float = 2.0
     batch_size: int = 8  # > 1: the KL baseline pairs each prompt with another row's completion
+    # the loss adds this times the policy's token KL to the base on the batch's completions, as
+    # DPOSpec.anchor_kl (dpo.token_kl_to_base); 0: off
+    anchor_kl: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -621,6 +624,7 @@ class KTOSpec(_Common, _Lora, _Optim):
         _require(
             self.batch_size >= 2, name, "batch_size", "must be >= 2 (the KL baseline needs a batch)"
         )
+        _require(self.anchor_kl >= 0, name, "anchor_kl", f"must be >= 0, got {self.anchor_kl}")
         if self.reference == "parent":
             _require(
                 self.parent_adapter is not None, name, "reference", "'parent' needs parent_adapter"

@@ -29,6 +29,7 @@ ENGINE_ONLY = [
     ("grpo", {"policy": {"batch_size": 6}}, "policy.batch_size"),
     ("kto", {"policy": {"undesirable_weight": 0.0}}, "policy.undesirable_weight"),
     ("kto", {"policy": {"batch_size": 1}}, "policy.batch_size"),
+    ("kto", {"policy": {"anchor_kl": -0.1}}, "policy.anchor_kl"),
     ("dpo", {"policy": {"gradient_accumulation_steps": "2"}}, "policy.gradient_accumulation_steps"),
     ("dpo", {"reward": {"lora_dropout": 1.5}}, "reward.lora_dropout"),
     ("dpo", {"evaluate": {"rules": ["nice"]}}, "evaluate.rules"),
@@ -57,7 +58,9 @@ def test_settings_are_the_engine_spec_fields_less_what_the_runner_fills() -> Non
     kto = settings_of(METHOD_REGISTRY["kto"], "policy")
     fields = {f.name for f in dataclasses.fields(KTOSpec)}
     assert set(kto) == fields - methods.RUNNER_FIELDS
-    assert {"desirable_weight", "undesirable_weight", "beta"} <= set(kto)
+    assert {"desirable_weight", "undesirable_weight", "beta", "anchor_kl"} <= set(kto)
+    assert resolve_config("kto", {"policy": {"anchor_kl": 0.2}})["policy"]["anchor_kl"] == 0.2
+    assert resolve_config("dpo")["policy"]["anchor_kl"] == methods.DPO_ANCHOR_KL > 0
     assert "desirable_weight" not in settings_of(METHOD_REGISTRY["dpo"], "policy")
     assert not {"output_dir", "data", "base_model", "seed"} & set(kto)
     with pytest.raises(ConfigError) as unknown:
