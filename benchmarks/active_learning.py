@@ -26,7 +26,10 @@ the training engine called in-process:
   committee's disagreement to ``--power``, stochastic power acquisition, instead of its top;
   measured below, not what the app does), ``typiclust`` and ``qbc_cluster`` (each batch spread
   over k-means clusters of the pool, the most typical pair or the committee's pick in each:
-  ``cluster_picks``; measured below, not what the app does; their first batch is their own).
+  ``cluster_picks``; measured below, not what the app does; their first batch is their own),
+  ``oracle_decisive`` (not an acquisition: random's order with the pairs the rule scores equal
+  moved to the end, which only the noiseless rule can know; a bound on what any order that
+  avoids ties could save).
   Every arm of a seed starts from the same random first batch, with the same annotator seed and
   training seed.
 
@@ -271,6 +274,7 @@ ARMS = (
     "qbc_power",
     "typiclust",
     "qbc_cluster",
+    "oracle_decisive",
 )
 CLUSTER_ARMS = ("typiclust", "qbc_cluster")  # need the pool's pair features
 TEST_MODELS_STEPS = 60  # the tests' cached models (var/test-models): no bootstrap wait
@@ -458,6 +462,17 @@ def decisive_probability(
     return [sigmoid(w0 + w1 * (x - mean) / scale) for x in features]
 
 
+def decisive_first(candidates: Sequence[Pair], rule: str) -> list[float]:
+    """Sort keys (smallest first) for ``oracle_decisive``: the candidates in their order, the
+    pairs ``rule`` scores equal (a noiseless annotator's ties) after every other. Knows the
+    truth: a bound for tie-avoiding orders, not an acquisition."""
+    judge = rules.get_rule(rule)
+    return [
+        rank / len(candidates) + float(judge(pair.prompt, pair.a) == judge(pair.prompt, pair.b))
+        for rank, pair in enumerate(candidates)
+    ]
+
+
 def power_keys(scores: Sequence[float], power: float, rng: random.Random) -> list[float]:
     """Sort keys (smallest first) that draw a batch without replacement with each pair's chance
     in proportion to ``score ** power`` (stochastic power acquisition, Kirsch et al. 2023): the
@@ -623,6 +638,8 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
             elif arm == "qbc_decisive":  # the same, times the chance the label is no tie
                 seen = [pool[i] for i in picked]
                 keys = [-v for v in learner.decisive_disagreement(candidates, seen, decided)]
+            elif arm == "oracle_decisive":  # the random order, the rule's ties last
+                keys = decisive_first(candidates, args.rule)
             else:  # smallest margin first
                 keys = learner.margins(candidates)
             order_key = dict(zip(remaining, keys, strict=True))

@@ -118,7 +118,7 @@ def test_a_committee_arm_runs_and_saved_traces_are_reported_again_at_another_tar
     saved = tmp_path / "traces.json"
     common = ("--seeds", "1", "--batch", "6", "--max-labels", "12", "--members", "2",
               "--full-curves")  # fmt: skip
-    arms = ("--arms", "random,qbc,qbc_decisive,qbc_power,typiclust,qbc_cluster")
+    arms = ("--arms", "random,qbc,qbc_decisive,qbc_power,typiclust,qbc_cluster,oracle_decisive")
     done = _run(*common, *arms, "--pool-prompts", "16", "--held-out-prompts", "16", "--steps", "1",
                 "--max-new-tokens", "8", "--target", "0.0", "--json", str(saved))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -126,15 +126,16 @@ def test_a_committee_arm_runs_and_saved_traces_are_reported_again_at_another_tar
     assert "qbc_decisive/random 1.00" in done.stdout
     assert "qbc_power/random 1.00" in done.stdout
     assert "typiclust/random" in done.stdout and "qbc_cluster/random" in done.stdout
+    assert "oracle_decisive/random" in done.stdout
     traces = json.loads(saved.read_text())
     assert sorted(t["arm"] for t in traces) == [
-        "qbc", "qbc_cluster", "qbc_decisive", "qbc_power", "random", "typiclust"
+        "oracle_decisive", "qbc", "qbc_cluster", "qbc_decisive", "qbc_power", "random", "typiclust"
     ]  # fmt: skip
     assert all([n for n, _ in t["curve"]] == [6, 12] for t in traces)
     again = _run(*common, *arms, "--report", str(saved), "--target", "1.01")  # none reaches it
     assert again.returncode == 0, again.stderr[-3000:]
     assert "labels to held-out accuracy >= 1.01" in again.stdout
-    assert "   0 | " + " | ".join([f"{'>12':>11}"] * 6) in again.stdout
+    assert "   0 | " + " | ".join([f"{'>12':>11}"] * 7) in again.stdout
     assert "wall" not in again.stdout  # nothing trained
     # traces of two runs reported together: random from one file, the committees from another
     first, second = tmp_path / "random.json", tmp_path / "committees.json"
@@ -310,3 +311,15 @@ def test_cluster_picks_leave_a_tiny_cluster_until_the_large_ones_are_spent() -> 
     assert all(i < 10 for i in picks)  # both from the large group, the outlier left
     only_outliers = module.cluster_picks(points, [], [10, 11], 1, seed=0)
     assert only_outliers[0] in (10, 11)  # no candidate elsewhere: the small cluster serves
+
+
+def test_the_oracle_orders_the_rules_ties_last_keeping_the_order() -> None:
+    module = bench_module("active_learning.py")
+    prompt = [{"role": "user", "content": "What is the capital of France?"}]
+    polite, neutral = "Thank you, it is Paris.", "It is Paris."
+    pairs = [module.Pair(prompt, polite, polite + " Please ask."),  # both polite: a tie
+             module.Pair(prompt, neutral, polite),
+             module.Pair(prompt, neutral, neutral + " Really."),  # both neutral: a tie
+             module.Pair(prompt, polite, neutral)]  # fmt: skip
+    keys = module.decisive_first(pairs, "polite")
+    assert sorted(range(4), key=keys.__getitem__) == [1, 3, 0, 2]
