@@ -233,6 +233,43 @@ no model), not the shared random one.
   0.52 / 0.55 / 0.60 / 0.61 (mean of 6 draws). Whether two answers tie under ``polite`` is not
   visible in their sentence embeddings, so a tie-aware order has only the reward models'
   margins to go on (``qbc_decisive``, above, which did not pay).
+
+Measured (2026-12-06, a later session, 2 CPU cores, partly beside the test suite; 72 min),
+another rule: ``--rule concise`` (correct and short: a word costs 0.02, so nearly every pair is
+decided; 40 rule ties of 800), otherwise the 800-pair command (``--seeds 4 --pool-prompts 800
+--held-out-prompts 400 --batch 15 --max-labels 90 --arms random,qbc --members 3 --full-curves
+--jobs 2``; held-out 371 pairs):
+
+- the seeds' mean curve at 15 / 30 / 45 / 60 / 75 / 90 labels: random 0.636 / 0.648 / 0.690 /
+  0.747 / 0.750 / 0.814, qbc 0.636 / 0.666 / 0.710 / 0.774 / 0.777 / 0.792 (area 0.714 vs
+  0.726): ahead by 0.02-0.03 from 30 to 75 labels, behind at 90. Still climbing at 90 labels
+  (under ``polite`` both were at 0.91-0.94 there): length is learnt, correctness hardly.
+- labels to a target, qbc over random (95% bootstrap over seeds): 0.70: 0.93 (0.78-1.20);
+  0.75: 0.80 (0.67-1.00); 0.78: 0.95 (0.75-1.28); 0.80: 0.92 (0.75-1.00). 5-20% fewer, every
+  interval reaching 1. With almost no ties to avoid, the committee's order is no better here
+  than under ``polite``: the target (>= 30% fewer) is MISSED under a second rule.
+
+Measured (2026-12-06, the same session, 2 CPU cores, 37 min), how much avoiding ties could save
+at all: ``--arms random,oracle_decisive`` on the 800-pair ``polite`` pool (264 rule ties, 266
+held-out pairs: the same draw as the first 800-pair run), ``--seeds 4``, otherwise that
+command. The oracle never spends a label on a pair the rule scores equal while any other is
+left, which no acquisition can know:
+
+- the seeds' mean curve at 15 / 30 / 45 / 60 / 75 / 90 labels: random 0.641 / 0.733 / 0.851 /
+  0.877 / 0.895 / 0.912 (training rows 10 / 20 / 29 / 39 / 49 / 59), oracle 0.641 / 0.820 /
+  0.869 / 0.918 / 0.944 / 0.951 (10 / 25 / 40 / 55 / 70 / 85). Areas 0.818 and 0.857.
+- labels to a target, oracle over random (95% bootstrap over seeds): 0.87: 0.82 (0.70-1.00);
+  0.90: 0.75 (0.67-0.82); 0.92: 0.71 (0.59-0.82); 0.95: 0.91 (0.80-1.00). Random never reached
+  0.92 within 90 labels on 2 of 4 seeds (counted as 90, which flatters random); the mean
+  curves reach 0.90 at 60 and 90 labels.
+- So under ``polite`` a perfect tie-avoider saves 18-29% by this measure, which is about the
+  ties' share of the pool (a third) and no more: once the ties are gone, every decided pair
+  teaches the reward model the same thing (which answer is polite), so no order of the decided
+  pairs adds much. The committee's 23-27% on the first 800-pair draw was at this bound, its 0%
+  on the 1600-pair pool far from it; and ties are not visible in the pairs' text (AUC
+  0.52-0.61, above). The 30% target is beyond what any order can reach on this toy under
+  ``polite`` and was not reached under ``concise`` (few ties); showing it needs a pool whose
+  pairs differ in what they teach (a real model and a richer preference), not measured here.
 """
 
 from __future__ import annotations
