@@ -74,7 +74,7 @@ def token_kl_to_base(model: Any, inputs: dict[str, Any]) -> Any:
     differentiable in the policy (``model``: a PeftModel; the base is it with adapters disabled).
     ``inputs``: TRL's DPO batch (``input_ids``, ``attention_mask``, ``completion_mask``).
 
-    The logits are computed at the answers' positions only (:func:`logits_at`), not over the
+    The logits are computed at the answers' positions only (``scoring.logits_at``), not over the
     whole batch, and the KL keeps only them for its gradient (``scoring.next_token_kl``)."""
     import torch
     from trl.trainer.utils import use_adapter
@@ -84,38 +84,11 @@ def token_kl_to_base(model: Any, inputs: dict[str, Any]) -> Any:
     # before it
     answer = torch.zeros_like(inputs["completion_mask"], dtype=torch.bool)
     answer[:, :-1] = inputs["completion_mask"][:, 1:].bool()
-    policy = logits_at(model, batch, answer)
+    policy = scoring.logits_at(model, batch, answer)
     with torch.no_grad(), use_adapter(model, adapter_name=None):
-        base = logits_at(model, batch, answer)
+        base = scoring.logits_at(model, batch, answer)
     kl = scoring.next_token_kl(policy, base)
     return kl.mean() if kl.numel() else kl.sum()
-
-
-def logits_at(model: Any, batch: dict[str, Any], positions: Any) -> Any:
-    """``model``'s logits at the ``positions`` (a boolean batch x length mask) only, one row per
-    position in row-major order: a forward hook hands the output layer just those positions'
-    hidden states, so the batch x length x vocabulary logits are never built. A model whose
-    forward does not feed its output layer that way (the hook sees another shape) gets the full
-    logits, then the positions."""
-    head = model.get_output_embeddings()
-    wanted = int(positions.sum())
-    taken: list[bool] = []
-
-    def take(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        hidden = args[0]
-        if taken or hidden.shape[:2] != positions.shape:
-            return None
-        taken.append(True)
-        return (hidden[positions].unsqueeze(0), *args[1:])
-
-    handle = head.register_forward_pre_hook(take)
-    try:
-        logits = model(**batch, use_cache=False).logits
-    finally:
-        handle.remove()
-    if taken and logits.shape[:2] == (1, wanted):
-        return logits[0]
-    return model(**batch, use_cache=False).logits[positions]
 
 
 def anchored(trainer_class: Any, weight: float) -> Any:

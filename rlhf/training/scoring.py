@@ -305,9 +305,45 @@ def completion_token_kl(
             tokenizer, prompts[start : start + batch_size], completions[start : start + batch_size]
         )
         batch = {k: v.to(device) for k, v in batch.items()}
-        per_token = next_token_kl(model(**batch).logits[:, :-1], reference(**batch).logits[:, :-1])
-        out.extend(float(v) for v in (per_token * mask[:, 1:].to(device)).sum(-1).cpu())
+        # the logits at position t predict token t + 1: only the completions' positions
+        positions = torch.zeros_like(mask, dtype=torch.bool)
+        positions[:, :-1] = mask[:, 1:].bool()
+        positions = positions.to(device)
+        per_token = torch.zeros(positions.shape, dtype=torch.float32, device=device)
+        per_token[positions] = next_token_kl(
+            logits_at(model, batch, positions), logits_at(reference, batch, positions)
+        ).float()
+        out.extend(float(v) for v in per_token.sum(-1).cpu())
     return out
+
+
+def logits_at(model: Any, batch: dict[str, Any], positions: Any) -> Any:
+    """``model``'s logits at the ``positions`` (a boolean batch x length mask) only, one row per
+    position in row-major order: a forward hook hands the output layer just those positions'
+    hidden states, so the batch x length x vocabulary logits are never built. A model whose
+    forward does not feed its output layer that way (the hook sees another shape) gets the full
+    logits, then the positions."""
+    head = model.get_output_embeddings()
+    wanted = int(positions.sum())
+    taken: list[bool] = []
+
+    def take(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        hidden = args[0]
+        if taken or hidden.shape[:2] != positions.shape:
+            return None
+        taken.append(True)
+        return (hidden[positions].unsqueeze(0), *args[1:])
+
+    handle = head.register_forward_pre_hook(take)
+    try:
+        logits = model(**batch, use_cache=False).logits
+    finally:
+        handle.remove()
+    if not taken:  # the hook declined: these are the full logits
+        return logits[positions]
+    if logits.shape[:2] == (1, wanted):
+        return logits[0]
+    return model(**batch, use_cache=False).logits[positions]  # the forward reshaped them
 
 
 KL_CHUNK = 64  # positions whose float32 softmax temporaries next_token_kl holds at once

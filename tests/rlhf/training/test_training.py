@@ -322,7 +322,7 @@ def test_logits_at_builds_only_the_asked_positions(policy_dir: str, preferences_
     head = model.get_output_embeddings()
     handle = head.register_forward_hook(lambda module, args, out: seen.append(tuple(out.shape)))
     with torch.no_grad():
-        got = dpo.logits_at(model, batch, positions)
+        got = scoring.logits_at(model, batch, positions)
     handle.remove()
     with torch.no_grad():
         full = model(**batch).logits
@@ -349,7 +349,7 @@ def test_logits_at_builds_only_the_asked_positions(policy_dir: str, preferences_
     odd = Transposed()
     with torch.no_grad():
         torch.testing.assert_close(
-            dpo.logits_at(odd, {"input_ids": ids, "attention_mask": ids > -1}, mask),
+            scoring.logits_at(odd, {"input_ids": ids, "attention_mask": ids > -1}, mask),
             odd(ids).logits[mask],
         )
 
