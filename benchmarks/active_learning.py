@@ -297,7 +297,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rlhf.methods import REWARD_DEFAULTS  # noqa: E402
-from rlhf.training import bootstrap, corpus, generate, reward, rules, scoring  # noqa: E402
+from rlhf.training import (  # noqa: E402
+    bootstrap,
+    corpus,
+    generate,
+    presets,
+    questions,
+    reward,
+    rules,
+    scoring,
+)
 from rlhf.training.devices import configure_threads, set_seed  # noqa: E402
 from rlhf.training.specs import BootstrapSpec, GenerateSpec, RewardSpec  # noqa: E402
 
@@ -346,9 +355,33 @@ def models_dir(path: str | None) -> Path:
     return data_dir / "models"
 
 
-def sampled_pairs(policy: Path, prompts: int, seed: int, workdir: Path, tokens: int) -> list[Pair]:
+def policy_and_backbone(models: Path, preset: str) -> tuple[Path, Path]:
+    """The base policy that writes the pool and the reward backbone, by preset."""
+    if preset == "smollm2":
+        return models / presets.SMOLLM2, models / presets.MINILM_DIR
+    return models / "policy", models / "reward-backbone"
+
+
+def prompt_rows(preset: str, prompts: int, seed: int, *, held_out: bool) -> list[dict[str, Any]]:
+    """The toy's templated prompts, or (``smollm2``) the real questions with known answers: the
+    held-out draw asks the same facts in another order and other arithmetic, as the smollm2
+    demo project's held-out prompts do."""
+    if preset == "smollm2":
+        return questions.prompt_rows(prompts, seed, held_out=held_out)
+    return corpus.demo_prompts(prompts, seed=seed)
+
+
+def sampled_pairs(
+    policy: Path,
+    prompts: int,
+    seed: int,
+    workdir: Path,
+    tokens: int,
+    preset: str = "toy",
+    held_out: bool = False,
+) -> list[Pair]:
     """Two samples per prompt of the base policy; pairs of identical texts are dropped."""
-    rows = corpus.demo_prompts(prompts, seed=seed)
+    rows = prompt_rows(preset, prompts, seed, held_out=held_out)
     source = workdir / f"prompts-{seed}.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     output = workdir / f"samples-{seed}.jsonl"
@@ -364,6 +397,43 @@ def sampled_pairs(policy: Path, prompts: int, seed: int, workdir: Path, tokens: 
         for pid, texts in by_prompt.items()
         if len(texts) == 2 and texts[0] != texts[1]
     ]
+
+
+def pool_and_held_out(
+    args: argparse.Namespace, policy: Path, workdir: Path
+) -> tuple[list[Pair], list[Pair]]:
+    """The pool and the held-out pairs: sampled, or read back from ``--pairs`` when an earlier run
+    with the same preset, policy, prompt counts and token limit wrote it (so runs under other
+    rules or arms share one pool; a real model's sampling is the slow part)."""
+    key = {
+        "preset": args.preset,
+        "policy": str(policy.resolve()),
+        "pool_prompts": args.pool_prompts,
+        "held_out_prompts": args.held_out_prompts,
+        "max_new_tokens": args.max_new_tokens,
+    }
+    saved_path = Path(args.pairs) if args.pairs else None
+    if saved_path is not None and saved_path.exists():
+        saved = json.loads(saved_path.read_text(encoding="utf-8"))
+        if saved.get("key") != key:
+            raise ValueError(f"{saved_path} was sampled for {saved.get('key')}, not {key}")
+        return [Pair(**p) for p in saved["pool"]], [Pair(**p) for p in saved["held_out"]]
+    pool = sampled_pairs(policy, args.pool_prompts, 1000, workdir, args.max_new_tokens,
+                         args.preset)  # fmt: skip
+    held = sampled_pairs(policy, args.held_out_prompts, 2000, workdir, args.max_new_tokens,
+                         args.preset, held_out=True)  # fmt: skip
+    if saved_path is not None:
+        saved_path.write_text(
+            json.dumps(
+                {
+                    "key": key,
+                    "pool": [dataclasses.asdict(p) for p in pool],
+                    "held_out": [dataclasses.asdict(p) for p in held],
+                }
+            ),
+            encoding="utf-8",
+        )
+    return pool, held
 
 
 def truth_rows(pairs: list[Pair], rule: str) -> list[dict[str, Any]]:
@@ -729,7 +799,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-labels", type=int, default=400)
     parser.add_argument("--target", type=float, default=0.62, help="held-out accuracy to reach")
     parser.add_argument("--noise", type=float, default=0.1, help="annotator label noise")
-    parser.add_argument("--rule", default="correct_polite", choices=sorted(rules.RULES))
+    parser.add_argument(
+        "--rule",
+        default=None,
+        choices=sorted(rules.RULES),
+        help="correct_polite (toy), factual_brief (smollm2) by default",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=("toy", "smollm2"),
+        default="toy",
+        help="toy: the built-in policy on templated prompts; smollm2: SmolLM2-135M-Instruct on "
+        "real questions with known answers (--models-dir of bootstrap_models --preset smollm2), "
+        "the MiniLM reward backbone",
+    )
     parser.add_argument(
         "--arms",
         type=lambda text: tuple(a.strip() for a in text.split(",") if a.strip()),
@@ -762,7 +845,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="qbc_power: each pair's chance to be drawn is its disagreement to this power (higher: "
         "closer to qbc's top-k)",
     )
-    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=None, help="32 (toy), 48 (smollm2) by default"
+    )
     parser.add_argument("--models-dir", help="built-in models (default: the tests' cached ones)")
     parser.add_argument(
         "--no-ties",
@@ -787,6 +872,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "not matter",
     )
     parser.add_argument(
+        "--pairs",
+        help="the sampled pool and held-out pairs: read from this file when it exists (written "
+        "by an earlier run with the same --preset, models, prompt counts and --max-new-tokens), "
+        "else sampled and written to it",
+    )
+    parser.add_argument(
         "--json", help="also write the traces to this file (rewritten as each run finishes)"
     )
     parser.add_argument(
@@ -799,6 +890,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "of an earlier run on the same seeds, pool and models",
     )
     args = parser.parse_args(argv)  # fmt: skip
+    smollm2 = args.preset == "smollm2"
+    if args.rule is None:
+        args.rule = rules.REAL_QUESTION_RULES[-1] if smollm2 else "correct_polite"
+    if smollm2 != (args.rule in rules.REAL_QUESTION_RULES):
+        parser.error(
+            f"--rule {args.rule}: the smollm2 preset is judged by {', '.join(rules.REAL_QUESTION_RULES)} "
+            "(real questions), the toy by the others"
+        )
+    if args.max_new_tokens is None:
+        args.max_new_tokens = 48 if smollm2 else 32
     if args.quick:
         args.seeds, args.pool_prompts, args.held_out_prompts = 2, 300, 400
         args.max_labels = min(args.max_labels, 150)
@@ -812,6 +913,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "max_labels",
         "steps",
         "members",
+        "max_new_tokens",
     ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -968,13 +1070,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     configure_threads()
     models = models_dir(args.models_dir)
+    policy, backbone = policy_and_backbone(models, args.preset)
+    if not policy.is_dir() or not backbone.is_dir():
+        print(f"no models at {policy} / {backbone}: give --models-dir", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="active-learning-") as scratch:
         workdir = Path(scratch)
-        pool = sampled_pairs(
-            models / "policy", args.pool_prompts, 1000, workdir, args.max_new_tokens
-        )
-        held_pairs = sampled_pairs(models / "policy", args.held_out_prompts, 2000, workdir,
-                                   args.max_new_tokens)  # fmt: skip
+        try:
+            pool, held_pairs = pool_and_held_out(args, policy, workdir)
+        except ValueError as error:
+            print(f"--pairs: {error}", file=sys.stderr)
+            return 2
         held_out = truth_rows(held_pairs, args.rule)
         if not held_out or not pool:
             print("no usable pairs: raise --pool-prompts / --held-out-prompts", file=sys.stderr)
@@ -987,7 +1093,6 @@ def main(argv: list[str] | None = None) -> int:
               f"target accuracy {args.target}, batch {args.batch}, noise {args.noise}, "
               f"random fraction {args.random_fraction}, ties {args.ties}, members {args.members}")  # fmt: skip
         jobs = [(arm, seed) for seed in range(args.seeds) for arm in args.arms]
-        backbone = models / "reward-backbone"
         features = pair_features(backbone, pool) if set(args.arms) & set(CLUSTER_ARMS) else None
         traces: list[Trace] = []
         if args.jobs > 1:

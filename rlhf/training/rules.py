@@ -106,6 +106,10 @@ RULES: dict[str, Rule] = {
 }
 
 
+# The rules the real questions (the smollm2 preset) are judged by; the others judge the toy's prompts.
+REAL_QUESTION_RULES = ("factual", "factual_brief")
+
+
 def get_rule(name: str) -> Rule:
     try:
         return RULES[name]

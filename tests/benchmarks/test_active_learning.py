@@ -323,3 +323,66 @@ def test_the_oracle_orders_the_rules_ties_last_keeping_the_order() -> None:
              module.Pair(prompt, polite, neutral)]  # fmt: skip
     keys = module.decisive_first(pairs, "polite")
     assert sorted(range(4), key=keys.__getitem__) == [1, 3, 0, 2]
+
+
+def test_the_smollm2_preset_is_judged_by_the_real_question_rules() -> None:
+    done = _run("--preset", "smollm2", "--rule", "polite")
+    assert done.returncode == 2 and "--rule polite: the smollm2 preset is judged by" in done.stderr
+    done = _run("--rule", "factual_brief")  # the toy's templated prompts have no known answers
+    assert done.returncode == 2 and "--rule factual_brief" in done.stderr
+    done = _run("--max-new-tokens", "0")
+    assert done.returncode == 2 and "--max-new-tokens must be >= 1" in done.stderr
+    module = bench_module("active_learning.py")
+    smollm2 = module.parse_args(["--preset", "smollm2"])
+    assert (smollm2.rule, smollm2.max_new_tokens) == ("factual_brief", 48)
+    toy = module.parse_args([])
+    assert (toy.rule, toy.max_new_tokens) == ("correct_polite", 32)
+
+
+def test_the_smollm2_preset_asks_real_questions_and_names_its_models(tmp_path: Path) -> None:
+    module = bench_module("active_learning.py")
+    from rlhf.training import questions
+
+    train = module.prompt_rows("smollm2", 30, 1000, held_out=False)
+    held = module.prompt_rows("smollm2", 30, 1000, held_out=True)
+    texts = [r["prompt"][-1]["content"] for r in train + held]
+    assert all(questions.question_for(t) is not None for t in texts)  # every one has an answer
+    assert [r["prompt"] for r in train] != [r["prompt"] for r in held]  # another draw
+    from rlhf.training import corpus
+
+    # the toy's templated prompts, the same draw whichever set they are for
+    assert module.prompt_rows("toy", 5, 1000, held_out=True) == corpus.demo_prompts(5, seed=1000)
+    policy, backbone = module.policy_and_backbone(tmp_path, "smollm2")
+    assert (policy.name, backbone.name) == ("smollm2", "minilm")
+    assert module.policy_and_backbone(tmp_path, "toy")[0].name == "policy"
+    missing = _run("--preset", "smollm2", "--models-dir", str(tmp_path))
+    assert missing.returncode == 2 and f"no models at {tmp_path / 'smollm2'}" in missing.stderr
+
+
+def test_saved_pairs_are_read_back_only_for_the_same_sampling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = bench_module("active_learning.py")
+    sampled: list[tuple[int, bool]] = []
+
+    def fake_sample(policy, prompts, seed, workdir, tokens, preset="toy", held_out=False):  # type: ignore[no-untyped-def]
+        sampled.append((prompts, held_out))
+        prompt = [{"role": "user", "content": f"q{seed}"}]
+        return [module.Pair(prompt=prompt, a=f"a{i}", b=f"b{i}") for i in range(prompts)]
+
+    monkeypatch.setattr(module, "sampled_pairs", fake_sample)
+    saved = tmp_path / "pairs.json"
+    args = module.parse_args(["--pool-prompts", "3", "--held-out-prompts", "2",
+                              "--pairs", str(saved)])  # fmt: skip
+    pool, held = module.pool_and_held_out(args, tmp_path, tmp_path)
+    assert sampled == [(3, False), (2, True)] and saved.exists()
+    again_pool, again_held = module.pool_and_held_out(args, tmp_path, tmp_path)
+    assert sampled == [(3, False), (2, True)]  # read back, not sampled again
+    assert (again_pool, again_held) == (pool, held)
+    other = module.parse_args(["--pool-prompts", "4", "--held-out-prompts", "2",
+                               "--pairs", str(saved)])  # fmt: skip
+    with pytest.raises(ValueError, match=r"was sampled for .*'pool_prompts': 3"):
+        module.pool_and_held_out(other, tmp_path, tmp_path)
+    unsaved = module.parse_args(["--pool-prompts", "1", "--held-out-prompts", "1"])
+    module.pool_and_held_out(unsaved, tmp_path, tmp_path)
+    assert len(sampled) == 4  # without --pairs every run samples
