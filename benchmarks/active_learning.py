@@ -7,6 +7,11 @@ the training engine called in-process:
 - a pool of candidate pairs: two samples per prompt of the built-in base policy (generated once,
   shared by every seed and arm), plus a held-out set of pairs on other prompts, labelled by the
   rule without noise and without ties (the truth the accuracy is measured against);
+  ``--preset smollm2``: SmolLM2-135M-Instruct's samples on the real questions with known
+  answers (``bootstrap_models --preset smollm2``'s models dir; rules ``factual`` /
+  ``factual_brief``; the held-out draw asks the same facts in another order and other
+  arithmetic, as the smollm2 demo project's held-out prompts do), scored by the MiniLM backbone;
+  ``--pairs F`` keeps the sampled pairs for the next run with the same sampling;
 - a simulated annotator (``rlhf.training.rules.RuleJudge`` as ``rlhf.simulate`` uses it: the
   rule plus label noise) judges the pairs the arm asks for, ``--batch`` at a time; a tie costs a
   label and yields no training row (the rounds' default ``ties: drop``);
