@@ -174,7 +174,9 @@ def test_json_keeps_the_finished_runs_of_a_benchmark_that_stops_early(
     prompt = [{"role": "user", "content": "Hi?"}]
     pair = module.Pair(prompt=prompt, a="Hello, thank you.", b="Hi.")
     monkeypatch.setattr(module, "models_dir", lambda path: tmp_path)
-    monkeypatch.setattr(module, "sampled_pairs", lambda *args: [pair])
+    (tmp_path / "policy").mkdir()  # the models are looked for before anything is sampled
+    (tmp_path / "reward-backbone").mkdir()
+    monkeypatch.setattr(module, "sampled_pairs", lambda *args, **kwargs: [pair])
     finished: list[tuple[str, int]] = []
 
     def run_arm(arm: str, seed: int, *args: Any) -> Any:
