@@ -838,7 +838,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--preset",
-        choices=("toy", "smollm2"),
+        choices=presets.PRESETS,
         default="toy",
         help="toy: the built-in policy on templated prompts; smollm2: SmolLM2-135M-Instruct on "
         "real questions with known answers (--models-dir of bootstrap_models --preset smollm2), "

@@ -55,8 +55,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_ROUND_S = 60.0
 TARGET_ROUND_S_SMOLLM2 = 600.0
-# The rules that judge real questions (the others judge the toy's templated answers).
-SMOLLM2_RULES = ("factual", "factual_brief")
+sys.path.insert(0, str(ROOT))
+from rlhf.training.rules import REAL_QUESTION_RULES as SMOLLM2_RULES  # noqa: E402 (no torch, no Django)
+
 SMOLLM2_DEFAULT_RULE = "factual_brief"
 
 

@@ -80,10 +80,7 @@ def token_kl_to_base(model: Any, inputs: dict[str, Any]) -> Any:
     from trl.trainer.utils import use_adapter
 
     batch = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]}
-    # the logits at position t predict token t + 1: an answer token's distribution is the one
-    # before it
-    answer = torch.zeros_like(inputs["completion_mask"], dtype=torch.bool)
-    answer[:, :-1] = inputs["completion_mask"][:, 1:].bool()
+    answer = scoring.predicting(inputs["completion_mask"])
     policy = scoring.logits_at(model, batch, answer)
     with torch.no_grad(), use_adapter(model, adapter_name=None):
         base = scoring.logits_at(model, batch, answer)

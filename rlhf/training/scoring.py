@@ -305,16 +305,23 @@ def completion_token_kl(
             tokenizer, prompts[start : start + batch_size], completions[start : start + batch_size]
         )
         batch = {k: v.to(device) for k, v in batch.items()}
-        # the logits at position t predict token t + 1: only the completions' positions
-        positions = torch.zeros_like(mask, dtype=torch.bool)
-        positions[:, :-1] = mask[:, 1:].bool()
-        positions = positions.to(device)
+        positions = predicting(mask).to(device)
         per_token = torch.zeros(positions.shape, dtype=torch.float32, device=device)
         per_token[positions] = next_token_kl(
             logits_at(model, batch, positions), logits_at(reference, batch, positions)
         ).float()
         out.extend(float(v) for v in per_token.sum(-1).cpu())
     return out
+
+
+def predicting(mask: Any) -> Any:
+    """The positions whose logits predict a token of ``mask`` (batch x length): position t predicts
+    token t + 1, so the mask shifted one to the left (the last position predicts nothing)."""
+    import torch
+
+    positions = torch.zeros_like(mask, dtype=torch.bool)
+    positions[:, :-1] = mask[:, 1:].bool()
+    return positions
 
 
 def logits_at(model: Any, batch: dict[str, Any], positions: Any) -> Any:

