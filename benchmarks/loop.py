@@ -57,6 +57,7 @@ TARGET_ROUND_S = 60.0
 TARGET_ROUND_S_SMOLLM2 = 600.0
 sys.path.insert(0, str(ROOT))
 from rlhf.training.rules import REAL_QUESTION_RULES as SMOLLM2_RULES  # noqa: E402 (no torch, no Django)
+from rlhf.training.specs import MODEL_PRESETS  # noqa: E402 (no torch, no Django)
 
 SMOLLM2_DEFAULT_RULE = "factual_brief"
 
@@ -80,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--preset",
-        choices=("toy", "smollm2"),
+        choices=MODEL_PRESETS,
         default="toy",
         help="toy: the built-in tiny model; smollm2: SmolLM2-135M-Instruct on real questions",
     )

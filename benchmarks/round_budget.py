@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from rlhf.training.specs import MODEL_PRESETS  # noqa: E402 (no torch, no Django)
 
 
 def cpu_s() -> float:
@@ -54,13 +56,12 @@ def main() -> int | None:
     )
     parser.add_argument("--config", choices=("round", "spec"), default="round")
     parser.add_argument("--pairs", type=int, default=300)
-    parser.add_argument("--preset", choices=("toy", "smollm2"), default="toy")
+    parser.add_argument("--preset", choices=MODEL_PRESETS, default="toy")
     parser.add_argument("--prompts", type=int, default=200, help="evaluate / generate prompts")
     args = parser.parse_args()
     if args.preset == "smollm2":
         return smollm2_round(args)
     args.reward_backbone = args.reward_backbone or "policy"
-    sys.path.insert(0, str(REPO))
 
     from rlhf import methods
     from rlhf.training import bootstrap, corpus, dpo, evaluate, generate, reward, rules
@@ -142,7 +143,6 @@ def smollm2_round(args: argparse.Namespace) -> int:
     """reward + DPO + evaluate + generate on the smollm2 preset, with the round's resolved config."""
     import io
 
-    sys.path.insert(0, str(REPO))
     from rlhf import methods
     from rlhf.model_size import parameter_count
     from rlhf.training import bootstrap, dpo, evaluate, generate, questions, reward, rules

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from rlhf.demo import DEMO_PROJECT, demo_project_create
+from rlhf.training.specs import MODEL_PRESETS
 
 
 class Command(BaseCommand):
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument(
             "--model",
-            choices=("toy", "smollm2"),
+            choices=MODEL_PRESETS,
             default="toy",
             help="toy (templated questions, default) or smollm2 (real questions with known "
             "answers, tuning SmolLM2-135M-Instruct: run bootstrap_models --preset smollm2 first)",
