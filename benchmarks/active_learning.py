@@ -330,6 +330,7 @@ sys.path.insert(0, str(ROOT))
 from rlhf.methods import REWARD_DEFAULTS  # noqa: E402
 from rlhf.training import (  # noqa: E402
     bootstrap,
+    checkpoints,
     corpus,
     generate,
     presets,
@@ -430,15 +431,26 @@ def sampled_pairs(
     ]
 
 
+def weights_hashes(policy: Path) -> dict[str, str]:
+    """sha256 of each weights file (``*.safetensors``, ``*.bin``) in the policy's directory."""
+    return {
+        path.name: checkpoints.file_hash(path)
+        for path in sorted(policy.glob("*"))
+        if path.suffix in (".safetensors", ".bin") and path.is_file()
+    }
+
+
 def pool_and_held_out(
     args: argparse.Namespace, policy: Path, workdir: Path
 ) -> tuple[list[Pair], list[Pair]]:
     """The pool and the held-out pairs: sampled, or read back from ``--pairs`` when an earlier run
     with the same preset, policy, prompt counts and token limit wrote it (so runs under other
-    rules or arms share one pool; a real model's sampling is the slow part)."""
+    rules or arms share one pool; a real model's sampling is the slow part). The key holds the
+    policy's weights' hashes, not only its path: a model rebuilt in place is sampled again."""
     key = {
         "preset": args.preset,
         "policy": str(policy.resolve()),
+        "weights": weights_hashes(policy),
         "pool_prompts": args.pool_prompts,
         "held_out_prompts": args.held_out_prompts,
         "max_new_tokens": args.max_new_tokens,

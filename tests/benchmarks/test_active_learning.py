@@ -388,3 +388,17 @@ def test_saved_pairs_are_read_back_only_for_the_same_sampling(
     unsaved = module.parse_args(["--pool-prompts", "1", "--held-out-prompts", "1"])
     module.pool_and_held_out(unsaved, tmp_path, tmp_path)
     assert len(sampled) == 4  # without --pairs every run samples
+    # the policy's weights rebuilt in place behind the same path: sampled again, not read back
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "model.safetensors").write_bytes(b"first weights")
+    rebuilt = tmp_path / "rebuilt.json"
+    args = module.parse_args(["--pool-prompts", "3", "--held-out-prompts", "2",
+                              "--pairs", str(rebuilt)])  # fmt: skip
+    module.pool_and_held_out(args, policy, tmp_path)
+    assert len(sampled) == 6
+    module.pool_and_held_out(args, policy, tmp_path)
+    assert len(sampled) == 6  # the same weights: read back
+    (policy / "model.safetensors").write_bytes(b"other weights")
+    with pytest.raises(ValueError, match=r"was sampled for .*'weights': \{'model.safetensors'"):
+        module.pool_and_held_out(args, policy, tmp_path)
