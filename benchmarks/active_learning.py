@@ -836,6 +836,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a smaller run (random vs uncertainty, 2 seeds, at most 150 labels): minutes",
     )
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="run (or report) seeds from this one up to --seeds - 1: more seeds for an earlier "
+        "run, reported together with --report (default 0)",
+    )
     parser.add_argument("--pool-prompts", type=int, default=600)
     parser.add_argument("--held-out-prompts", type=int, default=200)
     parser.add_argument("--batch", type=int, default=25, help="labels acquired per retraining")
@@ -966,6 +973,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for arm in ("qbc", "qbc_decisive", "qbc_power", "qbc_cluster"):
         if arm in args.arms and args.members < 2:
             parser.error(f"--arms {arm} needs --members >= 2 (the committee)")
+    if not 0 <= args.first_seed < args.seeds:
+        parser.error("--first-seed must be >= 0 and below --seeds")
     if not 0.0 <= args.random_fraction <= 1.0:
         parser.error("--random-fraction must be in [0, 1]")
     if not 0.0 <= args.noise <= 1.0:
@@ -1017,30 +1026,30 @@ def report(traces: list[Trace], args: argparse.Namespace) -> None:
     bootstrap interval over seeds; the mean accuracy curve of each arm (runs of other seeds or
     arms, such as a saved file's runs past ``--seeds``, are left out)."""
     arms = list(args.arms)
-    traces = [t for t in traces if t.seed < args.seeds and t.arm in arms]
+    seeds = list(range(args.first_seed, args.seeds))
+    traces = [t for t in traces if t.seed in seeds and t.arm in arms]
     cost = {(t.seed, t.arm): labels_to(t.curve, args.target) for t in traces}
     print()
     print(f"labels to held-out accuracy >= {args.target} (>{args.max_labels}: not reached, "
           f"counted as {args.max_labels})")  # fmt: skip
     print("seed | " + " | ".join(f"{arm:>11}" for arm in arms))
-    for seed in range(args.seeds):
+    for seed in seeds:
         cells = [_cell(cost[(seed, arm)], args.max_labels) for arm in arms]
         print(f"{seed:>4} | " + " | ".join(f"{cell:>11}" for cell in cells))
     counted = {k: (v if v is not None else args.max_labels) for k, v in cost.items()}
-    means = [statistics.mean(counted[(s, arm)] for s in range(args.seeds)) for arm in arms]
+    means = [statistics.mean(counted[(s, arm)] for s in seeds) for arm in arms]
     print("mean | " + " | ".join(f"{mean:>11.1f}" for mean in means))
     if "random" in arms:
         for arm in arms:
             if arm == "random":
                 continue
-            paired = [(counted[(s, "random")], counted[(s, arm)]) for s in range(args.seeds)]
+            paired = [(counted[(s, "random")], counted[(s, arm)]) for s in seeds]
             ratio = sum(u for _, u in paired) / sum(r for r, _ in paired)
             low, high = bootstrap_interval(paired)
             verdict = "met" if ratio <= 0.70 else "missed"
             print(f"{arm}/random {ratio:.2f} (95% bootstrap over seeds {low:.2f}-{high:.2f}): "
                   f"{100 * (1 - ratio):.0f}% fewer labels; target >= 30% fewer: {verdict}")  # fmt: skip
     if args.full_curves and "random" in arms:
-        seeds = list(range(args.seeds))
         print()
         print(f"the seeds' mean curve: labels until it reaches {args.target} (>{args.max_labels}: "
               f"never, counted as {args.max_labels}), and its area (mean accuracy over the "
@@ -1100,7 +1109,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in args.report
             for t in json.loads(Path(path).read_text(encoding="utf-8"))
         ]
-        missing = {(s, a) for s in range(args.seeds) for a in args.arms} - {
+        missing = {(s, a) for s in range(args.first_seed, args.seeds) for a in args.arms} - {
             (t.seed, t.arm) for t in saved
         }
         if missing:
@@ -1135,7 +1144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pool {len(pool)} pairs ({ties} rule ties), held-out {len(held_out)} pairs, "
               f"target accuracy {args.target}, batch {args.batch}, noise {args.noise}, "
               f"random fraction {args.random_fraction}, ties {args.ties}, members {args.members}")  # fmt: skip
-        jobs = [(arm, seed) for seed in range(args.seeds) for arm in args.arms]
+        jobs = [(arm, seed) for seed in range(args.first_seed, args.seeds) for arm in args.arms]
         features = pair_features(backbone, pool) if set(args.arms) & set(CLUSTER_ARMS) else None
         traces: list[Trace] = []
         if args.jobs > 1:

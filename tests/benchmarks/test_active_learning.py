@@ -200,6 +200,46 @@ def test_json_keeps_the_finished_runs_of_a_benchmark_that_stops_early(
     ]
 
 
+def test_more_seeds_run_from_first_seed_and_are_reported_with_the_earlier_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = bench_module("active_learning.py")
+    prompt = [{"role": "user", "content": "Hi?"}]
+    monkeypatch.setattr(module, "models_dir", lambda path: tmp_path)
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "reward-backbone").mkdir()
+    pair = module.Pair(prompt=prompt, a="Hello, thank you.", b="Hi.")
+    monkeypatch.setattr(module, "sampled_pairs", lambda *args, **kwargs: [pair])
+    ran: list[tuple[str, int]] = []
+
+    def run_arm(arm: str, seed: int, *args: Any) -> Any:
+        ran.append((arm, seed))
+        trace = _trace(arm, seed, *((0.9, 0.96) if arm == "random" else (0.96, 0.97)))
+        trace.rows = [10, 20]
+        return trace
+
+    monkeypatch.setattr(module, "run_arm", run_arm)
+    common = ["--arms", "random,bald", "--rule", "polite", "--max-labels", "50", "--target",
+              "0.95"]  # fmt: skip
+    first, more = tmp_path / "first.json", tmp_path / "more.json"
+    assert module.main(["--seeds", "2", "--json", str(first), *common]) == 0
+    assert module.main(["--seeds", "4", "--first-seed", "2", "--json", str(more), *common]) == 0
+    assert ran == [(arm, seed) for seed in range(4) for arm in ("random", "bald")]
+    assert {t["seed"] for t in json.loads(more.read_text())} == {2, 3}
+    capsys.readouterr()
+    assert module.main(["--report", str(first), str(more), "--seeds", "4", *common]) == 0
+    out = capsys.readouterr().out
+    assert "   3 |          50 |          25" in out  # the later file's seeds, beside the first's
+    assert "bald/random 0.50 (95% bootstrap over seeds 0.50-0.50)" in out  # 100 of 200 labels
+    # a report of the earlier file alone at --seeds 4 names what it lacks
+    assert module.main(["--report", str(first), "--seeds", "4", *common]) == 2
+    assert "no trace of (seed, arm) [(2, 'bald'), (2, 'random')" in capsys.readouterr().err
+    refused = _run("--seeds", "2", "--first-seed", "2")
+    assert (
+        refused.returncode == 2 and "--first-seed must be >= 0 and below --seeds" in refused.stderr
+    )
+
+
 def test_the_report_reads_only_the_seeds_and_arms_it_is_given(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
