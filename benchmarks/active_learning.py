@@ -324,9 +324,8 @@ that did not get there within its 90 labels counts as 180):
 - So where most pairs teach nothing and the rest teach a fact each (a real model's pool under a
   rightness preference), the committee's order needs 41-43% fewer labels per seed to 0.58-0.62
   (19% to 0.64), 43-58% by the mean curves: the 30% target is met as an estimate for the first
-  time, but on 4 seeds every interval still reaches
-  1 (one seed of four reversed), at accuracies (0.60-0.67) a MiniLM reward model reaches on
-  facts it can hardly represent. More seeds (about 35 minutes a seed pair here) would tell
+  time, but on 4 seeds every interval still reaches 1 (one seed of four reversed), at
+  accuracies (0.60-0.67) a MiniLM reward model reaches on facts it can hardly represent. More seeds (about 35 minutes a seed pair here) would tell
   whether it holds.
 """
 
@@ -1011,6 +1010,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def run_seeds(args: argparse.Namespace) -> list[int]:
+    """The seeds a run trains or a report reads: ``--first-seed`` up to ``--seeds`` - 1."""
+    return list(range(args.first_seed, args.seeds))
+
+
 def labels_to(curve: list[tuple[int, float]], target: float) -> int | None:
     """Labels when a curve's held-out accuracy first reached ``target`` (None: never)."""
     return next((n for n, accuracy in curve if accuracy >= target), None)
@@ -1051,9 +1055,9 @@ def mean_curve_ratio(
 def report(traces: list[Trace], args: argparse.Namespace) -> None:
     """Per seed and arm, labels to the target; each arm's total against random's, with a
     bootstrap interval over seeds; the mean accuracy curve of each arm (runs of other seeds or
-    arms, such as a saved file's runs past ``--seeds``, are left out)."""
+    arms, such as a saved file's runs outside ``--first-seed``..``--seeds``, are left out)."""
     arms = list(args.arms)
-    seeds = list(range(args.first_seed, args.seeds))
+    seeds = run_seeds(args)
     traces = [t for t in traces if t.seed in seeds and t.arm in arms]
     cost = {(t.seed, t.arm): labels_to(t.curve, args.target) for t in traces}
     print()
@@ -1136,7 +1140,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in args.report
             for t in json.loads(Path(path).read_text(encoding="utf-8"))
         ]
-        missing = {(s, a) for s in range(args.first_seed, args.seeds) for a in args.arms} - {
+        missing = {(s, a) for s in run_seeds(args) for a in args.arms} - {
             (t.seed, t.arm) for t in saved
         }
         if missing:
@@ -1171,7 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pool {len(pool)} pairs ({ties} rule ties), held-out {len(held_out)} pairs, "
               f"target accuracy {args.target}, batch {args.batch}, noise {args.noise}, "
               f"random fraction {args.random_fraction}, ties {args.ties}, members {args.members}")  # fmt: skip
-        jobs = [(arm, seed) for seed in range(args.first_seed, args.seeds) for arm in args.arms]
+        jobs = [(arm, seed) for seed in run_seeds(args) for arm in args.arms]
         features = pair_features(backbone, pool) if set(args.arms) & set(CLUSTER_ARMS) else None
         traces: list[Trace] = []
         if args.jobs > 1:
