@@ -342,7 +342,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -963,7 +963,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="train nothing: report the traces runs wrote with --json, at --target (the runs' "
         "--seeds, --max-labels and --full-curves must be given again, and --arms their arms); "
         "several files: their traces together, such as a new arm's run beside the random arm "
-        "of an earlier run on the same seeds, pool and models",
+        "of an earlier run on the same seeds, pool and models; a run in two files (one "
+        "extended to more labels) counts once, the longer; two different runs of one seed and "
+        "arm are refused",
     )
     args = parser.parse_args(argv)  # fmt: skip
     smollm2 = args.preset == "smollm2"
@@ -1082,13 +1084,19 @@ def report(traces: list[Trace], args: argparse.Namespace) -> None:
                   f"{100 * (1 - ratio):.0f}% fewer labels; target >= 30% fewer: {verdict}")  # fmt: skip
     if args.full_curves and "random" in arms:
         print()
+        curves = {arm: mean_curve(traces, arm, seeds) for arm in arms}
+        # the area over the label counts every arm reached: an arm run to more labels (at higher
+        # accuracy) would otherwise look better by its extra points alone
+        shared = set.intersection(*({n for n, _ in curve} for curve in curves.values()))
+        span = f"{min(shared)}-{max(shared)} labels" if shared else "no labels"
         print(f"the seeds' mean curve: labels until it reaches {args.target} (>{args.max_labels}: "
               f"never, counted as {args.max_labels}), and its area (mean accuracy over the "
-              "points)")  # fmt: skip
+              f"points at {span}, which every arm reached)")  # fmt: skip
         for arm in arms:
-            curve = mean_curve(traces, arm, seeds)
+            curve = curves[arm]
             labels = _cell(labels_to(curve, args.target), args.max_labels)
-            area = statistics.mean(accuracy for _, accuracy in curve) if curve else float("nan")
+            in_span = [accuracy for n, accuracy in curve if n in shared]
+            area = statistics.mean(in_span) if in_span else float("nan")
             line = f"{arm:<11} {labels:>5} labels, area {area:.3f}"
             if arm != "random":
                 ratio, low, high = mean_curve_ratio(traces, arm, args.target, args.max_labels)
@@ -1128,6 +1136,36 @@ def _print_trace(trace: Trace, args: argparse.Namespace) -> None:
     print(f"seed {trace.seed} {trace.arm:<11} {labels:>5}  [{curve}]", flush=True)
 
 
+def merged_traces(files: Iterable[tuple[str, list[Trace]]]) -> list[Trace]:
+    """The traces of several saved files, one per (seed, arm): where two files hold the same run,
+    the longer one when the shorter is its beginning (a run extended to more labels, such as the
+    random arm rerun to a larger --max-labels); a ValueError naming both files where they
+    disagree (another pool, models or code: their points cannot be averaged as one seed)."""
+    kept: dict[tuple[int, str], tuple[str, Trace]] = {}
+    for path, traces in files:
+        for trace in traces:
+            trace.curve = [(int(n), float(a)) for n, a in trace.curve]
+            key = (trace.seed, trace.arm)
+            if key not in kept:
+                kept[key] = (path, trace)
+                continue
+            other_path, other = kept[key]
+            short, long = sorted((other, trace), key=lambda t: len(t.curve))
+            same = all(
+                n == m and math.isclose(a, b, abs_tol=1e-9) and r == q
+                for (n, a), (m, b), r, q in zip(
+                    short.curve, long.curve, short.rows, long.rows, strict=False
+                )
+            )
+            if not same:
+                raise ValueError(
+                    f"{other_path} and {path} both hold seed {trace.seed} {trace.arm} and their "
+                    "curves differ: not the same run (another pool, models or code)"
+                )
+            kept[key] = (path, trace) if long is trace else (other_path, other)
+    return [trace for _, trace in kept.values()]
+
+
 def _cell(labels: int | None, max_labels: int) -> str:
     return f">{max_labels}" if labels is None else str(labels)
 
@@ -1135,19 +1173,20 @@ def _cell(labels: int | None, max_labels: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
-        saved = [
-            Trace(**t)
-            for path in args.report
-            for t in json.loads(Path(path).read_text(encoding="utf-8"))
-        ]
+        try:
+            saved = merged_traces(
+                (path, [Trace(**t) for t in json.loads(Path(path).read_text(encoding="utf-8"))])
+                for path in args.report
+            )
+        except ValueError as error:
+            print(f"--report: {error}", file=sys.stderr)
+            return 2
         missing = {(s, a) for s in run_seeds(args) for a in args.arms} - {
             (t.seed, t.arm) for t in saved
         }
         if missing:
             print(f"--report: no trace of (seed, arm) {sorted(missing)}", file=sys.stderr)
             return 2
-        for trace in saved:
-            trace.curve = [(int(n), float(a)) for n, a in trace.curve]
         report(saved, args)
         return 0
     started = time.monotonic()

@@ -3,6 +3,7 @@ every arm on the same seed, stops an arm at the target, and prints the table and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -260,6 +261,45 @@ def test_the_report_reads_only_the_seeds_and_arms_it_is_given(
     assert "; bald/random 0.33 (95% bootstrap over seeds 0.33-0.33): target" in out
     assert "    25 |        0.800 (10) |        0.950 (10)" in out
     assert "qbc" not in out
+
+
+def test_a_run_extended_in_a_later_file_is_reported_once_and_a_different_run_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = bench_module("active_learning.py")
+
+    def saved(path: Path, *traces: Any) -> str:
+        for trace in traces:
+            trace.rows = [10 * (i + 1) for i in range(len(trace.curve))]
+        path.write_text(json.dumps([dataclasses.asdict(t) for t in traces]))
+        return str(path)
+
+    # the first run: random and bald to 50 labels; then random alone extended to 100
+    first = saved(tmp_path / "first.json", _trace("random", 0, 0.80, 0.90),
+                  _trace("bald", 0, 0.90, 0.96))  # fmt: skip
+    longer = saved(tmp_path / "longer.json", _trace("random", 0, 0.80, 0.90, 0.93, 0.96))
+    for files in ([first, longer], [longer, first]):  # either order: the longer run is kept
+        merged = module.merged_traces(
+            (f, [module.Trace(**t) for t in json.loads(Path(f).read_text())]) for f in files
+        )
+        assert sorted((t.arm, len(t.curve)) for t in merged) == [("bald", 2), ("random", 4)]
+    common = ["--seeds", "1", "--arms", "random,bald", "--max-labels", "100", "--target", "0.95",
+              "--full-curves"]  # fmt: skip
+    assert module.main(["--report", first, longer, *common]) == 0
+    out = capsys.readouterr().out
+    assert "   0 |         100 |          50" in out  # random reached 0.95 in the longer run
+    # the areas over 25-50 labels, which both arms reached: random's 0.85, not its 4 points' 0.8975
+    assert "points at 25-50 labels, which every arm reached" in out
+    assert "random        100 labels, area 0.850" in out
+    assert "bald           50 labels, area 0.930" in out
+    # a run that is not the first one extended: refused, naming both files, nothing reported
+    other = saved(tmp_path / "other.json", _trace("random", 0, 0.80, 0.91, 0.93))
+    assert module.main(["--report", first, other, *common]) == 2
+    captured = capsys.readouterr()
+    assert f"--report: {first} and {other} both hold seed 0 random and their curves differ" in (
+        captured.err
+    )
+    assert captured.out == ""
 
 
 def test_the_chance_a_label_decides_a_pair_is_the_penalised_logistic_fit() -> None:
