@@ -325,8 +325,8 @@ that did not get there within its 90 labels counts as 180):
   rightness preference), the committee's order needs 41-43% fewer labels per seed to 0.58-0.62
   (19% to 0.64), 43-58% by the mean curves: the 30% target is met as an estimate for the first
   time, but on 4 seeds every interval still reaches 1 (one seed of four reversed), at
-  accuracies (0.60-0.67) a MiniLM reward model reaches on facts it can hardly represent. More seeds (about 35 minutes a seed pair here) would tell
-  whether it holds.
+  accuracies (0.60-0.67) a MiniLM reward model reaches on facts it can hardly represent. More
+  seeds (about 35 minutes a seed pair here) would tell whether it holds.
 
 Measured (2026-12-07, a later session), the same runs on seeds 4-7 (``--seeds 8 --first-seed 4``)
 and seeds 0-3 again (their traces had been lost; the rerun reproduced every per-seed figure
@@ -361,7 +361,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1155,13 +1155,18 @@ def _print_trace(trace: Trace, args: argparse.Namespace) -> None:
     print(f"seed {trace.seed} {trace.arm:<11} {labels:>5}  [{curve}]", flush=True)
 
 
-def merged_traces(files: Iterable[tuple[str, list[Trace]]]) -> list[Trace]:
-    """The traces of several saved files, one per (seed, arm): where two files hold the same run,
-    the longer one when the shorter is its beginning (a run extended to more labels, such as the
-    random arm rerun to a larger --max-labels); a ValueError naming both files where they
-    disagree (another pool, models or code: their points cannot be averaged as one seed)."""
+def read_traces(paths: Sequence[str]) -> list[Trace]:
+    """The traces of the files runs wrote with --json, one per (seed, arm): where two files hold
+    the same run, the longer one when the shorter is its beginning (a run extended to more
+    labels, such as the random arm rerun to a larger --max-labels). A ValueError naming the files
+    where two runs of one seed and arm disagree (another pool, models or code: their points
+    cannot be averaged as one seed), or naming a file that cannot be read as traces."""
     kept: dict[tuple[int, str], tuple[str, Trace]] = {}
-    for path, traces in files:
+    for path in paths:
+        try:
+            traces = [Trace(**t) for t in json.loads(Path(path).read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(f"{path}: not a file of traces ({error})") from error
         for trace in traces:
             trace.curve = [(int(n), float(a)) for n, a in trace.curve]
             key = (trace.seed, trace.arm)
@@ -1170,11 +1175,10 @@ def merged_traces(files: Iterable[tuple[str, list[Trace]]]) -> list[Trace]:
                 continue
             other_path, other = kept[key]
             short, long = sorted((other, trace), key=lambda t: len(t.curve))
-            same = all(
-                n == m and math.isclose(a, b, abs_tol=1e-9) and r == q
-                for (n, a), (m, b), r, q in zip(
-                    short.curve, long.curve, short.rows, long.rows, strict=False
-                )
+            size = len(short.curve)
+            same = short.rows == long.rows[:size] and all(
+                n == m and math.isclose(a, b, abs_tol=1e-9)
+                for (n, a), (m, b) in zip(short.curve, long.curve[:size], strict=True)
             )
             if not same:
                 raise ValueError(
@@ -1193,10 +1197,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
         try:
-            saved = merged_traces(
-                (path, [Trace(**t) for t in json.loads(Path(path).read_text(encoding="utf-8"))])
-                for path in args.report
-            )
+            saved = read_traces(args.report)
         except ValueError as error:
             print(f"--report: {error}", file=sys.stderr)
             return 2

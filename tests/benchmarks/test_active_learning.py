@@ -279,9 +279,7 @@ def test_a_run_extended_in_a_later_file_is_reported_once_and_a_different_run_is_
                   _trace("bald", 0, 0.90, 0.96))  # fmt: skip
     longer = saved(tmp_path / "longer.json", _trace("random", 0, 0.80, 0.90, 0.93, 0.96))
     for files in ([first, longer], [longer, first]):  # either order: the longer run is kept
-        merged = module.merged_traces(
-            (f, [module.Trace(**t) for t in json.loads(Path(f).read_text())]) for f in files
-        )
+        merged = module.read_traces(files)
         assert sorted((t.arm, len(t.curve)) for t in merged) == [("bald", 2), ("random", 4)]
     common = ["--seeds", "1", "--arms", "random,bald", "--max-labels", "100", "--target", "0.95",
               "--full-curves"]  # fmt: skip
@@ -300,6 +298,12 @@ def test_a_run_extended_in_a_later_file_is_reported_once_and_a_different_run_is_
         captured.err
     )
     assert captured.out == ""
+    # a file that is not there, or not traces: refused naming it
+    for bad in (tmp_path / "missing.json", tmp_path / "first.json.txt"):
+        if bad.suffix == ".txt":
+            bad.write_text('{"not": "a list of traces"}')
+        assert module.main(["--report", str(bad), *common]) == 2
+        assert f"--report: {bad}: not a file of traces" in capsys.readouterr().err
 
 
 def test_the_chance_a_label_decides_a_pair_is_the_penalised_logistic_fit() -> None:
