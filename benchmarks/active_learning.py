@@ -27,6 +27,9 @@ the training engine called in-process:
   ``qbc_decisive`` (the committee's information times the chance that the pair's label decides
   it rather than calling a tie, ``decisive_probability``, fitted on the
   labels so far against the committee's mean |margin|; measured below, not what the app does)
+  and ``qbc_prompt`` (the committee's information times the chance that a label of a pair on
+  that prompt decides it, from the labels of the prompt's pairs so far,
+  ``scoring.decisive_chance``: a prompt the policy answers alike every time keeps tying)
   and ``qbc_power`` (each batch drawn without replacement with chance in proportion to the
   committee's disagreement to ``--power``, stochastic power acquisition, instead of its top;
   measured below, not what the app does), ``typiclust`` and ``qbc_cluster`` (each batch spread
@@ -394,6 +397,7 @@ ARMS = (
     "bald",
     "qbc",
     "qbc_decisive",
+    "qbc_prompt",
     "qbc_power",
     "typiclust",
     "qbc_cluster",
@@ -657,6 +661,11 @@ def decisive_probability(
     return [sigmoid(w0 + w1 * (x - mean) / scale) for x in features]
 
 
+def prompt_key(pair: Pair) -> str:
+    """The pair's prompt as ``qbc_prompt`` groups labels (the app groups by prompt row)."""
+    return json.dumps(pair.prompt, sort_keys=True)
+
+
 def decisive_first(candidates: Sequence[Pair], rule: str) -> list[float]:
     """Sort keys (smallest first) for ``oracle_decisive``: the candidates in their order, the
     pairs ``rule`` scores equal (a noiseless annotator's ties) after every other. Knows the
@@ -830,6 +839,11 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
                 keys = [-v for v in learner.disagreement(candidates)]
             elif arm == "qbc_power":  # drawn in proportion to the disagreement, not its top
                 keys = power_keys(learner.disagreement(candidates), args.power, rng)
+            elif arm == "qbc_prompt":  # the same, times its prompt's decided rate so far
+                history = [(prompt_key(pool[i]), d) for i, d in zip(picked, decided, strict=True)]
+                chance = scoring.decisive_chance(history, [prompt_key(p) for p in candidates])
+                information = learner.disagreement(candidates)
+                keys = [-v * c for v, c in zip(information, chance, strict=True)]
             elif arm == "qbc_decisive":  # the same, times the chance the label is no tie
                 seen = [pool[i] for i in picked]
                 keys = [-v for v in learner.decisive_disagreement(candidates, seen, decided)]
@@ -1017,7 +1031,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.arms) - set(ARMS))
     if unknown or not args.arms:
         parser.error(f"--arms: unknown {unknown}; choose from {', '.join(ARMS)}")
-    for arm in ("qbc", "qbc_decisive", "qbc_power", "qbc_cluster"):
+    for arm in ("qbc", "qbc_decisive", "qbc_prompt", "qbc_power", "qbc_cluster"):
         if arm in args.arms and args.members < 2:
             parser.error(f"--arms {arm} needs --members >= 2 (the committee)")
     if not 0 <= args.first_seed < args.seeds:

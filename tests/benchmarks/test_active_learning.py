@@ -53,7 +53,8 @@ def test_bad_arguments_are_refused_naming_the_option() -> None:
     assert done.returncode == 2 and "--batch" in done.stderr
     done = _run("--power", "0")
     assert done.returncode == 2 and "--power must be > 0" in done.stderr
-    for arm in ("qbc", "qbc_decisive", "qbc_power"):  # a committee of one cannot disagree
+    # a committee of one cannot disagree
+    for arm in ("qbc", "qbc_decisive", "qbc_prompt", "qbc_power"):
         done = _run("--arms", f"random,{arm}")
         assert done.returncode == 2 and f"--arms {arm} needs --members >= 2" in done.stderr
 
@@ -119,24 +120,29 @@ def test_a_committee_arm_runs_and_saved_traces_are_reported_again_at_another_tar
     saved = tmp_path / "traces.json"
     common = ("--seeds", "1", "--batch", "6", "--max-labels", "12", "--members", "2",
               "--full-curves")  # fmt: skip
-    arms = ("--arms", "random,qbc,qbc_decisive,qbc_power,typiclust,qbc_cluster,oracle_decisive")
+    arms = (
+        "--arms",
+        "random,qbc,qbc_decisive,qbc_prompt,qbc_power,typiclust,qbc_cluster,oracle_decisive",
+    )
     done = _run(*common, *arms, "--pool-prompts", "16", "--held-out-prompts", "16", "--steps", "1",
                 "--max-new-tokens", "8", "--target", "0.0", "--json", str(saved))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "members 2" in done.stdout and "qbc/random 1.00" in done.stdout
     assert "qbc_decisive/random 1.00" in done.stdout
     assert "qbc_power/random 1.00" in done.stdout
+    assert "qbc_prompt/random 1.00" in done.stdout
     assert "typiclust/random" in done.stdout and "qbc_cluster/random" in done.stdout
     assert "oracle_decisive/random" in done.stdout
     traces = json.loads(saved.read_text())
     assert sorted(t["arm"] for t in traces) == [
-        "oracle_decisive", "qbc", "qbc_cluster", "qbc_decisive", "qbc_power", "random", "typiclust"
+        "oracle_decisive", "qbc", "qbc_cluster", "qbc_decisive", "qbc_power", "qbc_prompt",
+        "random", "typiclust",
     ]  # fmt: skip
     assert all([n for n, _ in t["curve"]] == [6, 12] for t in traces)
     again = _run(*common, *arms, "--report", str(saved), "--target", "1.01")  # none reaches it
     assert again.returncode == 0, again.stderr[-3000:]
     assert "labels to held-out accuracy >= 1.01" in again.stdout
-    assert "   0 | " + " | ".join([f"{'>12':>11}"] * 7) in again.stdout
+    assert "   0 | " + " | ".join([f"{'>12':>11}"] * 8) in again.stdout
     assert "wall" not in again.stdout  # nothing trained
     # traces of two runs reported together: random from one file, the committees from another
     first, second = tmp_path / "random.json", tmp_path / "committees.json"
