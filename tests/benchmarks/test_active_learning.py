@@ -341,6 +341,14 @@ def test_the_chance_a_label_decides_a_pair_is_the_penalised_logistic_fit() -> No
         module.decisive_probability([0.1], [], [0.2])
 
 
+def test_the_target_is_met_only_when_the_whole_interval_is_below_seventy_percent() -> None:
+    verdict = bench_module("active_learning.py").target_verdict
+    assert verdict(0.55, 0.69) == "met"
+    assert verdict(0.55, 0.70) == "met"  # 30% fewer at the interval's upper end
+    assert verdict(0.55, 0.89) == "not met with confidence (estimate 0.55, interval up to 0.89)"
+    assert verdict(0.71, 0.80) == "missed"
+
+
 def test_power_keys_draw_each_pair_in_proportion_to_its_score_to_the_power() -> None:
     module = bench_module("active_learning.py")
     rng = module.random.Random(0)
