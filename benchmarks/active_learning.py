@@ -29,7 +29,7 @@ the training engine called in-process:
   labels so far against the committee's mean |margin|; measured below, not what the app does)
   and ``qbc_prompt`` (the committee's information times the chance that a label of a pair on
   that prompt decides it, from the labels of the prompt's pairs so far,
-  ``scoring.decisive_chance``: a prompt the policy answers alike every time keeps tying)
+  ``stats.decisive_chance``: a prompt the policy answers alike every time keeps tying)
   and ``qbc_power`` (each batch drawn without replacement with chance in proportion to the
   committee's disagreement to ``--power``, stochastic power acquisition, instead of its top;
   measured below, not what the app does), ``typiclust`` and ``qbc_cluster`` (each batch spread
@@ -386,6 +386,7 @@ from rlhf.training import (  # noqa: E402
     reward,
     rules,
     scoring,
+    stats,
 )
 from rlhf.training.devices import configure_threads, set_seed  # noqa: E402
 from rlhf.training.specs import BootstrapSpec, GenerateSpec, RewardSpec  # noqa: E402
@@ -666,6 +667,15 @@ def prompt_key(pair: Pair) -> str:
     return json.dumps(pair.prompt, sort_keys=True)
 
 
+def prompt_counts(keys: Sequence[str], decided: Sequence[bool]) -> dict[str, tuple[int, int]]:
+    """Per prompt, ``(decided labels, labels)`` of the labels so far (one key per label)."""
+    counts: dict[str, tuple[int, int]] = {}
+    for key, hit in zip(keys, decided, strict=True):
+        hits, n = counts.get(key, (0, 0))
+        counts[key] = (hits + int(hit), n + 1)
+    return counts
+
+
 def decisive_first(candidates: Sequence[Pair], rule: str) -> list[float]:
     """Sort keys (smallest first) for ``oracle_decisive``: the candidates in their order, the
     pairs ``rule`` scores equal (a noiseless annotator's ties) after every other. Knows the
@@ -840,8 +850,8 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
             elif arm == "qbc_power":  # drawn in proportion to the disagreement, not its top
                 keys = power_keys(learner.disagreement(candidates), args.power, rng)
             elif arm == "qbc_prompt":  # the same, times its prompt's decided rate so far
-                history = [(prompt_key(pool[i]), d) for i, d in zip(picked, decided, strict=True)]
-                chance = scoring.decisive_chance(history, [prompt_key(p) for p in candidates])
+                counts = prompt_counts([prompt_key(pool[i]) for i in picked], decided)
+                chance = stats.decisive_chance(counts, [prompt_key(p) for p in candidates])
                 information = learner.disagreement(candidates)
                 keys = [-v * c for v, c in zip(information, chance, strict=True)]
             elif arm == "qbc_decisive":  # the same, times the chance the label is no tie

@@ -203,34 +203,6 @@ def ensemble_information(margins: Any) -> list[float]:
     return [max(0.0, float(v)) for v in information]
 
 
-def decisive_chance(
-    history: Sequence[tuple[str, bool]], keys: Sequence[str], *, prior: float = 1.0
-) -> list[float]:
-    """The chance that the next label of a pair on each of ``keys`` (a prompt) decides it (a
-    side chosen, not a tie or both bad), from ``history``: ``(key, decided)`` per label so far.
-
-    A prompt whose pairs keep tying is one the policy answers alike every time (always right or
-    always wrong, always polite): its next pair most likely ties too and, under ``ties: drop``,
-    trains nothing. Each key's rate is shrunk towards the rate over all labels (a Beta prior of
-    ``prior`` labels), so one label moves it part of the way and a prompt never labelled gets
-    the overall rate. No history: 1 for every key (nothing to go on)."""
-    if prior <= 0:
-        raise ValueError("prior must be > 0")
-    if not history:
-        return [1.0] * len(keys)
-    overall = sum(decided for _, decided in history) / len(history)
-    counts: dict[str, list[int]] = {}
-    for key, decided in history:
-        seen = counts.setdefault(key, [0, 0])
-        seen[0] += int(decided)
-        seen[1] += 1
-    out = []
-    for key in keys:
-        hits, labels = counts.get(key, (0, 0))
-        out.append((hits + prior * overall) / (labels + prior))
-    return out
-
-
 def _completion_batch(
     tokenizer: Any, prompts: Sequence[Messages], completions: Sequence[str]
 ) -> tuple[Any, Any]:

@@ -349,6 +349,13 @@ def test_the_target_is_met_only_when_the_whole_interval_is_below_seventy_percent
     assert verdict(0.71, 0.80) == "missed"
 
 
+def test_prompt_counts_tally_each_prompts_decided_labels() -> None:
+    counts = bench_module("active_learning.py").prompt_counts(
+        ["p", "q", "p", "p"], [True, False, False, True]
+    )
+    assert counts == {"p": (2, 3), "q": (0, 1)}
+
+
 def test_power_keys_draw_each_pair_in_proportion_to_its_score_to_the_power() -> None:
     module = bench_module("active_learning.py")
     rng = module.random.Random(0)

@@ -103,23 +103,6 @@ def test_ensemble_information_is_bald_by_hand() -> None:
     assert got[2] > got[3] > 0
 
 
-def test_decisive_chance_shrinks_each_prompts_decided_rate_towards_the_overall_one() -> None:
-    # 4 labels: prompt p decided once in 2, q tied twice, r never labelled; overall 1 in 4
-    history = [("p", True), ("p", False), ("q", False), ("q", False)]
-    got = scoring.decisive_chance(history, ["p", "q", "r"])
-    assert got[0] == pytest.approx((1 + 0.25) / 3)
-    assert got[1] == pytest.approx((0 + 0.25) / 3)
-    assert got[2] == pytest.approx(0.25)  # never labelled: the overall rate
-    assert got[1] < got[2] < got[0]  # a prompt that keeps tying comes last
-    # a stronger prior moves the prompts' rates less far from the overall rate
-    strong = scoring.decisive_chance(history, ["p", "q"], prior=10.0)
-    assert strong[0] == pytest.approx((1 + 2.5) / 12)
-    assert got[1] < strong[1] < 0.25 < strong[0] < got[0]
-    assert scoring.decisive_chance([], ["p", "q"]) == [1.0, 1.0]  # nothing to go on
-    with pytest.raises(ValueError, match="prior"):
-        scoring.decisive_chance(history, ["p"], prior=0.0)
-
-
 @pytest.mark.training
 def test_bald_reads_the_heads_own_features_and_scores_a_tie_zero(reward_result: Any) -> None:
     model, tokenizer = scoring.load_reward_model(reward_result.merged_dir)
