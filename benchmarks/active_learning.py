@@ -349,6 +349,30 @@ benchmarks/traces/*.json --seeds 8 --max-labels 180 --full-curves --arms random,
   labels, with an interval below 1 at 0.60, but the 30% target is not met with confidence, and
   the gain fades by 0.64 (at accuracies a MiniLM reward model reaches on facts it hardly
   represents). ``fifo`` stays the default.
+
+Measured (2026-12-07, a later session, 2 CPU cores, 40 min), avoiding the prompts that keep
+tying: ``qbc_prompt`` (the committee's information times the chance that a label on the pair's
+prompt decides it, ``stats.decisive_chance``: the prompt's decided share of its labels so far,
+shrunk towards the overall share by one label's weight). Under ``factual`` whether a pair ties is
+mostly a property of its question (the policy answers some always right, some always wrong), and
+the pool repeats each fact about 12 times: 58 of the 182 prompts hold 660 of the 784 pairs, their
+decided shares spread from 0 (11 prompts) to 0.7, and a pair's other pairs' share separates its
+own outcome with an AUC of 0.61 (leave-one-out, every other pair known; the answers' embedding
+similarity: 0.51). Same pool (sampled again, identical: random seed 0 reproduced to the last
+digit), seeds 0-3, ``--max-labels 90 --arms qbc_prompt``, reported beside the committed traces
+(``benchmarks/traces/``):
+
+- the seeds' mean curve at 15-90 labels: qbc_prompt 0.538 / 0.562 / 0.590 / 0.620 / 0.641 /
+  0.599 (training rows 4 / 9 / 14 / 18 / 22 / 28), against qbc's 0.538 / 0.554 / 0.571 / 0.608
+  / 0.642 / 0.665 (26 rows at 90) and random's 0.538 / 0.530 / 0.568 / 0.567 / 0.569 / 0.578
+  (28); areas 0.592, 0.596 and 0.558.
+- labels to 0.60, per seed: qbc_prompt >180 / 60 / 60 / 45 (seed 0 never got there: 0.54 at
+  90 labels, where qbc reached 0.74), qbc 45 / 75 / 45 / 75; over random's: 0.85 (0.38-1.88)
+  against qbc's 0.59 (0.42-1.12).
+- So weighing by the prompt's history bought about two more decided labels in 90 (28 against
+  26) and no accuracy: a prompt decided once is favoured, but its next pairs regress to the
+  pool's share and repeat a fact already taught. Not adopted: the app's queue does not do it
+  (built and tested beside this run, not merged).
 """
 
 from __future__ import annotations
