@@ -370,8 +370,8 @@ digit), seeds 0-3, ``--max-labels 90 --arms qbc_prompt``, reported beside the co
   90 labels, where qbc reached 0.74), qbc 45 / 75 / 45 / 75; over random's: 0.85 (0.38-1.88)
   against qbc's 0.59 (0.42-1.12).
 - So weighing by the prompt's history bought about two more decided labels in 90 (28 against
-  26) and no accuracy: a prompt decided once is favoured, but its next pairs regress to the
-  pool's share and repeat a fact already taught. Not adopted: the app's queue does not do it
+  26) and no accuracy. Presumably (not measured apart) a prompt decided once is favoured, but its
+  next pairs regress to the pool's share and repeat a fact already taught. Not adopted: the app's queue does not do it
   (built and tested beside this run, not merged).
 """
 
