@@ -58,8 +58,9 @@ lint: venv
 	  $(PY) manage.py collectstatic --noinput -v 0 && \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
+# --durations: the slowest tests named in the log, to keep the suite near its 10-minute budget
 test: venv chromium lint
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=20
 
 # The PostgreSQL pass: every test that touches the database, against DATABASE_URL. Training on
 # the built-in models runs once, in the SQLite pass (its database work is the same).
