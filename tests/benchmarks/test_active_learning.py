@@ -46,17 +46,27 @@ def test_tiny_run_prints_labels_to_target_per_arm_and_the_ratio() -> None:
     assert "uncertainty/random 1.00" in out
 
 
-def test_bad_arguments_are_refused_naming_the_option() -> None:
-    done = _run("--arms", "random,greedy")
-    assert done.returncode == 2 and "--arms" in done.stderr
-    done = _run("--batch", "0")
-    assert done.returncode == 2 and "--batch" in done.stderr
-    done = _run("--power", "0")
-    assert done.returncode == 2 and "--power must be > 0" in done.stderr
+def _refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """The script's argument check, in-process (a subprocess per case cost ~4 s of imports):
+    exit 2, and the message on stderr."""
+    with pytest.raises(SystemExit) as exited:
+        bench_module("active_learning.py").parse_args(list(args))
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_bad_arguments_are_refused_naming_the_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--arms" in _refused(capsys, "--arms", "random,greedy")
+    assert "--batch" in _refused(capsys, "--batch", "0")
+    assert "--power must be > 0" in _refused(capsys, "--power", "0")
     # a committee of one cannot disagree
     for arm in ("qbc", "qbc_decisive", "qbc_prompt", "qbc_power"):
-        done = _run("--arms", f"random,{arm}")
-        assert done.returncode == 2 and f"--arms {arm} needs --members >= 2" in done.stderr
+        assert f"--arms {arm} needs --members >= 2" in _refused(capsys, "--arms", f"random,{arm}")
+    assert (
+        not bench_module("active_learning.py")
+        .parse_args(["--arms", "random,qbc", "--members", "2"])
+        .report
+    )
 
 
 def _trace(arm: str, seed: int, *accuracies: float) -> Any:
