@@ -442,13 +442,14 @@ def test_the_oracle_orders_the_rules_ties_last_keeping_the_order() -> None:
     assert sorted(range(4), key=keys.__getitem__) == [1, 3, 0, 2]
 
 
-def test_the_smollm2_preset_is_judged_by_the_real_question_rules() -> None:
-    done = _run("--preset", "smollm2", "--rule", "polite")
-    assert done.returncode == 2 and "--rule polite: the smollm2 preset is judged by" in done.stderr
-    done = _run("--rule", "factual_brief")  # the toy's templated prompts have no known answers
-    assert done.returncode == 2 and "--rule factual_brief" in done.stderr
-    done = _run("--max-new-tokens", "0")
-    assert done.returncode == 2 and "--max-new-tokens must be >= 1" in done.stderr
+def test_the_smollm2_preset_is_judged_by_the_real_question_rules(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    refused = _refused(capsys, "--preset", "smollm2", "--rule", "polite")
+    assert "--rule polite: the smollm2 preset is judged by" in refused
+    # the toy's templated prompts have no known answers
+    assert "--rule factual_brief" in _refused(capsys, "--rule", "factual_brief")
+    assert "--max-new-tokens must be >= 1" in _refused(capsys, "--max-new-tokens", "0")
     module = bench_module("active_learning.py")
     smollm2 = module.parse_args(["--preset", "smollm2"])
     assert (smollm2.rule, smollm2.max_new_tokens) == ("factual_brief", 48)
