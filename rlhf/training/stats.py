@@ -10,7 +10,7 @@ over prompts is wider than one over pairs would be, never narrower than the data
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
@@ -95,28 +95,3 @@ def sampled_win_rate(
         "lower": lower,
         "upper": upper,
     }
-
-
-def decisive_chance(
-    counts: Mapping[Any, tuple[int, int]], keys: Sequence[Any], *, prior: float = 1.0
-) -> list[float]:
-    """The chance that the next label of a pair on each of ``keys`` (a prompt) decides it (a
-    side chosen, not a tie or both bad), from ``counts``: per key, ``(decided, labels)`` so far.
-
-    A prompt whose pairs keep tying is one the policy answers alike every time (always right or
-    always wrong, always polite): its next pair most likely ties too and, under ``ties: drop``,
-    trains nothing. Each key's rate is shrunk towards the rate over all labels (a Beta prior of
-    ``prior`` labels), so one label moves it part of the way and a prompt never labelled gets
-    the overall rate. No labels at all: 1 for every key (nothing to go on)."""
-    if prior <= 0:
-        raise ValueError("prior must be > 0")
-    decided = sum(hits for hits, _ in counts.values())
-    labels = sum(n for _, n in counts.values())
-    if labels <= 0:
-        return [1.0] * len(keys)
-    overall = decided / labels
-    out = []
-    for key in keys:
-        hits, n = counts.get(key, (0, 0))
-        out.append((hits + prior * overall) / (n + prior))
-    return out

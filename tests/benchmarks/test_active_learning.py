@@ -315,9 +315,9 @@ def test_a_run_extended_in_a_later_file_is_reported_once_and_a_different_run_is_
     )
     assert captured.out == ""
     # a file that is not there, or not traces: refused naming it
-    for bad in (tmp_path / "missing.json", tmp_path / "first.json.txt"):
-        if bad.suffix == ".txt":
-            bad.write_text('{"not": "a list of traces"}')
+    not_traces = tmp_path / "object.json"
+    not_traces.write_text('{"not": "a list of traces"}')
+    for bad in (tmp_path / "missing.json", not_traces):
         assert module.main(["--report", str(bad), *common]) == 2
         assert f"--report: {bad}: not a file of traces" in capsys.readouterr().err
 
@@ -359,11 +359,24 @@ def test_the_target_is_met_only_when_the_whole_interval_is_below_seventy_percent
     assert verdict(0.71, 0.80) == "missed"
 
 
-def test_prompt_counts_tally_each_prompts_decided_labels() -> None:
-    counts = bench_module("active_learning.py").prompt_counts(
-        ["p", "q", "p", "p"], [True, False, False, True]
-    )
-    assert counts == {"p": (2, 3), "q": (0, 1)}
+def test_decisive_chance_shrinks_each_prompts_decided_share_towards_the_overall_one() -> None:
+    chance = bench_module("active_learning.py").decisive_chance
+    # 4 labels: prompt p decided once in 2, q tied twice, r never labelled; overall 1 in 4
+    seen, decided = ["p", "q", "p", "q"], [True, False, False, False]
+    got = chance(seen, decided, ["p", "q", "r"])
+    assert got[0] == pytest.approx((1 + 0.25) / 3)
+    assert got[1] == pytest.approx((0 + 0.25) / 3)
+    assert got[2] == pytest.approx(0.25)  # never labelled: the overall share
+    assert got[1] < got[2] < got[0]  # a prompt that keeps tying comes last
+    # a stronger prior moves the prompts' shares less far from the overall one
+    strong = chance(seen, decided, ["p", "q"], prior=10.0)
+    assert strong[0] == pytest.approx((1 + 2.5) / 12)
+    assert got[1] < strong[1] < 0.25 < strong[0] < got[0]
+    assert chance([], [], ["p", "q"]) == [1.0, 1.0]  # nothing to go on
+    with pytest.raises(ValueError, match="prior"):
+        chance(seen, decided, ["p"], prior=0.0)
+    with pytest.raises(ValueError, match="length"):
+        chance(seen, decided[:2], ["p"])
 
 
 def test_power_keys_draw_each_pair_in_proportion_to_its_score_to_the_power() -> None:
