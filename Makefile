@@ -58,15 +58,20 @@ lint: venv
 	  $(PY) manage.py collectstatic --noinput -v 0 && \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
-# --durations: the slowest tests named in the log, to keep the suite near its 10-minute budget
+# --durations: the slowest tests named in the log, to keep the suite near its 10-minute budget.
+# TEST_WORKERS processes (pytest-xdist; 1 runs it in this one), each test file on one worker so a
+# module's browser and trained fixtures are made once; models under var/test-models are built by
+# the first worker that needs them while the other waits on their lock (bootstrap.run).
+TEST_WORKERS ?= 2
+PYTEST_WORKERS = $(if $(filter 1,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
 test: venv chromium lint
-	$(PY) -m pytest --durations=20
+	$(PY) -m pytest $(PYTEST_WORKERS) --durations=20
 
 # The PostgreSQL pass: every test that touches the database, against DATABASE_URL. Training on
 # the built-in models runs once, in the SQLite pass (its database work is the same).
 test-postgres: venv
 	@test -n "$$DATABASE_URL" || { echo "set DATABASE_URL=postgres://…"; exit 2; }
-	$(PY) -m pytest -m "not e2e and not training" --ignore=tests/rlhf/training tests
+	$(PY) -m pytest $(PYTEST_WORKERS) -m "not e2e and not training" --ignore=tests/rlhf/training tests
 
 clean:
 	rm -rf $(VENV) var

@@ -14,3 +14,8 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 # Each test process its own counts (tests/conftest.py clears them per test); the production
 # file cache, shared between processes, is tested in tests/labeling/api/test_throttles.py.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if DATABASES["default"]["ENGINE"] in ("config.sqlite_backend", "django.db.backends.sqlite3"):  # noqa: F405
+    # In memory, as Django makes an unnamed SQLite test database, but named: pytest-django's
+    # parallel workers (pytest -n) then leave it alone instead of suffixing a file path that
+    # does not exist (it treats only Django's own engine path as SQLite).
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}  # noqa: F405

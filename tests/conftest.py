@@ -78,6 +78,17 @@ def _no_csp_violations(request: pytest.FixtureRequest) -> Iterator[None]:
 # --- end safe by default ------------------------------------------------------------------------
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One node id per test. Schemathesis names its items per operation (``test[GET /api/…]``)
+    but, under pytest 9, leaves them all the test function's node id; pytest-xdist's file
+    scheduler (``make test`` runs ``-n 2 --dist loadfile``) keys tests by node id and would run
+    one of them. Such an item gets the id its name says."""
+    for item in items:
+        module, _, name = item.nodeid.rpartition("::")
+        if module and name != item.name and item.name.startswith(f"{name}["):
+            item._id = item._id.with_params(item.name[len(name) + 1 : -1])  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def admin_user(db: Any) -> Any:
     return UserFactory.create(username="admin", role=ADMIN_GROUP)

@@ -17,6 +17,7 @@ seed, ...) changes. Call :func:`run` (or :func:`ensure_models`) from Python.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -279,10 +280,26 @@ def build_policy_backbone(policy: Path, destination: Path) -> None:
 
 
 def run(spec: BootstrapSpec, events: Events | None = None) -> BootstrapResult:
-    """Build whatever is missing or stale under ``<data_dir>/models``."""
+    """Build whatever is missing or stale under ``<data_dir>/models``.
+
+    Holds an exclusive lock (``<data_dir>/models.lock``) while it checks and builds: a second
+    builder of the same data dir (two ``bootstrap_models`` commands, parallel test workers) waits
+    for the first, then finds the models up to date instead of training them again beside it."""
     events = events or Events()
-    if spec.preset == presets.SMOLLM2:
-        return build_smollm2(spec, events)
+    models = Path(spec.data_dir) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    with open(Path(spec.data_dir) / "models.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if spec.preset == presets.SMOLLM2:
+                return build_smollm2(spec, events)
+            return build_builtin(spec, events)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def build_builtin(spec: BootstrapSpec, events: Events) -> BootstrapResult:
+    """The built-in policy and reward backbone, each rebuilt when missing or stale."""
     start = time.monotonic()
     policy, backbone = policy_dir(spec.data_dir), reward_backbone_dir(spec.data_dir)
     policy.parent.mkdir(parents=True, exist_ok=True)

@@ -163,10 +163,15 @@ def unpaired_dataset(rows: Sequence[dict[str, Any]]) -> Any:
     )
 
 
-def in_eval_split(prompt_id: str, eval_fraction: float) -> bool:
-    """Deterministic: the first 8 bytes of sha256(prompt_id) as a fraction in [0, 1)."""
+def split_position(prompt_id: str) -> float:
+    """A prompt's place in [0, 1) for the held-out split: the first 8 bytes of sha256(prompt_id)."""
     digest = hashlib.sha256(prompt_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < eval_fraction
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def in_eval_split(prompt_id: str, eval_fraction: float) -> bool:
+    """Deterministic: the prompt is held out when its :func:`split_position` is below the fraction."""
+    return split_position(prompt_id) < eval_fraction
 
 
 def split(
