@@ -286,16 +286,12 @@ def run(spec: BootstrapSpec, events: Events | None = None) -> BootstrapResult:
     builder of the same data dir (two ``bootstrap_models`` commands, parallel test workers) waits
     for the first, then finds the models up to date instead of training them again beside it."""
     events = events or Events()
-    models = Path(spec.data_dir) / "models"
-    models.mkdir(parents=True, exist_ok=True)
+    Path(spec.data_dir).mkdir(parents=True, exist_ok=True)
     with open(Path(spec.data_dir) / "models.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if spec.preset == presets.SMOLLM2:
-                return build_smollm2(spec, events)
-            return build_builtin(spec, events)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # let go when the file closes
+        if spec.preset == presets.SMOLLM2:
+            return build_smollm2(spec, events)
+        return build_builtin(spec, events)
 
 
 def build_builtin(spec: BootstrapSpec, events: Events) -> BootstrapResult:

@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 
-from labeling.models import Comparison, Response, Split
+from labeling.models import Comparison, Response
 from rlhf import selectors, services
 from rlhf.demo import demo_project_create
 from rlhf.methods import QUEUE_TIER
 from rlhf.models import ModelSpec, RoundStatus
 from rlhf.runs import run_output_dir
 from rlhf.simulate import annotators_ensure, judge_in_process
-from rlhf.training import data
 from tests.benchmarks import bench_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,22 +33,6 @@ TINY = {
     "evaluate": {"max_prompts": 4, "max_new_tokens": 8},
     "generate": {"max_prompts": 4, "max_new_tokens": 8},
 }
-
-
-def tiny_config(project: Any) -> dict[str, Any]:
-    """TINY, holding out half of the project's training prompts in the reward and policy steps.
-
-    The engine holds a prompt out by a hash of its primary key (``data.in_eval_split``), and
-    which keys a test's prompts get depends on what ran before it in the database (another order,
-    a parallel worker): at the default fraction (0.2) ten prompts hold none out one time in nine.
-    A fraction cut between the middle two positions holds out exactly half, whatever the keys."""
-    positions = sorted(
-        data.split_position(str(pk))
-        for pk in project.prompts.filter(split=Split.TRAIN).values_list("pk", flat=True)
-    )
-    middle = len(positions) // 2
-    cut = (positions[middle - 1] + positions[middle]) / 2
-    return {**TINY, **{step: {**TINY[step], "eval_fraction": cut} for step in ("reward", "policy")}}
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +73,7 @@ def test_one_full_round_on_the_builtin_models(
     judge_in_process(project=project, annotators=users, rule="correct_polite", noise=0.0)
 
     with django_capture_on_commit_callbacks(execute=True):
-        round_ = services.round_launch(project=project, method="dpo", config=tiny_config(project))
+        round_ = services.round_launch(project=project, method="dpo", config=TINY)
     round_.refresh_from_db()
     runs = selectors.round_runs(round_)
     assert round_.status == RoundStatus.SUCCEEDED, (round_.error, [r.log_tail for r in runs])

@@ -87,9 +87,7 @@ def test_one_kto_round_on_the_builtin_models(
     judge_in_process(project=project, annotators=users, rule="correct_polite", noise=0.0)
 
     with django_capture_on_commit_callbacks(execute=True):
-        round_ = services.round_launch(
-            project=project, method="kto", config=test_full_round.tiny_config(project)
-        )
+        round_ = services.round_launch(project=project, method="kto", config=test_full_round.TINY)
     round_.refresh_from_db()
     runs = selectors.round_runs(round_)
     assert round_.status == RoundStatus.SUCCEEDED, (round_.error, [r.log_tail for r in runs])
