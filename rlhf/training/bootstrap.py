@@ -286,8 +286,9 @@ def run(spec: BootstrapSpec, events: Events | None = None) -> BootstrapResult:
     builder of the same data dir (two ``bootstrap_models`` commands, parallel test workers) waits
     for the first, then finds the models up to date instead of training them again beside it."""
     events = events or Events()
-    Path(spec.data_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(spec.data_dir) / "models.lock", "w") as lock:
+    data_dir = Path(spec.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "models.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # let go when the file closes
         if spec.preset == presets.SMOLLM2:
             return build_smollm2(spec, events)
