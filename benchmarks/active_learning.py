@@ -455,6 +455,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import multiprocessing
@@ -520,6 +521,9 @@ class Trace:
     seed: int
     curve: list[tuple[int, float]] = field(default_factory=list)  # (labels, held-out accuracy)
     rows: list[int] = field(default_factory=list)  # training rows (decided labels) at each point
+    # --held-out-draws > 1: the accuracy on the first draw's pairs alone at each point (the
+    # held-out set of a one-draw run on the same sampling), beside the curve's on every draw
+    first_draw: list[float] = field(default_factory=list)
 
 
 def models_dir(path: str | None) -> Path:
@@ -591,17 +595,20 @@ def weights_hashes(policy: Path) -> dict[str, str]:
 
 def pool_and_held_out(
     args: argparse.Namespace, policy: Path, workdir: Path
-) -> tuple[list[Pair], list[Pair]]:
-    """The pool and the held-out pairs: sampled, or read back from ``--pairs`` when an earlier run
-    with the same preset, policy, prompt counts and token limit wrote it (so runs under other
-    rules or arms share one pool; a real model's sampling is the slow part). The key holds the
-    policy's weights' hashes, not only its path: a model rebuilt in place is sampled again."""
+) -> tuple[list[Pair], list[list[Pair]]]:
+    """The pool and the held-out pairs by draw (``--held-out-draws``, each ``--held-out-prompts``
+    prompts of their own sampling seed, the first the one-draw run's): sampled, or read back from
+    ``--pairs`` when an earlier run with the same preset, policy, prompt counts and token limit
+    wrote it (so runs under other rules or arms share one pool; a real model's sampling is the
+    slow part). The key holds the policy's weights' hashes, not only its path: a model rebuilt in
+    place is sampled again."""
     key = {
         "preset": args.preset,
         "policy": str(policy.resolve()),
         "weights": weights_hashes(policy),
         "pool_prompts": args.pool_prompts,
         "held_out_prompts": args.held_out_prompts,
+        "held_out_draws": args.held_out_draws,
         "max_new_tokens": args.max_new_tokens,
     }
     saved_path = Path(args.pairs) if args.pairs else None
@@ -609,18 +616,29 @@ def pool_and_held_out(
         saved = json.loads(saved_path.read_text(encoding="utf-8"))
         if saved.get("key") != key:
             raise ValueError(f"{saved_path} was sampled for {saved.get('key')}, not {key}")
-        return [Pair(**p) for p in saved["pool"]], [Pair(**p) for p in saved["held_out"]]
+        pool = [Pair(**p) for p in saved["pool"]]
+        return pool, [[Pair(**p) for p in draw] for draw in saved["held_out"]]
     pool = sampled_pairs(policy, args.pool_prompts, 1000, workdir, args.max_new_tokens,
                          args.preset)  # fmt: skip
-    held = sampled_pairs(policy, args.held_out_prompts, 2000, workdir, args.max_new_tokens,
-                         args.preset, held_out=True)  # fmt: skip
+    held = [
+        sampled_pairs(
+            policy,
+            args.held_out_prompts,
+            2000 + draw,
+            workdir,
+            args.max_new_tokens,
+            args.preset,
+            held_out=True,
+        )
+        for draw in range(args.held_out_draws)
+    ]
     if saved_path is not None:
         saved_path.write_text(
             json.dumps(
                 {
                     "key": key,
                     "pool": [dataclasses.asdict(p) for p in pool],
-                    "held_out": [dataclasses.asdict(p) for p in held],
+                    "held_out": [[dataclasses.asdict(p) for p in draw] for draw in held],
                 }
             ),
             encoding="utf-8",
@@ -677,6 +695,17 @@ class Learner:
             float(reward.pairwise_metrics(f.model, f.tokenizer, held_out)[0] or 0.0)
             for f in self.committee
         )
+
+    def accuracies(self, draws: list[list[dict[str, Any]]]) -> tuple[float, float]:
+        """The held-out accuracy on every draw's rows together and on the first draw's alone.
+        Each draw is scored on its own, so the first draw's figure is the one a one-draw run of
+        the same models gets (the same batches, to the last bit)."""
+        per_draw = [self.accuracy(rows) for rows in draws]
+        if len(draws) == 1:
+            return per_draw[0], per_draw[0]
+        sizes = [len(rows) for rows in draws]
+        overall = sum(a * n for a, n in zip(per_draw, sizes, strict=True)) / sum(sizes)
+        return overall, per_draw[0]
 
     def _member_margins(self, fitted: reward.Fitted, pairs: list[Pair]) -> list[float]:
         return scoring.margins(fitted.model, fitted.tokenizer, [p.prompt for p in pairs],
@@ -930,7 +959,7 @@ def training_rows(pair: Pair, decision: rules.Decision, ties: str) -> list[dict[
     return [{"prompt": pair.prompt, "chosen": chosen, "rejected": rejected, "margin": margin}]
 
 
-def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]],
+def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[list[dict[str, Any]]],
             args: argparse.Namespace, backbone: Path, workdir: Path,
             features: Any = None) -> Trace:  # fmt: skip
     if args.jobs > 1:  # a worker process: its share of the cores
@@ -995,10 +1024,14 @@ def run_arm(arm: str, seed: int, pool: list[Pair], held_out: list[dict[str, Any]
         trace.rows.append(len(rows))
         if not rows:
             trace.curve.append((len(picked), 0.5))
+            if len(held_out) > 1:
+                trace.first_draw.append(0.5)
             continue
         learner.fit(rows)
-        accuracy = learner.accuracy(held_out)
+        accuracy, first = learner.accuracies(held_out)
         trace.curve.append((len(picked), accuracy))
+        if len(held_out) > 1:
+            trace.first_draw.append(first)
         if accuracy >= args.target and not args.full_curves:
             break
     return trace
@@ -1034,6 +1067,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--pool-prompts", type=int, default=600)
     parser.add_argument("--held-out-prompts", type=int, default=200)
+    parser.add_argument(
+        "--held-out-draws",
+        type=int,
+        default=1,
+        help="held-out sets of --held-out-prompts prompts each (their own sampling seeds; the "
+        "first is a one-draw run's): a larger held-out set, a steadier accuracy per point; the "
+        "traces also keep the first draw's accuracy (--report --first-draw reports it)",
+    )
     parser.add_argument("--batch", type=int, default=25, help="labels acquired per retraining")
     parser.add_argument("--max-labels", type=int, default=400)
     parser.add_argument("--target", type=float, default=0.62, help="held-out accuracy to reach")
@@ -1130,7 +1171,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "extended to more labels) counts once, the longer; two different runs of one seed and "
         "arm are refused",
     )
+    parser.add_argument(
+        "--first-draw",
+        action="store_true",
+        help="with --report: the accuracy on the first held-out draw alone (runs with "
+        "--held-out-draws > 1 keep it), the held-out set of a one-draw run on the same sampling",
+    )
     args = parser.parse_args(argv)  # fmt: skip
+    if args.first_draw and not args.report:
+        parser.error("--first-draw reports saved traces: give --report")
     smollm2 = args.preset == "smollm2"
     if args.rule is None:
         args.rule = rules.REAL_QUESTION_RULES[-1] if smollm2 else "correct_polite"
@@ -1150,6 +1199,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "seeds",
         "pool_prompts",
         "held_out_prompts",
+        "held_out_draws",
         "batch",
         "max_labels",
         "steps",
@@ -1265,13 +1315,15 @@ def report(traces: list[Trace], args: argparse.Namespace) -> None:
         span = f"{min(shared)}-{max(shared)} labels" if shared else "no labels"
         print(f"the seeds' mean curve: labels until it reaches {args.target} (>{args.max_labels}: "
               f"never, counted as {args.max_labels}), and its area (mean accuracy over the "
-              f"points at {span}, which every arm reached)")  # fmt: skip
+              f"points at {span}, which every arm reached); point noise: the sd of a run's "
+              "change in accuracy from one point to the next, over root two")  # fmt: skip
         for arm in arms:
             curve = curves[arm]
             labels = _cell(labels_to(curve, args.target), args.max_labels)
             in_span = [accuracy for n, accuracy in curve if n in shared]
             area = statistics.mean(in_span) if in_span else float("nan")
-            line = f"{arm:<11} {labels:>5} labels, area {area:.3f}"
+            jitter = curve_jitter(traces, arm)
+            line = f"{arm:<11} {labels:>5} labels, area {area:.3f}, point noise {jitter:.3f}"
             if arm != "random":
                 ratio, low, high = mean_curve_ratio(traces, arm, args.target, args.max_labels)
                 verdict = target_verdict(ratio, high)
@@ -1344,6 +1396,30 @@ def read_traces(paths: Sequence[str]) -> list[Trace]:
     return [trace for _, trace in kept.values()]
 
 
+def first_draw_trace(trace: Trace) -> Trace:
+    """The trace with its first held-out draw's accuracy as its curve. A ValueError for a run
+    that kept none (one draw: its curve already is the first draw's)."""
+    if len(trace.first_draw) != len(trace.curve):
+        raise ValueError(
+            f"seed {trace.seed} {trace.arm} kept no first-draw accuracy (a run with "
+            "--held-out-draws 1: its curve is the first draw's)"
+        )
+    curve = [(n, a) for (n, _), a in zip(trace.curve, trace.first_draw, strict=True)]
+    return dataclasses.replace(trace, curve=curve)
+
+
+def curve_jitter(traces: list[Trace], arm: str) -> float:
+    """How far an arm's held-out accuracy moves from one point of a run to the next, as one
+    point's own noise: the standard deviation of the successive changes over sqrt(2) (the
+    changes of a flat curve measured with independent noise of that deviation)."""
+    changes = [
+        b - a for t in traces if t.arm == arm for (_, a), (_, b) in itertools.pairwise(t.curve)
+    ]
+    if len(changes) < 2:
+        return float("nan")
+    return statistics.stdev(changes) / math.sqrt(2)
+
+
 def _cell(labels: int | None, max_labels: int) -> str:
     return f">{max_labels}" if labels is None else str(labels)
 
@@ -1362,6 +1438,12 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             print(f"--report: no trace of (seed, arm) {sorted(missing)}", file=sys.stderr)
             return 2
+        if args.first_draw:
+            try:
+                saved = [first_draw_trace(t) for t in saved]
+            except ValueError as error:
+                print(f"--report --first-draw: {error}", file=sys.stderr)
+                return 2
         report(saved, args)
         return 0
     started = time.monotonic()
@@ -1378,15 +1460,16 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             print(f"--pairs: {error}", file=sys.stderr)
             return 2
-        held_out = truth_rows(held_pairs, args.rule)
-        if not held_out or not pool:
+        held_out = [truth_rows(draw, args.rule) for draw in held_pairs]
+        if not all(held_out) or not pool:
             print("no usable pairs: raise --pool-prompts / --held-out-prompts", file=sys.stderr)
             return 1
         ties = len(pool) - len(truth_rows(pool, args.rule))
         if args.no_ties:  # a diagnostic: what the arms do when no label is spent on a rule tie
             judge = rules.get_rule(args.rule)
             pool = [p for p in pool if judge(p.prompt, p.a) != judge(p.prompt, p.b)]
-        print(f"pool {len(pool)} pairs ({ties} rule ties), held-out {len(held_out)} pairs, "
+        drawn = " + ".join(str(len(rows)) for rows in held_out)
+        print(f"pool {len(pool)} pairs ({ties} rule ties), held-out {drawn} pairs, "
               f"target accuracy {args.target}, batch {args.batch}, noise {args.noise}, "
               f"random fraction {args.random_fraction}, ties {args.ties}, members {args.members}")  # fmt: skip
         jobs = [(arm, seed) for seed in run_seeds(args) for arm in args.arms]

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import random
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -110,17 +111,85 @@ def test_a_shorter_curve_is_averaged_only_where_every_run_has_a_point() -> None:
 
 
 @pytest.mark.training
-def test_full_curves_train_past_the_target_and_report_the_mean_curve() -> None:
+def test_full_curves_train_past_the_target_and_report_the_mean_curve(tmp_path: Path) -> None:
+    saved = tmp_path / "traces.json"
     done = _run("--seeds", "2", "--pool-prompts", "16", "--held-out-prompts", "16",
                 "--batch", "6", "--max-labels", "12", "--steps", "1", "--max-new-tokens", "8",
-                "--target", "0.0", "--arms", "random,bald", "--full-curves")  # fmt: skip
+                "--target", "0.0", "--arms", "random,bald", "--full-curves",
+                "--held-out-draws", "2", "--json", str(saved))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
+    # two held-out draws, each counted: "held-out A + B pairs"
+    header = next(line for line in out.splitlines() if line.startswith("pool "))
+    first, second = header.split("held-out ")[1].split(" pairs")[0].split(" + ")
+    assert int(first) > 0 and int(second) > 0
+    for trace in json.loads(saved.read_text()):  # each point: every draw's and the first's
+        assert len(trace["first_draw"]) == len(trace["curve"]) == 2
+        assert all(0.0 <= a <= 1.0 for a in trace["first_draw"])
     # every run goes on to the budget although the target (0.0) is met at once
     traces = [line for line in out.splitlines() if line.startswith(("seed 0 ", "seed 1 "))]
     assert len(traces) == 4 and all(" 12:" in line for line in traces)
     assert "the seeds' mean curve" in out
     assert "bald/random 1.00" in out  # both means reach 0.0 at the first point
+    assert "point noise" in out
+
+
+def test_accuracy_on_several_draws_weighs_each_by_its_pairs_and_keeps_the_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = bench_module("active_learning.py")
+    scored: list[int] = []
+
+    def metrics(model: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> tuple[float, float]:
+        scored.append(len(rows))  # each draw scored on its own
+        return sum(r["chosen"].startswith("good") for r in rows) / len(rows), 0.0
+
+    monkeypatch.setattr(module.reward, "pairwise_metrics", metrics)
+    learner = object.__new__(module.Learner)
+    learner.committee = [module.reward.Fitted(None, None, 1, 0.0)] * 2
+    first = [{"chosen": "good"}, {"chosen": "bad"}]  # 0.5
+    second = [{"chosen": "good"}] * 4  # 1.0
+    overall, alone = learner.accuracies([first, second])
+    assert overall == pytest.approx(5 / 6) and alone == 0.5  # (1 + 4) of 6, not (0.5 + 1) / 2
+    assert scored == [2, 2, 4, 4]  # two members, each draw apart
+    assert learner.accuracies([first]) == (0.5, 0.5)
+
+
+def test_the_report_reads_the_first_draw_or_refuses_a_run_that_kept_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = bench_module("active_learning.py")
+    traces = [_trace("random", 0, 0.90, 0.96), _trace("bald", 0, 0.96, 0.97)]
+    traces[0].first_draw = [0.96, 0.97]  # the first draw alone reached 0.95 at once
+    traces[1].first_draw = [0.90, 0.94]  # ...and never
+    for trace in traces:
+        trace.rows = [10, 20]
+    path = tmp_path / "draws.json"
+    path.write_text(json.dumps([dataclasses.asdict(t) for t in traces]))
+    common = ["--report", str(path), "--seeds", "1", "--arms", "random,bald", "--max-labels",
+              "50", "--target", "0.95"]  # fmt: skip
+    assert module.main(common) == 0
+    assert "   0 |          50 |          25" in capsys.readouterr().out  # every draw
+    assert module.main([*common, "--first-draw"]) == 0
+    assert "   0 |          25 |         >50" in capsys.readouterr().out  # the first alone
+    traces[1].first_draw = []  # a one-draw run: its curve is the first draw's already
+    path.write_text(json.dumps([dataclasses.asdict(t) for t in traces]))
+    assert module.main([*common, "--first-draw"]) == 2
+    assert "seed 0 bald kept no first-draw accuracy" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        module.parse_args(["--first-draw"])
+    assert "--first-draw reports saved traces: give --report" in capsys.readouterr().err
+
+
+def test_point_noise_is_the_spread_of_a_runs_successive_changes_over_root_two() -> None:
+    module = bench_module("active_learning.py")
+    traces = [_trace("random", 0, 0.5, 0.6, 0.5), _trace("random", 1, 0.7, 0.8, 0.7),
+              _trace("bald", 0, 0.6)]  # fmt: skip
+    # changes +0.1, -0.1, +0.1, -0.1 (never across runs): sd 0.1155, over root two 0.0816
+    assert module.curve_jitter(traces, "random") == pytest.approx(
+        statistics.stdev([0.1, -0.1, 0.1, -0.1]) / math.sqrt(2)
+    )
+    assert math.isnan(module.curve_jitter(traces, "bald"))  # one point: no change to measure
 
 
 @pytest.mark.training
@@ -510,6 +579,21 @@ def test_saved_pairs_are_read_back_only_for_the_same_sampling(
     again_pool, again_held = module.pool_and_held_out(args, tmp_path, tmp_path)
     assert sampled == [(3, False), (2, True)]  # read back, not sampled again
     assert (again_pool, again_held) == (pool, held)
+    assert [p.prompt[0]["content"] for p in held[0]] == ["q2000"] * 2  # one draw
+    # two held-out draws: the first as before, the second of its own seed; another key
+    draws = module.parse_args(["--pool-prompts", "3", "--held-out-prompts", "2",
+                               "--held-out-draws", "2", "--pairs", str(saved)])  # fmt: skip
+    with pytest.raises(ValueError, match=r"was sampled for .*'held_out_draws': 1"):
+        module.pool_and_held_out(draws, tmp_path, tmp_path)
+    two = tmp_path / "two.json"
+    draws.pairs = str(two)
+    _, held_two = module.pool_and_held_out(draws, tmp_path, tmp_path)
+    assert [[p.prompt[0]["content"] for p in draw] for draw in held_two] == [
+        ["q2000", "q2000"], ["q2001", "q2001"],
+    ]  # fmt: skip
+    assert module.pool_and_held_out(draws, tmp_path, tmp_path)[1] == held_two  # read back
+    assert sampled[2:] == [(3, False), (2, True), (2, True)]  # sampled once
+    del sampled[2:]
     other = module.parse_args(["--pool-prompts", "4", "--held-out-prompts", "2",
                                "--pairs", str(saved)])  # fmt: skip
     with pytest.raises(ValueError, match=r"was sampled for .*'pool_prompts': 3"):
