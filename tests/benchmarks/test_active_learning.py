@@ -615,3 +615,20 @@ def test_saved_pairs_are_read_back_only_for_the_same_sampling(
     (policy / "model.safetensors").write_bytes(b"other weights")
     with pytest.raises(ValueError, match=r"was sampled for .*'weights': \{'model.safetensors'"):
         module.pool_and_held_out(args, policy, tmp_path)
+
+
+def test_batches_of_ties_score_a_coin_on_every_draw_and_do_not_stop_at_the_target(
+    tmp_path: Path,
+) -> None:
+    module = bench_module("active_learning.py")
+    prompt = [{"role": "user", "content": "Hi?"}]
+    tie = module.Pair(prompt=prompt, a="Hello.", b="Hi.")  # polite scores both 0: a tie
+    args = module.parse_args(["--rule", "polite", "--noise", "0", "--batch", "1", "--max-labels",
+                              "2", "--target", "0.0", "--arms", "random"])  # fmt: skip
+    held_out = [[{"prompt": prompt, "chosen": "Hello, thank you.", "rejected": "Hi."}]] * 2
+    trace = module.run_arm("random", 0, [tie, tie], held_out, args, tmp_path, tmp_path)
+    # nothing trained (no decided label), yet every point is recorded on both measures
+    assert trace.rows == [0, 0] and trace.curve == [(1, 0.5), (2, 0.5)]
+    assert trace.first_draw == [0.5, 0.5]
+    one = module.run_arm("random", 0, [tie, tie], held_out[:1], args, tmp_path, tmp_path)
+    assert one.curve == [(1, 0.5), (2, 0.5)] and one.first_draw == []  # one draw keeps none
