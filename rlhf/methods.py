@@ -160,6 +160,12 @@ DPO_SFT_WEIGHT = 1.0
 # fragments and went to word salad (the base model's perplexity 20.6 and 28.2 against its own
 # 2.8; with it 7.2 and 12.3, which the promotion gate's fluency flag still holds back).
 DPO_REWARD_PAIRS = 8
+# ... written only by a reward model whose held-out accuracy on people's labels is above this
+# (``policy.reward_pairs_min_accuracy``; the runner checks it before the policy step). Under
+# ``correct`` (benchmarks/loop.py, seed 0) round 1's reward model scored 50% on its 22 held-out
+# pairs: its 160 pairs were noise by its own measure. Withheld, round 1 came out the same (50.2%
+# vs 50.3% with them, KL to the base 2.21 vs 2.24: people's rows moved it) for a fifth less CPU.
+DPO_REWARD_PAIRS_MIN_ACCURACY = 0.5
 # Human rows whose chosen answer the base model reads over 2x its own answers of the same length
 # (rlhf.training.fluency) are left out of a DPO step (dpo.fluent_rows): the NLL term on the chosen
 # answers taught the policy the fragments that annotators who like short answers chose. Measured
@@ -323,6 +329,7 @@ METHOD_REGISTRY: dict[str, TrainingMethod] = {
             beta=DPO_BETA,
             sft_weight=DPO_SFT_WEIGHT,
             reward_pairs=DPO_REWARD_PAIRS,
+            reward_pairs_min_accuracy=DPO_REWARD_PAIRS_MIN_ACCURACY,
             chosen_fluency_cap=DPO_CHOSEN_FLUENCY_CAP,
             anchor_kl=DPO_ANCHOR_KL,
         ),

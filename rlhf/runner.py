@@ -43,7 +43,9 @@ from rlhf.models import (
     relative_to_data,
     resolve_data_path,
 )
+from rlhf.signals import reward_pairs_withheld
 from rlhf.supervision import Listener, Progress, supervise
+from rlhf.training.specs import DPOSpec
 
 # Engine steps that train (they go through ``accelerate launch`` when so configured).
 TRAINING_STEPS = ("bootstrap", "reward", *policy_engine_steps())
@@ -146,6 +148,19 @@ def _member_dirs(round_: Round) -> list[str]:
     return [resolve_data_path(d) for d in dirs]
 
 
+WITHHELD_FILE = "reward_pairs_withheld.txt"  # why a policy step trained without reward pairs
+
+
+def _reward_pairs_withheld(round_: Round) -> str | None:
+    """Why the round's reward model may not write pairs for its policy step, or None
+    (``rlhf.signals.reward_pairs_withheld`` on its held-out accuracy)."""
+    reward = round_.reward_checkpoint
+    minimum = round_.config["policy"].get(
+        "reward_pairs_min_accuracy", DPOSpec.reward_pairs_min_accuracy
+    )
+    return reward_pairs_withheld(reward.metrics if reward else None, float(minimum))
+
+
 def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
     """Write the data file the policy step of a method ``family`` trains on; its spec fields."""
     snapshot = round_.config["snapshot"]
@@ -156,6 +171,11 @@ def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
         write_jsonl(workdir / selectors.PREFERENCES_FILE, rows)
         fields = {"data": str(workdir / selectors.PREFERENCES_FILE)}
         if int(round_.config["policy"].get("reward_pairs", 0)):
+            withheld = _reward_pairs_withheld(round_)
+            if withheld is not None:
+                # a reward model no better than a coin writes noise: people's rows alone
+                (workdir / WITHHELD_FILE).write_text(withheld, encoding="utf-8")
+                return {**fields, "reward_pairs": 0}
             # best vs worst of the parent's samples by the round's reward model, on the training
             # prompts the round generates for (rlhf.training.dpo.reward_model_pairs)
             limit = int(round_.config["generate"]["max_prompts"])
@@ -322,6 +342,9 @@ def _record_success(run: TrainingRun, workdir: Path, results: dict[str, dict[str
             metrics["merged_dir"] = relative_to_data(result["merged_dir"])
         if result.get("member_dirs"):
             metrics["member_dirs"] = [relative_to_data(d) for d in result["member_dirs"]]
+        withheld = workdir / WITHHELD_FILE
+        if run.step == Step.POLICY and withheld.is_file():
+            metrics["reward_pairs_withheld"] = withheld.read_text(encoding="utf-8")
         runs.training_run_succeed(
             run=run,
             result=result,

@@ -687,6 +687,7 @@ def round_signals(round_: Round, humans: WinRate | None = None) -> RoundSignals:
         fluency_ratio=settings.PAIRWISE_FLUENCY_RATIO,
         fluency_sampled_ratio=settings.PAIRWISE_FLUENCY_SAMPLED_RATIO,
         fluency_brevity_ratio=settings.PAIRWISE_FLUENCY_BREVITY_RATIO,
+        withheld=(policy.metrics.get("reward_pairs_withheld") if policy else None),
     )
 
 

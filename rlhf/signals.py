@@ -190,6 +190,22 @@ def _pct(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
+def reward_pairs_withheld(reward_metrics: dict[str, Any] | None, min_accuracy: float) -> str | None:
+    """Why the round's reward model may not write training pairs for its policy step
+    (``policy.reward_pairs``), or None: its held-out accuracy on people's labels is not above
+    ``min_accuracy`` (``policy.reward_pairs_min_accuracy``). A reward model with no held-out
+    pairs is not second-guessed. The runner asks before the policy step; the round's flag says it."""
+    metrics = reward_metrics or {}
+    accuracy, pairs = _number(metrics.get("eval_accuracy")), _count(metrics.get("num_eval"))
+    if accuracy is None or not pairs or accuracy > min_accuracy:
+        return None
+    return (
+        f"The reward model's pairs did not train the new policy: its held-out accuracy was "
+        f"{_pct(accuracy)} on {pairs} pairs, not above {_pct(min_accuracy)} "
+        "(policy.reward_pairs_min_accuracy), so the policy step trained on people's judgments alone."
+    )
+
+
 def round_signals(
     *,
     reward_metrics: dict[str, Any] | None,
@@ -201,11 +217,14 @@ def round_signals(
     fluency_ratio: float,
     fluency_sampled_ratio: float,
     fluency_brevity_ratio: float,
+    withheld: str | None = None,
 ) -> RoundSignals:
     """The signals of a round from its reward checkpoint's metrics, its policy checkpoint's
     ``evaluate`` metrics, the human tally of new vs parent and the snapshot size; the thresholds
     are the settings ``PAIRWISE_KL_WARN``, ``PAIRWISE_MIN_SNAPSHOT``, ``PAIRWISE_FLUENCY_RATIO``,
-    ``PAIRWISE_FLUENCY_SAMPLED_RATIO`` and ``PAIRWISE_FLUENCY_BREVITY_RATIO``."""
+    ``PAIRWISE_FLUENCY_SAMPLED_RATIO`` and ``PAIRWISE_FLUENCY_BREVITY_RATIO``; ``withheld``: why
+    the policy step trained without the reward model's pairs (:func:`reward_pairs_withheld`, as
+    the runner recorded it on the policy checkpoint), a flag."""
     reward_metrics = reward_metrics or {}
     evaluate_metrics = evaluate_metrics or {}
     signals = RoundSignals(
@@ -234,6 +253,8 @@ def round_signals(
             fluency_brevity_ratio=fluency_brevity_ratio,
         )
     )
+    if withheld:
+        signals.flags.append(Flag("reward_pairs_withheld", withheld))
     return signals
 
 

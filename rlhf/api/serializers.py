@@ -81,7 +81,8 @@ class RoundSerializer(serializers.ModelSerializer[Round]):
         "humans {says, wins, losses, ties, judged, rate, lower, upper} (judged new-vs-parent "
         "pairs; the interval is Wilson's on the decisive judgments, ties a sure half), "
         "snapshot_size, and flags [{code, message}]: reward_model_coin, kl_high, kl_negative, "
-        "kl_estimate_off, fluency_collapse, length_collapse, small_snapshot, humans_disagree."
+        "kl_estimate_off, fluency_collapse, length_collapse, small_snapshot, humans_disagree, "
+        "reward_pairs_withheld."
     )
 
     class Meta:

@@ -487,6 +487,11 @@ class DPOSpec(_Common, _Lora, _Optim):
     # however far the parent has drifted (the promotion gate's PAIRWISE_FLUENCY_SAMPLED_RATIO
     # default; dpo.fluency_excess)
     reward_pairs_fluency_cap: float = 3.5
+    # The runner's, not the step's: the round's reward model writes pairs only when its held-out
+    # accuracy (on people's labels) is above this: one no better than a coin writes noise
+    # (benchmarks/loop.py --rule correct, round 1: 50% on 22 pairs, 160 pairs). The step then
+    # trains on the human rows alone. A reward model with no held-out pairs is not second-guessed.
+    reward_pairs_min_accuracy: float = 0.5
     # Human rows whose chosen answer the base model reads over this many times its own answers of
     # the same length (rlhf.training.fluency) are left out of the step (0: none are): the NLL term
     # would teach the policy to write what annotators chose however broken (dpo.fluent_rows).
@@ -525,6 +530,13 @@ class DPOSpec(_Common, _Lora, _Optim):
             "reward_pairs_fluency_cap",
             "must be >= 1 (times the base model's perplexity on its own samples), got "
             f"{self.reward_pairs_fluency_cap}",
+        )
+        _require(
+            0.0 <= self.reward_pairs_min_accuracy < 1.0,
+            name,
+            "reward_pairs_min_accuracy",
+            "must be in [0, 1) (the reward model's held-out accuracy its pairs need to beat; 0: "
+            f"always use them), got {self.reward_pairs_min_accuracy}",
         )
         _require(
             self.chosen_fluency_cap == 0.0 or self.chosen_fluency_cap >= 1.0,

@@ -27,6 +27,19 @@ def test_best_of_k_counts_wins_and_half_ties() -> None:
         module.best_of_k_win_rate([[0.0, 1.0, 0.0, 0.0]], k=4)
 
 
+def test_knowledge_is_the_right_share_and_the_share_of_prompts_ever_right() -> None:
+    module = bench_module("frontier.py")
+    # 6 samples, 2 right (1 of 3 on the first prompt, 1 of 3 on the second), one prompt never
+    right, known = module.knowledge([[True, False, False], [False, True, False], [False] * 2])
+    assert right == pytest.approx(2 / 8) and known == pytest.approx(2 / 3)
+    assert module.knowledge([]) == (pytest.approx(float("nan"), nan_ok=True),) * 2
+    # the bound it gives: a policy right every time where the base is ever right wins
+    # 0.5 + (p - q) / 2 on each prompt: 0.5 where the base is always right, 0.5 where never,
+    # 0.75 where half the time
+    right, known = module.knowledge([[True] * 4, [False] * 4, [True, True, False, False]])
+    assert 0.5 + (known - right) / 2 == pytest.approx((0.5 + 0.5 + 0.75) / 3)
+
+
 @pytest.mark.training
 def test_a_tiny_run_prints_every_rule_and_k() -> None:
     done = subprocess.run(
@@ -37,7 +50,12 @@ def test_a_tiny_run_prints_every_rule_and_k() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert "k=1 0.00, k=4 0.64" in lines[0] and "6 held-out prompts x 8 samples" in lines[0]
-    for rule in ("polite", "correct_polite", "concise", "formatted"):
-        (row,) = [line for line in lines if line.startswith(f"{rule} ")]
-        cells = [float(cell) for cell in row.split("|")[1:]]
-        assert len(cells) == 2 and all(0.0 <= cell <= 100.0 for cell in cells)
+    for rule in ("correct", "polite", "correct_polite", "concise", "formatted"):
+        for name in (rule, f"{rule}:unseen", f"{rule}:seen"):
+            (row,) = [line for line in lines if line.startswith(f"{name} ")]
+            cells = [float(cell) for cell in row.split("|")[1:]]
+            assert len(cells) == 2 and all(0.0 <= cell <= 100.0 for cell in cells)
+    for name in ("all", "all:unseen", "all:seen"):
+        (row,) = [line for line in lines if line.startswith(f"{name} ")]
+        right, known = (float(cell) for cell in row.split("|")[1:])
+        assert 0.0 <= right <= known <= 100.0

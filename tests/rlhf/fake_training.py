@@ -5,7 +5,8 @@ heartbeat, cancel, kill, failure) without training. Environment knobs:
 ``FAKE_STEPS`` (progress events per step, default 4), ``FAKE_STEP_S`` (seconds between them,
 default 0.01), ``FAKE_FAIL`` (an engine step name that fails), ``FAKE_IGNORE_TERM`` (1: ignore
 SIGTERM, so the runner must SIGKILL), ``FAKE_PERPLEXITY`` (the base model's perplexity on the
-evaluated candidate's answers; its parent's is 6.0).
+evaluated candidate's answers; its parent's is 6.0), ``FAKE_REWARD_ACCURACY`` (the reward
+model's held-out accuracy, default 0.75).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def main() -> int:
         if args.step == "reward":
             result.update(
                 merged_dir=str(output / "merged"),
-                eval_accuracy=0.75,
+                eval_accuracy=float(os.environ.get("FAKE_REWARD_ACCURACY", "0.75")),
                 num_train=4,
                 num_eval=1,
                 train_loss=0.5,

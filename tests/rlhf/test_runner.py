@@ -253,6 +253,62 @@ def test_reward_pairs_hand_the_dpo_step_the_round_reward_model_and_its_prompts(
 
 
 @pytest.mark.django_db
+def test_a_reward_model_no_better_than_a_coin_writes_no_pairs_and_the_round_says_so(
+    judged_project: Any,
+    fake_engine: Path,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_REWARD_ACCURACY", "0.5")  # on its one held-out pair
+    with django_capture_on_commit_callbacks(execute=True):
+        round_ = services.round_launch(project=judged_project, method="dpo")
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.SUCCEEDED, round_.error
+    assert round_.config["policy"]["reward_pairs"] == 8  # the default asked for them
+    spec = selectors.round_runs(round_)[1].spec["policy"]
+    assert spec["reward_pairs"] == 0
+    assert "reward_model" not in spec and "prompts" not in spec
+    assert Path(spec["data"]).name == "preferences.jsonl"  # people's rows still train
+    candidate = round_.checkpoint
+    assert candidate is not None
+    withheld = candidate.metrics["reward_pairs_withheld"]
+    assert "held-out accuracy was 50% on 1 pairs, not above 50%" in withheld
+    client = Client()
+    client.force_login(UserFactory.create(username="viewer", role="admin"))
+    api = client.get(f"/api/v1/rounds/{round_.pk}/").json()
+    assert {"code": "reward_pairs_withheld", "message": withheld} in api["signals"]["flags"]
+    page = client.get(f"/rounds/{round_.pk}/").content.decode()
+    assert "did not train the new policy" in page
+    # an admin who wants them anyway lowers the bar; a better reward model clears it
+    for config, accuracy in (({"policy": {"reward_pairs_min_accuracy": 0.4}}, "0.5"), ({}, "0.6")):
+        monkeypatch.setenv("FAKE_REWARD_ACCURACY", accuracy)
+        with django_capture_on_commit_callbacks(execute=True):
+            again = services.round_launch(
+                project=judged_project,
+                method="dpo",
+                config={**config, "snapshot": {"rounds": "all"}},
+            )
+        again.refresh_from_db()
+        assert again.status == RoundStatus.SUCCEEDED, again.error
+        spec = selectors.round_runs(again)[1].spec["policy"]
+        assert spec["reward_pairs"] == 8 and spec["reward_model"] and spec["prompts"]
+        assert again.checkpoint is not None
+        assert "reward_pairs_withheld" not in again.checkpoint.metrics
+        flags = client.get(f"/api/v1/rounds/{again.pk}/").json()["signals"]["flags"]
+        assert "reward_pairs_withheld" not in {flag["code"] for flag in flags}
+
+
+@pytest.mark.django_db
+def test_a_reward_pairs_min_accuracy_outside_0_1_is_refused(judged_project: Any) -> None:
+    with pytest.raises(
+        LabelingError, match=r"policy.reward_pairs_min_accuracy: must be in \[0, 1\)"
+    ):
+        services.round_launch(
+            project=judged_project, config={"policy": {"reward_pairs_min_accuracy": 1.0}}
+        )
+
+
+@pytest.mark.django_db
 def test_a_reward_pairs_setting_of_one_is_refused(judged_project: Any) -> None:
     with pytest.raises(LabelingError, match=r"reward_pairs.*must be 0 \(off\) or >= 2"):
         services.round_launch(project=judged_project, config={"policy": {"reward_pairs": 1}})

@@ -12,6 +12,7 @@ from labeling.errors import LabelingError
 from labeling.models import Choice, Judgment, Side
 from rlhf import selectors, services
 from rlhf.models import Round
+from rlhf.signals import reward_pairs_withheld
 from tests.factories import (
     ComparisonFactory,
     ProjectFactory,
@@ -127,6 +128,30 @@ def test_a_reward_model_near_a_coin_is_flagged(clean_round: Round) -> None:
     # the same accuracy on many pairs is evidence
     _set(clean_round, accuracy=0.6, pairs=1000)
     assert _codes(_signals(clean_round)) == []
+
+
+@pytest.mark.parametrize(
+    ("metrics", "minimum", "withheld"),
+    [
+        ({"eval_accuracy": 0.5, "num_eval": 22}, 0.5, "was 50% on 22 pairs, not above 50%"),
+        ({"eval_accuracy": 0.42, "num_eval": 40}, 0.5, "was 42% on 40 pairs"),
+        ({"eval_accuracy": 0.55, "num_eval": 40}, 0.6, "was 55% on 40 pairs, not above 60%"),
+        ({"eval_accuracy": 0.51, "num_eval": 22}, 0.5, None),
+        ({"eval_accuracy": 0.5, "num_eval": 22}, 0.0, None),
+        ({"eval_accuracy": 0.5, "num_eval": 0}, 0.5, None),  # nothing held out: no evidence
+        ({}, 0.5, None),
+        (None, 0.5, None),
+    ],
+)
+def test_reward_pairs_are_withheld_from_a_reward_model_not_above_the_bar(
+    metrics: dict[str, Any] | None, minimum: float, withheld: str | None
+) -> None:
+    reason = reward_pairs_withheld(metrics, minimum)
+    if withheld is None:
+        assert reason is None
+    else:
+        assert reason is not None and withheld in reason
+        assert "did not train the new policy" in reason and "judgments alone" in reason
 
 
 @pytest.mark.django_db
