@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,26 @@ def test_a_tiny_run_prints_every_rule_and_k() -> None:
         (row,) = [line for line in lines if line.startswith(f"{name} ")]
         right, known = (float(cell) for cell in row.split("|")[1:])
         assert 0.0 <= right <= known <= 100.0
+
+
+def test_held_out_rows_tag_each_prompt_by_its_half() -> None:
+    module = bench_module("frontier.py")
+    toy, tags = module.held_out_rows("toy", 5)
+    assert tags == ("unseen", "seen") and len(toy) == 10
+    assert [r["prompt_id"] for r in toy[:5]] == [f"unseen-{i}" for i in range(5)]
+    real, tags = module.held_out_rows("smollm2", 40)
+    assert tags == ("facts", "arithmetic") and len(real) == 40
+    for row in real:
+        text = row["prompt"][-1]["content"]
+        arithmetic = re.fullmatch(r"What is \d+ (plus|minus|times) \d+\?", text) is not None
+        assert row["prompt_id"].startswith("arithmetic-" if arithmetic else "facts-"), row
+    assert {r["prompt_id"].split("-")[0] for r in real} == {"facts", "arithmetic"}
+
+
+def test_the_smollm2_preset_needs_its_models_dir() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "frontier.py"), "--preset", "smollm2"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--preset smollm2 needs --models-dir" in done.stderr
