@@ -312,7 +312,7 @@ def _online(name: str, label: str, description: str) -> TrainingMethod:
         description=description,
         family="online",
         engine_step="online",
-        policy_defaults={"method": name, "beta": 0.05},
+        policy_defaults={"method": name, "beta": 0.05, "reward_min_accuracy": 0.5},
         pinned=("method",),
     )
 

@@ -43,9 +43,9 @@ from rlhf.models import (
     relative_to_data,
     resolve_data_path,
 )
-from rlhf.signals import reward_pairs_withheld
+from rlhf.signals import online_refused, reward_pairs_withheld
 from rlhf.supervision import Listener, Progress, supervise
-from rlhf.training.specs import DPOSpec
+from rlhf.training.specs import DPOSpec, OnlineSpec
 
 # Engine steps that train (they go through ``accelerate launch`` when so configured).
 TRAINING_STEPS = ("bootstrap", "reward", *policy_engine_steps())
@@ -193,6 +193,11 @@ def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
         )
         return {"data": str(workdir / selectors.KTO_FILE)}
     if family == "online":
+        reward = round_.reward_checkpoint
+        minimum = round_.config["policy"].get("reward_min_accuracy", OnlineSpec.reward_min_accuracy)
+        refused = online_refused(reward.metrics if reward else None, float(minimum))
+        if refused is not None:
+            raise RuntimeError(refused)
         prompts = selectors.prompt_rows(selectors.training_prompts(round_.project))
         write_jsonl(workdir / "prompts.jsonl", prompts)
         return {

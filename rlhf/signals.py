@@ -190,19 +190,44 @@ def _pct(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
-def reward_pairs_withheld(reward_metrics: dict[str, Any] | None, min_accuracy: float) -> str | None:
-    """Why the round's reward model may not write training pairs for its policy step
-    (``policy.reward_pairs``), or None: its held-out accuracy on people's labels is not above
-    ``min_accuracy`` (``policy.reward_pairs_min_accuracy``). A reward model with no held-out
-    pairs is not second-guessed. The runner asks before the policy step; the round's flag says it."""
+def reward_model_below(reward_metrics: dict[str, Any] | None, min_accuracy: float) -> str | None:
+    """ "its held-out accuracy was 50% on 22 pairs, not above 50%" when the reward model's held-out
+    accuracy on people's labels is not above ``min_accuracy``, else None. A reward model with no
+    held-out pairs is not second-guessed."""
     metrics = reward_metrics or {}
     accuracy, pairs = _number(metrics.get("eval_accuracy")), _count(metrics.get("num_eval"))
     if accuracy is None or not pairs or accuracy > min_accuracy:
         return None
     return (
-        f"The reward model's pairs did not train the new policy: its held-out accuracy was "
-        f"{_pct(accuracy)} on {pairs} pairs, not above {_pct(min_accuracy)} "
+        f"its held-out accuracy was {_pct(accuracy)} on {pairs} pairs, not above "
+        f"{_pct(min_accuracy)}"
+    )
+
+
+def reward_pairs_withheld(reward_metrics: dict[str, Any] | None, min_accuracy: float) -> str | None:
+    """Why the round's reward model may not write training pairs for its policy step
+    (``policy.reward_pairs``; :func:`reward_model_below` with ``policy.reward_pairs_min_accuracy``),
+    or None. The runner asks before the policy step; the round's flag says it."""
+    below = reward_model_below(reward_metrics, min_accuracy)
+    if below is None:
+        return None
+    return (
+        f"The reward model's pairs did not train the new policy: {below} "
         "(policy.reward_pairs_min_accuracy), so the policy step trained on people's judgments alone."
+    )
+
+
+def online_refused(reward_metrics: dict[str, Any] | None, min_accuracy: float) -> str | None:
+    """Why an online round (GRPO, RLOO) may not train against the round's reward model, or None
+    (:func:`reward_model_below` with ``policy.reward_min_accuracy``): every step of it would
+    chase a coin's opinions."""
+    below = reward_model_below(reward_metrics, min_accuracy)
+    if below is None:
+        return None
+    return (
+        f"Online RL against this round's reward model would train on noise: {below} "
+        "(policy.reward_min_accuracy). Judge more pairs and launch again, or set "
+        "policy.reward_min_accuracy to 0 to train anyway."
     )
 
 

@@ -674,6 +674,9 @@ class OnlineSpec(_Common, _Lora):
     max_completion_length: int = 32
     temperature: float = 1.0
     eval_prompts: int = 32  # prompts sampled greedily before/after to measure mean reward
+    # The runner's, not the step's: the step runs only against a reward model whose held-out
+    # accuracy on people's labels is above this; against a coin it would learn noise (0: always).
+    reward_min_accuracy: float = 0.5
     # deploy: generation with vLLM through TRL on GPU hosts (docs/deploy.md): "colocate" runs
     # vLLM inside the training process, "server" talks to `trl vllm-serve` at vllm_server_base_url.
     use_vllm: bool = False
@@ -687,6 +690,13 @@ class OnlineSpec(_Common, _Lora):
         self._check_lora()
         _choice(name, "method", self.method, ONLINE_ALGORITHMS)
         _choice(name, "vllm_mode", self.vllm_mode, ("colocate", "server"))
+        _require(
+            0.0 <= self.reward_min_accuracy < 1.0,
+            name,
+            "reward_min_accuracy",
+            "must be in [0, 1) (the reward model's held-out accuracy it needs to beat; 0: always "
+            f"train), got {self.reward_min_accuracy}",
+        )
         _require(
             not (self.use_vllm and self.vllm_mode == "server" and not self.vllm_server_base_url),
             name,

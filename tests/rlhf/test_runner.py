@@ -200,6 +200,51 @@ def test_online_rl_round_trains_against_the_new_reward_model(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("method", ["grpo", "rloo"])
+def test_online_rl_against_a_reward_model_no_better_than_a_coin_is_refused_with_the_reason(
+    judged_project: Any,
+    fake_engine: Path,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+) -> None:
+    monkeypatch.setenv("FAKE_REWARD_ACCURACY", "0.5")
+    config = {"policy": {"num_generations": 2}}
+    with django_capture_on_commit_callbacks(execute=True):
+        round_ = services.round_launch(project=judged_project, method=method, config=config)
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.FAILED
+    assert round_.reward_checkpoint is not None and round_.checkpoint is None  # no candidate
+    runs = selectors.round_runs(round_)
+    assert [r.status for r in runs[:2]] == [RunStatus.SUCCEEDED, RunStatus.FAILED]
+    reason = (
+        "Online RL against this round's reward model would train on noise: its held-out accuracy "
+        "was 50% on 1 pairs, not above 50% (policy.reward_min_accuracy)"
+    )
+    assert reason in runs[1].error and reason in round_.error
+    assert runs[1].command == []  # refused before any engine call
+    client = Client()
+    client.force_login(UserFactory.create(username="viewer", role="admin"))
+    assert "would train on noise" in client.get(f"/rounds/{round_.pk}/").content.decode()
+    # an admin who wants it anyway sets the bar to 0; a better reward model clears it
+    for extra, accuracy in (({"reward_min_accuracy": 0}, "0.5"), ({}, "0.6")):
+        monkeypatch.setenv("FAKE_REWARD_ACCURACY", accuracy)
+        config = {"policy": {"num_generations": 2, **extra}, "snapshot": {"rounds": "all"}}
+        with django_capture_on_commit_callbacks(execute=True):
+            again = services.round_launch(project=judged_project, method=method, config=config)
+        again.refresh_from_db()
+        assert again.status == RoundStatus.SUCCEEDED, again.error
+
+
+@pytest.mark.django_db
+def test_an_online_reward_min_accuracy_outside_0_1_is_refused(judged_project: Any) -> None:
+    with pytest.raises(LabelingError, match=r"policy.reward_min_accuracy: must be in \[0, 1\)"):
+        services.round_launch(
+            project=judged_project, method="grpo", config={"policy": {"reward_min_accuracy": -0.1}}
+        )
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("reward_pairs", [0, 4])
 def test_reward_pairs_hand_the_dpo_step_the_round_reward_model_and_its_prompts(
     judged_project: Any,

@@ -12,7 +12,7 @@ from labeling.errors import LabelingError
 from labeling.models import Choice, Judgment, Side
 from rlhf import selectors, services
 from rlhf.models import Round
-from rlhf.signals import reward_pairs_withheld
+from rlhf.signals import online_refused, reward_pairs_withheld
 from tests.factories import (
     ComparisonFactory,
     ProjectFactory,
@@ -152,6 +152,18 @@ def test_reward_pairs_are_withheld_from_a_reward_model_not_above_the_bar(
     else:
         assert reason is not None and withheld in reason
         assert "did not train the new policy" in reason and "judgments alone" in reason
+
+
+def test_online_rl_is_refused_a_reward_model_not_above_the_bar_and_told_how_to_go_on() -> None:
+    reason = online_refused({"eval_accuracy": 0.45, "num_eval": 30}, 0.5)
+    assert reason is not None
+    assert (
+        "would train on noise: its held-out accuracy was 45% on 30 pairs, not above 50%" in reason
+    )
+    assert "Judge more pairs" in reason and "policy.reward_min_accuracy to 0" in reason
+    assert online_refused({"eval_accuracy": 0.45, "num_eval": 30}, 0.0) is None
+    assert online_refused({"eval_accuracy": 0.7, "num_eval": 30}, 0.5) is None
+    assert online_refused({"eval_accuracy": 0.45, "num_eval": 0}, 0.5) is None
 
 
 @pytest.mark.django_db
