@@ -191,9 +191,9 @@ def _pct(value: float) -> str:
 
 
 def reward_model_below(reward_metrics: dict[str, Any] | None, min_accuracy: float) -> str | None:
-    """ "its held-out accuracy was 50% on 22 pairs, not above 50%" when the reward model's held-out
-    accuracy on people's labels is not above ``min_accuracy``, else None. A reward model with no
-    held-out pairs is not second-guessed."""
+    """Why the reward model is not above ``min_accuracy`` on people's labels, as a clause ("its
+    held-out accuracy was 50% on 22 pairs, not above 50%"), or None when it is. A reward model
+    with no held-out pairs is not second-guessed."""
     metrics = reward_metrics or {}
     accuracy, pairs = _number(metrics.get("eval_accuracy")), _count(metrics.get("num_eval"))
     if accuracy is None or not pairs or accuracy > min_accuracy:
