@@ -209,7 +209,7 @@ def test_online_rl_against_a_reward_model_no_better_than_a_coin_is_refused_with_
     method: str,
 ) -> None:
     monkeypatch.setenv("FAKE_REWARD_ACCURACY", "0.5")
-    config = {"policy": {"num_generations": 2}}
+    config: dict[str, Any] = {"policy": {"num_generations": 2}}
     with django_capture_on_commit_callbacks(execute=True):
         round_ = services.round_launch(project=judged_project, method=method, config=config)
     round_.refresh_from_db()
