@@ -166,17 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     for tag in tags:
         halves[f":{tag}"] = [p for p in sorted(texts) if p.startswith(f"{tag}-")]
     right_rule = "factual" if smollm2 else "correct"
-    for name in SMOLLM2_RULES if smollm2 else RULES:
-        judge = rules.get_rule(name)
+    scores = {name: {pid: [rules.get_rule(name)(prompt_of[pid], t) for t in texts[pid]]
+                     for pid in texts} for name in (SMOLLM2_RULES if smollm2 else RULES)}  # fmt: skip
+    for name, by_prompt in scores.items():
         for suffix, ids in halves.items():
-            scores = [[judge(prompt_of[pid], t) for t in texts[pid]] for pid in ids]
-            cells = [f"{100 * best_of_k_win_rate(scores, k):5.1f}" for k in ks]
+            picked = [by_prompt[pid] for pid in ids]
+            cells = [f"{100 * best_of_k_win_rate(picked, k):5.1f}" for k in ks]
             print(f"{name + suffix:<14} | " + " | ".join(cells))
     print(f"knowledge (rule {right_rule}): share of the base's samples that are right / share of "
           f"prompts with at least one right sample of {args.samples}")  # fmt: skip
-    judge = rules.get_rule(right_rule)
     for suffix, ids in halves.items():
-        right, known = knowledge([[judge(prompt_of[p], t) == 1.0 for t in texts[p]] for p in ids])
+        right, known = knowledge([[v == 1.0 for v in scores[right_rule][p]] for p in ids])
         print(f"{'all' + suffix:<14} | {100 * right:5.1f} | {100 * known:5.1f}")
     return 0
 

@@ -42,7 +42,15 @@ from typing import Any
 
 # labeling.reliability, not labeling.preferences: this module stays Django-free (benchmarks use it)
 from labeling.reliability import WEIGHTINGS as ANNOTATOR_WEIGHTS
-from rlhf.training.specs import SPEC_TYPES, EvaluateSpec, GenerateSpec, RewardSpec, SpecError
+from rlhf.training.specs import (
+    SPEC_TYPES,
+    DPOSpec,
+    EvaluateSpec,
+    GenerateSpec,
+    OnlineSpec,
+    RewardSpec,
+    SpecError,
+)
 
 # labeling.preferences.ADJUDICATED, spelled out here for the same reason (tests check they agree)
 ADJUDICATED = ("ignore", "prefer")
@@ -165,7 +173,7 @@ DPO_REWARD_PAIRS = 8
 # ``correct`` (benchmarks/loop.py, seed 0) round 1's reward model scored 50% on its 22 held-out
 # pairs: its 160 pairs were noise by its own measure. Withheld, round 1 came out the same (50.2%
 # vs 50.3% with them, KL to the base 2.21 vs 2.24: people's rows moved it) for a fifth less CPU.
-DPO_REWARD_PAIRS_MIN_ACCURACY = 0.5
+DPO_REWARD_PAIRS_MIN_ACCURACY = DPOSpec.reward_pairs_min_accuracy
 # Human rows whose chosen answer the base model reads over 2x its own answers of the same length
 # (rlhf.training.fluency) are left out of a DPO step (dpo.fluent_rows): the NLL term on the chosen
 # answers taught the policy the fragments that annotators who like short answers chose. Measured
@@ -312,7 +320,11 @@ def _online(name: str, label: str, description: str) -> TrainingMethod:
         description=description,
         family="online",
         engine_step="online",
-        policy_defaults={"method": name, "beta": 0.05, "reward_min_accuracy": 0.5},
+        policy_defaults={
+            "method": name,
+            "beta": 0.05,
+            "reward_min_accuracy": OnlineSpec.reward_min_accuracy,
+        },
         pinned=("method",),
     )
 

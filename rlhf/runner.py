@@ -148,17 +148,25 @@ def _member_dirs(round_: Round) -> list[str]:
     return [resolve_data_path(d) for d in dirs]
 
 
-WITHHELD_FILE = "reward_pairs_withheld.txt"  # why a policy step trained without reward pairs
+def _reward_model_verdict(
+    round_: Round, verdict: Callable[[dict[str, Any] | None, float], str | None], setting: str,
+    default: float,
+) -> str | None:  # fmt: skip
+    """``verdict`` (``rlhf.signals``) on the round's reward model against ``policy.<setting>``."""
+    reward = round_.reward_checkpoint
+    minimum = float(round_.config["policy"].get(setting, default))
+    return verdict(reward.metrics if reward else None, minimum)
 
 
 def _reward_pairs_withheld(round_: Round) -> str | None:
-    """Why the round's reward model may not write pairs for its policy step, or None
-    (``rlhf.signals.reward_pairs_withheld`` on its held-out accuracy)."""
-    reward = round_.reward_checkpoint
-    minimum = round_.config["policy"].get(
-        "reward_pairs_min_accuracy", DPOSpec.reward_pairs_min_accuracy
-    )
-    return reward_pairs_withheld(reward.metrics if reward else None, float(minimum))
+    """Why the round's offline policy step trains without the reward model's pairs it asks for
+    (its held-out accuracy is not above ``policy.reward_pairs_min_accuracy``), or None. Read
+    when the step is planned and again when it is recorded: the same rows give the same answer."""
+    method = METHOD_REGISTRY[round_.method]
+    if method.family != "offline-pairs" or not int(round_.config["policy"].get("reward_pairs", 0)):
+        return None
+    return _reward_model_verdict(round_, reward_pairs_withheld, "reward_pairs_min_accuracy",
+                                 DPOSpec.reward_pairs_min_accuracy)  # fmt: skip
 
 
 def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
@@ -170,12 +178,9 @@ def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
         )
         write_jsonl(workdir / selectors.PREFERENCES_FILE, rows)
         fields = {"data": str(workdir / selectors.PREFERENCES_FILE)}
+        if _reward_pairs_withheld(round_) is not None:
+            return {**fields, "reward_pairs": 0}  # a coin's pairs are noise: people's rows alone
         if int(round_.config["policy"].get("reward_pairs", 0)):
-            withheld = _reward_pairs_withheld(round_)
-            if withheld is not None:
-                # a reward model no better than a coin writes noise: people's rows alone
-                (workdir / WITHHELD_FILE).write_text(withheld, encoding="utf-8")
-                return {**fields, "reward_pairs": 0}
             # best vs worst of the parent's samples by the round's reward model, on the training
             # prompts the round generates for (rlhf.training.dpo.reward_model_pairs)
             limit = int(round_.config["generate"]["max_prompts"])
@@ -193,9 +198,8 @@ def _policy_inputs(family: str, round_: Round, workdir: Path) -> dict[str, Any]:
         )
         return {"data": str(workdir / selectors.KTO_FILE)}
     if family == "online":
-        reward = round_.reward_checkpoint
-        minimum = round_.config["policy"].get("reward_min_accuracy", OnlineSpec.reward_min_accuracy)
-        refused = online_refused(reward.metrics if reward else None, float(minimum))
+        refused = _reward_model_verdict(round_, online_refused, "reward_min_accuracy",
+                                        OnlineSpec.reward_min_accuracy)  # fmt: skip
         if refused is not None:
             raise RuntimeError(refused)
         prompts = selectors.prompt_rows(selectors.training_prompts(round_.project))
@@ -347,9 +351,9 @@ def _record_success(run: TrainingRun, workdir: Path, results: dict[str, dict[str
             metrics["merged_dir"] = relative_to_data(result["merged_dir"])
         if result.get("member_dirs"):
             metrics["member_dirs"] = [relative_to_data(d) for d in result["member_dirs"]]
-        withheld = workdir / WITHHELD_FILE
-        if run.step == Step.POLICY and withheld.is_file():
-            metrics["reward_pairs_withheld"] = withheld.read_text(encoding="utf-8")
+        withheld = _reward_pairs_withheld(run.round) if run.step == Step.POLICY else None
+        if withheld is not None:
+            metrics["reward_pairs_withheld"] = withheld
         runs.training_run_succeed(
             run=run,
             result=result,

@@ -30,7 +30,7 @@ def test_best_of_k_counts_wins_and_half_ties() -> None:
 
 def test_knowledge_is_the_right_share_and_the_share_of_prompts_ever_right() -> None:
     module = bench_module("frontier.py")
-    # 6 samples, 2 right (1 of 3 on the first prompt, 1 of 3 on the second), one prompt never
+    # 8 samples, 2 right (1 of 3 on the first prompt, 1 of 3 on the second), one prompt never
     right, known = module.knowledge([[True, False, False], [False, True, False], [False] * 2])
     assert right == pytest.approx(2 / 8) and known == pytest.approx(2 / 3)
     assert module.knowledge([]) == (pytest.approx(float("nan"), nan_ok=True),) * 2
@@ -76,10 +76,9 @@ def test_held_out_rows_tag_each_prompt_by_its_half() -> None:
     assert {r["prompt_id"].split("-")[0] for r in real} == {"facts", "arithmetic"}
 
 
-def test_the_smollm2_preset_needs_its_models_dir() -> None:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "frontier.py"), "--preset", "smollm2"],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert "--preset smollm2 needs --models-dir" in done.stderr
+def test_the_smollm2_preset_needs_its_models_dir(capsys: pytest.CaptureFixture[str]) -> None:
+    module = bench_module("frontier.py")
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--preset", "smollm2"])
+    assert exit_info.value.code == 2
+    assert "--preset smollm2 needs --models-dir" in capsys.readouterr().err
