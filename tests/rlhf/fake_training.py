@@ -4,7 +4,8 @@ The runner tests point ``PAIRWISE_TRAINING_MODULE`` here to exercise supervision
 heartbeat, cancel, kill, failure) without training. Environment knobs:
 ``FAKE_STEPS`` (progress events per step, default 4), ``FAKE_STEP_S`` (seconds between them,
 default 0.01), ``FAKE_FAIL`` (an engine step name that fails), ``FAKE_IGNORE_TERM`` (1: ignore
-SIGTERM, so the runner must SIGKILL), ``FAKE_PERPLEXITY`` (the base model's perplexity on the
+SIGTERM, so the runner must SIGKILL), ``FAKE_IGNORE_EPIPE`` (1: go on when the reader of stdout
+is gone, as a real step does until its next event, which may be minutes away), ``FAKE_PERPLEXITY`` (the base model's perplexity on the
 evaluated candidate's answers; its parent's is 6.0), ``FAKE_REWARD_ACCURACY`` (the reward
 model's held-out accuracy, default 0.75).
 """
@@ -25,8 +26,12 @@ stop = False
 
 
 def emit(event: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        if os.environ.get("FAKE_IGNORE_EPIPE") != "1":
+            raise
 
 
 def on_term(signum: int, frame: object) -> None:
