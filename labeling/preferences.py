@@ -39,6 +39,15 @@ what the adjudication says, decided as one vote (:func:`adjudicated_decision`: s
 **Gold** comparisons (``labeling.gold``) are never preferences: their judgments measure annotators
 and are left out here (``snapshot_rows``) and by every export (``Comparison.objects.not_gold``).
 
+**Held out.** Every preference export's test split and every tuning round's held-out rows are cut
+on one place per prompt, :func:`split_position` of its :func:`split_key`: an export holds a
+prompt out when its place under the export's ``seed`` is below ``test_size``, a round's training
+steps when its place under seed 0 is below ``reward.eval_fraction``. So the export with
+``test_size`` = the round's ``eval_fraction`` and ``seed=0`` has in its test split the prompts
+the round's reward model was scored on, beside the project's own held-out prompts (``split:
+test``), which a round's snapshot leaves out (and a snapshot whose hash holds out none holds out
+its lowest-placed prompt, ``rlhf.training.data.split``; the export then has none).
+
 Margins and weights are rounded to 4 decimals here, so every consumer sees the same numbers.
 :class:`PreferenceHash` is the content hash of a sequence of preference pairs (prompt messages,
 chosen text, rejected text, margin, weight), whatever file format carries them: the dataset card
@@ -273,6 +282,19 @@ def completions_of(
     return ()
 
 
+def split_key(external_id: str, prompt_pk: int) -> str:
+    """A prompt's name in the held-out hash: its external id, or ``prompt-<pk>`` without one (what
+    an export writes as its ``prompt_id``)."""
+    return external_id or f"prompt-{prompt_pk}"
+
+
+def split_position(key: str, seed: int = 0) -> float:
+    """A prompt's place in [0, 1) for held-out splits (module docstring): the first 8 bytes of
+    sha256 of ``"<key>:<seed>"``."""
+    digest = hashlib.sha256(f"{key}:{seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def messages_json(messages: Any) -> str:
     """The canonical JSON of a prompt's messages (as hashed)."""
     return json.dumps(messages, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -412,7 +434,8 @@ def snapshot_rows(
     """The training rows of a set of judgments, comparisons in id order (one query).
 
     Pairs: ``{prompt_id, prompt, chosen, rejected, margin, weight}``; ``unpaired`` (KTO):
-    ``{prompt_id, prompt, completion, label, weight}``. ``prompt_id`` is the prompt's primary key
+    ``{prompt_id, prompt, completion, label, weight}``; each also ``split_position``, its prompt's
+    place for the held-out split (module docstring). ``prompt_id`` is the prompt's primary key
     as a string, ``prompt`` its messages. An undecided comparison, or one whose winner's share is
     below ``min_agreement``, yields nothing. ``annotator_weights`` (``dawid_skene`` / ``mace``):
     votes count by their annotator's reliability, estimated on these judgments
@@ -426,7 +449,7 @@ def snapshot_rows(
     round's, frozen at launch: :func:`adjudications_of`).
     """
     votes: dict[int, list[tuple[str, int | None, str]]] = {}
-    texts: dict[int, tuple[int, Any, str, str]] = {}
+    texts: dict[int, tuple[int, str, Any, str, str]] = {}
     rows_read = (
         Judgment.objects.filter(pk__in=id_list(judgment_ids), comparison__gold_answer="")
         .exclude(comparison_id__in=unacceptable_comparisons())  # rank: to the rewrite export
@@ -437,14 +460,15 @@ def snapshot_rows(
             "strength",
             "annotator__username",
             "comparison__prompt_id",
+            "comparison__prompt__external_id",
             "comparison__prompt__messages",
             "comparison__response_a__text",
             "comparison__response_b__text",
         )
     )
-    for comparison_id, choice, strength, username, prompt_id, messages, a_text, b_text in rows_read:
+    for comparison_id, choice, strength, username, prompt_id, external_id, *rest in rows_read:
         votes.setdefault(comparison_id, []).append((choice, strength, username))
-        texts.setdefault(comparison_id, (prompt_id, messages, a_text, b_text))
+        texts.setdefault(comparison_id, (prompt_id, external_id, *rest))
     weights = None
     if annotator_weights != "none":
         weights = reliability.annotator_weights(
@@ -472,10 +496,14 @@ def snapshot_rows(
             )
         if decision.outcome == UNDECIDED or decision.share < min_agreement:
             continue
-        prompt_id, messages, a_text, b_text = texts[comparison_id]
+        prompt_id, external_id, messages, a_text, b_text = texts[comparison_id]
         if isinstance(messages, str):
             messages = json.loads(messages)
-        base = {"prompt_id": str(prompt_id), "prompt": messages}
+        base = {
+            "prompt_id": str(prompt_id),
+            "prompt": messages,
+            "split_position": split_position(split_key(external_id, prompt_id)),
+        }
         text_of = {"a": a_text, "b": b_text}
         if unpaired:
             rows.extend(

@@ -21,7 +21,6 @@ other's layout.
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import json
 import operator
@@ -240,7 +239,7 @@ def _annotator_weights(project: Project, spec: ExportSpec) -> dict[str, float]:
         if spec.split != "all":
             split = splits.get(prompt_pk)
             if split is None:
-                split = prompts.split_of(external_id or f"prompt-{prompt_pk}", stored)
+                split = prompts.split_of(preferences.split_key(external_id, prompt_pk), stored)
                 splits[prompt_pk] = split
             if split != spec.split:
                 continue
@@ -313,7 +312,7 @@ class _PromptCache:
             if len(self.entries) >= 4096:
                 self.entries.clear()
             messages = _json_value(row[T_MESSAGES])
-            key = row[T_PROMPT_EXT] or f"prompt-{prompt_pk}"
+            key = preferences.split_key(row[T_PROMPT_EXT], prompt_pk)
             entry = (
                 messages,
                 prompt_text(messages),
@@ -325,13 +324,12 @@ class _PromptCache:
         return entry
 
     def split_of(self, key: str, stored: str) -> str:
-        """``test`` for a prompt held out or hashed into the test share, else ``train``."""
+        """``test`` for a prompt held out or placed in the test share
+        (``preferences.split_position``), else ``train``."""
         if stored == Split.TEST:
             return "test"
-        digest = hashlib.sha256(f"{key}:{self.spec.seed}".encode()).digest()
-        return (
-            "test" if int.from_bytes(digest[:8], "big") / 2**64 < self.spec.test_size else "train"
-        )
+        position = preferences.split_position(key, self.spec.seed)
+        return "test" if position < self.spec.test_size else "train"
 
 
 def _assistant(text: str) -> list[dict[str, str]]:

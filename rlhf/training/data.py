@@ -3,8 +3,11 @@
 Preference rows become TRL's conversational preference format: ``prompt`` (messages),
 ``chosen`` / ``rejected`` (one assistant message each), plus ``margin`` and ``weight`` when
 given. The rows come decided: what votes mean (winner, margin on [0, 1], weight) is defined once,
-on the Django side, in ``labeling.preferences``; this module only validates and converts. Train/eval split is deterministic by a hash of ``prompt_id``, so every response to one
-prompt falls on the same side.
+on the Django side, in ``labeling.preferences``; this module only validates and converts.
+Train/eval split is by prompt, so every response to one prompt falls on the same side: by a
+row's ``split_position`` in [0, 1) where it carries one (the app's snapshots do: the place
+``labeling.preferences.split_position`` gives the prompt, on which an export's test split is cut
+too), else by a hash of ``prompt_id``.
 """
 
 from __future__ import annotations
@@ -122,6 +125,8 @@ def _load_rows(
                     raise SpecError(f"{where}: field '{field}': expected a number")
                 if field == "weight" and value < 0:
                     raise SpecError(f"{where}: field 'weight': must be >= 0")
+                if field == "split_position" and not 0 <= value < 1:
+                    raise SpecError(f"{where}: field 'split_position': must be in [0, 1)")
                 clean[field] = float(value)
         out.append((where, row, clean))
     return out
@@ -130,7 +135,10 @@ def _load_rows(
 def load_preferences(path: str | Path) -> list[dict[str, Any]]:
     """Preference rows, validated; ``margin`` / ``weight`` kept only when present."""
     rows = _load_rows(
-        path, "preferences", texts=("chosen", "rejected"), numbers=("margin", "weight")
+        path,
+        "preferences",
+        texts=("chosen", "rejected"),
+        numbers=("margin", "weight", "split_position"),
     )
     return [clean for _, _, clean in rows]
 
@@ -139,7 +147,11 @@ def load_unpaired(path: str | Path) -> list[dict[str, Any]]:
     """Unpaired rows (KTO), validated: a completion labelled desirable (true) or not (false)."""
     out = []
     for where, row, clean in _load_rows(
-        path, "unpaired rows", texts=("completion",), numbers=("weight",), extra=("label",)
+        path,
+        "unpaired rows",
+        texts=("completion",),
+        numbers=("weight", "split_position"),
+        extra=("label",),
     ):
         if not isinstance(row.get("label"), bool):
             raise SpecError(f"{where}: field 'label': expected true/false")
@@ -172,11 +184,23 @@ def split_position(prompt_id: str) -> float:
 def split(
     rows: Sequence[dict[str, Any]], eval_fraction: float
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(train, held out): a prompt's rows are held out when its :func:`split_position` is below
-    ``eval_fraction``, deterministically. With a fraction above 0 and two prompts or more, at least
-    the lowest-placed prompt is held out: a small snapshot (ten prompts at 0.2 hold none out one
-    time in nine) still gets held-out metrics rather than none."""
-    positions = {row["prompt_id"]: split_position(row["prompt_id"]) for row in rows}
+    """(train, held out): a prompt's rows are held out when its place is below ``eval_fraction``,
+    deterministically. The place is the rows' ``split_position`` where they carry one, else
+    :func:`split_position` of the ``prompt_id``; SpecError when one prompt's rows carry two.
+    With a fraction above 0 and two prompts or more, at least the lowest-placed prompt is held
+    out: a small snapshot (ten prompts at 0.2 hold none out one time in nine) still gets
+    held-out metrics rather than none."""
+    positions: dict[str, float] = {}
+    for row in rows:
+        prompt = row["prompt_id"]
+        position = row.get("split_position")
+        if position is None:
+            position = split_position(prompt)
+        if positions.setdefault(prompt, position) != position:
+            raise SpecError(
+                f"field 'split_position': prompt {prompt!r} has rows at {positions[prompt]} "
+                f"and at {position}"
+            )
     held = {prompt for prompt, position in positions.items() if position < eval_fraction}
     if not held and eval_fraction > 0 and len(positions) > 1:
         held = {min(positions, key=positions.__getitem__)}

@@ -28,9 +28,12 @@ one object per line; everything else (warnings, tqdm, library logs) goes to stde
 Data interchange files (JSONL, one object per line, written by the runner)
 --------------------------------------------------------------------------
 - preference rows (reward, dpo): ``{"prompt_id": str, "prompt": [{"role": str, "content": str}, ...],
-  "chosen": str, "rejected": str, "margin": float (optional), "weight": float (optional)}``
+  "chosen": str, "rejected": str, "margin": float (optional), "weight": float (optional),
+  "split_position": float in [0, 1) (optional: the prompt's place for the held-out split,
+  ``data.split``)}``
 - unpaired rows (kto): ``{"prompt_id": str, "prompt": [...], "completion": str, "label": bool
-  (true: desirable), "weight": float (optional; recorded, TRL's KTO loss has no per-row weight)}``
+  (true: desirable), "weight": float (optional; recorded, TRL's KTO loss has no per-row weight),
+  "split_position": float (optional, as above)}``
 - prompts (generate, evaluate, online): ``{"prompt_id": str, "prompt": [{"role": str, "content": str}, ...]}``
 - generate output: ``{"prompt_id": str, "sample_index": int, "text": str, "seed": int, "params": {...}}``
 - pairs (score): ``{"id": str, "prompt": [...], "a": str, "b": str}``; score output:

@@ -33,7 +33,8 @@ def test_kto_rows_are_the_preference_pairs_unpaired(judged_project: Any) -> None
     assert pairs and len(rows) == 2 * len(pairs)
     for pair, good, bad in zip(pairs, rows[::2], rows[1::2], strict=True):
         assert good == {"prompt_id": pair["prompt_id"], "prompt": pair["prompt"],
-                        "completion": pair["chosen"], "label": True, "weight": pair["weight"]}  # fmt: skip
+                        "split_position": pair["split_position"], "completion": pair["chosen"],
+                        "label": True, "weight": pair["weight"]}  # fmt: skip
         assert bad == {**good, "completion": pair["rejected"], "label": False}
 
 

@@ -6,7 +6,8 @@ make ties, both-bad votes, 1-1 splits and mixed strengths; rounds run on the fak
 judgments made after its launch that it must not see, round 3 KTO, round 4 with votes weighed by
 Dawid-Skene reliability and a planted random annotator's votes dropped). Exporting each round's
 snapshot through the public API, with the filters the round page links to, gives exactly the rows
-its steps trained on and the hash the round shows.
+its steps trained on and the hash the round shows; its test split at the reward step's
+``eval_fraction`` and seed 0, exactly the pairs the reward model was scored on.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import random
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -25,11 +27,13 @@ from rest_framework.test import APIClient
 
 from labeling import reliability
 from labeling.errors import LabelingError
-from labeling.models import Judgment, Project
+from labeling.models import Judgment, Project, Split
 from labeling.roles import ADMIN_GROUP
 from rlhf import selectors, services
 from rlhf.models import Round, RoundStatus, Step
 from rlhf.simulate import annotators_ensure, judge_in_process
+from rlhf.training import data
+from rlhf.training.specs import RewardSpec
 from tests.factories import UserFactory
 
 User = get_user_model()
@@ -66,10 +70,27 @@ def _exported(
         else selectors.round_reward_export_url
     )
     assert path == url(round_)
+    card = api.get(path + "&card=1")
+    assert card.status_code == 200
+    return _export_rows(api, path), card.content.decode()
+
+
+def _shared(row: dict[str, Any]) -> dict[str, Any]:
+    """A row the engine was given, without what only the engine reads (the prompt's primary key,
+    its place for the held-out split)."""
+    return {k: v for k, v in row.items() if k not in ("prompt_id", "split_position")}
+
+
+def _export_rows(api: APIClient, path: str, **params: str) -> list[dict[str, Any]]:
+    """The rows of the export at ``path`` (with ``params`` in place of its own), in the engine's
+    row shape."""
+    if params:
+        url, query = path.split("?", 1)
+        path = f"{url}?{urlencode({**dict(parse_qsl(query)), **params})}"
     response = api.get(path)
     assert response.status_code == 200
     body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
-    rows = [
+    return [
         {
             "prompt": row["prompt"],
             "completion": row["completion"][0]["content"],
@@ -86,9 +107,6 @@ def _exported(
         }
         for row in map(json.loads, body.splitlines())
     ]
-    card = api.get(path + "&card=1")
-    assert card.status_code == 200
-    return rows, card.content.decode()
 
 
 def _planted_random(project: Project) -> Any:
@@ -180,7 +198,7 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
         trained = _trained_rows(round_, fake_engine)
         assert len(trained) == round_.snapshot_size > 0
         exported, card = _exported(api, round_)
-        assert exported == [{k: v for k, v in row.items() if k != "prompt_id"} for row in trained]
+        assert exported == [_shared(row) for row in trained]
         assert selectors.snapshot_hash(trained) == round_.snapshot_hash
         assert f"`{round_.snapshot_hash}`" in card
         page = Client()
@@ -192,12 +210,33 @@ def test_a_rounds_training_rows_are_the_export_of_its_snapshot(
         reward_rows = _trained_rows(round_, fake_engine, Step.REWARD)
         assert len(reward_rows) == round_.reward_snapshot_size > 0
         exported, card = _exported(api, round_, "reward_snapshot_export")
-        assert exported == [
-            {k: v for k, v in row.items() if k != "prompt_id"} for row in reward_rows
-        ]
+        assert exported == [_shared(row) for row in reward_rows]
         assert selectors.snapshot_hash(reward_rows) == round_.reward_snapshot_hash
         assert f"`{round_.reward_snapshot_hash}`" in card
         assert escape(selectors.round_reward_export_url(round_)) in html
+        # What the reward model trained on is the train split of the same export at test_size =
+        # reward.eval_fraction and seed 0 (with the rows above: it was scored on the rest). An
+        # export estimates reliability weights on the split it writes, so under them the weights
+        # differ, not the pairs.
+        fraction = round_.config["reward"].get("eval_fraction", RewardSpec.eval_fraction)
+        train, held_out = data.split(reward_rows, fraction)
+        assert train and held_out
+        reward_export = selectors.round_reward_export_url(round_)
+        reweighed = "annotator_weights=" in reward_export
+        assert [
+            {k: v for k, v in row.items() if not (reweighed and k == "weight")}
+            for row in _export_rows(
+                api, reward_export, split="train", test_size=str(fraction), seed="0"
+            )
+        ] == [{k: v for k, v in _shared(row).items() if not (reweighed and k == "weight")}
+              for row in train]  # fmt: skip
+        if round_ == first:  # no held-out prompt (split: test) judged yet: the test split is all
+            assert not Judgment.objects.filter(
+                comparison__prompt__split=Split.TEST, pk__lte=max(round_.reward_judgment_ids)
+            ).exists()
+            assert _export_rows(
+                api, reward_export, split="test", test_size=str(fraction), seed="0"
+            ) == [_shared(row) for row in held_out]
     assert fourth.snapshot_export["annotator_weights"] == "dawid_skene"
     assert fourth.snapshot_export["drop_below"] == str(drop_below)
     unweighted = selectors.preference_rows(fourth.snapshot_judgment_ids, {"rounds": "all"})
@@ -251,7 +290,7 @@ def test_newest_reaches_back_when_the_latest_batch_is_too_small(
     assert set(first.snapshot_judgment_ids) < set(second.snapshot_judgment_ids)
     exported, _ = _exported(_admin_api(), second)
     trained = _trained_rows(second, fake_engine)
-    assert exported == [{k: v for k, v in row.items() if k != "prompt_id"} for row in trained]
+    assert exported == [_shared(row) for row in trained]
     # a batch nobody judged yet is not passed over: the launch says to judge it
     settings.PAIRWISE_MIN_SNAPSHOT = 10_000
     with pytest.raises(LabelingError, match="latest round queued: judge them first"):
