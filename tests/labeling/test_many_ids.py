@@ -42,6 +42,13 @@ def few_parameters(db: Any) -> Iterator[None]:
         raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
 
 
+def _absent_ids(model: Any = Comparison) -> list[int]:
+    """``3 * LIMIT`` ids of no row of ``model``: above every id there is (PostgreSQL's sequences
+    are not reset between tests, so a fixed range is taken once the suite has made enough rows)."""
+    start = (model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1000
+    return list(range(start, start + 3 * LIMIT))
+
+
 def _judge(user: Any, comparison: Comparison, choice: str) -> Judgment:
     return Judgment.objects.create(
         annotator=user, comparison=comparison, choice=choice, strength=3, shown_left="a"
@@ -54,7 +61,7 @@ def test_a_snapshot_of_more_judgments_than_sqlite_binds(
     comparisons = [ComparisonFactory.create(project=project) for _ in range(3)]
     judged = [_judge(annotator, c, side) for c, side in zip(comparisons, "aba", strict=True)]
     # ids of judgments that do not exist (deleted since, or never): they select nothing
-    ids = [j.pk for j in judged] + list(range(10_000, 10_000 + 3 * LIMIT))
+    ids = [j.pk for j in judged] + _absent_ids(Judgment)
     rows = snapshot_rows(ids)
     expected = [
         c.response_a.text if side == "a" else c.response_b.text
@@ -69,7 +76,7 @@ def test_queue_priorities_for_more_comparisons_than_sqlite_binds(
 ) -> None:
     comparisons = [ComparisonFactory.create(project=project) for _ in range(2)]
     priorities = {c.pk: 7 + i for i, c in enumerate(comparisons)}
-    priorities.update({pk: 1 for pk in range(10_000, 10_000 + 3 * LIMIT)})  # none of them
+    priorities.update({pk: 1 for pk in _absent_ids()})  # none of them
     assert services.comparisons_prioritize(project=project, priorities=priorities) == 2
     assert sorted(
         Comparison.objects.filter(project=project).values_list("priority", flat=True)
@@ -84,7 +91,7 @@ def test_closing_more_comparisons_than_sqlite_binds(
     assert lease is not None
     other = next(c.pk for c in comparisons if c.pk != lease.comparison_id)
     closing = [other, lease.comparison_id]
-    ids = closing + list(range(10_000, 10_000 + 3 * LIMIT))  # and ids of no comparison
+    ids = closing + _absent_ids()  # and ids of no comparison
     assert services.comparisons_close(comparison_ids=ids) == 2
     statuses = dict(Comparison.objects.values_list("pk", "status"))
     assert sorted(pk for pk, status in statuses.items() if status == "closed") == sorted(closing)
